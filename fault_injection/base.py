@@ -1,0 +1,43 @@
+"""What a fault kind is: parameters, where it may enter, and its activate/fix code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from orchbench.world import World
+    from orchbench.wrapper import StepCall
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FaultKind:
+    """One kind of fault. Subclasses set the class attributes and override the hooks.
+
+    ``before``/``after`` run inside the step wrapper of every attempt of the step named by
+    the fault's ``at`` on the fault's date while the fault is armed; they must journal the
+    moment they take effect with ``call.record_fault``. ``fix`` flips the world back.
+    """
+
+    name: ClassVar[str]
+    claim: ClassVar[str]
+    enters: ClassVar[str]
+    fixed_by: ClassVar[str]
+    allowed_at: ClassVar[tuple[str, ...]] = ()
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def before(self, call: StepCall, fault: dict[str, Any]) -> None:
+        """Act before the step function runs (raise, tamper with inputs...)."""
+
+    def after(self, call: StepCall, fault: dict[str, Any]) -> None:
+        """Act after the step function returned (tamper with outputs...)."""
+
+    def fix(self, world: World, fault: dict[str, Any]) -> None:
+        """Undo the fault's effect on the world (the switch itself is flipped by the caller)."""
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.enters}; fixed by {self.fixed_by}"

@@ -1,0 +1,58 @@
+"""The faults' switches: armed or fixed, with per-fault counters, in ``faults/state.json``."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from orchbench.world import World
+
+
+def arm(world: World, faults: list[dict[str, Any]]) -> None:
+    """Write the scenario's faults as armed switches (ids f1, f2, ... in scenario order)."""
+    state = {
+        "faults": [
+            {"id": f"f{i + 1}", **f, "fixed": False, "activations": 0, "backups": {}}
+            for i, f in enumerate(faults)
+        ]
+    }
+    world.faults_state.parent.mkdir(parents=True, exist_ok=True)
+    world.faults_state.write_text(json.dumps(state, indent=1))
+
+
+@contextmanager
+def locked(world: World) -> Iterator[dict[str, Any]]:
+    """Read-modify-write the state under an exclusive lock; changes are saved on exit."""
+    path = world.faults_state
+    if not path.exists():
+        yield {"faults": []}
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with open(fd, "r+", closefd=False) as f:
+            state = json.load(f)
+            before = json.dumps(state, sort_keys=True)
+            yield state
+            if json.dumps(state, sort_keys=True) != before:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(state, indent=1))
+                os.replace(tmp, path)
+    finally:
+        os.close(fd)
+
+
+def read(world: World) -> dict[str, Any]:
+    try:
+        return json.loads(world.faults_state.read_text())
+    except FileNotFoundError:
+        return {"faults": []}
+
+
+def backup_dir(world: World, fault_id: str) -> Path:
+    return world.faults_state.parent / "backup" / fault_id

@@ -1,0 +1,206 @@
+"""The step journal: the harness's ground truth, one JSON object per line.
+
+Record types (field ``type``):
+
+- ``attempt_start``: written before a step attempt does anything. ``attempt_id``, ``run_id``,
+  ``runner``, ``logical_date``, ``step``, ``attempt`` (1-based, counted in this journal),
+  ``pid``, ``start_ns`` (``time.time_ns()``), ``code_version``, ``inputs`` (list of
+  ``{name, uri, sha256}``; sha256 is null for a missing file), ``native`` (what the runner
+  says about the attempt, e.g. its own try number; informational only).
+- ``attempt_end``: ``attempt_id`` plus ``end_ns``, ``cpu_s``, ``status``
+  (``success``/``failed``), ``error_type``, ``error``, ``outputs``, ``result`` (the step's
+  small summary dict, e.g. ``{"registered": true}``). An attempt with a start and no end was
+  killed (timeout, crash, daemon stopped).
+- ``fault_activated``: ``t_ns``, ``fault_id``, ``kind``, ``step``, ``logical_date``,
+  ``attempt_id``, ``affected`` (artifacts the fault made wrong, ``{name, uri, sha256}``),
+  ``detail``.
+- ``harness``: ``t_ns``, ``event`` (``run_started``, ``days_finished``, ``fix_applied``,
+  ``recovery_started``, ``recovery_finished``, ``run_finished``, ...), ``detail``.
+- ``operator_action``: ``t_ns``, ``command``: one manual command a human would type
+  during recovery (counted as ``human_actions``).
+
+Every record is appended with one ``write`` on an ``O_APPEND`` descriptor and fsynced, so
+concurrent writers never interleave and a kill never leaves half a line that matters.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+JOURNAL_NAME = "journal.jsonl"
+
+
+def append_record(path: Path | str, record: dict[str, Any]) -> None:
+    """Append one record as one line with a single write, then fsync."""
+    line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_start(path: Path | str, record: dict[str, Any]) -> int:
+    """Append an ``attempt_start`` and return its attempt number.
+
+    The attempt number is 1 + the starts already journaled for the same run, date and step;
+    counting and appending happen under an exclusive lock so concurrent attempts agree.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        key = (record["run_id"], record["logical_date"], record["step"])
+        n = 0
+        with open(fd, "rb", closefd=False) as f:
+            f.seek(0)
+            for raw in f:
+                if b'"attempt_start"' not in raw:
+                    continue
+                try:
+                    r = json.loads(raw)
+                except ValueError:
+                    continue
+                if (r.get("run_id"), r.get("logical_date"), r.get("step")) == key:
+                    n += 1
+        record["attempt"] = n + 1
+        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        os.write(fd, line)
+        os.fsync(fd)
+        return n + 1
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def harness_event(path: Path | str, event: str, **detail: Any) -> None:
+    append_record(path, {"type": "harness", "t_ns": time.time_ns(), "event": event, **detail})
+
+
+def operator_action(path: Path | str, command: str) -> None:
+    append_record(path, {"type": "operator_action", "t_ns": time.time_ns(), "command": command})
+
+
+def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
+    """All complete records; a torn last line (writer killed mid-write) is skipped."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with p.open("rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                continue
+
+
+@dataclass
+class ArtifactRef:
+    name: str
+    uri: str
+    sha256: str | None
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> ArtifactRef:
+        return cls(d["name"], d["uri"], d.get("sha256"))
+
+
+@dataclass
+class Attempt:
+    """One step attempt, start and (if it finished) end joined."""
+
+    attempt_id: str
+    run_id: str
+    runner: str
+    logical_date: str
+    step: str
+    attempt: int
+    pid: int
+    start_ns: int
+    code_version: str | None
+    inputs: list[ArtifactRef]
+    end_ns: int | None = None
+    cpu_s: float | None = None
+    status: str = "killed"  # success | failed | killed (no end record)
+    error_type: str | None = None
+    error: str | None = None
+    outputs: list[ArtifactRef] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    native: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.end_ns is not None
+
+    @property
+    def wall_s(self) -> float | None:
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e9
+
+
+@dataclass
+class Journal:
+    """A parsed journal: attempts in start order plus the other record types."""
+
+    attempts: list[Attempt]
+    faults: list[dict[str, Any]]
+    harness: list[dict[str, Any]]
+    operator_actions: list[dict[str, Any]]
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]] | Iterator[dict[str, Any]]) -> Journal:
+        attempts: dict[str, Attempt] = {}
+        faults, harness, ops = [], [], []
+        for r in records:
+            t = r.get("type")
+            if t == "attempt_start":
+                attempts[r["attempt_id"]] = Attempt(
+                    attempt_id=r["attempt_id"],
+                    run_id=r["run_id"],
+                    runner=r.get("runner", ""),
+                    logical_date=r["logical_date"],
+                    step=r["step"],
+                    attempt=r.get("attempt", 1),
+                    pid=r.get("pid", 0),
+                    start_ns=r["start_ns"],
+                    code_version=r.get("code_version"),
+                    inputs=[ArtifactRef.of(i) for i in r.get("inputs", [])],
+                    native=r.get("native") or {},
+                )
+            elif t == "attempt_end":
+                a = attempts.get(r["attempt_id"])
+                if a is None:
+                    continue
+                a.end_ns = r["end_ns"]
+                a.cpu_s = r.get("cpu_s")
+                a.status = r.get("status", "failed")
+                a.error_type = r.get("error_type")
+                a.error = r.get("error")
+                a.outputs = [ArtifactRef.of(o) for o in r.get("outputs", [])]
+                a.result = r.get("result") or {}
+            elif t == "fault_activated":
+                faults.append(r)
+            elif t == "harness":
+                harness.append(r)
+            elif t == "operator_action":
+                ops.append(r)
+        ordered = sorted(attempts.values(), key=lambda a: a.start_ns)
+        return cls(ordered, faults, harness, ops)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Journal:
+        return cls.from_records(read_records(path))
+
+    def harness_time(self, event: str) -> int | None:
+        """Time of the first harness record with this event, or None."""
+        for h in self.harness:
+            if h.get("event") == event:
+                return int(h["t_ns"])
+        return None

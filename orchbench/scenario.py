@@ -1,0 +1,178 @@
+"""Scenario files (``schema: orchbench.scenario/1``): typed model, loading and checking.
+
+A scenario says what to run and what to break, never what should happen: outcomes are
+computed from what ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from orchbench.policy import Policy
+from orchbench.workflow.spec import STEP_NAMES
+
+SCHEMA_ID = "orchbench.scenario/1"
+StepName = Literal["ingest", "validate", "featurize", "train", "evaluate", "register", "canary"]
+assert set(StepName.__args__) == set(STEP_NAMES)  # type: ignore[attr-defined]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names file, field and what is allowed."""
+
+
+class DataSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows_per_day: int = Field(20000, ge=500, le=2_000_000, description="rows per daily partition")
+    seed: int = Field(7, ge=0, description="seed of the synthetic data generator")
+
+
+class GateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_accuracy: float | None = Field(
+        None, gt=0, lt=1, description="absolute floor: register only if accuracy is above it"
+    )
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(description="a fault kind from the catalog (`orchbench list faults`)")
+    day: int = Field(ge=1, description="1-based index of the logical date it hits")
+    at: StepName = Field(description="the step where it enters")
+    params: dict[str, Any] = Field(default_factory=dict, description="kind-specific parameters")
+
+
+class RecoverySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operator_delay_s: float = Field(0, ge=0, le=3600, description="detection/end to the fix")
+    action: Literal["native"] = Field(
+        "native", description="native: each system's own re-run mechanism"
+    )
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal["orchbench.scenario/1"] = Field(alias="schema")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    claim: str = Field(min_length=10, description="the seed article's claim this tests")
+    days: int = Field(3, ge=1, le=60, description="logical dates run, one per simulated day")
+    start_date: dt.date = Field(dt.date(2026, 1, 1), description="first logical date")
+    data: DataSpec = Field(default_factory=DataSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
+    policy: Policy = Field(default_factory=Policy)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+
+    @model_validator(mode="after")
+    def _check_faults(self) -> Scenario:
+        from fault_injection import catalog
+
+        for i, f in enumerate(self.faults):
+            if f.day > self.days:
+                raise ValueError(f"faults.{i}.day: {f.day} is after the last day ({self.days})")
+            kind = catalog.get(f.kind)
+            if kind is None:
+                allowed = ", ".join(sorted(catalog.KINDS))
+                raise ValueError(f"faults.{i}.kind: unknown kind {f.kind!r}; allowed: {allowed}")
+            try:
+                kind.Params.model_validate(f.params)
+            except ValidationError as e:
+                err = e.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"faults.{i}.params.{loc}: {err['msg']}") from None
+            if kind.allowed_at and f.at not in kind.allowed_at:
+                raise ValueError(
+                    f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "
+                    f"allowed: {', '.join(kind.allowed_at)}"
+                )
+        return self
+
+    def logical_dates(self) -> list[dt.date]:
+        return [self.start_date + dt.timedelta(days=i) for i in range(self.days)]
+
+    def date_of_day(self, day: int) -> dt.date:
+        return self.start_date + dt.timedelta(days=day - 1)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+
+def _format_error(path: Path | str, e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+        parent = err["loc"][:-1]
+        allowed = _allowed_keys(parent)
+        if allowed:
+            msg += f"; allowed: {', '.join(allowed)}"
+    elif err["type"] == "literal_error":
+        msg = f"{msg} (got {err.get('input')!r})"
+    elif msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+        # our own validator messages already carry the field path
+        return f"{path}: {msg}"
+    more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
+    return f"{path}: {loc}: {msg}{more}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        model = inner[0] if inner and isinstance(inner[0], type) else ann
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a mapping with schema: {SCHEMA_ID}")
+    if data.get("schema") != SCHEMA_ID:
+        raise ScenarioError(f"{path}: schema: expected {SCHEMA_ID!r}, got {data.get('schema')!r}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        raise ScenarioError(_format_error(path, e)) from None
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"{p}: no such scenario file")
+    return parse_scenario(p.read_text(), p)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$id"] = "https://orchbench.invalid/scenario-1.json"
+    schema["title"] = SCHEMA_ID
+    return schema
+
+
+def write_json_schema(path: Path) -> None:
+    path.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,90 @@
+"""The common native trace (``schema: orchbench.trace/1``, JSONL in ``native.jsonl``).
+
+A runner's ``collect()`` converts only what that system's users can read (its API, its
+logs, its mail) into these records. Metrics read detection, lineage and the system's own
+view of attempts from here, never from the journal. Record kinds (field ``kind``):
+
+- ``task_attempt``: the system's record of one attempt of one step: ``logical_date``,
+  ``step``, ``attempt`` (the system's own try number or null), ``state`` (``success``,
+  ``failed``, ``upstream_failed``, ``skipped``, ``cached``, ``crashed``, ``running``,
+  ``unknown``), ``start_ns``/``end_ns`` (the system's timestamps or null), ``run`` (the
+  system's run identifier, e.g. a dag_run_id; null when the system has no run concept),
+  ``inputs``/``outputs`` (``{name, uri, sha256}`` with whatever the system recorded; null
+  fields where it did not), ``code_version`` (null unless the system recorded it),
+  ``source`` (where it was read: ``cron-log``, ``airflow-api``...).
+- ``alert``: a failure message that reached a human: ``t_ns`` (the sink's receive time),
+  ``channel`` (``mail``, ``callback``...), ``subject``, ``logical_date``, ``step`` (or null).
+- ``run_state``: the system's state of a whole run: ``run``, ``logical_date``, ``state``,
+  ``t_ns``.
+- ``model_lineage``: the system recorded which training data produced a model:
+  ``model_sha256`` or ``model_uri``, ``training`` (``{uri, sha256}``).
+- ``deployment``: the system recorded that a model went to a serving slot: ``t_ns``,
+  ``slot``, ``model_sha256`` or ``model_uri``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA_ID = "orchbench.trace/1"
+FAILURE_STATES = frozenset({"failed", "upstream_failed", "crashed"})
+TRACE_NAME = "native.jsonl"
+
+
+def record(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"schema": SCHEMA_ID, "kind": kind, **fields}
+
+
+def task_attempt(
+    *,
+    logical_date: str,
+    step: str,
+    state: str,
+    source: str,
+    attempt: int | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    run: str | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+    code_version: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return record(
+        "task_attempt",
+        logical_date=logical_date,
+        step=step,
+        state=state,
+        source=source,
+        attempt=attempt,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        run=run,
+        inputs=inputs or [],
+        outputs=outputs or [],
+        code_version=code_version,
+        **extra,
+    )
+
+
+def alert(
+    *, t_ns: int, channel: str, subject: str, logical_date: str | None, step: str | None
+) -> dict[str, Any]:
+    return record(
+        "alert", t_ns=t_ns, channel=channel, subject=subject, logical_date=logical_date, step=step
+    )
+
+
+def write_trace(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("w") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
+
+
+def read_trace(path: Path | str) -> list[dict[str, Any]]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

@@ -1,0 +1,1 @@
+"""The shared daily retraining workflow: data, steps and their spec. Runners only orchestrate."""

@@ -1,0 +1,197 @@
+"""The one wrapper every runner puts around every step attempt.
+
+``run_step`` journals the attempt (start before anything happens, end with CPU, status,
+outputs and hashes), gives the fault catalog its chance to act (before: raise, hang, kill,
+tamper with inputs; after: tamper with outputs), and calls the shared step function.
+Runners pass the paths of dated artifacts; source and state artifacts default to the
+world's paths. Exceptions propagate unchanged so each orchestrator sees a real failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchbench.hashing import sha256_path
+from orchbench.journal import append_record, append_start
+from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
+from orchbench.world import ENV_JOURNAL, ENV_RUN_ID, ENV_RUNNER, World
+
+
+@dataclass
+class StepCall:
+    """Everything one attempt of a step is given; also what fault hooks see."""
+
+    step: str
+    logical_date: dt.date
+    inputs: dict[str, Path]
+    outputs: dict[str, Path]
+    config: dict[str, Any]
+    world: World
+    journal: Path
+    run_id: str
+    runner: str
+    attempt_id: str = ""
+    attempt: int = 0
+    native: dict[str, Any] = field(default_factory=dict)
+
+    def record_fault(
+        self, fault_id: str, kind: str, affected: list[dict[str, Any]], **detail: Any
+    ) -> None:
+        """Journal the moment a fault takes effect in this attempt."""
+        append_record(
+            self.journal,
+            {
+                "type": "fault_activated",
+                "t_ns": time.time_ns(),
+                "fault_id": fault_id,
+                "kind": kind,
+                "step": self.step,
+                "logical_date": self.logical_date.isoformat(),
+                "attempt_id": self.attempt_id,
+                "run_id": self.run_id,
+                "affected": affected,
+                "detail": detail,
+            },
+        )
+
+
+_CODE_VERSIONS: dict[str, str] = {}
+
+
+def code_version(step: str) -> str:
+    """Hash of the step function's source: changes exactly when the step's code does."""
+    if step not in _CODE_VERSIONS:
+        from orchbench.workflow.steps import STEP_FUNCS
+
+        src = inspect.getsource(STEP_FUNCS[step])
+        _CODE_VERSIONS[step] = hashlib.sha256(src.encode()).hexdigest()[:16]
+    return _CODE_VERSIONS[step]
+
+
+def default_paths(world: World, logical_date: dt.date) -> dict[str, Path]:
+    """Where source and state artifacts live (the same for every runner)."""
+    return {
+        "landing": world.landing_partition(logical_date),
+        "holdout": world.holdout,
+        "reference": world.reference_profile,
+        "champion": world.champion,
+        "serving": world.serving,
+    }
+
+
+def _refs(paths: Mapping[str, Path]) -> list[dict[str, Any]]:
+    return [{"name": n, "uri": str(p), "sha256": sha256_path(p)} for n, p in paths.items()]
+
+
+def resolve_call(
+    step: str,
+    logical_date: dt.date | str,
+    inputs: Mapping[str, str | Path] | None = None,
+    outputs: Mapping[str, str | Path] | None = None,
+    *,
+    world: World | None = None,
+    journal: Path | str | None = None,
+    run_id: str | None = None,
+    runner: str | None = None,
+    native: dict[str, Any] | None = None,
+) -> StepCall:
+    if step not in STEP_BY_NAME:
+        raise ValueError(f"unknown step {step!r}")
+    spec = STEP_BY_NAME[step]
+    day = logical_date if isinstance(logical_date, dt.date) else dt.date.fromisoformat(logical_date)
+    w = world or World.from_env()
+    defaults = default_paths(w, day)
+    given_in = {k: Path(v) for k, v in (inputs or {}).items()}
+    given_out = {k: Path(v) for k, v in (outputs or {}).items()}
+    ins, outs = {}, {}
+    for name in spec.inputs:
+        path = given_in.get(name) or defaults.get(name)
+        if path is None:
+            raise ValueError(f"{step}: input {name!r} ({ARTIFACTS[name].kind}) needs a path")
+        ins[name] = path
+    for name in spec.outputs:
+        path = given_out.get(name) or defaults.get(name)
+        if path is None:
+            raise ValueError(f"{step}: output {name!r} ({ARTIFACTS[name].kind}) needs a path")
+        outs[name] = path
+    jpath = Path(journal or os.environ.get(ENV_JOURNAL) or "")
+    if not str(jpath) or str(jpath) == ".":
+        raise RuntimeError(f"{ENV_JOURNAL} is not set: the step does not know its journal")
+    return StepCall(
+        step=step,
+        logical_date=day,
+        inputs=ins,
+        outputs=outs,
+        config=w.config(),
+        world=w,
+        journal=jpath,
+        run_id=run_id or os.environ.get(ENV_RUN_ID, "unknown"),
+        runner=runner or os.environ.get(ENV_RUNNER, "unknown"),
+        native=native or {},
+    )
+
+
+def run_step(
+    step: str,
+    logical_date: dt.date | str,
+    inputs: Mapping[str, str | Path] | None = None,
+    outputs: Mapping[str, str | Path] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Run one attempt of ``step`` for ``logical_date`` under the journal. Returns its result."""
+    from fault_injection import hooks
+    from orchbench.workflow.steps import STEP_FUNCS, preload
+
+    call = resolve_call(step, logical_date, inputs, outputs, **kw)
+    func = STEP_FUNCS[step]
+    preload(step)
+    call.attempt_id = uuid.uuid4().hex
+    start = {
+        "type": "attempt_start",
+        "attempt_id": call.attempt_id,
+        "run_id": call.run_id,
+        "runner": call.runner,
+        "logical_date": call.logical_date.isoformat(),
+        "step": step,
+        "pid": os.getpid(),
+        "start_ns": time.time_ns(),
+        "code_version": code_version(step),
+        "inputs": _refs(call.inputs),
+        "native": call.native,
+    }
+    call.attempt = append_start(call.journal, start)
+    cpu0 = time.process_time()
+    status, err_type, err, result = "success", None, None, {}
+    try:
+        hooks.before_step(call)
+        result = func(call) or {}
+        hooks.after_step(call)
+    except BaseException as e:
+        status, err_type, err = "failed", type(e).__name__, str(e)[:500]
+        raise
+    finally:
+        end = {
+            "type": "attempt_end",
+            "attempt_id": call.attempt_id,
+            "run_id": call.run_id,
+            "logical_date": call.logical_date.isoformat(),
+            "step": step,
+            "end_ns": time.time_ns(),
+            "cpu_s": round(time.process_time() - cpu0, 6),
+            "status": status,
+            "error_type": err_type,
+            "error": err,
+            "outputs": _refs(call.outputs) if status == "success" else [],
+            "result": result,
+        }
+        append_record(call.journal, end)
+    return result
