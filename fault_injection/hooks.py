@@ -1,11 +1,14 @@
-"""Called by the step wrapper around every attempt; dispatches to armed faults."""
+"""Called by the step wrapper around every attempt; dispatches to armed faults.
+
+The catalog (and pydantic with it) is imported only when a fault matches, so a step
+process pays nothing for fault injection on the days nothing is armed.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from fault_injection import state
-from fault_injection.catalog import KINDS
 
 if TYPE_CHECKING:
     from orchbench.world import World
@@ -26,16 +29,22 @@ def _matching(call: StepCall) -> list[dict[str, Any]]:
 
 def before_step(call: StepCall) -> None:
     for f in _matching(call):
+        from fault_injection.catalog import KINDS
+
         KINDS[f["kind"]].before(call, f)
 
 
 def after_step(call: StepCall) -> None:
     for f in _matching(call):
+        from fault_injection.catalog import KINDS
+
         KINDS[f["kind"]].after(call, f)
 
 
 def fix_all(world: World) -> list[str]:
     """Flip every armed fault to fixed and undo its effect. Returns the fixed ids."""
+    from fault_injection.catalog import KINDS
+
     fixed = []
     for f in state.read(world)["faults"]:
         if f["fixed"]:

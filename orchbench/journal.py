@@ -58,11 +58,12 @@ def append_start(path: Path | str, record: dict[str, Any]) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         key = (record["run_id"], record["logical_date"], record["step"])
+        needle = json.dumps(record["step"]).encode()
         n = 0
         with open(fd, "rb", closefd=False) as f:
             f.seek(0)
             for raw in f:
-                if b'"attempt_start"' not in raw:
+                if b'"attempt_start"' not in raw or needle not in raw:
                     continue
                 try:
                     r = json.loads(raw)

@@ -88,8 +88,9 @@ class Scenario(BaseModel):
                 kind.Params.model_validate(f.params)
             except ValidationError as e:
                 err = e.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"faults.{i}.params.{loc}: {err['msg']}") from None
+                loc = "".join(f".{p}" for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                raise ValueError(f"faults.{i}.params{loc}: {msg}") from None
             if kind.allowed_at and f.at not in kind.allowed_at:
                 raise ValueError(
                     f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "

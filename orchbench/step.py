@@ -1,4 +1,6 @@
-"""Run one step attempt from a shell: ``python -m orchbench.step STEP --date D [--in N=P] [--out N=P]``.
+"""Run one step attempt from a shell.
+
+``python -m orchbench.step STEP --date D [--in NAME=PATH] [--out NAME=PATH]``
 
 This is what script-based runners (cron) call. The world and journal come from the
 ``ORCHBENCH_*`` environment variables. Exit status 0 on success, 1 on a step failure

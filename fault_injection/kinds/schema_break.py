@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fault_injection import state
 from fault_injection.base import FaultKind
 from orchbench.hashing import sha256_path
-from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
+from orchbench.workflow.spec import STEP_BY_NAME
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,12 +35,14 @@ class SchemaBreakParams(BaseModel):
         return self
 
 
+TABLES = ("landing", "raw", "validated", "features")
+
+
 def tabular_input(call: StepCall) -> tuple[str, Path] | None:
-    """The step's first table input (landing/raw/validated/features), if it has one."""
+    """The step's first daily table input (landing/raw/validated/features), if it has one."""
     for name in STEP_BY_NAME[call.step].inputs:
-        if ARTIFACTS[name].kind != "state" and name not in ("holdout", "reference"):
-            if name in ("landing", "raw", "validated", "features"):
-                return name, call.inputs[name]
+        if name in TABLES:
+            return name, call.inputs[name]
     return None
 
 

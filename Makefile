@@ -1,0 +1,156 @@
+# orchbench: build, benchmark, test.  `make` (or `make help`) lists the targets.
+#
+# Environments (DESIGN.md, "Environments"):
+#   .venv              the harness: requirements/harness.txt + this project (editable, no deps)
+#   .venvs/<runner>    one per runners/<runner>/requirements.txt + this project (editable, no deps)
+#   .tools             only if `uv` is not on PATH: a venv holding the pinned uv
+# Each venv carries a stamp (.synced) newer than its lock file and pyproject.toml, so
+# `make setup` is a no-op when nothing changed and rebuilds only the venv whose lock changed.
+#
+# Adding a runner environment: commit runners/<name>/requirements.txt (generate it with
+# `make lock`, listing the orchestrator in runners/<name>/requirements.in). Nothing here changes.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON      ?= python3
+VENV_PYTHON ?= python3.11
+UV_VERSION  := 0.13.9
+
+# Use a uv already on PATH; otherwise the pinned one in .tools (installed on demand).
+SYSTEM_UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(SYSTEM_UV),)
+UV     := .tools/bin/uv
+UV_DEP := .tools/.uv-$(UV_VERSION)
+else
+UV     := $(SYSTEM_UV)
+UV_DEP :=
+endif
+
+# Runners with their own environment: a lock file (built by setup) and/or a lock input
+# (requirements.in: what the runner adds to the core deps; compiled by `make lock`).
+RUNNERS       ?= $(sort $(patsubst runners/%/requirements.txt,%,$(wildcard runners/*/requirements.txt)))
+LOCK_RUNNERS  := $(sort $(RUNNERS) $(patsubst runners/%/requirements.in,%,$(wildcard runners/*/requirements.in)))
+RUNNER_STAMPS := $(RUNNERS:%=.venvs/%/.synced)
+
+# System packages the cron runner needs (Debian bookworm paths).
+CRON_BIN     := /usr/sbin/cron
+FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+
+BENCH_ARGS ?=
+LOCK_ARGS  ?=
+LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+              --custom-compile-command 'make lock' $(LOCK_ARGS)
+
+.PHONY: help setup system-packages lock bench bench-quick bench-wrapper report test lint \
+        format schema clean
+
+help: ## list the targets
+	@echo "usage: make <target>   (venvs: .venv, .venvs/<runner>; runners: $(RUNNERS))"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+setup: .venv/.synced $(RUNNER_STAMPS) system-packages ## build the harness and runner venvs, install cron/libfaketime (idempotent)
+	@echo "setup: ok ($(strip .venv $(RUNNERS:%=.venvs/%)))"
+
+# --- uv ------------------------------------------------------------------------------------
+
+.tools/.uv-$(UV_VERSION):
+	@echo "uv not on PATH: installing uv==$(UV_VERSION) into .tools/"
+	@test -x .tools/bin/python || $(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	@rm -f .tools/.uv-*
+	@touch $@
+
+# --- venvs ---------------------------------------------------------------------------------
+
+# $(call sync-venv,<venv dir>,<lock file>)
+define sync-venv
+	@if ! $(1)/bin/python -c '' 2>/dev/null; then \
+		$(UV) venv --quiet --clear --python $(VENV_PYTHON) $(1); fi
+	$(UV) pip sync --python $(1)/bin/python $(2)
+	$(UV) pip install --quiet --python $(1)/bin/python --no-deps -e .
+	@touch $(1)/.synced
+endef
+
+.venv/.synced: requirements/harness.txt pyproject.toml | $(UV_DEP)
+	$(call sync-venv,.venv,$<)
+
+.venvs/%/.synced: runners/%/requirements.txt pyproject.toml | $(UV_DEP)
+	@mkdir -p .venvs
+	$(call sync-venv,.venvs/$*,$<)
+
+# --- system packages -----------------------------------------------------------------------
+
+system-packages:
+	@missing=""; \
+	test -x $(CRON_BIN) || missing="cron"; \
+	test -e $(FAKETIME_LIB) || missing="$$missing libfaketime"; \
+	missing="$${missing# }"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing system packages: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq; \
+		apt-get install -y -q --no-install-recommends cron libfaketime; \
+	else \
+		echo "NOTE: system package(s) missing: $$missing (need $(CRON_BIN) and $(FAKETIME_LIB))."; \
+		echo "      Not root, so not installing them: the cron runner will be unavailable."; \
+		echo "      To enable it: sudo apt-get install --no-install-recommends cron libfaketime"; \
+	fi
+
+# --- lock files ----------------------------------------------------------------------------
+
+# requirements/core.txt pins the project's core dependencies; every other lock is resolved
+# against it (-c), so the harness (and the oracle it runs) and every runner execute the
+# workflow steps with identical numpy/pandas/scikit-learn/pandera versions.
+# Existing pins are kept; `make lock LOCK_ARGS=--upgrade` (or --upgrade-package X) moves them.
+lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.txt with uv pip compile
+	$(UV) pip compile $(LOCK_FLAGS) pyproject.toml -o requirements/core.txt
+	$(UV) pip compile $(LOCK_FLAGS) pyproject.toml --extra harness -c requirements/core.txt \
+		-o requirements/harness.txt
+	@for r in $(LOCK_RUNNERS); do \
+		in=""; test -f runners/$$r/requirements.in && in=runners/$$r/requirements.in; \
+		echo "$(UV) pip compile ... pyproject.toml $$in -o runners/$$r/requirements.txt"; \
+		$(UV) pip compile $(LOCK_FLAGS) pyproject.toml $$in -c requirements/core.txt \
+			-o runners/$$r/requirements.txt; \
+	done
+
+# --- using it ------------------------------------------------------------------------------
+
+bench: setup ## run the full benchmark matrix, then generate the report
+	.venv/bin/orchbench bench $(BENCH_ARGS)
+	.venv/bin/orchbench report
+
+bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
+	.venv/bin/orchbench bench --quick $(BENCH_ARGS)
+	.venv/bin/orchbench report
+
+bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)
+	.venv/bin/python benchmarks/wrapper_overhead.py
+
+report: setup ## regenerate the report from results/
+	.venv/bin/orchbench report
+
+test: setup ## lint, format check, then the full pytest suite (slow tests included)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python -m pytest
+
+lint: setup ## ruff check and ruff format --check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup ## apply ruff format and ruff's safe fixes
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+schema: setup ## regenerate scenarios/schema.json from the scenario model
+	.venv/bin/python -c 'from orchbench.scenario import write_json_schema; from pathlib import Path; write_json_schema(Path("scenarios/schema.json"))'
+
+clean: ## remove venvs, .tools and results/ (keeps results/.gitkeep)
+	rm -rf .venv .venvs .tools
+	@if [ -d results ]; then find results -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +; fi

@@ -1,0 +1,3 @@
+"""orchbench: what a pipeline orchestrator buys an ML team over chained cron scripts."""
+
+__version__ = "0.1.0"

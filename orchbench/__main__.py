@@ -1,0 +1,5 @@
+import sys
+
+from orchbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,223 @@
+"""``orchbench``: list, check, run, bench, report.
+
+stdout stays machine-readable (run directories, one per line; listings as plain rows);
+progress goes to stderr; logs go to each run's ``logs/``. Bad input gives one line on
+stderr naming the problem and a non-zero exit, with nothing written to ``results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from orchbench.scenario import ScenarioError, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    print(f"orchbench: error: {msg}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "runners":
+        from runners import RUNNERS, runner_class
+
+        for name in RUNNERS:
+            cls = runner_class(name)
+            print(f"{name}\t{cls.system}\t{','.join(cls.profiles)}\t{cls.description}")
+    elif args.what == "scenarios":
+        from orchbench.matrix import scenario_files
+
+        for p in scenario_files():
+            try:
+                s = load_scenario(p)
+                print(f"{s.name}\t{p}\t{s.claim}")
+            except ScenarioError as e:
+                print(f"{p.stem}\t{p}\tINVALID: {e}")
+    else:
+        from fault_injection.catalog import KINDS
+
+        for k in KINDS.values():
+            print(f"{k.name}\t{k.enters}\tfixed by {k.fixed_by}\tclaim: {k.claim}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.scenarios:
+        try:
+            s = load_scenario(path)
+            print(f"ok\t{path}\t{s.name}")
+        except ScenarioError as e:
+            print(f"orchbench: error: {e}", file=sys.stderr)
+            bad += 1
+    return 1 if bad else 0
+
+
+def _validate_run_inputs(scenarios: list[Path], runners: list[str], profile: str | None) -> None:
+    """Everything that can be checked before a run writes anything; exits on the first error."""
+    from orchbench.harness import make_runner
+    from runners import UnknownRunner
+
+    for s in scenarios:
+        try:
+            load_scenario(s)
+        except ScenarioError as e:
+            _fail(str(e))
+    for r in runners:
+        try:
+            runner = make_runner(r, profile or "default")
+        except UnknownRunner as e:
+            _fail(str(e))
+        except ValueError as e:
+            _fail(str(e))
+        except RuntimeError as e:  # EnvironmentMissing
+            _fail(f"runner {r!r}: {e}")
+        del runner
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchbench.harness import run_scenario
+
+    _validate_run_inputs([Path(args.scenario)], [args.runner], args.profile)
+    progress = _Progress()
+    for i in range(args.repeat):
+        path = run_scenario(
+            args.scenario,
+            args.runner,
+            args.profile,
+            Path(args.out),
+            timeout_s=args.timeout,
+            keep_work=args.keep_work,
+            on_phase=lambda ph, i=i: progress.say(f"{args.runner} run {i + 1}: {ph}"),
+        )
+        progress.say("")
+        print(path, flush=True)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchbench import matrix, rundir
+
+    runners = args.runners.split(",") if args.runners else matrix.all_runners()
+    files = matrix.scenario_files(args.scenarios, quick=args.quick)
+    if not files:
+        _fail(f"no scenario matches {args.scenarios!r} in {matrix.SCENARIO_DIR}")
+    _validate_run_inputs(files, runners, None)
+    out = Path(args.out)
+    if args.resume:
+        n = rundir.remove_stale_temps(out)
+        if n:
+            print(f"removed {n} unfinished run directories", file=sys.stderr)
+    profiles = args.profiles.split(",")
+    cells = matrix.plan_matrix(files, runners, profiles, out, args.resume)
+    total = sum(max(0, args.repeat - c.done) for c in cells)
+    progress = _Progress(total)
+
+    def on_run(c: matrix.Cell, i: int, phase: str) -> None:
+        progress.say(f"{c.scenario.stem} on {c.runner}/{c.profile} #{i + 1}: {phase}")
+
+    def on_done(_c: matrix.Cell, path: Path) -> None:
+        progress.advance()
+        print(path, flush=True)
+
+    matrix.run_matrix(cells, args.repeat, out, on_run=on_run, on_done=on_done)
+    progress.say("")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchbench.report import build_report
+
+    results = Path(args.results)
+    if not results.is_dir():
+        _fail(f"{results}: no such results directory (run `make bench` first)")
+    out = build_report(results, Path(args.out) if args.out else results / "report")
+    print(out)
+    return 0
+
+
+class _Progress:
+    """A one-line status on stderr (rich when it is a terminal, plain lines otherwise)."""
+
+    def __init__(self, total: int | None = None) -> None:
+        self.total, self.done = total, 0
+        self._rich = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self._rich = Console(stderr=True)
+            self._status = self._rich.status("")
+            self._status.start()
+
+    def say(self, msg: str) -> None:
+        prefix = f"[{self.done}/{self.total}] " if self.total else ""
+        if self._rich is not None:
+            if msg:
+                self._status.update(prefix + msg)
+            else:
+                self._status.stop()
+        elif msg:
+            print(prefix + msg, file=sys.stderr, flush=True)
+
+    def advance(self) -> None:
+        self.done += 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="orchbench", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("list", help="list runners, scenarios or fault kinds")
+    p.add_argument("what", choices=["runners", "scenarios", "faults"])
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("check", help="validate scenario files")
+    p.add_argument("scenarios", nargs="+")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("run", help="run one scenario on one runner")
+    p.add_argument("scenario")
+    p.add_argument("--runner", required=True)
+    p.add_argument("--profile", default="default")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--out", default="results/runs")
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default: by scenario)")
+    p.add_argument("--keep-work", action="store_true", help="keep the run's artifacts")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
+    p.add_argument("--quick", action="store_true", help="only the quick scenario set")
+    p.add_argument("--runners", help="comma-separated runner names (default: all)")
+    p.add_argument("--profiles", default="default", help="comma-separated profiles")
+    p.add_argument("--scenarios", help="glob over scenario names")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--resume", action="store_true", help="skip runs already published")
+    p.add_argument("--out", default="results/runs")
+    p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("report", help="build results/report from run directories")
+    p.add_argument("results", nargs="?", default="results/runs")
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_report)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "repeat", 1) < 1:
+        _fail("--repeat must be at least 1")
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("orchbench: interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Run one scenario on one runner and record it: the sequence every measurement follows.
+
+1. validate everything that can be wrong before anything is written (scenario, runner
+   name, profile, the runner's environment);
+2. create the run directory under a temporary name, the world (landing partitions,
+   reference data, config) and arm the scenario's faults;
+3. ``run_days``: the system runs every logical date its own way;
+4. the operator: waits ``operator_delay_s``, flips every fault's switch (the fix), and
+   asks the system to recover the dates the journal shows broken (``recovery_plan``);
+5. ``collect`` the native trace, run (or load) the oracle, compute metrics, write
+   ``run.json`` and ``env.json``, and publish the directory by renaming it.
+
+A run that times out or hits a harness error is still published with its status and
+reason (failures are data). Ctrl-C aborts the runner, removes the temporary directory
+and re-raises: an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fault_injection import hooks as fault_hooks
+from fault_injection import state as fault_state
+from orchbench import journal as jr
+from orchbench import metrics, rundir
+from orchbench.oracle import OracleResult, final_state, run_oracle
+from orchbench.runner import NotApplicable, RecoveryPlan, RunContext, Runner, RunTimeout
+from orchbench.scenario import Scenario, load_scenario
+from orchbench.trace import TRACE_NAME, write_trace
+from orchbench.workflow.data import prepare_world
+from runners import runner_class
+
+log = logging.getLogger("orchbench")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "results" / "runs"
+
+
+def default_timeout(scenario: Scenario) -> float:
+    """Deadline for one run: generous per day and per possible attempt, bounded."""
+    p = scenario.policy
+    per_day = 60 + 7 * (p.retries + 1) * min(p.timeout_s, 30) + 7 * p.retries * p.retry_delay_s
+    return min(3600.0, 120 + scenario.days * per_day + scenario.recovery.operator_delay_s)
+
+
+def make_runner(name: str, profile: str) -> Runner:
+    """Instantiate and check a runner; raises UnknownRunner, ValueError, EnvironmentMissing."""
+    runner = runner_class(name)(profile=profile, repo_root=REPO_ROOT)
+    runner.check_environment()
+    return runner
+
+
+def run_scenario(
+    scenario_path: Path | str,
+    runner_name: str,
+    profile: str = "default",
+    out_root: Path = DEFAULT_OUT,
+    *,
+    runner: Runner | None = None,
+    timeout_s: float | None = None,
+    keep_work: bool = False,
+    on_phase: Callable[[str], None] | None = None,
+) -> Path:
+    """Run and record one scenario; returns the published run directory.
+
+    Pass a ``runner`` already started by a matrix to reuse its services; otherwise one is
+    made, started and stopped here.
+    """
+    scenario_path = Path(scenario_path)
+    scenario = load_scenario(scenario_path)
+    own_runner = runner is None
+    if runner is None:
+        runner = make_runner(runner_name, profile)
+    phase = on_phase or (lambda _: None)
+
+    run_id = rundir.new_run_id()
+    tmp = rundir.temp_run_dir(out_root, scenario.name, runner.name, run_id)
+    tmp.mkdir(parents=True)
+    (tmp / "logs").mkdir()
+    (tmp / "scenario.yaml").write_text(scenario_path.read_text())
+    handler = logging.FileHandler(tmp / "logs" / "harness.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    started_at = dt.datetime.now(dt.UTC).isoformat()
+    timeout = timeout_s or default_timeout(scenario)
+    try:
+        ctx = RunContext(
+            scenario=scenario,
+            runner=runner.name,
+            profile=runner.profile,
+            run_id=run_id,
+            run_dir=tmp,
+            world=prepare_world(tmp / "work" / "world", scenario),
+            deadline=time.monotonic() + timeout,
+            repo_root=REPO_ROOT,
+        )
+        fault_state.arm(
+            ctx.world,
+            [
+                {
+                    "kind": f.kind,
+                    "logical_date": scenario.date_of_day(f.day).isoformat(),
+                    "at": f.at,
+                    "params": f.params,
+                }
+                for f in scenario.faults
+            ],
+        )
+        try:
+            status, reason, plan, oracle = _execute(
+                ctx, runner, own_runner, timeout, phase, out_root / ".oracle"
+            )
+        finally:
+            jr.harness_event(ctx.journal, "run_finished")
+        phase("collect")
+        native = _collect(runner, ctx)
+        write_trace(tmp / TRACE_NAME, native)
+        if own_runner:
+            runner.stop()
+        phase("metrics")
+        result = None
+        if oracle is not None:
+            try:
+                result = metrics.compute_metrics(
+                    jr.Journal.load(ctx.journal),
+                    native,
+                    oracle,
+                    final_state(ctx.world.root),
+                    scenario,
+                )
+            except Exception as e:
+                log.error("metrics failed:\n%s", traceback.format_exc())
+                status, reason = "harness_error", f"metrics: {type(e).__name__}: {e}"
+        rundir.write_json(tmp / "env.json", rundir.env_info(REPO_ROOT, runner))
+        rundir.write_json(
+            tmp / "run.json",
+            {
+                "schema": rundir.RUN_SCHEMA,
+                "scenario": scenario.name,
+                "runner": runner.name,
+                "system": runner.system,
+                "profile": runner.profile,
+                "run_id": run_id,
+                "started_at": started_at,
+                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+                "status": status,
+                "reason": reason,
+                "recovery_plan": plan,
+                "metrics": result,
+                "oracle": None
+                if oracle is None
+                else {
+                    "champion_sha256": oracle.champion_sha256,
+                    "production_sha256": oracle.production_sha256,
+                },
+            },
+        )
+    except BaseException:
+        # Ctrl-C (or a failure to write the record itself): leave nothing behind.
+        runner.abort()
+        if own_runner:
+            runner.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    if not keep_work:
+        shutil.rmtree(tmp / "work", ignore_errors=True)
+    return rundir.finalize(tmp)
+
+
+def _execute(
+    ctx: RunContext,
+    runner: Runner,
+    own_runner: bool,
+    timeout: float,
+    phase: Callable[[str], None],
+    oracle_cache: Path,
+) -> tuple[str, str | None, dict[str, str], OracleResult | None]:
+    """Oracle, days, fix, recovery. Returns (status, reason, recovery plan, oracle).
+
+    Timeouts, not-applicable scenarios and harness errors become a status; Ctrl-C
+    propagates after the runner is aborted.
+    """
+    scenario = ctx.scenario
+    plan: dict[str, str] = {}
+    oracle = None
+    try:
+        phase("oracle")
+        oracle = run_oracle(scenario, cache_dir=oracle_cache)
+        if own_runner:
+            phase("starting")
+            runner.start(ctx.work)
+        jr.harness_event(ctx.journal, "run_started", timeout_s=timeout)
+        phase("days")
+        runner.run_days(ctx)
+        jr.harness_event(ctx.journal, "days_finished")
+        plan = metrics.recovery_plan(jr.Journal.load(ctx.journal)).restart_from
+        if scenario.faults:
+            phase("fix")
+            time.sleep(scenario.recovery.operator_delay_s)
+            fixed = fault_hooks.fix_all(ctx.world)
+            jr.harness_event(ctx.journal, "fix_applied", faults=fixed)
+            jr.harness_event(ctx.journal, "recovery_started", plan=plan)
+            if plan:
+                phase("recovery")
+                runner.recover(ctx, RecoveryPlan(dict(plan)))
+            jr.harness_event(ctx.journal, "recovery_finished")
+        return "completed", None, plan, oracle
+    except RunTimeout as e:
+        runner.abort()
+        return "timeout", str(e) or f"run exceeded {timeout:.0f} s", plan, oracle
+    except NotApplicable as e:
+        runner.abort()
+        return "not_applicable", str(e), plan, oracle
+    except KeyboardInterrupt:
+        runner.abort()
+        raise
+    except Exception as e:
+        log.error("run failed:\n%s", traceback.format_exc())
+        runner.abort()
+        return "harness_error", f"{type(e).__name__}: {e}", plan, oracle
+
+
+def _collect(runner: Runner, ctx: RunContext) -> list[dict[str, Any]]:
+    try:
+        return runner.collect(ctx)
+    except Exception:
+        log.error("collect failed:\n%s", traceback.format_exc())
+        return []

@@ -1,0 +1,149 @@
+"""Run directories: ``<out>/<scenario>/<runner>/<run_id>/``, written under a temporary name
+and renamed when complete, so a reader never sees half a run.
+
+Contents: ``scenario.yaml`` (copy), ``env.json``, ``journal.jsonl``, ``native.jsonl``,
+``run.json`` (``schema: orchbench.run/1``), ``logs/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RUN_SCHEMA = "orchbench.run/1"
+TMP_PREFIX = ".tmp-"
+STATUSES = ("completed", "timeout", "harness_error", "not_applicable")
+
+
+def new_run_id() -> str:
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{uuid.uuid4().hex[:6]}"
+
+
+def runner_dir(out_root: Path, scenario: str, runner: str) -> Path:
+    return out_root / scenario / runner
+
+
+def temp_run_dir(out_root: Path, scenario: str, runner: str, run_id: str) -> Path:
+    return runner_dir(out_root, scenario, runner) / f"{TMP_PREFIX}{run_id}"
+
+
+def finalize(tmp: Path) -> Path:
+    """Atomically publish a finished temporary run directory; returns the final path."""
+    final = tmp.with_name(tmp.name.removeprefix(TMP_PREFIX))
+    os.replace(tmp, final)
+    return final
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def completed_runs(out_root: Path, scenario: str, runner: str, profile: str) -> list[Path]:
+    """Published run directories of this scenario/runner/profile (any status)."""
+    d = runner_dir(out_root, scenario, runner)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.iterdir()):
+        if p.name.startswith(TMP_PREFIX) or not (p / "run.json").is_file():
+            continue
+        try:
+            run = json.loads((p / "run.json").read_text())
+        except ValueError:
+            continue
+        if run.get("profile") == profile:
+            out.append(p)
+    return out
+
+
+def remove_stale_temps(out_root: Path) -> int:
+    """Delete temporary run directories left by an interrupted bench. Returns how many."""
+    n = 0
+    if not out_root.is_dir():
+        return 0
+    for p in out_root.glob(f"*/*/{TMP_PREFIX}*"):
+        shutil.rmtree(p, ignore_errors=True)
+        n += 1
+    return n
+
+
+def _pkg_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    cpu = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+    }
+
+
+def env_info(repo: Path, runner: Any) -> dict[str, Any]:
+    """What a result depends on: machine, Python, harness packages, the runner's versions."""
+    return {
+        "python": sys.version.split()[0],
+        "machine": machine_info(),
+        "orchbench": {"version": _pkg_version("orchbench"), "git": _git_commit(repo)},
+        "harness_packages": {
+            p: _pkg_version(p)
+            for p in ("numpy", "pandas", "pandera", "pydantic", "scikit-learn", "pyyaml")
+        },
+        "runner": runner.name,
+        "system": runner.system,
+        "profile": runner.profile,
+        "versions": runner.versions(),
+        "settings": runner.settings(),
+    }

@@ -1,0 +1,74 @@
+"""CLI bad input: one clear line on stderr, non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def orchbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_unknown_runner_fails_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    r = orchbench("run", str(REPO / "scenarios/clean.yaml"), "--runner", "nope", "--out", str(out))
+    assert r.returncode != 0
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown runner 'nope'" in lines[0] and "cron" in lines[0]
+    assert not out.exists()
+
+
+def test_malformed_scenario_fails_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema: orchbench.scenario/1\nname: bad\nclaim: long enough claim\ndays: x\n")
+    out = tmp_path / "results"
+    for args in (("check", str(bad)), ("run", str(bad), "--runner", "cron", "--out", str(out))):
+        r = orchbench(*args)
+        assert r.returncode != 0
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "days" in lines[0] and str(bad) in lines[0]
+    assert not out.exists()
+
+
+def test_unknown_profile_fails_cleanly(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    r = orchbench(
+        "run",
+        str(REPO / "scenarios/clean.yaml"),
+        "--runner",
+        "cron",
+        "--profile",
+        "x",
+        "--out",
+        str(out),
+    )
+    assert r.returncode != 0 and "no profile 'x'" in r.stderr
+    assert not out.exists()
+
+
+def test_check_accepts_shipped_scenarios() -> None:
+    r = orchbench("check", *map(str, sorted((REPO / "scenarios").glob("*.yaml"))))
+    assert r.returncode == 0, r.stderr
+    assert all(line.startswith("ok\t") for line in r.stdout.splitlines())
+
+
+def test_list_outputs_rows() -> None:
+    r = orchbench("list", "faults")
+    assert r.returncode == 0
+    kinds = {line.split("\t")[0] for line in r.stdout.splitlines()}
+    assert {"schema_break", "transient_error"} <= kinds
+    r = orchbench("list", "scenarios")
+    assert {"clean", "schema_break", "transient_error"} <= {
+        line.split("\t")[0] for line in r.stdout.splitlines()
+    }
