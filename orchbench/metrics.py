@@ -1,0 +1,480 @@
+"""Every metric of run.json, computed here and only here.
+
+Truth comes from the journal (what really ran); what a user of the system could see or
+look up comes from the native trace alone. ``analyse`` classifies each journaled attempt,
+``recovery_plan`` says what to re-run after the fix, ``compute_metrics`` returns the
+``metrics`` block of run.json. Its keys:
+
+- ``detected``, ``detection_s``: whether, and how many seconds after the first fault
+  activation, the trace shows a failure signal (see ``detection``). No fault: False, None.
+- ``alert_delivered``: one of those signals is an ``alert`` (a message reached a human).
+- ``wasted_cpu_s``: CPU of attempts that failed, were killed, are tainted (which includes
+  stale) or redundant; each attempt counted once.
+- ``stale_executions``, ``tainted_executions``, ``redundant_executions``: attempt counts
+  (see ``AttemptInfo``).
+- ``failed_attempts``: attempts that failed or were killed; ``killed_attempts``: the killed
+  ones (start without end; their CPU and wall are unknown and counted as 0).
+- ``recovered``: ``final_state_correct`` and every step of every logical date (of the
+  journal and the scenario) has a successful, untainted attempt.
+- ``human_actions``: ``operator_action`` records.
+- ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``.
+- ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
+  tainted ``canary`` attempt deployed one.
+- ``final_state_correct``: the final champion and production model hashes equal the oracle's.
+- ``lineage_by_fact``, ``lineage_completeness``: see ``lineage_by_fact``; completeness is
+  the mean of the per-fact fractions over the fact kinds that have at least one fact
+  (each kind weighs the same however many facts it has), None if there are no facts.
+- ``total_wall_s``: harness ``run_started`` to ``run_finished`` (fallback: first attempt
+  start to last attempt end); ``total_cpu_s``: CPU of all attempts; ``steps_executed``:
+  number of attempts.
+- ``overhead_s_per_task``: (wall of the days phase, ``run_started`` to ``days_finished``,
+  minus the summed wall of the attempts started in it) / number of those attempts; None if
+  the phase is unknown or empty. For cron it includes the schedule's idle slack between
+  crontab offsets; it can be negative when attempts overlap.
+- ``notes``: plain-language caveats about this run's numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchbench.journal import ArtifactRef, Attempt, Journal
+from orchbench.runner import RecoveryPlan
+from orchbench.trace import FAILURE_STATES
+from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES, step_index
+
+if TYPE_CHECKING:
+    from orchbench.oracle import OracleResult
+    from orchbench.scenario import Scenario
+
+FACTS = ("run_step", "inputs", "outputs", "model_training", "deployment_model", "code_version")
+# Trace states of attempts that never ran the step (so never reached our wrapper).
+NOT_RUN_STATES = frozenset({"upstream_failed", "skipped", "cached"})
+
+Version = tuple[str, str | None]  # (uri, sha256)
+
+
+@dataclass
+class AttemptInfo:
+    """One attempt and its classification.
+
+    - ``producers[i]`` made ``inputs[i]``: the latest successful attempt that ended before
+      this one started and whose outputs hold the same uri and sha256 (None: source data or
+      a file from before the run). An output equal to one of the producer's own inputs
+      (same uri and sha256, e.g. an unchanged champion pointer) was passed through, not
+      produced.
+    - ``stale``: it read a ``dated`` artifact (non-null sha256) produced for another date or
+      not produced in this run. ``source`` and ``state`` inputs are never stale.
+    - ``tainted``: stale; or a fault that made artifacts wrong activated during it; or an
+      input version is one a fault made wrong; or an input's producer is tainted.
+    - ``redundant``: successful, and the same step, date and input hashes as an earlier
+      successful untainted attempt.
+    """
+
+    attempt: Attempt
+    producers: list[Attempt | None]
+    stale: bool
+    tainted: bool
+    redundant: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """Failed, or killed (a start without an end)."""
+        return self.attempt.status != "success"
+
+    @property
+    def wasted(self) -> bool:
+        """Counted in wasted_cpu_s (stale attempts are tainted too)."""
+        return self.failed or self.tainted or self.redundant
+
+    @property
+    def good(self) -> bool:
+        """A successful attempt whose result can be trusted."""
+        return not (self.failed or self.tainted)
+
+
+@dataclass
+class Analysis:
+    """Every attempt of a journal, classified."""
+
+    infos: dict[str, AttemptInfo]  # by attempt_id, in start order
+
+    def by_date_step(self) -> dict[tuple[str, str], list[AttemptInfo]]:
+        out: dict[tuple[str, str], list[AttemptInfo]] = defaultdict(list)
+        for i in self.infos.values():
+            out[(i.attempt.logical_date, i.attempt.step)].append(i)
+        return out
+
+
+def analyse(journal: Journal) -> Analysis:
+    """Classify every attempt of the journal (see ``AttemptInfo``), in start order."""
+    faulty = {(r["uri"], r["sha256"]) for f in journal.faults for r in f.get("affected") or []}
+    fault_attempts = {f.get("attempt_id") for f in journal.faults if f.get("affected")}
+    made: dict[Version, list[Attempt]] = defaultdict(list)
+    for a in journal.attempts:
+        if a.status == "success":
+            read = {(i.uri, i.sha256) for i in a.inputs}
+            for o in a.outputs:
+                if o.sha256 is not None and (o.uri, o.sha256) not in read:
+                    made[(o.uri, o.sha256)].append(a)
+
+    infos: dict[str, AttemptInfo] = {}
+    clean_runs: set[tuple[Any, ...]] = set()
+    for a in journal.attempts:
+        producers = [_producer(made, a, i) for i in a.inputs]
+        stale = any(
+            _kind(i) == "dated"
+            and i.sha256 is not None
+            and (p is None or p.logical_date != a.logical_date)
+            for i, p in zip(a.inputs, producers, strict=True)
+        )
+        tainted = (
+            stale
+            or a.attempt_id in fault_attempts
+            or any((i.uri, i.sha256) in faulty for i in a.inputs)
+            or any(p is not None and infos[p.attempt_id].tainted for p in producers)
+        )
+        info = infos[a.attempt_id] = AttemptInfo(a, producers, stale, tainted)
+        if a.status == "success":
+            key = (a.step, a.logical_date, tuple(sorted((i.name, i.sha256) for i in a.inputs)))
+            info.redundant = key in clean_runs
+            if not tainted:
+                clean_runs.add(key)
+    return Analysis(infos)
+
+
+def _kind(ref: ArtifactRef) -> str | None:
+    art = ARTIFACTS.get(ref.name)
+    return art.kind if art else None
+
+
+def _producer(made: dict[Version, list[Attempt]], a: Attempt, ref: ArtifactRef) -> Attempt | None:
+    done = [p for p in made.get((ref.uri, ref.sha256), ()) if (p.end_ns or 0) < a.start_ns]
+    return max(done, key=lambda p: p.end_ns or 0, default=None)
+
+
+def recovery_plan(journal: Journal) -> RecoveryPlan:
+    """For each logical date, the step to restart from after the fix.
+
+    In spec order, the first step whose latest attempt failed, was killed, is tainted or
+    stale, or that never ran although an earlier step of that date had a failed attempt.
+    A date where a fault made artifacts wrong restarts at the fault's step at the latest,
+    even if later attempts look fine. Dates where everything is fine are left out.
+    """
+    runs = analyse(journal).by_date_step()
+    restart: dict[str, str] = {}
+    for date in sorted({a.logical_date for a in journal.attempts}):
+        candidates = [
+            f["step"] for f in journal.faults if f.get("affected") and f["logical_date"] == date
+        ]
+        failed_before = False
+        for step in STEP_NAMES:
+            tries = runs.get((date, step), [])
+            if (tries and not tries[-1].good) or (not tries and failed_before):
+                candidates.append(step)
+                break
+            failed_before = failed_before or any(t.failed for t in tries)
+        if candidates:
+            restart[date] = min(candidates, key=step_index)
+    return RecoveryPlan(restart_from=restart)
+
+
+def detection(journal: Journal, trace: list[dict[str, Any]]) -> tuple[bool, float | None, bool]:
+    """(detected, detection_s, alert_delivered) from the trace alone.
+
+    Activation is the earliest ``fault_activated``. A signal is a non-passive ``alert``
+    (``t_ns``), ``task_attempt`` in a failure state (``end_ns``, else ``start_ns``) or
+    ``run_state`` in a failure state (``t_ns``). A signal timed before activation counts
+    as at activation when it is for the activation's date and step (a ``run_state``, or a
+    record without a step, matches on date), because system clocks are coarser than ours;
+    otherwise it is ignored.
+    """
+    if not journal.faults:
+        return False, None, False
+    first = min(journal.faults, key=lambda f: f["t_ns"])
+    act = int(first["t_ns"])
+    best: int | None = None
+    alert = False
+    for r in trace:
+        t = _signal_time(r)
+        if t is None:
+            continue
+        if t < act:
+            same = r.get("logical_date") == first.get("logical_date") and r.get("step") in (
+                None,
+                first.get("step"),
+            )
+            if not same:
+                continue
+            t = act
+        best = t if best is None else min(best, t)
+        alert = alert or r.get("kind") == "alert"
+    return best is not None, None if best is None else (best - act) / 1e9, alert
+
+
+def _signal_time(r: dict[str, Any]) -> int | None:
+    if r.get("passive"):
+        return None
+    kind, failing = r.get("kind"), str(r.get("state", "")).lower() in FAILURE_STATES
+    if kind == "alert":
+        return r.get("t_ns")
+    if kind == "task_attempt" and failing:
+        return r["end_ns"] if r.get("end_ns") is not None else r.get("start_ns")
+    if kind == "run_state" and failing:
+        return r.get("t_ns")
+    return None
+
+
+def rerun(journal: Journal, oracle: OracleResult) -> tuple[float, float, float | None]:
+    """(rerun_cpu_s, rerun_wall_s, rerun_ratio).
+
+    CPU of the attempts started from ``fix_applied`` to ``recovery_finished`` (to the
+    journal's end if recovery never finished); wall from the fix to ``recovery_finished``
+    (else to the last of those attempts' end), 0 when no attempt ran. The ratio divides
+    the CPU by the oracle's CPU for the plan journaled with ``recovery_started``; None
+    when that plan is empty or costs no CPU. (0, 0, None) without a fix.
+    """
+    fix = journal.harness_time("fix_applied")
+    if fix is None:
+        return 0.0, 0.0, None
+    end = journal.harness_time("recovery_finished")
+    ran = [a for a in journal.attempts if a.start_ns >= fix and (end is None or a.start_ns <= end)]
+    cpu = sum(a.cpu_s or 0.0 for a in ran)
+    wall = 0.0
+    if ran:
+        stop = end if end is not None else max(a.end_ns or a.start_ns for a in ran)
+        wall = (stop - fix) / 1e9
+    started = next((h for h in journal.harness if h.get("event") == "recovery_started"), {})
+    plan = started.get("plan") or {}
+    plan = plan.get("restart_from", plan)  # the RecoveryPlan's dict, or the plan itself
+    minimal = oracle.minimal_cpu(plan) if plan else 0.0
+    return cpu, wall, cpu / minimal if minimal > 0 else None
+
+
+def match_trace(
+    attempts: Iterable[Attempt], trace: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """attempt_id -> the trace ``task_attempt`` that records it (passive ones included).
+
+    Per (logical_date, step), ignoring records of attempts that never ran (upstream
+    failed, skipped, cached): first a record whose ``attempt`` equals the journal's
+    attempt number, then the remaining attempts and records paired in time order.
+    """
+    records: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in trace:
+        if r.get("kind") == "task_attempt" and r.get("state") not in NOT_RUN_STATES:
+            records[(r.get("logical_date"), r.get("step"))].append(r)
+    groups: dict[tuple[str, str], list[Attempt]] = defaultdict(list)
+    for a in attempts:
+        groups[(a.logical_date, a.step)].append(a)
+    matched: dict[str, dict[str, Any]] = {}
+    for key, group in groups.items():
+        pool = sorted(
+            records.get(key, []), key=lambda r: (r.get("start_ns") is None, r.get("start_ns") or 0)
+        )
+        left = []
+        for a in group:
+            r = next((r for r in pool if r.get("attempt") == a.attempt), None)
+            if r is None:
+                left.append(a)
+            else:
+                matched[a.attempt_id] = r
+                pool.remove(r)
+        matched.update({a.attempt_id: r for a, r in zip(left, pool, strict=False)})
+    return matched
+
+
+def lineage_by_fact(analysis: Analysis, trace: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Per fact kind, the fraction of the journal's facts the trace alone can answer.
+
+    A fact about an attempt is answered through its matched trace record (``match_trace``).
+    An artifact is named by its sha256, or by its uri when that uri is content-unique (one
+    distinct sha256 ever journaled there). Facts:
+
+    - ``run_step``: each attempt has a matched record.
+    - ``inputs``: each input with a sha256 is named among the record's inputs.
+    - ``outputs``: each output (with a sha256) of a successful attempt is among the
+      record's outputs by sha256.
+    - ``model_training``: each successful train's model is tied to its training data: a
+      ``model_lineage`` record names the model and one artifact of its true upstream chain
+      (features, validated, raw, landing, followed through producers), or the matched
+      records of train and its upstream attempts carry each link's input and output sha256
+      back to the landing partition.
+    - ``deployment_model``: each canary that deployed has a ``deployment`` record, or a
+      matched record input/output, with the deployed model's sha256.
+    - ``code_version``: each attempt's record has a code_version, and that native value
+      never stands for two journal code versions in this run.
+
+    None for a kind with no facts.
+    """
+    infos = list(analysis.infos.values())
+    matched = match_trace((i.attempt for i in infos), trace)
+    seen: dict[str, set[str]] = defaultdict(set)
+    for i in infos:
+        for ref in (*i.attempt.inputs, *i.attempt.outputs):
+            if ref.sha256 is not None:
+                seen[ref.uri].add(ref.sha256)
+    unique = {uri for uri, shas in seen.items() if len(shas) == 1}
+
+    def names(refs: Iterable[dict[str, Any]], ref: ArtifactRef, by_uri: bool = True) -> bool:
+        return any(
+            r.get("sha256") == ref.sha256
+            or (by_uri and ref.uri in unique and _norm_uri(r.get("uri")) == ref.uri)
+            for r in refs
+        )
+
+    def recorded(info: AttemptInfo, side: str) -> list[dict[str, Any]]:
+        return (matched.get(info.attempt.attempt_id) or {}).get(side) or []
+
+    versions: dict[str, set[str | None]] = defaultdict(set)
+    for i in infos:
+        native = (matched.get(i.attempt.attempt_id) or {}).get("code_version")
+        if native is not None:
+            versions[native].add(i.attempt.code_version)
+
+    lineage = [r for r in trace if r.get("kind") == "model_lineage"]
+    deployed = {r.get("model_sha256") for r in trace if r.get("kind") == "deployment"}
+    facts: dict[str, list[bool]] = {k: [] for k in FACTS}
+    for i in infos:
+        a = i.attempt
+        ins, outs = recorded(i, "inputs"), recorded(i, "outputs")
+        facts["run_step"].append(a.attempt_id in matched)
+        facts["inputs"] += [names(ins, r) for r in a.inputs if r.sha256 is not None]
+        if a.code_version is not None:
+            native = (matched.get(a.attempt_id) or {}).get("code_version")
+            facts["code_version"].append(native is not None and len(versions[native]) == 1)
+        if a.status != "success":
+            continue
+        facts["outputs"] += [names(outs, o, by_uri=False) for o in a.outputs if o.sha256]
+        model = next((o for o in a.outputs if o.name == "model" and o.sha256), None)
+        if a.step == "train" and model is not None:
+            links, complete = _chain(analysis, i, model)
+            by_records = complete and all(
+                names(recorded(li, "inputs"), src, False)
+                and names(recorded(li, "outputs"), dst, False)
+                for li, src, dst in links
+            )
+            by_lineage_record = any(
+                names([{"sha256": r.get("model_sha256"), "uri": r.get("model_uri")}], model)
+                and any(names(_as_list(r.get("training")), src) for _, src, _ in links)
+                for r in lineage
+            )
+            facts["model_training"].append(by_records or by_lineage_record)
+        if a.step == "canary" and a.result.get("deployed") is True:
+            sha = a.result.get("model_sha256")
+            in_record = any(r.get("sha256") == sha for r in (*ins, *outs))
+            facts["deployment_model"].append(sha is not None and (sha in deployed or in_record))
+    return {k: (sum(v) / len(v) if v else None) for k, v in facts.items()}
+
+
+def _chain(
+    analysis: Analysis, info: AttemptInfo, out: ArtifactRef
+) -> tuple[list[tuple[AttemptInfo, ArtifactRef, ArtifactRef]], bool]:
+    """The (attempt, data input, output) links from a model back towards its landing
+    partition, following producers; and whether the chain reaches ``ingest``."""
+    links = []
+    while True:
+        want = STEP_BY_NAME[info.attempt.step].inputs[0]
+        k = next((k for k, r in enumerate(info.attempt.inputs) if r.name == want), None)
+        if k is None:
+            return links, False
+        src = info.attempt.inputs[k]
+        links.append((info, src, out))
+        producer = info.producers[k]
+        if producer is None:
+            return links, info.attempt.step == "ingest"
+        info, out = analysis.infos[producer.attempt_id], src
+
+
+def _as_list(v: Any) -> list[dict[str, Any]]:
+    return v if isinstance(v, list) else [v] if isinstance(v, dict) else []
+
+
+def _norm_uri(uri: Any) -> Any:
+    return uri.removeprefix("file://") if isinstance(uri, str) else uri
+
+
+def compute_metrics(
+    journal: Journal,
+    trace: list[dict[str, Any]],
+    oracle: OracleResult,
+    final: dict[str, str | None],
+    scenario: Scenario | None = None,
+) -> dict[str, Any]:
+    """The ``metrics`` block of run.json (keys documented in the module docstring)."""
+    an = analyse(journal)
+    infos = list(an.infos.values())
+    attempts = journal.attempts
+    notes: list[str] = []
+    killed = sum(a.status == "killed" for a in attempts)
+    if killed:
+        notes.append(f"{killed} killed attempt(s): CPU and wall unknown, counted as 0")
+    if not journal.faults:
+        notes.append("no fault activated: detection does not apply")
+
+    detected, detection_s, alert = detection(journal, trace)
+    rerun_cpu, rerun_wall, ratio = rerun(journal, oracle)
+    final_ok = (final.get("champion_sha256"), final.get("production_sha256")) == (
+        oracle.champion_sha256,
+        oracle.production_sha256,
+    )
+    dates = {a.logical_date for a in attempts}
+    if scenario is not None:
+        dates |= {d.isoformat() for d in scenario.logical_dates()}
+    good = {(i.attempt.logical_date, i.attempt.step) for i in infos if i.good}
+    by_fact = lineage_by_fact(an, trace)
+    known = [v for v in by_fact.values() if v is not None]
+
+    return {
+        "detected": detected,
+        "detection_s": detection_s,
+        "alert_delivered": alert,
+        "wasted_cpu_s": sum(i.attempt.cpu_s or 0.0 for i in infos if i.wasted),
+        "stale_executions": sum(i.stale for i in infos),
+        "tainted_executions": sum(i.tainted for i in infos),
+        "redundant_executions": sum(i.redundant for i in infos),
+        "failed_attempts": sum(i.failed for i in infos),
+        "killed_attempts": killed,
+        "recovered": final_ok and all((d, s) in good for d in dates for s in STEP_NAMES),
+        "human_actions": len(journal.operator_actions),
+        "rerun_cpu_s": rerun_cpu,
+        "rerun_wall_s": rerun_wall,
+        "rerun_ratio": ratio,
+        "bad_model_deployed": any(
+            i.tainted
+            and (
+                (i.attempt.step == "register" and i.attempt.result.get("registered") is True)
+                or (i.attempt.step == "canary" and i.attempt.result.get("deployed") is True)
+            )
+            for i in infos
+        ),
+        "final_state_correct": final_ok,
+        "lineage_completeness": sum(known) / len(known) if known else None,
+        "lineage_by_fact": by_fact,
+        "total_wall_s": _total_wall(journal),
+        "total_cpu_s": sum(a.cpu_s or 0.0 for a in attempts),
+        "steps_executed": len(attempts),
+        "overhead_s_per_task": _overhead(journal),
+        "notes": notes,
+    }
+
+
+def _total_wall(journal: Journal) -> float:
+    start, end = journal.harness_time("run_started"), journal.harness_time("run_finished")
+    if start is not None and end is not None:
+        return (end - start) / 1e9
+    times = [t for a in journal.attempts for t in (a.start_ns, a.end_ns) if t is not None]
+    return (max(times) - min(times)) / 1e9 if times else 0.0
+
+
+def _overhead(journal: Journal) -> float | None:
+    start, end = journal.harness_time("run_started"), journal.harness_time("days_finished")
+    if start is None or end is None:
+        return None
+    phase = [a for a in journal.attempts if start <= a.start_ns <= end]
+    if not phase:
+        return None
+    return ((end - start) / 1e9 - sum(a.wall_s or 0.0 for a in phase)) / len(phase)

@@ -1,0 +1,493 @@
+"""metrics: attempt classification, recovery plan, detection, rerun, outcomes and totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from orchbench import trace as tr
+from orchbench.metrics import analyse, compute_metrics, recovery_plan
+from orchbench.oracle import OracleResult
+from orchbench.runner import RecoveryPlan
+from orchbench.workflow.spec import STEP_NAMES
+from tests.conftest import make_scenario
+from tests.unit.journal_builder import Builder, S, digest
+
+D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
+ORACLE = OracleResult(champion_sha256="champ", production_sha256="prod")
+FINAL_OK = {"champion_sha256": "champ", "production_sha256": "prod"}
+ALERT = {"channel": "mail", "subject": "(failed)", "logical_date": D2, "step": "validate"}
+
+
+def metrics(b: Builder, trace: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
+    kw.setdefault("oracle", ORACLE)
+    kw.setdefault("final", FINAL_OK)
+    return compute_metrics(b.journal(), trace or [], **kw)
+
+
+def failed_task(date: str, step: str, t: int | None, **kw: Any) -> dict[str, Any]:
+    return tr.task_attempt(
+        logical_date=date, step=step, state="failed", source="test", end_ns=t, **kw
+    )
+
+
+def cron_schema_break() -> tuple[Builder, dict[str, str], dict[str, str], dict[str, str]]:
+    """Cron with reused paths: day 2's landing breaks at ingest, validate fails, and the
+    later crontab lines still run on yesterday's validated table; day 3 is clean."""
+    b = Builder(layout="current")
+    d1 = b.day(D1)
+    d2 = {"ingest": b.step("ingest", D2, tamper={"landing": "landing-broken"})}
+    d2["validate"] = b.step("validate", D2, status="failed")
+    for s in STEP_NAMES[2:]:
+        d2[s] = b.step(s, D2, deploy=False)  # identical model: not better, nothing registered
+    d3 = b.day(D3)
+    return b, d1, d2, d3
+
+
+# --- producers, staleness, taint ----------------------------------------------------------
+
+
+def test_producer_is_the_latest_success_that_ended_before_the_consumer_started() -> None:
+    b = Builder()
+    b.step("ingest", D1)
+    b.step("ingest", D1, status="failed")
+    second = b.step("ingest", D1)
+    v = b.step("validate", D1)
+    info = analyse(b.journal()).infos[v]
+    assert [p.attempt_id if p else None for p in info.producers] == [second, None]
+
+
+def test_file_left_from_before_the_run_is_stale_even_if_rewritten_identically_later() -> None:
+    b = Builder()
+    b.files["art/2026-01-01/raw"] = digest("ingest", "raw", ["landing-2026-01-01"], "")
+    early = b.step("validate", D1)  # reads raw nobody in this run had produced yet
+    ingest = b.step("ingest", D1)  # writes the very same bytes
+    late = b.step("validate", D1)
+    an = analyse(b.journal())
+    assert an.infos[early].stale and an.infos[early].producers[0] is None
+    assert an.infos[late].producers[0].attempt_id == ingest
+    assert not an.infos[late].stale and not an.infos[late].tainted
+
+
+def test_source_and_state_inputs_are_never_stale() -> None:
+    b = Builder()
+    b.day(D1)
+    d2 = b.day(D2)
+    an = analyse(b.journal())
+    evaluate = an.infos[d2["evaluate"]]
+    champion = evaluate.attempt.inputs[2]
+    assert champion.name == "champion"
+    assert evaluate.producers[2].logical_date == D1  # yesterday's register made it
+    assert not any(i.stale or i.tainted for i in an.infos.values())
+
+
+def test_missing_input_file_is_not_stale() -> None:
+    b = Builder()
+    v = b.step("validate", D1, status="failed")  # raw has no sha256: it does not exist
+    info = analyse(b.journal()).infos[v]
+    assert info.attempt.inputs[0].sha256 is None
+    assert not info.stale and not info.tainted
+
+
+def test_cron_step_after_failed_validate_is_stale_and_taints_downstream() -> None:
+    b, _, d2, d3 = cron_schema_break()
+    an = analyse(b.journal())
+    assert an.infos[d2["featurize"]].stale  # yesterday's validated table
+    assert all(an.infos[d2[s]].tainted for s in STEP_NAMES)
+    assert [i.attempt.step for i in an.infos.values() if i.stale] == ["featurize"]
+    assert not any(an.infos[a].tainted for a in d3.values())
+
+
+def test_byte_identical_retrained_model_resolves_to_todays_train_not_yesterdays() -> None:
+    b = Builder(layout="current")
+    d1 = b.day(D1)
+    b.step("ingest", D2)
+    b.step("validate", D2)
+    b.step("featurize", D2, status="failed")
+    train = b.step("train", D2)  # yesterday's features
+    evaluate = b.step("evaluate", D2)
+    an = analyse(b.journal())
+    model_d1 = an.infos[d1["train"]].attempt.outputs[0]
+    model_d2 = an.infos[train].attempt.outputs[0]
+    assert (model_d1.uri, model_d1.sha256) == (model_d2.uri, model_d2.sha256)
+    assert an.infos[train].stale and an.infos[train].tainted
+    assert an.infos[evaluate].producers[0].attempt_id == train
+    assert not an.infos[evaluate].stale and an.infos[evaluate].tainted
+    assert metrics(b)["stale_executions"] == 1
+
+
+def test_unregistered_stale_day_does_not_taint_the_next_day_through_the_champion() -> None:
+    b, d1, _, d3 = cron_schema_break()
+    info = analyse(b.journal()).infos[d3["evaluate"]]
+    assert info.producers[2].attempt_id == d1["register"]  # unchanged pointer passed through
+    assert not info.tainted
+
+
+def test_fault_during_attempt_taints_it_although_its_input_hash_was_clean() -> None:
+    b = Builder()
+    ingest = b.step("ingest", D1, tamper={"landing": "broken"})
+    validate = b.step("validate", D1)
+    an = analyse(b.journal())
+    assert an.infos[ingest].attempt.inputs[0].sha256 == "landing-2026-01-01"
+    assert an.infos[ingest].tainted and an.infos[validate].tainted
+    assert not an.infos[ingest].stale
+
+
+def test_reading_a_faulty_version_taints_without_a_fault_in_the_attempt() -> None:
+    b = Builder()
+    b.step("ingest", D1, tamper={"landing": "broken"}, status="failed")
+    retry = b.step("ingest", D1)  # reads the tampered landing; no fault record of its own
+    assert analyse(b.journal()).infos[retry].tainted
+
+
+def test_fault_without_affected_artifacts_taints_nothing() -> None:
+    b = Builder()
+    b.step("ingest", D1, transient=True, status="failed")
+    b.day(D1)
+    an = analyse(b.journal())
+    assert not any(i.tainted for i in an.infos.values())
+    assert recovery_plan(b.journal()) == RecoveryPlan()
+
+
+def test_taint_is_transitive_but_stays_on_its_date() -> None:
+    b = Builder()
+    d1 = b.day(D1, deploy=False)
+    b.step("featurize", D1, tamper={"validated": "shifted"})
+    tail = {s: b.step(s, D1, deploy=False) for s in STEP_NAMES[3:]}
+    d2 = b.day(D2, deploy=False)
+    an = analyse(b.journal())
+    assert all(an.infos[a].tainted for a in tail.values())
+    assert not any(an.infos[a].tainted for a in (*d1.values(), *d2.values()))
+
+
+# --- failed, redundant, waste -------------------------------------------------------------
+
+
+def test_killed_attempt_is_failed_with_zero_cpu_and_a_note() -> None:
+    b = Builder()
+    b.step("ingest", D1, status="killed", cpu=5.0)
+    b.step("ingest", D1, status="failed", cpu=0.25)
+    m = metrics(b)
+    assert (m["failed_attempts"], m["killed_attempts"]) == (2, 1)
+    assert m["wasted_cpu_s"] == pytest.approx(0.25)
+    assert m["total_cpu_s"] == pytest.approx(0.25)
+    assert any("killed" in n for n in m["notes"])
+
+
+def test_rerun_of_an_unchanged_step_is_redundant_waste() -> None:
+    b = Builder()
+    b.day(D1, upto="validate")
+    again = b.step("ingest", D1, cpu=0.5)  # a recovery that starts too early
+    m = metrics(b)
+    assert analyse(b.journal()).infos[again].redundant
+    assert m["redundant_executions"] == 1 and m["wasted_cpu_s"] == pytest.approx(0.5)
+
+
+def test_rerun_after_a_tainted_attempt_is_not_redundant() -> None:
+    b = Builder()
+    b.step("ingest", D1, tamper={"landing": "broken"})
+    b.files["landing/2026-01-01.csv"] = "landing-2026-01-01"  # the fix restores the file
+    fixed = b.step("ingest", D1)
+    info = analyse(b.journal()).infos[fixed]
+    assert not info.redundant and not info.tainted
+
+
+def test_same_inputs_on_another_date_are_not_redundant() -> None:
+    b = Builder(layout="current")
+    b.day(D1, upto="featurize")
+    b.step("featurize", D2)  # same validated bytes, other date: stale, not redundant
+    info = list(analyse(b.journal()).infos.values())[-1]
+    assert info.stale and not info.redundant
+
+
+def test_wasted_cpu_counts_each_attempt_once() -> None:
+    b = Builder()
+    b.step("ingest", D1, tamper={"landing": "broken"}, cpu=1.0)  # tainted
+    b.step("validate", D1, status="failed", cpu=2.0)  # tainted and failed
+    b.files["landing/2026-01-01.csv"] = "landing-2026-01-01"
+    b.step("ingest", D1, cpu=4.0)  # clean
+    b.step("ingest", D1, cpu=8.0)  # redundant
+    b.step("validate", D1, cpu=16.0)  # clean
+    m = metrics(b)
+    assert m["wasted_cpu_s"] == pytest.approx(11.0)
+    assert (m["tainted_executions"], m["redundant_executions"]) == (2, 1)
+
+
+# --- detection ----------------------------------------------------------------------------
+
+
+def faulted_run() -> tuple[Builder, int]:
+    """Day 1 clean, day 2's ingest tampered, validate fails. Returns the activation time."""
+    b = Builder()
+    b.day(D1)
+    b.step("ingest", D2, tamper={"landing": "broken"})
+    b.step("validate", D2, status="failed")
+    return b, b.journal().faults[0]["t_ns"]
+
+
+def test_failed_run_without_fault_is_not_detected() -> None:
+    b = Builder()
+    b.step("ingest", D1, status="failed")
+    m = metrics(b, [failed_task(D1, "ingest", b.t), tr.alert(t_ns=b.t, **ALERT)])
+    assert (m["detected"], m["detection_s"], m["alert_delivered"]) == (False, None, False)
+
+
+def test_detection_from_failed_task_end_time() -> None:
+    b, act = faulted_run()
+    m = metrics(b, [failed_task(D2, "validate", act + 3 * S, start_ns=act)])
+    assert m["detected"] and m["detection_s"] == pytest.approx(3.0)
+    assert not m["alert_delivered"]
+
+
+def test_detection_falls_back_to_start_time_and_takes_the_earliest_signal() -> None:
+    b, act = faulted_run()
+    trace = [
+        tr.alert(t_ns=act + 9 * S, **ALERT),
+        failed_task(D2, "validate", None, start_ns=act + 4 * S),
+        tr.task_attempt(logical_date=D2, step="ingest", state="success", source="t", end_ns=act),
+    ]
+    m = metrics(b, trace)
+    assert m["detection_s"] == pytest.approx(4.0) and m["alert_delivered"]
+
+
+def test_passive_failed_log_record_is_not_detection() -> None:
+    b, act = faulted_run()
+    m = metrics(b, [failed_task(D2, "validate", act + S, passive=True)])
+    assert not m["detected"] and m["detection_s"] is None
+
+
+def test_alert_before_activation_does_not_count() -> None:
+    b, act = faulted_run()
+    early = tr.alert(t_ns=act - 5 * S, channel="mail", subject="x", logical_date=D1, step=None)
+    assert not metrics(b, [early])["alert_delivered"]
+    late = {**early, "t_ns": act + 2 * S}
+    m = metrics(b, [early, late])
+    assert m["alert_delivered"] and m["detection_s"] == pytest.approx(2.0)
+
+
+def test_coarse_clock_before_activation_clamps_only_for_the_same_date_and_step() -> None:
+    b, act = faulted_run()
+    same = failed_task(D2, "ingest", act - S // 2)  # second-granularity log of the fault's step
+    other = failed_task(D1, "ingest", act - S // 2)
+    assert metrics(b, [same])["detection_s"] == 0.0
+    assert not metrics(b, [other])["detected"]
+
+
+def test_failed_run_state_is_a_signal_and_a_successful_one_is_not() -> None:
+    b, act = faulted_run()
+    ok = tr.record("run_state", run="r", logical_date=D2, state="success", t_ns=act + S)
+    bad = {**ok, "state": "failed", "t_ns": act + 6 * S}
+    assert not metrics(b, [ok])["detected"]
+    assert metrics(b, [ok, bad])["detection_s"] == pytest.approx(6.0)
+
+
+def test_activation_is_the_earliest_fault() -> None:
+    b, act = faulted_run()
+    b.fault("x", "train", D2, [], t_ns=act + 10 * S)
+    m = metrics(b, [failed_task(D2, "train", act + 12 * S)])
+    assert m["detection_s"] == pytest.approx(12.0)
+
+
+# --- recovery plan ------------------------------------------------------------------------
+
+
+def test_schema_break_at_ingest_restarts_at_ingest_though_validate_failed() -> None:
+    b, _ = faulted_run()
+    assert recovery_plan(b.journal()).restart_from == {D2: "ingest"}
+
+
+def test_plan_restarts_where_the_latest_attempt_failed_and_leaves_good_dates_out() -> None:
+    b = Builder()
+    b.day(D1)
+    b.day(D2, upto="featurize")
+    b.step("train", D2, status="killed")
+    assert recovery_plan(b.journal()).restart_from == {D2: "train"}
+
+
+def test_plan_restarts_at_a_step_that_never_ran_after_an_earlier_failure() -> None:
+    b = Builder()
+    b.step("ingest", D1)
+    b.step("validate", D1, status="failed")
+    b.step("validate", D1)  # retry succeeded, then the scheduler died
+    assert recovery_plan(b.journal()).restart_from == {D1: "featurize"}
+
+
+def test_fault_that_made_an_artifact_wrong_forces_restart_despite_good_later_attempts() -> None:
+    b = Builder()
+    b.day(D1, upto="featurize")
+    clean = b.files["art/2026-01-01/features"]
+    b.step("train", D1, tamper={"features": "truncated"}, status="failed")
+    b.files["art/2026-01-01/features"] = clean
+    b.day(D1)  # everything re-ran and its latest attempts look fine
+    assert recovery_plan(b.journal()).restart_from == {D1: "train"}
+
+
+def test_plan_for_cron_stale_days() -> None:
+    b, *_ = cron_schema_break()
+    assert recovery_plan(b.journal()).restart_from == {D2: "ingest"}
+
+
+# --- rerun and human actions --------------------------------------------------------------
+
+
+def recovered_run(plan: dict[str, Any], rerun_cpu: float) -> tuple[Builder, int, int]:
+    b = Builder()
+    b.event("run_started")
+    b.day(D1)
+    b.step("ingest", D2)
+    b.step("validate", D2, status="failed")
+    b.event("days_finished")
+    fix = b.event("fix_applied")
+    b.event("recovery_started", plan=plan)
+    b.op("airflow tasks clear ...")
+    for s in STEP_NAMES[1:]:
+        b.step(s, D2, cpu=rerun_cpu)
+    done = b.event("recovery_finished")
+    b.event("run_finished")
+    return b, fix, done
+
+
+def test_rerun_ratio_is_one_when_rerun_cpu_equals_the_oracle_minimum() -> None:
+    b, fix, done = recovered_run({D2: "validate"}, rerun_cpu=0.5)
+    oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 0.5 for s in STEP_NAMES})
+    m = metrics(b, oracle=oracle)
+    assert m["rerun_cpu_s"] == pytest.approx(3.0)
+    assert m["rerun_ratio"] == pytest.approx(1.0)
+    assert m["rerun_wall_s"] == pytest.approx((done - fix) / 1e9)
+    assert m["human_actions"] == 1
+
+
+def test_rerun_ratio_prices_the_plan_and_accepts_the_recovery_plan_dict() -> None:
+    b, _, _ = recovered_run({"restart_from": {D2: "ingest"}}, rerun_cpu=1.0)
+    oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 1.0 for s in STEP_NAMES})
+    assert metrics(b, oracle=oracle)["rerun_ratio"] == pytest.approx(6 / 7)
+
+
+def test_rerun_ratio_is_none_for_an_empty_plan() -> None:
+    b, _, _ = recovered_run({}, rerun_cpu=1.0)
+    m = metrics(b)
+    assert m["rerun_ratio"] is None and m["rerun_cpu_s"] == pytest.approx(6.0)
+
+
+def test_no_fix_means_no_rerun() -> None:
+    b = Builder()
+    b.day(D1)
+    m = metrics(b)
+    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_ratio"]) == (0.0, 0.0, None)
+    assert m["human_actions"] == 0
+
+
+def test_fix_without_any_attempt_has_zero_rerun_wall() -> None:
+    b = Builder()
+    b.day(D1)
+    b.event("fix_applied")
+    b.event("recovery_started", plan={D1: "train"})
+    b.event("recovery_finished")
+    oracle = OracleResult("champ", "prod", cpu_s={f"{D1}/train": 2.0})
+    m = metrics(b, oracle=oracle)
+    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_ratio"]) == (0.0, 0.0, 0.0)
+
+
+# --- outcomes -----------------------------------------------------------------------------
+
+
+def test_cron_stale_register_that_registered_nothing_is_not_a_bad_deploy() -> None:
+    b, *_ = cron_schema_break()
+    assert not metrics(b)["bad_model_deployed"]
+
+
+def test_tainted_register_that_registered_is_a_bad_deploy() -> None:
+    b = Builder()
+    b.step("ingest", D1, tamper={"landing": "shuffled labels"})
+    for s in STEP_NAMES[1:6]:  # validate .. register all pass: nothing checks labels
+        b.step(s, D1)
+    assert metrics(b)["bad_model_deployed"]
+
+
+def test_tainted_canary_that_deployed_is_a_bad_deploy_but_a_clean_one_is_not() -> None:
+    b = Builder()
+    b.day(D1)
+    assert not metrics(b)["bad_model_deployed"]
+    b.step("canary", D1, tamper={"serving": "tampered"})
+    assert metrics(b)["bad_model_deployed"]
+
+
+def test_final_state_and_recovered() -> None:
+    b = Builder()
+    b.day(D1)
+    b.day(D2)
+    assert metrics(b)["recovered"]
+    wrong = {**FINAL_OK, "production_sha256": "old"}
+    m = metrics(b, final=wrong)
+    assert not m["final_state_correct"] and not m["recovered"]
+
+
+def test_not_recovered_when_a_scenario_date_never_ran() -> None:
+    b = Builder()
+    b.day(D1)
+    b.day(D2)
+    assert metrics(b, scenario=make_scenario(days=2))["recovered"]
+    assert not metrics(b, scenario=make_scenario(days=3))["recovered"]
+
+
+def test_not_recovered_when_a_step_only_ran_tainted() -> None:
+    b, *_ = cron_schema_break()
+    m = metrics(b)
+    assert m["final_state_correct"] and not m["recovered"]
+
+
+# --- totals and shape ---------------------------------------------------------------------
+
+
+def test_totals_and_overhead_per_task() -> None:
+    b = Builder()
+    t0 = b.event("run_started")
+    b.day(D1)  # 7 attempts of 2 s wall, each starting 0.1 s after the previous end
+    t1 = b.event("days_finished")
+    b.step("train", D1, cpu=3.0)  # after the days phase
+    t2 = b.event("run_finished")
+    m = metrics(b)
+    assert m["steps_executed"] == 8 and m["total_cpu_s"] == pytest.approx(10.0)
+    assert m["total_wall_s"] == pytest.approx((t2 - t0) / 1e9)
+    assert m["overhead_s_per_task"] == pytest.approx(((t1 - t0) / 1e9 - 14.0) / 7)
+    assert m["overhead_s_per_task"] == pytest.approx((0.7 + 0.05) / 7)
+
+
+def test_total_wall_falls_back_to_attempts_and_overhead_to_none() -> None:
+    b = Builder()
+    b.day(D1, upto="validate")
+    j = b.journal()
+    m = metrics(b)
+    assert m["total_wall_s"] == pytest.approx(
+        (j.attempts[-1].end_ns - j.attempts[0].start_ns) / 1e9
+    )
+    assert m["overhead_s_per_task"] is None
+
+
+def test_metrics_keys() -> None:
+    b = Builder()
+    b.day(D1)
+    required = {
+        "detected",
+        "detection_s",
+        "alert_delivered",
+        "wasted_cpu_s",
+        "stale_executions",
+        "failed_attempts",
+        "recovered",
+        "human_actions",
+        "rerun_cpu_s",
+        "rerun_wall_s",
+        "rerun_ratio",
+        "bad_model_deployed",
+        "final_state_correct",
+        "lineage_completeness",
+        "lineage_by_fact",
+        "total_wall_s",
+        "total_cpu_s",
+        "steps_executed",
+        "overhead_s_per_task",
+    }
+    extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
+    assert set(metrics(b)) == required | extra
