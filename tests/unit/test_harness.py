@@ -1,0 +1,90 @@
+"""The harness's run sequence with an in-process test double of the runner contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchbench import harness
+from orchbench.journal import Journal
+from tests.conftest import REPO
+from tests.unit.fake_runner import InProcessRunner
+
+SMALL = """schema: orchbench.scenario/1
+name: {name}
+claim: a harness test scenario
+days: 2
+data: {{rows_per_day: 800, seed: 5}}
+policy: {{retries: 0, retry_delay_s: 0, timeout_s: 30}}
+faults: {faults}
+"""
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path):
+    def make(name: str = "small", faults: str = "[]") -> Path:
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(SMALL.format(name=name, faults=faults))
+        return p
+
+    return make
+
+
+def _run(path: Path, out: Path, profile: str = "default", **kw) -> Path:
+    runner = InProcessRunner(profile=profile, repo_root=REPO)
+    return harness.run_scenario(path, runner.name, profile, out, runner=runner, **kw)
+
+
+def test_clean_run_is_published_complete(scenario_file, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    d = _run(scenario_file(), out)
+    assert d.parent == out / "small" / "inprocess" and not d.name.startswith(".tmp")
+    for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
+        assert (d / f).is_file(), f
+    run = json.loads((d / "run.json").read_text())
+    assert run["schema"] == "orchbench.run/1" and run["status"] == "completed"
+    m = run["metrics"]
+    assert m["final_state_correct"] and m["recovered"] and not m["detected"]
+    assert m["steps_executed"] == 14 and m["stale_executions"] == 0
+    assert not (d / "work").exists()  # artifacts are not kept unless asked
+    env = json.loads((d / "env.json").read_text())
+    assert env["runner"] == "inprocess" and env["machine"]["cores"] >= 1
+    assert [p.name for p in (out / "small" / "inprocess").iterdir()] == [d.name]
+
+
+def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) -> None:
+    faults = "[{kind: schema_break, day: 2, at: ingest, params: {drop: [hour]}}]"
+    d = _run(scenario_file("sb", faults), tmp_path / "runs")
+    run = json.loads((d / "run.json").read_text())
+    assert run["recovery_plan"] == {"2026-01-02": "ingest"}
+    m = run["metrics"]
+    assert m["detected"] and m["detection_s"] >= 0
+    assert m["human_actions"] == 1 and m["final_state_correct"] and m["recovered"]
+    assert m["stale_executions"] == 0 and m["rerun_ratio"] is not None
+    events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
+    assert events == [
+        "run_started",
+        "days_finished",
+        "fix_applied",
+        "recovery_started",
+        "recovery_finished",
+        "run_finished",
+    ]
+
+
+@pytest.mark.parametrize(("profile", "status"), [("boom", "harness_error"), ("slow", "timeout")])
+def test_failed_runs_are_recorded_not_dropped(scenario_file, tmp_path, profile, status) -> None:
+    before = InProcessRunner.aborted
+    d = _run(scenario_file(), tmp_path / "runs", profile=profile)
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == status and run["reason"]
+    assert InProcessRunner.aborted == before + 1
+
+
+def test_interrupted_run_leaves_nothing(scenario_file, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        _run(scenario_file(), out, profile="interrupt")
+    assert list((out / "small" / "inprocess").iterdir()) == []
