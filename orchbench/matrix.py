@@ -73,8 +73,8 @@ def run_matrix(
         if not todo:
             continue
         runner = harness.make_runner(name, profile)
-        runner.start(out_root / ".services" / f"{name}-{profile}")
         try:
+            runner.start(out_root / ".services" / f"{name}-{profile}")
             for c in todo:
                 for i in range(c.done, repeat):
                     if on_run:

@@ -15,7 +15,8 @@ look up comes from the native trace alone. ``analyse`` classifies each journaled
 - ``failed_attempts``: attempts that failed or were killed; ``killed_attempts``: the killed
   ones (start without end; their CPU and wall are unknown and counted as 0).
 - ``recovered``: ``final_state_correct`` and every step of every logical date (of the
-  journal and the scenario) has a successful, untainted attempt.
+  journal and the scenario) has a successful, untainted attempt (gated steps excepted
+  where evaluate said not to deploy: ``Analysis.required_steps``).
 - ``human_actions``: ``operator_action`` records.
 - ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``.
 - ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 FACTS = ("run_step", "inputs", "outputs", "model_training", "deployment_model", "code_version")
 # Trace states of attempts that never ran the step (so never reached our wrapper).
 NOT_RUN_STATES = frozenset({"upstream_failed", "skipped", "cached"})
+# Steps behind the deploy gate: they need not run when evaluate said not to deploy.
+GATED_STEPS = ("register", "canary")
 
 Version = tuple[str, str | None]  # (uri, sha256)
 
@@ -108,6 +111,19 @@ class Analysis:
             out[(i.attempt.logical_date, i.attempt.step)].append(i)
         return out
 
+    def required_steps(self, date: str) -> tuple[str, ...]:
+        """The steps a complete execution of ``date`` needs.
+
+        All of them, except that ``register`` and ``canary`` may be left out natively
+        (an Airflow short-circuit, a Prefect ``if``, KFP's ``dsl.If``) when the latest good
+        ``evaluate`` attempt of the date said not to deploy: skipping them is the gate
+        working, not a missing execution.
+        """
+        evals = [i for i in self.by_date_step().get((date, "evaluate"), []) if i.good]
+        if evals and evals[-1].attempt.result.get("deploy") is False:
+            return tuple(s for s in STEP_NAMES if s not in GATED_STEPS)
+        return STEP_NAMES
+
 
 def analyse(journal: Journal) -> Analysis:
     """Classify every attempt of the journal (see ``AttemptInfo``), in start order."""
@@ -160,18 +176,20 @@ def recovery_plan(journal: Journal) -> RecoveryPlan:
     """For each logical date, the step to restart from after the fix.
 
     In spec order, the first step whose latest attempt failed, was killed, is tainted or
-    stale, or that never ran although an earlier step of that date had a failed attempt.
+    stale, or that never ran although an earlier step of that date had a failed attempt
+    (steps the deploy gate natively skipped excepted, see ``required_steps``).
     A date where a fault made artifacts wrong restarts at the fault's step at the latest,
     even if later attempts look fine. Dates where everything is fine are left out.
     """
-    runs = analyse(journal).by_date_step()
+    an = analyse(journal)
+    runs = an.by_date_step()
     restart: dict[str, str] = {}
     for date in sorted({a.logical_date for a in journal.attempts}):
         candidates = [
             f["step"] for f in journal.faults if f.get("affected") and f["logical_date"] == date
         ]
         failed_before = False
-        for step in STEP_NAMES:
+        for step in an.required_steps(date):
             tries = runs.get((date, step), [])
             if (tries and not tries[-1].good) or (not tries and failed_before):
                 candidates.append(step)
@@ -438,7 +456,7 @@ def compute_metrics(
         "redundant_executions": sum(i.redundant for i in infos),
         "failed_attempts": sum(i.failed for i in infos),
         "killed_attempts": killed,
-        "recovered": final_ok and all((d, s) in good for d in dates for s in STEP_NAMES),
+        "recovered": final_ok and all((d, s) in good for d in dates for s in an.required_steps(d)),
         "human_actions": len(journal.operator_actions),
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,

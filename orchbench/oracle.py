@@ -7,7 +7,9 @@ Results are cached per scenario content (faults and recovery do not change the o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -69,7 +71,11 @@ def run_oracle(scenario: Scenario, cache_dir: Path | None = None) -> OracleResul
     cached = cache_dir / f"{key}.json" if cache_dir else None
     if cached and cached.exists():
         return OracleResult.from_json(json.loads(cached.read_text()))
-    with tempfile.TemporaryDirectory(prefix="orchbench-oracle-") as tmp:
+    # The steps log to stdout like scripts do; the oracle's log is not the CLI's output.
+    with (
+        tempfile.TemporaryDirectory(prefix="orchbench-oracle-") as tmp,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         result = _execute(scenario, Path(tmp))
     if cached:
         cached.parent.mkdir(parents=True, exist_ok=True)

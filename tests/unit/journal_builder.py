@@ -112,6 +112,8 @@ class Builder:
                 if deploy or name not in ("champion", "serving"):
                     self.files[uri] = digest(step, name, seen, salt)
                 outputs.append(ref(name, uri, self.files.get(uri)))
+            if step == "evaluate":
+                result = {"deploy": deploy}
             if step == "register":
                 model = self.read("model", date)
                 result = {"registered": deploy, "model_sha256": model}

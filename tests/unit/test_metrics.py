@@ -491,3 +491,29 @@ def test_metrics_keys() -> None:
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
     assert set(metrics(b)) == required | extra
+
+
+# --- the deploy gate ----------------------------------------------------------------------
+
+
+def gated_day(b: Builder, date: str, deploy: bool) -> None:
+    """A day whose validate needed a retry and that stops after evaluate (a native gate)."""
+    b.step("ingest", date)
+    b.step("validate", date, status="failed")
+    for s in ("validate", "featurize", "train"):
+        b.step(s, date)
+    b.step("evaluate", date, deploy=deploy)
+
+
+def test_a_natively_closed_gate_needs_no_register_or_canary() -> None:
+    b = Builder()
+    gated_day(b, D1, deploy=False)
+    assert recovery_plan(b.journal()).restart_from == {}
+    assert metrics(b, scenario=make_scenario(days=1))["recovered"]
+
+
+def test_an_open_gate_still_needs_register_and_canary() -> None:
+    b = Builder()
+    gated_day(b, D1, deploy=True)
+    assert recovery_plan(b.journal()).restart_from == {D1: "register"}
+    assert not metrics(b, scenario=make_scenario(days=1))["recovered"]
