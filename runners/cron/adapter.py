@@ -1,0 +1,337 @@
+"""The ``cron`` and ``cron-hardened`` runners: Debian's cron daemon driving shell scripts.
+
+``cron`` is the pipeline as teams really write it: one crontab line per step at fixed
+minutes, scripts reading and writing fixed ``current/`` files, output appended to log
+files (so nothing is ever mailed). ``cron-hardened`` is the steelman: the same daemon with
+``set -euo pipefail``, flock, per-date paths, success markers, retries and ``timeout``
+from the scenario's policy, and MAILTO delivered to the run's alert sink.
+
+Each simulated day gets a fresh daemon in fresh namespaces (see ``daemon.py``); the day
+ends once every job fired and no process but cron is left, then the namespace is killed.
+Recovery is what an operator types, each command journaled with ``ctx.operator``.
+
+Step processes run with ``<repo>/.venvs/cron/bin/python`` (built by ``make setup``);
+the environment variable ``ORCHBENCH_CRON_PYTHON`` overrides it (an absolute path to an
+interpreter that has this project installed), e.g. for development.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench.runner import (
+    EnvironmentMissing,
+    RecoveryPlan,
+    RunContext,
+    Runner,
+    RunTimeout,
+)
+from orchbench.workflow.spec import STEP_NAMES, downstream_from
+from runners.cron import native
+from runners.cron.daemon import (
+    CRON,
+    LIBFAKETIME,
+    SENDMAIL,
+    CronDay,
+    mail_stub,
+    render_crontab,
+)
+from runners.cron.sandbox import SETPRIV, UNSHARE, Sandbox
+from runners.cron.schedule import SCHEDULES, Schedule
+
+ENV_PYTHON = "ORCHBENCH_CRON_PYTHON"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+ALERT_TO = "oncall@pipeline.invalid"
+JOB_PATH = "/usr/bin:/bin"  # cron's default PATH: no pyenv, no venv
+POLL_S = 0.05
+# Imported once per interpreter before the first day, so a fresh venv's first run does not
+# pay bytecode compilation inside a job's slot (a daily cron job runs warm).
+WARM_IMPORTS = "import orchbench.step, orchbench.wrapper, pandera.pandas, sklearn.linear_model"
+_warmed: set[str] = set()
+
+
+class CronRunner(Runner):
+    """Naive cron: fixed-minute crontab lines, fixed ``current`` paths, logs nobody reads."""
+
+    name = "cron"
+    system = "cron"
+    description = "Debian cron, one crontab line per step, scripts as teams write them"
+    variant: ClassVar[str] = "naive"
+    mailto: ClassVar[str | None] = None  # no MAILTO: mail would go to root's local box
+
+    def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
+        super().__init__(profile, repo_root)
+        self.schedule: Schedule = SCHEDULES[profile]
+        self._live: list[Sandbox | CronDay] = []
+
+    # --- environment --------------------------------------------------------------------
+
+    def python(self) -> Path:
+        override = os.environ.get(ENV_PYTHON)
+        if override:
+            return Path(override)
+        return self.repo_root / ".venvs" / "cron" / "bin" / "python"
+
+    def check_environment(self) -> None:
+        if os.geteuid() != 0:
+            raise EnvironmentMissing(
+                f"{self.name}: needs root (mount and PID namespaces isolate the cron daemon "
+                "from the host's crontab); run as root"
+            )
+        needs = {
+            CRON: "the cron daemon: apt-get install cron",
+            LIBFAKETIME: "libfaketime: apt-get install libfaketime",
+            UNSHARE: "unshare (util-linux): apt-get install util-linux",
+            SETPRIV: "setpriv (util-linux): apt-get install util-linux",
+            "/usr/bin/flock": "flock (util-linux): apt-get install util-linux",
+            "/usr/bin/timeout": "timeout (coreutils)",
+            SENDMAIL: "a sendmail to stand in for (replaced by a sink inside the namespace): "
+            "apt-get install exim4-daemon-light",
+        }
+        for path, what in needs.items():
+            if not os.path.exists(path):
+                raise EnvironmentMissing(f"{self.name}: {path} is missing; needs {what}")
+        py = self.python()
+        if not py.is_absolute():
+            raise EnvironmentMissing(
+                f"{self.name}: {ENV_PYTHON}={py} must be an absolute path (cron has no PATH)"
+            )
+        if not (py.is_file() and os.access(py, os.X_OK)):
+            hint = (
+                f"{ENV_PYTHON}={py} is not an executable file"
+                if os.environ.get(ENV_PYTHON)
+                else f"runner venv {py} is missing; run `make setup`"
+            )
+            raise EnvironmentMissing(f"{self.name}: {hint}")
+        probe = subprocess.run(
+            [UNSHARE, "--mount", "--pid", "--fork", "--mount-proc", "true"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise EnvironmentMissing(
+                f"{self.name}: cannot create mount/PID namespaces here "
+                f"({probe.stderr.strip() or probe.returncode}); needs CAP_SYS_ADMIN"
+            )
+
+    def versions(self) -> dict[str, str]:
+        out = {
+            "cron": _dpkg_version("cron"),
+            "libfaketime": _dpkg_version("libfaketime"),
+            "util-linux": _dpkg_version("util-linux"),
+            "bash": _dpkg_version("bash"),
+        }
+        try:
+            res = subprocess.run(
+                [str(self.python()), "-c", "import sys; print(sys.version.split()[0])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            out["runner_python"] = res.stdout.strip() or "unknown"
+        except OSError:
+            out["runner_python"] = "missing"
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "schedule": self.schedule.describe(),
+            "daemon": f"{CRON} -f -L 15, one per simulated day, PID+mount namespace",
+            "clock": "daemon on libfaketime (FAKETIME=@<day> x<speed>); jobs on the real clock",
+            "mailto": self.mailto,
+            "python": str(self.python()),
+            "python_override": os.environ.get(ENV_PYTHON),
+            "scripts": str(SCRIPTS / self.variant),
+        }
+
+    def start(self, matrix_dir: Path) -> None:
+        """Warm the runner interpreter once per process (compile and cache its imports)."""
+        py = str(self.python())
+        if py in _warmed:
+            return
+        subprocess.run(
+            [py, "-c", WARM_IMPORTS],
+            env={"PATH": JOB_PATH, "HOME": "/root"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        _warmed.add(py)
+
+    # --- what the jobs see --------------------------------------------------------------
+
+    def data_dir(self, ctx: RunContext) -> Path:
+        return ctx.world.artifacts_dir(ctx.runner)
+
+    def job_env(self, ctx: RunContext) -> dict[str, str]:
+        """Variables the crontab sets for every job (and the operator's shell has)."""
+        return {
+            "PIPELINE_PYTHON": str(self.python()),
+            "PIPELINE_DATA": str(self.data_dir(ctx)),
+            "PIPELINE_LOGS": str(ctx.logs),
+            **ctx.step_env(),
+        }
+
+    def script(self, step: str) -> Path:
+        return SCRIPTS / self.variant / f"{step}.sh"
+
+    def job_command(self, ctx: RunContext, step: str) -> str:
+        log = shlex.quote(str(ctx.logs / f"{step}.log"))
+        return f"{shlex.quote(str(self.script(step)))} >> {log} 2>&1"
+
+    def crontab(self, ctx: RunContext, logical_date: str) -> str:
+        env: dict[str, str] = {}
+        if self.mailto:
+            env["MAILTO"] = self.mailto
+        env["LOGICAL_DATE"] = logical_date  # jobs see the real clock: the day is given
+        env.update(self.job_env(ctx))
+        lines = {self.schedule.cron_fields(s): self.job_command(ctx, s) for s in STEP_NAMES}
+        return render_crontab(env, lines)
+
+    # --- running days -------------------------------------------------------------------
+
+    def run_days(self, ctx: RunContext) -> None:
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
+        mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
+        stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
+        job_logs = [ctx.logs / f"{s}.log" for s in STEP_NAMES]
+        for day in ctx.dates:
+            if ctx.remaining() <= 0:
+                raise RunTimeout(f"{self.name}: deadline reached before {day}")
+            cron_day = CronDay(
+                root=ctx.work / "cron" / f"day-{day}",
+                crontab=self.crontab(ctx, day.isoformat()),
+                stub=stub,
+                fake_start=self.schedule.daemon_start(day),
+                speed=self.schedule.speed,
+                log=ctx.logs / "cron-daemon.log",
+                job_logs=job_logs,
+            )
+            # the day's jobs must be done before the next day's first job would fire
+            cap = time.monotonic() + 86400 / self.schedule.speed
+            self._live.append(cron_day)
+            try:
+                cron_day.start()
+                ended = cron_day.wait_finished(
+                    self.schedule.fire_time(day, STEP_NAMES[-1]), ctx.deadline, cap
+                )
+            finally:
+                cron_day.stop()
+                self._forget(cron_day)
+            with (ctx.logs / "cron-daemon.log").open("a") as f:
+                # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
+                f.write(f"# orchbench: day {day} {ended}; daemon killed\n")
+
+    # --- recovery -----------------------------------------------------------------------
+
+    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
+        """Re-run each script by hand, from the restart step on, as in the crontab."""
+        return [f"LOGICAL_DATE={date} {self.job_command(ctx, s)}" for s in downstream_from(restart)]
+
+    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+        for date in sorted(plan.restart_from):
+            for command in self.operator_commands(ctx, date, plan.restart_from[date]):
+                ctx.operator(command)
+                self._run_by_hand(ctx, command)
+
+    def _run_by_hand(self, ctx: RunContext, command: str) -> int:
+        """Run one operator command in a shell with the pipeline's variables."""
+        env = {"PATH": JOB_PATH, "HOME": "/root", "SHELL": "/bin/bash", **self.job_env(ctx)}
+        sb = Sandbox(
+            ["/bin/bash", "-c", command], env=env, log=ctx.logs / "operator.log", cwd=ctx.work
+        )
+        with sb.log.open("a") as f:
+            f.write(f"$ {command}\n")
+        self._live.append(sb)
+        try:
+            sb.start()
+            while True:
+                rc = sb.wait(POLL_S)
+                if rc is not None:
+                    return rc
+                if ctx.remaining() <= 0:
+                    raise RunTimeout(f"{self.name}: deadline reached during `{command}`")
+        finally:
+            sb.kill()
+            self._forget(sb)
+
+    # --- trace, abort -------------------------------------------------------------------
+
+    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
+        return native.collect(ctx.logs, ctx.world.alerts)
+
+    def _forget(self, thing: Sandbox | CronDay) -> None:
+        self._live = [t for t in self._live if t is not thing]
+
+    def abort(self) -> None:
+        while self._live:
+            thing = self._live.pop()
+            if isinstance(thing, CronDay):
+                thing.stop()
+            else:
+                thing.kill()
+
+
+class HardenedCronRunner(CronRunner):
+    """The steelman: careful scripts (markers, flock, retries, timeout) and MAILTO alerts."""
+
+    name = "cron-hardened"
+    system = "cron"
+    description = "Debian cron with set -euo pipefail, flock, markers, retries, timeout, MAILTO"
+    variant = "hardened"
+    mailto = ALERT_TO
+
+    def job_env(self, ctx: RunContext) -> dict[str, str]:
+        p = ctx.scenario.policy
+        # a downstream job waits at most as long as its upstream can legitimately take
+        wait = (p.retries + 1) * (p.timeout_s + 5) + p.retries * p.retry_delay_s + 5
+        return {
+            **super().job_env(ctx),
+            "RETRIES": str(p.retries),
+            "RETRY_DELAY_S": f"{p.retry_delay_s:g}",
+            "STEP_TIMEOUT_S": f"{p.timeout_s:g}",
+            "UPSTREAM_WAIT_S": f"{wait:g}",
+        }
+
+    def job_command(self, ctx: RunContext, step: str) -> str:
+        return shlex.quote(str(self.script(step)))  # the script logs; cron mails failures
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings(),
+            "policy": "the scenario's policy: RETRIES, RETRY_DELAY_S, STEP_TIMEOUT_S crontab "
+            "variables; a downstream job waits (flock -w) while its upstream still runs",
+        }
+
+    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
+        """Remove the markers from the restart step on, then the provided rerun script."""
+        steps = downstream_from(restart)
+        markers = shlex.quote(str(self.data_dir(ctx) / "markers" / date))
+        names = steps[0] if len(steps) == 1 else "{" + ",".join(steps) + "}"
+        return [
+            f"rm -f {markers}/{names}.ok",
+            f"{shlex.quote(str(SCRIPTS / self.variant / 'rerun.sh'))} {date}",
+        ]
+
+
+def _dpkg_version(package: str) -> str:
+    exe = shutil.which("dpkg-query")
+    if exe is None:
+        return "unknown"
+    res = subprocess.run(
+        [exe, "-W", "-f=${Version}", package], capture_output=True, text=True, check=False
+    )
+    out = res.stdout.strip()
+    return out if res.returncode == 0 and re.match(r"\S+", out) else "not installed"

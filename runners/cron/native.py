@@ -1,0 +1,180 @@
+"""Read what a cron user can read (the jobs' log files and delivered mail) into the trace.
+
+Log lines come from the scripts themselves, ``[<date --rfc-3339=ns>] STEP DATE EVENT``:
+
+    start [attempt N/M]          end exit=RC [attempt N/M]
+    refused: REASON              skipped: REASON              FAILED: REASON
+
+plus what the step prints (``STEP DATE: ...``, with paths but no hashes) and tracebacks.
+Every start becomes a ``task_attempt`` marked ``passive`` (a log file nobody is told about
+is not a detection signal); a refusal becomes an ``upstream_failed`` one. Mail files
+written by the sendmail stub become ``alert`` records at the stub's real receive time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+from pathlib import Path
+from typing import Any
+
+from orchbench import trace
+from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES
+
+SOURCE = "cron-log"
+_EVENT = re.compile(
+    r"^\[(?P<ts>[^\]]+)\] (?P<step>[a-z]+) (?P<date>\d{4}-\d{2}-\d{2}) "
+    r"(?P<event>start|end|refused|skipped|FAILED)(?P<rest>.*)$"
+)
+_ATTEMPT = re.compile(r"attempt (\d+)/\d+")
+_EXIT = re.compile(r"exit=(\d+)")
+_OUTPUT = re.compile(r"^(?P<step>[a-z]+) (?P<date>\d{4}-\d{2}-\d{2}): (?P<msg>.*)$")
+# What each step's own log line shows, by artifact name (paths only, never hashes).
+_IO: dict[str, re.Pattern[str]] = {
+    "ingest": re.compile(r"copied (?P<landing>\S+) -> (?P<raw>\S+)"),
+    "validate": re.compile(r"-> (?P<validated>\S+)$"),
+    "featurize": re.compile(r"-> (?P<features>\S+)$"),
+    "train": re.compile(r"from (?P<features>\S+) -> (?P<model>\S+)$"),
+    "register": re.compile(r"registered (?P<champion>\S+) as champion"),
+    "canary": re.compile(r"promoted (?P<serving>\S+) to production"),
+}
+_SCRIPT = re.compile(r"/scripts/(?:naive|hardened)/([a-z]+)\.sh")
+
+
+def parse_ts(text: str) -> int:
+    """``2026-11-25 06:26:32.123456789+00:00`` (``date --rfc-3339=ns``) -> ns since epoch."""
+    m = re.fullmatch(r"(\S+ \d\d:\d\d:\d\d)(?:[.,](\d+))?([+-]\d\d:?\d\d|Z)?", text.strip())
+    if not m:
+        raise ValueError(f"not a timestamp: {text!r}")
+    base = dt.datetime.fromisoformat(m[1] + (m[3] or "+00:00"))
+    frac = (m[2] or "").ljust(9, "0")[:9]
+    return int(base.timestamp()) * 1_000_000_000 + int(frac)
+
+
+def _state(rc: int) -> str:
+    if rc == 0:
+        return "success"
+    return "crashed" if rc >= 128 else "failed"  # 124 = timeout(1) expired: failed
+
+
+def _io(step: str, lines: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    pattern = _IO.get(step)
+    ins: list[dict[str, Any]] = []
+    outs: list[dict[str, Any]] = []
+    if pattern is None:
+        return ins, outs
+    spec = STEP_BY_NAME[step]
+    for line in lines:
+        m = pattern.search(line)
+        if not m:
+            continue
+        for name, uri in m.groupdict().items():
+            ref = {"name": name, "uri": uri, "sha256": None}
+            (outs if name in spec.outputs else ins).append(ref)
+    return ins, outs
+
+
+def parse_log(path: Path) -> list[dict[str, Any]]:
+    """The ``task_attempt`` records one job's log file shows."""
+    if not path.is_file():
+        return []
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+
+    def close(end_ns: int | None, state: str) -> None:
+        nonlocal current
+        if current is None:
+            return
+        ins, outs = _io(current["step"], current.pop("lines"))
+        out.append(
+            trace.task_attempt(
+                **current, state=state, end_ns=end_ns, inputs=ins, outputs=outs, passive=True
+            )
+        )
+        current = None
+
+    for line in path.read_text(errors="replace").splitlines():
+        m = _EVENT.match(line)
+        if not m:
+            o = _OUTPUT.match(line)
+            if current is not None and o and o["step"] == current["step"]:
+                current["lines"].append(o["msg"])
+            continue
+        if m["step"] not in STEP_NAMES:
+            continue
+        try:
+            t = parse_ts(m["ts"])
+        except ValueError:
+            continue
+        a = _ATTEMPT.search(m["rest"])
+        attempt = int(a[1]) if a else None
+        event = m["event"]
+        if event == "start":
+            close(None, "unknown")  # a start with no end: killed, or the log was cut
+            current = {
+                "logical_date": m["date"],
+                "step": m["step"],
+                "source": SOURCE,
+                "attempt": attempt,
+                "start_ns": t,
+                "lines": [],
+                "log": str(path),
+            }
+        elif event == "end" and current is not None:
+            rc = _EXIT.search(m["rest"])
+            close(t, _state(int(rc[1])) if rc else "unknown")
+        elif event in ("refused", "skipped"):
+            close(None, "unknown")
+            state = "upstream_failed" if event == "refused" else "skipped"
+            out.append(
+                trace.task_attempt(
+                    logical_date=m["date"],
+                    step=m["step"],
+                    state=state,
+                    source=SOURCE,
+                    start_ns=t,
+                    end_ns=t,
+                    passive=True,
+                    reason=m["rest"].lstrip(": "),
+                    log=str(path),
+                )
+            )
+    close(None, "unknown")
+    return out
+
+
+def parse_mail(path: Path) -> dict[str, Any] | None:
+    """One mail the stub delivered -> an ``alert`` record (None if it is not one)."""
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+    received = msg.get("X-Sink-Received-Ns")
+    if received is None:
+        return None
+    subject = " ".join(str(msg.get("Subject", "")).split())
+    env = {}
+    for value in msg.get_all("X-Cron-Env", []):
+        key, _, val = str(value).strip().strip("<>").partition("=")
+        env[key] = val
+    m = _SCRIPT.search(subject)
+    return trace.alert(
+        t_ns=int(received),
+        channel="mail",
+        subject=subject,
+        logical_date=env.get("LOGICAL_DATE"),
+        step=m[1] if m and m[1] in STEP_NAMES else None,
+    )
+
+
+def collect(logs: Path, alerts: Path) -> list[dict[str, Any]]:
+    """Every job log under ``logs`` and every mail in the alert sink, in time order."""
+    records: list[dict[str, Any]] = []
+    for step in STEP_NAMES:
+        records += parse_log(logs / f"{step}.log")
+    if alerts.is_dir():
+        for f in sorted(alerts.glob("*.eml")):
+            rec = parse_mail(f)
+            if rec is not None:
+                records.append(rec)
+    records.sort(key=lambda r: r.get("start_ns") or r.get("t_ns") or 0)
+    return records

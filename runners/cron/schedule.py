@@ -1,0 +1,139 @@
+"""The cron schedule of both cron runners, per profile: the one place for offsets and speed.
+
+A team schedules the chain once a day at fixed minutes, spacing each job by the usual
+duration of the one before it plus slack. The daemon's clock runs ``speed`` times faster
+than real time (libfaketime) while the jobs see the real clock, so a job that takes ``d``
+real seconds occupies ``d * speed`` fake seconds of its slot: every gap below must exceed
+``speed`` times the real duration of the step before it.
+
+Real durations of one step process (interpreter start and imports included, 20000
+rows/day, 2 cores) vary about 2.5x with the machine's state: ``MEASURED_SLOW_S`` on a
+busy or cold machine, ``MEASURED_WARM_S`` on a quiet warm one. ``default`` leaves about a
+quarter more than the slow figures, like a team sizing slots for its bad days; ``tuned``
+leaves about half more than the warm figures, and overlaps when the machine is slow (the
+price of tightening cron offsets). At x300 one fake minute is 0.2 real seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchbench.workflow.spec import STEP_NAMES
+
+MEASURED_SLOW_S: Mapping[str, float] = {
+    "ingest": 1.1,
+    "validate": 1.6,
+    "featurize": 1.2,
+    "train": 3.5,
+    "evaluate": 1.1,
+    "register": 1.1,
+    "canary": 1.1,
+}
+MEASURED_WARM_S: Mapping[str, float] = {
+    "ingest": 0.3,
+    "validate": 0.6,
+    "featurize": 0.45,
+    "train": 1.4,
+    "evaluate": 0.3,
+    "register": 0.3,
+    "canary": 0.3,
+}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When each job fires (minutes after ``first_run``, daily) and how fast the clock runs."""
+
+    speed: float  # fake seconds per real second (libfaketime ``x`` factor)
+    first_run: dt.time  # daily time of the first job
+    offsets_min: Mapping[str, int] = field(default_factory=dict)  # step -> minutes after it
+    lead_in_s: float = 30.0  # fake seconds the daemon starts before the first job's minute
+
+    def __post_init__(self) -> None:
+        if list(self.offsets_min) != list(STEP_NAMES):
+            raise ValueError(f"offsets must name every step in order: {STEP_NAMES}")
+        values = list(self.offsets_min.values())
+        if values != sorted(values) or len(set(values)) != len(values):
+            raise ValueError("offsets must be strictly increasing")
+
+    def fire_time(self, logical_date: dt.date, step: str) -> dt.datetime:
+        """Fake wall-clock time the job of ``step`` fires for ``logical_date``.
+
+        A daily job processes yesterday's data: logical date D runs on day D+1.
+        """
+        day = logical_date + dt.timedelta(days=1)
+        base = dt.datetime.combine(day, self.first_run)
+        return base + dt.timedelta(minutes=self.offsets_min[step])
+
+    def daemon_start(self, logical_date: dt.date) -> dt.datetime:
+        """Fake time the day's daemon starts: ``lead_in_s`` before the first job."""
+        return self.fire_time(logical_date, STEP_NAMES[0]) - dt.timedelta(seconds=self.lead_in_s)
+
+    def cron_fields(self, step: str) -> str:
+        """The five time fields of the step's crontab line."""
+        t = dt.datetime.combine(dt.date(2000, 1, 1), self.first_run) + dt.timedelta(
+            minutes=self.offsets_min[step]
+        )
+        return f"{t.minute} {t.hour} * * *"
+
+    def margins(self, measured: Mapping[str, float]) -> dict[str, float]:
+        """Slot length / fake duration of each step but the last (>1 means it fits)."""
+        out = {}
+        for a, b in itertools.pairwise(STEP_NAMES):
+            slot_s = (self.offsets_min[b] - self.offsets_min[a]) * 60
+            out[a] = round(slot_s / (measured[a] * self.speed), 2)
+        return out
+
+    def real_day_s(self, measured: Mapping[str, float]) -> float:
+        """Expected real seconds of one simulated day (lead-in, slots, the last step)."""
+        last = STEP_NAMES[-1]
+        fake = self.lead_in_s + self.offsets_min[last] * 60
+        return fake / self.speed + measured[last]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "speed": self.speed,
+            "first_run": self.first_run.strftime("%H:%M"),
+            "lead_in_s": self.lead_in_s,
+            "crontab": {s: self.cron_fields(s) for s in STEP_NAMES},
+            "offsets_min": dict(self.offsets_min),
+            "slot_margin_slow": self.margins(MEASURED_SLOW_S),
+            "slot_margin_warm": self.margins(MEASURED_WARM_S),
+            "expected_real_day_s": round(self.real_day_s(MEASURED_WARM_S), 2),
+        }
+
+
+SCHEDULES: dict[str, Schedule] = {
+    # As teams usually write it: each slot is a bad day's duration plus about a quarter.
+    "default": Schedule(
+        speed=300,
+        first_run=dt.time(2, 0),
+        offsets_min={
+            "ingest": 0,
+            "validate": 7,
+            "featurize": 17,
+            "train": 25,
+            "evaluate": 45,
+            "register": 52,
+            "canary": 59,
+        },
+    ),
+    # Tightened after watching warm runs: about half more than a good day's duration.
+    "tuned": Schedule(
+        speed=300,
+        first_run=dt.time(2, 0),
+        offsets_min={
+            "ingest": 0,
+            "validate": 3,
+            "featurize": 8,
+            "train": 12,
+            "evaluate": 23,
+            "register": 26,
+            "canary": 29,
+        },
+    ),
+}

@@ -1,0 +1,324 @@
+"""The cron runners end to end: the real daemon, isolated, on a compressed clock.
+
+The slow tests need root, /usr/sbin/cron, libfaketime and the runner interpreter
+(``.venvs/cron`` from ``make setup``, or ``ORCHBENCH_CRON_PYTHON``); they are skipped with
+the reason otherwise. The first tests are quick checks of rendering and log parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchbench import harness
+from orchbench.journal import Journal
+from orchbench.runner import EnvironmentMissing
+from orchbench.trace import read_trace
+from orchbench.workflow.paths import FILENAMES
+from orchbench.workflow.spec import ARTIFACTS, STEP_NAMES
+from runners import runner_class
+from runners.cron import native
+from runners.cron.daemon import render_crontab
+from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+SCRIPTS = REPO / "runners" / "cron" / "scripts"
+HOST_CRON = ("/etc/crontab", "/etc/cron.d", "/var/spool/cron/crontabs")
+DAY2 = "2026-01-02"
+
+
+# --- quick checks (no daemon) -------------------------------------------------------------
+
+
+def test_crontab_refuses_empty_assignment() -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        render_crontab({"LD_PRELOAD": ""}, {"0 2 * * *": "true"})
+    tab = render_crontab({"A": "b"}, {"0 2 * * *": "date +%F"})
+    assert tab == "A=b\n0 2 * * * date +\\%F\n"
+
+
+def test_schedules_fit_their_measured_durations() -> None:
+    assert min(SCHEDULES["default"].margins(MEASURED_SLOW_S).values()) > 1.1
+    assert min(SCHEDULES["tuned"].margins(MEASURED_WARM_S).values()) > 1.3
+    assert SCHEDULES["tuned"].real_day_s(MEASURED_WARM_S) < SCHEDULES["default"].real_day_s(
+        MEASURED_WARM_S
+    )
+
+
+def test_hardened_scripts_use_the_dated_layout() -> None:
+    for step in STEP_NAMES:
+        text = (SCRIPTS / "hardened" / f"{step}.sh").read_text()
+        for name, fname in FILENAMES.items():
+            if f" {name}=" in text or f"--in {name}=" in text or f"--out {name}=" in text:
+                assert f'{name}="$DAY/{fname}"' in text, (step, name)
+        naive = (SCRIPTS / "naive" / f"{step}.sh").read_text()
+        assert "$CUR/" in naive or step == "ingest"
+        assert os.access(SCRIPTS / "naive" / f"{step}.sh", os.X_OK)
+        assert os.access(SCRIPTS / "hardened" / f"{step}.sh", os.X_OK)
+
+
+def test_parse_log_and_mail(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text(
+        "[2026-11-25 06:33:25.374759273+00:00] train 2026-01-01 start attempt 1/3\n"
+        "train 2026-01-01: trained on 9 rows from /a/features.csv -> /a/model.json\n"
+        "[2026-11-25 06:33:26.000000000+00:00] train 2026-01-01 end exit=0 attempt 1/3\n"
+        "[2026-11-25 06:33:27.000000000+00:00] train 2026-01-02 refused: no success marker\n"
+        "[2026-11-25 06:33:28.000000000+00:00] train 2026-01-03 start\n"
+    )
+    recs = native.parse_log(log)
+    assert [r["state"] for r in recs] == ["success", "upstream_failed", "unknown"]
+    first = recs[0]
+    assert first["passive"] is True and first["source"] == "cron-log" and first["attempt"] == 1
+    assert first["start_ns"] == 1795588405374759273
+    assert first["inputs"] == [{"name": "features", "uri": "/a/features.csv", "sha256": None}]
+    assert first["outputs"] == [{"name": "model", "uri": "/a/model.json", "sha256": None}]
+    mail = tmp_path / "1.eml"
+    mail.write_text(
+        "X-Sink-Received-Ns: 123\nSubject: Cron <root@vm> /r/scripts/hardened/validate.sh "
+        "(failed)\nX-Cron-Env: <LOGICAL_DATE=2026-01-02>\n\nbody\n"
+    )
+    alert = native.parse_mail(mail)
+    assert alert is not None
+    assert (alert["t_ns"], alert["step"], alert["logical_date"]) == (123, "validate", DAY2)
+
+
+# --- the real daemon ----------------------------------------------------------------------
+
+
+def _environment_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (mount and PID namespaces)"
+    for name in ("cron", "cron-hardened"):
+        try:
+            runner_class(name)(repo_root=REPO).check_environment()
+        except EnvironmentMissing as e:
+            return str(e)
+    return None
+
+
+PROBLEM = _environment_problem()
+needs_cron = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
+slow_root = [pytest.mark.slow, pytest.mark.root, needs_cron]
+
+
+def host_cron_files() -> dict[str, bytes]:
+    """Every file of the host's crontab locations, by path, with its bytes."""
+    out: dict[str, bytes] = {}
+    for p in map(Path, HOST_CRON):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file():
+                    out[str(f)] = f.read_bytes()
+        elif p.exists():
+            out[str(p)] = p.read_bytes()
+    return out
+
+
+def leftovers(marker: str) -> list[str]:
+    """Live processes whose command line or environment mentions ``marker``, plus any cron
+    daemon running on a fake clock (ours are the only ones)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        ours = marker.encode() in cmd or marker.encode() in env
+        fake_cron = cmd.startswith(b"/usr/sbin/cron") and b"FAKETIME=" in env
+        if ours or fake_cron:
+            shown = cmd.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {shown}")
+    return found
+
+
+def wait_no_leftovers(marker: str, within_s: float) -> list[str]:
+    end = time.monotonic() + within_s
+    while (left := leftovers(marker)) and time.monotonic() < end:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+    """Run a scenario file on a runner through the harness, once per module; after each
+    run, nothing of it is left running and the host's crontab files are untouched."""
+    out = tmp_path_factory.mktemp("cron-runs")
+    done: dict[tuple[str, str], Path] = {}
+
+    def get(scenario: str, runner: str) -> Path:
+        if (scenario, runner) not in done:
+            before = host_cron_files()
+            run_dir = harness.run_scenario(
+                SCENARIOS / f"{scenario}.yaml", runner, "default", out, keep_work=True
+            )
+            assert leftovers(str(out)) == []
+            assert host_cron_files() == before
+            done[(scenario, runner)] = run_dir
+        return done[(scenario, runner)]
+
+    return get
+
+
+def _stale(j: Journal) -> list[tuple[str, str, str]]:
+    """(date, step, input) for dated inputs not produced for the same date before use."""
+    produced: dict[str, set[str]] = {}
+    out = []
+    for a in j.attempts:
+        for ref in a.inputs:
+            if ARTIFACTS[ref.name].kind == "dated" and ref.sha256 not in produced.get(
+                a.logical_date, set()
+            ):
+                out.append((a.logical_date, a.step, ref.name))
+        if a.status == "success":
+            for ref in a.outputs:
+                if ref.sha256:
+                    produced.setdefault(a.logical_date, set()).add(ref.sha256)
+    return out
+
+
+def _load(run_dir: Path) -> tuple[dict, Journal, list[dict]]:
+    run = json.loads((run_dir / "run.json").read_text())
+    return run, Journal.load(run_dir / "journal.jsonl"), read_trace(run_dir / "native.jsonl")
+
+
+@pytest.mark.parametrize("runner", ["cron", "cron-hardened"])
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_clean(runs: Callable[[str, str], Path], runner: str) -> None:
+    run, j, trace = _load(runs("clean", runner))
+    assert run["status"] == "completed", run["reason"]
+    assert [(a.step, a.status) for a in j.attempts] == [(s, "success") for s in STEP_NAMES] * 3
+    assert _stale(j) == []
+    assert [r for r in trace if r["kind"] == "alert"] == []
+    attempts = [r for r in trace if r["kind"] == "task_attempt"]
+    assert len(attempts) == 21
+    assert all(r["passive"] and r["source"] == "cron-log" for r in attempts)
+    assert {r["state"] for r in attempts} == {"success"}
+    env = json.loads((runs("clean", runner) / "env.json").read_text())
+    assert env["versions"]["cron"].startswith("3.0pl1")
+    assert env["settings"]["schedule"]["speed"] == SCHEDULES["default"].speed
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_schema_break_naive_runs_on_stale_data_silently(
+    runs: Callable[[str, str], Path],
+) -> None:
+    run_dir = runs("schema_break", "cron")
+    run, j, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    fix = j.harness_time("fix_applied")
+    assert fix is not None
+    assert any(f["logical_date"] == DAY2 and f["step"] == "ingest" for f in j.faults)
+    before = [a for a in j.attempts if a.logical_date == DAY2 and a.start_ns < fix]
+    by_step = {a.step: a for a in before}
+    assert by_step["validate"].status == "failed"
+    # featurize still ran on day 2, on yesterday's validated file; train on its output
+    assert (DAY2, "featurize", "validated") in _stale(j)
+    assert by_step["featurize"].status == "success"
+    assert by_step["train"].status == "success"
+    # nothing reached anyone: no mail, only passive log records
+    assert [r for r in trace if r["kind"] == "alert"] == []
+    assert not list((run_dir / "work" / "world" / "alerts").iterdir())
+    failed = [r for r in trace if r["kind"] == "task_attempt" and r["state"] == "failed"]
+    assert failed and all(r["passive"] for r in failed)
+    # recovery: the operator re-ran each script by hand, one command per step
+    assert j.operator_actions
+    assert all("/scripts/naive/" in o["command"] for o in j.operator_actions)
+    after = {a.step: a.status for a in j.attempts if a.logical_date == DAY2 and a.start_ns > fix}
+    assert after == dict.fromkeys(STEP_NAMES, "success")
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_schema_break_hardened_refuses_and_mails(runs: Callable[[str, str], Path]) -> None:
+    run_dir = runs("schema_break", "cron-hardened")
+    run, j, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    fix = j.harness_time("fix_applied")
+    assert fix is not None
+    activated = min(f["t_ns"] for f in j.faults)
+    before = [a for a in j.attempts if a.logical_date == DAY2 and a.start_ns < fix]
+    # validate failed on every try of the retry loop; nothing downstream started
+    assert [a.step for a in before] == ["ingest"] + ["validate"] * 3
+    assert [a.status for a in before if a.step == "validate"] == ["failed"] * 3
+    assert _stale(j) == []
+    alerts = [r for r in trace if r["kind"] == "alert"]
+    first = min(alerts, key=lambda r: r["t_ns"])
+    assert (first["step"], first["logical_date"]) == ("validate", DAY2)
+    assert "(failed)" in first["subject"] and first["channel"] == "mail"
+    assert activated < first["t_ns"] < fix
+    refused = {
+        r["step"]
+        for r in trace
+        if r.get("state") == "upstream_failed" and r["logical_date"] == DAY2
+    }
+    assert refused == set(STEP_NAMES[2:])
+    # recovery: remove the markers, run the rerun script
+    commands = [o["command"] for o in j.operator_actions]
+    assert any(c.startswith("rm -f ") and f"/markers/{DAY2}/" in c for c in commands)
+    assert any(c.endswith(f"rerun.sh {DAY2}") for c in commands)
+    after = {a.step: a.status for a in j.attempts if a.logical_date == DAY2 and a.start_ns > fix}
+    assert after == dict.fromkeys(STEP_NAMES, "success")
+
+
+def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
+    """Start ``orchbench run`` (its own session, like a terminal's job) and return once one
+    of its cron jobs is running a step."""
+    cmd = ["run", str(SCENARIOS / "clean.yaml"), "--runner", "cron", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchbench", *cmd],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    end = time.monotonic() + 120
+    while time.monotonic() < end and proc.poll() is None:
+        if any("orchbench.step" in p for p in leftovers(str(out))):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    pytest.fail("no cron job of the harness run started within 120 s")
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_ctrl_c_of_the_harness_leaves_nothing(tmp_path: Path) -> None:
+    before = host_cron_files()
+    out = tmp_path / "out"
+    proc = _harness_until_a_job_runs(out)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
+    assert proc.wait(10) == 130
+    assert wait_no_leftovers(str(out), 10) == []
+    assert host_cron_files() == before
+    assert not any(p.is_dir() for p in (out / "clean" / "cron").glob("*"))  # nothing published
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_killed_harness_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _harness_until_a_job_runs(out)
+    os.kill(proc.pid, signal.SIGKILL)  # no cleanup code runs: the parent-death chain must
+    proc.wait()
+    assert wait_no_leftovers(str(out), 10) == []
