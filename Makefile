@@ -71,7 +71,7 @@ setup: .venv/.synced $(RUNNER_STAMPS) system-packages ## build the harness and r
 define sync-venv
 	@if ! $(1)/bin/python -c '' 2>/dev/null; then \
 		$(UV) venv --quiet --clear --python $(VENV_PYTHON) $(1); fi
-	$(UV) pip sync --python $(1)/bin/python $(2)
+	$(UV) pip sync --compile-bytecode --python $(1)/bin/python $(2)
 	$(UV) pip install --quiet --python $(1)/bin/python --no-deps -e .
 	@touch $(1)/.synced
 endef

@@ -1,0 +1,40 @@
+"""``python -m runners.prefect --logical-date D [--refresh-from STEP] [--tag T]``: one flow run.
+
+This is the process a scheduled deployment would start for one day's run. The flow is
+imported from ``runners.prefect.flow`` (not run as ``__main__``), so the classes in
+persisted results keep their importable names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from prefect import tags
+
+from orchbench.workflow.spec import STEP_NAMES
+from runners.prefect.flow import daily_retraining
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runners.prefect", description=__doc__)
+    parser.add_argument("--logical-date", required=True, type=dt.date.fromisoformat)
+    parser.add_argument(
+        "--refresh-from",
+        choices=STEP_NAMES,
+        default=None,
+        help="refresh the cache of this step and every step after it",
+    )
+    parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
+    args = parser.parse_args(argv)
+    with tags(*args.tag):
+        state = daily_retraining(
+            logical_date=args.logical_date, refresh_from=args.refresh_from, return_state=True
+        )
+    print(f"flow run {state.name}: {state.message}", flush=True)
+    return 0 if state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""A local ``prefect server start`` (SQLite) for one matrix, and a small REST client.
+
+The server runs in its own process group with its own ``PREFECT_HOME`` (database, logs),
+on a free loopback port, analytics off. ``stop`` kills the group and waits, so nothing is
+left behind. The harness venv has no Prefect, so the API is read with ``urllib``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HEALTH_TIMEOUT_S = 120.0
+
+
+class ServerError(RuntimeError):
+    """The Prefect server did not come up (the message has the tail of its log)."""
+
+
+class ApiError(OSError):
+    """The API answered with an error status (the message has the body)."""
+
+
+class Api:
+    """JSON over HTTP against a Prefect API URL (``http://host:port/api``)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            detail = e.read()[:500].decode(errors="replace")
+            raise ApiError(f"{method} {url}: HTTP {e.code}: {detail}") from None
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, body)
+
+    def healthy(self) -> bool:
+        try:
+            return self.get("health") is True
+        except (OSError, ValueError, urllib.error.URLError):
+            return False
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (bind 127.0.0.1:0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kill_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """SIGTERM the process group, SIGKILL it after ``grace_s``, and reap the leader."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    # Whatever else is still in the group (children of the leader) dies too.
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _wait_group_gone(proc.pid)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Wait until no process of the group is left (children are reaped by init)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.02)
+
+
+def group_rss_mb(pgid: int) -> float | None:
+    """Resident memory of every process in the group, in MiB (from /proc)."""
+    total = 0
+    found = False
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # field 5 of stat: pgrp
+                continue
+            for line in (d / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    found = True
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(total / 1024, 1) if found else None
+
+
+class PrefectServer:
+    """``prefect server start`` on a free port; ``api`` once ``start`` returned."""
+
+    def __init__(self, prefect_bin: Path, home: Path, env: dict[str, str]) -> None:
+        self.prefect_bin = prefect_bin
+        self.home = home
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+        self.startup_s: float | None = None
+        self.rss_mb: float | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "server.log"
+
+    def start(self, attempts: int = 3) -> Api:
+        self.home.mkdir(parents=True, exist_ok=True)
+        last = ""
+        for _ in range(attempts):
+            try:
+                return self._start_once()
+            except ServerError as e:  # e.g. the port was taken between probe and bind
+                last = str(e)
+                self.stop()
+        raise ServerError(last)
+
+    def _start_once(self) -> Api:
+        self.port = free_port()
+        t0 = time.monotonic()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.prefect_bin),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        api = Api(self.api_url, timeout=10)
+        while not api.healthy():
+            if self.proc.poll() is not None:
+                raise ServerError(f"prefect server exited ({self.proc.returncode}): {self.tail()}")
+            if time.monotonic() - t0 > HEALTH_TIMEOUT_S:
+                raise ServerError(f"prefect server not healthy in {HEALTH_TIMEOUT_S:.0f} s")
+            time.sleep(0.1)
+        self.startup_s = round(time.monotonic() - t0, 2)
+        self.rss_mb = group_rss_mb(self.proc.pid)
+        return Api(self.api_url)
+
+    def tail(self, n: int = 15) -> str:
+        try:
+            return " | ".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc, grace_s=10.0)
+            self.proc = None

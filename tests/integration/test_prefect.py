@@ -1,0 +1,195 @@
+"""The Prefect runner against a real ``prefect server start`` (one per module).
+
+Runs ``schema_break``, ``transient_error`` and ``transient_error_exhausted`` through
+``orchbench.harness.run_scenario`` and checks run.json metrics, the journal and the native
+trace read from Prefect's API; then a run forced past its deadline; and that neither the
+flow processes nor the server outlive ``stop``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.harness import run_scenario
+from orchbench.journal import Journal
+from orchbench.trace import read_trace
+from runners.prefect.adapter import PrefectRunner
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+VENV = REPO / ".venvs" / "prefect" / "bin" / "python"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not VENV.exists(), reason=".venvs/prefect missing: run `make setup`"),
+]
+
+
+def processes_with_env(needle: str) -> list[str]:
+    """Command lines of live processes whose environment contains ``needle``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            env = (d / "environ").read_bytes()
+            if needle.encode() not in env.split(b"\0"):
+                continue
+            stat = (d / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # a zombie waiting for its reaper holds nothing
+            found.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prefect-matrix")
+
+
+@pytest.fixture(scope="module")
+def runner(matrix: Path) -> Iterator[PrefectRunner]:
+    r = PrefectRunner("default", repo_root=REPO)
+    r.check_environment()
+    r.start(matrix)
+    try:
+        yield r
+    finally:
+        r.stop()
+        r.stop()  # safe twice
+        assert r.home is not None
+        assert processes_with_env(f"PREFECT_HOME={r.home}") == []
+
+
+@pytest.fixture(scope="module")
+def out(matrix: Path) -> Path:
+    return matrix / "runs"
+
+
+def run(name: str, runner: PrefectRunner, out: Path, **kw: Any) -> tuple[Path, dict[str, Any]]:
+    d = run_scenario(SCENARIOS / f"{name}.yaml", "prefect", out_root=out, runner=runner, **kw)
+    return d, json.loads((d / "run.json").read_text())
+
+
+def attempts(trace: list[dict[str, Any]], date: str, step: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == date and r["step"] == step
+    ]
+
+
+def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
+    runner: PrefectRunner, out: Path
+) -> None:
+    d, run_json = run("schema_break", runner, out)
+    assert run_json["status"] == "completed", run_json["reason"]
+    assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
+    m = run_json["metrics"]
+    assert m["detected"] is True
+    assert m["detection_s"] is not None and m["detection_s"] < 5
+    assert m["alert_delivered"] is True
+    assert m["stale_executions"] == 0
+    assert m["bad_model_deployed"] is False
+    assert m["final_state_correct"] is True
+    assert m["human_actions"] == 1
+    assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 3
+    assert m["lineage_by_fact"]["run_step"] == 1.0
+    assert m["lineage_by_fact"]["model_training"] == 1.0
+
+    trace = read_trace(d / "native.jsonl")
+    journal = Journal.load(d / "journal.jsonl")
+    # The first flow run for the broken date: validate failed (with its retries), and no
+    # task downstream of it ran at all.
+    first_run = next(
+        r["run"] for r in attempts(trace, "2026-01-02", "ingest") if r["state"] == "success"
+    )
+    in_first = [r for r in trace if r["kind"] == "task_attempt" and r["run"] == first_run]
+    assert {r["step"] for r in in_first} == {"ingest", "validate"}
+    assert [r["state"] for r in in_first if r["step"] == "validate"] == ["failed"] * 3
+    states = {r["run"]: r["state"] for r in trace if r["kind"] == "run_state"}
+    assert states[first_run] == "failed"
+    # After the fix, only the broken date ran again (every step of it).
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    rerun = [a for a in journal.attempts if a.start_ns >= fix]
+    assert {a.logical_date for a in rerun} == {"2026-01-02"}
+    assert {a.step for a in rerun} >= {"ingest", "validate", "featurize", "train", "evaluate"}
+    assert all(a.status == "success" for a in rerun)
+    assert journal.operator_actions[0]["command"].startswith("python -m runners.prefect")
+
+
+def test_transient_error_is_retried_without_a_human(runner: PrefectRunner, out: Path) -> None:
+    d, run_json = run("transient_error", runner, out)
+    assert run_json["status"] == "completed", run_json["reason"]
+    m = run_json["metrics"]
+    assert m["human_actions"] == 0
+    assert m["failed_attempts"] == 1
+    assert m["final_state_correct"] is True
+    assert m["alert_delivered"] is False  # the retry absorbed it: no failure hook fired
+    assert run_json["recovery_plan"] == {}
+
+    trace = read_trace(d / "native.jsonl")
+    featurize = attempts(trace, "2026-01-02", "featurize")
+    assert [(r["attempt"], r["state"], r["native_state"]) for r in featurize] == [
+        (1, "failed", "AwaitingRetry"),
+        (2, "success", "Completed"),
+    ]
+    assert all(r["run"] == featurize[0]["run"] for r in featurize)
+    assert all(r["code_version"] for r in featurize)
+    # evaluate publishes the gate decision as a Prefect artifact.
+    (evaluate,) = attempts(trace, "2026-01-01", "evaluate")
+    assert [a["key"] for a in evaluate["artifacts"]] == ["evaluation-2026-01-01"]
+
+
+def test_exhausted_retries_fail_then_the_rerun_reuses_the_cache(
+    runner: PrefectRunner, out: Path
+) -> None:
+    d, run_json = run("transient_error_exhausted", runner, out)
+    assert run_json["status"] == "completed", run_json["reason"]
+    assert run_json["recovery_plan"] == {"2026-01-02": "train"}
+    m = run_json["metrics"]
+    assert m["detected"] is True and m["alert_delivered"] is True
+    assert m["failed_attempts"] == 3
+    assert m["stale_executions"] == 0
+    assert m["final_state_correct"] is True
+    assert m["human_actions"] == 1
+    assert m["redundant_executions"] == 0
+    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 3
+
+    trace = read_trace(d / "native.jsonl")
+    journal = Journal.load(d / "journal.jsonl")
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    rerun_steps = {a.step for a in journal.attempts if a.start_ns >= fix}
+    assert "train" in rerun_steps
+    assert not rerun_steps & {"ingest", "validate", "featurize"}
+    # The re-run's flow run shows the still-valid upstream tasks as Cached.
+    rerun_flow = next(r["run"] for r in attempts(trace, "2026-01-02", "train")[-1:])
+    cached = {
+        r["step"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] == rerun_flow and r["state"] == "cached"
+    }
+    assert cached == {"ingest", "validate", "featurize"}
+    alerts = [r for r in trace if r["kind"] == "alert"]
+    assert any(a["step"] == "train" and a["logical_date"] == "2026-01-02" for a in alerts)
+
+
+def test_a_run_past_its_deadline_is_killed_and_leaves_nothing(
+    runner: PrefectRunner, out: Path
+) -> None:
+    d, run_json = run("clean", runner, out, timeout_s=8)
+    assert run_json["status"] == "timeout"
+    assert "deadline" in (run_json["reason"] or "")
+    assert processes_with_env(f"ORCHBENCH_RUN_ID={run_json['run_id']}") == []
+    assert runner.api is not None and runner.api.healthy()  # the server itself lives on
+    journal = Journal.load(d / "journal.jsonl")
+    assert journal.attempts  # it was killed mid-way, not before it started

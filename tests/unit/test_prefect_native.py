@@ -1,0 +1,98 @@
+"""The Prefect trace converter on hand-made API answers (no Prefect needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runners.prefect import native
+from runners.prefect.native import Snapshot, attempts, convert, ts_ns
+
+
+def state(kind: str, name: str, t: str, **kw: Any) -> dict[str, Any]:
+    return {"type": kind, "name": name, "timestamp": f"2026-11-25T06:40:{t}Z", **kw}
+
+
+def test_timestamps_are_exact_nanoseconds() -> None:
+    assert ts_ns("1970-01-01T00:00:01.000001Z") == 1_000_001_000
+    assert ts_ns("2026-11-25T06:40:19.221450+00:00") == ts_ns("2026-11-25T06:40:19.221450Z")
+    assert ts_ns(None) is None
+
+
+def test_state_history_splits_into_attempts() -> None:
+    history = [
+        state("PENDING", "Pending", "19.20"),
+        state("RUNNING", "Running", "19.22"),
+        state("SCHEDULED", "AwaitingRetry", "19.23"),
+        state("RUNNING", "Retrying", "20.23"),
+        state("FAILED", "TimedOut", "21.00", message="timeout"),
+    ]
+    got = [(a["state"], a["native"]) for a in attempts(history)]
+    assert got == [("failed", "AwaitingRetry"), ("failed", "TimedOut")]
+    cached = [
+        state("PENDING", "Pending", "01.0"),
+        state("RUNNING", "Running", "01.1"),
+        state("COMPLETED", "Cached", "01.2"),
+    ]
+    assert [a["state"] for a in attempts(cached)] == ["cached"]
+    killed = [state("PENDING", "Pending", "01.0"), state("RUNNING", "Running", "01.1")]
+    assert [(a["state"], a["end"]) for a in attempts(killed)] == [("running", None)]
+
+
+def _task_run(tid: str, step: str, flow_run: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "task_key": f"{step}-0a1b2c3d",
+        "flow_run_id": flow_run,
+        "task_version": f"v-{step}",
+        "task_inputs": {},
+        "state": None,
+        **kw,
+    }
+
+
+def _event(
+    task_run: str, key: str, sha: str, t: str, upstream: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    related = [{"prefect.resource.id": k, "prefect.resource.role": "asset"} for k in upstream]
+    related.append(
+        {"prefect.resource.id": f"prefect.task-run.{task_run}", "prefect.resource.role": "task-run"}
+    )
+    return {
+        "event": "prefect.asset.materialization.succeeded",
+        "occurred": f"2026-11-25T06:40:{t}Z",
+        "resource": {"prefect.resource.id": key},
+        "related": related,
+        "payload": {"sha256": sha},
+    }
+
+
+def test_convert_links_inputs_through_upstream_task_runs(tmp_path: Path) -> None:
+    fr = "flow-1"
+    raw = "file:///w/artifacts/prefect/2026-01-02/raw.csv"
+    landing = "file:///w/world/landing/2026-01-02.csv"
+    snap = Snapshot(
+        flow_runs=[{"id": fr, "parameters": {"logical_date": "2026-01-02"}, "name": "r"}],
+        flow_states={fr: [state("FAILED", "Failed", "30.0")]},
+        task_runs=[
+            _task_run("t1", "ingest", fr),
+            _task_run(
+                "t2", "validate", fr, task_inputs={"raw": [{"input_type": "task_run", "id": "t1"}]}
+            ),
+        ],
+        task_states={
+            "t1": [state("RUNNING", "Running", "10.0"), state("COMPLETED", "Completed", "11.0")],
+            "t2": [state("RUNNING", "Running", "12.0"), state("FAILED", "Failed", "13.0")],
+        },
+        events=[_event("t1", raw, "abc", "11.0", upstream=(landing,))],
+    )
+    records = convert(snap, alerts_dir=tmp_path)
+    ingest, validate = (r for r in records if r["kind"] == "task_attempt")
+    assert ingest["outputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    assert {"uri": landing[7:], "sha256": None}.items() <= ingest["inputs"][0].items()
+    assert validate["state"] == "failed" and validate["run"] == fr
+    assert validate["inputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    assert validate["code_version"] == "v-validate"
+    (run_state,) = (r for r in records if r["kind"] == "run_state")
+    assert run_state["state"] == "failed" and run_state["logical_date"] == "2026-01-02"
+    assert native.run_tag("x") == "orchbench-run:x"
