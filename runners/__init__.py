@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 RUNNERS: dict[str, str] = {
     "cron": "runners.cron.adapter:CronRunner",
     "cron-hardened": "runners.cron.adapter:HardenedCronRunner",
+    "airflow": "runners.airflow.adapter:AirflowRunner",
     "prefect": "runners.prefect.adapter:PrefectRunner",
 }
 

@@ -1,0 +1,1 @@
+"""The Airflow runner: Airflow 3 driven through its REST API (see README.md)."""

@@ -1,0 +1,306 @@
+"""The Airflow runner: drives the real Airflow 3 stack the way its users do.
+
+- ``start``: one stack per matrix (``stack.AirflowStack``: api-server, scheduler,
+  dag-processor; LocalExecutor; SQLite under the matrix directory; free ports).
+- ``run_days``: deploys this scenario run's DAG (``dags/orchbench_retrain.py`` + one
+  deployment file), then, one simulated day after another, triggers the run for that
+  logical date through the REST API and waits for Airflow to finish it.
+- ``recover``: Airflow's own mechanism: for each date of the plan, one ``clearTaskInstances``
+  (the restart task and everything downstream of it) -- one operator action each -- then
+  waits for the runs.
+- ``collect``: the REST API and the OpenLineage event file (``native.Collector``).
+
+Only orchestration lives here: no metric is computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
+from runners.airflow.api import APIError, q
+from runners.airflow.native import Collector
+from runners.airflow.stack import PROFILES, AirflowStack, iter_lineage
+
+log = logging.getLogger("orchbench")
+
+POLL_S = 0.2
+PSS_EVERY_S = 2.0
+FINISHED = ("success", "failed")
+RUNNER_ARTIFACTS = "airflow"
+KEY_PACKAGES = (
+    "apache-airflow",
+    "apache-airflow-core",
+    "apache-airflow-task-sdk",
+    "apache-airflow-providers-standard",
+    "apache-airflow-providers-openlineage",
+    "openlineage-python",
+    "sqlalchemy",
+    "fastapi",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pydantic",
+    "scikit-learn",
+)
+
+
+class AirflowRunner(Runner):
+    name: ClassVar[str] = "airflow"
+    system: ClassVar[str] = "Apache Airflow"
+    description: ClassVar[str] = (
+        "Airflow 3: api-server + scheduler + dag-processor, LocalExecutor, SQLite; "
+        "TaskFlow DAG, clear-and-rerun recovery"
+    )
+
+    def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
+        super().__init__(profile, repo_root)
+        self.venv = self.repo_root / ".venvs" / "airflow"
+        self.stack: AirflowStack | None = None
+        self.dag_id: str | None = None
+        self.runs: dict[str, str] = {}  # logical date -> dag_run_id (this scenario run)
+        self.pss_peak_mb: float | None = None
+        self._pss_at = 0.0
+        self._home: Path | None = None
+        self._last: AirflowStack | None = None  # for env.json, also after stop()
+
+    # --- environment and services ------------------------------------------------------
+
+    def check_environment(self) -> None:
+        if not (self.venv / "bin" / "airflow").is_file():
+            raise EnvironmentMissing(
+                f"the airflow runner needs its environment {self.venv}: run `make setup`"
+            )
+
+    def start(self, matrix_dir: Path) -> None:
+        """A fresh stack (new metadata DB) for this matrix under ``matrix_dir/airflow``."""
+        self._home = Path(matrix_dir) / "airflow"
+        shutil.rmtree(self._home, ignore_errors=True)
+        self._start_stack()
+
+    def _start_stack(self) -> None:
+        assert self._home is not None
+        self.stack = AirflowStack(self._home, self.profile, self.venv)
+        log.info("starting airflow (%s) in %s", self.profile, self._home)
+        self.stack.start()
+        self._last = self.stack
+        log.info("airflow healthy: %s, %.0f MB PSS", self.stack.startup, self.stack.pss_idle_mb)
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.kill()
+            self.stack = None
+
+    def abort(self) -> None:
+        """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes.
+
+        The stack itself stays up for the next run of the matrix; if it does not answer, it
+        is killed whole (and restarted by the next run).
+        """
+        if self.stack is None:
+            return
+        try:
+            if self.dag_id is not None:
+                self._fail_active_runs()
+            time.sleep(0.5)
+            self.stack.kill_tasks()
+        except (APIError, OSError) as e:
+            log.warning("airflow did not answer during abort (%s): killing the stack", e)
+            self.stop()
+
+    def _ensure_stack(self, ctx: RunContext) -> AirflowStack:
+        if self._home is None:  # not started by a matrix: this run owns the services
+            self._home = ctx.work / "airflow"
+        if self.stack is None or not self.stack.alive():
+            if self.stack is not None:
+                log.warning("airflow stack is down: restarting it")
+                self.stack.kill()
+            self._start_stack()
+        assert self.stack is not None
+        return self.stack
+
+    # --- one scenario run --------------------------------------------------------------
+
+    def deployment(self, ctx: RunContext) -> dict[str, Any]:
+        """The deployment file of this scenario run (read by the DAG file)."""
+        dates = ctx.dates
+        return {
+            "dag_id": f"retrain__{ctx.scenario.name}__{ctx.run_id}",
+            "scenario": ctx.scenario.name,
+            "run_id": ctx.run_id,
+            "runner": ctx.runner,
+            "world": str(ctx.world.root),
+            "journal": str(ctx.journal),
+            "artifacts": str(ctx.world.artifacts_dir(RUNNER_ARTIFACTS)),
+            "start_date": dates[0].isoformat(),
+            "end_date": dates[-1].isoformat(),
+            "catchup": False,
+            "policy": ctx.scenario.policy.model_dump(),
+        }
+
+    def run_days(self, ctx: RunContext) -> None:
+        stack = self._ensure_stack(ctx)
+        dep = self.deployment(ctx)
+        self.dag_id, self.runs, self.pss_peak_mb = dep["dag_id"], {}, stack.pss_idle_mb
+        stack.deploy(dep)
+        try:
+            stack.wait_dag(self.dag_id, min(ctx.deadline, time.monotonic() + 120))
+        except TimeoutError as e:
+            raise RunTimeout(str(e)) from None
+        api = stack.api()
+        for day in ctx.dates:
+            run = api.post(
+                f"/dags/{q(self.dag_id)}/dagRuns",
+                {"logical_date": f"{day.isoformat()}T00:00:00Z", "note": f"orchbench {ctx.run_id}"},
+            )
+            self.runs[day.isoformat()] = run["dag_run_id"]
+            log.info("airflow: triggered %s for %s", run["dag_run_id"], day)
+            self._wait(ctx, [run["dag_run_id"]])
+
+    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+        """Clear the restart task and everything downstream of it, date by date.
+
+        When the restart task itself failed, only failed (and upstream-failed) task
+        instances are cleared, as in the UI's default. When it succeeded but produced bad
+        data (a fault entered there), the operator clears it too (``only_failed`` off):
+        a good Airflow user re-runs the task that let the bad data in.
+        """
+        assert self.stack is not None and self.dag_id is not None
+        api = self.stack.api()
+        dag = q(self.dag_id)
+        cleared = []
+        for date, step in sorted(plan.restart_from.items()):
+            rid = self.runs.get(date)
+            if rid is None:
+                ctx.operator(f"airflow dags trigger {self.dag_id} --logical-date {date}")
+                run = api.post(f"/dags/{dag}/dagRuns", {"logical_date": f"{date}T00:00:00Z"})
+                self.runs[date] = run["dag_run_id"]
+                cleared.append(run["dag_run_id"])
+                continue
+            ti = api.get(f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances/{q(step)}")
+            only_failed = ti["state"] in ("failed", "upstream_failed")
+            ctx.operator(
+                f"airflow tasks clear {self.dag_id} --task-regex '^{step}$' --downstream "
+                f"--start-date {date} --end-date {date}"
+                + (" --only-failed" if only_failed else "")
+                + " --yes"
+            )
+            api.post(
+                f"/dags/{dag}/clearTaskInstances",
+                {
+                    "dry_run": False,
+                    "dag_run_id": rid,
+                    "task_ids": [step],
+                    "include_downstream": True,
+                    "include_upstream": False,
+                    "only_failed": only_failed,
+                    "reset_dag_runs": True,
+                },
+            )
+            cleared.append(rid)
+            log.info("airflow: cleared %s from %s (only_failed=%s)", rid, step, only_failed)
+        time.sleep(POLL_S)  # the cleared runs are queued; let the scheduler pick them up
+        self._wait(ctx, cleared)
+
+    def _wait(self, ctx: RunContext, run_ids: list[str]) -> None:
+        """Poll the dag runs until Airflow says they are finished; honour the deadline."""
+        assert self.stack is not None and self.dag_id is not None
+        api = self.stack.api()
+        pending = list(run_ids)
+        while pending:
+            if time.monotonic() - self._pss_at >= PSS_EVERY_S:
+                self._pss_at = time.monotonic()
+                self.pss_peak_mb = max(self.pss_peak_mb or 0.0, self.stack.pss_mb())
+            states = {
+                rid: api.get(f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}")["state"] for rid in pending
+            }
+            pending = [rid for rid, s in states.items() if s not in FINISHED]
+            if not pending:
+                return
+            if not self.stack.alive():
+                raise RuntimeError("an airflow component died; see its log in AIRFLOW_HOME/logs")
+            if time.monotonic() > ctx.deadline:
+                self._fail_active_runs()
+                self.stack.kill_tasks()
+                raise RunTimeout(f"deadline reached with dag runs unfinished: {pending}")
+            time.sleep(POLL_S)
+
+    def _fail_active_runs(self) -> None:
+        """Mark this deployment's unfinished dag runs failed (Airflow stops their tasks)."""
+        assert self.stack is not None and self.dag_id is not None
+        api = self.stack.api()
+        dag = q(self.dag_id)
+        for run in api.paged(f"/dags/{dag}/dagRuns", "dag_runs"):
+            if run["state"] not in FINISHED:
+                api.patch(f"/dags/{dag}/dagRuns/{q(run['dag_run_id'])}", {"state": "failed"})
+
+    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
+        if self.stack is None or self.dag_id is None:
+            return []
+        records = Collector(
+            self.stack.api(),
+            self.dag_id,
+            ctx.world.alerts,
+            iter_lineage(self.stack.lineage_file),
+        ).collect()
+        self._copy_logs(ctx)
+        return records
+
+    def _copy_logs(self, ctx: RunContext) -> None:
+        """This run's task logs and OpenLineage events, for people reading the run dir."""
+        assert self.stack is not None
+        src = self.stack.home / "logs" / f"dag_id={self.dag_id}"
+        if src.is_dir():
+            shutil.copytree(src, ctx.logs / "airflow" / "tasks", dirs_exist_ok=True)
+        events = [e for e in iter_lineage(self.stack.lineage_file) if self.dag_id in str(e)]
+        if events:
+            out = ctx.logs / "airflow" / "openlineage.jsonl"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    # --- env.json --------------------------------------------------------------------
+
+    def versions(self) -> dict[str, str]:
+        site = next(iter((self.venv / "lib").glob("python*/site-packages")), None)
+        out: dict[str, str] = {}
+        if site is None:
+            return out
+        for dist in metadata.distributions(path=[str(site)]):
+            name = (dist.metadata["Name"] or "").lower()
+            if name in KEY_PACKAGES:
+                out[name] = dist.version
+        cfg = self.venv / "pyvenv.cfg"
+        if cfg.is_file():
+            for line in cfg.read_text().splitlines():
+                if line.startswith("version_info"):
+                    out["python"] = line.split("=", 1)[1].strip()
+        return dict(sorted(out.items()))
+
+    def settings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "profile_settings": PROFILES[self.profile],
+            "executor": "LocalExecutor",
+            "metadata_db": "sqlite",
+        }
+        stack = self.stack or self._last
+        if stack is not None:
+            out["airflow_config"] = stack.settings()
+            out["stack"] = {
+                "startup_s": stack.startup,
+                "pss_mb_idle": stack.pss_idle_mb,
+                "pss_mb_peak_this_run": self.pss_peak_mb,
+                "processes_idle": stack.processes_idle,
+            }
+        measured = self.repo_root / "results" / "overhead" / "airflow.json"
+        if measured.is_file():  # python -m runners.airflow.overhead
+            with contextlib.suppress(ValueError):
+                entry = json.loads(measured.read_text()).get(self.profile) or {}
+                out["overhead_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
+        return out

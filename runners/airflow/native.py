@@ -1,0 +1,307 @@
+"""Read what an Airflow user can read into the common trace (``orchbench.trace/1``).
+
+Sources, all public: the REST API v2 (dag runs; task instances with every try from
+``/tries``; rendered template fields; XCom return values; asset events) and the OpenLineage
+events the provider wrote through its file transport; plus the alert sink the DAG's
+``on_failure_callback`` delivers to. Nothing here reads the journal.
+
+What becomes what:
+
+- each try of each task instance -> ``task_attempt`` (Airflow's try number, state and
+  start/end timestamps). A try that failed and was retried is ``failed``; a task that never
+  started because an upstream failed is ``upstream_failed``; a task the deploy gate
+  short-circuited is ``skipped``.
+- inputs/outputs: the task's rendered arguments (the paths Airflow templated and resolved
+  from upstream XCom) and the dated asset events it emitted (path, partition = logical
+  date). Content hashes only where Airflow itself stored one: the ``model_sha256`` that
+  ``register`` returns (XCom). OpenLineage's datasets name assets, not a day's file, so they
+  are kept beside them (``openlineage``) rather than counted as inputs/outputs.
+- ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
+- each dag run -> ``run_state``; each callback message -> ``alert``; each successful
+  canary that deployed -> ``deployment``; each successful train -> ``model_lineage``
+  (model path, its hash if register recorded one, and the training features' path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchbench import trace
+from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES
+from runners.airflow.api import AirflowAPI, APIError, q
+
+SOURCE = "airflow-api"
+GATE = "deploy_gate"
+_STATE = {
+    "success": "success",
+    "failed": "failed",
+    "up_for_retry": "failed",
+    "upstream_failed": "upstream_failed",
+    "skipped": "skipped",
+    "removed": "unknown",
+    "running": "running",
+    "queued": "running",
+    "scheduled": "running",
+    "restarting": "running",
+    "deferred": "running",
+    "up_for_reschedule": "running",
+}
+
+
+def to_ns(ts: str | None) -> int | None:
+    """Airflow's ISO-8601 UTC timestamp -> ns since the epoch (exact to the microsecond)."""
+    if not ts:
+        return None
+    t = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) * 1000
+
+
+def state_of(airflow_state: str | None) -> str:
+    return _STATE.get(airflow_state or "", "unknown")
+
+
+def _ref(name: str, uri: str | None, sha256: str | None = None) -> dict[str, Any]:
+    return {"name": name, "uri": uri, "sha256": sha256}
+
+
+def _merge(refs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ref per (name, uri), keeping a sha256 when any source had one."""
+    out: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in refs:
+        key = (r["name"], r["uri"])
+        if key not in out or (r.get("sha256") and not out[key].get("sha256")):
+            out[key] = dict(r)
+    return list(out.values())
+
+
+@dataclass
+class _Run:
+    """What the API says about one dag run, gathered once."""
+
+    rid: str
+    date: str | None
+    tis: dict[str, dict[str, Any]]  # task_id -> latest task instance
+    xcoms: dict[str, dict[str, Any] | None]  # task_id -> return value (successful tasks)
+    events: dict[str, list[dict[str, Any]]]  # task_id -> asset events it emitted
+
+
+class Collector:
+    """Reads one deployment's DAG (``dag_id``) from a running stack."""
+
+    def __init__(
+        self, api: AirflowAPI, dag_id: str, alerts: Path, lineage: Iterable[dict[str, Any]]
+    ) -> None:
+        self.api = api
+        self.dag_id = dag_id
+        self.alerts = alerts
+        self.lineage = _lineage_by_try(e for e in lineage if _ol_dag(e) == dag_id)
+
+    def collect(self) -> list[dict[str, Any]]:
+        dag = q(self.dag_id)
+        events: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        for e in self.api.paged("/assets/events", "asset_events", source_dag_id=self.dag_id):
+            events[e["source_run_id"]][e["source_task_id"]].append(e)
+        out: list[dict[str, Any]] = []
+        for run in self.api.paged(f"/dags/{dag}/dagRuns", "dag_runs", order_by="logical_date"):
+            rid = run["dag_run_id"]
+            date = (run.get("logical_date") or "")[:10] or None
+            out.append(
+                trace.record(
+                    "run_state",
+                    run=rid,
+                    logical_date=date,
+                    state=run["state"],
+                    t_ns=to_ns(run.get("end_date") or run.get("start_date") or run["queued_at"]),
+                    source=SOURCE,
+                    run_type=run.get("run_type"),
+                )
+            )
+            base = f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances"
+            tis = {t["task_id"]: t for t in self.api.paged(base, "task_instances")}
+            xcoms = {
+                tid: self._xcom(base, tid) for tid, t in tis.items() if t["state"] == "success"
+            }
+            view = _Run(rid, date, tis, xcoms, events[rid])
+            for tid in sorted(tis, key=_order):
+                tries = self.api.get(f"{base}/{q(tid)}/tries").get("task_instances", [])
+                tries.sort(key=lambda t: t["try_number"])
+                out += [self._attempt(view, t, latest=t is tries[-1]) for t in tries]
+                out += self._derived(view, tid, tries)
+        out += self._alerts()
+        return out
+
+    # --- one try ----------------------------------------------------------------------
+
+    def _attempt(self, run: _Run, t: dict[str, Any], latest: bool) -> dict[str, Any]:
+        tid, n = t["task_id"], int(t["try_number"])
+        state = state_of(t["state"])
+        start, end = to_ns(t.get("start_date")), to_ns(t.get("end_date"))
+        spec = STEP_BY_NAME.get(tid)
+        ins: list[dict[str, Any]] = []
+        outs: list[dict[str, Any]] = []
+        ran = n > 0 and state not in ("upstream_failed", "skipped")
+        if spec is not None and ran:
+            args = _kwargs(run.tis[tid])
+            ins += [_ref(k, str(v)) for k, v in args.items() if k in spec.inputs]
+            if state == "success":
+                outs += [_ref(k, str(v)) for k, v in args.items() if k in spec.outputs]
+                # an asset event is stamped as the try finishes: it belongs to the last
+                # successful try that started before it
+                for e in run.events.get(tid, []) if latest else []:
+                    name = e["name"].rsplit(".", 1)[-1]
+                    path = (e.get("extra") or {}).get("path")
+                    outs.append(_ref(name, path or _path(e["uri"])))
+            xcom = run.xcoms.get(tid) or {}
+            if latest and state == "success" and tid == "register" and xcom.get("model_sha256"):
+                model = next((r for r in ins if r["name"] == "model"), None)
+                if model is not None:
+                    ins.append(_ref("model", model["uri"], xcom["model_sha256"]))
+        version = (t.get("dag_version") or {}).get("version_number")
+        extra: dict[str, Any] = {
+            "task_id": tid,
+            "max_tries": t.get("max_tries"),
+            "queued_ns": to_ns(t.get("queued_when")),
+            "airflow_state": t["state"],
+            "duration_s": t.get("duration"),
+        }
+        ol = self.lineage.get((run.rid, tid, n))
+        if ol is not None:  # what OpenLineage says: datasets per asset, not per day's file
+            extra["openlineage"] = ol
+        if tid == GATE:
+            extra["gate"] = True
+        if state == "skipped":
+            extra["reason"] = "short-circuited by the deploy gate"
+        return trace.task_attempt(
+            logical_date=run.date or "",
+            step=tid,
+            state=state,
+            source=SOURCE,
+            attempt=n or None,
+            start_ns=start,
+            end_ns=end,
+            run=run.rid,
+            inputs=_merge(ins),
+            outputs=_merge(outs),
+            code_version=f"dag v{version}/{tid}" if version is not None and ran else None,
+            **extra,
+        )
+
+    # --- what the XComs of a run say ----------------------------------------------------
+
+    def _derived(self, run: _Run, tid: str, tries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ti = run.tis[tid]
+        if ti["state"] != "success" or not tries:
+            return []
+        end = to_ns(tries[-1].get("end_date"))
+        args = _kwargs(ti)
+        xcom = run.xcoms.get(tid) or {}
+        if tid == "canary" and xcom.get("deployed") and xcom.get("model_sha256"):
+            return [
+                trace.record(
+                    "deployment",
+                    t_ns=end,
+                    slot="production",
+                    model_sha256=xcom["model_sha256"],
+                    logical_date=run.date,
+                    run=run.rid,
+                    source=SOURCE,
+                )
+            ]
+        if tid == "train" and args.get("model") and args.get("features"):
+            reg = run.xcoms.get("register") or {}
+            return [
+                trace.record(
+                    "model_lineage",
+                    model_uri=str(args["model"]),
+                    model_sha256=reg.get("model_sha256"),
+                    training={"uri": str(args["features"]), "sha256": None},
+                    logical_date=run.date,
+                    run=run.rid,
+                    source=SOURCE,
+                )
+            ]
+        return []
+
+    def _xcom(self, base: str, tid: str) -> dict[str, Any] | None:
+        try:
+            value = self.api.get(f"{base}/{q(tid)}/xcomEntries/return_value").get("value")
+        except APIError as e:
+            if e.status == 404:
+                return None
+            raise
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return {"value": value}
+        return value if isinstance(value, dict) else {"value": value}
+
+    # --- alerts ------------------------------------------------------------------------
+
+    def _alerts(self) -> list[dict[str, Any]]:
+        out = []
+        if not self.alerts.is_dir():
+            return out
+        for f in sorted(self.alerts.glob("*.airflow.json")):
+            try:
+                m = json.loads(f.read_text())
+            except ValueError:
+                continue
+            if m.get("dag_id") != self.dag_id:
+                continue
+            task = m.get("task_id")
+            out.append(
+                trace.alert(
+                    t_ns=int(m["t_ns"]),
+                    channel="callback",
+                    subject=str(m.get("subject", "")),
+                    logical_date=m.get("logical_date"),
+                    step=task if task in STEP_NAMES else None,
+                )
+            )
+        return out
+
+
+def _lineage_by_try(events: Iterable[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """(dag_run_id, task_id, try) -> the OpenLineage events' types and dataset names."""
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for e in events:
+        facet = ((e.get("run") or {}).get("facets") or {}).get("airflow") or {}
+        ti, task, run = facet.get("taskInstance"), facet.get("task"), facet.get("dagRun")
+        if not (ti and task and run):
+            continue
+        key = (run.get("run_id"), task.get("task_id"), int(ti.get("try_number") or 0))
+        got = out.setdefault(key, {"events": [], "inputs": [], "outputs": []})
+        got["events"].append(e.get("eventType"))
+        for side in ("inputs", "outputs"):
+            for d in e.get(side) or []:
+                name = f"{d.get('namespace')}:{d.get('name')}"
+                if name not in got[side]:
+                    got[side].append(name)
+    return out
+
+
+def _kwargs(ti: dict[str, Any]) -> dict[str, Any]:
+    """The task's arguments as Airflow rendered them (templates and upstream XCom resolved)."""
+    return ((ti.get("rendered_fields") or {}).get("op_kwargs")) or {}
+
+
+def _path(uri: str) -> str:
+    return uri.removeprefix("file://")
+
+
+def _order(task_id: str) -> int:
+    order = [*STEP_NAMES[:5], GATE, *STEP_NAMES[5:]]
+    return order.index(task_id) if task_id in order else len(order)
+
+
+def _ol_dag(event: dict[str, Any]) -> str | None:
+    airflow = ((event.get("run") or {}).get("facets") or {}).get("airflow") or {}
+    dag = airflow.get("dag") or {}
+    return dag.get("dag_id")

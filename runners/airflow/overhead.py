@@ -1,0 +1,157 @@
+"""Airflow's orchestration overhead per task, measured the windmill-benchmarks way.
+
+Method (windmill-labs/windmill-benchmarks, ``competitors/2026-09``): one DAG of 40
+sequential tasks each computing ``fibo(10)`` (microseconds of work); one discarded warm-up
+run, then 5 measured runs; every number comes from Airflow's own timestamps (task
+instances' ``queued_when``, ``start_date``, ``end_date`` from the REST API), never from a
+wall clock in the harness. A run's total is the last task's end minus the first task's
+queued time; per task = median total / 40. Also reported, as medians over all tasks: the
+gap from one task's end to the next one being queued (scheduler latency), dispatch (queued
+to started) and execution (started to ended: process start, DAG parse, the task, state
+writes). Checked as windmill does: every task succeeded on try 1 and returned fibo(10)=55.
+
+    .venv/bin/python -m runners.airflow.overhead [--profiles default,tuned] [--runs 5]
+
+writes ``results/overhead/airflow.json``; the runner copies its profile's entry into each
+run's ``env.json`` (``settings.overhead_per_task``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from runners.airflow.api import AirflowAPI, q
+from runners.airflow.native import to_ns
+from runners.airflow.stack import PROFILES, AirflowStack
+
+DAG_ID = "orchbench_overhead_40"
+STEPS = 40
+EXPECTED = 55  # fibo(10)
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "results" / "overhead" / "airflow.json"
+SOURCE = "windmill-labs/windmill-benchmarks competitors/2026-09 (fibonacci_40_10)"
+
+
+def one_run(api: AirflowAPI, timeout: float = 600.0) -> dict[str, Any]:
+    """Trigger the probe DAG once, wait, and return its per-task timings (seconds)."""
+    run = api.post(f"/dags/{DAG_ID}/dagRuns", {"logical_date": None})
+    rid = run["dag_run_id"]
+    deadline = time.monotonic() + timeout
+    while api.get(f"/dags/{DAG_ID}/dagRuns/{q(rid)}")["state"] not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{DAG_ID} run {rid} did not finish in {timeout:.0f} s")
+        time.sleep(0.5)
+    base = f"/dags/{DAG_ID}/dagRuns/{q(rid)}/taskInstances"
+    tis = sorted(api.paged(base, "task_instances"), key=lambda t: t["task_id"])
+    if len(tis) != STEPS:
+        raise AssertionError(f"expected {STEPS} task instances, got {len(tis)}")
+    for t in tis:
+        if t["state"] != "success" or t["try_number"] != 1:
+            raise AssertionError(f"{t['task_id']}: {t['state']} on try {t['try_number']}")
+        value = api.get(f"{base}/{t['task_id']}/xcomEntries/return_value")["value"]
+        if int(value) != EXPECTED:
+            raise AssertionError(f"{t['task_id']} returned {value!r}, expected {EXPECTED}")
+    queued = [to_ns(t["queued_when"]) or 0 for t in tis]
+    started = [to_ns(t["start_date"]) or 0 for t in tis]
+    ended = [to_ns(t["end_date"]) or 0 for t in tis]
+    t0 = queued[0]
+    for i in range(1, STEPS):  # sequential, as the DAG says (windmill's validation)
+        if started[i] < ended[i - 1]:
+            raise AssertionError(f"task {i} started before task {i - 1} ended")
+    return {
+        "dag_run_id": rid,
+        "total_s": (max(ended) - t0) / 1e9,
+        "queued_s": [(v - t0) / 1e9 for v in queued],
+        "started_s": [(v - t0) / 1e9 for v in started],
+        "completed_s": [(v - t0) / 1e9 for v in ended],
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    totals = [r["total_s"] for r in runs]
+    gaps, dispatch, execution = [], [], []
+    for r in runs:
+        q_, s_, c_ = r["queued_s"], r["started_s"], r["completed_s"]
+        gaps += [q_[i] - c_[i - 1] for i in range(1, STEPS)]
+        dispatch += [s_[i] - q_[i] for i in range(STEPS)]
+        execution += [c_[i] - s_[i] for i in range(STEPS)]
+    median = statistics.median(totals)
+    return {
+        "tasks": STEPS,
+        "runs": len(runs),
+        "median_total_s": round(median, 3),
+        "min_total_s": round(min(totals), 3),
+        "max_total_s": round(max(totals), 3),
+        "per_task_s": round(median / STEPS, 4),
+        "median_gap_s": round(statistics.median(gaps), 4),
+        "median_dispatch_s": round(statistics.median(dispatch), 4),
+        "median_execution_s": round(statistics.median(execution), 4),
+    }
+
+
+def measure(stack: AirflowStack, runs: int = 5, warmup: int = 1) -> dict[str, Any]:
+    api = stack.api()
+    stack.wait_dag(DAG_ID, time.monotonic() + 120)
+    for _ in range(warmup):
+        one_run(api)
+    measured = [one_run(api) for _ in range(runs)]
+    return {
+        **summarize(measured),
+        "profile": stack.profile,
+        "profile_settings": PROFILES[stack.profile],
+        "method": (
+            f"{SOURCE}: {STEPS} sequential fibo(10) tasks, {warmup} warm-up + {runs} runs, "
+            "Airflow's own task-instance timestamps; per task = median total / tasks"
+        ),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
+        "raw": measured,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runners.airflow.overhead", description=__doc__)
+    ap.add_argument("--profiles", default="default,tuned")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    venv = REPO / ".venvs" / "airflow"
+    if not (venv / "bin" / "airflow").is_file():
+        print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
+        return 2
+    from orchbench.rundir import machine_info, write_json
+    from runners.airflow.adapter import AirflowRunner
+
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for profile in args.profiles.split(","):
+        with tempfile.TemporaryDirectory(prefix="orchbench-airflow-overhead-") as tmp:
+            stack = AirflowStack(Path(tmp) / "airflow", profile, venv)
+            try:
+                stack.start()
+                res = measure(stack, args.runs, args.warmup)
+            finally:
+                stack.kill()
+        res["machine"] = machine_info()
+        res["versions"] = AirflowRunner(profile, REPO).versions()
+        results[profile] = res
+        print(
+            f"{profile}: {res['per_task_s'] * 1000:.0f} ms/task "
+            f"(median total {res['median_total_s']} s, gap {res['median_gap_s']} s)",
+            file=sys.stderr,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, results)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

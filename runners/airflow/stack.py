@@ -1,0 +1,376 @@
+"""The real Airflow 3 stack on this machine: api-server + scheduler + dag-processor.
+
+LocalExecutor, a SQLite metadata DB and ``AIRFLOW_HOME`` under the directory the harness
+gives ``start()``, free ports on 127.0.0.1 (api-server and the scheduler's log server),
+random per-stack secrets. Each component is started in its own session (process group);
+Airflow's task processes make their own process groups, so the stack's processes are found
+through ``/proc`` by session (see ``session_processes``), which survives re-parenting.
+``kill()`` SIGKILLs every one of them and waits until none is left.
+
+Profiles (recorded in env.json): ``default`` is Airflow's defaults as installed, plus only
+what running the stack at all needs (executor, DB, ports, auth, no example DAGs, lineage);
+``tuned`` adds the low-latency settings Airflow documents (see ``PROFILES``). Lowering
+``[core] parallelism`` to the machine's size was tried and left out: with 4 LocalExecutor
+slots, queued-to-started grew from ~0.02 s to up to 4 s per task on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runners.airflow.api import AirflowAPI, APIError
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor")
+DAGS_SRC = Path(__file__).resolve().parent / "dags"
+HEALTH_TIMEOUT_S = 180.0
+
+# What each profile sets on top of the common settings. ``default`` is Airflow as installed.
+PROFILES: dict[str, dict[str, str]] = {
+    "default": {},
+    "tuned": {
+        # The scheduler sleeps this long after a loop with nothing to do (default 1 s): on a
+        # sequential DAG it is most of the gap between one task ending and the next one
+        # being queued. windmill-benchmarks' "airflow_tuned" changes exactly this (to 0.1).
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+        # One parsing process on a small machine (default 2) and a longer re-parse interval
+        # (default 30 s; the docs: "keeping this number low will increase CPU usage"): DAG
+        # parsing competes with tasks for the CPU. A changed DAG file is still re-parsed
+        # at once (file_parsing_sort_mode=modified_time).
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+    },
+}
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel picks it; bind 127.0.0.1:0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ProcInfo:
+    pid: int
+    pgid: int
+    sid: int
+    title: str
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, process group, session) of a live process, None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[2]), int(fields[3])
+
+
+def _title(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def session_processes(sessions: Collection[int]) -> list[ProcInfo]:
+    """Live Airflow processes in the given sessions (one session per component).
+
+    Airflow's task processes make their own process groups and are re-parented when their
+    supervisor dies, and ``setproctitle`` overwrites the environment block ``/proc`` shows,
+    but nothing in Airflow calls ``setsid``: the session a component was started in holds
+    every process it ever forked. Zombies are left to whoever reaps them.
+    """
+    me = os.getpid()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        st = _stat(pid)
+        if st is None or st[2] not in sessions or st[0] == "Z":
+            continue
+        title = _title(pid)
+        if "airflow" in title:
+            out.append(ProcInfo(pid, st[1], st[2], title))
+    return out
+
+
+def pss_kib(pids: list[int]) -> int:
+    """Summed proportional set size of ``pids`` (shared pages split among sharers)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
+def is_task_process(p: ProcInfo) -> bool:
+    """A task attempt (the supervised child Airflow forks per try), not a component."""
+    return p.title.startswith("airflow worker -- ") and "LocalExecutor" not in p.title
+
+
+@dataclass
+class AirflowStack:
+    """One running Airflow deployment: its home, environment, processes and REST client."""
+
+    home: Path
+    profile: str
+    venv: Path
+    port: int = 0
+    log_port: int = 0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    startup: dict[str, float] = field(default_factory=dict)
+    pss_idle_mb: float | None = None
+    processes_idle: int | None = None
+    _secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    _jwt: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    # --- configuration ----------------------------------------------------------------
+
+    @property
+    def dags(self) -> Path:
+        return self.home / "dags"
+
+    @property
+    def deployments(self) -> Path:
+        return self.dags / "orchbench_deployments"
+
+    @property
+    def lineage_file(self) -> Path:
+        return self.home / "openlineage" / "events.jsonl"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self) -> dict[str, str]:
+        """The Airflow configuration of this stack, without secrets (for env.json)."""
+        common = {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": "orchbench",
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
+            ),
+        }
+        return {**common, **PROFILES[self.profile]}
+
+    def env(self) -> dict[str, str]:
+        keep = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "USER", "LOGNAME")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update(self.settings())
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__API__SECRET_KEY": self._secret,
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env["PATH"] = f"{self.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
+        return env
+
+    def api(self) -> AirflowAPI:
+        return AirflowAPI(f"{self.base_url}/api/v2")
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Migrate the DB, start the three components, wait until healthy."""
+        t0 = time.monotonic()
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self.deployments.mkdir(parents=True, exist_ok=True)
+        self.lineage_file.parent.mkdir(exist_ok=True)
+        for src in DAGS_SRC.glob("*.py"):  # deploy the DAG files (a copy: immutable per stack)
+            shutil.copy2(src, self.dags / src.name)
+        self.port, self.log_port = free_port(), free_port()
+        airflow = str(self.venv / "bin" / "airflow")
+        with (self.home / "logs" / "db-migrate.log").open("wb") as log:
+            subprocess.run(
+                [airflow, "db", "migrate"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=HEALTH_TIMEOUT_S,
+                start_new_session=True,
+            )
+        t1 = time.monotonic()
+        for name in COMPONENTS:
+            log = (self.home / "logs" / f"{name}.log").open("ab")
+            self.procs[name] = subprocess.Popen(
+                [airflow, name],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            log.close()
+        self._wait_healthy(t1 + HEALTH_TIMEOUT_S)
+        t2 = time.monotonic()
+        self.startup = {
+            "db_migrate_s": round(t1 - t0, 3),
+            "components_healthy_s": round(t2 - t1, 3),
+        }
+        self.startup["total_s"] = round(t2 - t0, 3)
+        time.sleep(1.0)  # let start-up work settle before measuring memory
+        self.pss_idle_mb = self.pss_mb()
+        self.processes_idle = len(self.processes())
+
+    def _wait_healthy(self, deadline: float) -> None:
+        api = self.api()
+        last: Any = None
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if p.poll() is not None:
+                    self.kill()
+                    raise RuntimeError(
+                        f"airflow {name} exited with {p.returncode} during start-up; "
+                        f"see {self.home / 'logs' / (name + '.log')}"
+                    )
+            try:
+                last = api.get("/monitor/health")
+                if all(
+                    (last.get(c) or {}).get("status") == "healthy"
+                    for c in ("metadatabase", "scheduler", "dag_processor")
+                ):
+                    return
+            except APIError as e:
+                last = str(e)
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"airflow did not become healthy in {HEALTH_TIMEOUT_S:.0f} s: {last}")
+
+    def alive(self) -> bool:
+        return bool(self.procs) and all(p.poll() is None for p in self.procs.values())
+
+    @property
+    def sessions(self) -> set[int]:
+        """The components' sessions (each was started as a session leader: sid == pid)."""
+        return {p.pid for p in self.procs.values()}
+
+    def processes(self) -> list[ProcInfo]:
+        return session_processes(self.sessions)
+
+    def task_processes(self) -> list[ProcInfo]:
+        return [p for p in self.processes() if is_task_process(p)]
+
+    def pss_mb(self) -> float:
+        return round(pss_kib([p.pid for p in self.processes()]) / 1024, 1)
+
+    def kill_tasks(self) -> int:
+        """SIGKILL the process groups of running task attempts; returns how many."""
+        tasks = self.task_processes()
+        for pgid in {p.pgid for p in tasks}:
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+        for p in tasks:
+            with contextlib.suppress(OSError):
+                os.kill(p.pid, signal.SIGKILL)
+        return len(tasks)
+
+    def kill(self, timeout: float = 20.0) -> None:
+        """SIGKILL every process of this stack and wait until none is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for p in self.procs.values():
+                if p.returncode is None:  # not reaped yet, so its pid (= pgid) is still ours
+                    with contextlib.suppress(OSError):
+                        os.killpg(p.pid, signal.SIGKILL)
+            left = self.processes()
+            for p in left:
+                with contextlib.suppress(OSError):
+                    os.killpg(p.pgid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGKILL)
+            for p in self.procs.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=0.5)
+            if not left and all(p.poll() is not None for p in self.procs.values()):
+                break
+            if time.monotonic() > deadline:
+                pids = ", ".join(f"{p.pid} {p.title[:60]}" for p in left)
+                raise RuntimeError(f"airflow processes survived SIGKILL: {pids}")
+            time.sleep(0.1)
+        self.procs.clear()
+
+    # --- DAG deployment ---------------------------------------------------------------
+
+    def deploy(self, deployment: dict[str, Any]) -> None:
+        """Publish one deployment of the retraining DAG and have it re-parsed now.
+
+        Other deployments are retired (one scenario run at a time uses the stack). The DAG
+        file's mtime is bumped as a deploy tool (git-sync, CI copy) would: the dag-processor
+        re-parses a modified file at once, whatever ``min_file_process_interval`` is.
+        """
+        for old in self.deployments.glob("*.json"):
+            old.unlink()
+        path = self.deployments / f"{deployment['dag_id']}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(deployment, indent=1))
+        tmp.rename(path)
+        self.touch_dags()
+
+    def touch_dags(self) -> None:
+        now = time.time()
+        for f in self.dags.glob("*.py"):
+            os.utime(f, (now, now))
+
+    def wait_dag(self, dag_id: str, deadline: float) -> dict[str, Any]:
+        """Wait until ``dag_id`` is parsed, active and unpaused; returns its REST record."""
+        api = self.api()
+        while True:
+            try:
+                dag = api.get(f"/dags/{dag_id}")
+                if not dag.get("is_stale") and not dag.get("has_import_errors"):
+                    if dag.get("is_paused"):
+                        api.patch(f"/dags/{dag_id}", {"is_paused": False})
+                    return dag
+            except APIError as e:
+                if e.status != 404:
+                    raise
+            errors = api.get("/importErrors").get("import_errors", [])
+            if errors:
+                raise RuntimeError(f"the DAG file does not import: {errors[0].get('stack_trace')}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"DAG {dag_id} was not parsed in time")
+            time.sleep(0.1)
+
+
+def iter_lineage(path: Path) -> Iterator[dict[str, Any]]:
+    """OpenLineage events the file transport wrote (one JSON document per line)."""
+    if not path.is_file():
+        return
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line:
+            with contextlib.suppress(ValueError):
+                yield json.loads(line)

@@ -1,0 +1,277 @@
+"""The Airflow runner end to end: the real stack (api-server, scheduler, dag-processor).
+
+One stack for the module (``tuned`` profile, to keep it short), the scenarios driven through
+``orchbench.harness.run_scenario`` exactly as ``orchbench run`` does. Skipped when
+``.venvs/airflow`` is missing (``make setup`` builds it). The first tests are quick checks
+that need no stack.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench import harness
+from orchbench.journal import Journal
+from orchbench.runner import EnvironmentMissing
+from orchbench.trace import read_trace
+from orchbench.workflow.spec import STEP_NAMES, edges
+from runners.airflow import native
+from runners.airflow.adapter import AirflowRunner
+from runners.airflow.stack import session_processes
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+VENV = REPO / ".venvs" / "airflow"
+DAY2 = "2026-01-02"
+GATED = ("register", "canary")  # behind the deploy gate
+
+
+def _problem() -> str | None:
+    try:
+        AirflowRunner(repo_root=REPO).check_environment()
+    except EnvironmentMissing as e:
+        return str(e)
+    return None
+
+
+PROBLEM = _problem()
+needs_airflow = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
+
+
+# --- quick checks (no stack) --------------------------------------------------------------
+
+
+def test_timestamps_and_states() -> None:
+    assert native.to_ns("2026-11-25T06:41:09.081676Z") == 1795588869081676000
+    assert native.to_ns(None) is None
+    assert native.state_of("up_for_retry") == "failed"
+    assert native.state_of("upstream_failed") == "upstream_failed"
+    assert native.state_of(None) == "unknown"
+
+
+@needs_airflow
+def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
+    """WfCommons' round trip: the DAG Airflow parses has the spec's edges, plus the gate."""
+    dags = tmp_path / "dags"
+    (dags / "orchbench_deployments").mkdir(parents=True)
+    for f in (REPO / "runners" / "airflow" / "dags").glob("*.py"):
+        (dags / f.name).write_text(f.read_text())
+    dep = {
+        "dag_id": "retrain__t",
+        "scenario": "t",
+        "run_id": "t",
+        "runner": "airflow",
+        "world": str(tmp_path / "world"),
+        "journal": str(tmp_path / "journal.jsonl"),
+        "artifacts": str(tmp_path / "artifacts"),
+        "start_date": "2026-01-01",
+        "end_date": "2026-01-03",
+        "policy": {"retries": 3, "retry_delay_s": 2.0, "timeout_s": 7.0},
+    }
+    (dags / "orchbench_deployments" / "retrain__t.json").write_text(json.dumps(dep))
+    script = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "bag = DagBag(sys.argv[1])\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "dag = bag.dags['retrain__t']\n"
+        "print(json.dumps({'edges': sorted([t.task_id, d] for t in dag.tasks"
+        " for d in t.downstream_task_ids), 'retries': sorted({t.retries for t in dag.tasks}),"
+        " 'delay': sorted({t.retry_delay.total_seconds() for t in dag.tasks}),"
+        " 'timeout': sorted({t.execution_timeout.total_seconds() for t in dag.tasks}),"
+        " 'policy': sorted({type(t.retry_policy).__name__ for t in dag.tasks}),"
+        " 'callbacks': all(t.on_failure_callback for t in dag.tasks),"
+        " 'schedule': dag.timetable.expression, 'dags': sorted(bag.dag_ids),"
+        " 'max_active_runs': dag.max_active_runs}))\n"
+    )
+    env = {"AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env["PATH"] = "/usr/bin:/bin"
+    out = subprocess.run(
+        [str(VENV / "bin" / "python"), "-c", script, str(dags)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    dag_edges = {tuple(e) for e in got["edges"]}
+    gate = {("evaluate", "deploy_gate"), ("deploy_gate", "register")}
+    assert dag_edges - gate == edges()
+    assert gate <= dag_edges
+    assert (got["retries"], got["delay"], got["timeout"]) == ([3], [2.0], [7.0])
+    assert got["policy"] == ["FailFastOn"] and got["callbacks"] is True
+    assert got["schedule"] == "0 0 * * *" and got["max_active_runs"] == 1
+    assert got["dags"] == ["orchbench_overhead_40", "retrain__t"]
+
+
+# --- the real stack -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]:
+    if PROBLEM is not None:
+        pytest.skip(PROBLEM)
+    runner = AirflowRunner("tuned", REPO)
+    runner.check_environment()
+    runner.start(tmp_path_factory.mktemp("airflow-matrix"))
+    assert runner.stack is not None
+    sessions = runner.stack.sessions
+    ports = (runner.stack.port, runner.stack.log_port)
+    try:
+        yield runner
+    finally:
+        runner.abort()
+        runner.stop()
+        runner.stop()  # safe twice
+    assert session_processes(sessions) == [], "airflow processes left behind"
+    for port in ports:  # the api-server's and the scheduler's log server's
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still open"
+
+
+@pytest.fixture(scope="module")
+def out_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+def _load(run_dir: Path) -> tuple[dict[str, Any], Journal, list[dict[str, Any]]]:
+    run = json.loads((run_dir / "run.json").read_text())
+    return run, Journal.load(run_dir / "journal.jsonl"), read_trace(run_dir / "native.jsonl")
+
+
+@pytest.mark.slow
+def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
+    run_dir = harness.run_scenario(
+        SCENARIOS / "schema_break.yaml", "airflow", "tuned", out_root, runner=airflow
+    )
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    before = [a for a in journal.attempts if a.start_ns < fix and a.logical_date == DAY2]
+    # validate failed once (the retry policy does not retry bad data); nothing ran after it
+    assert [(a.step, a.status) for a in before] == [("ingest", "success"), ("validate", "failed")]
+    day2 = {
+        (r["step"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2
+    }
+    for step in STEP_NAMES[2:]:
+        assert (step, "upstream_failed") in day2, step
+    assert any(r["kind"] == "alert" and r["step"] == "validate" for r in trace)
+    # recovery re-ran exactly day 2 from ingest, once each
+    after = [(a.logical_date, a.step) for a in journal.attempts if a.start_ns > fix]
+    assert after == [(DAY2, s) for s in STEP_NAMES]
+    m = run["metrics"]
+    assert m["detected"] is True and m["detection_s"] is not None and m["detection_s"] < 30
+    assert m["alert_delivered"] is True
+    assert m["stale_executions"] == 0
+    assert m["human_actions"] == 1
+    assert m["bad_model_deployed"] is False
+    assert m["final_state_correct"] is True
+    assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 2.0
+    assert m["recovered"] is True
+    by_fact = m["lineage_by_fact"]
+    assert by_fact["run_step"] == 1.0 and by_fact["deployment_model"] == 1.0
+    assert 0 < m["lineage_completeness"] < 1
+    env = json.loads((run_dir / "env.json").read_text())
+    stack = env["settings"]["stack"]
+    assert stack["startup_s"]["total_s"] > 0 and stack["pss_mb_idle"] > 100
+    assert env["versions"]["apache-airflow"].startswith("3.")
+    assert (run_dir / "logs" / "airflow" / "openlineage.jsonl").is_file()
+
+
+@pytest.mark.slow
+def test_transient_error_recovers_without_a_human(airflow: AirflowRunner, out_root: Path) -> None:
+    run_dir = harness.run_scenario(
+        SCENARIOS / "transient_error.yaml", "airflow", "tuned", out_root, runner=airflow
+    )
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    m = run["metrics"]
+    assert m["human_actions"] == 0
+    assert m["failed_attempts"] >= 1
+    assert m["final_state_correct"] is True
+    assert m["recovered"] is True
+    tries = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["step"] == "featurize" and r["logical_date"] == DAY2
+    ]
+    assert [(r["attempt"], r["state"]) for r in tries] == [(1, "failed"), (2, "success")]
+    assert not [r for r in trace if r["kind"] == "alert"]  # no final failure, no alert
+    # day 3's candidate is not better than day 2's champion: the gate skipped register/canary
+    day3 = "2026-01-03"
+    evaluate = [a for a in journal.attempts if (a.logical_date, a.step) == (day3, "evaluate")]
+    assert [a.result.get("deploy") for a in evaluate] == [False]
+    assert not [a for a in journal.attempts if a.logical_date == day3 and a.step in GATED]
+    skipped = {
+        r["step"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == day3 and r["state"] == "skipped"
+    }
+    assert skipped == set(GATED)
+
+
+@pytest.mark.slow
+def test_failures_outlasting_the_retries_fail_visibly(
+    airflow: AirflowRunner, out_root: Path
+) -> None:
+    run_dir = harness.run_scenario(
+        SCENARIOS / "transient_error_exhausted.yaml", "airflow", "tuned", out_root, runner=airflow
+    )
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    assert run["recovery_plan"] == {DAY2: "train"}
+    m = run["metrics"]
+    assert m["detected"] is True and m["alert_delivered"] is True
+    assert m["failed_attempts"] == 3  # retries: 2
+    alerts = [r for r in trace if r["kind"] == "alert"]
+    assert [(r["logical_date"], r["step"]) for r in alerts] == [(DAY2, "train")]  # last try only
+    assert m["human_actions"] == 1 and m["stale_executions"] == 0
+    assert m["final_state_correct"] is True
+    assert m["recovered"] is True
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    after = [(a.logical_date, a.step) for a in journal.attempts if a.start_ns > fix]
+    assert after == [(DAY2, s) for s in STEP_NAMES[STEP_NAMES.index("train") :]]
+
+
+@pytest.mark.slow
+def test_timed_out_run_leaves_no_task_behind(
+    airflow: AirflowRunner, out_root: Path, tmp_path: Path
+) -> None:
+    """A run cut by its deadline is recorded as a timeout; its tasks are stopped, the stack
+    stays up for the next run, and no task process is left."""
+    scenario = tmp_path / "flaky_forever.yaml"
+    scenario.write_text(
+        "schema: orchbench.scenario/1\nname: flaky_forever\n"
+        "claim: a step that keeps failing until the deadline\ndays: 1\n"
+        "data: {rows_per_day: 2000, seed: 3}\n"
+        "policy: {retries: 10, retry_delay_s: 2, timeout_s: 30}\n"
+        "faults:\n  - {kind: transient_error, day: 1, at: featurize, params: {failures: 20}}\n"
+    )
+    t0 = time.monotonic()
+    run_dir = harness.run_scenario(
+        scenario, "airflow", "tuned", out_root, runner=airflow, timeout_s=25
+    )
+    assert time.monotonic() - t0 < 90
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "timeout", run
+    assert airflow.stack is not None and airflow.stack.alive()
+    deadline = time.monotonic() + 10
+    while airflow.stack.task_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert airflow.stack.task_processes() == []
+    states = {r["state"] for r in trace if r["kind"] == "run_state"}
+    assert states == {"failed"}
+    assert len([a for a in journal.attempts if a.step == "featurize"]) >= 2
