@@ -39,13 +39,16 @@ RUNNER_STAMPS := $(RUNNERS:%=.venvs/%/.synced)
 # System packages the cron runner needs (Debian bookworm paths).
 CRON_BIN     := /usr/sbin/cron
 FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+# cron only Recommends an MTA; the cron runners bind a mail sink over sendmail's target,
+# so one must exist. exim4-daemon-light is Debian's default-mta (not started here).
+SENDMAIL     := /usr/sbin/sendmail
 
 BENCH_ARGS ?=
 LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock bench bench-quick bench-wrapper report test lint \
+.PHONY: help setup system-packages lock bench bench-quick bench-wrapper bench-overhead report test lint \
         format schema clean
 
 help: ## list the targets
@@ -89,17 +92,18 @@ system-packages:
 	@missing=""; \
 	test -x $(CRON_BIN) || missing="cron"; \
 	test -e $(FAKETIME_LIB) || missing="$$missing libfaketime"; \
+	test -e $(SENDMAIL) || missing="$$missing exim4-daemon-light"; \
 	missing="$${missing# }"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing system packages: $$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq; \
-		apt-get install -y -q --no-install-recommends cron libfaketime; \
+		apt-get install -y -q --no-install-recommends cron libfaketime exim4-daemon-light; \
 	else \
 		echo "NOTE: system package(s) missing: $$missing (need $(CRON_BIN) and $(FAKETIME_LIB))."; \
 		echo "      Not root, so not installing them: the cron runner will be unavailable."; \
-		echo "      To enable it: sudo apt-get install --no-install-recommends cron libfaketime"; \
+		echo "      To enable it: sudo apt-get install cron libfaketime exim4-daemon-light"; \
 	fi
 
 # --- lock files ----------------------------------------------------------------------------
@@ -131,6 +135,9 @@ bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
 
 bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)
 	.venv/bin/python benchmarks/wrapper_overhead.py
+
+bench-overhead: setup ## Airflow's orchestration overhead per task, windmill-benchmarks method (~6 min)
+	.venv/bin/python -m runners.airflow.overhead
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report

@@ -172,20 +172,23 @@ def featurize(call: StepCall) -> dict[str, Any]:
 def train(call: StepCall) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     df = pd.read_csv(call.inputs["features"])
     x = df[list(FEATURES)].to_numpy(dtype=float)
     y = df["label"].to_numpy()
     scaler = StandardScaler().fit(x)
     # A small hyper-parameter search (20 strengths x 5 folds): about a second of CPU.
-    clf = LogisticRegressionCV(
-        Cs=20,
-        cv=5,
-        max_iter=1000,
-        l1_ratios=(0.0,),
-        scoring="accuracy",
-        use_legacy_attributes=False,
-    ).fit(scaler.transform(x), y)
+    # One BLAS thread: the same CPU cost whatever else the machine runs, on every runner.
+    with threadpool_limits(limits=1):
+        clf = LogisticRegressionCV(
+            Cs=20,
+            cv=5,
+            max_iter=1000,
+            l1_ratios=(0.0,),
+            scoring="accuracy",
+            use_legacy_attributes=False,
+        ).fit(scaler.transform(x), y)
     model = {
         "kind": "logistic_regression",
         "features": list(FEATURES),
