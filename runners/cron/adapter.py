@@ -237,7 +237,14 @@ class CronRunner(Runner):
     # --- recovery -----------------------------------------------------------------------
 
     def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
-        """Re-run each script by hand, from the restart step on, as in the crontab."""
+        """Re-run each script by hand, from the restart step on, as in the crontab.
+
+        The scripts share fixed ``current/`` files, which every later day overwrote: for
+        any date but the last, an operator who knows that starts again from the first
+        script (the only one that reads a per-date file), paying for the whole chain.
+        """
+        if date != ctx.dates[-1].isoformat():
+            restart = STEP_NAMES[0]
         return [f"LOGICAL_DATE={date} {self.job_command(ctx, s)}" for s in downstream_from(restart)]
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
