@@ -88,7 +88,7 @@ def run_oracle(scenario: Scenario, cache_dir: Path | None = None) -> OracleResul
 def _execute(scenario: Scenario, tmp: Path) -> OracleResult:
     from orchbench.journal import Journal
     from orchbench.workflow.data import prepare_world
-    from orchbench.workflow.paths import dated_paths
+    from orchbench.workflow.paths import dated_paths, step_paths
     from orchbench.workflow.spec import STEPS
     from orchbench.wrapper import run_step
 
@@ -101,8 +101,7 @@ def _execute(scenario: Scenario, tmp: Path) -> OracleResult:
             run_step(
                 step.name,
                 day,
-                {k: v for k, v in paths.items() if k in step.inputs},
-                {k: v for k, v in paths.items() if k in step.outputs},
+                *step_paths(step.name, paths),
                 world=world,
                 journal=journal,
                 run_id="oracle",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from orchbench.workflow.spec import STEP_BY_NAME
+
 FILENAMES = {
     "raw": "raw.csv",
     "validated": "validated.csv",
@@ -19,3 +21,12 @@ FILENAMES = {
 def dated_paths(root: Path, logical_date: dt.date | str) -> dict[str, Path]:
     """``root/<date>/<artifact file>`` for every dated artifact."""
     return {name: Path(root) / str(logical_date) / f for name, f in FILENAMES.items()}
+
+
+def step_paths(step: str, paths: dict[str, Path]) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The (inputs, outputs) of ``step`` among ``paths``: what ``run_step`` takes."""
+    spec = STEP_BY_NAME[step]
+    return (
+        {k: v for k, v in paths.items() if k in spec.inputs},
+        {k: v for k, v in paths.items() if k in spec.outputs},
+    )

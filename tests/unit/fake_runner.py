@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from orchbench import trace
 from orchbench.runner import RecoveryPlan, RunContext, Runner, RunTimeout
-from orchbench.workflow.paths import dated_paths
+from orchbench.workflow.paths import dated_paths, step_paths
 from orchbench.workflow.spec import STEPS, downstream_from
 from orchbench.wrapper import run_step
 
@@ -36,8 +36,7 @@ class InProcessRunner(Runner):
                 run_step(
                     step.name,
                     day,
-                    {k: v for k, v in paths.items() if k in step.inputs},
-                    {k: v for k, v in paths.items() if k in step.outputs},
+                    *step_paths(step.name, paths),
                     world=ctx.world,
                     journal=ctx.journal,
                     run_id=ctx.run_id,

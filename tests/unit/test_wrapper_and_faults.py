@@ -12,7 +12,7 @@ from fault_injection import state as fault_state
 from fault_injection.kinds.transient_error import TransientStepError
 from orchbench.hashing import sha256_path
 from orchbench.journal import Journal
-from orchbench.workflow.paths import dated_paths
+from orchbench.workflow.paths import dated_paths, step_paths
 from orchbench.workflow.spec import STEPS
 from orchbench.workflow.steps import ValidationFailed
 from orchbench.world import World
@@ -22,13 +22,10 @@ D1, D2 = "2026-01-01", "2026-01-02"
 
 
 def _run(world: World, journal: Path, step: str, day: str, root: Path) -> dict:
-    spec = next(s for s in STEPS if s.name == step)
-    paths = dated_paths(root, day)
     return run_step(
         step,
         day,
-        {k: v for k, v in paths.items() if k in spec.inputs},
-        {k: v for k, v in paths.items() if k in spec.outputs},
+        *step_paths(step, dated_paths(root, day)),
         world=world,
         journal=journal,
         run_id="r1",
