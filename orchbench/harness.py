@@ -73,6 +73,7 @@ def run_scenario(
     made, started and stopped here.
     """
     scenario_path = Path(scenario_path)
+    out_root = Path(out_root).resolve()  # runners hand paths to other processes
     scenario = load_scenario(scenario_path)
     own_runner = runner is None
     if runner is None:
@@ -228,6 +229,37 @@ def _execute(
         log.error("run failed:\n%s", traceback.format_exc())
         runner.abort()
         return "harness_error", f"{type(e).__name__}: {e}", plan, oracle
+
+
+def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reason: str) -> Path:
+    """Publish a run that could not start (e.g. its runner's services failed to start)."""
+    scenario_path = Path(scenario_path)
+    scenario = load_scenario(scenario_path)
+    run_id = rundir.new_run_id()
+    tmp = rundir.temp_run_dir(Path(out_root).resolve(), scenario.name, runner.name, run_id)
+    (tmp / "logs").mkdir(parents=True)
+    (tmp / "scenario.yaml").write_text(scenario_path.read_text())
+    now = dt.datetime.now(dt.UTC).isoformat()
+    rundir.write_json(tmp / "env.json", rundir.env_info(REPO_ROOT, runner))
+    rundir.write_json(
+        tmp / "run.json",
+        {
+            "schema": rundir.RUN_SCHEMA,
+            "scenario": scenario.name,
+            "runner": runner.name,
+            "system": runner.system,
+            "profile": runner.profile,
+            "run_id": run_id,
+            "started_at": now,
+            "finished_at": now,
+            "status": "harness_error",
+            "reason": reason,
+            "recovery_plan": {},
+            "metrics": None,
+            "oracle": None,
+        },
+    )
+    return rundir.finalize(tmp)
 
 
 def _collect(runner: Runner, ctx: RunContext) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ def run_matrix(
     on_done: Callable[[Cell, Path], None] | None = None,
 ) -> list[Path]:
     """Run every missing repeat of every cell; one runner instance per (runner, profile)."""
+    out_root = Path(out_root).resolve()
     published: list[Path] = []
     by_runner: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
@@ -74,7 +75,18 @@ def run_matrix(
             continue
         runner = harness.make_runner(name, profile)
         try:
-            runner.start(out_root / ".services" / f"{name}-{profile}")
+            try:
+                runner.start(out_root / ".services" / f"{name}-{profile}")
+            except Exception as e:
+                # Failures are data: every run this runner owed is recorded as such.
+                reason = f"{name} could not start: {type(e).__name__}: {e}"
+                for c in todo:
+                    for _ in range(c.done, repeat):
+                        path = harness.record_unrun(c.scenario, runner, out_root, reason)
+                        published.append(path)
+                        if on_done:
+                            on_done(c, path)
+                continue
             for c in todo:
                 for i in range(c.done, repeat):
                     if on_run:

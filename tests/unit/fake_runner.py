@@ -19,7 +19,7 @@ from orchbench.wrapper import run_step
 class InProcessRunner(Runner):
     name = "inprocess"
     system = "in-process (test double)"
-    profiles: ClassVar[tuple[str, ...]] = ("default", "boom", "slow", "interrupt")
+    profiles: ClassVar[tuple[str, ...]] = ("default", "boom", "slow", "interrupt", "nostart")
     aborted: ClassVar[int] = 0
 
     def __init__(self, *a: Any, **kw: Any) -> None:
@@ -58,6 +58,10 @@ class InProcessRunner(Runner):
             )
             if state == "failed":
                 return  # dependency management: nothing downstream runs
+
+    def start(self, matrix_dir) -> None:
+        if self.profile == "nostart":
+            raise OSError("port already in use")
 
     def run_days(self, ctx: RunContext) -> None:
         if self.profile == "boom":

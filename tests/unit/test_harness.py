@@ -88,3 +88,32 @@ def test_interrupted_run_leaves_nothing(scenario_file, tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         _run(scenario_file(), out, profile="interrupt")
     assert list((out / "small" / "inprocess").iterdir()) == []
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runners
+
+    monkeypatch.setitem(runners.RUNNERS, "inprocess", "tests.unit.fake_runner:InProcessRunner")
+
+
+def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
+    registered, scenario_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchbench import matrix
+
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the CLI's default is
+    cells = matrix.plan_matrix(
+        [scenario_file("a"), scenario_file("b")], ["inprocess"], ["nostart"], Path("r"), False
+    )
+    published = matrix.run_matrix(cells, repeat=2, out_root=Path("r"))
+    assert len(published) == 4
+    for d in published:
+        assert d.is_absolute() and d.is_relative_to(tmp_path / "r")
+        run = json.loads((d / "run.json").read_text())
+        assert run["status"] == "harness_error" and "port already in use" in run["reason"]
+    # --resume counts them as done: a broken runner is not retried forever
+    again = matrix.plan_matrix(
+        [scenario_file("a")], ["inprocess"], ["nostart"], Path("r"), resume=True
+    )
+    assert again[0].done == 2
