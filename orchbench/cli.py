@@ -141,7 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if not results.is_dir():
         _fail(f"{results}: no such results directory (run `make bench` first)")
-    out = build_report(results, Path(args.out) if args.out else results / "report")
+    out = build_report(results, Path(args.out) if args.out else Path("results/report"))
     print(out)
     return 0
 
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip runs already published")
     p.add_argument("--out", default="results/runs")
     p.set_defaults(func=cmd_bench)
-    p = sub.add_parser("report", help="build results/report from run directories")
+    p = sub.add_parser("report", help="build the report (default results/report) from runs")
     p.add_argument("results", nargs="?", default="results/runs")
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_report)
