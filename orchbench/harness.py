@@ -139,29 +139,8 @@ def run_scenario(
             except Exception as e:
                 log.error("metrics failed:\n%s", traceback.format_exc())
                 status, reason = "harness_error", f"metrics: {type(e).__name__}: {e}"
-        rundir.write_json(tmp / "env.json", rundir.env_info(REPO_ROOT, runner))
-        rundir.write_json(
-            tmp / "run.json",
-            {
-                "schema": rundir.RUN_SCHEMA,
-                "scenario": scenario.name,
-                "runner": runner.name,
-                "system": runner.system,
-                "profile": runner.profile,
-                "run_id": run_id,
-                "started_at": started_at,
-                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-                "status": status,
-                "reason": reason,
-                "recovery_plan": plan,
-                "metrics": result,
-                "oracle": None
-                if oracle is None
-                else {
-                    "champion_sha256": oracle.champion_sha256,
-                    "production_sha256": oracle.production_sha256,
-                },
-            },
+        _write_record(
+            tmp, scenario, runner, run_id, started_at, status, reason, plan, result, oracle
         )
     except BaseException:
         # Ctrl-C (or a failure to write the record itself): leave nothing behind.
@@ -240,6 +219,23 @@ def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reas
     (tmp / "logs").mkdir(parents=True)
     (tmp / "scenario.yaml").write_text(scenario_path.read_text())
     now = dt.datetime.now(dt.UTC).isoformat()
+    _write_record(tmp, scenario, runner, run_id, now, "harness_error", reason, {}, None, None)
+    return rundir.finalize(tmp)
+
+
+def _write_record(
+    tmp: Path,
+    scenario: Scenario,
+    runner: Runner,
+    run_id: str,
+    started_at: str,
+    status: str,
+    reason: str | None,
+    plan: dict[str, str],
+    metrics_block: dict[str, Any] | None,
+    oracle: OracleResult | None,
+) -> None:
+    """Write ``env.json`` and ``run.json`` (``orchbench.run/1``) into a run directory."""
     rundir.write_json(tmp / "env.json", rundir.env_info(REPO_ROOT, runner))
     rundir.write_json(
         tmp / "run.json",
@@ -250,16 +246,20 @@ def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reas
             "system": runner.system,
             "profile": runner.profile,
             "run_id": run_id,
-            "started_at": now,
-            "finished_at": now,
-            "status": "harness_error",
+            "started_at": started_at,
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+            "status": status,
             "reason": reason,
-            "recovery_plan": {},
-            "metrics": None,
-            "oracle": None,
+            "recovery_plan": plan,
+            "metrics": metrics_block,
+            "oracle": None
+            if oracle is None
+            else {
+                "champion_sha256": oracle.champion_sha256,
+                "production_sha256": oracle.production_sha256,
+            },
         },
     )
-    return rundir.finalize(tmp)
 
 
 def _collect(runner: Runner, ctx: RunContext) -> list[dict[str, Any]]:
