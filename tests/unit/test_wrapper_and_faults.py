@@ -33,6 +33,11 @@ def _run(world: World, journal: Path, step: str, day: str, root: Path) -> dict:
     )
 
 
+def _arm(world: World, kind: str, day: str, at: str, params: dict) -> None:
+    """Arm one fault, as the harness does from a scenario."""
+    fault_state.arm(world, [{"kind": kind, "logical_date": day, "at": at, "params": params}])
+
+
 def _day(world: World, journal: Path, day: str, root: Path) -> None:
     for s in STEPS:
         _run(world, journal, s.name, day, root)
@@ -80,17 +85,7 @@ def test_failed_step_is_journaled_and_raises(small_world, tmp_path: Path) -> Non
 def test_schema_break_activates_fails_validation_and_fix_restores(small_world, tmp_path) -> None:
     world, journal = small_world
     clean = sha256_path(world.landing_partition(D2))
-    fault_state.arm(
-        world,
-        [
-            {
-                "kind": "schema_break",
-                "logical_date": D2,
-                "at": "ingest",
-                "params": {"rename": {"amount": "amount_usd"}},
-            }
-        ],
-    )
+    _arm(world, "schema_break", D2, "ingest", {"rename": {"amount": "amount_usd"}})
     _run(world, journal, "ingest", D1, tmp_path)  # other date: untouched
     _run(world, journal, "ingest", D2, tmp_path)
     with pytest.raises(ValidationFailed, match="schema"):
@@ -112,9 +107,7 @@ def test_schema_break_activates_fails_validation_and_fix_restores(small_world, t
 @pytest.mark.parametrize("variant", [{"retype": {"amount": "str"}}, {"drop": ["discount"]}])
 def test_schema_break_variants_fail_validation(small_world, tmp_path, variant) -> None:
     world, journal = small_world
-    fault_state.arm(
-        world, [{"kind": "schema_break", "logical_date": D1, "at": "validate", "params": variant}]
-    )
+    _arm(world, "schema_break", D1, "validate", variant)
     _run(world, journal, "ingest", D1, tmp_path)
     with pytest.raises(ValidationFailed):
         _run(world, journal, "validate", D1, tmp_path)
@@ -122,17 +115,7 @@ def test_schema_break_variants_fail_validation(small_world, tmp_path, variant) -
 
 def test_transient_error_raises_first_n_attempts(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    fault_state.arm(
-        world,
-        [
-            {
-                "kind": "transient_error",
-                "logical_date": D1,
-                "at": "ingest",
-                "params": {"failures": 2},
-            }
-        ],
-    )
+    _arm(world, "transient_error", D1, "ingest", {"failures": 2})
     for _ in range(2):
         with pytest.raises(TransientStepError):
             _run(world, journal, "ingest", D1, tmp_path)
@@ -145,17 +128,7 @@ def test_transient_error_raises_first_n_attempts(small_world, tmp_path: Path) ->
 
 def test_fixed_transient_error_stops_raising(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    fault_state.arm(
-        world,
-        [
-            {
-                "kind": "transient_error",
-                "logical_date": D1,
-                "at": "ingest",
-                "params": {"failures": 5},
-            }
-        ],
-    )
+    _arm(world, "transient_error", D1, "ingest", {"failures": 5})
     with pytest.raises(TransientStepError):
         _run(world, journal, "ingest", D1, tmp_path)
     hooks.fix_all(world)
