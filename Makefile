@@ -42,6 +42,8 @@ FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 # cron only Recommends an MTA; the cron runners bind a mail sink over sendmail's target,
 # so one must exist. exim4-daemon-light is Debian's default-mta (not started here).
 SENDMAIL     := /usr/sbin/sendmail
+# The report's HTML is checked in a real headless browser (Debian's chromium) by the tests.
+CHROMIUM     := /usr/bin/chromium
 
 BENCH_ARGS ?=
 LOCK_ARGS  ?=
@@ -88,22 +90,24 @@ endef
 
 # --- system packages -----------------------------------------------------------------------
 
-system-packages:
+system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get (root only)
 	@missing=""; \
 	test -x $(CRON_BIN) || missing="cron"; \
 	test -e $(FAKETIME_LIB) || missing="$$missing libfaketime"; \
 	test -e $(SENDMAIL) || missing="$$missing exim4-daemon-light"; \
+	test -x $(CHROMIUM) || missing="$$missing chromium"; \
 	missing="$${missing# }"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing system packages: $$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq; \
-		apt-get install -y -q --no-install-recommends cron libfaketime exim4-daemon-light; \
+		apt-get install -y -q --no-install-recommends $$missing; \
 	else \
 		echo "NOTE: system package(s) missing: $$missing (need $(CRON_BIN) and $(FAKETIME_LIB))."; \
 		echo "      Not root, so not installing them: the cron runner will be unavailable."; \
-		echo "      To enable it: sudo apt-get install cron libfaketime exim4-daemon-light"; \
+		echo "      (chromium is only needed by the report's browser test.)"; \
+		echo "      To enable them: sudo apt-get install $$missing"; \
 	fi
 
 # --- lock files ----------------------------------------------------------------------------

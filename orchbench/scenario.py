@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchbench.claims import ClaimId
 from orchbench.policy import Policy
 from orchbench.workflow.spec import STEP_NAMES
 
@@ -65,6 +66,11 @@ class Scenario(BaseModel):
     schema_: Literal["orchbench.scenario/1"] = Field(alias="schema")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
     claim: str = Field(min_length=10, description="the seed article's claim this tests")
+    capabilities: list[ClaimId] = Field(
+        default_factory=list,
+        description="capability ids this scenario exercises (orchbench.claims); the report's "
+        "capability table is computed from the runs of the scenarios tagged with each",
+    )
     days: int = Field(3, ge=1, le=60, description="logical dates run, one per simulated day")
     start_date: dt.date = Field(dt.date(2026, 1, 1), description="first logical date")
     data: DataSpec = Field(default_factory=DataSpec)
