@@ -20,6 +20,15 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
   ``model_sha256`` or ``model_uri``, ``training`` (``{uri, sha256}``).
 - ``deployment``: the system recorded that a model went to a serving slot: ``t_ns``,
   ``slot``, ``model_sha256`` or ``model_uri``.
+- ``declared``: what the pipeline definition the system runs declares, read statically
+  from it (a compiled KFP spec, a parsed DAG, a flow's task options, a crontab):
+  ``source`` (file or API it was read from), ``typed_artifacts`` (list of
+  ``{step, name, type}`` for artifacts whose type the system knows; empty if none),
+  ``deploy_condition`` (the gate's expression as the system holds it, or null),
+  ``retries`` (``{step: n}``), ``caching`` (bool), ``timeouts`` (``{step: seconds}``),
+  ``resources`` (``{step: {cpu, memory, accelerator_type, accelerator_limit}}``, only
+  what is declared). One record per run at most; metrics never need it, the report's
+  capability table does.
 """
 
 from __future__ import annotations
@@ -74,6 +83,28 @@ def alert(
 ) -> dict[str, Any]:
     return record(
         "alert", t_ns=t_ns, channel=channel, subject=subject, logical_date=logical_date, step=step
+    )
+
+
+def declared(
+    *,
+    source: str,
+    typed_artifacts: list[dict[str, Any]] | None = None,
+    deploy_condition: str | None = None,
+    retries: dict[str, int] | None = None,
+    caching: bool = False,
+    timeouts: dict[str, float] | None = None,
+    resources: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return record(
+        "declared",
+        source=source,
+        typed_artifacts=typed_artifacts or [],
+        deploy_condition=deploy_condition,
+        retries=retries or {},
+        caching=caching,
+        timeouts=timeouts or {},
+        resources=resources or {},
     )
 
 
