@@ -44,13 +44,16 @@ FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 SENDMAIL     := /usr/sbin/sendmail
 # The report's HTML is checked in a real headless browser (Debian's chromium) by the tests.
 CHROMIUM     := /usr/bin/chromium
+# Container runners: the harness starts its own dockerd; the step image is built with debootstrap.
+DOCKERD      := /usr/sbin/dockerd
+DEBOOTSTRAP  := /usr/sbin/debootstrap
 
 BENCH_ARGS ?=
 LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock bench bench-quick bench-wrapper bench-overhead report test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-wrapper bench-overhead report test lint \
         format schema clean
 
 help: ## list the targets
@@ -96,6 +99,8 @@ system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get 
 	test -e $(FAKETIME_LIB) || missing="$$missing libfaketime"; \
 	test -e $(SENDMAIL) || missing="$$missing exim4-daemon-light"; \
 	test -x $(CHROMIUM) || missing="$$missing chromium"; \
+	test -x $(DOCKERD) || missing="$$missing docker.io"; \
+	test -x $(DEBOOTSTRAP) || missing="$$missing debootstrap"; \
 	missing="$${missing# }"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
@@ -106,7 +111,7 @@ system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get 
 	else \
 		echo "NOTE: system package(s) missing: $$missing (need $(CRON_BIN) and $(FAKETIME_LIB))."; \
 		echo "      Not root, so not installing them: the cron runner will be unavailable."; \
-		echo "      (chromium is only needed by the report's browser test.)"; \
+		echo "      (chromium: the report's browser test; docker.io, debootstrap: make image.)"; \
 		echo "      To enable them: sudo apt-get install $$missing"; \
 	fi
 
@@ -142,6 +147,9 @@ bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, 
 
 bench-overhead: setup ## Airflow's orchestration overhead per task, windmill-benchmarks method (~6 min)
 	.venv/bin/python -m runners.airflow.overhead
+
+image: setup ## build the step image for container runners (debootstrap + wheels, own dockerd; cached)
+	.venv/bin/python -m orchbench.containers.image
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report

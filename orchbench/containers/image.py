@@ -1,0 +1,213 @@
+"""The step image, built here from Debian packages and PyPI wheels only (no registry pulls).
+
+Recipe (DESIGN.md, runner table, ``kfp-docker``): ``debootstrap --variant=minbase`` a
+Debian bookworm with python3; a venv at ``/opt/venv`` holding the wheels of the ``kfp``
+runner's lock (``runners/kfp/requirements.txt``), fetched/built by the host's pip and
+installed inside a chroot with ``--no-index`` (pip inside the chroot cannot verify this
+network's TLS); this project's source at ``/opt/orchbench`` (a ``.pth`` puts it on the
+path); ``docker import`` into the harness's own daemon.
+
+Two caches keep rebuilds cheap: the base root filesystem (Debian + venv) is a tar keyed by
+the recipe, the suite and the lock file; the image tag ``orchbench-step:<hash>`` adds the
+project's source, so an unchanged image is reused and a changed one re-imported (seconds).
+``build/image/<tag>.json`` records the inputs and the package versions inside the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from orchbench.containers.daemon import DOCKER_CLI, REPO_ROOT, DockerDaemon
+
+RECIPE_VERSION = "1"
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = ("python3", "python3-venv", "ca-certificates")
+REQUIREMENTS = REPO_ROOT / "runners" / "kfp" / "requirements.txt"
+SOURCE_PACKAGES = ("orchbench", "fault_injection", "runners")
+SOURCE_SUFFIXES = (".py", ".sh", ".yaml", ".json", ".txt")
+BUILD = REPO_ROOT / "build" / "image"
+REPO = "orchbench-step"
+ENV_PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _log(msg: str) -> None:
+    print(f"image: {msg}", file=sys.stderr, flush=True)
+
+
+def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(cmd, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"{' '.join(cmd[:3])}... failed ({r.returncode}): " + " | ".join(tail))
+    return r
+
+
+def base_hash() -> str:
+    h = hashlib.sha256()
+    for part in (RECIPE_VERSION, SUITE, MIRROR, ",".join(PACKAGES), REQUIREMENTS.read_text()):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def source_files() -> list[Path]:
+    files = []
+    for pkg in SOURCE_PACKAGES:
+        for p in sorted((REPO_ROOT / pkg).rglob("*")):
+            if p.is_file() and p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts:
+                files.append(p)
+    return files
+
+
+def image_tag() -> str:
+    h = hashlib.sha256(base_hash().encode())
+    for p in source_files():
+        h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0" + p.read_bytes())
+    return f"{REPO}:{h.hexdigest()[:12]}"
+
+
+def _requirement_lines() -> str:
+    """The lock's pins (``name==version`` lines), without comments."""
+    return "".join(
+        line.split("#")[0].strip() + "\n"
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.split("#")[0].strip()
+    )
+
+
+def _host_pip() -> Path:
+    """A pip on the host (uv's venvs have none): a small venv seeded with pip by uv."""
+    venv = BUILD / "pip-venv"
+    pip = venv / "bin" / "pip"
+    if not pip.exists():
+        uv = shutil.which("uv") or str(REPO_ROOT / ".tools" / "bin" / "uv")
+        _run([uv, "venv", "--quiet", "--seed", "--python", "3.11", str(venv)])
+    return pip
+
+
+def build_base(h: str) -> Path:
+    """Debian + venv with the pinned wheels, as a tar; reused when the inputs are unchanged."""
+    out = BUILD / f"base-{h}.tar"
+    if out.exists():
+        return out
+    BUILD.mkdir(parents=True, exist_ok=True)
+    rootfs = BUILD / f"rootfs-{h}.tmp"
+    wheels = BUILD / f"wheels-{h}"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    t0 = time.monotonic()
+    _log(f"debootstrap {SUITE} (minbase + {', '.join(PACKAGES)})")
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+          str(rootfs), MIRROR])  # fmt: skip
+    req = BUILD / f"requirements-{h}.txt"
+    req.write_text(_requirement_lines())
+    _log(f"wheels for {REQUIREMENTS.relative_to(REPO_ROOT)} (host pip)")
+    _run([str(_host_pip()), "wheel", "--quiet", "--no-deps", "-r", str(req), "-w", str(wheels)])
+    _log("venv inside the chroot, installed from those wheels only")
+    shutil.copytree(wheels, rootfs / "tmp" / "wheels")
+    shutil.copy(req, rootfs / "tmp" / "requirements.txt")
+    _run(["chroot", str(rootfs), "python3", "-m", "venv", "/opt/venv"])
+    _run(["chroot", str(rootfs), "/opt/venv/bin/pip", "install", "--quiet", "--no-index",
+          "--no-deps", "--find-links", "/tmp/wheels", "-r", "/tmp/requirements.txt"])  # fmt: skip
+    freeze = _run(["chroot", str(rootfs), "/opt/venv/bin/pip", "freeze"]).stdout
+    (BUILD / f"base-{h}.freeze.txt").write_text(freeze)
+    shutil.rmtree(rootfs / "tmp" / "wheels")
+    for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for p in (rootfs / junk).glob("*"):
+            if p.is_file():
+                p.unlink()
+    tmp = out.with_suffix(".tar.tmp")
+    _run(["tar", "-C", str(rootfs), "-cf", str(tmp), "."])
+    tmp.rename(out)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    shutil.rmtree(wheels, ignore_errors=True)
+    _log(f"base {out.name} built in {time.monotonic() - t0:.0f} s")
+    return out
+
+
+def _with_source(base: Path, out: Path) -> None:
+    shutil.copyfile(base, out)
+    with tarfile.open(out, "a") as tar:
+        for p in source_files():
+            tar.add(p, arcname=f"./opt/orchbench/{p.relative_to(REPO_ROOT)}")
+        pth = b"/opt/orchbench\n"
+        info = tarfile.TarInfo("./opt/venv/lib/python3.11/site-packages/orchbench.pth")
+        info.size = len(pth)
+        tar.addfile(info, io.BytesIO(pth))
+
+
+def image_exists(daemon: DockerDaemon, tag: str) -> bool:
+    r = subprocess.run([str(DOCKER_CLI), "image", "inspect", tag], env=daemon.env(),
+                       capture_output=True)  # fmt: skip
+    return r.returncode == 0
+
+
+def ensure_image(daemon: DockerDaemon) -> str:
+    """The current step image's tag, building or importing what is missing."""
+    tag = image_tag()
+    if image_exists(daemon, tag):
+        return tag
+    h = base_hash()
+    base = build_base(h)
+    final = BUILD / "image.tar.tmp"
+    _with_source(base, final)
+    _log(f"docker import {tag}")
+    _run([str(DOCKER_CLI), "import", "--change", f"ENV PATH={ENV_PATH}", "--change",
+          "WORKDIR /", str(final), tag], env=daemon.env())  # fmt: skip
+    final.unlink()
+    _prune(daemon, keep=tag)
+    manifest = {
+        "tag": tag,
+        "base": base.name,
+        "suite": SUITE,
+        "debian_packages": list(PACKAGES),
+        "requirements": str(REQUIREMENTS.relative_to(REPO_ROOT)),
+        "python_packages": (BUILD / f"base-{h}.freeze.txt").read_text().split(),
+    }
+    (BUILD / f"{tag.replace(':', '-')}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return tag
+
+
+def _prune(daemon: DockerDaemon, keep: str) -> None:
+    """Remove older step images (and their manifests) so the data root does not grow."""
+    r = subprocess.run([str(DOCKER_CLI), "image", "ls", REPO, "--format",
+                        "{{.Repository}}:{{.Tag}}"], env=daemon.env(), capture_output=True,
+                       text=True)  # fmt: skip
+    for old in r.stdout.split():
+        if old != keep:
+            subprocess.run([str(DOCKER_CLI), "image", "rm", old], env=daemon.env(),
+                           capture_output=True)  # fmt: skip
+            (BUILD / f"{old.replace(':', '-')}.json").unlink(missing_ok=True)
+
+
+def manifest(tag: str) -> dict[str, object] | None:
+    """What ``ensure_image`` recorded about an image (for env.json), or None."""
+    p = BUILD / f"{tag.replace(':', '-')}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m orchbench.containers.image")
+    ap.add_argument("--print-tag", action="store_true", help="print the tag; build nothing")
+    args = ap.parse_args(argv)
+    if args.print_tag:
+        print(image_tag())
+        return 0
+    t0 = time.monotonic()
+    with DockerDaemon() as d:
+        tag = ensure_image(d)
+    _log(f"{tag} ready in {time.monotonic() - t0:.1f} s")
+    print(tag)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
