@@ -2,4 +2,11 @@
 
 A fault's switch lives in the world (``faults/state.json``), outside any run parameter, so
 a step re-executed after the fix sees the fixed world.
+
+Step-level kinds act inside the shared step wrapper (``hooks.before_step``/``after_step``)
+and so work on every runner: ``schema_break``, ``transient_error``, ``hang``, ``crash``,
+``late_data``, ``silent_corruption``, ``accuracy_regression``, ``partial_write``.
+Scheduler-level kinds need the runner's help (``runner_faults``): ``missed_days``
+(the runner skips the down dates) and ``scheduler_crash`` (a step hook kills the processes
+the runner registered; the runner restarts them). ``orchbench list faults`` prints them all.
 """

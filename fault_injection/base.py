@@ -29,6 +29,13 @@ class FaultKind:
     fixed_by: ClassVar[str]
     allowed_at: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
+    # True when the scheduler, not the step wrapper, injects it (fault_injection.runner_faults)
+    runner_level: ClassVar[bool] = False
+
+    def check(self, at: str, day: int, days: int, params: BaseModel) -> str | None:
+        """A problem with this fault (entering at step ``at`` on ``day`` of a ``days``-day
+        scenario) that ``Params`` alone cannot see, or None."""
+        return None
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         """Act before the step function runs (raise, tamper with inputs...)."""

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from fault_injection.base import FaultKind
+from fault_injection.kinds.accuracy_regression import AccuracyRegression
+from fault_injection.kinds.crash import Crash
+from fault_injection.kinds.hang import Hang
+from fault_injection.kinds.late_data import LateData
+from fault_injection.kinds.missed_days import MissedDays
+from fault_injection.kinds.partial_write import PartialWrite
+from fault_injection.kinds.scheduler_crash import SchedulerCrash
 from fault_injection.kinds.schema_break import SchemaBreak
+from fault_injection.kinds.silent_corruption import SilentCorruption
 from fault_injection.kinds.transient_error import TransientError
 
-KINDS: dict[str, FaultKind] = {k.name: k for k in (SchemaBreak(), TransientError())}
+KINDS: dict[str, FaultKind] = {
+    k.name: k
+    for k in (
+        SchemaBreak(),
+        TransientError(),
+        Hang(),
+        Crash(),
+        LateData(),
+        SilentCorruption(),
+        AccuracyRegression(),
+        PartialWrite(),
+        MissedDays(),
+        SchedulerCrash(),
+    )
+}
 
 
 def get(name: str) -> FaultKind | None:

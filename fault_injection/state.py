@@ -56,3 +56,17 @@ def read(world: World) -> dict[str, Any]:
 
 def backup_dir(world: World, fault_id: str) -> Path:
     return world.faults_state.parent / "backup" / fault_id
+
+
+def activate(world: World, fault_id: str, limit: int | None = None) -> int | None:
+    """Count one activation of an armed fault and return its number (1-based).
+
+    None when the fault is fixed or already activated ``limit`` times (None: no limit).
+    Read and increment happen under the state lock, so concurrent attempts agree.
+    """
+    with locked(world) as st:
+        f = next((f for f in st["faults"] if f["id"] == fault_id), None)
+        if f is None or f["fixed"] or (limit is not None and f["activations"] >= limit):
+            return None
+        f["activations"] += 1
+        return int(f["activations"])

@@ -3,7 +3,9 @@
 A scenario lists the capabilities it exercises (``capabilities: [retries]``); the report's
 capability table (claims x runners) computes each cell from the measured runs of the
 scenarios tagged with that claim. Nothing here states an outcome: ``measured_by`` only
-says which measurement a cell is built from.
+says which measurement a cell is built from; the rule that turns it into a cell lives in
+``orchbench/report/capability.py`` (``RULES`` for measured claims, ``STATIC_RULES`` for
+``static`` ones, which read the native trace's ``declared`` record instead of a metric).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Claim:
     title: str
     quote: str  # the seed article's words (../shared/seed/000_a9d62b63df982b5d.txt)
     measured_by: str
+    static: bool = False  # read from what the pipeline declares, not from a scenario's runs
 
 
 CLAIMS: dict[str, Claim] = {
@@ -111,6 +114,7 @@ CLAIMS: dict[str, Claim] = {
             "Typed artifacts",
             "it passes typed artifacts between them",
             "what the compiled pipeline/DAG declares (static check)",
+            static=True,
         ),
         Claim(
             "container_isolation",
@@ -123,6 +127,7 @@ CLAIMS: dict[str, Claim] = {
             "Per-step GPU control",
             "its per-step GPU control matters for heterogeneous training",
             "an accelerator request on the train step in what the system runs (static check)",
+            static=True,
         ),
     )
 }

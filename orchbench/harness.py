@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fault_injection import hooks as fault_hooks
+from fault_injection import runner_faults
 from fault_injection import state as fault_state
 from orchbench import journal as jr
 from orchbench import metrics, rundir
@@ -176,6 +177,9 @@ def _execute(
     try:
         phase("oracle")
         oracle = run_oracle(scenario, cache_dir=oracle_cache)
+        not_supported = runner_faults.check_supported(runner, scenario)
+        if not_supported:
+            raise NotApplicable(not_supported)
         if own_runner:
             phase("starting")
             runner.start(ctx.work)
@@ -183,7 +187,9 @@ def _execute(
         phase("days")
         runner.run_days(ctx)
         jr.harness_event(ctx.journal, "days_finished")
-        plan = metrics.recovery_plan(jr.Journal.load(ctx.journal)).restart_from
+        plan = metrics.recovery_plan(
+            jr.Journal.load(ctx.journal), [d.isoformat() for d in scenario.logical_dates()]
+        ).restart_from
         if scenario.faults:
             phase("fix")
             time.sleep(scenario.recovery.operator_delay_s)

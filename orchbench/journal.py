@@ -19,6 +19,11 @@ Record types (field ``type``):
 - ``operator_action``: ``t_ns``, ``command``: one manual command a human would type
   during recovery (counted as ``human_actions``).
 
+A side file per attempt, ``heartbeats/<attempt_id>.json`` beside the journal
+(``{"cpu_s", "t_ns"}``, replaced atomically about every second by the wrapper while the
+attempt runs and removed when it ends), tells how much CPU a killed attempt had used by its
+last beat; ``Journal.load`` reads it into ``Attempt.heartbeat_cpu_s``/``heartbeat_ns``.
+
 Every record is appended with one ``write`` on an ``O_APPEND`` descriptor and fsynced, so
 concurrent writers never interleave and a kill never leaves half a line that matters.
 """
@@ -35,6 +40,12 @@ from pathlib import Path
 from typing import Any
 
 JOURNAL_NAME = "journal.jsonl"
+HEARTBEATS = "heartbeats"
+
+
+def heartbeat_path(journal: Path | str, attempt_id: str) -> Path:
+    """Where the wrapper keeps the running attempt's CPU so far (see the module docstring)."""
+    return Path(journal).parent / HEARTBEATS / f"{attempt_id}.json"
 
 
 def append_record(path: Path | str, record: dict[str, Any]) -> None:
@@ -136,6 +147,8 @@ class Attempt:
     outputs: list[ArtifactRef] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     native: dict[str, Any] = field(default_factory=dict)
+    heartbeat_cpu_s: float | None = None  # killed attempts: CPU by the last heartbeat
+    heartbeat_ns: int | None = None  # killed attempts: time of the last heartbeat
 
     @property
     def finished(self) -> bool:
@@ -197,7 +210,18 @@ class Journal:
 
     @classmethod
     def load(cls, path: Path | str) -> Journal:
-        return cls.from_records(read_records(path))
+        """Parse a journal file, with the heartbeats of its unfinished attempts."""
+        j = cls.from_records(read_records(path))
+        for a in j.attempts:
+            if a.end_ns is not None:
+                continue
+            try:
+                beat = json.loads(heartbeat_path(path, a.attempt_id).read_text())
+            except (OSError, ValueError):
+                continue
+            a.heartbeat_cpu_s = float(beat.get("cpu_s", 0.0))
+            a.heartbeat_ns = beat.get("t_ns")
+        return j
 
     def harness_time(self, event: str) -> int | None:
         """Time of the first harness record with this event, or None."""

@@ -13,7 +13,9 @@ look up comes from the native trace alone. ``analyse`` classifies each journaled
 - ``stale_executions``, ``tainted_executions``, ``redundant_executions``: attempt counts
   (see ``AttemptInfo``).
 - ``failed_attempts``: attempts that failed or were killed; ``killed_attempts``: the killed
-  ones (start without end; their CPU and wall are unknown and counted as 0).
+  ones (start without end). A killed attempt's CPU is the one its last heartbeat recorded
+  (the wrapper writes one about every second; 0 for one killed before its first beat):
+  a lower bound, see ``cpu_of``.
 - ``recovered``: ``final_state_correct`` and every step of every logical date (of the
   journal and the scenario) has a successful, untainted attempt (gated steps excepted
   where evaluate said not to deploy: ``Analysis.required_steps``).
@@ -162,6 +164,13 @@ def analyse(journal: Journal) -> Analysis:
     return Analysis(infos)
 
 
+def cpu_of(a: Attempt) -> float:
+    """CPU seconds of an attempt: its end record's, else (killed) its last heartbeat's."""
+    if a.cpu_s is not None:
+        return a.cpu_s
+    return a.heartbeat_cpu_s or 0.0
+
+
 def _kind(ref: ArtifactRef) -> str | None:
     art = ARTIFACTS.get(ref.name)
     return art.kind if art else None
@@ -172,29 +181,29 @@ def _producer(made: dict[Version, list[Attempt]], a: Attempt, ref: ArtifactRef) 
     return max(done, key=lambda p: p.end_ns or 0, default=None)
 
 
-def recovery_plan(journal: Journal) -> RecoveryPlan:
+def recovery_plan(journal: Journal, dates: Iterable[str] = ()) -> RecoveryPlan:
     """For each logical date, the step to restart from after the fix.
 
+    ``dates`` adds the scenario's logical dates (ISO strings) to those of the journal, so a
+    date that never ran (the scheduler was down: ``missed_days``) restarts from ``ingest``.
     In spec order, the first step whose latest attempt failed, was killed, is tainted or
-    stale, or that never ran although an earlier step of that date had a failed attempt
-    (steps the deploy gate natively skipped excepted, see ``required_steps``).
-    A date where a fault made artifacts wrong restarts at the fault's step at the latest,
-    even if later attempts look fine. Dates where everything is fine are left out.
+    stale, or that never ran (steps the deploy gate natively skipped excepted, see
+    ``required_steps``). A date where a fault made artifacts wrong restarts at the fault's
+    step at the latest, even if later attempts look fine. Dates where everything is fine
+    are left out.
     """
     an = analyse(journal)
     runs = an.by_date_step()
     restart: dict[str, str] = {}
-    for date in sorted({a.logical_date for a in journal.attempts}):
+    for date in sorted({a.logical_date for a in journal.attempts} | set(dates)):
         candidates = [
             f["step"] for f in journal.faults if f.get("affected") and f["logical_date"] == date
         ]
-        failed_before = False
         for step in an.required_steps(date):
             tries = runs.get((date, step), [])
-            if (tries and not tries[-1].good) or (not tries and failed_before):
+            if not tries or not tries[-1].good:
                 candidates.append(step)
                 break
-            failed_before = failed_before or any(t.failed for t in tries)
         if candidates:
             restart[date] = min(candidates, key=step_index)
     return RecoveryPlan(restart_from=restart)
@@ -260,7 +269,7 @@ def rerun(journal: Journal, oracle: OracleResult) -> tuple[float, float, float |
         return 0.0, 0.0, None
     end = journal.harness_time("recovery_finished")
     ran = [a for a in journal.attempts if a.start_ns >= fix and (end is None or a.start_ns <= end)]
-    cpu = sum(a.cpu_s or 0.0 for a in ran)
+    cpu = sum(cpu_of(a) for a in ran)
     wall = 0.0
     if ran:
         stop = end if end is not None else max(a.end_ns or a.start_ns for a in ran)
@@ -429,7 +438,11 @@ def compute_metrics(
     notes: list[str] = []
     killed = sum(a.status == "killed" for a in attempts)
     if killed:
-        notes.append(f"{killed} killed attempt(s): CPU and wall unknown, counted as 0")
+        beats = sum(a.status == "killed" and a.heartbeat_cpu_s is not None for a in attempts)
+        notes.append(
+            f"{killed} killed attempt(s): CPU up to the last heartbeat ({beats} had one), "
+            "else 0; wall unknown"
+        )
     if not journal.faults:
         notes.append("no fault activated: detection does not apply")
 
@@ -450,7 +463,7 @@ def compute_metrics(
         "detected": detected,
         "detection_s": detection_s,
         "alert_delivered": alert,
-        "wasted_cpu_s": sum(i.attempt.cpu_s or 0.0 for i in infos if i.wasted),
+        "wasted_cpu_s": sum(cpu_of(i.attempt) for i in infos if i.wasted),
         "stale_executions": sum(i.stale for i in infos),
         "tainted_executions": sum(i.tainted for i in infos),
         "redundant_executions": sum(i.redundant for i in infos),
@@ -473,7 +486,7 @@ def compute_metrics(
         "lineage_completeness": sum(known) / len(known) if known else None,
         "lineage_by_fact": by_fact,
         "total_wall_s": _total_wall(journal),
-        "total_cpu_s": sum(a.cpu_s or 0.0 for a in attempts),
+        "total_cpu_s": sum(cpu_of(a) for a in attempts),
         "steps_executed": len(attempts),
         "overhead_s_per_task": _overhead(journal),
         "notes": notes,

@@ -91,7 +91,7 @@ class Scenario(BaseModel):
                 allowed = ", ".join(sorted(catalog.KINDS))
                 raise ValueError(f"faults.{i}.kind: unknown kind {f.kind!r}; allowed: {allowed}")
             try:
-                kind.Params.model_validate(f.params)
+                params = kind.Params.model_validate(f.params)
             except ValidationError as e:
                 err = e.errors()[0]
                 loc = "".join(f".{p}" for p in err["loc"])
@@ -102,6 +102,9 @@ class Scenario(BaseModel):
                     f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "
                     f"allowed: {', '.join(kind.allowed_at)}"
                 )
+            problem = kind.check(f.at, f.day, self.days, params)
+            if problem:
+                raise ValueError(f"faults.{i}.params: {problem}")
         return self
 
     def logical_dates(self) -> list[dt.date]:
@@ -156,7 +159,8 @@ def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+        raise ScenarioError(f"{path}:{where} not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping with schema: {SCHEMA_ID}")
     if data.get("schema") != SCHEMA_ID:
@@ -175,9 +179,28 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 def json_schema() -> dict[str, Any]:
+    """The scenario model's JSON Schema, with each fault kind's ``at`` and ``params``
+    spelled out (``if kind == K then ...``), so a scenario can be written from it alone."""
+    from fault_injection import catalog
+
     schema = Scenario.model_json_schema(by_alias=True)
     schema["$id"] = "https://orchbench.invalid/scenario-1.json"
     schema["title"] = SCHEMA_ID
+    defs = schema.setdefault("$defs", {})
+    fault = defs["FaultSpec"]
+    fault["properties"]["kind"]["enum"] = list(catalog.KINDS)
+    rules = []
+    for name, kind in catalog.KINDS.items():
+        params = kind.Params.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(params.pop("$defs", {}))
+        title = f"{kind.Params.__name__}"
+        params["description"] = f"{name}: {kind.enters}; fixed by {kind.fixed_by}"
+        defs[title] = params
+        then: dict[str, Any] = {"properties": {"params": {"$ref": f"#/$defs/{title}"}}}
+        if kind.allowed_at:
+            then["properties"]["at"] = {"enum": list(kind.allowed_at)}
+        rules.append({"if": {"properties": {"kind": {"const": name}}}, "then": then})
+    fault["allOf"] = rules
     return schema
 
 

@@ -5,6 +5,9 @@ outputs and hashes), gives the fault catalog its chance to act (before: raise, h
 tamper with inputs; after: tamper with outputs), and calls the shared step function.
 Runners pass the paths of dated artifacts; source and state artifacts default to the
 world's paths. Exceptions propagate unchanged so each orchestrator sees a real failure.
+While an attempt runs, a daemon thread replaces its heartbeat file (CPU so far) about every
+second (``orchbench.journal.heartbeat_path``), so a killed attempt's CPU is not lost; the
+file is removed when the attempt ends (measured cost: about 0.06 ms per attempt).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchbench.hashing import sha256_path
-from orchbench.journal import append_record, append_start
+from orchbench.journal import append_record, append_start, heartbeat_path
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
 from orchbench.world import ENV_JOURNAL, ENV_RUN_ID, ENV_RUNNER, World
 
@@ -140,6 +145,33 @@ def resolve_call(
     )
 
 
+HEARTBEAT_S = 1.0  # an attempt shorter than this writes no heartbeat
+
+
+def _heartbeat(
+    journal: Path, attempt_id: str, cpu0: float
+) -> tuple[threading.Event, threading.Thread]:
+    """Start a daemon thread that replaces the attempt's heartbeat file (CPU so far, time)
+    every ``HEARTBEAT_S`` until the returned event is set."""
+    stop = threading.Event()
+    path = heartbeat_path(journal, attempt_id)
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                path.parent.mkdir(exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                cpu = round(time.process_time() - cpu0, 6)
+                tmp.write_text(json.dumps({"cpu_s": cpu, "t_ns": time.time_ns()}))
+                os.replace(tmp, path)
+            except OSError:
+                return
+
+    thread = threading.Thread(target=beat, name="orchbench-heartbeat", daemon=True)
+    thread.start()
+    return stop, thread
+
+
 def run_step(
     step: str,
     logical_date: dt.date | str,
@@ -170,6 +202,7 @@ def run_step(
     }
     call.attempt = append_start(call.journal, start)
     cpu0 = time.process_time()
+    stop_beat, beat_thread = _heartbeat(call.journal, call.attempt_id, cpu0)
     status, err_type, err, result = "success", None, None, {}
     try:
         hooks.before_step(call)
@@ -179,6 +212,7 @@ def run_step(
         status, err_type, err = "failed", type(e).__name__, str(e)[:500]
         raise
     finally:
+        stop_beat.set()
         end = {
             "type": "attempt_end",
             "attempt_id": call.attempt_id,
@@ -194,4 +228,6 @@ def run_step(
             "result": result,
         }
         append_record(call.journal, end)
+        beat_thread.join(timeout=2 * HEARTBEAT_S)  # a beat being written finishes first
+        heartbeat_path(call.journal, call.attempt_id).unlink(missing_ok=True)
     return result

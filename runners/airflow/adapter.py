@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fault_injection import runner_faults as rf
 from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
 from runners.airflow.native import Collector
@@ -34,6 +35,7 @@ log = logging.getLogger("orchbench")
 POLL_S = 0.2
 PSS_EVERY_S = 2.0
 FINISHED = ("success", "failed")
+SCHEDULER = "scheduler"  # the component a scheduler_crash kills
 RUNNER_ARTIFACTS = "airflow"
 KEY_PACKAGES = (
     "apache-airflow",
@@ -60,8 +62,11 @@ class AirflowRunner(Runner):
         "TaskFlow DAG, clear-and-rerun recovery"
     )
 
+    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
+
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
+        self._crashes_handled = 0
         self.venv = self.repo_root / ".venvs" / "airflow"
         self.stack: AirflowStack | None = None
         self.dag_id: str | None = None
@@ -155,7 +160,25 @@ class AirflowRunner(Runner):
         except TimeoutError as e:
             raise RunTimeout(str(e)) from None
         api = stack.api()
+        self._crashes_handled = len(rf.crashes(ctx.world))
+        if rf.fault_ids(ctx.scenario, "scheduler_crash"):
+            rf.register_scheduler(ctx.world, SCHEDULER, [stack.procs[SCHEDULER].pid])
+        down = rf.outage_dates(ctx.scenario)
+        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
+            if day in first_down:  # the scheduler is down: this run is never created
+                o = first_down[day]
+                rf.record_activation(
+                    ctx.journal,
+                    o.fault_id,
+                    "missed_days",
+                    day,
+                    run_id=ctx.run_id,
+                    dates=[d.isoformat() for d in o.dates],
+                )
+            if day in down:
+                log.info("airflow: scheduler down on %s: no run", day)
+                continue
             run = api.post(
                 f"/dags/{q(self.dag_id)}/dagRuns",
                 {"logical_date": f"{day.isoformat()}T00:00:00Z", "note": f"orchbench {ctx.run_id}"},
@@ -175,14 +198,11 @@ class AirflowRunner(Runner):
         assert self.stack is not None and self.dag_id is not None
         api = self.stack.api()
         dag = q(self.dag_id)
-        cleared = []
+        missing = sorted(d for d in plan.restart_from if d not in self.runs)
+        cleared = self._backfill(ctx, missing) if missing else []
         for date, step in sorted(plan.restart_from.items()):
             rid = self.runs.get(date)
-            if rid is None:
-                ctx.operator(f"airflow dags trigger {self.dag_id} --logical-date {date}")
-                run = api.post(f"/dags/{dag}/dagRuns", {"logical_date": f"{date}T00:00:00Z"})
-                self.runs[date] = run["dag_run_id"]
-                cleared.append(run["dag_run_id"])
+            if rid is None or date in missing:
                 continue
             ti = api.get(f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances/{q(step)}")
             only_failed = ti["state"] in ("failed", "upstream_failed")
@@ -209,6 +229,62 @@ class AirflowRunner(Runner):
         time.sleep(POLL_S)  # the cleared runs are queued; let the scheduler pick them up
         self._wait(ctx, cleared)
 
+    def _backfill(self, ctx: RunContext, dates: list[str]) -> list[str]:
+        """Dates that never got a run (the scheduler was down): one Airflow 3 backfill.
+
+        ``reprocess_behavior: none`` creates runs only for the dates in the range that have
+        none; one backfill run at a time (days share the registry). Returns their run ids.
+        """
+        assert self.stack is not None and self.dag_id is not None
+        api = self.stack.api()
+        first, last = dates[0], dates[-1]
+        ctx.operator(
+            f"airflow backfill create --dag-id {self.dag_id} --from-date {first} "
+            f"--to-date {last} --reprocess-behavior none --max-active-runs 1"
+        )
+        bf = api.post(
+            "/backfills",
+            {
+                "dag_id": self.dag_id,
+                "from_date": f"{first}T00:00:00Z",
+                "to_date": f"{last}T00:00:00Z",
+                "reprocess_behavior": "none",
+                "max_active_runs": 1,
+            },
+        )
+        log.info("airflow: backfill %s for %s..%s", bf.get("id"), first, last)
+        wanted = set(dates)
+        end = time.monotonic() + 60
+        while True:
+            got = {
+                (r.get("logical_date") or "")[:10]: r["dag_run_id"]
+                for r in api.paged(f"/dags/{q(self.dag_id)}/dagRuns", "dag_runs")
+                if r.get("run_type") == "backfill"
+            }
+            if wanted <= set(got) or time.monotonic() > min(end, ctx.deadline):
+                break
+            time.sleep(POLL_S)
+        for d in wanted & set(got):
+            self.runs[d] = got[d]
+        if not wanted <= set(got):
+            log.warning("airflow: backfill created no run for %s", sorted(wanted - set(got)))
+        return [got[d] for d in sorted(wanted & set(got))]
+
+    def _restart_crashed(self, ctx: RunContext) -> None:
+        """``scheduler_crash``: restart the scheduler the fault killed, as a supervisor would
+        (after ``restart_after_s``), and register the new process."""
+        assert self.stack is not None
+        for crash in rf.crashes(ctx.world)[self._crashes_handled :]:
+            self._crashes_handled += 1
+            proc = self.stack.procs.get(SCHEDULER)
+            end = time.monotonic() + 10
+            while proc is not None and proc.poll() is None and time.monotonic() < end:
+                time.sleep(0.05)  # SIGKILL was sent: wait for the exit to be visible
+            time.sleep(float(crash.get("restart_after_s") or 0.0))
+            pid = self.stack.restart(SCHEDULER)
+            rf.register_scheduler(ctx.world, SCHEDULER, [pid])
+            log.info("airflow: scheduler killed (%s); restarted as pid %s", crash, pid)
+
     def _wait(self, ctx: RunContext, run_ids: list[str]) -> None:
         """Poll the dag runs until Airflow says they are finished; honour the deadline."""
         assert self.stack is not None and self.dag_id is not None
@@ -222,6 +298,8 @@ class AirflowRunner(Runner):
                 rid: api.get(f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}")["state"] for rid in pending
             }
             pending = [rid for rid, s in states.items() if s not in FINISHED]
+            if rf.fault_ids(ctx.scenario, "scheduler_crash"):
+                self._restart_crashed(ctx)
             if not pending:
                 return
             if not self.stack.alive():

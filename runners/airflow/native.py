@@ -134,7 +134,43 @@ class Collector:
                 out += [self._attempt(view, t, latest=t is tries[-1]) for t in tries]
                 out += self._derived(view, tid, tries)
         out += self._alerts()
-        return out
+        decl = self._declared()
+        return out if decl is None else [decl, *out]
+
+    # --- what the DAG declares -----------------------------------------------------------
+
+    def _declared(self) -> dict[str, Any] | None:
+        """The ``declared`` record from the parsed DAG (``GET /dags/{id}/tasks``).
+
+        Retries and ``execution_timeout`` per task as Airflow holds them; the deploy gate
+        is the short-circuit task (its condition is the ``deploy`` flag evaluate returns).
+        Assets are not counted as typed artifacts: an Asset is a name and a URI, Airflow
+        knows no type for what it points to. Airflow has no task-level caching.
+        """
+        try:
+            tasks = self.api.get(f"/dags/{q(self.dag_id)}/tasks").get("tasks") or []
+        except APIError:
+            return None
+        by_id = {t["task_id"]: t for t in tasks}
+        gate = by_id.get(GATE)
+        condition = None
+        if gate is not None:
+            condition = f"{GATE} ({gate.get('operator_name')}): evaluate's 'deploy' is true"
+        rec = trace.declared(
+            source=f"{SOURCE} /dags/{{dag_id}}/tasks",
+            typed_artifacts=[],
+            deploy_condition=condition,
+            retries={tid: int(t["retries"]) for tid, t in by_id.items() if t.get("retries")},
+            caching=False,
+            timeouts={
+                tid: s
+                for tid, t in by_id.items()
+                if (s := _seconds(t.get("execution_timeout"))) is not None
+            },
+            resources={},
+        )
+        rec["operators"] = {tid: t.get("operator_name") for tid, t in by_id.items()}
+        return rec
 
     # --- one try ----------------------------------------------------------------------
 
@@ -285,6 +321,32 @@ def _lineage_by_try(events: Iterable[dict[str, Any]]) -> dict[tuple[str, str, in
                 if name not in got[side]:
                     got[side].append(name)
     return out
+
+
+def _seconds(value: Any) -> float | None:
+    """A timedelta as the REST API serializes it (``{"__type": "TimeDelta", ...}``, a
+    number of seconds, or ``"HH:MM:SS"``) -> seconds."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        days = float(value.get("days") or 0)
+        return (
+            days * 86400
+            + float(value.get("seconds") or 0)
+            + float(value.get("microseconds") or 0) / 1e6
+        )
+    if isinstance(value, str):
+        parts = value.split(" day")
+        days = float(parts[0]) if len(parts) > 1 else 0.0
+        hms = parts[-1].lstrip("s, ").split(":")
+        try:
+            h, m, sec = (float(x) for x in hms)
+        except ValueError:
+            return None
+        return days * 86400 + h * 3600 + m * 60 + sec
+    return None
 
 
 def _kwargs(ti: dict[str, Any]) -> dict[str, Any]:

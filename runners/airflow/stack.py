@@ -140,6 +140,7 @@ class AirflowStack:
     startup: dict[str, float] = field(default_factory=dict)
     pss_idle_mb: float | None = None
     processes_idle: int | None = None
+    retired: set[int] = field(default_factory=set)  # sessions of restarted components
     _secret: str = field(default_factory=lambda: secrets.token_hex(16))
     _jwt: str = field(default_factory=lambda: secrets.token_hex(32))
 
@@ -224,16 +225,7 @@ class AirflowStack:
             )
         t1 = time.monotonic()
         for name in COMPONENTS:
-            log = (self.home / "logs" / f"{name}.log").open("ab")
-            self.procs[name] = subprocess.Popen(
-                [airflow, name],
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            log.close()
+            self._spawn(name)
         self._wait_healthy(t1 + HEALTH_TIMEOUT_S)
         t2 = time.monotonic()
         self.startup = {
@@ -244,6 +236,32 @@ class AirflowStack:
         time.sleep(1.0)  # let start-up work settle before measuring memory
         self.pss_idle_mb = self.pss_mb()
         self.processes_idle = len(self.processes())
+
+    def _spawn(self, name: str) -> None:
+        log = (self.home / "logs" / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [str(self.venv / "bin" / "airflow"), name],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def restart(self, name: str) -> int:
+        """Start component ``name`` again (as a supervisor would, after it died); its new pid.
+
+        Whatever the dead component left running (task processes) stays tracked through its
+        session, so ``kill`` still finds it.
+        """
+        old = self.procs.get(name)
+        if old is not None:
+            if old.poll() is None:
+                raise RuntimeError(f"airflow {name} is still running; not restarting it")
+            self.retired.add(old.pid)
+        self._spawn(name)
+        return self.procs[name].pid
 
     def _wait_healthy(self, deadline: float) -> None:
         api = self.api()
@@ -275,7 +293,7 @@ class AirflowStack:
     @property
     def sessions(self) -> set[int]:
         """The components' sessions (each was started as a session leader: sid == pid)."""
-        return {p.pid for p in self.procs.values()}
+        return {p.pid for p in self.procs.values()} | self.retired
 
     def processes(self) -> list[ProcInfo]:
         return session_processes(self.sessions)

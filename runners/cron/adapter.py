@@ -17,6 +17,8 @@ interpreter that has this project installed), e.g. for development.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
 import re
 import shlex
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fault_injection import runner_faults as rf
 from orchbench.runner import (
     EnvironmentMissing,
     RecoveryPlan,
@@ -34,7 +37,7 @@ from orchbench.runner import (
     RunTimeout,
 )
 from orchbench.workflow.spec import STEP_NAMES, downstream_from
-from runners.cron import native
+from runners.cron import declared, native
 from runners.cron.daemon import (
     CRON,
     LIBFAKETIME,
@@ -51,6 +54,7 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 ALERT_TO = "oncall@pipeline.invalid"
 JOB_PATH = "/usr/bin:/bin"  # cron's default PATH: no pyenv, no venv
 POLL_S = 0.05
+CRONTAB_COPY = "crontab.txt"  # the last installed crontab, kept in logs/
 # Imported once per interpreter before the first day, so a fresh venv's first run does not
 # pay bytecode compilation inside a job's slot (a daily cron job runs warm).
 WARM_IMPORTS = "import orchbench.step, orchbench.wrapper, pandera.pandas, sklearn.linear_model"
@@ -64,6 +68,7 @@ class CronRunner(Runner):
     system = "cron"
     description = "Debian cron, one crontab line per step, scripts as teams write them"
     variant: ClassVar[str] = "naive"
+    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
     mailto: ClassVar[str | None] = None  # no MAILTO: mail would go to root's local box
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
@@ -202,37 +207,96 @@ class CronRunner(Runner):
     # --- running days -------------------------------------------------------------------
 
     def run_days(self, ctx: RunContext) -> None:
+        """One fresh daemon per simulated day; no daemon at all on the days the host is
+        down (``missed_days``: cron has no catch-up, those runs are simply lost)."""
         ctx.logs.mkdir(parents=True, exist_ok=True)
         self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
         mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
         stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
-        job_logs = [ctx.logs / f"{s}.log" for s in STEP_NAMES]
+        down = rf.outage_dates(ctx.scenario)
+        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before {day}")
+            if day in first_down:  # the first job that does not fire
+                o = first_down[day]
+                rf.record_activation(
+                    ctx.journal,
+                    o.fault_id,
+                    "missed_days",
+                    day,
+                    run_id=ctx.run_id,
+                    dates=[d.isoformat() for d in o.dates],
+                )
+            if day in down:
+                self._daemon_note(ctx, f"day {day}: the host is down, no cron daemon runs")
+                continue
+            self._run_day(ctx, day, stub)
+
+    def _daemon_note(self, ctx: RunContext, text: str) -> None:
+        with (ctx.logs / "cron-daemon.log").open("a") as f:
+            f.write(f"# orchbench: {text}\n")
+
+    def _run_day(self, ctx: RunContext, day: dt.date, stub: str) -> None:
+        """Run one day's daemon until its jobs are done.
+
+        ``scheduler_crash``: when the fault's hook reports a crash (``runner_faults``), the
+        daemon is SIGKILLed from here (a process inside the PID namespace cannot SIGKILL
+        the namespace's PID 1, which the daemon is), and with it every running job. After
+        ``restart_after_s`` *simulated* seconds (the daemon's clock runs ``speed`` times
+        faster), a supervisor starts a new daemon on the same day's clock, as it now reads:
+        cron never runs a job whose minute passed while it was down.
+        """
+        job_logs = [ctx.logs / f"{s}.log" for s in STEP_NAMES]
+        tab = self.crontab(ctx, day.isoformat())
+        (ctx.logs / CRONTAB_COPY).write_text(tab)  # what `crontab -l` shows that day
+        fake_start = self.schedule.daemon_start(day)
+        # the day's jobs must be done before the next day's first job would fire
+        cap = time.monotonic() + 86400 / self.schedule.speed
+        handled = len(rf.crashes(ctx.world))
+        for n in itertools.count():
             cron_day = CronDay(
-                root=ctx.work / "cron" / f"day-{day}",
-                crontab=self.crontab(ctx, day.isoformat()),
+                root=ctx.work / "cron" / (f"day-{day}" if n == 0 else f"day-{day}-restart{n}"),
+                crontab=tab,
                 stub=stub,
-                fake_start=self.schedule.daemon_start(day),
+                fake_start=fake_start,
                 speed=self.schedule.speed,
                 log=ctx.logs / "cron-daemon.log",
                 job_logs=job_logs,
             )
-            # the day's jobs must be done before the next day's first job would fire
-            cap = time.monotonic() + 86400 / self.schedule.speed
+
+            def crashed(seen: int = handled) -> dict[str, Any] | None:
+                new = rf.crashes(ctx.world)[seen:]
+                return new[0] if new else None
+
             self._live.append(cron_day)
+            crash = None
             try:
                 cron_day.start()
                 ended = cron_day.wait_finished(
-                    self.schedule.fire_time(day, STEP_NAMES[-1]), ctx.deadline, cap
+                    self.schedule.fire_time(day, STEP_NAMES[-1]),
+                    ctx.deadline,
+                    cap,
+                    stop_if=crashed,
                 )
+                crash = crashed()
             finally:
                 cron_day.stop()
                 self._forget(cron_day)
-            with (ctx.logs / "cron-daemon.log").open("a") as f:
+            if crash is None or ended != "stopped":
                 # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
-                f.write(f"# orchbench: day {day} {ended}; daemon killed\n")
+                self._daemon_note(ctx, f"day {day} {ended}; daemon killed")
+                return
+            handled += 1
+            delay = float(crash.get("restart_after_s") or 0.0)
+            self._daemon_note(
+                ctx,
+                f"day {day}: scheduler_crash {crash.get('fault_id')}: cron (PID 1) SIGKILLed "
+                f"at {cron_day.fake_now():%H:%M:%S} with its running jobs; "
+                f"restarted {delay:g} simulated s later",
+            )
+            time.sleep(delay / self.schedule.speed)
+            fake_start = cron_day.fake_now()
 
     # --- recovery -----------------------------------------------------------------------
 
@@ -277,7 +341,9 @@ class CronRunner(Runner):
     # --- trace, abort -------------------------------------------------------------------
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
-        return native.collect(ctx.logs, ctx.world.alerts)
+        records = native.collect(ctx.logs, ctx.world.alerts)
+        decl = declared.declared(ctx.logs / CRONTAB_COPY)
+        return records if decl is None else [decl, *records]
 
     def _forget(self, thing: Sandbox | CronDay) -> None:
         self._live = [t for t in self._live if t is not thing]
@@ -323,14 +389,17 @@ class HardenedCronRunner(CronRunner):
         }
 
     def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
-        """Remove the markers from the restart step on, then the provided rerun script."""
+        """Remove the markers from the restart step on, then the provided rerun script.
+
+        A date that never ran (the host was down) has no markers: only the rerun script.
+        """
+        rerun = f"{shlex.quote(str(SCRIPTS / self.variant / 'rerun.sh'))} {date}"
+        if not (self.data_dir(ctx) / "markers" / date).is_dir():
+            return [rerun]
         steps = downstream_from(restart)
         markers = shlex.quote(str(self.data_dir(ctx) / "markers" / date))
         names = steps[0] if len(steps) == 1 else "{" + ",".join(steps) + "}"
-        return [
-            f"rm -f {markers}/{names}.ok",
-            f"{shlex.quote(str(SCRIPTS / self.variant / 'rerun.sh'))} {date}",
-        ]
+        return [f"rm -f {markers}/{names}.ok", rerun]
 
 
 def _dpkg_version(package: str) -> str:

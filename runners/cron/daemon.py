@@ -14,7 +14,7 @@ import grp
 import os
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,17 +144,26 @@ class CronDay:
         real = time.time() - self.sandbox.started_at
         return self.fake_start + dt.timedelta(seconds=real * self.speed)
 
-    def wait_finished(self, last_fire: dt.datetime, deadline: float, day_cap: float) -> str:
+    def wait_finished(
+        self,
+        last_fire: dt.datetime,
+        deadline: float,
+        day_cap: float,
+        stop_if: Callable[[], object] | None = None,
+    ) -> str:
         """Block until the day's jobs have all fired and finished; return why it ended.
 
         "Finished" is read from outside, never from the journal: the fake clock is past
         the last job's minute, each job's log file has grown (it fired), and no process but
         cron itself is left in the namespace. ``deadline`` (monotonic) raises RunTimeout;
-        ``day_cap`` (monotonic) ends the day with jobs still running (``"cut"``).
+        ``day_cap`` (monotonic) ends the day with jobs still running (``"cut"``);
+        ``stop_if`` returning something truthy ends it at once (``"stopped"``).
         """
         assert self.sandbox is not None
         t_last = self.real_time_of(last_fire) + FIRE_GRACE_S
         while True:
+            if stop_if is not None and stop_if():
+                return "stopped"
             if not self.sandbox.running():
                 raise RuntimeError(f"the cron daemon exited early; see {self.log}")
             now = time.time()

@@ -1,5 +1,7 @@
 """``python -m runners.prefect --logical-date D [--refresh-from STEP] [--tag T]``: one flow run.
 
+``--declare`` prints the flow's ``declared`` trace record (JSON) instead.
+
 This is the process a scheduled deployment would start for one day's run. The flow is
 imported from ``runners.prefect.flow`` (not run as ``__main__``), so the classes in
 persisted results keep their importable names.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 
 from prefect import tags
@@ -19,7 +22,10 @@ from runners.prefect.flow import daily_retraining
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runners.prefect", description=__doc__)
-    parser.add_argument("--logical-date", required=True, type=dt.date.fromisoformat)
+    parser.add_argument("--logical-date", type=dt.date.fromisoformat)
+    parser.add_argument(
+        "--declare", action="store_true", help="print what the flow declares (JSON) and exit"
+    )
     parser.add_argument(
         "--refresh-from",
         choices=STEP_NAMES,
@@ -28,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
     args = parser.parse_args(argv)
+    if args.declare:
+        from runners.prefect.declared import declared
+
+        print(json.dumps(declared()), flush=True)
+        return 0
+    if args.logical_date is None:
+        parser.error("--logical-date is required")
     with tags(*args.tag):
         state = daily_retraining(
             logical_date=args.logical_date, refresh_from=args.refresh_from, return_state=True

@@ -19,14 +19,24 @@ Flow processes run in their own process group and are killed at the run's deadli
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
+from fault_injection import runner_faults as rf
+from orchbench.runner import (
+    EnvironmentMissing,
+    NotApplicable,
+    RecoveryPlan,
+    RunContext,
+    Runner,
+    RunTimeout,
+)
 from runners.prefect import native
 from runners.prefect.server import Api, PrefectServer, ServerError, kill_group
 
@@ -72,6 +82,7 @@ PROFILES: dict[str, dict[str, dict[str, str]]] = {
 }
 DEFAULT_FLUSH_S = 5.0  # Prefect's event persister / task run recorder flush interval
 COLLECT_MAX_WAIT_S = 60.0
+SERVER = "prefect-server"  # what a scheduler_crash kills: the whole server process group
 
 
 def _clean_env() -> dict[str, str]:
@@ -86,6 +97,7 @@ class PrefectRunner(Runner):
     system = "Prefect"
     description = "Prefect 3 flow (retries, input-content cache, assets) on a local server"
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
+    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -94,6 +106,7 @@ class PrefectRunner(Runner):
         self.home: Path | None = None
         self._flow: subprocess.Popen[bytes] | None = None
         self._flow_runs = 0
+        self._crashes_handled = 0
         self._versions: dict[str, str] | None = None
         self._server_info: dict[str, Any] = {}
 
@@ -251,20 +264,66 @@ class PrefectRunner(Runner):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            try:
-                rc = self._flow.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                self.abort()
-                raise RunTimeout(
-                    f"flow run for {logical_date} still running at the deadline; killed"
-                ) from None
+            rc = self._wait_flow(ctx, logical_date)
         kill_group(self._flow, grace_s=0.0)  # nothing it started may outlive it
         self._flow = None
         return rc
 
+    def _wait_flow(self, ctx: RunContext, logical_date: str) -> int:
+        """Wait for the flow process; restart a crashed server meanwhile (``scheduler_crash``)."""
+        assert self._flow is not None
+        watch = bool(rf.fault_ids(ctx.scenario, "scheduler_crash"))
+        while True:
+            try:
+                return self._flow.wait(timeout=0.1 if watch else max(ctx.remaining(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass
+            if watch:
+                self._restart_crashed(ctx)
+            if ctx.remaining() <= 0:
+                self.abort()
+                raise RunTimeout(
+                    f"flow run for {logical_date} still running at the deadline; killed"
+                )
+
+    def _restart_crashed(self, ctx: RunContext) -> None:
+        """The server the fault killed comes back after ``restart_after_s`` on the same port
+        and database, as under a supervisor; the new processes are registered."""
+        for crash in rf.crashes(ctx.world)[self._crashes_handled :]:
+            self._crashes_handled += 1
+            if self.server is None:
+                continue
+            time.sleep(float(crash.get("restart_after_s") or 0.0))
+            self.api = self.server.restart()
+            rf.register_scheduler(ctx.world, SERVER, self.server.pids())
+            with (ctx.logs / "prefect-server-restarts.log").open("a") as f:
+                f.write(f"{crash}: restarted, pids {self.server.pids()}\n")
+
     def run_days(self, ctx: RunContext) -> None:
+        self._crashes_handled = len(rf.crashes(ctx.world))
+        if rf.fault_ids(ctx.scenario, "scheduler_crash"):
+            if self.server is None:
+                raise NotApplicable(
+                    f"scheduler_crash needs a server this runner manages ({ENV_API_URL} is set)"
+                )
+            rf.register_scheduler(ctx.world, SERVER, self.server.pids())
+        down = rf.outage_dates(ctx.scenario)
+        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
+            if day in first_down:  # the schedule that would have started this run is down
+                o = first_down[day]
+                rf.record_activation(
+                    ctx.journal,
+                    o.fault_id,
+                    "missed_days",
+                    day,
+                    run_id=ctx.run_id,
+                    dates=[d.isoformat() for d in o.dates],
+                )
+            if day in down:
+                continue
             self._flow_run(ctx, day.isoformat())
+        self._restart_crashed(ctx)  # a crash the last flow run outlived
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for logical_date, step in sorted(plan.restart_from.items()):
@@ -288,4 +347,22 @@ class PrefectRunner(Runner):
             (ctx.logs / "prefect-collect.log").write_text(
                 f"API view still changing after {COLLECT_MAX_WAIT_S:.0f} s; trace may be partial\n"
             )
-        return records
+        decl = self._declared(ctx)
+        return records if decl is None else [decl, *records]
+
+    def _declared(self, ctx: RunContext) -> dict[str, Any] | None:
+        """The flow's task options, read in the flow's environment (scenario policy)."""
+        res = subprocess.run(
+            [str(self.python()), "-m", FLOW_MODULE, "--declare"],
+            env=self.flow_env(ctx),
+            cwd=self.repo_root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if res.returncode != 0:
+            (ctx.logs / "prefect-declare.log").write_text(res.stdout + res.stderr)
+            return None
+        return json.loads(res.stdout.strip().splitlines()[-1])

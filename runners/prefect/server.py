@@ -100,6 +100,21 @@ def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def group_pids(pgid: int) -> list[int]:
+    """Live pids of the process group ``pgid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return sorted(out)
+
+
 def group_rss_mb(pgid: int) -> float | None:
     """Resident memory of every process in the group, in MiB (from /proc)."""
     total = 0
@@ -151,8 +166,22 @@ class PrefectServer:
                 self.stop()
         raise ServerError(last)
 
-    def _start_once(self) -> Api:
-        self.port = free_port()
+    def restart(self) -> Api:
+        """Start the server again on the same port and database, after it died (what a
+        supervisor does: clients keep their ``PREFECT_API_URL``). Leftovers of the old
+        process group are killed first."""
+        if self.proc is not None:
+            kill_group(self.proc, grace_s=0.0)
+        return self._start_once(self.port)
+
+    def pids(self) -> list[int]:
+        """Every live process of the server's process group (the CLI, uvicorn, services)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return group_pids(self.proc.pid)
+
+    def _start_once(self, port: int | None = None) -> Api:
+        self.port = port or free_port()
         t0 = time.monotonic()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(

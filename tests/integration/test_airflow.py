@@ -55,6 +55,10 @@ def test_timestamps_and_states() -> None:
     assert native.state_of("up_for_retry") == "failed"
     assert native.state_of("upstream_failed") == "upstream_failed"
     assert native.state_of(None) == "unknown"
+    td = {"__type": "TimeDelta", "days": 1, "seconds": 5, "microseconds": 500000}
+    assert native._seconds(td) == 86405.5
+    assert native._seconds("0:01:30") == 90.0 and native._seconds(7) == 7.0
+    assert native._seconds(None) is None
 
 
 @needs_airflow
@@ -275,3 +279,91 @@ def test_timed_out_run_leaves_no_task_behind(
     states = {r["state"] for r in trace if r["kind"] == "run_state"}
     assert states == {"failed"}
     assert len([a for a in journal.attempts if a.step == "featurize"]) >= 2
+
+
+# --- issue 7: faults the runner itself must handle ------------------------------------------
+
+
+def _scenario(tmp_path: Path, name: str, days: int, policy: str, faults: list[str]) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"schema: orchbench.scenario/1\nname: {name}\n"
+        f"claim: runner-level fault check ({name})\ndays: {days}\n"
+        f"data: {{rows_per_day: 2000, seed: 7}}\npolicy: {policy}\nfaults:\n"
+        + "".join(f"  - {f}\n" for f in faults)
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_hang_is_timed_out_and_a_scheduler_crash_is_survived(
+    airflow: AirflowRunner, out_root: Path, tmp_path: Path
+) -> None:
+    """Day 1: train hangs on its first try; ``execution_timeout`` ends it, the retry
+    succeeds. Day 2: the scheduler is SIGKILLed as train starts and restarted 1 s later."""
+    scenario = _scenario(
+        tmp_path,
+        "hang_then_scheduler_crash",
+        2,
+        "{retries: 1, retry_delay_s: 1, timeout_s: 5}",
+        [
+            "{kind: hang, day: 1, at: train, params: {attempts: 1}}",
+            "{kind: scheduler_crash, day: 2, at: train, params: {restart_after_s: 1}}",
+        ],
+    )
+    assert airflow.stack is not None
+    old_scheduler = airflow.stack.procs["scheduler"].pid
+    run_dir = harness.run_scenario(scenario, "airflow", "tuned", out_root, runner=airflow)
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    train1 = [a for a in journal.attempts if (a.logical_date, a.step) == ("2026-01-01", "train")]
+    assert [a.status for a in train1] == ["failed", "success"]
+    assert train1[0].error_type == "AirflowTaskTimeout"
+    tries = [
+        (r["attempt"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt"
+        and r["step"] == "train"
+        and r["logical_date"] == "2026-01-01"
+    ]
+    assert tries == [(1, "failed"), (2, "success")]
+    # the scheduler really died and a new one took over
+    crash = next(f for f in journal.faults if f["kind"] == "scheduler_crash")
+    assert crash["detail"]["killed"] == [{"name": "scheduler", "pid": old_scheduler}]
+    assert airflow.stack.procs["scheduler"].pid != old_scheduler and airflow.stack.alive()
+    # what Airflow did with the running task is measured, not assumed: every day ended
+    # with a state Airflow finished, and the recovery (if any) left the right model
+    assert {r["state"] for r in trace if r["kind"] == "run_state"} <= {"success", "failed"}
+    assert run["metrics"]["final_state_correct"] is True
+    (declared,) = [r for r in trace if r["kind"] == "declared"]
+    assert declared["retries"] == dict.fromkeys([*STEP_NAMES, "deploy_gate"], 1)
+    assert declared["timeouts"]["train"] == 5.0
+    assert declared["deploy_condition"] and "deploy_gate" in declared["deploy_condition"]
+    assert declared["typed_artifacts"] == [] and declared["caching"] is False
+
+
+@pytest.mark.slow
+def test_missed_day_is_backfilled_with_one_command(
+    airflow: AirflowRunner, out_root: Path, tmp_path: Path
+) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "missed_day",
+        2,
+        "{retries: 0, retry_delay_s: 1, timeout_s: 30}",
+        ["{kind: missed_days, day: 2, at: ingest, params: {days: 1}}"],
+    )
+    run_dir = harness.run_scenario(scenario, "airflow", "tuned", out_root, runner=airflow)
+    run, journal, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    assert run["recovery_plan"] == {DAY2: "ingest"}
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    assert not [a for a in journal.attempts if a.logical_date == DAY2 and a.start_ns < fix]
+    assert [o["command"].split()[:3] for o in journal.operator_actions] == [
+        ["airflow", "backfill", "create"]
+    ]
+    runs = {r["logical_date"]: r for r in trace if r["kind"] == "run_state"}
+    assert runs[DAY2]["run_type"] == "backfill" and runs[DAY2]["state"] == "success"
+    m = run["metrics"]
+    assert m["human_actions"] == 1 and m["recovered"] is True

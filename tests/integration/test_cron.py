@@ -25,7 +25,7 @@ from orchbench.trace import read_trace
 from orchbench.workflow.paths import FILENAMES
 from orchbench.workflow.spec import ARTIFACTS, STEP_NAMES
 from runners import runner_class
-from runners.cron import native
+from runners.cron import declared, native
 from runners.cron.daemon import render_crontab
 from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
 
@@ -90,6 +90,27 @@ def test_parse_log_and_mail(tmp_path: Path) -> None:
     alert = native.parse_mail(mail)
     assert alert is not None
     assert (alert["t_ns"], alert["step"], alert["logical_date"]) == (123, "validate", DAY2)
+
+
+def test_declared_reads_the_crontab(tmp_path: Path) -> None:
+    lines = {f"{i} 2 * * *": f"{SCRIPTS}/{{v}}/{s}.sh" for i, s in enumerate(STEP_NAMES)}
+    for variant in ("naive", "hardened"):
+        env = {"LOGICAL_DATE": DAY2, "RETRIES": "2", "STEP_TIMEOUT_S": "7.5"}
+        if variant == "naive":
+            env = {"LOGICAL_DATE": DAY2}
+        tab = tmp_path / f"{variant}.txt"
+        tab.write_text(render_crontab(env, {k: v.format(v=variant) for k, v in lines.items()}))
+        rec = declared.declared(tab)
+        assert rec is not None and rec["kind"] == "declared"
+        assert rec["jobs"] == list(STEP_NAMES)
+        assert rec["deploy_condition"] is None and rec["typed_artifacts"] == []
+        assert rec["caching"] is False
+        if variant == "naive":
+            assert rec["retries"] == {} and rec["timeouts"] == {}
+        else:
+            assert rec["retries"] == dict.fromkeys(STEP_NAMES, 2)
+            assert rec["timeouts"] == dict.fromkeys(STEP_NAMES, 7.5)
+    assert declared.declared(tmp_path / "missing.txt") is None
 
 
 # --- the real daemon ----------------------------------------------------------------------

@@ -517,3 +517,109 @@ def test_an_open_gate_still_needs_register_and_canary() -> None:
     gated_day(b, D1, deploy=True)
     assert recovery_plan(b.journal()).restart_from == {D1: "register"}
     assert not metrics(b, scenario=make_scenario(days=1))["recovered"]
+
+
+# --- the catalog's kinds, measured on hand-written journals --------------------------------
+
+
+def _output_fault(b: Builder, aid: str, step: str, date: str, name: str) -> None:
+    """A fault that made the attempt's own output ``name`` wrong (partial_write,
+    accuracy_regression): affected is the version the attempt journaled."""
+    end = next(r for r in b.records if r.get("attempt_id") == aid and r["type"] == "attempt_end")
+    out = next(o for o in end["outputs"] if o["name"] == name)
+    b.fault(aid, step, date, [dict(out)], t_ns=end["end_ns"] - 1)
+
+
+def test_killed_attempt_cpu_comes_from_its_heartbeat(tmp_path) -> None:
+    import json
+
+    from orchbench.journal import Journal, append_record, heartbeat_path
+
+    b = Builder()
+    aid = b.step("ingest", D1, status="killed")
+    b.step("ingest", D1, status="failed", cpu=0.25)
+    path = tmp_path / "journal.jsonl"
+    for r in b.records:
+        append_record(path, r)
+    hb = heartbeat_path(path, aid)
+    hb.parent.mkdir(parents=True)
+    hb.write_text(json.dumps({"cpu_s": 1.5, "t_ns": 123}))
+    j = Journal.load(path)
+    assert j.attempts[0].heartbeat_cpu_s == 1.5 and j.attempts[1].heartbeat_cpu_s is None
+    m = compute_metrics(j, [], ORACLE, FINAL_OK)
+    assert m["wasted_cpu_s"] == pytest.approx(1.75) and m["total_cpu_s"] == pytest.approx(1.75)
+    assert any("heartbeat" in n for n in m["notes"])
+
+
+def test_missed_days_restart_from_ingest_and_are_not_detected_if_nobody_notices() -> None:
+    b = Builder()
+    b.day(D1)
+    b.records.append(
+        {
+            "type": "fault_activated",
+            "t_ns": b.t,
+            "fault_id": "f1",
+            "kind": "missed_days",
+            "step": "ingest",
+            "logical_date": D2,
+            "attempt_id": None,
+            "affected": [],
+            "detail": {},
+        }
+    )
+    b.day(D3)
+    sc = make_scenario(days=3)
+    dates = [d.isoformat() for d in sc.logical_dates()]
+    assert recovery_plan(b.journal(), dates).restart_from == {D2: "ingest"}
+    assert recovery_plan(b.journal()).restart_from == {}
+    m = metrics(b, scenario=sc)
+    assert (m["detected"], m["detection_s"]) == (False, None)
+    assert not m["recovered"] and m["stale_executions"] == 0
+    b.day(D2)  # the backfill
+    assert recovery_plan(b.journal(), dates).restart_from == {}
+    assert metrics(b, scenario=sc)["recovered"]
+
+
+def test_a_date_cut_short_restarts_where_it_stopped() -> None:
+    b = Builder()
+    b.day(D1, upto="train")  # e.g. the scheduler died and nothing resumed the run
+    assert recovery_plan(b.journal(), [D1]).restart_from == {D1: "evaluate"}
+
+
+def test_silent_corruption_taints_everything_downstream_and_deploys_badly() -> None:
+    b2 = Builder()
+    b2.day(D1)
+    ids = {"ingest": b2.step("ingest", D2), "validate": b2.step("validate", D2)}
+    ids["featurize"] = b2.step("featurize", D2, tamper={"validated": "flipped"})
+    for s in STEP_NAMES[3:]:
+        ids[s] = b2.step(s, D2)
+    an = analyse(b2.journal())
+    assert [an.infos[ids[s]].tainted for s in STEP_NAMES] == [False, False] + [True] * 5
+    m = metrics(b2)
+    assert m["bad_model_deployed"] and m["stale_executions"] == 0
+    assert recovery_plan(b2.journal()).restart_from == {D2: "featurize"}
+
+
+def test_partial_write_taints_its_artifact_and_the_consumers() -> None:
+    b = Builder()
+    ids = {s: b.step(s, D1) for s in STEP_NAMES[:2]}
+    _output_fault(b, ids["validate"], "validate", D1, "validated")
+    ids["featurize"] = b.step("featurize", D1, status="failed")  # the torn CSV is unreadable
+    an = analyse(b.journal())
+    assert an.infos[ids["validate"]].tainted and an.infos[ids["featurize"]].failed
+    assert recovery_plan(b.journal()).restart_from == {D1: "validate"}
+
+
+@pytest.mark.parametrize("gate_blocks", [True, False])
+def test_accuracy_regression_is_a_bad_deploy_only_if_the_gate_lets_it_through(
+    gate_blocks: bool,
+) -> None:
+    b = Builder()
+    b.day(D1)
+    ids = {s: b.step(s, D2) for s in STEP_NAMES[:4]}
+    _output_fault(b, ids["train"], "train", D2, "model")
+    for s in STEP_NAMES[4:]:
+        b.step(s, D2, deploy=not gate_blocks)
+    m = metrics(b)
+    assert m["bad_model_deployed"] is (not gate_blocks)
+    assert recovery_plan(b.journal()).restart_from == {D2: "train"}

@@ -1,0 +1,224 @@
+"""Faults that live in the scheduler, not inside a step: the API runner adapters call.
+
+Two kinds cannot be injected by the shared step wrapper alone:
+
+- ``missed_days`` (``params: {days: N}``, ``at: ingest``): the scheduler is down from the
+  fault's ``day`` for N logical dates; no schedule fires for them. ``outage_dates`` gives
+  those dates. A runner does not fire them during ``run_days`` and, at the moment the
+  first skipped schedule would have fired, calls ``record_activation`` (the journal's
+  ``fault_activated`` record, same shape as ``StepCall.record_fault``). When the scheduler
+  is back the system does what it natively does (Airflow catchup/backfill, Prefect or KFP
+  a re-trigger, cron nothing: the harness's recovery plan then restarts every scenario date
+  without a complete good run from ``ingest``, see ``orchbench.metrics.recovery_plan``).
+- ``scheduler_crash`` (``params: {restart_after_s: 2}``; ``day``/``at``: the moment step
+  ``at`` of that day starts): a step-level ``before`` hook (``kinds/scheduler_crash.py``)
+  journals the activation, then SIGKILLs the processes the runner registered with
+  ``register_scheduler`` (``world/faults/scheduler.json``) and appends a crash record
+  there. The runner notices (``crashes``), waits ``restart_after_s`` and restarts its
+  scheduler/server the way a supervisor (systemd, k8s) would, then registers the new pids.
+  With nothing registered the hook still journals the activation, with ``killed: []``.
+
+A runner declares which of these it implements with a class attribute; the harness
+records ``not_applicable`` (with the reason) for a scenario using one it does not declare::
+
+    class PrefectRunner(Runner):
+        runner_faults = frozenset({"missed_days", "scheduler_crash"})
+
+Example (inside a runner's ``run_days``)::
+
+    from fault_injection import runner_faults as rf
+
+    down = rf.outage_dates(ctx.scenario)
+    for o in rf.outages(ctx.scenario):          # journal when the first skip would fire
+        ...  # at the time o.first would have been scheduled:
+        rf.record_activation(ctx.journal, o.fault_id, "missed_days", o.first,
+                             run_id=ctx.run_id, dates=[d.isoformat() for d in o.dates])
+    run only [d for d in ctx.dates if d not in down], then let the system catch up natively
+
+    rf.register_scheduler(ctx.world, "prefect-server", [server.pid])
+    ...  # while waiting for runs:
+    for c in rf.crashes(ctx.world)[handled:]:
+        time.sleep(c["restart_after_s"]); restart the server
+        rf.register_scheduler(ctx.world, "prefect-server", [new.pid]); handled += 1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchbench.journal import append_record
+
+if TYPE_CHECKING:
+    from orchbench.scenario import FaultSpec, Scenario
+    from orchbench.world import World
+
+RUNNER_LEVEL = ("missed_days", "scheduler_crash")
+SCHEDULER_FILE = "scheduler.json"
+
+
+def fault_ids(scenario: Scenario, kind: str) -> list[tuple[str, FaultSpec]]:
+    """(fault id, spec) of the scenario's faults of ``kind``; ids are f1, f2... in order."""
+    return [(f"f{i + 1}", f) for i, f in enumerate(scenario.faults) if f.kind == kind]
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One ``missed_days`` fault: the scheduler is down on ``dates`` (in order)."""
+
+    fault_id: str
+    dates: tuple[dt.date, ...]
+
+    @property
+    def first(self) -> dt.date:
+        return self.dates[0]
+
+
+def outages(scenario: Scenario) -> list[Outage]:
+    """Every ``missed_days`` fault of the scenario with its down dates (clipped to the run)."""
+    last = scenario.logical_dates()[-1] if scenario.days else None
+    out = []
+    for fid, f in fault_ids(scenario, "missed_days"):
+        first = scenario.date_of_day(f.day)
+        n = int(f.params.get("days", 1))
+        dates = tuple(
+            d for d in (first + dt.timedelta(days=k) for k in range(n)) if last and d <= last
+        )
+        out.append(Outage(fid, dates))
+    return out
+
+
+def outage_dates(scenario: Scenario) -> set[dt.date]:
+    """The logical dates on which the scheduler is down (no schedule fires)."""
+    return {d for o in outages(scenario) for d in o.dates}
+
+
+def record_activation(
+    journal_path: Path | str,
+    fault_id: str,
+    kind: str,
+    logical_date: dt.date | str,
+    *,
+    step: str = "ingest",
+    run_id: str = "",
+    affected: Iterable[dict[str, Any]] = (),
+    **detail: Any,
+) -> None:
+    """Journal a runner-level fault taking effect now (``fault_activated``, no attempt)."""
+    date = logical_date.isoformat() if isinstance(logical_date, dt.date) else logical_date
+    append_record(
+        journal_path,
+        {
+            "type": "fault_activated",
+            "t_ns": time.time_ns(),
+            "fault_id": fault_id,
+            "kind": kind,
+            "step": step,
+            "logical_date": date,
+            "attempt_id": None,
+            "run_id": run_id,
+            "affected": list(affected),
+            "detail": detail,
+        },
+    )
+
+
+def check_supported(runner: object, scenario: Scenario) -> str | None:
+    """Why ``runner`` cannot run the scenario's runner-level faults, or None if it can."""
+    declared = getattr(runner, "runner_faults", frozenset())
+    needed = sorted({f.kind for f in scenario.faults if f.kind in RUNNER_LEVEL})
+    missing = [k for k in needed if k not in declared]
+    if not missing:
+        return None
+    name = getattr(runner, "name", type(runner).__name__)
+    return (
+        f"runner {name!r} does not implement the scheduler-level fault(s) "
+        f"{', '.join(missing)} (Runner.runner_faults; see fault_injection/runner_faults.py)"
+    )
+
+
+# -- scheduler processes and crashes (world/faults/scheduler.json) ------------------------
+
+
+def scheduler_file(world: World) -> Path:
+    return world.faults_state.parent / SCHEDULER_FILE
+
+
+@contextmanager
+def _locked(world: World) -> Iterator[dict[str, Any]]:
+    path = scheduler_file(world)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with open(fd, "r+", closefd=False) as f:
+            text = f.read()
+            data = json.loads(text) if text.strip() else {}
+            data.setdefault("processes", {})
+            data.setdefault("crashes", [])
+            yield data
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, path)
+    finally:
+        os.close(fd)
+
+
+def register_scheduler(world: World, name: str, pids: Iterable[int]) -> None:
+    """Say which processes are the scheduler/server ``name`` (replaces earlier pids)."""
+    with _locked(world) as data:
+        data["processes"][name] = [int(p) for p in pids]
+
+
+def registered(world: World) -> dict[str, list[int]]:
+    """name -> pids currently registered."""
+    try:
+        return json.loads(scheduler_file(world).read_text()).get("processes", {})
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def crashes(world: World) -> list[dict[str, Any]]:
+    """Crash records in order: ``fault_id``, ``t_ns``, ``killed`` ({name, pid}),
+    ``restart_after_s``. A runner restarts once per record it has not handled yet."""
+    try:
+        return json.loads(scheduler_file(world).read_text()).get("crashes", [])
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def kill_registered(world: World, fault_id: str, restart_after_s: float) -> list[dict[str, Any]]:
+    """SIGKILL every registered process (never the caller); append a crash record.
+
+    Returns the processes signalled as ``{name, pid}`` (a pid already gone is left out).
+    """
+    killed = []
+    me = os.getpid()
+    with _locked(world) as data:
+        for name, pids in data["processes"].items():
+            for pid in pids:
+                if pid == me:
+                    continue
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append({"name": name, "pid": pid})
+        data["crashes"].append(
+            {
+                "fault_id": fault_id,
+                "t_ns": time.time_ns(),
+                "killed": killed,
+                "restart_after_s": restart_after_s,
+            }
+        )
+    return killed

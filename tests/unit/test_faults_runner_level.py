@@ -1,0 +1,124 @@
+"""Runner-level faults: missed_days dates/activation and scheduler_crash killing registered pids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fault_injection import runner_faults as rf
+from fault_injection import state as fault_state
+from orchbench.journal import Journal
+from orchbench.scenario import ScenarioError, parse_scenario
+from orchbench.workflow.paths import dated_paths, step_paths
+from orchbench.wrapper import run_step
+from tests.conftest import make_scenario
+
+D1 = "2026-01-01"
+
+
+def test_outage_dates_cover_n_days_from_the_fault_day() -> None:
+    sc = make_scenario(
+        days=5, faults=[{"kind": "missed_days", "day": 2, "at": "ingest", "params": {"days": 2}}]
+    )
+    assert rf.outage_dates(sc) == {dt.date(2026, 1, 2), dt.date(2026, 1, 3)}
+    [o] = rf.outages(sc)
+    assert o.fault_id == "f1" and o.first == dt.date(2026, 1, 2)
+
+
+def test_no_outage_without_the_fault() -> None:
+    assert rf.outage_dates(make_scenario()) == set()
+
+
+def test_missed_days_past_the_end_is_rejected() -> None:
+    text = """
+schema: orchbench.scenario/1
+name: t
+claim: a test scenario claim
+days: 3
+faults: [{kind: missed_days, day: 3, at: ingest, params: {days: 2}}]
+"""
+    with pytest.raises(ScenarioError, match=r"faults\.0\.params: .*past the last day"):
+        parse_scenario(text, "x.yaml")
+
+
+def test_missed_days_only_at_ingest() -> None:
+    with pytest.raises(Exception, match="allowed: ingest"):
+        make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "train"}])
+
+
+def test_record_activation_writes_a_fault_record(tmp_path: Path) -> None:
+    j = tmp_path / "journal.jsonl"
+    rf.record_activation(j, "f1", "missed_days", dt.date(2026, 1, 2), run_id="r", dates=["x"])
+    [f] = Journal.load(j).faults
+    assert f["kind"] == "missed_days" and f["logical_date"] == "2026-01-02"
+    assert f["step"] == "ingest" and f["affected"] == [] and f["detail"] == {"dates": ["x"]}
+
+
+class _R:
+    name = "fake"
+    runner_faults = frozenset({"missed_days"})
+
+
+def test_check_supported_names_the_missing_kind() -> None:
+    sc = make_scenario(faults=[{"kind": "scheduler_crash", "day": 1, "at": "train"}])
+    assert "scheduler_crash" in (rf.check_supported(_R(), sc) or "")
+    sc2 = make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "ingest"}])
+    assert rf.check_supported(_R(), sc2) is None
+    assert rf.check_supported(object(), make_scenario()) is None
+
+
+def _run(world, journal, step, day, root):
+    return run_step(
+        step,
+        day,
+        *step_paths(step, dated_paths(root, day)),
+        world=world,
+        journal=journal,
+        run_id="r1",
+        runner="test",
+    )
+
+
+def test_scheduler_crash_kills_registered_once(small_world, tmp_path: Path) -> None:
+    world, journal = small_world
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        rf.register_scheduler(world, "sched", [victim.pid])
+        fault_state.arm(
+            world,
+            [
+                {
+                    "kind": "scheduler_crash",
+                    "logical_date": D1,
+                    "at": "ingest",
+                    "params": {"restart_after_s": 1.5},
+                }
+            ],
+        )
+        _run(world, journal, "ingest", D1, tmp_path)
+        assert victim.wait(timeout=10) == -9
+        _run(world, journal, "ingest", D1, tmp_path)  # fires once only
+    finally:
+        victim.kill()
+        victim.wait()
+    j = Journal.load(journal)
+    [f] = j.faults
+    assert f["detail"]["killed"] == [{"name": "sched", "pid": victim.pid}]
+    assert f["attempt_id"] == j.attempts[0].attempt_id
+    assert [a.status for a in j.attempts] == ["success", "success"]
+    [c] = rf.crashes(world)
+    assert c["fault_id"] == "f1" and c["restart_after_s"] == 1.5
+
+
+def test_scheduler_crash_with_nothing_registered_still_records(small_world, tmp_path) -> None:
+    world, journal = small_world
+    fault_state.arm(
+        world, [{"kind": "scheduler_crash", "logical_date": D1, "at": "ingest", "params": {}}]
+    )
+    _run(world, journal, "ingest", D1, tmp_path)
+    [f] = Journal.load(journal).faults
+    assert f["detail"]["killed"] == []
