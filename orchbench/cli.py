@@ -8,6 +8,7 @@ stderr naming the problem and a non-zero exit, with nothing written to ``results
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -141,7 +142,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if not results.is_dir():
         _fail(f"{results}: no such results directory (run `make bench` first)")
-    out = build_report(results, Path(args.out) if args.out else Path("results/report"))
+    old = Path(args.compare) if args.compare else None
+    if old is not None and not old.is_dir():
+        _fail(f"--compare {old}: no such results directory")
+    out = build_report(results, Path(args.out) if args.out else Path("results/report"), old)
     print(out)
     return 0
 
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/runs")
     p.add_argument("--timeout", type=float, default=None, help="seconds (default: by scenario)")
     p.add_argument("--keep-work", action="store_true", help="keep the run's artifacts")
+    p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
     p.add_argument("--quick", action="store_true", help="only the quick scenario set")
@@ -199,10 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--resume", action="store_true", help="skip runs already published")
     p.add_argument("--out", default="results/runs")
+    p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("report", help="build the report (default results/report) from runs")
     p.add_argument("results", nargs="?", default="results/runs")
     p.add_argument("--out", default=None)
+    p.add_argument("--compare", metavar="OLD_RESULTS", help="show changes from another results dir")
     p.set_defaults(func=cmd_report)
     return ap
 
@@ -212,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
+    if getattr(args, "kfp_host", None):  # read by runners/kfp/adapter.py (ORCHBENCH_KFP_HOST)
+        os.environ["ORCHBENCH_KFP_HOST"] = args.kfp_host
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ RUNNERS: dict[str, str] = {
     "cron-hardened": "runners.cron.adapter:HardenedCronRunner",
     "airflow": "runners.airflow.adapter:AirflowRunner",
     "prefect": "runners.prefect.adapter:PrefectRunner",
+    "kfp": "runners.kfp.adapter:KfpRunner",
 }
 
 

@@ -1,0 +1,127 @@
+"""``python -m runners.kfp``: compile the pipeline, run it locally, or submit it to a cluster.
+
+- ``compile --out FILE [--policy JSON]``: the KFP IR YAML (``make kfp-spec`` runs this).
+- ``run --spec FILE --logical-date D --pipeline-root DIR [--min-accuracy X] [--no-cache]``:
+  one submission of the compiled spec to ``kfp.local`` (``SubprocessRunner(use_venv=False)``:
+  each task is a subprocess of this interpreter; caching on unless ``--no-cache``). Exit 0
+  when the pipeline succeeded, 1 when KFP reported it failed.
+- ``submit --host URL --spec FILE --logical-date D [...]``: the same compiled spec to a KFP
+  API with ``kfp.Client(host=URL).create_run_from_pipeline_package``; prints the run id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+RUN_STARTED = "orchbench-kfp: submitting"  # the driver's first line: the run's arguments
+RUN_ENDED = "orchbench-kfp: pipeline run"  # the driver's last line: state and message
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from orchbench.policy import DEFAULT_POLICY, Policy
+    from runners.kfp.pipeline import compile_spec
+
+    policy = Policy.model_validate_json(args.policy) if args.policy else DEFAULT_POLICY
+    print(compile_spec(Path(args.out), policy))
+    return 0
+
+
+def _arguments(args: argparse.Namespace) -> dict[str, object]:
+    return {"logical_date": args.logical_date.isoformat(), "min_accuracy": args.min_accuracy}
+
+
+def _say(message: str) -> None:
+    now = dt.datetime.now().isoformat(sep=" ", timespec="milliseconds")
+    print(f"{now} - {message}", flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from kfp import components, local
+
+    # kfp.local logs cache hits, retries and skipped conditions on the root logger at INFO;
+    # without a handler at INFO a user would never see them.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s - %(levelname)s - %(message)s", stream=sys.stdout
+    )
+    root = Path(args.pipeline_root).resolve()
+    workspace = root / ".workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root),
+        workspace_root=str(workspace),
+        raise_on_error=True,
+        enable_caching=not args.no_cache,
+    )
+    pipeline = components.load_component_from_file(args.spec)
+    arguments = _arguments(args)
+    _say(f"{RUN_STARTED} {json.dumps(arguments)} caching={not args.no_cache}")
+    try:
+        pipeline(**arguments)
+    except RuntimeError as e:
+        _say(f"{RUN_ENDED} FAILURE: {e}")
+        return 1
+    _say(f"{RUN_ENDED} SUCCESS")
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    import json
+
+    import kfp
+
+    arguments = _arguments(args)
+    _say(f"{RUN_STARTED} {json.dumps(arguments)} caching={not args.no_cache} host={args.host}")
+    try:
+        client = kfp.Client(host=args.host, namespace=args.namespace)
+        run = client.create_run_from_pipeline_package(
+            args.spec,
+            arguments=arguments,
+            run_name=f"daily-retraining-{args.logical_date}",
+            experiment_name=args.experiment,
+            enable_caching=not args.no_cache,
+        )
+        print(run.run_id, flush=True)
+        if not args.wait:
+            return 0
+        done = client.wait_for_run_completion(run.run_id, timeout=args.wait_timeout)
+    except Exception as e:  # the client raises many types (urllib3, ApiException...)
+        _say(f"{RUN_ENDED} FAILURE: cannot use the KFP API at {args.host}: {type(e).__name__}: {e}")
+        return 2
+    state = str(getattr(done, "state", "UNKNOWN"))
+    ok = state.upper() == "SUCCEEDED"
+    _say(f"{RUN_ENDED} {'SUCCESS' if ok else 'FAILURE'}: run {run.run_id} {state}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runners.kfp", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compile", help="compile the pipeline to IR YAML")
+    c.add_argument("--out", required=True)
+    c.add_argument("--policy", default=None, help="orchbench policy as JSON (retries...)")
+    for name in ("run", "submit"):
+        p = sub.add_parser(name)
+        p.add_argument("--spec", required=True)
+        p.add_argument("--logical-date", required=True, type=dt.date.fromisoformat)
+        p.add_argument("--min-accuracy", type=float, default=0.0)
+        p.add_argument("--no-cache", action="store_true")
+    sub.choices["run"].add_argument("--pipeline-root", required=True)
+    s = sub.choices["submit"]
+    s.add_argument("--host", required=True)
+    s.add_argument("--namespace", default=None)
+    s.add_argument("--experiment", default="orchbench")
+    s.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    s.add_argument("--wait-timeout", type=float, default=3600)
+    args = parser.parse_args(argv)
+    return {"compile": _compile, "run": _run, "submit": _submit}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

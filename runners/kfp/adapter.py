@@ -1,0 +1,375 @@
+"""The ``kfp`` runner: the compiled pipeline spec (``pipeline.py``) run by ``kfp.local``.
+
+- The spec: ``build/kfp/daily_retraining.yaml`` (``make kfp-spec``) for the default policy;
+  a scenario with another policy gets its own spec compiled next to it (KFP compiles
+  retries into the spec). A missing or stale spec is compiled with the same command.
+- ``run_days``: one submission per logical date, in date order, each as
+  ``.venvs/kfp/bin/python -m runners.kfp run --spec ... --logical-date D`` in its own
+  process group: ``kfp.local.SubprocessRunner(use_venv=False)``, caching on, one
+  ``pipeline_root`` per scenario run (its cache lives there too).
+- Timeouts: the local runner has none, so the adapter watches each submission's console
+  output and, when a task has been executing for the policy's ``timeout_s``, SIGKILLs that
+  task's processes (never the driver). KFP then sees the task fail and applies its own
+  retry policy. The kill is journaled (harness event ``timeout_kill``) and written into the
+  submission's log (``orchbench-harness: timeout killed task ...``), so the trace says the
+  kill came from the harness.
+- ``recover``: the operator re-submits each date of the plan with caching on, so KFP reuses
+  the cached outputs that are still valid. When the plan restarts a date at a step whose
+  last execution KFP shows as *successful* (the fix changed its input: e.g. a re-delivered
+  source partition), its cache entry is stale and KFP cannot invalidate one task's entry, so
+  that date is re-submitted with caching off.
+- Runner-level faults: ``missed_days``: the local runner has no scheduler, so the down dates
+  are simply not submitted; the operator re-submits them in recovery (what a KFP local user
+  does; a cluster's recurring run with catchup would backfill). ``scheduler_crash``: the
+  local runner's "scheduler" is the driver process (it orchestrates the tasks); the fault
+  SIGKILLs it mid-run, the adapter kills what it left, and after ``restart_after_s``
+  re-submits the date with caching, as a supervisor re-running the job would.
+- ``--kfp-host URL`` (env ``ORCHBENCH_KFP_HOST``, optional ``ORCHBENCH_KFP_NAMESPACE``):
+  submit the same compiled spec to a KFP API with ``kfp.Client`` and wait for each run. No
+  cluster was reachable where this was built; only the unreachable-host error was tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fault_injection import runner_faults as rf
+from orchbench import journal as jr
+from orchbench.policy import DEFAULT_POLICY, Policy
+from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
+from runners.kfp import native
+
+ENV_PYTHON = "ORCHBENCH_KFP_PYTHON"
+ENV_HOST = "ORCHBENCH_KFP_HOST"
+ENV_NAMESPACE = "ORCHBENCH_KFP_NAMESPACE"
+MODULE = "runners.kfp"
+SPEC_NAME = "daily_retraining"
+DRIVER = "kfp-local-driver"  # what a scheduler_crash kills
+POLL_S = 0.1
+SOURCES = ("pipeline.py", "task.py", "__main__.py")
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "ORCHBENCH_"))}
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live pids of process group ``pgid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return sorted(out)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole process group of ``proc``, reap it, wait until the group is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    end = time.monotonic() + 10
+    while group_pids(proc.pid) and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+class KfpRunner(Runner):
+    """Kubeflow Pipelines: the compiled IR YAML run by ``kfp.local`` (SubprocessRunner)."""
+
+    name = "kfp"
+    system = "KFP (local runner)"
+    description = "KFP v2 compiled spec on kfp.local: typed artifacts, dsl.If gate, caching"
+    # kfp.local has no setting that changes its own overhead: both profiles are the same.
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
+    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
+
+    def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
+        super().__init__(profile, repo_root)
+        self._driver: subprocess.Popen[bytes] | None = None
+        self._submissions: list[Path] = []
+        self._crashes_handled = 0
+        self._versions: dict[str, str] | None = None
+        self._timeout_kills = 0
+
+    # --- environment --------------------------------------------------------------------
+
+    @property
+    def host(self) -> str | None:
+        return os.environ.get(ENV_HOST) or None
+
+    def python(self) -> Path:
+        override = os.environ.get(ENV_PYTHON)
+        if override:
+            return Path(override)
+        return self.repo_root / ".venvs" / "kfp" / "bin" / "python"
+
+    def spec_path(self, policy: Policy = DEFAULT_POLICY) -> Path:
+        build = self.repo_root / "build" / "kfp"
+        if policy == DEFAULT_POLICY:
+            return build / f"{SPEC_NAME}.yaml"
+        digest = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:10]
+        return build / f"{SPEC_NAME}-{digest}.yaml"
+
+    def check_environment(self) -> None:
+        py = self.python()
+        if not os.access(py, os.X_OK):
+            raise EnvironmentMissing(f"{py} not found: run `make setup` (builds .venvs/kfp)")
+        if self.host:
+            _probe(self.host)
+
+    def ensure_spec(self, policy: Policy = DEFAULT_POLICY) -> Path:
+        """The compiled spec for ``policy``; compiled (as ``make kfp-spec`` does) when missing
+        or older than the pipeline's sources."""
+        path = self.spec_path(policy)
+        src = self.repo_root / "runners" / "kfp"
+        newest = max((src / f).stat().st_mtime for f in SOURCES)
+        if path.exists() and path.stat().st_mtime >= newest:
+            return path
+        cmd = [str(self.python()), "-m", MODULE, "compile", "--out", str(path)]
+        if policy != DEFAULT_POLICY:
+            cmd += ["--policy", policy.model_dump_json()]
+        done = subprocess.run(
+            cmd, cwd=self.repo_root, env=_clean_env(), capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise EnvironmentMissing(f"compiling the KFP pipeline failed: {' '.join(tail)}")
+        return path
+
+    def versions(self) -> dict[str, str]:
+        if self._versions is None:
+            site = sorted((self.python().parent.parent / "lib").glob("python3*/site-packages"))
+            found: dict[str, str] = {}
+            wanted = ("kfp", "kfp-pipeline-spec", "numpy", "pandas", "pandera", "scikit-learn")
+            for dist in metadata.distributions(path=[str(p) for p in site]):
+                name = (dist.metadata["Name"] or "").lower()
+                if name in wanted:
+                    found[name] = dist.version
+            self._versions = {k: found[k] for k in wanted if k in found}
+        return self._versions
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "mode": f"cluster: {self.host}" if self.host else "kfp.local SubprocessRunner",
+            "runner": "SubprocessRunner(use_venv=False), one process per task",
+            "caching": "on (ingest, validate, featurize, train); off (evaluate, register, canary)",
+            "retries": "set_retry(policy.retries, backoff policy.retry_delay_s, factor 1.0)",
+            "timeout": "enforced by the orchbench adapter (kfp.local has no task timeout)",
+            "spec": str(self.spec_path()),
+            "timeout_kills": self._timeout_kills,
+        }
+
+    def stop(self) -> None:
+        self.abort()
+
+    def abort(self) -> None:
+        if self._driver is not None:
+            kill_group(self._driver)
+            self._driver = None
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def _env(self, ctx: RunContext) -> dict[str, str]:
+        return {**_clean_env(), **ctx.step_env(), "PYTHONUNBUFFERED": "1"}
+
+    def pipeline_root(self, ctx: RunContext) -> Path:
+        return ctx.work / "kfp" / "pipeline_root"
+
+    def command(self, ctx: RunContext, logical_date: str, cache: bool = True) -> list[str]:
+        spec = self.ensure_spec(ctx.scenario.policy)
+        floor = ctx.scenario.gate.min_accuracy or 0.0
+        verb = ["submit", "--host", self.host, "--wait"] if self.host else ["run"]
+        cmd = [str(self.python()), "-m", MODULE, *verb, "--spec", str(spec)]
+        cmd += ["--logical-date", logical_date, "--min-accuracy", f"{floor:g}"]
+        if not self.host:
+            cmd += ["--pipeline-root", str(self.pipeline_root(ctx))]
+        if self.host and os.environ.get(ENV_NAMESPACE):
+            cmd += ["--namespace", os.environ[ENV_NAMESPACE]]
+        return cmd if cache else [*cmd, "--no-cache"]
+
+    def _submit(self, ctx: RunContext, logical_date: str, cache: bool = True) -> int:
+        """One submission in its own process group; returns the driver's exit code."""
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the submission for {logical_date}")
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        n = len(self._submissions) + 1
+        log = ctx.logs / f"kfp-submission-{n:02d}-{logical_date}.log"
+        self._submissions.append(log)
+        with log.open("wb") as out:
+            self._driver = subprocess.Popen(
+                self.command(ctx, logical_date, cache),
+                env=self._env(ctx),
+                cwd=self.repo_root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            if rf.fault_ids(ctx.scenario, "scheduler_crash"):
+                rf.register_scheduler(ctx.world, DRIVER, [self._driver.pid])
+            rc = self._watch(ctx, logical_date, log)
+        kill_group(self._driver)  # nothing a submission started may outlive it
+        self._driver = None
+        return rc
+
+    def _watch(self, ctx: RunContext, logical_date: str, log: Path) -> int:
+        """Wait for the driver; kill a task that runs past the policy's timeout."""
+        assert self._driver is not None
+        timeout = ctx.scenario.policy.timeout_s
+        running: dict[str, float] = {}  # task -> monotonic time its execution was seen
+        offset = 0
+        while True:
+            rc = self._driver.poll()
+            offset = _follow(log, offset, running)
+            if rc is not None:
+                return rc
+            now = time.monotonic()
+            for task, since in list(running.items()):
+                if now - since >= timeout:
+                    self._kill_task(ctx, logical_date, task, timeout, log)
+                    running.pop(task)
+            if ctx.remaining() <= 0:
+                self.abort()
+                raise RunTimeout(f"submission for {logical_date} still running at the deadline")
+            time.sleep(POLL_S)
+
+    def _kill_task(
+        self, ctx: RunContext, logical_date: str, task: str, timeout: float, log: Path
+    ) -> None:
+        """SIGKILL the running task's processes (every process of the driver's group but the
+        driver); journal and log that the kill came from the harness."""
+        assert self._driver is not None
+        pids = [p for p in group_pids(self._driver.pid) if p != self._driver.pid]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self._timeout_kills += 1
+        jr.harness_event(
+            ctx.journal,
+            "timeout_kill",
+            logical_date=logical_date,
+            step=task,
+            pids=pids,
+            timeout_s=timeout,
+            by="orchbench harness (kfp.local has no task timeout)",
+        )
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        with log.open("a") as f:
+            f.write(
+                f"{stamp} - {native.HARNESS_KILL} '{task}' after {timeout:g} s "
+                f"(pids {pids}; kfp.local has no task timeout)\n"
+            )
+
+    def _submit_until_done(self, ctx: RunContext, logical_date: str, cache: bool = True) -> None:
+        """Submit; if a scheduler_crash killed the driver, re-submit after the restart delay
+        (caching on), as a supervisor re-running the job would."""
+        while True:
+            self._submit(ctx, logical_date, cache)
+            crashes = rf.crashes(ctx.world)[self._crashes_handled :]
+            if not crashes:
+                return
+            for crash in crashes:
+                self._crashes_handled += 1
+                time.sleep(float(crash.get("restart_after_s") or 0.0))
+            with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
+                f.write(f"{crashes}: re-submitting {logical_date} with caching\n")
+            cache = True
+
+    def run_days(self, ctx: RunContext) -> None:
+        self._crashes_handled = len(rf.crashes(ctx.world))
+        down = rf.outage_dates(ctx.scenario)
+        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
+        for day in ctx.dates:
+            if day in first_down:  # nothing submits this date: there is no scheduler
+                o = first_down[day]
+                rf.record_activation(
+                    ctx.journal,
+                    o.fault_id,
+                    "missed_days",
+                    day,
+                    run_id=ctx.run_id,
+                    dates=[d.isoformat() for d in o.dates],
+                )
+            if day in down:
+                continue
+            self._submit_until_done(ctx, day.isoformat())
+
+    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+        trace = self._trace(ctx) if plan else []
+        for logical_date, step in sorted(plan.restart_from.items()):
+            cache = not _succeeded(trace, logical_date, step)
+            cmd = self.command(ctx, logical_date, cache)
+            ctx.operator(shlex.join(["python", *cmd[1:]]))
+            self._submit_until_done(ctx, logical_date, cache)
+
+    def _trace(self, ctx: RunContext) -> list[dict[str, Any]]:
+        if self.host:
+            return native.collect_cluster(self._submissions, self.ensure_spec(ctx.scenario.policy))
+        return native.collect(
+            self._submissions, self.pipeline_root(ctx), self.ensure_spec(ctx.scenario.policy)
+        )
+
+    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
+        return self._trace(ctx)
+
+
+def _succeeded(trace: list[dict[str, Any]], logical_date: str, step: str) -> bool:
+    """Whether KFP's last record of ``step`` for the date is a success or a cache hit (its
+    cache entry would then be reused by a re-submission)."""
+    last = None
+    for r in trace:
+        if (
+            r.get("kind") == "task_attempt"
+            and r.get("logical_date") == logical_date
+            and r.get("step") == step
+        ):
+            last = r
+    return last is not None and last.get("state") in ("success", "cached")
+
+
+def _follow(log: Path, offset: int, running: dict[str, float]) -> int:
+    """Read the log from ``offset``; track which tasks are executing. Returns the new offset."""
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return offset
+    end = chunk.rfind(b"\n") + 1
+    for raw in chunk[:end].decode(errors="replace").splitlines():
+        sub = native.Submission(log)
+        native.add_event(sub, 0, native.message(raw))
+        for e in sub.events:
+            if e.kind == "exec" and e.task:
+                running[e.task] = time.monotonic()
+            elif e.kind == "done" and e.task:
+                running.pop(e.task, None)
+    return offset + end
+
+
+def _probe(host: str) -> None:
+    """Fail clearly when the KFP API at ``host`` does not answer its health endpoint."""
+    url = host.rstrip("/") + "/apis/v2beta1/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            json.loads(resp.read() or b"{}")
+    except (OSError, urllib.error.URLError, ValueError) as e:
+        raise EnvironmentMissing(f"the KFP API at {host} is not reachable ({url}: {e})") from e

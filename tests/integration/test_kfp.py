@@ -1,0 +1,166 @@
+"""The KFP runner with the real ``kfp.local`` runner (SubprocessRunner) and the real
+compiled spec: schema break and recovery by re-submission with caching, the ``dsl.If``
+gate blocking a worse model, a hang killed by the harness's timeout, and the clear error
+for an unreachable ``--kfp-host``. Scenarios are small (2 days, 2000 rows) and written to
+``tmp_path``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.harness import run_scenario
+from orchbench.journal import Journal
+from orchbench.runner import EnvironmentMissing
+from orchbench.trace import read_trace
+from runners.kfp.adapter import KfpRunner
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venvs" / "kfp" / "bin" / "python"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not VENV.exists(), reason=".venvs/kfp missing: run `make setup`"),
+]
+
+HEAD = """schema: orchbench.scenario/1
+name: {name}
+claim: "kfp integration test scenario {name}"
+days: 2
+data: {{rows_per_day: 2000, seed: {seed}}}
+"""
+
+
+def scenario(tmp_path: Path, name: str, body: str, seed: int = 7) -> Path:
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(HEAD.format(name=name, seed=seed) + body)
+    return p
+
+
+def run(tmp_path: Path, path: Path) -> tuple[dict[str, Any], Journal, list[dict[str, Any]]]:
+    out = run_scenario(path, "kfp", out_root=tmp_path / "runs")
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "completed", record["reason"]
+    return record, Journal.load(out / "journal.jsonl"), read_trace(out / "native.jsonl")
+
+
+def pids_with_env(needle: str) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if needle.encode() in (d / "environ").read_bytes().split(b"\0"):
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_schema_break_stops_downstream_and_recovers_by_resubmission(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "kfp_schema_break",
+        "faults:\n  - {kind: schema_break, day: 2, at: ingest, "
+        "params: {rename: {amount: amount_usd}}}\n",
+    )
+    record, journal, trace = run(tmp_path, path)
+    m = record["metrics"]
+    assert m["detected"] is True
+    assert m["final_state_correct"] is True and m["recovered"] is True
+    assert m["bad_model_deployed"] is False
+    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 2.0
+    fix = journal.harness_time("fix_applied")
+    day2 = "2026-01-02"
+    before = [a for a in journal.attempts if a.logical_date == day2 and a.start_ns < fix]
+    assert {a.step for a in before} == {"ingest", "validate"}  # nothing downstream ran
+    assert all(a.status == "failed" for a in before if a.step == "validate")
+    states = {
+        (r["step"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == day2
+    }
+    assert ("validate", "failed") in states and ("train", "upstream_failed") in states
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == day2]
+    assert [r["state"] for r in runs] == ["failed", "success"]
+    (declared,) = [r for r in trace if r["kind"] == "declared"]
+    assert declared["resources"]["train"]["accelerator_limit"] == "1"
+    assert "better_than_champion" in declared["deploy_condition"]
+    assert {"step": "train", "name": "model", "type": "system.Model", "direction": "output"} in (
+        declared["typed_artifacts"]
+    )
+    assert m["lineage_by_fact"]["model_training"] == 1.0
+
+
+def test_transient_failure_recovery_reuses_cached_upstream(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "kfp_exhausted",
+        "policy: {retries: 1, retry_delay_s: 0.2, timeout_s: 60}\n"
+        "faults:\n  - {kind: transient_error, day: 2, at: train, params: {failures: 2}}\n",
+    )
+    record, journal, trace = run(tmp_path, path)
+    fix = journal.harness_time("fix_applied")
+    rerun = {a.step for a in journal.attempts if a.start_ns >= fix}
+    assert "train" in rerun and not rerun & {"ingest", "validate", "featurize"}
+    cached = {r["step"] for r in trace if r["kind"] == "task_attempt" and r["state"] == "cached"}
+    assert cached == {"ingest", "validate", "featurize"}
+    assert record["metrics"]["final_state_correct"] is True
+
+
+def test_gate_skips_deploy_of_worse_candidate(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "kfp_regression",
+        "gate: {min_accuracy: 0.9}\n"
+        "faults:\n  - {kind: accuracy_regression, day: 2, at: train, "
+        "params: {method: perturb, scale: 0.3, seed: 0}}\n",
+        seed=8,
+    )
+    record, journal, trace = run(tmp_path, path)
+    assert record["metrics"]["bad_model_deployed"] is False
+    day2 = "2026-01-02"
+    evals = [a for a in journal.attempts if a.logical_date == day2 and a.step == "evaluate"]
+    assert evals and evals[0].result["deploy"] is False
+    first_run = next(r["run"] for r in trace if r.get("logical_date") == day2)
+    skipped = {
+        r["step"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] == first_run and r["state"] == "skipped"
+    }
+    assert skipped == {"register", "canary"}
+
+
+def test_hang_is_killed_by_the_harness_timeout(tmp_path: Path) -> None:
+    timeout = 3.0
+    path = scenario(
+        tmp_path,
+        "kfp_hang",
+        f"policy: {{retries: 0, retry_delay_s: 0, timeout_s: {timeout}}}\n"
+        "faults:\n  - {kind: hang, day: 2, at: train, params: {mode: block}}\n",
+    )
+    record, journal, trace = run(tmp_path, path)
+    hung = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
+    assert len(hung) == 1
+    kill = next(h for h in journal.harness if h.get("event") == "timeout_kill")
+    assert kill["step"] == "train"
+    assert (kill["t_ns"] - hung[0].start_ns) / 1e9 < timeout + 5
+    killed = [r for r in trace if r["kind"] == "task_attempt" and r.get("killed_by")]
+    assert [(r["step"], r["state"], r["killed_by"]) for r in killed] == [
+        ("train", "failed", "harness-timeout")
+    ]
+    assert record["metrics"]["detected"] is True
+    assert record["metrics"]["final_state_correct"] is True
+    time.sleep(0.5)
+    run_id = record["run_id"]
+    assert pids_with_env(f"ORCHBENCH_RUN_ID={run_id}") == []  # no orphan
+
+
+def test_unreachable_kfp_host_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHBENCH_KFP_HOST", "http://127.0.0.1:9")
+    with pytest.raises(EnvironmentMissing, match="not reachable"):
+        KfpRunner("default", repo_root=REPO).check_environment()
