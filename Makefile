@@ -53,7 +53,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-wrapper bench-overhead report test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-wrapper bench-overhead report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -132,6 +132,19 @@ lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.tx
 			-o runners/$$r/requirements.txt; \
 	done
 
+# --- kfp: the compiled pipeline spec (IR YAML) the kfp runner submits ------------------------
+
+KFP_SPEC := build/kfp/daily_retraining.yaml
+
+kfp-spec: $(KFP_SPEC) ## compile the KFP pipeline to its IR YAML (build/kfp/)
+
+$(KFP_SPEC): runners/kfp/pipeline.py runners/kfp/task.py runners/kfp/__main__.py .venvs/kfp/.synced
+	.venvs/kfp/bin/python -m runners.kfp compile --out $@
+
+setup: $(if $(filter kfp,$(RUNNERS)),kfp-spec)
+
+.PHONY: kfp-spec
+
 # --- using it ------------------------------------------------------------------------------
 
 bench: setup ## run the full benchmark matrix, then generate the report
@@ -153,6 +166,9 @@ image: setup ## build the step image for container runners (debootstrap + wheels
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report
+
+notebooks: setup ## execute notebooks/*.ipynb into results/notebooks/ (each < 3 min)
+	.venv/bin/python -m orchbench.report.notebooks notebooks results/notebooks
 
 test: setup ## lint, format check, then the full pytest suite (slow tests included)
 	.venv/bin/ruff check .

@@ -1,119 +1,98 @@
-"""``orchbench report``: tables built from run directories only (never re-computing metrics).
+"""``orchbench report``: the comparison report, built from run directories only.
 
-Writes ``report.md``, ``index.html``, ``summary.csv`` (median/min/max per scenario x
-runner x profile) and ``runs.csv`` (one row per run). A run that did not complete shows
-its status instead of numbers; a runner with no run for a scenario shows "not run".
+Writes into ``out`` (default ``results/report``): ``index.html`` (self-contained: figures
+embedded, opens from the file system), ``report.md`` with its PNG figures next to it,
+``summary.csv`` (scenario x runner x profile), ``runs.csv`` (one row per run),
+``capabilities.csv`` and, with ``compare``, ``compare.csv``. Everything is read through
+``orchbench.report.load``; no metric is recomputed here. Files are written under temporary
+names and renamed, so a failed build leaves the previous report intact.
 """
 
 from __future__ import annotations
 
-import html
-import json
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from orchbench.report.load import load_runs
+from orchbench.report import sections
+from orchbench.report.blocks import Block, Image, Para, to_html, to_markdown
+from orchbench.report.capability import capability_table
+from orchbench.report.compare import compare, versions
+from orchbench.report.load import load_overhead, load_runs
+from orchbench.report.tables import summarize
 
-HEADLINE = [
-    ("detected", "detected"),
-    ("detection_s", "detection s"),
-    ("stale_executions", "stale execs"),
-    ("wasted_cpu_s", "wasted CPU s"),
-    ("rerun_ratio", "rerun ratio"),
-    ("human_actions", "human actions"),
-    ("bad_model_deployed", "bad model deployed"),
-    ("final_state_correct", "final state correct"),
-    ("lineage_completeness", "lineage"),
-    ("total_wall_s", "wall s"),
-]
+__all__ = ["build_report"]
 
 
-def _fmt(values: pd.Series) -> str:
-    vals = values.dropna()
-    if vals.empty:
-        return "–"
-    if vals.dtype == bool or all(isinstance(v, bool) for v in vals):
-        yes = int(sum(bool(v) for v in vals))
-        return "yes" if yes == len(vals) else "no" if yes == 0 else f"{yes}/{len(vals)} yes"
-    nums = pd.to_numeric(vals, errors="coerce").dropna()
-    if nums.empty:
-        return "–"
-    med = nums.median()
-    text = f"{med:.3g}"
-    if len(nums) > 1 and nums.min() != nums.max():
-        text += f" ({nums.min():.3g}–{nums.max():.3g})"
-    return text
-
-
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario x runner x profile: medians (min–max) of completed runs."""
-    rows = []
-    for (scen, runner, prof), g in runs.groupby(["scenario", "runner", "profile"], sort=True):
-        ok = g[g["status"] == "completed"]
-        row = {"scenario": scen, "runner": runner, "profile": prof, "runs": len(g)}
-        row["completed"] = len(ok)
-        others = g[g["status"] != "completed"]
-        row["not_completed"] = "; ".join(
-            f"{s}: {r}" for s, r in zip(others["status"], others["reason"], strict=True)
-        )
-        for key, _ in HEADLINE:
-            row[key] = _fmt(ok[key]) if key in ok else "–"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _markdown(summary: pd.DataFrame, runs: pd.DataFrame, env: dict) -> str:
-    lines = ["# orchbench report", ""]
-    lines.append(
-        f"{len(runs)} runs, {runs['scenario'].nunique()} scenarios, "
-        f"runners: {', '.join(sorted(runs['runner'].unique()))}. "
-        "Medians over repeats (min–max when they differ); only completed runs give numbers."
-    )
-    if env:
-        m = env.get("machine", {})
-        lines += [
-            "",
-            f"Machine: {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
-            f"{m.get('cpu')}; Python {env.get('python')}.",
-        ]
-    all_runners = sorted(runs["runner"].unique())
-    for scen, g in summary.groupby("scenario", sort=True):
-        lines += ["", f"## {scen}", ""]
-        header = ["runner", "profile", "runs"] + [label for _, label in HEADLINE]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "---|" * len(header))
-        for _, r in g.iterrows():
-            if r["completed"] == 0:
-                cells = [r["runner"], r["profile"], str(r["runs"]), f"**{r['not_completed']}**"]
-                cells += [""] * (len(header) - len(cells))
-            else:
-                cells = [r["runner"], r["profile"], f"{r['completed']}/{r['runs']}"]
-                cells += [str(r[k]) for k, _ in HEADLINE]
-            lines.append("| " + " | ".join(cells) + " |")
-        for missing in sorted(set(all_runners) - set(g["runner"])):
-            lines.append(f"| {missing} | | not run |" + " |" * (len(header) - 3))
-    lines += ["", "Run directories behind every number: `runs.csv` (column `run_dir`).", ""]
-    return "\n".join(lines)
-
-
-def build_report(results: Path, out: Path) -> Path:
-    runs = load_runs(results)
-    out.mkdir(parents=True, exist_ok=True)
+def build_blocks(
+    runs: pd.DataFrame, out: Path, overhead_dir: Path, old: pd.DataFrame | None = None
+) -> list[Block]:
+    """Every section of the report, in reading order."""
     if runs.empty:
-        (out / "report.md").write_text("# orchbench report\n\nNo runs found.\n")
+        return [*sections.intro(runs)[:1], Para("No runs found.")]
+    blocks = sections.intro(runs)
+    blocks += sections.headline_section(runs)
+    blocks += sections.capability_section(runs, out)
+    if old is not None:
+        blocks += sections.compare_section(compare(runs, old), versions(runs), versions(old))
+    blocks += sections.scenario_sections(runs, out)
+    blocks += sections.heatmap_section(runs)
+    blocks += sections.overhead_section(runs, load_overhead(overhead_dir))
+    blocks += sections.environment_section(runs)
+    blocks += sections.threats_section(runs)
+    blocks += sections.files_section()
+    return blocks
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
     else:
-        summary = summarize(runs)
-        summary.to_csv(out / "summary.csv", index=False)
-        runs.to_csv(out / "runs.csv", index=False)
-        env = {}
-        first = Path(runs["run_dir"].iloc[0]) / "env.json"
-        if first.exists():
-            env = json.loads(first.read_text())
-        (out / "report.md").write_text(_markdown(summary, runs, env))
-    md = (out / "report.md").read_text()
-    (out / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>orchbench report</title>"
-        f"<pre>{html.escape(md)}</pre>\n"
-    )
+        tmp.write_text(data)
+    os.replace(tmp, path)
+
+
+def _csv(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False)
+
+
+def build_report(
+    results: Path, out: Path, compare_with: Path | None = None, overhead_dir: Path | None = None
+) -> Path:
+    """Build the report of the runs under ``results`` into ``out``; returns ``out``.
+
+    ``overhead_dir`` defaults to ``<results>/../overhead``; ``compare_with`` is another
+    results directory to compare against (its runs are the "old" side).
+    """
+    results, out = Path(results), Path(out)
+    runs = load_runs(results)
+    old = load_runs(compare_with) if compare_with is not None else None
+    overhead_dir = overhead_dir or results.parent / "overhead"
+    out.mkdir(parents=True, exist_ok=True)
+    blocks = build_blocks(runs, out.resolve(), overhead_dir, old)
+    for b in blocks:
+        if isinstance(b, Image):
+            _write(out / b.name, b.png)
+    if not runs.empty:
+        _write(out / "summary.csv", _csv(summarize(runs)))
+        _write(out / "runs.csv", _csv(runs))
+        caps = capability_table(runs)
+        rows = [
+            {
+                "claim": cid,
+                "runner": r,
+                "verdict": c.verdict,
+                "text": c.text,
+                "run_dir": c.runs[0] if c.runs else "",
+            }
+            for cid, cells in caps.items()
+            for r, c in cells.items()
+        ]
+        _write(out / "capabilities.csv", _csv(pd.DataFrame(rows)))
+        if old is not None:
+            _write(out / "compare.csv", _csv(compare(runs, old)))
+    _write(out / "report.md", to_markdown(blocks))
+    _write(out / "index.html", to_html(blocks, "orchbench report"))
     return out

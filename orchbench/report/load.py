@@ -1,35 +1,263 @@
-"""The one loader of results: every published run directory as a row of a DataFrame."""
+"""The one loader of results: the report and the notebooks read runs only through here.
+
+``load_runs`` gives one row per published run directory (identity, every metric from
+``run.json``, the scenario's capability tags from its ``scenario.yaml`` copy, the system's
+version from ``env.json``). ``load_attempts``/``load_events`` read one run's journal and
+native trace for the timeline; ``load_declared`` its ``declared`` trace record;
+``load_overhead`` the overhead probes in ``results/overhead/``. Nothing here computes a
+metric: numbers are copied from ``run.json`` as the harness wrote them.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import yaml
 
+from orchbench.journal import Journal
 from orchbench.rundir import TMP_PREFIX
+from orchbench.trace import TRACE_NAME, read_trace
 
 ID_COLUMNS = ["scenario", "runner", "system", "profile", "run_id", "status", "reason"]
+EXTRA_COLUMNS = ["started_at", "capabilities", "days", "faults", "version", "run_dir"]
 
 
-def load_runs(results: Path) -> pd.DataFrame:
-    """One row per run: identity columns, every metric, and the run directory."""
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def scenario_of(run_dir: Path | str) -> dict[str, Any]:
+    """The scenario file copied into the run directory, as plain data ({} if unreadable)."""
+    try:
+        data = yaml.safe_load((Path(run_dir) / "scenario.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def capabilities_of(scen: dict[str, Any]) -> tuple[str, ...]:
+    """The capability tags of a run's scenario copy; a copy from before scenarios were
+    tagged (no ``capabilities`` key) takes the tags of ``scenarios/<name>.yaml``."""
+    if "capabilities" in scen:
+        return tuple(scen.get("capabilities") or ())
+    current = SCENARIO_DIR / f"{scen.get('name')}.yaml"
+    if scen.get("name") and current.is_file():
+        try:
+            data = yaml.safe_load(current.read_text()) or {}
+        except yaml.YAMLError:
+            return ()
+        return tuple(data.get("capabilities") or ())
+    return ()
+
+
+def system_version(env: dict[str, Any]) -> str | None:
+    """The orchestrator's version as ``env.json`` records it (first matching key)."""
+    versions = env.get("versions") or {}
+    for key in ("apache-airflow", "prefect", "kfp", "cron"):
+        if key in versions:
+            return f"{key} {versions[key]}"
+    return None
+
+
+def load_runs(results: Path | str) -> pd.DataFrame:
+    """One row per run: identity columns, every scalar metric, tags, and the run directory.
+
+    ``lineage_by_fact`` becomes ``lineage.<fact>`` columns. Unfinished (temporary) and
+    unreadable run directories are skipped.
+    """
     rows = []
     for run_json in sorted(Path(results).glob("*/*/*/run.json")):
         if run_json.parent.name.startswith(TMP_PREFIX):
             continue
-        try:
-            run = json.loads(run_json.read_text())
-        except ValueError:
+        run = _read_json(run_json)
+        if not run:
             continue
-        row = {k: run.get(k) for k in ID_COLUMNS}
-        metrics = run.get("metrics") or {}
-        for k, v in metrics.items():
+        row: dict[str, Any] = {k: run.get(k) for k in ID_COLUMNS}
+        for k, v in (run.get("metrics") or {}).items():
             if k == "lineage_by_fact":
                 for fact, frac in (v or {}).items():
                     row[f"lineage.{fact}"] = frac
             elif not isinstance(v, (list, dict)):
                 row[k] = v
+        scen = scenario_of(run_json.parent)
+        env = _read_json(run_json.parent / "env.json")
+        row["started_at"] = run.get("started_at")
+        row["capabilities"] = capabilities_of(scen)
+        row["days"] = scen.get("days")
+        row["faults"] = len(scen.get("faults") or ())
+        row["version"] = system_version(env)
         row["run_dir"] = str(run_json.parent)
         rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else [*ID_COLUMNS, "run_dir"])
+    if not rows:
+        return pd.DataFrame(columns=[*ID_COLUMNS, *EXTRA_COLUMNS])
+    return pd.DataFrame(rows)
+
+
+def load_env(run_dir: Path | str) -> dict[str, Any]:
+    """A run's ``env.json`` ({} if missing)."""
+    return _read_json(Path(run_dir) / "env.json")
+
+
+def load_run_json(run_dir: Path | str) -> dict[str, Any]:
+    return _read_json(Path(run_dir) / "run.json")
+
+
+def load_trace(run_dir: Path | str) -> list[dict[str, Any]]:
+    try:
+        return read_trace(Path(run_dir) / TRACE_NAME)
+    except ValueError:
+        return []
+
+
+def load_declared(run_dir: Path | str) -> dict[str, Any] | None:
+    """The native trace's ``declared`` record, or None when the run carries none."""
+    for r in load_trace(run_dir):
+        if r.get("kind") == "declared":
+            return r
+    return None
+
+
+def load_journal(run_dir: Path | str) -> Journal:
+    return Journal.load(Path(run_dir) / "journal.jsonl")
+
+
+def load_attempts(run_dir: Path | str) -> pd.DataFrame:
+    """One row per journaled step attempt: date, step, attempt, status, start/end seconds.
+
+    Times are seconds from the journal's ``run_started`` record (or its first record). A
+    killed attempt (start without end) has ``end_s`` NaN and status ``killed``. ``stale``
+    and ``tainted`` are ``orchbench.metrics.analyse``'s classification of the attempt (the
+    same one the metrics count), not a second definition.
+    """
+    from orchbench.metrics import analyse
+
+    j = load_journal(run_dir)
+    t0 = _t0(j)
+    infos = analyse(j).infos
+    rows = [
+        {
+            "attempt_id": a.attempt_id,
+            "logical_date": a.logical_date,
+            "step": a.step,
+            "attempt": a.attempt,
+            "status": a.status,
+            "start_s": (a.start_ns - t0) / 1e9,
+            "end_s": None if a.end_ns is None else (a.end_ns - t0) / 1e9,
+            "cpu_s": a.cpu_s,
+            "error_type": a.error_type,
+            "stale": infos[a.attempt_id].stale,
+            "tainted": infos[a.attempt_id].tainted,
+        }
+        for a in j.attempts
+    ]
+    cols = ["attempt_id", "logical_date", "step", "attempt", "status", "start_s", "end_s"]
+    return pd.DataFrame(rows, columns=None if rows else cols)
+
+
+def _t0(j: Journal) -> int:
+    t = j.harness_time("run_started")
+    if t is not None:
+        return t
+    starts = [a.start_ns for a in j.attempts] + [int(h["t_ns"]) for h in j.harness]
+    return min(starts) if starts else 0
+
+
+def load_events(run_dir: Path | str) -> pd.DataFrame:
+    """The moments a timeline marks, each read from a record (seconds from run start).
+
+    - ``fault``: every ``fault_activated`` journal record;
+    - ``signal``: the first failure signal a user of the system would see, placed at the
+      earliest activation + ``detection_s`` from ``run.json`` (the metric the harness
+      computed; absent when ``detected`` is false);
+    - ``alert``: every non-passive ``alert`` record of the native trace;
+    - ``fix``/``recovery_started``/``recovery_finished``: the harness's records;
+    - ``operator``: every ``operator_action`` (a command a human typed).
+    """
+    j = load_journal(run_dir)
+    t0 = _t0(j)
+    rows: list[dict[str, Any]] = []
+    for f in j.faults:
+        rows.append(
+            {
+                "kind": "fault",
+                "t_s": (int(f["t_ns"]) - t0) / 1e9,
+                "label": f"{f.get('kind')} ({f.get('logical_date')}, {f.get('step')})",
+            }
+        )
+    metrics = load_run_json(run_dir).get("metrics") or {}
+    if j.faults and metrics.get("detected") and metrics.get("detection_s") is not None:
+        act = min(int(f["t_ns"]) for f in j.faults)
+        rows.append(
+            {
+                "kind": "signal",
+                "t_s": (act - t0) / 1e9 + float(metrics["detection_s"]),
+                "label": f"first native signal (+{metrics['detection_s']:.1f} s)",
+            }
+        )
+    for r in load_trace(run_dir):
+        if r.get("kind") == "alert" and not r.get("passive") and r.get("t_ns"):
+            rows.append(
+                {
+                    "kind": "alert",
+                    "t_s": (int(r["t_ns"]) - t0) / 1e9,
+                    "label": f"{r.get('channel')}: {r.get('subject')}",
+                }
+            )
+    names = {"fix_applied": "fix", "recovery_started": "recovery_started"}
+    names["recovery_finished"] = "recovery_finished"
+    for h in j.harness:
+        if h.get("event") in names:
+            rows.append(
+                {
+                    "kind": names[h["event"]],
+                    "t_s": (int(h["t_ns"]) - t0) / 1e9,
+                    "label": h["event"].replace("_", " "),
+                }
+            )
+    for op in j.operator_actions:
+        rows.append(
+            {
+                "kind": "operator",
+                "t_s": (int(op["t_ns"]) - t0) / 1e9,
+                "label": str(op.get("command", "")),
+            }
+        )
+    return pd.DataFrame(rows, columns=["kind", "t_s", "label"])
+
+
+def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
+    """Overhead probes (``results/overhead/<system>.json``, one entry per profile)."""
+    rows = []
+    for path in sorted(Path(overhead_dir).glob("*.json")):
+        data = _read_json(path)
+        for profile, entry in data.items():
+            if not isinstance(entry, dict) or "per_task_s" not in entry:
+                continue
+            versions = entry.get("versions") or {}
+            rows.append(
+                {
+                    "system": path.stem,
+                    "profile": profile,
+                    "tasks": entry.get("tasks"),
+                    "runs": entry.get("runs"),
+                    "per_task_s": entry.get("per_task_s"),
+                    "median_total_s": entry.get("median_total_s"),
+                    "min_total_s": entry.get("min_total_s"),
+                    "max_total_s": entry.get("max_total_s"),
+                    "version": system_version({"versions": versions}),
+                    "settings": entry.get("profile_settings") or {},
+                    "method": entry.get("method"),
+                    "measured_at": entry.get("measured_at"),
+                    "cores": (entry.get("machine") or {}).get("cores"),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -5,11 +5,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from orchbench.report import build_report
 from orchbench.report.load import load_runs
 
 
-def _run(root: Path, scenario: str, runner: str, run_id: str, status: str, **metrics) -> None:
+def _run(
+    root: Path,
+    scenario: str,
+    runner: str,
+    run_id: str,
+    status: str,
+    *,
+    capabilities: list[str] | None = None,
+    faults: int = 1,
+    journal: list[dict] | None = None,
+    native: list[dict] | None = None,
+    profile: str = "default",
+    **metrics,
+) -> Path:
+    """A hand-written run directory (run.json, scenario.yaml, optional journal/native)."""
     d = root / scenario / runner / run_id
     d.mkdir(parents=True)
     base = {
@@ -19,6 +35,7 @@ def _run(root: Path, scenario: str, runner: str, run_id: str, status: str, **met
         "wasted_cpu_s": 0.2,
         "rerun_ratio": 1.0,
         "human_actions": 1,
+        "recovered": True,
         "bad_model_deployed": False,
         "final_state_correct": True,
         "lineage_completeness": 0.5,
@@ -33,7 +50,7 @@ def _run(root: Path, scenario: str, runner: str, run_id: str, status: str, **met
                 "scenario": scenario,
                 "runner": runner,
                 "system": runner,
-                "profile": "default",
+                "profile": profile,
                 "run_id": run_id,
                 "status": status,
                 "reason": None if status == "completed" else f"{status} happened",
@@ -41,6 +58,17 @@ def _run(root: Path, scenario: str, runner: str, run_id: str, status: str, **met
             }
         )
     )
+    fault_list = [{"kind": "schema_break", "day": 1, "at": "ingest"}] * faults
+    (d / "scenario.yaml").write_text(
+        yaml.safe_dump(
+            {"name": scenario, "days": 2, "faults": fault_list, "capabilities": capabilities or []}
+        )
+    )
+    if journal is not None:
+        (d / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in journal))
+    if native is not None:
+        (d / "native.jsonl").write_text("".join(json.dumps(r) + "\n" for r in native))
+    return d
 
 
 def test_report_shows_failures_and_missing_runners(tmp_path: Path) -> None:
@@ -82,4 +110,4 @@ def test_missing_runner_for_a_scenario_says_not_run(tmp_path: Path) -> None:
     _run(res, "b", "cron-hardened", "r2", "completed")
     md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
     section_a = md.split("## a")[1].split("## b")[0]
-    assert "| cron-hardened | | not run |" in section_a
+    assert "| cron-hardened |  | not run |" in section_a

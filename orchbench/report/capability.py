@@ -1,0 +1,210 @@
+"""The capability table: the seed article's claims x runners, every cell computed from runs.
+
+A dynamic claim's cell pools the runner's runs of every scenario tagged with the claim
+(``capabilities: [...]`` in the scenario copy each run keeps) and applies the claim's
+rule below to the metrics in ``run.json``. A static claim (``Claim.static``) reads the
+native trace's ``declared`` record (what the pipeline the system runs declares); a runner
+whose runs carry none shows ``not recorded``. Runs that were not applicable show so, with
+their reason; a runner without runs for the claim shows ``not run``. Nothing is typed by
+hand: change a run and the cell changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from orchbench.claims import CLAIMS
+from orchbench.report.load import load_declared
+from orchbench.report.tables import completed
+
+YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
+NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
+
+
+@dataclass
+class Cell:
+    verdict: str  # yes | no | partial | info | not applicable | not run | not recorded
+    text: str
+    runs: list[str] = field(default_factory=list)  # run directories behind the cell
+
+
+def _share(ok: pd.DataFrame, passed: pd.Series, what: str) -> tuple[str, str]:
+    n, k = len(ok), int(passed.sum())
+    verdict = YES if k == n else NO if k == 0 else PARTIAL
+    return verdict, f"{k}/{n} runs {what}"
+
+
+def _num(ok: pd.DataFrame, col: str, fmt: str = "{:.3g}") -> str:
+    vals = pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce").dropna()
+    return "–" if vals.empty else fmt.format(vals.median())
+
+
+def _bool(ok: pd.DataFrame, col: str) -> pd.Series:
+    return ok.get(col, pd.Series(False, index=ok.index)).fillna(False).astype(bool)
+
+
+def _int(ok: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(ok.get(col, pd.Series(0, index=ok.index)), errors="coerce").fillna(0)
+
+
+def rule_retries(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "recovered") & (_int(ok, "human_actions") == 0)
+    return _share(ok, passed, "recovered with 0 human actions")
+
+
+def rule_dependency(ok: pd.DataFrame) -> tuple[str, str]:
+    v, t = _share(ok, _int(ok, "stale_executions") == 0, "with 0 stale executions")
+    return v, f"{t}; median stale {_num(ok, 'stale_executions')}"
+
+
+def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
+    v, t = _share(ok, passed, "produced every date correctly")
+    return v, f"{t}; wall {_num(ok, 'total_wall_s', '{:.0f}')} s"
+
+
+def rule_caching(ok: pd.DataFrame) -> tuple[str, str]:
+    return INFO, f"rerun ratio {_num(ok, 'rerun_ratio')} (1 = minimal)"
+
+
+def rule_observability(ok: pd.DataFrame) -> tuple[str, str]:
+    v, t = _share(ok, _bool(ok, "detected"), "detected")
+    return v, f"{t}; detection {_num(ok, 'detection_s')} s"
+
+
+def rule_lineage(ok: pd.DataFrame) -> tuple[str, str]:
+    return INFO, f"completeness {_num(ok, 'lineage_completeness', '{:.2f}')}"
+
+
+def rule_stop_on_schema_break(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = (
+        _bool(ok, "detected")
+        & (_int(ok, "stale_executions") == 0)
+        & ~_bool(ok, "bad_model_deployed")
+    )
+    return _share(ok, passed, "detected, 0 stale, no bad model")
+
+
+def rule_conditional_deploy(ok: pd.DataFrame) -> tuple[str, str]:
+    return _share(ok, ~_bool(ok, "bad_model_deployed"), "kept the bad model out")
+
+
+def rule_timeouts(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
+    v, t = _share(ok, passed, "recovered")
+    return v, f"{t}; killed attempts {_num(ok, 'killed_attempts')}"
+
+
+def rule_atomic(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "final_state_correct") & (_int(ok, "stale_executions") == 0)
+    return _share(ok, passed, "correct final state, 0 stale")
+
+
+def rule_scheduler(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
+    v, t = _share(ok, passed, "recovered")
+    return v, f"{t}; human actions {_num(ok, 'human_actions')}"
+
+
+def rule_container(ok: pd.DataFrame) -> tuple[str, str]:
+    passed = _bool(ok, "final_state_correct")
+    return _share(ok, passed, "ran the step with its own environment")
+
+
+def static_typed_artifacts(declared: dict[str, Any]) -> tuple[str, str]:
+    typed = declared.get("typed_artifacts") or []
+    if not typed:
+        return NO, "no typed artifacts declared"
+    types = sorted({str(t.get("type")) for t in typed})
+    return YES, f"{len(typed)} typed artifacts ({', '.join(types)})"
+
+
+def static_gpu(declared: dict[str, Any]) -> tuple[str, str]:
+    res = (declared.get("resources") or {}).get("train") or {}
+    acc = {k: v for k, v in res.items() if k.startswith("accelerator") and v}
+    if not acc:
+        return NO, "no accelerator request on train"
+    return YES, "train requests " + ", ".join(f"{k}={v}" for k, v in sorted(acc.items()))
+
+
+DynamicRule = Callable[[pd.DataFrame], tuple[str, str]]
+StaticRule = Callable[[dict[str, Any]], tuple[str, str]]
+
+RULES: dict[str, DynamicRule] = {
+    "dependency_management": rule_dependency,
+    "retries": rule_retries,
+    "backfills": rule_backfills,
+    "caching": rule_caching,
+    "observability": rule_observability,
+    "lineage": rule_lineage,
+    "stop_on_schema_break": rule_stop_on_schema_break,
+    "conditional_deploy": rule_conditional_deploy,
+    "timeouts": rule_timeouts,
+    "atomic_steps": rule_atomic,
+    "scheduler_resilience": rule_scheduler,
+    "container_isolation": rule_container,
+}
+STATIC_RULES: dict[str, StaticRule] = {
+    "typed_artifacts": static_typed_artifacts,
+    "gpu_control": static_gpu,
+}
+
+
+def _latest_first(g: pd.DataFrame) -> list[str]:
+    return list(g.sort_values("run_id", ascending=False)["run_dir"])
+
+
+def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
+    """The cell of one dynamic claim for one runner from its tagged runs ``g``."""
+    if g.empty:
+        return Cell(NOT_RUN, "not run")
+    ok = completed(g)
+    na = g[g["status"] == "not_applicable"]
+    other = g[~g["status"].isin(["completed", "not_applicable"])]
+    if ok.empty:
+        if not na.empty:
+            reasons = "; ".join(sorted(set(na["reason"].fillna("").astype(str))))
+            return Cell(NA, f"not applicable: {reasons}", _latest_first(na))
+        statuses = ", ".join(sorted(set(other["status"])))
+        return Cell(NO, f"no completed run ({statuses})", _latest_first(other))
+    verdict, text = RULES[claim](ok)
+    scen = sorted(set(ok["scenario"]))
+    text += f" [{', '.join(scen)}]"
+    if not other.empty:
+        text += f"; also {len(other)} run(s) {', '.join(sorted(set(other['status'])))}"
+    if not na.empty:
+        text += f"; {len(na)} not applicable"
+    return Cell(verdict, text, _latest_first(ok))
+
+
+def static_cell(claim: str, g: pd.DataFrame) -> Cell:
+    """The cell of one static claim for one runner: its latest run with a declared record."""
+    if g.empty:
+        return Cell(NOT_RUN, "not run")
+    for run_dir in _latest_first(g):
+        declared = load_declared(run_dir)
+        if declared is not None:
+            verdict, text = STATIC_RULES[claim](declared)
+            return Cell(verdict, f"{text} (from {declared.get('source')})", [run_dir])
+    return Cell(NOT_RECORDED, "not recorded (no declared record in the native trace)")
+
+
+def capability_table(runs: pd.DataFrame) -> dict[str, dict[str, Cell]]:
+    """``{claim_id: {runner: Cell}}`` for every claim and every runner present in ``runs``."""
+    runners = sorted(runs["runner"].unique()) if not runs.empty else []
+    table: dict[str, dict[str, Cell]] = {}
+    for cid, claim in CLAIMS.items():
+        row: dict[str, Cell] = {}
+        for runner in runners:
+            mine = runs[runs["runner"] == runner]
+            if claim.static:
+                row[runner] = static_cell(cid, mine)
+            else:
+                tagged = mine[mine["capabilities"].map(lambda caps, c=cid: c in (caps or ()))]
+                row[runner] = dynamic_cell(cid, tagged)
+        table[cid] = row
+    return table

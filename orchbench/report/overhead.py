@@ -1,0 +1,147 @@
+"""Orchestration overhead per task: our probes and runs beside published figures.
+
+Three sources, never mixed in one number:
+
+- the overhead probes in ``results/overhead/<system>.json`` (the windmill-benchmarks
+  method: 40 sequential ``fibo(10)`` tasks, the system's own timestamps), per profile;
+- ``overhead_s_per_task`` of our workflow runs (``run.json``): (run wall − Σ step wall) /
+  executed tasks, which also counts schedule gaps (cron's clock slots, retry delays);
+- ``REFERENCE``: figures published by windmill-labs/windmill-benchmarks, with the version,
+  setup and where each was read. Figures we could not find at the source are marked so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from orchbench.report.tables import completed
+
+
+@dataclass(frozen=True)
+class Reference:
+    system: str
+    version: str
+    per_task_ms: float | None
+    setup: str
+    source: str
+    verified: bool
+
+
+WINDMILL_METHOD = (
+    "windmill-labs/windmill-benchmarks, competitors/README.md (commit 26ff16e, 2025-05-09): "
+    "one flow of 40 sequential lightweight tasks each computing fibo(10) (and one of 10 "
+    "fibo(33) tasks); each orchestrator started from its recommended docker-compose (Airflow "
+    "with CeleryExecutor and Postgres, Prefect with Postgres) on one EC2 instance (t2-medium "
+    "in the README, m4-large on windmill.dev); results read by hand from each system's UI or "
+    "database. Per task here = total duration / 40."
+)
+
+REFERENCE: tuple[Reference, ...] = (
+    Reference(
+        "Prefect",
+        "2.14.4",
+        4872 / 40,
+        "docker-compose, Postgres; 40 x fibo(10): total 4.872 s",
+        "windmill.dev docs, benchmarks/competitors/prefect, 'Fibonacci 40 iterations, n=10' "
+        "(read at https://hc-shared-runners.windmilldocs.pages.dev/docs/misc/benchmarks/"
+        "competitors/prefect)",
+        True,
+    ),
+    Reference(
+        "Airflow",
+        "3.3.1 (default settings)",
+        1011,
+        "quoted in DESIGN.md as 'competitors results of 2026-09'",
+        "not found in the stored windmill-benchmarks snapshot (commit 26ff16e, 2025-05-09): "
+        "unverified",
+        False,
+    ),
+    Reference(
+        "Airflow",
+        "3.3.1 (tuned)",
+        228,
+        "quoted in DESIGN.md as 'competitors results of 2026-09'",
+        "unverified (as above)",
+        False,
+    ),
+    Reference(
+        "Prefect",
+        "3.8 (in process)",
+        3.4,
+        "quoted in DESIGN.md as 'competitors results of 2026-09'",
+        "unverified (as above)",
+        False,
+    ),
+)
+
+METHOD_NOTES = (
+    "Method differences: our probe follows the windmill method (40 sequential fibo(10) "
+    "tasks, the system's own timestamps, median of 5 runs after a warm-up) but runs on this "
+    "machine with SQLite and LocalExecutor (Airflow) instead of Postgres and Celery in "
+    "Docker; the per-run figures of our workflow include schedule gaps and retry delays and "
+    "are not comparable to the probes; published figures come from other hardware and "
+    "versions."
+)
+
+
+def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
+    """The probes, one row per system x profile, in ms per task."""
+    if overhead.empty:
+        return overhead
+    out = overhead.assign(
+        per_task_ms=(overhead["per_task_s"] * 1000).round(1),
+        total_s=overhead.apply(
+            lambda r: f"{r['median_total_s']:.1f} ({r['min_total_s']:.1f}–{r['max_total_s']:.1f})",
+            axis=1,
+        ),
+        settings=overhead["settings"].map(
+            lambda s: ", ".join(f"{k}={v}" for k, v in s.items()) or "defaults"
+        ),
+    )
+    return out[["system", "profile", "version", "tasks", "runs", "per_task_ms", "total_s"]].join(
+        out[["settings", "cores", "measured_at"]]
+    )
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Median (min–max) ``overhead_s_per_task`` of completed runs per runner x profile, ms."""
+    ok = completed(runs)
+    if ok.empty or "overhead_s_per_task" not in ok:
+        return pd.DataFrame()
+    rows = []
+    for (runner, prof), g in ok.groupby(["runner", "profile"], sort=True):
+        v = pd.to_numeric(g["overhead_s_per_task"], errors="coerce").dropna() * 1000
+        if v.empty:
+            continue
+        text = f"{v.median():.0f}"
+        if len(v) > 1 and v.min() != v.max():
+            text += f" ({v.min():.0f}–{v.max():.0f})"
+        version = g["version"].dropna()
+        rows.append(
+            {
+                "runner": runner,
+                "profile": prof,
+                "version": version.iloc[0] if len(version) else None,
+                "runs": len(v),
+                "ms per task": text,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def reference_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "system": r.system,
+                "version": r.version,
+                "ms per task": "–" if r.per_task_ms is None else f"{r.per_task_ms:.1f}",
+                "setup": r.setup,
+                "source": r.source,
+                "verified at source": "yes" if r.verified else "no",
+            }
+            for r in REFERENCE
+        ]
+    )

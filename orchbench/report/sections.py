@@ -1,0 +1,240 @@
+"""The report's sections, each a list of blocks built from the loaded runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchbench.claims import CLAIMS
+from orchbench.report import capability, overhead
+from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
+from orchbench.report.load import load_env
+from orchbench.report.plots import HEATMAPS, heatmap_png
+from orchbench.report.tables import HEADLINE, headline, summarize
+from orchbench.report.timeline import timeline_png
+
+VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial"}
+VERDICT_CLASS |= {capability.NA: "na", capability.NOT_RUN: "na", capability.NOT_RECORDED: "na"}
+
+
+def rel(path: str, out: Path) -> str:
+    return os.path.relpath(path, out)
+
+
+def table_of(df: pd.DataFrame) -> Table:
+    return Table([str(c) for c in df.columns], [[str(v) for v in r] for r in df.to_numpy()])
+
+
+def intro(runs: pd.DataFrame) -> list[Block]:
+    return [
+        Heading("orchbench report", 1),
+        Para(
+            f"{len(runs)} runs of {runs['scenario'].nunique()} scenarios on "
+            f"{runs['runner'].nunique()} runners ({', '.join(sorted(runs['runner'].unique()))}). "
+            "Every number is read from the runs' `run.json` (computed by `orchbench/metrics.py` "
+            "from the step journal and the system's own trace); medians over repeats with "
+            "min–max when they differ; only completed runs give numbers, other runs show "
+            "their status and reason."
+        ),
+    ]
+
+
+def headline_section(runs: pd.DataFrame) -> list[Block]:
+    h = headline(runs)
+    blocks: list[Block] = [Heading("Headline: runners across the fault scenarios")]
+    if h.empty:
+        return [*blocks, Para("No run of a scenario with a fault yet.")]
+    return [
+        *blocks,
+        Para(
+            "Each cell pools every completed run of every scenario that injects a fault "
+            "(`runs` = completed/all). `detected`: the system itself showed a failure; "
+            "`rerun ratio`: CPU of the recovery / CPU of the minimal re-execution (1 = "
+            "ideal); `lineage`: share of the ground-truth lineage facts the system recorded."
+        ),
+        table_of(h),
+    ]
+
+
+def capability_section(runs: pd.DataFrame, out: Path) -> list[Block]:
+    table = capability.capability_table(runs)
+    runners = sorted(runs["runner"].unique())
+    rows: list[list[str | Link]] = []
+    classes: list[list[str]] = []
+    for cid, cells in table.items():
+        claim = CLAIMS[cid]
+        row: list[str | Link] = [f"{claim.title} — “{claim.quote}”", claim.measured_by]
+        cls = ["", ""]
+        for r in runners:
+            c = cells[r]
+            text = (
+                c.text
+                if c.verdict in ("info",) or c.text.startswith(c.verdict)
+                else (f"{c.verdict}: {c.text}")
+            )
+            row.append(Link(text, rel(c.runs[0], out)) if c.runs else text)
+            cls.append(VERDICT_CLASS.get(c.verdict, ""))
+        rows.append(row)
+        classes.append(cls)
+    return [
+        Heading("Capabilities: the article's claims, measured"),
+        Para(
+            "Rows are the seed article's claims; each cell applies the claim's rule "
+            "(`orchbench/report/capability.py`) to the runner's runs of the scenarios tagged "
+            "with the claim, and links to the latest run behind it. Static rows (typed "
+            "artifacts, GPU control) read the `declared` record of the system's trace; "
+            "`not recorded` means the runner's runs carry none."
+        ),
+        Table(["claim", "measured by", *runners], rows, classes),
+    ]
+
+
+def scenario_sections(runs: pd.DataFrame, out: Path) -> list[Block]:
+    summary = summarize(runs)
+    all_runners = sorted(runs["runner"].unique())
+    blocks: list[Block] = [Heading("Scenarios")]
+    for scen, g in summary.groupby("scenario", sort=True):
+        blocks.append(Heading(scen, 3))
+        header = ["runner", "profile", "runs"] + [label for _, label in HEADLINE]
+        rows: list[list[str | Link]] = []
+        for _, r in g.iterrows():
+            if r["completed"] == 0:
+                cells: list[str | Link] = [r["runner"], r["profile"], str(r["runs"])]
+                cells.append(f"**{r['not_completed']}**")
+                cells += [""] * (len(header) - len(cells))
+            else:
+                cells = [r["runner"], r["profile"], f"{r['completed']}/{r['runs']}"]
+                cells += [str(r[k]) for k, _ in HEADLINE]
+            rows.append(cells)
+        for missing in sorted(set(all_runners) - set(g["runner"])):
+            rows.append([missing, "", "not run"] + [""] * (len(header) - 3))
+        blocks.append(Table(header, rows))
+        png = timeline_png(runs, scen)
+        if png:
+            blocks.append(
+                Image(
+                    f"timeline_{scen}.png",
+                    png,
+                    f"{scen}: every step attempt per runner, with the fault, the first native "
+                    "signal, the fix and the recovery",
+                )
+            )
+    return blocks
+
+
+def heatmap_section(runs: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = [Heading("Heatmaps (scenario x runner)")]
+    for metric, (title, _, _) in HEATMAPS.items():
+        png = heatmap_png(runs, metric)
+        if png:
+            blocks.append(Image(f"heatmap_{metric}.png", png, f"{title} per scenario and runner"))
+    return blocks
+
+
+def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = [Heading("Orchestration overhead per task")]
+    probes = overhead.probes_table(overhead_runs)
+    if probes.empty:
+        blocks.append(Para("No overhead probe in `results/overhead/` (`make bench-overhead`)."))
+    else:
+        blocks += [Para("Probes (`make bench-overhead`), ms per task:"), table_of(probes)]
+    per_run = overhead.runs_table(runs)
+    if not per_run.empty:
+        blocks += [
+            Para("Our workflow runs, (run wall − Σ step wall) / tasks, ms per task:"),
+            table_of(per_run),
+        ]
+    blocks += [
+        Para(f"Published figures. Method: {overhead.WINDMILL_METHOD}"),
+        table_of(overhead.reference_table()),
+        Para(overhead.METHOD_NOTES),
+    ]
+    return blocks
+
+
+def _latest_env(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    out = {}
+    for runner, g in runs.groupby("runner"):
+        env = load_env(g.sort_values("run_id")["run_dir"].iloc[-1])
+        if env:
+            out[runner] = env
+    return out
+
+
+def environment_section(runs: pd.DataFrame) -> list[Block]:
+    envs = _latest_env(runs)
+    blocks: list[Block] = [Heading("Environment")]
+    if not envs:
+        return [*blocks, Para("No env.json in the runs.")]
+    any_env = next(iter(envs.values()))
+    m = any_env.get("machine", {})
+    blocks.append(
+        Para(
+            f"Machine: {m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('cpu')}, "
+            f"{m.get('platform')}; Python {any_env.get('python')}; orchbench "
+            f"{(any_env.get('orchbench') or {}).get('version')} "
+            f"(git {(any_env.get('orchbench') or {}).get('git')})."
+        )
+    )
+    rows: list[list[str | Link]] = []
+    for runner, env in envs.items():
+        versions = ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())
+        profiles = ", ".join(sorted(set(runs.loc[runs["runner"] == runner, "profile"])))
+        rows.append([runner, env.get("system", ""), profiles, versions])
+    blocks.append(Table(["runner", "system", "profiles run", "versions"], rows))
+    return blocks
+
+
+def threats_section(runs: pd.DataFrame) -> list[Block]:
+    envs = _latest_env(runs)
+    cores = {str((e.get("machine") or {}).get("cores")) for e in envs.values()}
+    speeds = {
+        str(((e.get("settings") or {}).get("schedule") or {}).get("speed"))
+        for r, e in envs.items()
+        if r.startswith("cron")
+    } - {"None"}
+    items = [
+        "Simulated clock for cron: the cron daemon runs on libfaketime, sped up "
+        f"x{', x'.join(sorted(speeds)) if speeds else '?'}, so a day of crontab slots takes "
+        "seconds; jobs run on the real clock. Detection times for cron are real seconds on "
+        "that compressed schedule, not the hours a real 02:00 crontab would take.",
+        "Kubeflow Pipelines runs with the local runner (`kfp.local`), not on a cluster: no "
+        "KFP API server, no Kubernetes scheduling, no pod start-up cost.",
+        "Metadata databases are SQLite (Airflow, Prefect), not Postgres: single-writer "
+        "latency differs from production setups.",
+        f"Everything shares one machine with {', '.join(sorted(cores))} cores: timings are "
+        "noisy and orchestrator services compete with the steps for CPU.",
+        "Small data and seconds-long steps: overhead weighs far more here than in a real "
+        "training pipeline; ratios (rerun ratio, lineage) transfer better than seconds.",
+        "Each runner is written the way we believe good users of that system write it; "
+        "another team's pipeline may do better or worse (see each runner's README).",
+    ]
+    return [Heading("Threats to validity"), *[Para(f"- {t}") for t in items]]
+
+
+def compare_section(table: pd.DataFrame, new_v: str, old_v: str) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Comparison with an older result set"),
+        Para(f"Old: {old_v}. New: {new_v}. Changes beyond 10% or flipped booleans are marked."),
+    ]
+    changed = table[table["mark"] != ""]
+    if changed.empty:
+        return [*blocks, Para("No metric changed beyond the threshold.")]
+    shown = changed.copy()
+    for c in ("old", "new", "ratio"):
+        shown[c] = shown[c].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3g}")
+    return [*blocks, table_of(shown)]
+
+
+def files_section() -> list[Block]:
+    return [
+        Heading("Files"),
+        Para(
+            "`summary.csv` (one row per scenario x runner x profile), `runs.csv` (one row "
+            "per run, column `run_dir` points at the run directory behind every number), "
+            "`capabilities.csv`, and the figures as PNG next to `report.md`."
+        ),
+    ]

@@ -1,0 +1,140 @@
+"""Tables built from the loaded runs: per-scenario summaries and the headline table.
+
+Only completed runs give numbers; a run that timed out, hit a harness error or was not
+applicable shows its status and reason instead. Values are medians over repeats with
+min–max when they differ; booleans show ``yes``/``no`` or ``k/n yes``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+HEADLINE = [
+    ("detected", "detected"),
+    ("detection_s", "detection s"),
+    ("stale_executions", "stale execs"),
+    ("wasted_cpu_s", "wasted CPU s"),
+    ("rerun_ratio", "rerun ratio"),
+    ("human_actions", "human actions"),
+    ("bad_model_deployed", "bad model deployed"),
+    ("final_state_correct", "final state correct"),
+    ("lineage_completeness", "lineage"),
+    ("total_wall_s", "wall s"),
+]
+
+# The headline: the metrics a reader chooses a tool by, over the scenarios with faults.
+HEADLINE_METRICS = [
+    ("detected", "detected"),
+    ("detection_s", "detection s"),
+    ("wasted_cpu_s", "wasted CPU s"),
+    ("rerun_cpu_s", "rerun CPU s"),
+    ("rerun_ratio", "rerun ratio"),
+    ("human_actions", "human actions"),
+    ("bad_model_deployed", "bad model deployed"),
+    ("lineage_completeness", "lineage"),
+]
+
+
+def is_bool_series(vals: pd.Series) -> bool:
+    return len(vals) > 0 and all(isinstance(v, bool) for v in vals)
+
+
+def fmt(values: pd.Series) -> str:
+    """Median (min–max) of numbers; ``yes``/``no``/``k/n yes`` of booleans; ``–`` if none."""
+    vals = values.dropna()
+    if vals.empty:
+        return "–"
+    if vals.dtype == bool or is_bool_series(vals):
+        yes = int(sum(bool(v) for v in vals))
+        return "yes" if yes == len(vals) else "no" if yes == 0 else f"{yes}/{len(vals)} yes"
+    nums = pd.to_numeric(vals, errors="coerce").dropna()
+    if nums.empty:
+        return "–"
+    text = f"{nums.median():.3g}"
+    if len(nums) > 1 and nums.min() != nums.max():
+        text += f" ({nums.min():.3g}–{nums.max():.3g})"
+    return text
+
+
+def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "completed"]
+
+
+def not_completed_text(g: pd.DataFrame) -> str:
+    others = g[g["status"] != "completed"]
+    return "; ".join(
+        f"{s}: {r}" for s, r in zip(others["status"], others["reason"].fillna(""), strict=True)
+    )
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario x runner x profile: medians (min–max) of completed runs."""
+    rows = []
+    for (scen, runner, prof), g in runs.groupby(["scenario", "runner", "profile"], sort=True):
+        ok = completed(g)
+        row = {"scenario": scen, "runner": runner, "profile": prof, "runs": len(g)}
+        row["completed"] = len(ok)
+        row["not_completed"] = not_completed_text(g)
+        for key, _ in HEADLINE:
+            row[key] = fmt(ok[key]) if key in ok else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def headline(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runner x profile over every completed run of a scenario with a fault.
+
+    A cell pools the runs of all fault scenarios (each scenario counts once per repeat),
+    so it answers "across the faults we tried"; the per-scenario tables give the detail.
+    ``runs`` counts completed/all runs of those scenarios.
+    """
+    faulty = runs[runs["scenario"].isin(_fault_scenarios(runs))]
+    rows = []
+    for (runner, prof), g in faulty.groupby(["runner", "profile"], sort=True):
+        ok = completed(g)
+        row = {
+            "runner": runner,
+            "profile": prof,
+            "runs": f"{len(ok)}/{len(g)}",
+            "scenarios": g["scenario"].nunique(),
+        }
+        for key, label in HEADLINE_METRICS:
+            row[label] = fmt(ok[key]) if key in ok else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fault_scenarios(runs: pd.DataFrame) -> set[str]:
+    """Scenarios that inject at least one fault (read from each run's scenario copy)."""
+    return set(runs.loc[runs["faults"].fillna(0) > 0, "scenario"])
+
+
+def numeric_median(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Scenario x runner/profile matrix of the metric's median over completed runs
+    (booleans as the fraction of runs where it held). NaN where no completed run has it."""
+    ok = completed(runs).copy()
+    if metric not in ok or ok.empty:
+        return pd.DataFrame()
+    ok["column"] = column_names(ok)
+    vals = ok[metric].map(lambda v: float(v) if isinstance(v, (bool, int, float)) else None)
+    ok = ok.assign(value=pd.to_numeric(vals, errors="coerce"))
+    table = ok.pivot_table(index="scenario", columns="column", values="value", aggfunc="median")
+    cols = sorted(set(column_names(runs)))
+    scen = sorted(runs["scenario"].unique())
+    return table.reindex(index=scen, columns=cols)
+
+
+def column_names(runs: pd.DataFrame) -> pd.Series:
+    """``runner`` when every run is on the default profile, else ``runner/profile``."""
+    if set(runs["profile"]) <= {"default"}:
+        return runs["runner"]
+    return runs["runner"] + "/" + runs["profile"]
+
+
+def status_matrix(runs: pd.DataFrame) -> pd.DataFrame:
+    """Scenario x runner/profile: ``completed`` if any run completed, else the statuses."""
+    r = runs.assign(column=column_names(runs))
+    out = r.groupby(["scenario", "column"])["status"].agg(
+        lambda s: "completed" if (s == "completed").any() else "/".join(sorted(set(s)))
+    )
+    return out.unstack()

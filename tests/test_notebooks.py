@@ -1,0 +1,38 @@
+"""Every teaching notebook executes top to bottom without an error (nbclient, the .venv's
+ipykernel). Runs a notebook makes for itself go to a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchbench.report.notebooks import execute
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def test_there_are_five_notebooks() -> None:
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_without_error(
+    notebook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+
+    monkeypatch.setenv("ORCHBENCH_NB_WORK", str(tmp_path / "work"))
+    out = execute(notebook, tmp_path / "out", timeout=300)
+    nb = nbformat.read(out, as_version=4)
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert errors == []
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
