@@ -33,6 +33,7 @@ from runners.airflow.stack import PROFILES, AirflowStack, iter_lineage
 log = logging.getLogger("orchbench")
 
 POLL_S = 0.2
+MARK_FAILED_CHECKS = 10  # read-backs after "mark failed" (POLL_S apart)
 PSS_EVERY_S = 2.0
 FINISHED = ("success", "failed")
 SCHEDULER = "scheduler"  # the component a scheduler_crash kills
@@ -311,13 +312,30 @@ class AirflowRunner(Runner):
             time.sleep(POLL_S)
 
     def _fail_active_runs(self) -> None:
-        """Mark this deployment's unfinished dag runs failed (Airflow stops their tasks)."""
+        """Mark this deployment's unfinished dag runs failed (Airflow stops their tasks).
+
+        "Mark failed" turns a task waiting for its retry into ``skipped``; a scheduler loop
+        already evaluating that run can then write ``success`` over the ``failed`` (SQLite
+        has no row locks; seen on 3.3.2). So the marked runs are read back for a moment and
+        marked again if that happened, as an operator would.
+        """
         assert self.stack is not None and self.dag_id is not None
         api = self.stack.api()
         dag = q(self.dag_id)
-        for run in api.paged(f"/dags/{dag}/dagRuns", "dag_runs"):
-            if run["state"] not in FINISHED:
-                api.patch(f"/dags/{dag}/dagRuns/{q(run['dag_run_id'])}", {"state": "failed"})
+        marked = [
+            run["dag_run_id"]
+            for run in api.paged(f"/dags/{dag}/dagRuns", "dag_runs")
+            if run["state"] not in FINISHED
+        ]
+        for rid in marked:
+            api.patch(f"/dags/{dag}/dagRuns/{q(rid)}", {"state": "failed"})
+        for _ in range(MARK_FAILED_CHECKS):
+            time.sleep(POLL_S)
+            states = {rid: api.get(f"/dags/{dag}/dagRuns/{q(rid)}")["state"] for rid in marked}
+            flipped = [rid for rid, state in states.items() if state != "failed"]
+            for rid in flipped:
+                log.warning("airflow: %s left 'failed' after being marked; marking it again", rid)
+                api.patch(f"/dags/{dag}/dagRuns/{q(rid)}", {"state": "failed"})
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         if self.stack is None or self.dag_id is None:

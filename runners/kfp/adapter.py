@@ -213,7 +213,10 @@ class KfpRunner(Runner):
         n = len(self._submissions) + 1
         log = ctx.logs / f"kfp-submission-{n:02d}-{logical_date}.log"
         self._submissions.append(log)
-        with log.open("wb") as out:
+        # O_APPEND for the driver too: the timeout kill's line (appended by the harness)
+        # must not be overwritten by the driver writing at its own file offset.
+        log.write_bytes(b"")
+        with log.open("ab") as out:
             self._driver = subprocess.Popen(
                 self.command(ctx, logical_date, cache),
                 env=self._env(ctx),

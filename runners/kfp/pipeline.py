@@ -10,7 +10,8 @@ through ``runners.kfp.task.run`` (the shared wrapper, ``orchbench.wrapper.run_st
   task's input, so it is part of every cache key. ``min_accuracy`` is the absolute floor of
   the gate (0.0 when the scenario sets none).
 - Retries: ``set_retry(policy.retries, backoff_duration=policy.retry_delay_s,
-  backoff_factor=1.0)`` on every task (a constant delay, like the other runners).
+  backoff_factor=1.0)`` on every task (a constant delay, like the other runners;
+  KFP takes whole seconds, so a fractional delay is rounded up).
 - Caching on for ``ingest``, ``validate``, ``featurize``, ``train``: their results depend
   only on their KFP inputs and the day's partition (partitions are treated as immutable, as
   KFP users do). Off for ``evaluate`` (it reads the live champion, which is not a KFP
@@ -29,6 +30,7 @@ through ``runners.kfp.task.run`` (the shared wrapper, ``orchbench.wrapper.run_st
 Compile: ``python -m runners.kfp compile --out build/kfp/daily_retraining.yaml``.
 """
 
+import math
 from pathlib import Path
 
 from kfp import compiler, dsl
@@ -131,7 +133,7 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
         task.set_display_name(step)
         task.set_retry(
             num_retries=policy.retries,
-            backoff_duration=f"{policy.retry_delay_s:g}s",
+            backoff_duration=f"{math.ceil(policy.retry_delay_s)}s",  # whole seconds only
             backoff_factor=1.0,
         )
         task.set_caching_options(enable_caching=step in CACHED)
