@@ -102,6 +102,18 @@ def outage_dates(scenario: Scenario) -> set[dt.date]:
     return {d for o in outages(scenario) for d in o.dates}
 
 
+def scheduler_down(journal_path: Path | str, scenario: Scenario, day: dt.date, run_id: str) -> bool:
+    """Whether ``missed_days`` has the scheduler down on ``day``; on an outage's first date
+    its activation is journaled (the first run that does not start)."""
+    for o in outages(scenario):
+        if o.first == day:
+            dates = [d.isoformat() for d in o.dates]
+            record_activation(
+                journal_path, o.fault_id, "missed_days", day, run_id=run_id, dates=dates
+            )
+    return day in outage_dates(scenario)
+
+
 def record_activation(
     journal_path: Path | str,
     fault_id: str,

@@ -164,20 +164,9 @@ class AirflowRunner(Runner):
         self._crashes_handled = len(rf.crashes(ctx.world))
         if rf.fault_ids(ctx.scenario, "scheduler_crash"):
             rf.register_scheduler(ctx.world, SCHEDULER, [stack.procs[SCHEDULER].pid])
-        down = rf.outage_dates(ctx.scenario)
-        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
-            if day in first_down:  # the scheduler is down: this run is never created
-                o = first_down[day]
-                rf.record_activation(
-                    ctx.journal,
-                    o.fault_id,
-                    "missed_days",
-                    day,
-                    run_id=ctx.run_id,
-                    dates=[d.isoformat() for d in o.dates],
-                )
-            if day in down:
+            # the scheduler is down: this run is never created
+            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
                 log.info("airflow: scheduler down on %s: no run", day)
                 continue
             run = api.post(

@@ -213,22 +213,11 @@ class CronRunner(Runner):
         self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
         mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
         stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
-        down = rf.outage_dates(ctx.scenario)
-        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before {day}")
-            if day in first_down:  # the first job that does not fire
-                o = first_down[day]
-                rf.record_activation(
-                    ctx.journal,
-                    o.fault_id,
-                    "missed_days",
-                    day,
-                    run_id=ctx.run_id,
-                    dates=[d.isoformat() for d in o.dates],
-                )
-            if day in down:
+            # the first job that does not fire
+            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
                 self._daemon_note(ctx, f"day {day}: the host is down, no cron daemon runs")
                 continue
             self._run_day(ctx, day, stub)

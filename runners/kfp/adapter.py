@@ -298,20 +298,9 @@ class KfpRunner(Runner):
 
     def run_days(self, ctx: RunContext) -> None:
         self._crashes_handled = len(rf.crashes(ctx.world))
-        down = rf.outage_dates(ctx.scenario)
-        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
-            if day in first_down:  # nothing submits this date: there is no scheduler
-                o = first_down[day]
-                rf.record_activation(
-                    ctx.journal,
-                    o.fault_id,
-                    "missed_days",
-                    day,
-                    run_id=ctx.run_id,
-                    dates=[d.isoformat() for d in o.dates],
-                )
-            if day in down:
+            # nothing submits this date: there is no scheduler
+            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
                 continue
             self._submit_until_done(ctx, day.isoformat())
 

@@ -307,20 +307,9 @@ class PrefectRunner(Runner):
                     f"scheduler_crash needs a server this runner manages ({ENV_API_URL} is set)"
                 )
             rf.register_scheduler(ctx.world, SERVER, self.server.pids())
-        down = rf.outage_dates(ctx.scenario)
-        first_down = {o.first: o for o in rf.outages(ctx.scenario)}
         for day in ctx.dates:
-            if day in first_down:  # the schedule that would have started this run is down
-                o = first_down[day]
-                rf.record_activation(
-                    ctx.journal,
-                    o.fault_id,
-                    "missed_days",
-                    day,
-                    run_id=ctx.run_id,
-                    dates=[d.isoformat() for d in o.dates],
-                )
-            if day in down:
+            # the schedule that would have started this run is down
+            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
                 continue
             self._flow_run(ctx, day.isoformat())
         self._restart_crashed(ctx)  # a crash the last flow run outlived
