@@ -21,7 +21,13 @@ from orchbench.scenario import ScenarioError, parse_scenario
 from orchbench.workflow.spec import STEP_NAMES
 
 PATH = "user/scenario.yaml"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI never meets a new one first
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 NUMERIC_RAW = ("amount", "n_items", "account_age_days", "hour", "discount")
 
 
@@ -79,7 +85,7 @@ def fault(draw: st.DrawFn, days: int) -> dict[str, Any]:
             "keep_fraction": draw(st.floats(0.01, 0.99)),
         }
     elif kind == "missed_days":
-        params = {"days": draw(st.integers(1, days - day + 1))}
+        params = {"days": draw(st.integers(1, min(30, days - day + 1)))}  # le=30
     elif kind == "scheduler_crash":
         params = {"restart_after_s": draw(st.floats(0, 120))}
     else:  # a kind added to the catalog without a strategy here: no params
