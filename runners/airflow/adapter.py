@@ -20,11 +20,11 @@ import json
 import logging
 import shutil
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
 from runners.airflow.native import Collector
@@ -353,14 +353,7 @@ class AirflowRunner(Runner):
     # --- env.json --------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        site = next(iter((self.venv / "lib").glob("python*/site-packages")), None)
-        out: dict[str, str] = {}
-        if site is None:
-            return out
-        for dist in metadata.distributions(path=[str(site)]):
-            name = (dist.metadata["Name"] or "").lower()
-            if name in KEY_PACKAGES:
-                out[name] = dist.version
+        out = venv_versions(self.venv / "bin" / "python", KEY_PACKAGES)
         cfg = self.venv / "pyvenv.cfg"
         if cfg.is_file():
             for line in cfg.read_text().splitlines():

@@ -41,13 +41,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
 from orchbench import journal as jr
 from orchbench.policy import DEFAULT_POLICY, Policy
+from orchbench.procs import group_pids, kill_group, venv_versions
 from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
 from runners.kfp import native
 
@@ -63,31 +63,6 @@ SOURCES = ("pipeline.py", "task.py", "__main__.py")
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "ORCHBENCH_"))}
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Live pids of process group ``pgid`` (from /proc)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d.name))
-    return sorted(out)
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the whole process group of ``proc``, reap it, wait until the group is gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    end = time.monotonic() + 10
-    while group_pids(proc.pid) and time.monotonic() < end:
-        time.sleep(0.02)
 
 
 class KfpRunner(Runner):
@@ -155,14 +130,8 @@ class KfpRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         if self._versions is None:
-            site = sorted((self.python().parent.parent / "lib").glob("python3*/site-packages"))
-            found: dict[str, str] = {}
             wanted = ("kfp", "kfp-pipeline-spec", "numpy", "pandas", "pandera", "scikit-learn")
-            for dist in metadata.distributions(path=[str(p) for p in site]):
-                name = (dist.metadata["Name"] or "").lower()
-                if name in wanted:
-                    found[name] = dist.version
-            self._versions = {k: found[k] for k in wanted if k in found}
+            self._versions = venv_versions(self.python(), wanted)
         return self._versions
 
     def settings(self) -> dict[str, Any]:

@@ -24,11 +24,11 @@ import os
 import shlex
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import (
     EnvironmentMissing,
     NotApplicable,
@@ -38,7 +38,7 @@ from orchbench.runner import (
     RunTimeout,
 )
 from runners.prefect import native
-from runners.prefect.server import Api, PrefectServer, ServerError, kill_group
+from runners.prefect.server import Api, PrefectServer, ServerError
 
 ENV_PYTHON = "ORCHBENCH_PREFECT_PYTHON"
 ENV_API_URL = "ORCHBENCH_PREFECT_API_URL"
@@ -129,14 +129,8 @@ class PrefectRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         if self._versions is None:
-            site = sorted((self.python().parent.parent / "lib").glob("python3*/site-packages"))
-            found: dict[str, str] = {}
             wanted = ("prefect", "numpy", "pandas", "pandera", "pydantic", "scikit-learn")
-            for dist in metadata.distributions(path=[str(p) for p in site]):
-                name = (dist.metadata["Name"] or "").lower()
-                if name in wanted:
-                    found[name] = dist.version
-            self._versions = {k: found[k] for k in wanted if k in found}
+            self._versions = venv_versions(self.python(), wanted)
         return self._versions
 
     def settings(self) -> dict[str, Any]:

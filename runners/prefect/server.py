@@ -7,10 +7,7 @@ left behind. The harness venv has no Prefect, so the API is read with ``urllib``
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from orchbench.procs import group_pids, kill_group
 
 HEALTH_TIMEOUT_S = 120.0
 
@@ -68,51 +67,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def kill_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """SIGTERM the process group, SIGKILL it after ``grace_s``, and reap the leader."""
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    # Whatever else is still in the group (children of the leader) dies too.
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _wait_group_gone(proc.pid)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
-    """Wait until no process of the group is left (children are reaped by init)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        time.sleep(0.02)
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Live pids of the process group ``pgid`` (from /proc)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d.name))
-    return sorted(out)
 
 
 def group_rss_mb(pgid: int) -> float | None:

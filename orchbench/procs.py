@@ -1,0 +1,58 @@
+"""Process groups and venv metadata, for runners that start processes of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (not zombie) pids of the process group ``pgid``, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return sorted(out)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_group(proc: subprocess.Popen[bytes], grace_s: float = 0.0, wait_s: float = 10.0) -> None:
+    """Stop ``proc``'s whole process group: SIGTERM and up to ``grace_s`` for the leader to
+    exit (skipped when ``grace_s`` is 0), then SIGKILL to the group, reap the leader, and
+    wait up to ``wait_s`` until no live process of the group is left."""
+    if grace_s > 0 and proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    _signal_group(proc.pid, signal.SIGKILL)  # whatever else is in the group dies too
+    proc.wait()
+    end = time.monotonic() + wait_s
+    while group_pids(proc.pid) and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def venv_versions(python: Path, wanted: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the ``wanted`` distributions in the venv of ``python``, in the
+    order of ``wanted`` (missing ones left out); names lower-case."""
+    site = sorted((Path(python).parent.parent / "lib").glob("python3*/site-packages"))
+    found: dict[str, str] = {}
+    for dist in metadata.distributions(path=[str(p) for p in site]):
+        name = (dist.metadata["Name"] or "").lower()
+        if name in wanted:
+            found[name] = dist.version
+    return {k: found[k] for k in wanted if k in found}
