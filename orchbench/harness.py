@@ -183,6 +183,9 @@ def _execute(
         if own_runner:
             phase("starting")
             runner.start(ctx.work)
+        # The run's time budget covers the system's work, not the oracle or start-up: a
+        # cold oracle cache (seconds of in-process training) must not eat a run's timeout.
+        ctx.deadline = time.monotonic() + timeout
         jr.harness_event(ctx.journal, "run_started", timeout_s=timeout)
         phase("days")
         runner.run_days(ctx)
