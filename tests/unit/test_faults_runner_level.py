@@ -13,9 +13,8 @@ from fault_injection import runner_faults as rf
 from fault_injection import state as fault_state
 from orchbench.journal import Journal
 from orchbench.scenario import ScenarioError, parse_scenario
-from orchbench.workflow.paths import dated_paths, step_paths
-from orchbench.wrapper import run_step
 from tests.conftest import make_scenario
+from tests.unit.step_helpers import run_one
 
 D1 = "2026-01-01"
 
@@ -71,18 +70,6 @@ def test_check_supported_names_the_missing_kind() -> None:
     assert rf.check_supported(object(), make_scenario()) is None
 
 
-def _run(world, journal, step, day, root):
-    return run_step(
-        step,
-        day,
-        *step_paths(step, dated_paths(root, day)),
-        world=world,
-        journal=journal,
-        run_id="r1",
-        runner="test",
-    )
-
-
 def test_scheduler_crash_kills_registered_once(small_world, tmp_path: Path) -> None:
     world, journal = small_world
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -99,9 +86,9 @@ def test_scheduler_crash_kills_registered_once(small_world, tmp_path: Path) -> N
                 }
             ],
         )
-        _run(world, journal, "ingest", D1, tmp_path)
+        run_one(world, journal, "ingest", D1, tmp_path)
         assert victim.wait(timeout=10) == -9
-        _run(world, journal, "ingest", D1, tmp_path)  # fires once only
+        run_one(world, journal, "ingest", D1, tmp_path)  # fires once only
     finally:
         victim.kill()
         victim.wait()
@@ -119,6 +106,6 @@ def test_scheduler_crash_with_nothing_registered_still_records(small_world, tmp_
     fault_state.arm(
         world, [{"kind": "scheduler_crash", "logical_date": D1, "at": "ingest", "params": {}}]
     )
-    _run(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
     [f] = Journal.load(journal).faults
     assert f["detail"]["killed"] == []

@@ -15,39 +15,22 @@ import pandas as pd
 import pytest
 
 from fault_injection import hooks
-from fault_injection import state as fault_state
 from orchbench.hashing import sha256_path
 from orchbench.journal import Journal
 from orchbench.scenario import ScenarioError, parse_scenario
-from orchbench.workflow.paths import dated_paths, step_paths
+from orchbench.workflow.paths import dated_paths
 from orchbench.world import World
-from orchbench.wrapper import run_step
+from tests.unit.step_helpers import arm_fault, run_one
 
 D1, D2 = "2026-01-01", "2026-01-02"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(world: World, journal: Path, step: str, day: str, root: Path) -> dict:
-    return run_step(
-        step,
-        day,
-        *step_paths(step, dated_paths(root, day)),
-        world=world,
-        journal=journal,
-        run_id="r1",
-        runner="test",
-    )
-
-
-def _arm(world: World, kind: str, day: str, at: str, params: dict) -> None:
-    fault_state.arm(world, [{"kind": kind, "logical_date": day, "at": at, "params": params}])
 
 
 def _upto(world: World, journal: Path, day: str, root: Path, last: str) -> None:
     from orchbench.workflow.spec import STEP_NAMES
 
     for s in STEP_NAMES[: STEP_NAMES.index(last) + 1]:
-        _run(world, journal, s, day, root)
+        run_one(world, journal, s, day, root)
 
 
 CHILD = """
@@ -80,7 +63,7 @@ def _wait_for(pred, timeout: float = 20.0) -> None:
 @pytest.mark.parametrize("mode", ["sleep", "block"])
 def test_hang_never_returns_and_leaves_a_heartbeat(small_world, tmp_path, mode) -> None:
     world, journal = small_world
-    _arm(world, "hang", D1, "ingest", {"mode": mode, "attempts": 1})
+    arm_fault(world, "hang", D1, "ingest", {"mode": mode, "attempts": 1})
     p = _child(world, journal, tmp_path, "ingest", D1)
     try:
         beats = journal.parent / "heartbeats"
@@ -94,13 +77,13 @@ def test_hang_never_returns_and_leaves_a_heartbeat(small_world, tmp_path, mode) 
     assert a.status == "killed" and a.heartbeat_cpu_s is not None and a.heartbeat_ns
     [f] = j.faults
     assert f["kind"] == "hang" and f["detail"] == {"attempt": 1, "mode": mode}
-    _run(world, journal, "ingest", D1, tmp_path)  # attempts: 1, so the retry runs
+    run_one(world, journal, "ingest", D1, tmp_path)  # attempts: 1, so the retry runs
     assert Journal.load(journal).attempts[-1].status == "success"
 
 
 def test_crash_kills_the_process_after_recording(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    _arm(world, "crash", D1, "featurize", {"memory_mb": 20, "attempts": 1})
+    arm_fault(world, "crash", D1, "featurize", {"memory_mb": 20, "attempts": 1})
     _upto(world, journal, D1, tmp_path, "validate")
     p = _child(world, journal, tmp_path, "featurize", D1)
     assert p.wait(timeout=60) == -9
@@ -108,16 +91,16 @@ def test_crash_kills_the_process_after_recording(small_world, tmp_path: Path) ->
     assert j.attempts[-1].step == "featurize" and j.attempts[-1].status == "killed"
     assert j.faults[0]["detail"] == {"attempt": 1, "memory_mb": 20}
     assert not dated_paths(tmp_path, D1)["features"].exists()
-    _run(world, journal, "featurize", D1, tmp_path)
+    run_one(world, journal, "featurize", D1, tmp_path)
 
 
 def test_crash_every_attempt_until_fixed(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    _arm(world, "crash", D1, "ingest", {})
+    arm_fault(world, "crash", D1, "ingest", {})
     for _ in range(2):
         assert _child(world, journal, tmp_path, "ingest", D1).wait(timeout=60) == -9
     hooks.fix_all(world)
-    _run(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
     assert [a.status for a in Journal.load(journal).attempts] == ["killed", "killed", "success"]
 
 
@@ -125,12 +108,12 @@ def test_late_data_withheld_then_lands_after_the_delay(small_world, tmp_path: Pa
     world, journal = small_world
     landing = world.landing_partition(D1)
     clean = sha256_path(landing)
-    _arm(world, "late_data", D1, "ingest", {"delay_s": 0.5})
+    arm_fault(world, "late_data", D1, "ingest", {"delay_s": 0.5})
     for _ in range(2):  # the first withholds it; the second is too early
         with pytest.raises(FileNotFoundError, match="has not landed"):
-            _run(world, journal, "ingest", D1, tmp_path)
+            run_one(world, journal, "ingest", D1, tmp_path)
     time.sleep(0.6)
-    _run(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
     assert sha256_path(landing) == clean
     j = Journal.load(journal)
     assert [a.status for a in j.attempts] == ["failed", "failed", "success"]
@@ -141,12 +124,12 @@ def test_late_data_withheld_then_lands_after_the_delay(small_world, tmp_path: Pa
 def test_late_data_fix_lands_it_and_concurrent_attempts_are_safe(small_world, tmp_path) -> None:
     world, journal = small_world
     landing = world.landing_partition(D1)
-    _arm(world, "late_data", D1, "ingest", {"delay_s": 600})
+    arm_fault(world, "late_data", D1, "ingest", {"delay_s": 600})
     errors: list[BaseException] = []
 
     def attempt(i: int) -> None:
         try:
-            _run(world, journal, "ingest", D1, tmp_path / str(i))
+            run_one(world, journal, "ingest", D1, tmp_path / str(i))
         except FileNotFoundError as e:
             errors.append(e)
 
@@ -160,16 +143,16 @@ def test_late_data_fix_lands_it_and_concurrent_attempts_are_safe(small_world, tm
     assert len(errors) == 4 or sum(a.status == "success" for a in j.attempts) <= 1
     hooks.fix_all(world)
     assert landing.is_file()
-    _run(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
 
 
 def test_silent_corruption_flips_labels_same_schema_and_fix_restores(small_world, tmp_path):
     world, journal = small_world
-    _arm(world, "silent_corruption", D1, "featurize", {"flip_labels": 0.3, "seed": 1})
+    arm_fault(world, "silent_corruption", D1, "featurize", {"flip_labels": 0.3, "seed": 1})
     _upto(world, journal, D1, tmp_path, "validate")
     validated = dated_paths(tmp_path, D1)["validated"]
     before = pd.read_csv(validated)
-    _run(world, journal, "featurize", D1, tmp_path)
+    run_one(world, journal, "featurize", D1, tmp_path)
     after = pd.read_csv(validated)
     assert list(after.columns) == list(before.columns)
     flipped = (after["label"] != before["label"]).mean()
@@ -182,12 +165,12 @@ def test_silent_corruption_flips_labels_same_schema_and_fix_restores(small_world
 
 def test_silent_corruption_shift_is_applied_to_the_column(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    _arm(world, "silent_corruption", D1, "validate", {"shift": {"column": "hour", "by": 3}})
-    _run(world, journal, "ingest", D1, tmp_path)
+    arm_fault(world, "silent_corruption", D1, "validate", {"shift": {"column": "hour", "by": 3}})
+    run_one(world, journal, "ingest", D1, tmp_path)
     raw = dated_paths(tmp_path, D1)["raw"]
     hours = pd.read_csv(raw)["hour"]
     with contextlib.suppress(Exception):  # validation may or may not catch it: runs measure
-        _run(world, journal, "validate", D1, tmp_path)
+        run_one(world, journal, "validate", D1, tmp_path)
     assert (pd.read_csv(raw)["hour"] == hours + 3).all()
 
 
@@ -207,7 +190,7 @@ faults: [{kind: silent_corruption, day: 1, at: train, params: {shift: {column: a
 def test_accuracy_regression_makes_a_worse_model_the_gate_blocks(small_world, tmp_path) -> None:
     world, journal = small_world
     _upto(world, journal, D1, tmp_path, "canary")  # day 1's model becomes champion
-    _arm(world, "accuracy_regression", D2, "train", {"method": "invert"})
+    arm_fault(world, "accuracy_regression", D2, "train", {"method": "invert"})
     _upto(world, journal, D2, tmp_path, "evaluate")
     ev = json.loads(dated_paths(tmp_path, D2)["evaluation"].read_text())
     assert ev["accuracy"] < ev["champion_accuracy"] and ev["deploy"] is False
@@ -216,13 +199,13 @@ def test_accuracy_regression_makes_a_worse_model_the_gate_blocks(small_world, tm
     [f] = j.faults
     assert f["affected"][0]["sha256"] == train.outputs[0].sha256
     hooks.fix_all(world)
-    _run(world, journal, "train", D2, tmp_path)
+    run_one(world, journal, "train", D2, tmp_path)
     assert len(Journal.load(journal).faults) == 1
 
 
 def test_partial_write_truncates_an_output_and_reports_success(small_world, tmp_path) -> None:
     world, journal = small_world
-    _arm(world, "partial_write", D1, "featurize", {"keep_fraction": 0.4})
+    arm_fault(world, "partial_write", D1, "featurize", {"keep_fraction": 0.4})
     _upto(world, journal, D1, tmp_path, "featurize")
     feats = dated_paths(tmp_path, D1)["features"]
     j = Journal.load(journal)
@@ -230,7 +213,7 @@ def test_partial_write_truncates_an_output_and_reports_success(small_world, tmp_
     [f] = j.faults
     assert a.status == "success" and a.outputs[0].sha256 == f["affected"][0]["sha256"]
     assert f["detail"]["bytes_after"] == feats.stat().st_size < f["detail"]["bytes_before"]
-    _run(world, journal, "featurize", D1, tmp_path)  # attempts: 1 by default
+    run_one(world, journal, "featurize", D1, tmp_path)  # attempts: 1 by default
     assert feats.stat().st_size == f["detail"]["bytes_before"]
 
 

@@ -8,39 +8,21 @@ from pathlib import Path
 import pytest
 
 from fault_injection import hooks
-from fault_injection import state as fault_state
 from fault_injection.kinds.transient_error import TransientStepError
 from orchbench.hashing import sha256_path
 from orchbench.journal import Journal
-from orchbench.workflow.paths import dated_paths, step_paths
+from orchbench.workflow.paths import dated_paths
 from orchbench.workflow.spec import STEPS
 from orchbench.workflow.steps import ValidationFailed
 from orchbench.world import World
-from orchbench.wrapper import run_step
+from tests.unit.step_helpers import arm_fault, run_one
 
 D1, D2 = "2026-01-01", "2026-01-02"
 
 
-def _run(world: World, journal: Path, step: str, day: str, root: Path) -> dict:
-    return run_step(
-        step,
-        day,
-        *step_paths(step, dated_paths(root, day)),
-        world=world,
-        journal=journal,
-        run_id="r1",
-        runner="test",
-    )
-
-
-def _arm(world: World, kind: str, day: str, at: str, params: dict) -> None:
-    """Arm one fault, as the harness does from a scenario."""
-    fault_state.arm(world, [{"kind": kind, "logical_date": day, "at": at, "params": params}])
-
-
 def _day(world: World, journal: Path, day: str, root: Path) -> None:
     for s in STEPS:
-        _run(world, journal, s.name, day, root)
+        run_one(world, journal, s.name, day, root)
 
 
 def test_wrapper_journals_every_attempt_with_hashes(small_world, tmp_path: Path) -> None:
@@ -77,7 +59,7 @@ def test_failed_step_is_journaled_and_raises(small_world, tmp_path: Path) -> Non
     world, journal = small_world
     world.landing_partition(D1).unlink()
     with pytest.raises(FileNotFoundError):
-        _run(world, journal, "ingest", D1, tmp_path)
+        run_one(world, journal, "ingest", D1, tmp_path)
     a = Journal.load(journal).attempts[0]
     assert a.status == "failed" and a.error_type == "FileNotFoundError" and a.outputs == []
 
@@ -85,11 +67,11 @@ def test_failed_step_is_journaled_and_raises(small_world, tmp_path: Path) -> Non
 def test_schema_break_activates_fails_validation_and_fix_restores(small_world, tmp_path) -> None:
     world, journal = small_world
     clean = sha256_path(world.landing_partition(D2))
-    _arm(world, "schema_break", D2, "ingest", {"rename": {"amount": "amount_usd"}})
-    _run(world, journal, "ingest", D1, tmp_path)  # other date: untouched
-    _run(world, journal, "ingest", D2, tmp_path)
+    arm_fault(world, "schema_break", D2, "ingest", {"rename": {"amount": "amount_usd"}})
+    run_one(world, journal, "ingest", D1, tmp_path)  # other date: untouched
+    run_one(world, journal, "ingest", D2, tmp_path)
     with pytest.raises(ValidationFailed, match="schema"):
-        _run(world, journal, "validate", D2, tmp_path)
+        run_one(world, journal, "validate", D2, tmp_path)
     j = Journal.load(journal)
     assert len(j.faults) == 1
     f = j.faults[0]
@@ -99,27 +81,27 @@ def test_schema_break_activates_fails_validation_and_fix_restores(small_world, t
     assert "amount_usd" in world.landing_partition(D2).read_text().splitlines()[0]
     assert hooks.fix_all(world) == ["f1"]
     assert sha256_path(world.landing_partition(D2)) == clean
-    _run(world, journal, "ingest", D2, tmp_path)  # the fixed world: no new activation
-    _run(world, journal, "validate", D2, tmp_path)
+    run_one(world, journal, "ingest", D2, tmp_path)  # the fixed world: no new activation
+    run_one(world, journal, "validate", D2, tmp_path)
     assert len(Journal.load(journal).faults) == 1
 
 
 @pytest.mark.parametrize("variant", [{"retype": {"amount": "str"}}, {"drop": ["discount"]}])
 def test_schema_break_variants_fail_validation(small_world, tmp_path, variant) -> None:
     world, journal = small_world
-    _arm(world, "schema_break", D1, "validate", variant)
-    _run(world, journal, "ingest", D1, tmp_path)
+    arm_fault(world, "schema_break", D1, "validate", variant)
+    run_one(world, journal, "ingest", D1, tmp_path)
     with pytest.raises(ValidationFailed):
-        _run(world, journal, "validate", D1, tmp_path)
+        run_one(world, journal, "validate", D1, tmp_path)
 
 
 def test_transient_error_raises_first_n_attempts(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    _arm(world, "transient_error", D1, "ingest", {"failures": 2})
+    arm_fault(world, "transient_error", D1, "ingest", {"failures": 2})
     for _ in range(2):
         with pytest.raises(TransientStepError):
-            _run(world, journal, "ingest", D1, tmp_path)
-    _run(world, journal, "ingest", D1, tmp_path)
+            run_one(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
     j = Journal.load(journal)
     assert [a.status for a in j.attempts] == ["failed", "failed", "success"]
     assert [a.attempt for a in j.attempts] == [1, 2, 3]
@@ -128,8 +110,8 @@ def test_transient_error_raises_first_n_attempts(small_world, tmp_path: Path) ->
 
 def test_fixed_transient_error_stops_raising(small_world, tmp_path: Path) -> None:
     world, journal = small_world
-    _arm(world, "transient_error", D1, "ingest", {"failures": 5})
+    arm_fault(world, "transient_error", D1, "ingest", {"failures": 5})
     with pytest.raises(TransientStepError):
-        _run(world, journal, "ingest", D1, tmp_path)
+        run_one(world, journal, "ingest", D1, tmp_path)
     hooks.fix_all(world)
-    _run(world, journal, "ingest", D1, tmp_path)
+    run_one(world, journal, "ingest", D1, tmp_path)
