@@ -20,16 +20,6 @@ if TYPE_CHECKING:
 TABLES = ("landing", "raw", "validated", "features")
 # Steps that read a daily table (their first input).
 TABLE_STEPS = ("ingest", "validate", "featurize", "train")
-RAW_COLUMNS = (
-    "event_id",
-    "amount",
-    "n_items",
-    "account_age_days",
-    "country",
-    "hour",
-    "discount",
-    "label",
-)
 
 
 def columns_at(step: str) -> tuple[str, ...]:
@@ -38,7 +28,9 @@ def columns_at(step: str) -> tuple[str, ...]:
         from orchbench.workflow.steps import FEATURES
 
         return (*FEATURES, "label")
-    return RAW_COLUMNS
+    from orchbench.workflow.data import COLUMNS  # imported here: it loads numpy and pandas
+
+    return COLUMNS
 
 
 def tabular_input(call: StepCall) -> tuple[str, Path] | None:
