@@ -316,6 +316,8 @@ class AirflowRunner(Runner):
             for run in api.paged(f"/dags/{dag}/dagRuns", "dag_runs")
             if run["state"] not in FINISHED
         ]
+        if not marked:
+            return
         for rid in marked:
             api.patch(f"/dags/{dag}/dagRuns/{q(rid)}", {"state": "failed"})
         for _ in range(MARK_FAILED_CHECKS):
