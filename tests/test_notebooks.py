@@ -1,5 +1,6 @@
 """Every teaching notebook executes top to bottom without an error (nbclient, the .venv's
-ipykernel). Runs a notebook makes for itself go to a temporary directory."""
+ipykernel). Runs a notebook makes for itself go to one temporary work directory shared by
+the notebooks of this module, as under ``make notebooks`` (04 reuses 03's small runs)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,20 @@ def test_there_are_five_notebooks() -> None:
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
+@pytest.fixture(scope="module")
+def nb_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nb") / "work"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_without_error(
-    notebook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    notebook: Path, tmp_path: Path, nb_work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import nbformat
 
-    monkeypatch.setenv("ORCHBENCH_NB_WORK", str(tmp_path / "work"))
+    monkeypatch.setenv("ORCHBENCH_NB_WORK", str(nb_work))
     out = execute(notebook, tmp_path / "out", timeout=300)
     nb = nbformat.read(out, as_version=4)
     errors = [

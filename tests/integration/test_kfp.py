@@ -136,7 +136,10 @@ def test_gate_skips_deploy_of_worse_candidate(tmp_path: Path) -> None:
 
 
 def test_hang_is_killed_by_the_harness_timeout(tmp_path: Path) -> None:
-    timeout = 3.0
+    # The timeout clock starts at KFP's "Executing task", so it includes the task process's
+    # start (~2 s idle, more on a loaded 2-core CI machine). With 3 s, CI once killed the
+    # recovery's healthy train attempt too; 8 s leaves room and the hang still blocks forever.
+    timeout = 8.0
     path = scenario(
         tmp_path,
         "kfp_hang",
