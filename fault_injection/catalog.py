@@ -5,6 +5,7 @@ from __future__ import annotations
 from fault_injection.base import FaultKind
 from fault_injection.kinds.accuracy_regression import AccuracyRegression
 from fault_injection.kinds.crash import Crash
+from fault_injection.kinds.env_mismatch import EnvMismatch
 from fault_injection.kinds.hang import Hang
 from fault_injection.kinds.late_data import LateData
 from fault_injection.kinds.missed_days import MissedDays
@@ -27,6 +28,7 @@ KINDS: dict[str, FaultKind] = {
         PartialWrite(),
         MissedDays(),
         SchedulerCrash(),
+        EnvMismatch(),
     )
 }
 

@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="seconds (default: by scenario)")
     p.add_argument("--keep-work", action="store_true", help="keep the run's artifacts")
     p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
+    p.add_argument("--docker-host", help="container runners: use this Docker daemon, not our own")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
     p.add_argument("--quick", action="store_true", help="only the quick scenario set")
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip runs already published")
     p.add_argument("--out", default="results/runs")
     p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
+    p.add_argument("--docker-host", help="container runners: use this Docker daemon, not our own")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("report", help="build the report (default results/report) from runs")
     p.add_argument("results", nargs="?", default="results/runs")
@@ -221,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     if getattr(args, "kfp_host", None):  # read by runners/kfp/adapter.py (ORCHBENCH_KFP_HOST)
         os.environ["ORCHBENCH_KFP_HOST"] = args.kfp_host
+    if getattr(args, "docker_host", None):  # read by runners/kfp/docker_adapter.py
+        os.environ["ORCHBENCH_DOCKER_HOST"] = args.docker_host
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -5,6 +5,8 @@ look up comes from the native trace alone. ``analyse`` classifies each journaled
 ``recovery_plan`` says what to re-run after the fix, ``compute_metrics`` returns the
 ``metrics`` block of run.json. Its keys:
 
+- ``faults_activated``: journaled fault activations; 0 when no fault took effect (e.g. an
+  ``env_mismatch`` the step's own image satisfied), so ``detected`` does not apply.
 - ``detected``, ``detection_s``: whether, and how many seconds after the first fault
   activation, the trace shows a failure signal (see ``detection``). No fault: False, None.
 - ``alert_delivered``: one of those signals is an ``alert`` (a message reached a human).
@@ -460,6 +462,7 @@ def compute_metrics(
     known = [v for v in by_fact.values() if v is not None]
 
     return {
+        "faults_activated": len(journal.faults),
         "detected": detected,
         "detection_s": detection_s,
         "alert_delivered": alert,

@@ -17,6 +17,7 @@ RUNNERS: dict[str, str] = {
     "airflow": "runners.airflow.adapter:AirflowRunner",
     "prefect": "runners.prefect.adapter:PrefectRunner",
     "kfp": "runners.kfp.adapter:KfpRunner",
+    "kfp-docker": "runners.kfp.docker_adapter:KfpDockerRunner",
 }
 
 

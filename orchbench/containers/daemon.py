@@ -180,3 +180,30 @@ def leftovers(data_root: Path = DEFAULT_DATA_ROOT) -> list[str]:
         if line.split()[1].startswith(prefix) or line.split()[1].startswith("/tmp/obd-")
     ]
     return found
+
+
+def containers(env: dict[str, str], label: str, running_only: bool = False) -> list[str]:
+    """Ids of the containers carrying ``label`` (``key=value``) on the daemon of ``env``."""
+    cmd = [str(DOCKER_CLI), "ps", "-q", "--no-trunc", "--filter", f"label={label}"]
+    r = subprocess.run(cmd if running_only else [*cmd, "-a"], env=env, capture_output=True,
+                       text=True, timeout=30)  # fmt: skip
+    return r.stdout.split() if r.returncode == 0 else []
+
+
+def remove_containers(env: dict[str, str], label: str, running_only: bool = False) -> list[str]:
+    """Force-remove (SIGKILL, then delete) the containers carrying ``label``; their ids."""
+    ids = containers(env, label, running_only)
+    if ids:
+        subprocess.run([str(DOCKER_CLI), "rm", "-f", *ids], env=env, capture_output=True,
+                       timeout=60)  # fmt: skip
+    return ids
+
+
+def kill_containers(env: dict[str, str], label: str) -> list[str]:
+    """SIGKILL the running containers carrying ``label`` (``docker kill``: they exit 137
+    and whoever waits on them sees it); their ids."""
+    ids = containers(env, label, running_only=True)
+    if ids:
+        subprocess.run([str(DOCKER_CLI), "kill", *ids], env=env, capture_output=True,
+                       timeout=60)  # fmt: skip
+    return ids

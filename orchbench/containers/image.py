@@ -11,6 +11,11 @@ Two caches keep rebuilds cheap: the base root filesystem (Debian + venv) is a ta
 the recipe, the suite and the lock file; the image tag ``orchbench-step:<hash>`` adds the
 project's source, so an unchanged image is reused and a changed one re-imported (seconds).
 ``build/image/<tag>.json`` records the inputs and the package versions inside the image.
+
+A *variant* (``ensure_variant``) is the step image with some pins replaced, for a step
+whose code needs another version than the shared lock (``env_mismatch``): the wheels are
+fetched by the host's pip (``--no-deps``), installed into a container of the step image
+(no network), committed as ``orchbench-step-variant:<hash>``.
 """
 
 from __future__ import annotations
@@ -145,7 +150,12 @@ def _with_source(base: Path, out: Path) -> None:
 
 
 def image_exists(daemon: DockerDaemon, tag: str) -> bool:
-    r = subprocess.run([str(DOCKER_CLI), "image", "inspect", tag], env=daemon.env(),
+    return image_on(daemon.env(), tag)
+
+
+def image_on(env: dict[str, str], tag: str) -> bool:
+    """Whether the daemon at ``env``'s DOCKER_HOST has the image ``tag``."""
+    r = subprocess.run([str(DOCKER_CLI), "image", "inspect", tag], env=env,
                        capture_output=True)  # fmt: skip
     return r.returncode == 0
 
@@ -173,6 +183,42 @@ def ensure_image(daemon: DockerDaemon) -> str:
         "python_packages": (BUILD / f"base-{h}.freeze.txt").read_text().split(),
     }
     (BUILD / f"{tag.replace(':', '-')}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return tag
+
+
+VARIANT_REPO = "orchbench-step-variant"
+
+
+def ensure_variant(env: dict[str, str], base_tag: str, requirements: list[str]) -> str:
+    """The step image ``base_tag`` with ``requirements`` (``name==version``) installed over
+    its pins; built once per (base, requirements) on the daemon of ``env``."""
+    key = base_tag + "\0" + "\0".join(sorted(requirements))
+    tag = f"{VARIANT_REPO}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if image_on(env, tag):
+        return tag
+    wheels = BUILD / f"variant-wheels-{tag.split(':')[1]}"
+    shutil.rmtree(wheels, ignore_errors=True)
+    _log(f"variant of {base_tag}: {', '.join(requirements)}")
+    _run([str(_host_pip()), "download", "--quiet", "--no-deps", "--only-binary=:all:",
+          "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--platform",
+          "manylinux_2_28_x86_64", "-d", str(wheels), *requirements])  # fmt: skip
+    name = f"orchbench-variant-build-{tag.split(':')[1]}"
+    docker = str(DOCKER_CLI)
+    subprocess.run([docker, "rm", "-f", name], env=env, capture_output=True)
+    try:
+        _run([docker, "run", "--name", name, "--network=none", "-v", f"{wheels}:/wheels:ro",
+              base_tag, "sh", "-c", "/opt/venv/bin/pip install --quiet --no-index --no-deps "
+              "/wheels/*.whl"], env=env)  # fmt: skip
+        _run([docker, "commit", name, tag], env=env)
+    finally:
+        subprocess.run([docker, "rm", "-f", name], env=env, capture_output=True)
+        shutil.rmtree(wheels, ignore_errors=True)
+    freeze = _run([docker, "run", "--rm", "--network=none", tag, "/opt/venv/bin/pip", "freeze"],
+                  env=env).stdout  # fmt: skip
+    record = {"tag": tag, "base": base_tag, "requirements": sorted(requirements),
+              "python_packages": freeze.split()}  # fmt: skip
+    BUILD.mkdir(parents=True, exist_ok=True)
+    (BUILD / f"{tag.replace(':', '-')}.json").write_text(json.dumps(record, indent=2) + "\n")
     return tag
 
 

@@ -111,8 +111,11 @@ def rule_scheduler(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_container(ok: pd.DataFrame) -> tuple[str, str]:
-    passed = _bool(ok, "final_state_correct")
-    return _share(ok, passed, "ran the step with its own environment")
+    """The step's own environment satisfied it: the fault never took effect (a shared
+    environment fails the step; recovering after the revert does not count)."""
+    isolated = (_int(ok, "faults_activated") == 0) & (_int(ok, "failed_attempts") == 0)
+    passed = isolated & _bool(ok, "final_state_correct")
+    return _share(ok, passed, "ran the step in its own environment (no failure)")
 
 
 def static_typed_artifacts(declared: dict[str, Any]) -> tuple[str, str]:

@@ -4,7 +4,11 @@
 - ``run --spec FILE --logical-date D --pipeline-root DIR [--min-accuracy X] [--no-cache]``:
   one submission of the compiled spec to ``kfp.local`` (``SubprocessRunner(use_venv=False)``:
   each task is a subprocess of this interpreter; caching on unless ``--no-cache``). Exit 0
-  when the pipeline succeeded, 1 when KFP reported it failed.
+  when the pipeline succeeded, 1 when KFP reported it failed. With ``--docker``:
+  ``DockerRunner`` instead, every task in its own container from the spec's image, on the
+  daemon at ``DOCKER_HOST``; ``--mount DIR`` (repeatable) bind-mounts a host directory at
+  the same path, ``--env NAME`` passes a variable of this process's environment, and
+  ``--label K=V`` labels every container (the adapter finds them by it). No network.
 - ``submit --host URL --spec FILE --logical-date D [...]``: the same compiled spec to a KFP
   API with ``kfp.Client(host=URL).create_run_from_pipeline_package``; prints the run id.
 """
@@ -13,15 +17,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
 RUN_STARTED = "orchbench-kfp: submitting"  # the driver's first line: the run's arguments
 RUN_ENDED = "orchbench-kfp: pipeline run"  # the driver's last line: state and message
+BASE_IMAGE_ENV = "ORCHBENCH_KFP_BASE_IMAGE"  # compile: the components' image
+STEP_IMAGES_ENV = "ORCHBENCH_KFP_STEP_IMAGES"  # compile: step=image overrides
 
 
 def _compile(args: argparse.Namespace) -> int:
     from orchbench.policy import DEFAULT_POLICY, Policy
+
+    if args.base_image:  # read when runners.kfp.pipeline's components are defined
+        os.environ[BASE_IMAGE_ENV] = args.base_image
+    if args.step_image:
+        os.environ[STEP_IMAGES_ENV] = ",".join(args.step_image)
     from runners.kfp.pipeline import compile_spec
 
     policy = Policy.model_validate_json(args.policy) if args.policy else DEFAULT_POLICY
@@ -53,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     workspace = root / ".workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=_docker_runner(args) if args.docker else local.SubprocessRunner(use_venv=False),
         pipeline_root=str(root),
         workspace_root=str(workspace),
         raise_on_error=True,
@@ -69,6 +81,23 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     _say(f"{RUN_ENDED} SUCCESS")
     return 0
+
+
+def _docker_runner(args: argparse.Namespace):  # kfp.local.DockerRunner
+    from docker.types import Mount
+    from kfp import local
+
+    mounts = [Mount(target=d, source=d, type="bind") for d in map(_absolute, args.mount)]
+    return local.DockerRunner(
+        environment={name: os.environ[name] for name in args.env if name in os.environ},
+        mounts=mounts,
+        labels=dict(label.split("=", 1) for label in args.label),
+        network_mode="none",
+    )
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -106,13 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compile", help="compile the pipeline to IR YAML")
     c.add_argument("--out", required=True)
     c.add_argument("--policy", default=None, help="orchbench policy as JSON (retries...)")
+    c.add_argument("--base-image", default=None, help="every component's image")
+    c.add_argument("--step-image", action="append", default=[], help="STEP=IMAGE override")
     for name in ("run", "submit"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True)
         p.add_argument("--logical-date", required=True, type=dt.date.fromisoformat)
         p.add_argument("--min-accuracy", type=float, default=0.0)
         p.add_argument("--no-cache", action="store_true")
-    sub.choices["run"].add_argument("--pipeline-root", required=True)
+    r = sub.choices["run"]
+    r.add_argument("--pipeline-root", required=True)
+    r.add_argument("--docker", action="store_true", help="kfp.local.DockerRunner")
+    r.add_argument("--mount", action="append", default=[], help="--docker: host dir to mount")
+    r.add_argument("--env", action="append", default=[], help="--docker: variable to pass")
+    r.add_argument("--label", action="append", default=[], help="--docker: K=V label")
     s = sub.choices["submit"]
     s.add_argument("--host", required=True)
     s.add_argument("--namespace", default=None)

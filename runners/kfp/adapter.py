@@ -75,6 +75,8 @@ class KfpRunner(Runner):
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
     runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
 
+    base_image: str | None = None  # None: the spec's default image (unused by SubprocessRunner)
+
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
         self._driver: subprocess.Popen[bytes] | None = None
@@ -95,11 +97,14 @@ class KfpRunner(Runner):
             return Path(override)
         return self.repo_root / ".venvs" / "kfp" / "bin" / "python"
 
-    def spec_path(self, policy: Policy = DEFAULT_POLICY) -> Path:
+    def spec_path(
+        self, policy: Policy = DEFAULT_POLICY, step_images: dict[str, str] | None = None
+    ) -> Path:
         build = self.repo_root / "build" / "kfp"
-        if policy == DEFAULT_POLICY:
+        if policy == DEFAULT_POLICY and self.base_image is None and not step_images:
             return build / f"{SPEC_NAME}.yaml"
-        digest = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:10]
+        key = policy.model_dump_json() + (self.base_image or "") + json.dumps(step_images or {})
+        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
         return build / f"{SPEC_NAME}-{digest}.yaml"
 
     def check_environment(self) -> None:
@@ -109,10 +114,12 @@ class KfpRunner(Runner):
         if self.host:
             _probe(self.host)
 
-    def ensure_spec(self, policy: Policy = DEFAULT_POLICY) -> Path:
-        """The compiled spec for ``policy``; compiled (as ``make kfp-spec`` does) when missing
-        or older than the pipeline's sources."""
-        path = self.spec_path(policy)
+    def ensure_spec(
+        self, policy: Policy = DEFAULT_POLICY, step_images: dict[str, str] | None = None
+    ) -> Path:
+        """The compiled spec for ``policy`` (and per-step images); compiled (as ``make
+        kfp-spec`` does) when missing or older than the pipeline's sources."""
+        path = self.spec_path(policy, step_images)
         src = self.repo_root / "runners" / "kfp"
         newest = max((src / f).stat().st_mtime for f in SOURCES)
         if path.exists() and path.stat().st_mtime >= newest:
@@ -120,6 +127,10 @@ class KfpRunner(Runner):
         cmd = [str(self.python()), "-m", MODULE, "compile", "--out", str(path)]
         if policy != DEFAULT_POLICY:
             cmd += ["--policy", policy.model_dump_json()]
+        if self.base_image is not None:
+            cmd += ["--base-image", self.base_image]
+        for step, image in sorted((step_images or {}).items()):
+            cmd += ["--step-image", f"{step}={image}"]
         done = subprocess.run(
             cmd, cwd=self.repo_root, env=_clean_env(), capture_output=True, text=True, timeout=300
         )
@@ -163,16 +174,39 @@ class KfpRunner(Runner):
         return ctx.work / "kfp" / "pipeline_root"
 
     def command(self, ctx: RunContext, logical_date: str, cache: bool = True) -> list[str]:
-        spec = self.ensure_spec(ctx.scenario.policy)
+        spec = self.spec_for(ctx, logical_date)
         floor = ctx.scenario.gate.min_accuracy or 0.0
         verb = ["submit", "--host", self.host, "--wait"] if self.host else ["run"]
         cmd = [str(self.python()), "-m", MODULE, *verb, "--spec", str(spec)]
         cmd += ["--logical-date", logical_date, "--min-accuracy", f"{floor:g}"]
         if not self.host:
-            cmd += ["--pipeline-root", str(self.pipeline_root(ctx))]
+            cmd += ["--pipeline-root", str(self.pipeline_root(ctx)), *self.local_args(ctx)]
         if self.host and os.environ.get(ENV_NAMESPACE):
             cmd += ["--namespace", os.environ[ENV_NAMESPACE]]
         return cmd if cache else [*cmd, "--no-cache"]
+
+    def spec_for(self, ctx: RunContext, logical_date: str) -> Path:
+        """The compiled spec a date is submitted with (kfp-docker: per-step images)."""
+        return self.ensure_spec(ctx.scenario.policy)
+
+    def local_args(self, ctx: RunContext) -> list[str]:
+        """Extra ``run`` arguments of the local runner (kfp-docker: the DockerRunner's)."""
+        return []
+
+    def kill_running_task(self, ctx: RunContext) -> dict[str, list[Any]]:
+        """SIGKILL the running task (every process of the driver's group but the driver);
+        returns what was killed, e.g. ``{"pids": [...]}``."""
+        assert self._driver is not None
+        pids = [p for p in group_pids(self._driver.pid) if p != self._driver.pid]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return {"pids": pids}
+
+    def after_submission(self, ctx: RunContext) -> None:
+        """Kill whatever the submission started that outlived its driver."""
+        if self._driver is not None:
+            kill_group(self._driver)
 
     def _submit(self, ctx: RunContext, logical_date: str, cache: bool = True) -> int:
         """One submission in its own process group; returns the driver's exit code."""
@@ -198,7 +232,7 @@ class KfpRunner(Runner):
             if rf.fault_ids(ctx.scenario, "scheduler_crash"):
                 rf.register_scheduler(ctx.world, DRIVER, [self._driver.pid])
             rc = self._watch(ctx, logical_date, log)
-        kill_group(self._driver)  # nothing a submission started may outlive it
+        self.after_submission(ctx)  # nothing a submission started may outlive it
         self._driver = None
         return rc
 
@@ -226,20 +260,16 @@ class KfpRunner(Runner):
     def _kill_task(
         self, ctx: RunContext, logical_date: str, task: str, timeout: float, log: Path
     ) -> None:
-        """SIGKILL the running task's processes (every process of the driver's group but the
-        driver); journal and log that the kill came from the harness."""
-        assert self._driver is not None
-        pids = [p for p in group_pids(self._driver.pid) if p != self._driver.pid]
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        """Kill the running task (``kill_running_task``); journal and log that the kill came
+        from the harness."""
+        killed = self.kill_running_task(ctx)
         self._timeout_kills += 1
         jr.harness_event(
             ctx.journal,
             "timeout_kill",
             logical_date=logical_date,
             step=task,
-            pids=pids,
+            **killed,
             timeout_s=timeout,
             by="orchbench harness (kfp.local has no task timeout)",
         )
@@ -247,7 +277,7 @@ class KfpRunner(Runner):
         with log.open("a") as f:
             f.write(
                 f"{stamp} - {native.HARNESS_KILL} '{task}' after {timeout:g} s "
-                f"(pids {pids}; kfp.local has no task timeout)\n"
+                f"({json.dumps(killed)}; kfp.local has no task timeout)\n"
             )
 
     def _submit_until_done(self, ctx: RunContext, logical_date: str, cache: bool = True) -> None:

@@ -31,6 +31,7 @@ Compile: ``python -m runners.kfp compile --out build/kfp/daily_retraining.yaml``
 """
 
 import math
+import os
 from pathlib import Path
 
 from kfp import compiler, dsl
@@ -39,7 +40,16 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 from orchbench.policy import DEFAULT_POLICY, Policy
 
 PIPELINE_NAME = "daily-retraining"
-BASE_IMAGE = "python:3.11-slim"  # what a cluster would run; the image must hold orchbench
+# What a cluster would run (the image must hold orchbench). kfp-docker compiles with the
+# step image built here (``make image``), passed as ORCHBENCH_KFP_BASE_IMAGE.
+BASE_IMAGE = os.environ.get("ORCHBENCH_KFP_BASE_IMAGE") or "python:3.11-slim"
+# Per-step images ("step=image,step=image"): a step whose code needs other library versions
+# than the rest (kfp-docker on an ``env_mismatch`` date) gets its own image.
+STEP_IMAGES = dict(
+    item.split("=", 1)
+    for item in (os.environ.get("ORCHBENCH_KFP_STEP_IMAGES") or "").split(",")
+    if "=" in item
+)
 TRAIN_RESOURCES = {
     "cpu_request": "1",
     "memory_request": "2G",
@@ -50,7 +60,8 @@ CACHED = ("ingest", "validate", "featurize", "train")
 
 
 def _component(fn):  # KFP's decorator returns its own PythonComponent type
-    return dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)(fn)
+    image = STEP_IMAGES.get(fn.__name__, BASE_IMAGE)
+    return dsl.component(base_image=image, install_kfp_package=False)(fn)
 
 
 @_component

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orchbench.containers.inside import container_facts
 from orchbench.hashing import sha256_path
 from orchbench.workflow.spec import STEP_BY_NAME
 from orchbench.world import World
@@ -49,6 +50,7 @@ def run(
     reads = _refs(world, logical_date, external_in)  # before the step changes them
     first = next(iter(out_paths.values()))
     native = {"pipeline_run": first.parent.parent.name, "task": first.parent.name}
+    native |= container_facts()  # kfp-docker: the container's id and its memory limit
     summary = run_step(step, logical_date, inputs=in_paths, outputs=out_paths, native=native)
     writes = _refs(world, logical_date, external_out)
     for name, artifact in outputs.items():

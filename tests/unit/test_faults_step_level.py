@@ -226,3 +226,33 @@ faults: [{kind: partial_write, day: 1, at: train, params: {artifact: features}}]
 """
     with pytest.raises(ScenarioError, match="allowed: model"):
         parse_scenario(text, "x.yaml")
+
+
+def test_env_mismatch_fails_in_a_shared_env_and_is_silent_where_the_version_is_there(
+    small_world, tmp_path
+) -> None:
+    from importlib import metadata
+
+    from fault_injection.kinds.env_mismatch import EnvironmentMismatch, requires
+
+    world, journal = small_world
+    have = metadata.version("scikit-learn")
+    _upto(world, journal, D1, tmp_path, "featurize")
+    arm_fault(world, "env_mismatch", D1, "train", {"package": "scikit-learn", "version": "0.1"})
+    wanted = rf"needs scikit-learn==0\.1; .* has scikit-learn=={have}"
+    with pytest.raises(EnvironmentMismatch, match=wanted):
+        run_one(world, journal, "train", D1, tmp_path)
+    [f] = Journal.load(journal).faults
+    assert f["kind"] == "env_mismatch" and f["detail"]["has"] == have
+    hooks.fix_all(world)
+    run_one(world, journal, "train", D1, tmp_path)  # reverted: the shared pin is fine again
+    # an environment that has the version (what a per-step image gives): no fault at all
+    arm_fault(world, "env_mismatch", D2, "ingest", {"package": "scikit-learn", "version": have})
+    run_one(world, journal, "ingest", D2, tmp_path)
+    assert len(Journal.load(journal).faults) == 1
+    s = parse_scenario(
+        "schema: orchbench.scenario/1\nname: e\nclaim: a step needs another version\ndays: 2\n"
+        "faults:\n"
+        "  - {kind: env_mismatch, day: 2, at: train, params: {version: '1.8.0'}}\n"
+    )
+    assert requires(s) == {(s.date_of_day(2).isoformat(), "train"): "scikit-learn==1.8.0"}

@@ -490,6 +490,7 @@ def test_metrics_keys() -> None:
         "overhead_s_per_task",
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
+    extra |= {"faults_activated"}
     assert set(metrics(b)) == required | extra
 
 

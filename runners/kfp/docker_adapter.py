@@ -1,0 +1,173 @@
+"""The ``kfp-docker`` runner: the ``kfp`` pipeline with ``kfp.local.DockerRunner``.
+
+Everything the ``kfp`` runner does (one submission per date, the adapter's timeout, cached
+re-submission, the trace from the run directory and spec), except where each task runs:
+in its own container from the step image ``make image`` builds (``orchbench-step:<hash>``,
+Debian + the ``kfp`` lock + this project's source; no registry pull is possible here).
+
+- The spec: the same pipeline compiled with every component's ``base_image`` set to that
+  image (``--base-image``), next to the default spec (``build/kfp/daily_retraining-*.yaml``).
+- The daemon: ``start`` starts the harness's own dockerd (``orchbench.containers.daemon``)
+  and builds or reuses the image; ``stop`` removes this runner's containers and stops the
+  daemon, so nothing it started outlives a run. ``ORCHBENCH_DOCKER_HOST`` (``--docker-host``)
+  uses a daemon the user runs instead, which is then never stopped.
+- Containers: ``DockerRunner(environment=the step env, mounts=[the run directory at the
+  same path], labels={orchbench.run: <run id>}, network_mode=none)``. The run directory holds
+  the journal, heartbeats, world and pipeline root (KFP mounts the root itself too), so
+  the step journal reaches the run directory. Each attempt journals its container's id and
+  the memory limit it ran under (``orchbench.containers.inside``).
+- Timeouts: the running task's container is ``docker kill``ed (exit 137); KFP sees the task
+  fail and retries it. A container left by a killed driver is removed after the submission.
+- Per-step images: a step whose code needs another library version on a date
+  (``env_mismatch``: a requirement the scenario declares, as a team knows its step's needs)
+  gets a variant of the step image with that version (``image.ensure_variant``), and that
+  date is submitted with a spec compiled with the variant as that component's image. The
+  other steps, and the other dates, keep the shared image.
+- Resource limits: kfp.local passes none of the spec's resource fields to Docker (only the
+  DockerRunner's own arguments), so the spec's ``train`` requests are not enforced; the
+  journal's ``memory_limit_bytes`` shows what each container really had.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fault_injection.kinds import env_mismatch
+from orchbench.containers import daemon as dd
+from orchbench.containers import image as img
+from orchbench.runner import EnvironmentMissing, RunContext
+from runners.kfp.adapter import KfpRunner
+
+ENV_DOCKER_HOST = "ORCHBENCH_DOCKER_HOST"
+LABEL = "orchbench.run"
+
+
+class KfpDockerRunner(KfpRunner):
+    """KFP's local DockerRunner: every task in its own container from the step image."""
+
+    name = "kfp-docker"
+    system = "KFP (local DockerRunner)"
+    description = "the kfp pipeline on kfp.local.DockerRunner: one container per task"
+    runner_faults: ClassVar[frozenset[str]] = KfpRunner.runner_faults
+
+    def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
+        super().__init__(profile, repo_root)
+        self._daemon: dd.DockerDaemon | None = None
+        self._docker_env: dict[str, str] | None = None
+        self._run_ids: set[str] = set()
+        self._docker_version = "unknown (daemon not started)"
+        self._variants: set[str] = set()
+
+    @property
+    def user_docker_host(self) -> str | None:
+        return os.environ.get(ENV_DOCKER_HOST) or None
+
+    def check_environment(self) -> None:
+        super().check_environment()
+        if self.host:
+            raise EnvironmentMissing("kfp-docker runs kfp.local; use --runner kfp with --kfp-host")
+        if not self.user_docker_host:
+            try:
+                dd.check_can_run()
+            except dd.DockerUnavailable as e:
+                raise EnvironmentMissing(f"kfp-docker: {e}") from e
+
+    def start(self, matrix_dir: Path) -> None:
+        if self._docker_env is not None:
+            return
+        if self.user_docker_host:
+            self._docker_env = {**os.environ, "DOCKER_HOST": self.user_docker_host}
+            self._docker_version = _docker_version(self._docker_env)
+            self.base_image = img.image_tag()
+            if not img.image_on(self._docker_env, self.base_image):
+                raise EnvironmentMissing(
+                    f"{self.base_image} is not on {self.user_docker_host}: load it there "
+                    "(make image builds it into the harness's own daemon)"
+                )
+            return
+        matrix_dir.mkdir(parents=True, exist_ok=True)
+        self._daemon = dd.DockerDaemon(log_path=matrix_dir / "dockerd.log")
+        try:
+            self._daemon.start()
+            self.base_image = img.ensure_image(self._daemon)
+        except (dd.DockerUnavailable, RuntimeError) as e:
+            self._daemon.stop()
+            self._daemon = None
+            raise EnvironmentMissing(f"kfp-docker: {e}") from e
+        self._docker_env = self._daemon.env()
+        self._docker_version = _docker_version(self._docker_env)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._docker_env is not None:
+            for run_id in sorted(self._run_ids):
+                dd.remove_containers(self._docker_env, f"{LABEL}={run_id}")
+        self._run_ids.clear()
+        if self._daemon is not None:
+            self._daemon.stop()
+            self._daemon = None
+        self._docker_env = None
+
+    # --- hooks of the kfp runner --------------------------------------------------------
+
+    def _env(self, ctx: RunContext) -> dict[str, str]:
+        assert self._docker_env is not None, "kfp-docker not started"
+        return {**super()._env(ctx), "DOCKER_HOST": self._docker_env["DOCKER_HOST"]}
+
+    def spec_for(self, ctx: RunContext, logical_date: str) -> Path:
+        assert self._docker_env is not None and self.base_image is not None
+        needs: dict[str, list[str]] = {}
+        for (date, step), requirement in env_mismatch.requires(ctx.scenario).items():
+            if date == logical_date:
+                needs.setdefault(step, []).append(requirement)
+        if not needs:
+            return super().spec_for(ctx, logical_date)
+        images = {
+            step: img.ensure_variant(self._docker_env, self.base_image, reqs)
+            for step, reqs in needs.items()
+        }
+        self._variants |= images.values()
+        return self.ensure_spec(ctx.scenario.policy, images)
+
+    def local_args(self, ctx: RunContext) -> list[str]:
+        self._run_ids.add(ctx.run_id)
+        args = ["--docker", "--mount", str(ctx.run_dir), "--label", f"{LABEL}={ctx.run_id}"]
+        for name in [*ctx.step_env(), "PYTHONUNBUFFERED"]:
+            args += ["--env", name]
+        return args
+
+    def kill_running_task(self, ctx: RunContext) -> dict[str, list[Any]]:
+        assert self._docker_env is not None
+        return {"containers": dd.kill_containers(self._docker_env, f"{LABEL}={ctx.run_id}")}
+
+    def after_submission(self, ctx: RunContext) -> None:
+        super().after_submission(ctx)
+        if self._docker_env is not None:
+            dd.remove_containers(self._docker_env, f"{LABEL}={ctx.run_id}")
+
+    def versions(self) -> dict[str, str]:
+        v = dict(super().versions())
+        v["docker"] = self._docker_version
+        return v
+
+    def settings(self) -> dict[str, Any]:
+        s = super().settings()
+        s["mode"] = "kfp.local DockerRunner"
+        s["runner"] = "DockerRunner: one container per task, run dir bind-mounted, no network"
+        s["timeout"] = "enforced by the orchbench adapter: docker kill of the task's container"
+        s["spec"] = str(self.spec_path())
+        s["docker_host"] = self.user_docker_host or "the harness's own dockerd"
+        s["image"] = self.base_image
+        s["image_manifest"] = img.manifest(self.base_image) if self.base_image else None
+        s["variant_images"] = {v: img.manifest(v) for v in sorted(self._variants)}
+        s["resource_limits"] = "spec resources not passed to Docker by kfp.local"
+        return s
+
+
+def _docker_version(env: dict[str, str]) -> str:
+    r = subprocess.run([str(dd.DOCKER_CLI), "version", "--format", "{{.Server.Version}}"],
+                       env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    return r.stdout.strip() or "unknown"

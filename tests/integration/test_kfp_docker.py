@@ -1,0 +1,97 @@
+"""The kfp-docker runner with the real kfp.local DockerRunner, the harness's own dockerd
+and the locally built step image: the same outcome as ``kfp`` on a schema break, a
+container id on every journaled attempt, a hang killed by ``docker kill``, and nothing left
+(no dockerd, containerd, container or mount) after a run, a timed-out one included."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.containers import daemon as dd
+from orchbench.harness import run_scenario
+from orchbench.journal import Journal
+from tests.integration.test_kfp import VENV, pids_with_env, scenario
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the harness's dockerd needs root"),
+    pytest.mark.skipif(not VENV.exists(), reason=".venvs/kfp missing: run `make setup`"),
+]
+
+OUTCOME = ("detected", "stale_executions", "recovered", "final_state_correct", "bad_model_deployed")
+SCHEMA_BREAK = (
+    "faults:\n  - {kind: schema_break, day: 2, at: ingest, "
+    "params: {rename: {amount: amount_usd}}}\n"
+)
+
+
+def _run(tmp_path: Path, path: Path, runner: str, **kw: Any) -> tuple[dict[str, Any], Path]:
+    out = run_scenario(path, runner, out_root=tmp_path / "runs", **kw)
+    return json.loads((out / "run.json").read_text()), out
+
+
+def _nothing_left(run_id: str) -> None:
+    assert dd.leftovers() == []
+    assert pids_with_env(f"ORCHBENCH_RUN_ID={run_id}") == []
+
+
+def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(tmp_path: Path) -> None:
+    path = scenario(tmp_path, "kfpd_schema_break", SCHEMA_BREAK)
+    local, _ = _run(tmp_path, path, "kfp")
+    docker, out = _run(tmp_path, path, "kfp-docker")
+    assert docker["status"] == "completed", docker["reason"]
+    m = docker["metrics"]
+    assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}
+    assert m["detected"] is True and m["final_state_correct"] is True
+    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 2.0
+    journal = Journal.load(out / "journal.jsonl")
+    fix = journal.harness_time("fix_applied")
+    before = [a for a in journal.attempts if a.logical_date == "2026-01-02" and a.start_ns < fix]
+    assert {a.step for a in before} == {"ingest", "validate"}  # nothing downstream ran
+    ids = [a.native.get("container_id") for a in journal.attempts]
+    assert all(isinstance(i, str) and re.fullmatch(r"[0-9a-f]{64}", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)  # every attempt in its own container
+    env = json.loads((out / "env.json").read_text())
+    assert env["settings"]["image"].startswith("orchbench-step:")
+    assert any(p.startswith("scikit-learn==") for p in env["settings"]["image_manifest"]
+               ["python_packages"])  # fmt: skip
+    _nothing_left(docker["run_id"])
+
+
+def test_hang_is_killed_by_docker_kill_within_the_timeout(tmp_path: Path) -> None:
+    timeout = 8.0
+    path = scenario(
+        tmp_path,
+        "kfpd_hang",
+        f"policy: {{retries: 0, retry_delay_s: 0, timeout_s: {timeout}}}\n"
+        "faults:\n  - {kind: hang, day: 2, at: train, params: {mode: block}}\n",
+    )
+    record, out = _run(tmp_path, path, "kfp-docker")
+    assert record["status"] == "completed", record["reason"]
+    journal = Journal.load(out / "journal.jsonl")
+    hung = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
+    assert len(hung) == 1
+    kill = next(h for h in journal.harness if h.get("event") == "timeout_kill")
+    assert kill["containers"] == [hung[0].native["container_id"]]
+    assert (kill["t_ns"] - hung[0].start_ns) / 1e9 < timeout + 5
+    assert record["metrics"]["final_state_correct"] is True
+    _nothing_left(record["run_id"])
+
+
+def test_a_timed_out_run_leaves_nothing(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        "kfpd_deadline",
+        "policy: {retries: 0, retry_delay_s: 0, timeout_s: 600}\n"
+        "faults:\n  - {kind: hang, day: 1, at: featurize, params: {mode: block}}\n",
+    )
+    record, _ = _run(tmp_path, path, "kfp-docker", timeout_s=40)
+    assert record["status"] == "timeout", record
+    _nothing_left(record["run_id"])
