@@ -17,6 +17,7 @@ from typing import NoReturn
 from orchbench.scenario import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
+PLAIN_PROGRESS = "ORCHBENCH_PLAIN_PROGRESS"  # set for bench lanes: plain progress lines
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -114,13 +115,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not files:
         _fail(f"no scenario matches {args.scenarios!r} in {matrix.SCENARIO_DIR}")
     _validate_run_inputs(files, runners, None)
+    if args.jobs < 1:
+        _fail("--jobs must be at least 1")
     out = Path(args.out)
-    if args.resume:
+    if args.resume and not args.lane:  # a lane must not delete its siblings' runs in flight
         n = rundir.remove_stale_temps(out)
         if n:
             print(f"removed {n} unfinished run directories", file=sys.stderr)
     profiles = args.profiles.split(",")
     cells = matrix.plan_matrix(files, runners, profiles, out, args.resume)
+    if args.jobs > 1:
+        return matrix.run_lanes(cells, args.repeat, args.jobs, _lane_args(args))
     total = sum(max(0, args.repeat - c.done) for c in cells)
     progress = _Progress(total)
 
@@ -134,6 +139,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     matrix.run_matrix(cells, args.repeat, out, on_run=on_run, on_done=on_done)
     progress.say("")
     return 0
+
+
+def _lane_args(args: argparse.Namespace) -> list[str]:
+    """The ``orchbench bench`` arguments every lane shares (runners and profile are added
+    per lane)."""
+    out = ["--repeat", str(args.repeat), "--out", args.out, "--lane"]
+    if args.resume:
+        out.append("--resume")
+    if args.quick:
+        out.append("--quick")
+    if args.scenarios:
+        out += ["--scenarios", args.scenarios]
+    for flag in ("kfp_host", "docker_host"):
+        if getattr(args, flag, None):
+            out += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    return out
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -156,7 +177,7 @@ class _Progress:
     def __init__(self, total: int | None = None) -> None:
         self.total, self.done = total, 0
         self._rich = None
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and not os.environ.get(PLAIN_PROGRESS):
             from rich.console import Console
 
             self._rich = Console(stderr=True)
@@ -204,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", help="glob over scenario names")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--resume", action="store_true", help="skip runs already published")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runners benched at once, each in its own process (default 1: one at a time)",
+    )
+    p.add_argument("--lane", action="store_true", help=argparse.SUPPRESS)  # set by --jobs
     p.add_argument("--out", default="results/runs")
     p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
     p.add_argument("--docker-host", help="container runners: use this Docker daemon, not our own")

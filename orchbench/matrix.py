@@ -110,3 +110,65 @@ def run_matrix(
 
 def all_runners() -> list[str]:
     return list(RUNNERS)
+
+
+# Seconds one run of each runner took in a serial `make bench` on 2 cores (2026-12-02):
+# only the order lanes take runners in (longest first), never a result.
+COST_HINT_S = {"airflow": 70, "cron": 58, "kfp-docker": 60, "prefect": 45, "kfp": 35}
+DEFAULT_COST_S = 40
+
+
+def lane_order(cells: list[Cell], repeat: int) -> list[tuple[str, str, float]]:
+    """(runner, profile, expected seconds) of the groups with runs to do, longest first."""
+    todo: dict[tuple[str, str], int] = {}
+    for c in cells:
+        if c.done < repeat:
+            todo[(c.runner, c.profile)] = todo.get((c.runner, c.profile), 0) + repeat - c.done
+    groups = [(r, p, n * COST_HINT_S.get(r, DEFAULT_COST_S)) for (r, p), n in todo.items()]
+    return sorted(groups, key=lambda g: -g[2])
+
+
+def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str]) -> int:
+    """Bench up to ``jobs`` (runner, profile) groups at once, each as its own ``orchbench
+    bench --runners R --profiles P`` process (its services, logs and Ctrl-C handling are
+    that process's own; a run directory is never shared). Runs of different systems then
+    compete for the CPU: each run's ``env.json`` records ``bench_jobs`` so a report can say
+    its timings were taken under that load. Returns the worst lane exit code."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    queue = lane_order(cells, repeat)
+    env = {**os.environ, "ORCHBENCH_PLAIN_PROGRESS": "1", rundir.ENV_BENCH_JOBS: str(jobs)}
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    worst = 0
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                name, profile, _ = queue.pop(0)
+                cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", name]
+                cmd += ["--profiles", profile, *shared_args]
+                print(f"lane: {name}/{profile} started", file=sys.stderr, flush=True)
+                running[f"{name}/{profile}"] = subprocess.Popen(cmd, env=env)
+            for key, proc in list(running.items()):
+                rc = proc.poll()
+                if rc is not None:
+                    print(f"lane: {key} finished ({rc})", file=sys.stderr, flush=True)
+                    worst = max(worst, rc)
+                    del running[key]
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        # Ctrl-C reached the lanes too (same process group); SIGTERM covers a SIGTERM sent
+        # to this process alone. Each lane stops its runner and removes its partial run.
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in running.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise
+    return worst

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ def run_oracle(scenario: Scenario, cache_dir: Path | None = None) -> OracleResul
         result = _execute(scenario, Path(tmp))
     if cached:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp_file = cached.with_suffix(".tmp")
+        tmp_file = cached.with_suffix(f".{os.getpid()}.tmp")  # bench lanes share the cache
         tmp_file.write_text(json.dumps(result.to_json(), indent=1))
         tmp_file.replace(cached)
     return result

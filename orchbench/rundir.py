@@ -131,9 +131,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+ENV_BENCH_JOBS = "ORCHBENCH_BENCH_JOBS"  # set by `orchbench bench --jobs N` for its lanes
+
+
 def env_info(repo: Path, runner: Any) -> dict[str, Any]:
-    """What a result depends on: machine, Python, harness packages, the runner's versions."""
+    """What a result depends on: machine, Python, harness packages, the runner's versions,
+    and ``bench_jobs``: how many runners were benched at once (1: this run had the
+    machine to itself, apart from the harness)."""
     return {
+        "bench_jobs": int(os.environ.get(ENV_BENCH_JOBS) or 1),
         "python": sys.version.split()[0],
         "machine": machine_info(),
         "orchbench": {"version": _pkg_version("orchbench"), "git": _git_commit(repo)},

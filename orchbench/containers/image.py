@@ -194,7 +194,7 @@ def ensure_variant(env: dict[str, str], base_tag: str, requirements: list[str]) 
     its pins; built once per (base, requirements) on the daemon of ``env``."""
     key = base_tag + "\0" + "\0".join(sorted(requirements))
     tag = f"{VARIANT_REPO}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if image_on(env, tag):
+    if image_on(env, tag) and manifest(tag) is not None:
         return tag
     wheels = BUILD / f"variant-wheels-{tag.split(':')[1]}"
     shutil.rmtree(wheels, ignore_errors=True)
@@ -213,8 +213,8 @@ def ensure_variant(env: dict[str, str], base_tag: str, requirements: list[str]) 
     finally:
         subprocess.run([docker, "rm", "-f", name], env=env, capture_output=True)
         shutil.rmtree(wheels, ignore_errors=True)
-    freeze = _run([docker, "run", "--rm", "--network=none", tag, "/opt/venv/bin/pip", "freeze"],
-                  env=env).stdout  # fmt: skip
+    freeze = _run([docker, "run", "--rm", "--network=none", tag, "/opt/venv/bin/pip", "list",
+                   "--format=freeze"], env=env).stdout  # fmt: skip
     record = {"tag": tag, "base": base_tag, "requirements": sorted(requirements),
               "python_packages": freeze.split()}  # fmt: skip
     BUILD.mkdir(parents=True, exist_ok=True)

@@ -185,7 +185,38 @@ def environment_section(runs: pd.DataFrame) -> list[Block]:
         profiles = ", ".join(sorted(set(runs.loc[runs["runner"] == runner, "profile"])))
         rows.append([runner, env.get("system", ""), profiles, versions])
     blocks.append(Table(["runner", "system", "profiles run", "versions"], rows))
+    images = _images(runs, envs)
+    if images:
+        blocks.append(Para("Container images the runs used (built here; tag = hash of inputs):"))
+        blocks.append(Table(["runner", "image", "built from", "key packages"], images))
     return blocks
+
+
+KEY_PACKAGES = ("kfp", "numpy", "pandas", "pandera", "scikit-learn")
+
+
+def _images(runs: pd.DataFrame, envs: dict[str, dict[str, Any]]) -> list[list[str | Link]]:
+    """One row per step image (and per-step variant) a container runner's runs recorded."""
+    rows: list[list[str | Link]] = []
+    for runner, env in envs.items():
+        if not (env.get("settings") or {}).get("image"):
+            continue
+        found: dict[str, Any] = {}
+        for run_dir in runs.loc[runs["runner"] == runner, "run_dir"]:
+            st = load_env(run_dir).get("settings") or {}
+            if st.get("image"):
+                found.setdefault(st["image"], st.get("image_manifest"))
+            found.update(st.get("variant_images") or {})
+        for tag, man in found.items():
+            man = man or {}
+            pins = [p for p in man.get("python_packages") or [] if p.split("==")[0] in KEY_PACKAGES]
+            if man.get("requirements") and isinstance(man["requirements"], list):
+                origin = f"{man.get('base')} + {', '.join(man['requirements'])}"
+            else:
+                pkgs = ", ".join(man.get("debian_packages") or [])
+                origin = f"Debian {man.get('suite', '?')} ({pkgs}) + {man.get('requirements', '?')}"
+            rows.append([runner, str(tag), origin, ", ".join(pins) or "not recorded"])
+    return rows
 
 
 def threats_section(runs: pd.DataFrame) -> list[Block]:
@@ -212,6 +243,13 @@ def threats_section(runs: pd.DataFrame) -> list[Block]:
         "Each runner is written the way we believe good users of that system write it; "
         "another team's pipeline may do better or worse (see each runner's README).",
     ]
+    jobs = sorted({int(e.get("bench_jobs") or 1) for e in envs.values()})
+    if jobs and jobs[-1] > 1:
+        items.append(
+            f"Runs were benched {jobs[-1]} runners at a time (`orchbench bench --jobs "
+            f"{jobs[-1]}`): runs of different systems shared the CPU, so their seconds are "
+            "taken under that load. `--jobs 1` gives each run the machine to itself."
+        )
     return [Heading("Threats to validity"), *[Para(f"- {t}") for t in items]]
 
 

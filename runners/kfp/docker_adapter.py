@@ -129,7 +129,7 @@ class KfpDockerRunner(KfpRunner):
             step: img.ensure_variant(self._docker_env, self.base_image, reqs)
             for step, reqs in needs.items()
         }
-        self._variants |= images.values()
+        self._variants.update(images.values())
         return self.ensure_spec(ctx.scenario.policy, images)
 
     def local_args(self, ctx: RunContext) -> list[str]:

@@ -111,3 +111,26 @@ def test_missing_runner_for_a_scenario_says_not_run(tmp_path: Path) -> None:
     md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
     section_a = md.split("## a")[1].split("## b")[0]
     assert "| cron-hardened |  | not run |" in section_a
+
+
+def test_environment_lists_step_images_and_threats_name_parallel_lanes(tmp_path: Path) -> None:
+    res = tmp_path / "runs"
+    base = {"tag": "orchbench-step:aaa", "suite": "bookworm", "debian_packages": ["python3"],
+            "requirements": "runners/kfp/requirements.txt",
+            "python_packages": ["kfp==2.17.3", "scikit-learn==1.9.1", "six==1.17.0"]}  # fmt: skip
+    variant = {"tag": "orchbench-step-variant:bbb", "base": "orchbench-step:aaa",
+               "requirements": ["scikit-learn==1.8.0"],
+               "python_packages": ["kfp==2.17.3", "scikit-learn==1.8.0"]}  # fmt: skip
+    for run_id, variants, jobs in (("r1", {}, 1), ("r2", {variant["tag"]: variant}, 3)):
+        d = _run(res, "env_mismatch", "kfp-docker", run_id, "completed")
+        settings = {"image": base["tag"], "image_manifest": base, "variant_images": variants}
+        (d / "env.json").write_text(
+            json.dumps({"system": "KFP", "bench_jobs": jobs, "settings": settings})
+        )
+    md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
+    env = md.split("## Environment")[1].split("## Threats")[0]
+    row = next(line for line in env.splitlines() if "| orchbench-step:aaa |" in line)
+    assert "Debian bookworm" in row and "scikit-learn==1.9.1" in row and "six" not in row
+    row = next(line for line in env.splitlines() if "orchbench-step-variant:bbb" in line)
+    assert "orchbench-step:aaa + scikit-learn==1.8.0" in row
+    assert "benched 3 runners at a time" in md.split("## Threats")[1]

@@ -1,0 +1,45 @@
+"""``orchbench bench --jobs 2``: two runners benched at once, each in its own lane process,
+with the real cron daemons; every cell gets exactly one complete run directory and the runs
+record that they shared the machine (``bench_jobs``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchbench.matrix import Cell, lane_order
+from tests.integration.test_cron import needs_cron
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
+    s = Path("x.yaml")
+    cells = [Cell(s, "kfp", "default", 0), Cell(s, "airflow", "default", 0)]
+    cells += [Cell(s, "cron", "default", 1), Cell(s, "unknown", "default", 0)]
+    order = [(r, p) for r, p, _ in lane_order(cells, repeat=1)]
+    assert order == [("airflow", "default"), ("unknown", "default"), ("kfp", "default")]
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_two_lanes_publish_one_run_per_cell(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners",
+           "cron,cron-hardened", "--scenarios", "clean", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "lane: cron/default started" in done.stderr
+    runs = sorted(out.glob("clean/*/*/run.json"))
+    assert [p.parent.parent.name for p in runs] == ["cron", "cron-hardened"]
+    for p in runs:
+        assert json.loads(p.read_text())["status"] == "completed"
+        assert json.loads((p.parent / "env.json").read_text())["bench_jobs"] == 2
+    assert not list(out.glob("clean/*/.tmp-*"))
+    printed = [line for line in done.stdout.splitlines() if line.strip()]
+    assert sorted(printed) == sorted(str(p.parent) for p in runs)
