@@ -49,6 +49,9 @@ DOCKERD      := /usr/sbin/dockerd
 DEBOOTSTRAP  := /usr/sbin/debootstrap
 
 BENCH_ARGS ?=
+# Runners benched at once (`orchbench bench --jobs`): each in its own process; runs of
+# different systems then share the CPU (recorded as bench_jobs in env.json). 1 = serial.
+BENCH_JOBS ?= 3
 LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
@@ -148,11 +151,11 @@ setup: $(if $(filter kfp,$(RUNNERS)),kfp-spec)
 # --- using it ------------------------------------------------------------------------------
 
 bench: setup ## run the full benchmark matrix, then generate the report
-	.venv/bin/orchbench bench $(BENCH_ARGS)
+	.venv/bin/orchbench bench --jobs $(BENCH_JOBS) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
 bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
-	.venv/bin/orchbench bench --quick $(BENCH_ARGS)
+	.venv/bin/orchbench bench --quick --jobs $(BENCH_JOBS) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
 bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)

@@ -95,7 +95,7 @@ CLAIMS: dict[str, Claim] = {
             "timeouts",
             "Hung steps are killed",
             "orchestrators make tasks atomic and idempotent",
-            "the hung attempt ends (killed) and the run recovers; detection_s",
+            "the run gets past the hung attempt and recovers with human_actions == 0",
         ),
         Claim(
             "atomic_steps",
@@ -120,7 +120,8 @@ CLAIMS: dict[str, Claim] = {
             "container_isolation",
             "Container isolation",
             "steps are containers running on Kubernetes",
-            "a step needing a different library version runs (env_mismatch)",
+            "a step needing another library version runs: no fault activation, no failed "
+            "attempt (env_mismatch)",
         ),
         Claim(
             "gpu_control",

@@ -94,8 +94,12 @@ def rule_conditional_deploy(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_timeouts(ok: pd.DataFrame) -> tuple[str, str]:
-    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
-    v, t = _share(ok, passed, "recovered")
+    """The system itself got past the hang: recovered with no human action (an operator
+    cleaning up after a hung cron job does not count)."""
+    passed = (
+        _bool(ok, "recovered") & _bool(ok, "final_state_correct") & (_int(ok, "human_actions") == 0)
+    )
+    v, t = _share(ok, passed, "recovered with 0 human actions")
     return v, f"{t}; killed attempts {_num(ok, 'killed_attempts')}"
 
 
