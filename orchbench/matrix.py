@@ -132,26 +132,40 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
     """Bench up to ``jobs`` (runner, profile) groups at once, each as its own ``orchbench
     bench --runners R --profiles P`` process (its services, logs and Ctrl-C handling are
     that process's own; a run directory is never shared). Runs of different systems then
-    compete for the CPU: each run's ``env.json`` records ``bench_jobs`` so a report can say
-    its timings were taken under that load. Returns the worst lane exit code."""
+    compete for the CPU: each run's ``env.json`` records ``bench_jobs`` (the lanes that
+    could run beside it) so a report can say its timings were taken under that load.
+    ``exclusive`` runners (cron) run after the others, one at a time, alone, with
+    ``bench_jobs`` 1. Returns the worst lane exit code."""
     import os
     import signal
     import subprocess
     import sys
     import time
 
+    from runners import runner_class
+
     queue = lane_order(cells, repeat)
-    env = {**os.environ, "ORCHBENCH_PLAIN_PROGRESS": "1", rundir.ENV_BENCH_JOBS: str(jobs)}
+    # exclusive runners go last, each alone (see Runner.exclusive)
+    queue.sort(key=lambda g: runner_class(g[0]).exclusive)
     running: dict[str, subprocess.Popen[bytes]] = {}
     worst = 0
     try:
         while queue or running:
             while queue and len(running) < jobs:
-                name, profile, _ = queue.pop(0)
+                name, profile, _ = queue[0]
+                alone = runner_class(name).exclusive
+                if alone and running:
+                    break  # wait until the machine is free
+                queue.pop(0)
+                lanes = 1 if alone else jobs
+                env = {**os.environ, "ORCHBENCH_PLAIN_PROGRESS": "1"}
+                env[rundir.ENV_BENCH_JOBS] = str(lanes)
                 cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", name]
                 cmd += ["--profiles", profile, *shared_args]
                 print(f"lane: {name}/{profile} started", file=sys.stderr, flush=True)
                 running[f"{name}/{profile}"] = subprocess.Popen(cmd, env=env)
+                if alone:
+                    break
             for key, proc in list(running.items()):
                 rc = proc.poll()
                 if rc is not None:

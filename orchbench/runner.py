@@ -90,6 +90,10 @@ class Runner:
     system: ClassVar[str]  # the orchestrator's name as shown in reports
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
     description: ClassVar[str] = ""
+    # True when the runner's results depend on having the CPU to itself (the cron runners'
+    # compressed clock: under load their fixed-minute jobs overlap). `bench --jobs` then
+    # runs it alone, never beside another runner.
+    exclusive: ClassVar[bool] = False
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         if profile not in self.profiles:

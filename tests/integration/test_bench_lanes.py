@@ -1,6 +1,6 @@
-"""``orchbench bench --jobs 2``: two runners benched at once, each in its own lane process,
-with the real cron daemons; every cell gets exactly one complete run directory and the runs
-record that they shared the machine (``bench_jobs``)."""
+"""``orchbench bench --jobs 2``: runners benched in lane processes with the real systems;
+every cell gets exactly one complete run directory, each run records how many lanes could
+run beside it (``bench_jobs``), and the cron runner (exclusive) runs alone, after kfp."""
 
 from __future__ import annotations
 
@@ -31,15 +31,23 @@ def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
 def test_two_lanes_publish_one_run_per_cell(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners",
-           "cron,cron-hardened", "--scenarios", "clean", "--out", str(out)]  # fmt: skip
+           "cron,kfp", "--scenarios", "clean", "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "lane: cron/default started" in done.stderr
+    lanes = [line for line in done.stderr.splitlines() if line.startswith("lane: ")]
+    assert lanes == [
+        "lane: kfp/default started",
+        "lane: kfp/default finished (0)",
+        "lane: cron/default started",
+        "lane: cron/default finished (0)",
+    ]
     runs = sorted(out.glob("clean/*/*/run.json"))
-    assert [p.parent.parent.name for p in runs] == ["cron", "cron-hardened"]
+    assert [p.parent.parent.name for p in runs] == ["cron", "kfp"]
+    jobs = {}
     for p in runs:
         assert json.loads(p.read_text())["status"] == "completed"
-        assert json.loads((p.parent / "env.json").read_text())["bench_jobs"] == 2
+        jobs[p.parent.parent.name] = json.loads((p.parent / "env.json").read_text())["bench_jobs"]
+    assert jobs == {"kfp": 2, "cron": 1}
     assert not list(out.glob("clean/*/.tmp-*"))
     printed = [line for line in done.stdout.splitlines() if line.strip()]
     assert sorted(printed) == sorted(str(p.parent) for p in runs)
