@@ -100,11 +100,15 @@ class KfpDockerRunner(KfpRunner):
         self._docker_env = self._daemon.env()
         self._docker_version = _docker_version(self._docker_env)
 
-    def stop(self) -> None:
-        super().stop()
+    def abort(self) -> None:
+        """Kill the driver and remove every container this runner's runs started."""
+        super().abort()
         if self._docker_env is not None:
             for run_id in sorted(self._run_ids):
                 dd.remove_containers(self._docker_env, f"{LABEL}={run_id}")
+
+    def stop(self) -> None:
+        super().stop()  # KfpRunner.stop is abort()
         self._run_ids.clear()
         if self._daemon is not None:
             self._daemon.stop()
