@@ -86,7 +86,10 @@ def headline(runs: pd.DataFrame) -> pd.DataFrame:
 
     A cell pools the runs of all fault scenarios (each scenario counts once per repeat),
     so it answers "across the faults we tried"; the per-scenario tables give the detail.
-    ``runs`` counts completed/all runs of those scenarios.
+    ``runs`` counts completed/all runs of those scenarios. Detection pools only the runs
+    where a fault took effect (``faults_activated`` > 0): a fault the system's design
+    kept from happening (an ``env_mismatch`` a step's own image satisfied) has nothing to
+    detect.
     """
     faulty = runs[runs["scenario"].isin(_fault_scenarios(runs))]
     rows = []
@@ -99,9 +102,20 @@ def headline(runs: pd.DataFrame) -> pd.DataFrame:
             "scenarios": g["scenario"].nunique(),
         }
         for key, label in HEADLINE_METRICS:
-            row[label] = fmt(ok[key]) if key in ok else "–"
+            src = _activated(ok) if key in DETECTION_KEYS else ok
+            row[label] = fmt(src[key]) if key in src and not src.empty else "–"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+DETECTION_KEYS = ("detected", "detection_s")
+
+
+def _activated(ok: pd.DataFrame) -> pd.DataFrame:
+    """Runs where a fault took effect (all runs if they predate ``faults_activated``)."""
+    if "faults_activated" not in ok:
+        return ok
+    return ok[pd.to_numeric(ok["faults_activated"], errors="coerce").fillna(1) > 0]
 
 
 def _fault_scenarios(runs: pd.DataFrame) -> set[str]:

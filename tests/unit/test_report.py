@@ -134,3 +134,14 @@ def test_environment_lists_step_images_and_threats_name_parallel_lanes(tmp_path:
     row = next(line for line in env.splitlines() if "orchbench-step-variant:bbb" in line)
     assert "orchbench-step:aaa + scikit-learn==1.8.0" in row
     assert "benched 3 runners at a time" in md.split("## Threats")[1]
+
+
+def test_headline_detection_skips_runs_where_no_fault_took_effect(tmp_path: Path) -> None:
+    from orchbench.report.tables import headline
+
+    res = tmp_path / "runs"
+    _run(res, "schema_break", "kfp-docker", "r1", "completed", faults_activated=1)
+    _run(res, "env_mismatch", "kfp-docker", "r2", "completed", faults_activated=0,
+         detected=False, detection_s=None)  # fmt: skip
+    row = headline(load_runs(res)).iloc[0]
+    assert row["detected"] == "yes" and row["runs"] == "2/2"
