@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from orchbench.rundir import ENV_PLAIN_PROGRESS
 from orchbench.scenario import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
-PLAIN_PROGRESS = "ORCHBENCH_PLAIN_PROGRESS"  # set for bench lanes: plain progress lines
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -177,7 +177,7 @@ class _Progress:
     def __init__(self, total: int | None = None) -> None:
         self.total, self.done = total, 0
         self._rich = None
-        if sys.stderr.isatty() and not os.environ.get(PLAIN_PROGRESS):
+        if sys.stderr.isatty() and not os.environ.get(ENV_PLAIN_PROGRESS):
             from rich.console import Console
 
             self._rich = Console(stderr=True)

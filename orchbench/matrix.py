@@ -158,7 +158,7 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
                     break  # wait until the machine is free
                 queue.pop(0)
                 lanes = 1 if alone else jobs
-                env = {**os.environ, "ORCHBENCH_PLAIN_PROGRESS": "1"}
+                env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
                 env[rundir.ENV_BENCH_JOBS] = str(lanes)
                 cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", name]
                 cmd += ["--profiles", profile, *shared_args]

@@ -132,6 +132,7 @@ def machine_info() -> dict[str, Any]:
 
 
 ENV_BENCH_JOBS = "ORCHBENCH_BENCH_JOBS"  # set by `orchbench bench --jobs N` for its lanes
+ENV_PLAIN_PROGRESS = "ORCHBENCH_PLAIN_PROGRESS"  # set for bench lanes: plain progress lines
 
 
 def env_info(repo: Path, runner: Any) -> dict[str, Any]:

@@ -190,9 +190,9 @@ def containers(env: dict[str, str], label: str, running_only: bool = False) -> l
     return r.stdout.split() if r.returncode == 0 else []
 
 
-def remove_containers(env: dict[str, str], label: str, running_only: bool = False) -> list[str]:
+def remove_containers(env: dict[str, str], label: str) -> list[str]:
     """Force-remove (SIGKILL, then delete) the containers carrying ``label``; their ids."""
-    ids = containers(env, label, running_only)
+    ids = containers(env, label)
     if ids:
         subprocess.run([str(DOCKER_CLI), "rm", "-f", *ids], env=env, capture_output=True,
                        timeout=60)  # fmt: skip

@@ -223,11 +223,15 @@ def ensure_variant(env: dict[str, str], base_tag: str, requirements: list[str]) 
 
 
 def _prune(daemon: DockerDaemon, keep: str) -> None:
-    """Remove older step images (and their manifests) so the data root does not grow."""
-    r = subprocess.run([str(DOCKER_CLI), "image", "ls", REPO, "--format",
-                        "{{.Repository}}:{{.Tag}}"], env=daemon.env(), capture_output=True,
-                       text=True)  # fmt: skip
-    for old in r.stdout.split():
+    """Remove older step images and every variant (all of an older base once ``keep`` is
+    new), with their manifests, so the data root does not grow."""
+    old_tags = []
+    for repo in (REPO, VARIANT_REPO):
+        r = subprocess.run([str(DOCKER_CLI), "image", "ls", repo, "--format",
+                            "{{.Repository}}:{{.Tag}}"], env=daemon.env(), capture_output=True,
+                           text=True)  # fmt: skip
+        old_tags += r.stdout.split()
+    for old in old_tags:
         if old != keep:
             subprocess.run([str(DOCKER_CLI), "image", "rm", old], env=daemon.env(),
                            capture_output=True)  # fmt: skip

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from fault_injection.kinds import env_mismatch
 from orchbench.containers import daemon as dd
@@ -51,7 +51,6 @@ class KfpDockerRunner(KfpRunner):
     name = "kfp-docker"
     system = "KFP (local DockerRunner)"
     description = "the kfp pipeline on kfp.local.DockerRunner: one container per task"
-    runner_faults: ClassVar[frozenset[str]] = KfpRunner.runner_faults
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)

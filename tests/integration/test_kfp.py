@@ -48,6 +48,18 @@ def run(tmp_path: Path, path: Path) -> tuple[dict[str, Any], Journal, list[dict[
     return record, Journal.load(out / "journal.jsonl"), read_trace(out / "native.jsonl")
 
 
+def hang_scenario(
+    tmp_path: Path, name: str, timeout_s: float, day: int = 2, at: str = "train"
+) -> Path:
+    """No retries, the policy's timeout, and a step that blocks forever on ``day``."""
+    return scenario(
+        tmp_path,
+        name,
+        f"policy: {{retries: 0, retry_delay_s: 0, timeout_s: {timeout_s}}}\n"
+        f"faults:\n  - {{kind: hang, day: {day}, at: {at}, params: {{mode: block}}}}\n",
+    )
+
+
 def pids_with_env(needle: str) -> list[int]:
     found = []
     for d in Path("/proc").iterdir():
@@ -140,12 +152,7 @@ def test_hang_is_killed_by_the_harness_timeout(tmp_path: Path) -> None:
     # start (~2 s idle, more on a loaded 2-core CI machine). With 3 s, CI once killed the
     # recovery's healthy train attempt too; 8 s leaves room and the hang still blocks forever.
     timeout = 8.0
-    path = scenario(
-        tmp_path,
-        "kfp_hang",
-        f"policy: {{retries: 0, retry_delay_s: 0, timeout_s: {timeout}}}\n"
-        "faults:\n  - {kind: hang, day: 2, at: train, params: {mode: block}}\n",
-    )
+    path = hang_scenario(tmp_path, "kfp_hang", timeout)
     record, journal, trace = run(tmp_path, path)
     hung = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
     assert len(hung) == 1

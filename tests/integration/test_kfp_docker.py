@@ -16,7 +16,7 @@ import pytest
 from orchbench.containers import daemon as dd
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
-from tests.integration.test_kfp import VENV, pids_with_env, scenario
+from tests.integration.test_kfp import VENV, hang_scenario, pids_with_env, scenario
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,12 +67,7 @@ def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(tmp_path:
 
 def test_hang_is_killed_by_docker_kill_within_the_timeout(tmp_path: Path) -> None:
     timeout = 8.0
-    path = scenario(
-        tmp_path,
-        "kfpd_hang",
-        f"policy: {{retries: 0, retry_delay_s: 0, timeout_s: {timeout}}}\n"
-        "faults:\n  - {kind: hang, day: 2, at: train, params: {mode: block}}\n",
-    )
+    path = hang_scenario(tmp_path, "kfpd_hang", timeout)
     record, out = _run(tmp_path, path, "kfp-docker")
     assert record["status"] == "completed", record["reason"]
     journal = Journal.load(out / "journal.jsonl")
@@ -86,12 +81,7 @@ def test_hang_is_killed_by_docker_kill_within_the_timeout(tmp_path: Path) -> Non
 
 
 def test_a_timed_out_run_leaves_nothing(tmp_path: Path) -> None:
-    path = scenario(
-        tmp_path,
-        "kfpd_deadline",
-        "policy: {retries: 0, retry_delay_s: 0, timeout_s: 600}\n"
-        "faults:\n  - {kind: hang, day: 1, at: featurize, params: {mode: block}}\n",
-    )
+    path = hang_scenario(tmp_path, "kfpd_deadline", 600, day=1, at="featurize")
     record, _ = _run(tmp_path, path, "kfp-docker", timeout_s=40)
     assert record["status"] == "timeout", record
     _nothing_left(record["run_id"])
