@@ -28,6 +28,7 @@ ClaimId = Literal[
     "typed_artifacts",
     "container_isolation",
     "gpu_control",
+    "resource_limits",
 ]
 
 
@@ -129,6 +130,13 @@ CLAIMS: dict[str, Claim] = {
             "its per-step GPU control matters for heterogeneous training",
             "an accelerator request on the train step in what the system runs (static check)",
             static=True,
+        ),
+        Claim(
+            "resource_limits",
+            "Per-step resource limits enforced",
+            "its per-step GPU control matters for heterogeneous training",
+            "memory_limit_enforced (every attempt ran under the memory limit its pipeline "
+            "declares) and oom_kills (attempts the container system reports OOM-killed)",
         ),
     )
 }

@@ -36,6 +36,12 @@ look up comes from the native trace alone. ``analyse`` classifies each journaled
   minus the summed wall of the attempts started in it) / number of those attempts; None if
   the phase is unknown or empty. For cron it includes the schedule's idle slack between
   crontab offsets; it can be negative when attempts overlap.
+- ``memory_limit_enforced``: None when the pipeline the system runs declares no memory
+  limit (the trace's ``declared`` resources); else whether every journaled attempt of a
+  limited step ran under a cgroup memory limit no larger than the declared one (the
+  attempt's ``memory_limit_bytes``, journaled inside containers). See ``memory_limits``.
+- ``oom_kills``: journaled attempts whose container the system reports OOM-killed (trace
+  ``container`` records with ``oom_killed``, matched on the attempt's ``container_id``).
 - ``notes``: plain-language caveats about this run's numbers.
 """
 
@@ -46,6 +52,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
 from orchbench.runner import RecoveryPlan
 from orchbench.trace import FAILURE_STATES
@@ -492,8 +499,44 @@ def compute_metrics(
         "total_cpu_s": sum(cpu_of(a) for a in attempts),
         "steps_executed": len(attempts),
         "overhead_s_per_task": _overhead(journal),
+        "memory_limit_enforced": memory_limits(journal, trace),
+        "oom_kills": oom_kills(journal, trace),
         "notes": notes,
     }
+
+
+def declared_memory_limits(trace: list[dict[str, Any]]) -> dict[str, int]:
+    """``{step: bytes}`` of the memory limits the trace's ``declared`` record names."""
+    out: dict[str, int] = {}
+    for r in trace:
+        if r.get("kind") != "declared":
+            continue
+        for step, res in (r.get("resources") or {}).items():
+            limit = memory_bytes((res or {}).get("memory_limit"))
+            if limit:
+                out[step] = limit
+    return out
+
+
+def memory_limits(journal: Journal, trace: list[dict[str, Any]]) -> bool | None:
+    """Whether every attempt of a step with a declared memory limit ran under it."""
+    declared = declared_memory_limits(trace)
+    if not declared:
+        return None
+    ran = [a for a in journal.attempts if a.step in declared]
+    return bool(ran) and all(
+        isinstance(a.native.get("memory_limit_bytes"), int)
+        and a.native["memory_limit_bytes"] <= declared[a.step]
+        for a in ran
+    )
+
+
+def oom_kills(journal: Journal, trace: list[dict[str, Any]]) -> int:
+    """Journaled attempts whose container the system's own records say was OOM-killed."""
+    killed = {
+        r.get("container_id") for r in trace if r.get("kind") == "container" and r.get("oom_killed")
+    }
+    return sum(1 for a in journal.attempts if a.native.get("container_id") in killed - {None})
 
 
 def _total_wall(journal: Journal) -> float:

@@ -26,9 +26,12 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
   ``{step, name, type}`` for artifacts whose type the system knows; empty if none),
   ``deploy_condition`` (the gate's expression as the system holds it, or null),
   ``retries`` (``{step: n}``), ``caching`` (bool), ``timeouts`` (``{step: seconds}``),
-  ``resources`` (``{step: {cpu, memory, accelerator_type, accelerator_limit}}``, only
-  what is declared). One record per run at most; metrics never need it, the report's
-  capability table does.
+  ``resources`` (``{step: {cpu, memory, memory_limit, accelerator_type,
+  accelerator_limit}}``, only what is declared). One record per run at most; the report's
+  capability table reads it, and metrics only its declared memory limits.
+- ``container``: the container system's record of one container that ran a task:
+  ``container_id``, ``oom_killed`` (the system reported the kernel's OOM kill),
+  ``exit_code`` (or null), ``t_ns`` (when it died), ``source`` (``docker-events``).
 """
 
 from __future__ import annotations
@@ -105,6 +108,19 @@ def declared(
         caching=caching,
         timeouts=timeouts or {},
         resources=resources or {},
+    )
+
+
+def container(
+    *, container_id: str, oom_killed: bool, exit_code: int | None, t_ns: int | None, source: str
+) -> dict[str, Any]:
+    return record(
+        "container",
+        container_id=container_id,
+        oom_killed=oom_killed,
+        exit_code=exit_code,
+        t_ns=t_ns,
+        source=source,
     )
 
 

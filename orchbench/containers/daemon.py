@@ -11,6 +11,7 @@ A daemon the user already runs is used only when they pass ``docker_host`` expli
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 DOCKERD = Path("/usr/sbin/dockerd")
 DOCKER_CLI = Path("/usr/bin/docker")
@@ -207,3 +209,21 @@ def kill_containers(env: dict[str, str], label: str) -> list[str]:
         subprocess.run([str(DOCKER_CLI), "kill", *ids], env=env, capture_output=True,
                        timeout=60)  # fmt: skip
     return ids
+
+
+def container_events(
+    env: dict[str, str], label: str, since: float, until: float | None = None
+) -> list[dict[str, Any]]:
+    """The daemon's own ``die`` and ``oom`` events of the containers carrying ``label``
+    between ``since`` and ``until`` (unix seconds; default now), oldest first. Read from
+    the daemon's event log, so containers already removed (``auto_remove``) still show."""
+    until = time.time() if until is None else until
+    cmd = [str(DOCKER_CLI), "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}",
+           "--filter", f"label={label}", "--filter", "type=container",
+           "--filter", "event=die", "--filter", "event=oom", "--format", "{{json .}}"]  # fmt: skip
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    out = []
+    for line in r.stdout.splitlines() if r.returncode == 0 else []:
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out

@@ -2,9 +2,9 @@
 
 ``container_facts()`` gives the container's full id, read from ``/proc/self/mountinfo``
 (Docker bind-mounts ``<data-root>/containers/<id>/hostname`` into every container; the
-``HOSTNAME`` variable is only the 12-character prefix), and the cgroup v2 memory limit the
-container really runs under (``/sys/fs/cgroup/memory.max``; ``None`` when unlimited). The
-KFP component records both in its journal attempt, so a run shows which container ran
+``HOSTNAME`` variable is only the 12-character prefix), and the memory limit the container
+really runs under (cgroup v2 or v1, whichever the kernel mounts; ``None`` when unlimited).
+The KFP component records both in its journal attempt, so a run shows which container ran
 each attempt and whether a memory limit declared in the pipeline spec was enforced.
 """
 
@@ -28,15 +28,27 @@ def container_id(mountinfo: str | None = None) -> str | None:
     return m.group(1) if m else None
 
 
-def memory_limit_bytes(memory_max: str | None = None) -> int | None:
-    """The cgroup v2 memory limit of this process's cgroup (None: unlimited/unknown)."""
-    if memory_max is None:
-        try:
-            memory_max = Path("/sys/fs/cgroup/memory.max").read_text()
-        except OSError:
+CGROUP_LIMIT_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1 (these machines)
+)
+UNLIMITED = 2**62  # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
+
+
+def memory_limit_bytes(value: str | None = None) -> int | None:
+    """The memory limit of this process's cgroup, read from cgroup v2's ``memory.max`` or
+    v1's ``memory.limit_in_bytes`` (None: unlimited or unknown)."""
+    if value is None:
+        for path in CGROUP_LIMIT_FILES:
+            try:
+                value = path.read_text()
+                break
+            except OSError:
+                continue
+        else:
             return None
-    value = memory_max.strip()
-    return int(value) if value.isdigit() else None
+    text = value.strip()
+    return int(text) if text.isdigit() and int(text) < UNLIMITED else None
 
 
 def container_facts() -> dict[str, Any]:

@@ -122,6 +122,16 @@ def rule_container(ok: pd.DataFrame) -> tuple[str, str]:
     return _share(ok, passed, "ran the step in its own environment (no failure)")
 
 
+def rule_resource_limits(ok: pd.DataFrame) -> tuple[str, str]:
+    """A declared memory limit held on every attempt (``memory_limit_enforced``)."""
+    enforced = ok.get("memory_limit_enforced", pd.Series(None, index=ok.index))
+    declared = enforced.notna()
+    if not declared.any():
+        return NO, f"0/{len(ok)} runs: no memory limit declared"
+    v, t = _share(ok, enforced.fillna(False).astype(bool), "ran under the declared memory limit")
+    return v, f"{t}; OOM kills by the kernel {int(_int(ok, 'oom_kills').sum())}"
+
+
 def static_typed_artifacts(declared: dict[str, Any]) -> tuple[str, str]:
     typed = declared.get("typed_artifacts") or []
     if not typed:
@@ -154,6 +164,7 @@ RULES: dict[str, DynamicRule] = {
     "atomic_steps": rule_atomic,
     "scheduler_resilience": rule_scheduler,
     "container_isolation": rule_container,
+    "resource_limits": rule_resource_limits,
 }
 STATIC_RULES: dict[str, StaticRule] = {
     "typed_artifacts": static_typed_artifacts,

@@ -8,7 +8,8 @@
   ``DockerRunner`` instead, every task in its own container from the spec's image, on the
   daemon at ``DOCKER_HOST``; ``--mount DIR`` (repeatable) bind-mounts a host directory at
   the same path, ``--env NAME`` passes a variable of this process's environment, and
-  ``--label K=V`` labels every container (the adapter finds them by it). No network.
+  ``--label K=V`` labels every container (the adapter finds them by it); ``--mem-limit B``
+  caps every container's memory (and memory+swap) at B bytes. No network.
 - ``submit --host URL --spec FILE --logical-date D [...]``: the same compiled spec to a KFP
   API with ``kfp.Client(host=URL).create_run_from_pipeline_package``; prints the run id.
 """
@@ -88,11 +89,15 @@ def _docker_runner(args: argparse.Namespace):  # kfp.local.DockerRunner
     from kfp import local
 
     mounts = [Mount(target=d, source=d, type="bind") for d in map(_absolute, args.mount)]
+    limits = {}
+    if args.mem_limit:  # no swap either: the limit is what the container can hold
+        limits = {"mem_limit": args.mem_limit, "memswap_limit": args.mem_limit}
     return local.DockerRunner(
         environment={name: os.environ[name] for name in args.env if name in os.environ},
         mounts=mounts,
         labels=dict(label.split("=", 1) for label in args.label),
         network_mode="none",
+        **limits,
     )
 
 
@@ -149,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--mount", action="append", default=[], help="--docker: host dir to mount")
     r.add_argument("--env", action="append", default=[], help="--docker: variable to pass")
     r.add_argument("--label", action="append", default=[], help="--docker: K=V label")
+    r.add_argument("--mem-limit", type=int, default=None, help="--docker: bytes per container")
     s = sub.choices["submit"]
     s.add_argument("--host", required=True)
     s.add_argument("--namespace", default=None)

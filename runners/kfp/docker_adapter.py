@@ -24,25 +24,37 @@ Debian + the ``kfp`` lock + this project's source; no registry pull is possible 
   date is submitted with a spec compiled with the variant as that component's image. The
   other steps, and the other dates, keep the shared image.
 - Resource limits: kfp.local passes none of the spec's resource fields to Docker (only the
-  DockerRunner's own arguments), so the spec's ``train`` requests are not enforced; the
-  journal's ``memory_limit_bytes`` shows what each container really had.
+  DockerRunner's own arguments). The adapter reads the memory limit the spec declares
+  (``set_memory_limit``) and gives it to every container (``mem_limit`` = ``memswap_limit``),
+  as a cluster's kubelet would; when steps declare different limits, the largest (one
+  DockerRunner serves the whole submission). CPU and accelerator requests are not
+  enforced. The journal's ``memory_limit_bytes`` shows what each container really had;
+  the daemon's ``die``/``oom`` events (``logs/docker-events.jsonl``, read after every
+  submission because kfp.local removes its containers) become ``container`` trace records,
+  so a kernel OOM kill is the container system's own report, not ours.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from fault_injection.kinds import env_mismatch
+from orchbench import trace
 from orchbench.containers import daemon as dd
 from orchbench.containers import image as img
+from orchbench.containers.limits import memory_bytes
 from orchbench.runner import EnvironmentMissing, RunContext
+from runners.kfp import native
 from runners.kfp.adapter import KfpRunner
 
 ENV_DOCKER_HOST = "ORCHBENCH_DOCKER_HOST"
 LABEL = "orchbench.run"
+EVENTS_LOG = "docker-events.jsonl"
 
 
 class KfpDockerRunner(KfpRunner):
@@ -140,7 +152,30 @@ class KfpDockerRunner(KfpRunner):
         args = ["--docker", "--mount", str(ctx.run_dir), "--label", f"{LABEL}={ctx.run_id}"]
         for name in [*ctx.step_env(), "PYTHONUNBUFFERED"]:
             args += ["--env", name]
-        return args
+        limit = self.memory_limit(ctx)
+        return [*args, "--mem-limit", str(limit)] if limit else args
+
+    def memory_limit(self, ctx: RunContext) -> int | None:
+        """The largest per-step memory limit the spec declares, in bytes (None: none)."""
+        resources = native.declared_from_spec(self.ensure_spec(ctx.scenario.policy))["resources"]
+        limits = [memory_bytes(r.get("memory_limit")) for r in resources.values()]
+        return max((b for b in limits if b), default=None)
+
+    def _submit(self, ctx: RunContext, logical_date: str, cache: bool = True) -> int:
+        since = time.time() - 1  # the daemon's clock is this machine's; 1 s of margin
+        try:
+            return super()._submit(ctx, logical_date, cache)
+        finally:
+            self._record_events(ctx, since)
+
+    def _record_events(self, ctx: RunContext, since: float) -> None:
+        """Append the daemon's die/oom events of this run's containers since ``since``."""
+        if self._docker_env is None:
+            return
+        events = dd.container_events(self._docker_env, f"{LABEL}={ctx.run_id}", since)
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / EVENTS_LOG).open("a") as f:
+            f.writelines(json.dumps(e) + "\n" for e in events)
 
     def kill_running_task(self, ctx: RunContext) -> dict[str, list[Any]]:
         assert self._docker_env is not None
@@ -150,6 +185,9 @@ class KfpDockerRunner(KfpRunner):
         super().after_submission(ctx)
         if self._docker_env is not None:
             dd.remove_containers(self._docker_env, f"{LABEL}={ctx.run_id}")
+
+    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
+        return [*super().collect(ctx), *containers_from_events(ctx.logs / EVENTS_LOG)]
 
     def versions(self) -> dict[str, str]:
         v = dict(super().versions())
@@ -166,8 +204,37 @@ class KfpDockerRunner(KfpRunner):
         s["image"] = self.base_image
         s["image_manifest"] = img.manifest(self.base_image) if self.base_image else None
         s["variant_images"] = {v: img.manifest(v) for v in sorted(self._variants)}
-        s["resource_limits"] = "spec resources not passed to Docker by kfp.local"
+        s["resource_limits"] = (
+            "the spec's memory limit (largest of its tasks) passed to every container by the "
+            "adapter; CPU and accelerator requests not enforced (kfp.local passes none)"
+        )
         return s
+
+
+def containers_from_events(path: Path) -> list[dict[str, Any]]:
+    """One ``container`` trace record per container in a Docker events log (JSONL)."""
+    seen: dict[str, dict[str, Any]] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    for line in lines:
+        e = json.loads(line)
+        cid = e.get("id") or (e.get("Actor") or {}).get("ID")
+        if not cid:
+            continue
+        rec = seen.setdefault(
+            cid,
+            trace.container(
+                container_id=cid, oom_killed=False, exit_code=None, t_ns=None,
+                source="docker-events",
+            ),
+        )  # fmt: skip
+        attrs = (e.get("Actor") or {}).get("Attributes") or {}
+        if e.get("Action") == "oom":
+            rec["oom_killed"] = True
+        elif e.get("Action") == "die":
+            code = attrs.get("exitCode")
+            rec["exit_code"] = int(code) if str(code).isdigit() else None
+            rec["t_ns"] = e.get("timeNano")
+    return list(seen.values())
 
 
 def _docker_version(env: dict[str, str]) -> str:

@@ -149,6 +149,8 @@ def declared_from_spec(path: Path | str) -> dict[str, Any]:
                 resources[name] = {
                     "cpu": res.get("resourceCpuRequest") or res.get("cpuRequest"),
                     "memory": res.get("resourceMemoryRequest") or res.get("memoryRequest"),
+                    "memory_limit": res.get("resourceMemoryLimit")
+                    or (f"{res['memoryLimit']}G" if res.get("memoryLimit") else None),
                     "accelerator_type": acc.get("resourceType") or acc.get("type"),
                     "accelerator_limit": acc.get("resourceCount") or acc.get("count"),
                 }

@@ -2,9 +2,10 @@
 
 Written the way KFP users write one: lightweight Python components (``@dsl.component``)
 passing **typed artifacts** (``Dataset`` -> ``Model`` -> ``Metrics``), a ``dsl.If`` deploy
-gate on the evaluation's outputs, ``set_retry`` and caching per task, and resource requests
-(CPU, memory, an accelerator) on ``train``. Every component body calls the shared step
-through ``runners.kfp.task.run`` (the shared wrapper, ``orchbench.wrapper.run_step``).
+gate on the evaluation's outputs, ``set_retry``, caching and a memory limit per task, and
+resource requests (CPU, memory, an accelerator) on ``train``. Every component body calls
+the shared step through ``runners.kfp.task.run`` (the shared wrapper,
+``orchbench.wrapper.run_step``).
 
 - One submission per logical date: the pipeline parameter ``logical_date`` is every
   task's input, so it is part of every cache key. ``min_accuracy`` is the absolute floor of
@@ -24,6 +25,9 @@ through ``runners.kfp.task.run`` (the shared wrapper, ``orchbench.wrapper.run_st
   named output in a top-level condition and silently evaluates it as false; see README.)
 - Components install nothing (``install_kfp_package=False``, no ``packages_to_install``):
   the image (or, locally, the interpreter) already has kfp and this project.
+- Memory: every task declares ``set_memory_limit(STEP_MEMORY_LIMIT)`` (train peaks near
+  180 MB RSS here), as cluster users do so one task cannot starve its node. kfp.local's
+  runners do not read it; ``kfp-docker`` passes it to Docker (see ``docker_adapter``).
 - KFP v2's pipeline spec has no task timeout field; the policy's ``timeout_s`` is enforced
   by whoever runs the pipeline (locally: the orchbench adapter).
 
@@ -50,9 +54,10 @@ STEP_IMAGES = dict(
     for item in (os.environ.get("ORCHBENCH_KFP_STEP_IMAGES") or "").split(",")
     if "=" in item
 )
+STEP_MEMORY_LIMIT = "512M"  # Kubernetes quantity: 512 * 10**6 bytes
 TRAIN_RESOURCES = {
     "cpu_request": "1",
-    "memory_request": "2G",
+    "memory_request": "512M",
     "accelerator_type": "nvidia.com/gpu",
     "accelerator_limit": "1",
 }
@@ -148,6 +153,7 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
             backoff_factor=1.0,
         )
         task.set_caching_options(enable_caching=step in CACHED)
+        task.set_memory_limit(STEP_MEMORY_LIMIT)
         return task
 
     @dsl.pipeline(

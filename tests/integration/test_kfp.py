@@ -101,6 +101,8 @@ def test_schema_break_stops_downstream_and_recovers_by_resubmission(tmp_path: Pa
     assert [r["state"] for r in runs] == ["failed", "success"]
     (declared,) = [r for r in trace if r["kind"] == "declared"]
     assert declared["resources"]["train"]["accelerator_limit"] == "1"
+    assert declared["resources"]["featurize"]["memory_limit"]  # every task declares one
+    assert m["memory_limit_enforced"] is False  # SubprocessRunner: no container, no limit
     assert "better_than_champion" in declared["deploy_condition"]
     assert {"step": "train", "name": "model", "type": "system.Model", "direction": "output"} in (
         declared["typed_artifacts"]

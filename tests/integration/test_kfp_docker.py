@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from orchbench.containers import daemon as dd
+from orchbench.containers.limits import memory_bytes
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
+from orchbench.trace import read_trace
 from tests.integration.test_kfp import VENV, hang_scenario, pids_with_env, scenario
 
 pytestmark = [
@@ -63,6 +65,28 @@ def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(tmp_path:
     assert any(p.startswith("scikit-learn==") for p in env["settings"]["image_manifest"]
                ["python_packages"])  # fmt: skip
     _nothing_left(docker["run_id"])
+
+
+def test_crash_is_a_kernel_oom_kill_under_the_spec_memory_limit(tmp_path: Path) -> None:
+    body = (
+        "faults:\n  - {kind: crash, day: 2, at: featurize, params: {attempts: 1, memory_mb: 768}}\n"
+    )
+    record, out = _run(tmp_path, scenario(tmp_path, "kfpd_oom", body), "kfp-docker")
+    assert record["status"] == "completed", record["reason"]
+    m = record["metrics"]
+    assert m["memory_limit_enforced"] is True and m["oom_kills"] == 1
+    assert m["recovered"] is True and m["final_state_correct"] is True
+    trace = read_trace(out / "native.jsonl")
+    (declared,) = [r for r in trace if r["kind"] == "declared"]
+    limit = memory_bytes(declared["resources"]["featurize"]["memory_limit"])
+    assert limit is not None and limit < 768 * 2**20  # the ballast cannot fit
+    journal = Journal.load(out / "journal.jsonl")
+    assert journal.faults[0]["detail"]["memory_limit_bytes"] == limit  # seen from inside
+    (killed,) = [a for a in journal.attempts if a.status == "killed"]
+    oom = {r["container_id"]: r for r in trace if r["kind"] == "container" and r["oom_killed"]}
+    assert list(oom) == [killed.native["container_id"]]  # the daemon's report, not ours
+    assert oom[killed.native["container_id"]]["exit_code"] == 137
+    _nothing_left(record["run_id"])
 
 
 def test_hang_is_killed_by_docker_kill_within_the_timeout(tmp_path: Path) -> None:

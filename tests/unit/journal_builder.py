@@ -71,6 +71,7 @@ class Builder:
         tamper: dict[str, str] | None = None,
         transient: bool = False,
         code_version: str | None = None,
+        native: dict[str, Any] | None = None,
     ) -> str:
         """One attempt; ``status`` success/failed/killed. Returns its attempt_id."""
         spec = STEP_BY_NAME[step]
@@ -90,6 +91,7 @@ class Builder:
                 "start_ns": start,
                 "code_version": code_version or f"cv-{step}",
                 "inputs": [ref(n, self.uri(n, date), self.read(n, date)) for n in spec.inputs],
+                "native": native or {},
             }
         )
         if tamper is not None or transient:

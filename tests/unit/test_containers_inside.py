@@ -20,3 +20,5 @@ def test_container_id_from_the_hostname_bind_mount() -> None:
 def test_memory_limit_from_memory_max() -> None:
     assert memory_limit_bytes("268435456\n") == 268435456
     assert memory_limit_bytes("max\n") is None
+    assert memory_limit_bytes("512000000\n") == 512000000  # cgroup v1 limit_in_bytes
+    assert memory_limit_bytes("9223372036854771712\n") is None  # cgroup v1: no limit

@@ -61,6 +61,7 @@ SPEC: dict[str, Any] = {
                     "command": ["b"],
                     "resources": {
                         "resourceCpuRequest": "1",
+                        "resourceMemoryLimit": "512M",
                         "accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"},
                     },
                 }
@@ -143,6 +144,7 @@ def test_declared_reads_types_condition_retries_caching_resources(tmp_path: Path
         "validate": {
             "cpu": "1",
             "memory": None,
+            "memory_limit": "512M",
             "accelerator_type": "nvidia.com/gpu",
             "accelerator_limit": "1",
         }

@@ -490,7 +490,7 @@ def test_metrics_keys() -> None:
         "overhead_s_per_task",
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
-    extra |= {"faults_activated"}
+    extra |= {"faults_activated", "memory_limit_enforced", "oom_kills"}
     assert set(metrics(b)) == required | extra
 
 
