@@ -42,6 +42,7 @@ from runners.cron.daemon import (
     CRON,
     LIBFAKETIME,
     SENDMAIL,
+    STALL_S,
     CronDay,
     mail_stub,
     render_crontab,
@@ -73,6 +74,8 @@ class CronRunner(Runner):
     variant: ClassVar[str] = "naive"
     runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
     mailto: ClassVar[str | None] = None  # no MAILTO: mail would go to root's local box
+    # naive scripts never wait, sleep or time out: a job left without CPU is hung for good
+    stall_s: ClassVar[float | None] = STALL_S
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -270,6 +273,7 @@ class CronRunner(Runner):
                     ctx.deadline,
                     cap,
                     stop_if=crashed,
+                    stall_s=self.stall_s,
                 )
                 crash = crashed()
             finally:
@@ -357,6 +361,7 @@ class HardenedCronRunner(CronRunner):
     description = "Debian cron with set -euo pipefail, flock, markers, retries, timeout, MAILTO"
     variant = "hardened"
     mailto = ALERT_TO
+    stall_s = None  # its jobs sleep between retries and wait on flock: timeout decides
 
     def job_env(self, ctx: RunContext) -> dict[str, str]:
         p = ctx.scenario.policy

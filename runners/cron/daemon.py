@@ -29,6 +29,8 @@ HOST_CRON_PATHS = ("/etc/crontab", "/etc/cron.d", "/var/spool/cron/crontabs")
 POLL_S = 0.05
 FIRE_GRACE_S = 0.3  # real seconds after the last job's minute before "nothing runs" counts
 FIRE_WAIT_S = 2.0  # how long to wait for every job's log to show it fired
+STALL_S = 10.0  # default real seconds without CPU progress before jobs left count as stalled
+STALL_CPU_S = 0.1  # CPU seconds the jobs left may use in STALL_S and still be stalled
 
 
 def render_crontab(env: Mapping[str, str], lines: Mapping[str, str]) -> str:
@@ -150,6 +152,7 @@ class CronDay:
         deadline: float,
         day_cap: float,
         stop_if: Callable[[], object] | None = None,
+        stall_s: float | None = None,
     ) -> str:
         """Block until the day's jobs have all fired and finished; return why it ended.
 
@@ -158,9 +161,18 @@ class CronDay:
         cron itself is left in the namespace. ``deadline`` (monotonic) raises RunTimeout;
         ``day_cap`` (monotonic) ends the day with jobs still running (``"cut"``);
         ``stop_if`` returning something truthy ends it at once (``"stopped"``).
+
+        With ``stall_s``, once every job has fired, jobs still running that have used
+        under ``STALL_CPU_S`` of CPU for ``stall_s`` real seconds end the day too
+        (``"cut (...)"``). Only for scripts that never wait, sleep or time out (naive
+        cron): there such a job is hung for good and would be killed at ``day_cap``
+        anyway, so only the wall time changes (a naive ``hang`` day: 288 real s at x300
+        before, about 20 s now). Hardened scripts sleep between retries, wait on flock
+        and rely on ``timeout``, so they get no such cut.
         """
         assert self.sandbox is not None
         t_last = self.real_time_of(last_fire) + FIRE_GRACE_S
+        stall = _Stall()
         while True:
             if stop_if is not None and stop_if():
                 return "stopped"
@@ -171,6 +183,12 @@ class CronDay:
                 fired = all(_size(p) > n for p, n in self._sizes.items())
                 if (fired or now >= t_last + FIRE_WAIT_S) and self.sandbox.idle():
                     return "finished" if fired else "finished (a job left no log line)"
+                if (
+                    fired
+                    and stall_s is not None
+                    and stall.stalled(self.sandbox.members_cpu_s(), stall_s)
+                ):
+                    return f"cut (every job fired; those left used no CPU for {stall_s:g} s)"
             mono = time.monotonic()
             if mono >= deadline:
                 raise RunTimeout(f"deadline reached with cron jobs running at {self.fake_now()}")
@@ -181,6 +199,23 @@ class CronDay:
     def stop(self) -> None:
         if self.sandbox is not None:
             self.sandbox.kill()
+
+
+class _Stall:
+    """Whether the same processes have gained under STALL_CPU_S of CPU over ``window`` s."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.pids: frozenset[int] = frozenset()
+        self.cpu0 = 0.0
+
+    def stalled(self, cpu: dict[int, float], window: float = STALL_S) -> bool:
+        now, total = time.monotonic(), sum(cpu.values())
+        pids = frozenset(cpu)
+        if not pids or pids != self.pids or total - self.cpu0 >= STALL_CPU_S:
+            self.since, self.pids, self.cpu0 = now, pids, total
+            return False
+        return self.since is not None and now - self.since >= window
 
 
 def _size(p: Path) -> int:

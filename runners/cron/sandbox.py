@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNSHARE = "/usr/bin/unshare"
 SETPRIV = "/usr/bin/setpriv"
 
@@ -29,6 +30,15 @@ def _ppid(pid: int) -> int | None:
         return None
     # the command name is in parentheses and may contain spaces
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def _pids() -> list[int]:
@@ -112,6 +122,10 @@ class Sandbox:
         if init is None or self._ns is None:
             return []
         return [p for p in _pids() if p != init and _pid_ns(p) == self._ns and _alive(p)]
+
+    def members_cpu_s(self) -> dict[int, float]:
+        """CPU seconds used so far by each live process in the namespace but PID 1."""
+        return {pid: _cpu_s(pid) for pid in self.members()}
 
     def idle(self) -> bool:
         """PID 1 is up and nothing else runs in the namespace."""

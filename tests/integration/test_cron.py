@@ -25,6 +25,7 @@ from orchbench.trace import read_trace
 from orchbench.workflow.paths import FILENAMES
 from orchbench.workflow.spec import ARTIFACTS, STEP_NAMES
 from runners import runner_class
+from runners.cron import daemon as cron_daemon
 from runners.cron import declared, native
 from runners.cron.daemon import render_crontab
 from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
@@ -44,6 +45,27 @@ def test_crontab_refuses_empty_assignment() -> None:
         render_crontab({"LD_PRELOAD": ""}, {"0 2 * * *": "true"})
     tab = render_crontab({"A": "b"}, {"0 2 * * *": "date +%F"})
     assert tab == "A=b\n0 2 * * * date +\\%F\n"
+
+
+def test_jobs_left_count_as_stalled_only_without_cpu_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(cron_daemon.time, "monotonic", lambda: clock[0])
+    stall = cron_daemon._Stall()
+
+    def at(t: float, cpu: dict[int, float]) -> bool:
+        clock[0] = t
+        return stall.stalled(cpu)
+
+    assert not at(0, {})  # nothing left is "idle", never "stalled"
+    assert not at(1, {7: 5.0})
+    assert not at(1 + cron_daemon.STALL_S / 2, {7: 5.01})
+    assert at(1 + cron_daemon.STALL_S, {7: 5.02})  # a sleeping hung job
+    assert not at(20, {7: 5.02, 8: 0.0})  # a new process starts the window again
+    assert not at(40, {7: 9.0, 8: 0.0})  # real progress starts it again too
+    assert not at(40 + cron_daemon.STALL_S / 2, {7: 9.0, 8: 0.0})
+    assert at(40 + cron_daemon.STALL_S, {7: 9.0, 8: 0.0})
 
 
 def test_schedules_fit_their_measured_durations() -> None:
