@@ -7,6 +7,7 @@ the reason otherwise. The first tests are quick checks of rendering and log pars
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -325,13 +326,16 @@ def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
     """Start ``orchbench run`` (its own session, like a terminal's job) and return once one
     of its cron jobs is running a step."""
     cmd = ["run", str(SCENARIOS / "clean.yaml"), "--runner", "cron", "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchbench", *cmd],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (out.parent / "harness.log").open("wb") as log:  # read by _harness_log on failure
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchbench", *cmd],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps its stacks
+        )
     end = time.monotonic() + 120
     while time.monotonic() < end and proc.poll() is None:
         if any("orchbench.step" in p for p in leftovers(str(out))):
@@ -342,6 +346,10 @@ def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
     pytest.fail("no cron job of the harness run started within 120 s")
 
 
+def _harness_log(out: Path) -> str:
+    return (out.parent / "harness.log").read_text(errors="replace")[-3000:]
+
+
 @pytest.mark.slow
 @pytest.mark.root
 @needs_cron
@@ -350,7 +358,18 @@ def test_ctrl_c_of_the_harness_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = _harness_until_a_job_runs(out)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
-    assert proc.wait(10) == 130
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+        os.kill(proc.pid, signal.SIGABRT)  # where it is stuck goes to harness.log
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(3)
+    finally:  # a harness that did not stop must not leak into the next test
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert rc == 130, f"harness did not stop within 10 s of Ctrl-C:\n{_harness_log(out)}"
     assert wait_no_leftovers(str(out), 10) == []
     assert host_cron_files() == before
     assert not any(p.is_dir() for p in (out / "clean" / "cron").glob("*"))  # nothing published
