@@ -166,8 +166,8 @@ class CronDay:
         under ``STALL_CPU_S`` of CPU for ``stall_s`` real seconds end the day too
         (``"cut (...)"``). Only for scripts that never wait, sleep or time out (naive
         cron): there such a job is hung for good and would be killed at ``day_cap``
-        anyway, so only the wall time changes (a naive ``hang`` day: 288 real s at x300
-        before, about 20 s now). Hardened scripts sleep between retries, wait on flock
+        anyway, so only the wall time changes (``hang`` on naive cron: 48 s for the whole
+        run, about 300 s before). Hardened scripts sleep between retries, wait on flock
         and rely on ``timeout``, so they get no such cut.
         """
         assert self.sandbox is not None
@@ -205,7 +205,7 @@ class _Stall:
     """Whether the same processes have gained under STALL_CPU_S of CPU over ``window`` s."""
 
     def __init__(self) -> None:
-        self.since: float | None = None
+        self.since = 0.0  # set by the first call that sees processes
         self.pids: frozenset[int] = frozenset()
         self.cpu0 = 0.0
 
@@ -215,7 +215,7 @@ class _Stall:
         if not pids or pids != self.pids or total - self.cpu0 >= STALL_CPU_S:
             self.since, self.pids, self.cpu0 = now, pids, total
             return False
-        return self.since is not None and now - self.since >= window
+        return now - self.since >= window
 
 
 def _size(p: Path) -> int:
