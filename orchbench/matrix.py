@@ -114,7 +114,14 @@ def all_runners() -> list[str]:
 
 # Seconds one run of each runner took in a serial `make bench` on 2 cores (2026-12-02):
 # only the order lanes take runners in (longest first), never a result.
-COST_HINT_S = {"airflow": 70, "cron": 58, "kfp-docker": 60, "prefect": 45, "kfp": 35}
+COST_HINT_S = {
+    "airflow": 70,
+    "kfp-docker": 60,
+    "cron": 50,
+    "prefect": 45,
+    "cron-hardened": 40,
+    "kfp": 35,
+}
 DEFAULT_COST_S = 40
 
 
@@ -134,7 +141,8 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
     that process's own; a run directory is never shared). Runs of different systems then
     compete for the CPU: each run's ``env.json`` records ``bench_jobs`` (the lanes that
     could run beside it) so a report can say its timings were taken under that load.
-    ``exclusive`` runners (cron) run after the others, one at a time, alone, with
+    ``exclusive`` runners (cron where no raised-weight CPU cgroup can be made, see
+    ``runners/cron/cpu_group.py``) run after the others, one at a time, alone, with
     ``bench_jobs`` 1. Returns the worst lane exit code."""
     import os
     import signal

@@ -34,7 +34,11 @@ log = logging.getLogger("orchbench")
 
 POLL_S = 0.2
 MARK_FAILED_CHECKS = 10  # read-backs after "mark failed" (POLL_S apart)
-PSS_EVERY_S = 2.0
+# Reading smaps_rollup of the stack's ~40 processes costs ~0.2 s CPU: every 2 s that was
+# ~7 s of harness CPU per run (py-spy, `orchbench run scenarios/clean.yaml --runner
+# airflow`), competing with Airflow for the cores. Every 10 s still sees the steady stack
+# plus whatever task processes are alive at the moment.
+PSS_EVERY_S = 10.0
 FINISHED = ("success", "failed")
 SCHEDULER = "scheduler"  # the component a scheduler_crash kills
 RUNNER_ARTIFACTS = "airflow"

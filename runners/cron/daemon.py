@@ -82,6 +82,7 @@ class CronDay:
     speed: float
     log: Path  # daemon stdout/stderr
     job_logs: list[Path]  # one log file per job: it grows when the job fires
+    prioritized: bool = False  # daemon and jobs in a raised-weight CPU cgroup (cpu_group.py)
     sandbox: Sandbox | None = None
     _sizes: dict[Path, int] = field(default_factory=dict)
 
@@ -133,7 +134,9 @@ class CronDay:
         self._sizes = {p: _size(p) for p in self.job_logs}
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
         argv = ["/bin/sh", str(self.root / "namespace.sh")]
-        self.sandbox = Sandbox(argv, env=env, log=self.log, mount=True)
+        self.sandbox = Sandbox(
+            argv, env=env, log=self.log, mount=True, prioritized=self.prioritized
+        )
         self.sandbox.start()
 
     def real_time_of(self, fake: dt.datetime) -> float:

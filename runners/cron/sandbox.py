@@ -18,6 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from runners.cron.cpu_group import CpuGroup
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNSHARE = "/usr/bin/unshare"
 SETPRIV = "/usr/bin/setpriv"
@@ -72,8 +74,11 @@ class Sandbox:
         log: Path,
         mount: bool = False,
         cwd: Path | None = None,
+        prioritized: bool = False,
     ) -> None:
         self.argv = argv
+        self.prioritized = prioritized  # run inside a raised-weight CPU cgroup (cpu_group.py)
+        self.cpu_group: CpuGroup | None = None
         self.env = env
         self.log = log
         self.mount = mount
@@ -88,6 +93,9 @@ class Sandbox:
         if self.mount:
             ns += ["--mount", "--mount-proc", "--propagation", "private"]
         cmd = [SETPRIV, "--pdeathsig", "KILL", "--", UNSHARE, *ns, *self.argv]
+        if self.prioritized:
+            self.cpu_group = CpuGroup()
+            cmd = self.cpu_group.wrap(cmd)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.started_at = time.time()
@@ -147,6 +155,7 @@ class Sandbox:
         """
         proc = self.proc
         if proc is None:
+            self._leave_group()
             return
         init = self._init
         if init is None and proc.poll() is None:
@@ -164,3 +173,10 @@ class Sandbox:
         t_end = time.monotonic() + 5
         while init is not None and _alive(init) and time.monotonic() < t_end:
             time.sleep(0.01)
+        self._leave_group()
+
+    def _leave_group(self) -> None:
+        if self.cpu_group is not None:
+            with contextlib.suppress(OSError):  # not empty in 5 s: the next harness removes it
+                self.cpu_group.remove()
+            self.cpu_group = None
