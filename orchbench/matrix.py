@@ -112,8 +112,9 @@ def all_runners() -> list[str]:
     return list(RUNNERS)
 
 
-# Seconds one run of each runner took in a serial `make bench` on 2 cores (2026-12-02):
-# only the order lanes take runners in (longest first), never a result.
+# Rough seconds per run of each runner, from the serial `make bench` of 2026-12-02 (cron
+# lowered after its hang cut, cron-hardened added): only the order lanes take runners in
+# (longest first), never a result.
 COST_HINT_S = {
     "airflow": 70,
     "kfp-docker": 60,

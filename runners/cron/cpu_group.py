@@ -74,7 +74,6 @@ class CpuGroup:
         except OSError:
             self.path.rmdir()
             raise
-        self.setting = f"{weight_file}={value}"
 
     def wrap(self, argv: list[str]) -> list[str]:
         """argv prefixed by a shell that moves itself into the group, then execs argv (so
