@@ -47,6 +47,10 @@ CHROMIUM     := /usr/bin/chromium
 # Container runners: the harness starts its own dockerd; the step image is built with debootstrap.
 DOCKERD      := /usr/sbin/dockerd
 DEBOOTSTRAP  := /usr/sbin/debootstrap
+# Production-like profiles (airflow --profile celery, prefect --profile pool): the harness
+# starts its own PostgreSQL cluster (initdb into the run's services dir) and Redis broker.
+POSTGRES_BIN := /usr/lib/postgresql/15/bin/postgres
+REDIS_SERVER := /usr/bin/redis-server
 
 BENCH_ARGS ?=
 # Runners benched at once (`orchbench bench --jobs`), each in its own process. 3 by default:
@@ -100,7 +104,7 @@ endef
 
 # --- system packages -----------------------------------------------------------------------
 
-system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get (root only)
+system-packages: ## install cron, libfaketime, an MTA, chromium, docker, postgresql, redis (root only)
 	@missing=""; \
 	test -x $(CRON_BIN) || missing="cron"; \
 	test -e $(FAKETIME_LIB) || missing="$$missing libfaketime"; \
@@ -108,6 +112,8 @@ system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get 
 	test -x $(CHROMIUM) || missing="$$missing chromium"; \
 	test -x $(DOCKERD) || missing="$$missing docker.io"; \
 	test -x $(DEBOOTSTRAP) || missing="$$missing debootstrap"; \
+	test -x $(POSTGRES_BIN) || missing="$$missing postgresql-15"; \
+	test -x $(REDIS_SERVER) || missing="$$missing redis-server"; \
 	missing="$${missing# }"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
@@ -118,7 +124,8 @@ system-packages: ## install cron, libfaketime, an MTA and chromium with apt-get 
 	else \
 		echo "NOTE: system package(s) missing: $$missing (need $(CRON_BIN) and $(FAKETIME_LIB))."; \
 		echo "      Not root, so not installing them: the cron runner will be unavailable."; \
-		echo "      (chromium: the report's browser test; docker.io, debootstrap: make image.)"; \
+		echo "      (chromium: the report's browser test; docker.io, debootstrap: make image;"; \
+		echo "      postgresql-15, redis-server: the airflow celery and prefect pool profiles.)"; \
 		echo "      To enable them: sudo apt-get install $$missing"; \
 	fi
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel picks it: bind 127.0.0.1:0). A
+    server started on it can still lose a race for it; callers retry on a bind error."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def group_pids(pgid: int) -> list[int]:

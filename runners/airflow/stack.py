@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Collection, Iterator
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchbench.procs import free_port
 from runners.airflow.api import AirflowAPI, APIError
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
@@ -52,13 +52,6 @@ PROFILES: dict[str, dict[str, str]] = {
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
     },
 }
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the kernel picks it; bind 127.0.0.1:0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

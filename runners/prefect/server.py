@@ -8,7 +8,6 @@ left behind. The harness venv has no Prefect, so the API is read with ``urllib``
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from orchbench.procs import group_pids, kill_group
+from orchbench.procs import free_port, group_pids, kill_group
 
 HEALTH_TIMEOUT_S = 120.0
 
@@ -60,13 +59,6 @@ class Api:
             return self.get("health") is True
         except (OSError, ValueError, urllib.error.URLError):
             return False
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (bind 127.0.0.1:0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def group_rss_mb(pgid: int) -> float | None:
