@@ -18,6 +18,30 @@ from orchbench.rundir import ENV_PLAIN_PROGRESS
 from orchbench.scenario import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
+# Remote targets: each flag is handed to its runner as an environment variable (so bench
+# lanes, which are subprocesses, inherit it). A runner given one drives that deployment
+# instead of starting its own; `orchbench export RUNNER DIR` writes what to deploy there.
+REMOTE_FLAGS = {
+    "kfp_host": ("ORCHBENCH_KFP_HOST", "kfp runner: submit to this KFP API, not kfp.local"),
+    "airflow_url": (
+        "ORCHBENCH_AIRFLOW_URL",
+        "airflow runner: drive this Airflow API server (http://user:password@host:port), "
+        "not a stack of our own",
+    ),
+    "prefect_api_url": (
+        "ORCHBENCH_PREFECT_API_URL",
+        "prefect runner: use this Prefect API (http://host:port/api), not a server of our own",
+    ),
+    "docker_host": (
+        "ORCHBENCH_DOCKER_HOST",
+        "container runners: use this Docker daemon, not our own",
+    ),
+}
+
+
+def _add_remote_flags(p: argparse.ArgumentParser) -> None:
+    for flag, (_env, text) in REMOTE_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), help=text)
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -151,10 +175,28 @@ def _lane_args(args: argparse.Namespace) -> list[str]:
         out.append("--quick")
     if args.scenarios:
         out += ["--scenarios", args.scenarios]
-    for flag in ("kfp_host", "docker_host"):
+    for flag in REMOTE_FLAGS:
         if getattr(args, flag, None):
             out += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from orchbench.runner import NotApplicable
+
+    _validate_run_inputs([], [args.runner], args.profile)
+    from orchbench.harness import make_runner
+
+    out = Path(args.dir)
+    if out.exists() and not out.is_dir():
+        _fail(f"{out}: exists and is not a directory")
+    try:
+        written = make_runner(args.runner, args.profile).export(out)
+    except NotApplicable as e:
+        _fail(str(e))
+    for path in written:
+        print(path)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -215,8 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/runs")
     p.add_argument("--timeout", type=float, default=None, help="seconds (default: by scenario)")
     p.add_argument("--keep-work", action="store_true", help="keep the run's artifacts")
-    p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
-    p.add_argument("--docker-host", help="container runners: use this Docker daemon, not our own")
+    _add_remote_flags(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
     p.add_argument("--quick", action="store_true", help="only the quick scenario set")
@@ -233,9 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lane", action="store_true", help=argparse.SUPPRESS)  # set by --jobs
     p.add_argument("--out", default="results/runs")
-    p.add_argument("--kfp-host", help="kfp runner: submit to this KFP API instead of kfp.local")
-    p.add_argument("--docker-host", help="container runners: use this Docker daemon, not our own")
+    _add_remote_flags(p)
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("export", help="write what a remote deployment of a runner needs")
+    p.add_argument("runner")
+    p.add_argument("dir")
+    p.add_argument("--profile", default="default")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("report", help="build the report (default results/report) from runs")
     p.add_argument("results", nargs="?", default="results/runs")
     p.add_argument("--out", default=None)
@@ -249,10 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
-    if getattr(args, "kfp_host", None):  # read by runners/kfp/adapter.py (ORCHBENCH_KFP_HOST)
-        os.environ["ORCHBENCH_KFP_HOST"] = args.kfp_host
-    if getattr(args, "docker_host", None):  # read by runners/kfp/docker_adapter.py
-        os.environ["ORCHBENCH_DOCKER_HOST"] = args.docker_host
+    for flag, (env, _text) in REMOTE_FLAGS.items():  # read by the runner adapters
+        if getattr(args, flag, None):
+            os.environ[env] = getattr(args, flag)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -128,6 +128,12 @@ class Runner:
     def abort(self) -> None:
         """Kill whatever this run started (called on timeout, Ctrl-C, harness error)."""
 
+    def export(self, out_dir: Path) -> list[Path]:
+        """Write what must be deployed on a remote deployment of this system for
+        ``--<system>-url`` runs (DAG bundle, deployment spec, compiled pipeline) into
+        ``out_dir``; the files written. Systems with nothing to deploy raise NotApplicable."""
+        raise NotApplicable(f"runner {self.name!r} has nothing to export")
+
     def versions(self) -> dict[str, str]:
         """Versions of the orchestrator and key packages, for env.json."""
         return {}

@@ -139,6 +139,16 @@ class KfpRunner(Runner):
             raise EnvironmentMissing(f"compiling the KFP pipeline failed: {' '.join(tail)}")
         return path
 
+    def export(self, out_dir: Path) -> list[Path]:
+        """The compiled spec of the default retry policy, for upload to a KFP cluster
+        (``kfp.Client().upload_pipeline``); ``--kfp-host`` runs submit the same file."""
+        import shutil
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{SPEC_NAME}.yaml"
+        shutil.copyfile(self.ensure_spec(), target)
+        return [target]
+
     def versions(self) -> dict[str, str]:
         if self._versions is None:
             wanted = ("kfp", "kfp-pipeline-spec", "numpy", "pandas", "pandera", "scikit-learn")

@@ -72,3 +72,15 @@ def test_list_outputs_rows() -> None:
     assert {"clean", "schema_break", "transient_error"} <= {
         line.split("\t")[0] for line in r.stdout.splitlines()
     }
+
+
+def test_export_writes_the_kfp_spec_and_refuses_a_runner_with_nothing_to_deploy(
+    tmp_path: Path,
+) -> None:
+    r = orchbench("export", "kfp", str(tmp_path / "kfp"))
+    assert r.returncode == 0, r.stderr
+    (spec,) = [Path(p) for p in r.stdout.split()]
+    assert spec.parent == tmp_path / "kfp" and "PIPELINE DEFINITION" in spec.read_text()
+    r = orchbench("export", "cron", str(tmp_path / "cron"))
+    assert r.returncode == 2 and "nothing to export" in r.stderr
+    assert not (tmp_path / "cron").exists()
