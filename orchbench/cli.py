@@ -53,6 +53,20 @@ def _sigterm(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _take_ownership() -> None:
+    """Own what this process starts (orchbench/ownership.py) and first stop whatever a
+    harness killed with SIGKILL left running."""
+    from orchbench import ownership
+
+    reaped = ownership.reap_orphans()
+    if reaped:
+        print(
+            f"orchbench: stopped {len(reaped)} processes a killed orchbench left running",
+            file=sys.stderr,
+        )
+    ownership.claim()
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "runners":
         from runners import RUNNERS, runner_class
@@ -142,10 +156,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         _fail("--jobs must be at least 1")
     out = Path(args.out)
-    if args.resume and not args.lane:  # a lane must not delete its siblings' runs in flight
+    if args.resume:  # only what a dead harness left: a live bench's runs stay (ownership.py)
         n = rundir.remove_stale_temps(out)
         if n:
-            print(f"removed {n} unfinished run directories", file=sys.stderr)
+            print(f"removed {n} unfinished run or service directories", file=sys.stderr)
     profiles = args.profiles.split(",")
     cells = matrix.plan_matrix(files, runners, profiles, out, args.resume)
     if args.jobs > 1:
@@ -263,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="only the quick scenario set")
     p.add_argument("--runners", help="comma-separated runner names (default: all)")
     p.add_argument("--profiles", default="default", help="comma-separated profiles")
-    p.add_argument("--scenarios", help="glob over scenario names")
+    p.add_argument("--scenarios", help="comma-separated globs over scenario names")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--resume", action="store_true", help="skip runs already published")
     p.add_argument(
@@ -294,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
+    if args.cmd in ("run", "bench"):
+        _take_ownership()
     for flag, (env, _text) in REMOTE_FLAGS.items():  # read by the runner adapters
         if getattr(args, flag, None):
             os.environ[env] = getattr(args, flag)
@@ -302,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("orchbench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    finally:
+        if args.cmd in ("run", "bench"):
+            from orchbench import ownership
+
+            ownership.release()
 
 
 if __name__ == "__main__":

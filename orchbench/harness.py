@@ -30,7 +30,7 @@ from fault_injection import hooks as fault_hooks
 from fault_injection import runner_faults
 from fault_injection import state as fault_state
 from orchbench import journal as jr
-from orchbench import metrics, rundir
+from orchbench import metrics, ownership, rundir
 from orchbench.oracle import OracleResult, final_state, run_oracle
 from orchbench.runner import NotApplicable, RecoveryPlan, RunContext, Runner, RunTimeout
 from orchbench.scenario import Scenario, load_scenario
@@ -84,6 +84,7 @@ def run_scenario(
     run_id = rundir.new_run_id()
     tmp = rundir.temp_run_dir(out_root, scenario.name, runner.name, run_id)
     tmp.mkdir(parents=True)
+    ownership.mark(tmp)  # `--resume` elsewhere leaves it alone while we live
     (tmp / "logs").mkdir()
     (tmp / "scenario.yaml").write_text(scenario_path.read_text())
     handler = logging.FileHandler(tmp / "logs" / "harness.log")
@@ -226,6 +227,7 @@ def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reas
     run_id = rundir.new_run_id()
     tmp = rundir.temp_run_dir(Path(out_root).resolve(), scenario.name, runner.name, run_id)
     (tmp / "logs").mkdir(parents=True)
+    ownership.mark(tmp)
     (tmp / "scenario.yaml").write_text(scenario_path.read_text())
     now = dt.datetime.now(dt.UTC).isoformat()
     _write_record(tmp, scenario, runner, run_id, now, "harness_error", reason, {}, None, None)

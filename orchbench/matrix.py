@@ -7,11 +7,13 @@ published runs and deletes temporary directories an interrupted bench left behin
 from __future__ import annotations
 
 import fnmatch
+import functools
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchbench import harness, rundir
+from orchbench import harness, ownership, rundir
 from orchbench.scenario import load_scenario
 from runners import RUNNERS
 
@@ -20,13 +22,17 @@ QUICK_SCENARIOS = ("clean", "schema_break", "transient_error")
 
 
 def scenario_files(pattern: str | None = None, quick: bool = False) -> list[Path]:
-    """Scenario files in ``scenarios/`` (not the schema), filtered by name glob or quick set."""
+    """Scenario files in ``scenarios/`` (not the schema), filtered by the quick set and by
+    ``pattern``: comma-separated globs over names or paths (``clean,transient_*``)."""
     files = sorted(p for p in SCENARIO_DIR.glob("*.yaml"))
     if quick:
         files = [p for p in files if p.stem in QUICK_SCENARIOS]
     if pattern:
+        globs = [g.strip() for g in pattern.split(",") if g.strip()]
         files = [
-            p for p in files if fnmatch.fnmatch(p.stem, pattern) or fnmatch.fnmatch(str(p), pattern)
+            p
+            for p in files
+            if any(fnmatch.fnmatch(p.stem, g) or fnmatch.fnmatch(str(p), g) for g in globs)
         ]
     return files
 
@@ -74,9 +80,14 @@ def run_matrix(
         if not todo:
             continue
         runner = harness.make_runner(name, profile)
+        # one services directory per bench process: two benches on one results tree
+        # never share a metadata DB or a daemon's files
+        services = out_root / rundir.SERVICES_DIR / f"{name}-{profile}-{os.getpid()}"
+        services.mkdir(parents=True, exist_ok=True)
+        ownership.mark(services)
         try:
             try:
-                runner.start(out_root / ".services" / f"{name}-{profile}")
+                runner.start(services)
             except Exception as e:
                 # Failures are data: every run this runner owed is recorded as such.
                 reason = f"{name} could not start: {type(e).__name__}: {e}"
@@ -136,6 +147,17 @@ def lane_order(cells: list[Cell], repeat: int) -> list[tuple[str, str, float]]:
     return sorted(groups, key=lambda g: -g[2])
 
 
+def _term_when_parent_dies(parent: int) -> None:
+    """In a lane, before exec: SIGTERM when the bench that started it dies, even by
+    SIGKILL (prctl PR_SET_PDEATHSIG); the lane then stops its runner like on Ctrl-C."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
 def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str]) -> int:
     """Bench up to ``jobs`` (runner, profile) groups at once, each as its own ``orchbench
     bench --runners R --profiles P`` process (its services, logs and Ctrl-C handling are
@@ -172,7 +194,9 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
                 cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", name]
                 cmd += ["--profiles", profile, *shared_args]
                 print(f"lane: {name}/{profile} started", file=sys.stderr, flush=True)
-                running[f"{name}/{profile}"] = subprocess.Popen(cmd, env=env)
+                running[f"{name}/{profile}"] = subprocess.Popen(
+                    cmd, env=env, preexec_fn=functools.partial(_term_when_parent_dies, os.getpid())
+                )
                 if alone:
                     break
             for key, proc in list(running.items()):

@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from orchbench import ownership
+
 RUN_SCHEMA = "orchbench.run/1"
 TMP_PREFIX = ".tmp-"
 STATUSES = ("completed", "timeout", "harness_error", "not_applicable")
@@ -39,6 +41,7 @@ def temp_run_dir(out_root: Path, scenario: str, runner: str, run_id: str) -> Pat
 
 def finalize(tmp: Path) -> Path:
     """Atomically publish a finished temporary run directory; returns the final path."""
+    (tmp / ownership.OWNER_FILE).unlink(missing_ok=True)  # a published run has no owner
     final = tmp.with_name(tmp.name.removeprefix(TMP_PREFIX))
     os.replace(tmp, final)
     return final
@@ -68,15 +71,24 @@ def completed_runs(out_root: Path, scenario: str, runner: str, profile: str) -> 
     return out
 
 
+SERVICES_DIR = ".services"
+
+
 def remove_stale_temps(out_root: Path) -> int:
-    """Delete temporary run directories left by an interrupted bench. Returns how many."""
-    n = 0
+    """Delete the temporary run directories and matrix service directories that a harness
+    which no longer runs left behind (its ``.owner`` token is dead, see
+    ``orchbench.ownership``); those of a live harness, e.g. a second bench writing to the
+    same tree, stay. Returns how many were removed."""
     if not out_root.is_dir():
         return 0
-    for p in out_root.glob(f"*/*/{TMP_PREFIX}*"):
+    stale = [
+        p
+        for p in [*out_root.glob(f"*/*/{TMP_PREFIX}*"), *out_root.glob(f"{SERVICES_DIR}/*")]
+        if p.is_dir() and not ownership.owned_by_the_living(p)
+    ]
+    for p in stale:
         shutil.rmtree(p, ignore_errors=True)
-        n += 1
-    return n
+    return len(stale)
 
 
 def _pkg_version(name: str) -> str | None:

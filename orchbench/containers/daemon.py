@@ -6,17 +6,24 @@ temporary directory, no bridge and no iptables (steps need no network). ``stop()
 terminates it by its pid file, kills anything left in its process group (containerd and
 its shims), and unmounts whatever it left under its roots, so nothing outlives a run.
 A daemon the user already runs is used only when they pass ``docker_host`` explicitly.
+
+Two dockerds must never share a data root, so ``start()`` first takes an exclusive lock
+on ``<data root>.lock`` (flock, released by ``stop()`` or by the kernel when the holder
+dies): a second bench on the same machine waits for the first one's daemon to stop,
+saying so on stderr, instead of corrupting its image store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +73,37 @@ class DockerDaemon:
         self.log_path = log_path
         self.exec_root: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self._lock: Any = None
+
+    def _take_data_root(self, timeout_s: float = 3600) -> None:
+        """Hold ``<data root>.lock``; wait (up to ``timeout_s``) while another daemon has it."""
+        self.data_root.parent.mkdir(parents=True, exist_ok=True)
+        lock = (self.data_root.parent / f"{self.data_root.name}.lock").open("a+")
+        deadline, said = time.monotonic() + timeout_s, False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise DockerUnavailable(
+                        f"{self.data_root} stayed in use by another orchbench dockerd"
+                    ) from None
+                if not said:
+                    print(
+                        f"orchbench: waiting for the dockerd using {self.data_root} to stop",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    said = True
+                time.sleep(0.5)
+        self._lock = lock
+
+    def _release_data_root(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()  # closing the last descriptor drops the flock
 
     @property
     def socket(self) -> Path:
@@ -82,6 +120,8 @@ class DockerDaemon:
 
     def start(self, timeout_s: float = 60) -> str:
         check_can_run()
+        if self._lock is None:
+            self._take_data_root()
         self.data_root.mkdir(parents=True, exist_ok=True)
         # unix socket paths are limited to 108 bytes: keep the exec root short
         self.exec_root = Path(tempfile.mkdtemp(prefix="obd-", dir="/tmp"))
@@ -140,6 +180,7 @@ class DockerDaemon:
         if self.exec_root is not None:
             shutil.rmtree(self.exec_root, ignore_errors=True)
             self.exec_root = None
+        self._release_data_root()
 
     def __enter__(self) -> DockerDaemon:
         self.start()

@@ -1,0 +1,197 @@
+"""The bench survives its own interruption, with the real systems (kfp.local and a real
+Prefect server, which lives in a session of its own and so outlives a killed harness):
+
+- SIGKILL of the whole bench (the parent and its lanes, no cleanup code runs) mid-matrix,
+  then ``--resume``: every scenario x runner ends with exactly one complete run
+  directory; what the killed bench left running is stopped and its directories removed.
+- two benches at once on one results tree: no shared port, services directory or run.
+- Ctrl-C of a bench stops everything within 10 s and publishes nothing half-done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchbench import ownership, rundir
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNERS = "kfp,prefect"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(
+        not (REPO / ".venvs" / "prefect").is_dir() or not (REPO / ".venvs" / "kfp").is_dir(),
+        reason=".venvs/prefect or .venvs/kfp missing: run `make setup`",
+    ),
+    pytest.mark.skipif(not ownership.available(), reason="needs root and the cgroup v1 freezer"),
+]
+
+
+def bench(out: Path, scenarios: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners", RUNNERS,
+            "--scenarios", scenarios, "--out", str(out), *extra]  # fmt: skip
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A bench in its own session (a terminal's job), stderr to ``log``."""
+    with log.open("wb") as f:
+        return subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Live processes whose command line or environment contains ``text``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            blob = (d / "cmdline").read_bytes() + b"\0" + (d / "environ").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in blob:
+            found.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+    return found
+
+
+def wait_for(cond: object, within_s: float, what: str, proc: subprocess.Popen[bytes]) -> None:
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        if cond():  # type: ignore[operator]
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the bench exited ({proc.returncode}) before {what}")
+        time.sleep(0.1)
+    pytest.fail(f"not seen within {within_s:.0f} s: {what}")
+
+
+def published(out: Path) -> list[Path]:
+    return sorted(p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith("."))
+
+
+def in_flight(out: Path) -> list[Path]:
+    return sorted(out.glob(f"*/*/{rundir.TMP_PREFIX}*"))
+
+
+def kill_session(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def test_sigkill_mid_matrix_then_resume_leaves_one_complete_run_per_cell(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    scenarios = "clean,transient_error"
+    proc = start(bench(out, scenarios), tmp_path / "first.log")
+    try:
+        # mid-matrix: a run published, another one half-way, the Prefect server up
+        mid = "a run published and one in flight"
+        wait_for(lambda: published(out) and in_flight(out), 400, mid, proc)
+        kill_session(proc, signal.SIGKILL)  # the parent and both lanes; no cleanup runs
+        proc.wait()
+    finally:
+        kill_session(proc, signal.SIGKILL)
+    done_before = published(out)
+    killed_services = sorted((out / rundir.SERVICES_DIR).iterdir())
+    left = processes_mentioning(str(out))
+    assert left, "nothing of the killed bench outlived it: the test would not test reaping"
+    assert in_flight(out)
+
+    resumed = subprocess.run(
+        bench(out, scenarios, "--resume"), cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "a killed orchbench left running" in resumed.stderr
+    assert "unfinished run or service directories" in resumed.stderr
+
+    runs = published(out)
+    cells = sorted((p.parent.parent.name, p.parent.name) for p in runs)
+    want = sorted((s, r) for s in scenarios.split(",") for r in RUNNERS.split(","))
+    assert cells == want  # exactly one run directory per scenario x runner
+    for p in runs:
+        record = json.loads((p / "run.json").read_text())
+        assert record["status"] == "completed", (p, record.get("error"))
+        assert record["schema"] == rundir.RUN_SCHEMA
+        for name in ("env.json", "journal.jsonl", "scenario.yaml"):
+            assert (p / name).is_file(), p / name
+        assert not (p / ownership.OWNER_FILE).exists()
+    assert set(done_before) <= set(runs)  # what was published before the kill was kept
+    assert in_flight(out) == []
+    assert processes_mentioning(str(out)) == []
+    # the killed bench's services directories are gone; the resumed bench made its own
+    assert killed_services and not any(p.exists() for p in killed_services)
+    assert len(list((out / rundir.SERVICES_DIR).iterdir())) == 2
+
+
+def test_two_benches_at_once_on_one_results_tree_do_not_collide(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    procs = [start(bench(out, "clean"), tmp_path / f"bench{i}.log") for i in (1, 2)]
+    try:
+        rcs = [p.wait(900) for p in procs]
+    finally:
+        for p in procs:
+            kill_session(p, signal.SIGKILL)
+    logs = [(tmp_path / f"bench{i}.log").read_text()[-2000:] for i in (1, 2)]
+    assert rcs == [0, 0], logs
+    runs = published(out)
+    by_cell: dict[str, list[Path]] = {}
+    for p in runs:
+        by_cell.setdefault(p.parent.name, []).append(p)
+    assert sorted(by_cell) == ["kfp", "prefect"]
+    assert all(len(v) == 2 for v in by_cell.values())  # one per bench, none lost or shared
+    spans = []
+    for p in runs:
+        record = json.loads((p / "run.json").read_text())
+        assert record["status"] == "completed", (p, record.get("error"))
+        assert record["metrics"]["final_state_correct"] is True
+        spans.append((record["started_at"], record["finished_at"]))
+    # the benches really overlapped: some run started before another one finished
+    spans.sort()
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+    prefect_urls = {
+        json.loads((p / "env.json").read_text())["settings"]["server"]["api_url"]
+        for p in by_cell["prefect"]
+    }
+    assert len(prefect_urls) == 2  # two servers, two ports
+    assert len(list((out / rundir.SERVICES_DIR).iterdir())) == 4
+    assert in_flight(out) == []
+    assert processes_mentioning(str(out)) == []
+
+
+def test_ctrl_c_stops_a_bench_within_10_s_and_publishes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    proc = start(bench(out, "clean"), tmp_path / "bench.log")
+    try:
+        wait_for(lambda: len(in_flight(out)) == 2, 400, "both lanes running a scenario", proc)
+        time.sleep(3)  # well inside the runs: kfp tasks and Prefect flows are executing
+        kill_session(proc, signal.SIGINT)  # what Ctrl-C at a terminal does
+        t0 = time.monotonic()
+        try:
+            rc = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - t0
+    finally:
+        kill_session(proc, signal.SIGKILL)
+        proc.wait()
+    log = (tmp_path / "bench.log").read_text()[-3000:]
+    assert rc == 130, f"bench did not stop within 10 s of Ctrl-C ({took:.1f} s):\n{log}"
+    end = time.monotonic() + 10  # SIGKILLed stragglers may still be on their way out
+    while processes_mentioning(str(out)) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert processes_mentioning(str(out)) == []
+    assert published(out) == [] and in_flight(out) == []
