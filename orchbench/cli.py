@@ -148,11 +148,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from orchbench import matrix, rundir
 
-    runners = args.runners.split(",") if args.runners else matrix.all_runners()
+    specs = args.runners.split(",") if args.runners else matrix.all_runners()
+    profiles = args.profiles.split(",")
+    # RUNNER/PROFILE pins one profile (airflow/celery); a bare RUNNER takes --profiles
+    pairs: list[tuple[str, str]] = []
+    for spec in specs:
+        name, _, pinned = spec.strip().partition("/")
+        for prof in [pinned] if pinned else profiles:
+            if (name, prof) not in pairs:
+                pairs.append((name, prof))
     files = matrix.scenario_files(args.scenarios, quick=args.quick)
     if not files:
         _fail(f"no scenario matches {args.scenarios!r} in {matrix.SCENARIO_DIR}")
-    _validate_run_inputs(files, runners, None)
+    _validate_run_inputs(files, [], None)
+    for name, prof in pairs:
+        _validate_run_inputs([], [name], prof)
     if args.jobs < 1:
         _fail("--jobs must be at least 1")
     out = Path(args.out)
@@ -160,8 +170,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         n = rundir.remove_stale_temps(out)
         if n:
             print(f"removed {n} unfinished run or service directories", file=sys.stderr)
-    profiles = args.profiles.split(",")
-    cells = matrix.plan_matrix(files, runners, profiles, out, args.resume)
+    cells = [
+        c
+        for name, prof in pairs
+        for c in matrix.plan_matrix(files, [name], [prof], out, args.resume)
+    ]
     if args.jobs > 1:
         return matrix.run_lanes(cells, args.repeat, args.jobs, _lane_args(args))
     total = sum(max(0, args.repeat - c.done) for c in cells)
@@ -275,7 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
     p.add_argument("--quick", action="store_true", help="only the quick scenario set")
-    p.add_argument("--runners", help="comma-separated runner names (default: all)")
+    p.add_argument(
+        "--runners",
+        help="comma-separated runner names, RUNNER/PROFILE to pin a profile (default: all)",
+    )
     p.add_argument("--profiles", default="default", help="comma-separated profiles")
     p.add_argument("--scenarios", help="comma-separated globs over scenario names")
     p.add_argument("--repeat", type=int, default=1)

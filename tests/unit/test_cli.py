@@ -84,3 +84,12 @@ def test_export_writes_the_kfp_spec_and_refuses_a_runner_with_nothing_to_deploy(
     r = orchbench("export", "cron", str(tmp_path / "cron"))
     assert r.returncode == 2 and "nothing to export" in r.stderr
     assert not (tmp_path / "cron").exists()
+
+
+def test_bench_checks_every_pinned_runner_profile_before_writing(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    r = orchbench("bench", "--runners", "kfp,airflow/nope", "--out", str(out))
+    assert r.returncode == 2 and "no profile 'nope'" in r.stderr and "airflow" in r.stderr
+    r = orchbench("bench", "--runners", "kfp", "--profiles", "default,bad", "--out", str(out))
+    assert r.returncode == 2 and "no profile 'bad'" in r.stderr
+    assert not out.exists()
