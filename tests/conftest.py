@@ -33,3 +33,12 @@ def small_world(tmp_path: Path) -> tuple[World, Path]:
     world = prepare_world(tmp_path / "world", make_scenario())
     fault_state.arm(world, [])
     return world, tmp_path / "journal.jsonl"
+
+
+@pytest.fixture(scope="session")
+def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One results tree for the session: the cron and Prefect integration tests publish
+    their default-profile runs here, and the notebook tests read it as the published
+    results (``ORCHBENCH_RESULTS``), as after ``make bench``, instead of running the same
+    scenarios again."""
+    return tmp_path_factory.mktemp("published")

@@ -1,6 +1,8 @@
 """Every teaching notebook executes top to bottom without an error (nbclient, the .venv's
 ipykernel). Runs a notebook makes for itself go to one temporary work directory shared by
-the notebooks of this module, as under ``make notebooks`` (04 reuses 03's small runs)."""
+the notebooks of this module, as under ``make notebooks`` (04 reuses 03's small runs); the
+published results they read are the session's (``published_runs``: what the cron and
+Prefect integration tests ran), so they re-run only what no earlier test published."""
 
 from __future__ import annotations
 
@@ -26,11 +28,16 @@ def nb_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_without_error(
-    notebook: Path, tmp_path: Path, nb_work: Path, monkeypatch: pytest.MonkeyPatch
+    notebook: Path,
+    tmp_path: Path,
+    nb_work: Path,
+    published_runs: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import nbformat
 
     monkeypatch.setenv("ORCHBENCH_NB_WORK", str(nb_work))
+    monkeypatch.setenv("ORCHBENCH_RESULTS", str(published_runs))
     out = execute(notebook, tmp_path / "out", timeout=300)
     nb = nbformat.read(out, as_version=4)
     errors = [

@@ -196,10 +196,11 @@ def wait_no_leftovers(marker: str, within_s: float) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
-    """Run a scenario file on a runner through the harness, once per module; after each
-    run, nothing of it is left running and the host's crontab files are untouched."""
-    out = tmp_path_factory.mktemp("cron-runs")
+def runs(published_runs: Path) -> Callable[[str, str], Path]:
+    """Run a scenario file on a runner through the harness, once per module, into the
+    session's results tree; after each run, nothing of it is left running and the host's
+    crontab files are untouched."""
+    out = published_runs
     done: dict[tuple[str, str], Path] = {}
 
     def get(scenario: str, runner: str) -> Path:

@@ -69,8 +69,8 @@ def runner(matrix: Path) -> Iterator[PrefectRunner]:
 
 
 @pytest.fixture(scope="module")
-def out(matrix: Path) -> Path:
-    return matrix / "runs"
+def out(published_runs: Path) -> Path:
+    return published_runs
 
 
 def run(name: str, runner: PrefectRunner, out: Path, **kw: Any) -> tuple[Path, dict[str, Any]]:
