@@ -34,6 +34,7 @@ def build_blocks(
     blocks = sections.intro(runs)
     blocks += sections.headline_section(runs)
     blocks += sections.capability_section(runs, out)
+    blocks += sections.deployments_section(runs)
     if old is not None:
         blocks += sections.compare_section(compare(runs, old), versions(runs), versions(old))
     blocks += sections.scenario_sections(runs, out)

@@ -13,7 +13,7 @@ from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
 from orchbench.report.load import load_env
 from orchbench.report.plots import HEATMAPS, heatmap_png
-from orchbench.report.tables import HEADLINE, headline, summarize
+from orchbench.report.tables import HEADLINE, deployments, headline, summarize
 from orchbench.report.timeline import timeline_png
 
 VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial"}
@@ -56,6 +56,26 @@ def headline_section(runs: pd.DataFrame) -> list[Block]:
             "ideal); `lineage`: share of the ground-truth lineage facts the system recorded."
         ),
         table_of(h),
+    ]
+
+
+def deployments_section(runs: pd.DataFrame) -> list[Block]:
+    """Default vs production-like (or tuned) deployments of one system, side by side."""
+    d = deployments(runs)
+    if d.empty:
+        return []
+    return [
+        Heading("What the deployment changes"),
+        Para(
+            "Runners benched under more than one profile, over the scenarios every one of "
+            "its profiles completed: `default` is the system as installed (Airflow: SQLite "
+            "and LocalExecutor; Prefect: SQLite server, flows in-process), `celery` and "
+            "`pool` the production-like deployments (PostgreSQL, Celery workers on Redis; a "
+            "process work pool served by separate workers), `tuned` the low-latency "
+            "settings. Medians (min–max) per run; `make bench-production` adds the "
+            "production-like runs to a results tree."
+        ),
+        table_of(d),
     ]
 
 

@@ -152,3 +152,38 @@ def status_matrix(runs: pd.DataFrame) -> pd.DataFrame:
         lambda s: "completed" if (s == "completed").any() else "/".join(sorted(set(s)))
     )
     return out.unstack()
+
+
+DEPLOYMENT_METRICS = [
+    ("total_wall_s", "wall s"),
+    ("overhead_s_per_task", "overhead s/task"),
+    ("detected", "detected"),
+    ("detection_s", "detection s"),
+    ("recovered", "recovered"),
+    ("human_actions", "human actions"),
+    ("bad_model_deployed", "bad model deployed"),
+    ("final_state_correct", "final state correct"),
+]
+
+
+def deployments(runs: pd.DataFrame) -> pd.DataFrame:
+    """For every runner benched under more than one profile (e.g. Airflow's SQLite +
+    LocalExecutor ``default`` and its PostgreSQL + Celery ``celery``): one row per profile
+    over only the scenarios *every* one of its profiles completed, so the rows differ by
+    deployment alone. Empty when no runner has two profiles with a scenario in common."""
+    ok = completed(runs)
+    rows = []
+    for runner, g in ok.groupby("runner", sort=True):
+        profiles = sorted(g["profile"].unique())
+        if len(profiles) < 2:
+            continue
+        common = set.intersection(*(set(g.loc[g["profile"] == p, "scenario"]) for p in profiles))
+        if not common:
+            continue
+        for prof in profiles:
+            sub = g[(g["profile"] == prof) & g["scenario"].isin(common)]
+            row = {"runner": runner, "profile": prof, "scenarios": len(common), "runs": len(sub)}
+            for key, label in DEPLOYMENT_METRICS:
+                row[label] = fmt(sub[key]) if key in sub else "–"
+            rows.append(row)
+    return pd.DataFrame(rows)

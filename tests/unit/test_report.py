@@ -145,3 +145,24 @@ def test_headline_detection_skips_runs_where_no_fault_took_effect(tmp_path: Path
          detected=False, detection_s=None)  # fmt: skip
     row = headline(load_runs(res)).iloc[0]
     assert row["detected"] == "yes" and row["runs"] == "2/2"
+
+
+def test_deployments_compare_profiles_only_over_scenarios_both_completed(tmp_path: Path) -> None:
+    from orchbench.report.tables import deployments
+
+    res = tmp_path / "runs"
+    _run(res, "a", "airflow", "r1", "completed", total_wall_s=60.0)
+    _run(res, "a", "airflow", "r2", "completed", profile="celery", total_wall_s=90.0)
+    _run(res, "b", "airflow", "r3", "completed", total_wall_s=5.0)  # no celery run of b
+    _run(res, "b", "airflow", "r4", "timeout", profile="celery")
+    _run(res, "a", "kfp", "r5", "completed")  # one profile only: not in the table
+    d = deployments(load_runs(res))
+    assert list(zip(d["runner"], d["profile"], strict=True)) == [
+        ("airflow", "celery"),
+        ("airflow", "default"),
+    ]
+    assert list(d["wall s"]) == ["90", "60"] and set(d["scenarios"]) == {1}
+    out = build_report(res, tmp_path / "report")
+    assert "What the deployment changes" in (out / "report.md").read_text()
+    _run(tmp_path / "one", "a", "kfp", "r6", "completed")
+    assert deployments(load_runs(tmp_path / "one")).empty
