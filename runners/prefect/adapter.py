@@ -23,7 +23,9 @@ each recovery re-run) is a flow run created from the deployment over the REST AP
 (``POST /deployments/{id}/create_flow_run``, what ``run_deployment`` does) with the run's
 variables as the job's ``env``, and awaited by polling its state. ``abort`` cancels the
 awaited flow run and kills the workers and every flow-run process they started (they run
-in sessions of their own; see ``pool.py``); the next run starts the workers again.
+in sessions of their own; see ``pool.py``); the next run starts the workers again. With
+``ORCHBENCH_PREFECT_API_URL`` set, ``pool`` uses that server's deployment and workers
+(``export`` writes ``prefect.yaml`` and ``WORKERS.md`` for them) and starts nothing.
 """
 
 from __future__ import annotations
@@ -118,6 +120,38 @@ POLL_S = 0.5  # how often the state of an awaited flow run is read
 DEFAULT_FLUSH_S = 5.0  # Prefect's event persister / task run recorder flush interval
 COLLECT_MAX_WAIT_S = 60.0
 SERVER = "prefect-server"  # what a scheduler_crash kills: the whole server process group
+ENTRYPOINT = "runners.prefect.flow.daily_retraining"  # the deployment's (module path)
+WORKERS_MD = """# Running orchbench's Prefect pool profile against your server
+
+`orchbench run SCENARIO --runner prefect --profile pool --prefect-api-url URL` uses the
+Prefect server at URL (`http://host:port/api`) instead of starting one: it creates one flow
+run per logical date from deployment `daily-retraining/{deployment}` and waits for it. It
+starts and stops nothing on that server. Before the first run:
+
+1. Create the process work pool:
+
+       PREFECT_API_URL=URL prefect work-pool create {pool} --type process
+
+2. Deploy the flow with `prefect.yaml` (this directory), from the checkout, with the
+   checkout's Prefect venv (it imports `runners.prefect.flow`):
+
+       cd {repo}
+       PREFECT_API_URL=URL {prefect} --no-prompt deploy --all --prefect-file {spec}
+
+3. Start the workers ({count} in the harness's own `pool` stack, each with
+   `--limit {limit}`), on machines where the checkout is at `{repo}` with its venv
+   `.venvs/prefect` (`make setup`):
+
+       PREFECT_API_URL=URL {prefect} worker start --pool {pool} --type process --limit {limit}
+
+What the workers must see: each flow run's job `env` names absolute paths of the run
+directory the harness writes (`ORCHBENCH_WORLD`, the journal, the results path, under
+`--out`, `results/runs/` by default). The steps read and write there, so a worker must see
+that directory **at the same path** as the harness (a shared filesystem mounted at the same
+place, or workers on the harness's machine), and the checkout at `{repo}` (the deployment's
+pull step sets the working directory there). The harness reads the run back from the API
+and the run directory; nothing else is needed on the server.
+"""
 
 
 def deployment_run_command(logical_date: str, refresh_from: str | None) -> list[str]:
@@ -229,6 +263,9 @@ class PrefectRunner(Runner):
         self.home = Path(matrix_dir).resolve() / "prefect_home"
         self.home.mkdir(parents=True, exist_ok=True)
         self._warm()
+        if self.pool and os.environ.get(ENV_API_URL):
+            self._attach_remote_pool(os.environ[ENV_API_URL])
+            return
         if self.pool:
             try:
                 self._start_pool()
@@ -313,6 +350,83 @@ class PrefectRunner(Runner):
         except PoolError as e:
             raise EnvironmentMissing(f"prefect work pool set-up failed: {e}") from e
 
+    def _attach_remote_pool(self, remote: str) -> None:
+        """Use a server the user runs, with deployment ``daily-retraining/orchbench`` on pool
+        ``orchbench-process`` and workers the user started (``orchbench export prefect DIR``
+        says how). Nothing is started here, and ``stop`` stops nothing of it."""
+        api = Api(remote)
+        if not api.healthy():
+            raise EnvironmentMissing(f"{ENV_API_URL}={remote} does not answer /health")
+        how = "deploy it and start its workers as `orchbench export prefect DIR` describes"
+        try:
+            dep = api.get(f"deployments/name/daily-retraining/{DEPLOYMENT}")
+        except ApiError as e:
+            raise EnvironmentMissing(
+                f"no deployment daily-retraining/{DEPLOYMENT} at {remote}: {how}"
+            ) from e
+        if dep.get("work_pool_name") != POOL:
+            raise EnvironmentMissing(
+                f"deployment daily-retraining/{DEPLOYMENT} at {remote} is on pool "
+                f"{dep.get('work_pool_name')!r}, not {POOL!r}: {how}"
+            )
+        rows = api.post(f"work_pools/{POOL}/workers/filter", {}) or []
+        online = sorted(w["name"] for w in rows if w.get("status") == "ONLINE")
+        if not online:
+            raise EnvironmentMissing(f"no worker of pool {POOL} is online at {remote}: {how}")
+        self.api = api
+        self.deployment_id = str(dep["id"])
+        self._server_info = {"api_url": remote, "managed": False, "workers_online": online}
+
+    def export(self, out_dir: Path) -> list[Path]:
+        """For ``--prefect-api-url`` runs of profile ``pool`` on a server the user runs:
+        ``prefect.yaml`` (the flow as deployment ``daily-retraining/orchbench`` on process
+        pool ``orchbench-process``, for ``prefect deploy``) and ``WORKERS.md`` (how to create
+        the pool, deploy, start the workers, and what they must see)."""
+        import yaml
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "name": "orchbench",
+            "prefect-version": self.versions().get("prefect", "3"),
+            "build": None,
+            "push": None,
+            "pull": [
+                {
+                    "prefect.deployments.steps.set_working_directory": {
+                        "directory": str(self.repo_root)
+                    }
+                }
+            ],
+            "deployments": [
+                {
+                    "name": DEPLOYMENT,
+                    "entrypoint": ENTRYPOINT,
+                    "description": "orchbench daily retraining, one flow run per logical date",
+                    "parameters": {},
+                    "work_pool": {"name": POOL, "work_queue_name": None, "job_variables": {}},
+                }
+            ],
+        }
+        spec_path = out_dir / "prefect.yaml"
+        spec_path.write_text(
+            "# orchbench's daily retraining flow as a deployment on a process work pool.\n"
+            "# Written by `orchbench export prefect`; WORKERS.md beside it says how to use it.\n"
+            + yaml.safe_dump(spec, sort_keys=False)
+        )
+        workers = out_dir / "WORKERS.md"
+        workers.write_text(
+            WORKERS_MD.format(
+                pool=POOL,
+                deployment=DEPLOYMENT,
+                limit=WORKER_LIMIT,
+                count=WORKERS,
+                spec=spec_path.resolve(),
+                repo=self.repo_root,
+                prefect=self.python().parent / "prefect",
+            )
+        )
+        return [spec_path, workers]
+
     def _client_env(self) -> dict[str, str]:
         """What the harness's Prefect CLI calls and the workers run with."""
         assert self.api is not None and self.home is not None
@@ -325,6 +439,8 @@ class PrefectRunner(Runner):
 
     def _start_workers(self) -> None:
         """(Re)start the pool's workers; they are gone after an ``abort``."""
+        if self.server is None:
+            return  # a remote server: its workers are the user's
         assert self.api is not None and self.home is not None and self.stack is not None
         if self.workers is not None and self.workers.alive():
             return

@@ -8,8 +8,9 @@ flow processes nor the server outlive ``stop``.
 The ``pool`` profile (issue 10) gets a stack of its own (PostgreSQL, the server on it, a
 process work pool, its deployment, two workers): ``schema_break`` there must give the same
 outcome as on the default profile, its flow runs must have been executed by the pool's
-workers, a run past its deadline must leave no flow-run process, and nothing of the stack
-may survive ``stop``.
+workers, a run past its deadline must leave no flow-run process, Ctrl-C of ``orchbench
+run`` must leave nothing, and nothing of the stack may survive ``stop``. The remote target:
+the same profile against a server the harness did not start (``--prefect-api-url``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from runners.prefect import native
 from runners.prefect.adapter import POOL, PrefectRunner
-from runners.prefect.pool import marked_pids
+from runners.prefect.pool import Workers, marked_pids
+from runners.prefect.server import Api, PrefectServer
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -443,3 +445,62 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert not list(out.glob("*/*/.tmp-*")) and not list(out.glob("*/*/[!.]*"))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    res = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_pool_on_a_remote_server_the_harness_neither_starts_nor_stops(
+    schema_break_default: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--prefect-api-url`` with profile ``pool``: a server started here in a process of
+    its own plays the user's server; the user's side (pool, ``prefect deploy`` of the
+    exported ``prefect.yaml``, a worker) is done as ``WORKERS.md`` says. The harness runs
+    ``schema_break`` there with the default profile's outcome, and leaves the server as it
+    found it."""
+    home = tmp_path / "remote_home"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORCHBENCH_"))},
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    prefect = VENV.parent / "prefect"
+    server = PrefectServer(prefect, home, env)
+    workers = Workers(prefect, POOL, env, home / "workers", f"remote:{tmp_path}", count=1)
+    try:
+        api = server.start()
+        env["PREFECT_API_URL"] = workers.env["PREFECT_API_URL"] = api.url
+        spec, guide = PrefectRunner("pool", repo_root=REPO).export(tmp_path / "export")
+        assert "at the same path" in guide.read_text()
+        _cli([str(prefect), "work-pool", "create", POOL, "--type", "process"], env, REPO)
+        _cli(
+            [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", str(spec)], env, REPO
+        )
+        workers.start(Api(api.url))
+        before = server.pids()
+
+        monkeypatch.setenv("ORCHBENCH_PREFECT_API_URL", api.url)
+        d = run_scenario(
+            SCENARIOS / "schema_break.yaml", "prefect", profile="pool", out_root=tmp_path / "runs"
+        )
+        remote = json.loads((d / "run.json").read_text())
+        assert remote["status"] == "completed", remote["reason"]
+        _, default = schema_break_default
+        assert remote["recovery_plan"] == default["recovery_plan"]
+        got = {k: remote["metrics"][k] for k in OUTCOME}
+        assert got == {k: default["metrics"][k] for k in OUTCOME}
+
+        assert server.alive() and server.pids() == before  # not restarted, not stopped
+        settings = json.loads((d / "env.json").read_text())["settings"]
+        assert settings["server"]["managed"] is False
+        assert settings["server"]["workers_online"] == workers.names
+        trace = read_trace(d / "native.jsonl")
+        assert {r["worker"] for r in trace if r["kind"] == "run_state"} == set(workers.names)
+        assert processes_with_env(f"ORCHBENCH_RUN_ID={remote['run_id']}") == []
+    finally:
+        workers.stop()
+        server.stop()
