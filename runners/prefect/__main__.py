@@ -1,6 +1,9 @@
 """``python -m runners.prefect --logical-date D [--refresh-from STEP] [--tag T]``: one flow run.
 
 ``--declare`` prints the flow's ``declared`` trace record (JSON) instead.
+``--deploy NAME --pool POOL`` registers the flow as deployment ``daily-retraining/NAME`` on
+the process work pool ``POOL`` (``flow.from_source`` on this checkout, module entrypoint)
+and prints its id (JSON).
 
 This is the process a scheduled deployment would start for one day's run. The flow is
 imported from ``runners.prefect.flow`` (not run as ``__main__``), so the classes in
@@ -33,7 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         help="refresh the cache of this step and every step after it",
     )
     parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
+    parser.add_argument("--deploy", metavar="NAME", help="register a deployment and exit")
+    parser.add_argument("--pool", help="the work pool of --deploy")
     args = parser.parse_args(argv)
+    if args.deploy:
+        if not args.pool:
+            parser.error("--deploy needs --pool")
+        from runners.prefect.deploy import deploy
+
+        print(json.dumps({"deployment_id": str(deploy(args.deploy, args.pool))}), flush=True)
+        return 0
     if args.declare:
         from runners.prefect.declared import declared
 

@@ -15,19 +15,35 @@
 Flow processes run in their own process group and are killed at the run's deadline
 (``RunTimeout``) or on ``abort``. The adapter only orchestrates; metrics are computed by
 ``orchbench.metrics`` from the journal and the trace.
+
+Profile ``pool`` (production-like): the server's database is a throwaway PostgreSQL
+cluster (``orchbench.postgres``, fsync off); the flow is a deployment on a process work
+pool served by two ``prefect worker start --limit 1`` processes; each logical date (and
+each recovery re-run) is a flow run created from the deployment over the REST API
+(``POST /deployments/{id}/create_flow_run``, what ``run_deployment`` does) with the run's
+variables as the job's ``env``, and awaited by polling its state. ``abort`` cancels the
+awaited flow run and kills the workers and every flow-run process they started (they run
+in sessions of their own; see ``pool.py``); the next run starts the workers again. With
+``ORCHBENCH_PREFECT_API_URL`` set, ``pool`` uses that server's deployment and workers
+(``export`` writes ``prefect.yaml`` and ``WORKERS.md`` for them) and starts nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench import postgres
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import (
     EnvironmentMissing,
@@ -38,7 +54,15 @@ from orchbench.runner import (
     RunTimeout,
 )
 from runners.prefect import native
-from runners.prefect.server import Api, PrefectServer, ServerError
+from runners.prefect.pool import (
+    TERMINAL,
+    PoolError,
+    Workers,
+    create_pool,
+    kill_marked,
+    register_deployment,
+)
+from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
 
 ENV_PYTHON = "ORCHBENCH_PREFECT_PYTHON"
 ENV_API_URL = "ORCHBENCH_PREFECT_API_URL"
@@ -50,6 +74,11 @@ FLOW_MODULE = "runners.prefect"
 WARM_IMPORTS = (
     "import runners.prefect.__main__, prefect.server.api.server, prefect.cli,"
     " pandera.pandas, sklearn.linear_model"
+)
+# What a pool worker and the flow-run processes it starts import on top.
+POOL_WARM_IMPORTS = (
+    "import prefect.workers.process, prefect.engine, prefect.runner._workspace_supervisor,"
+    " runners.prefect.deploy, asyncpg"
 )
 
 # What every profile sets: the server is private to this matrix and phones nobody.
@@ -79,10 +108,57 @@ PROFILES: dict[str, dict[str, dict[str, str]]] = {
             "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
         },
     },
+    # Production-like: server and flow runs as installed, but the server's database is
+    # PostgreSQL and the flow runs are deployment runs executed by process workers.
+    "pool": {"server": {}, "client": {}},
 }
+POOL = "orchbench-process"  # the work pool's name
+DEPLOYMENT = "orchbench"  # the deployment: daily-retraining/orchbench
+WORKERS = 2
+WORKER_LIMIT = 1
+POLL_S = 0.5  # how often the state of an awaited flow run is read
 DEFAULT_FLUSH_S = 5.0  # Prefect's event persister / task run recorder flush interval
 COLLECT_MAX_WAIT_S = 60.0
 SERVER = "prefect-server"  # what a scheduler_crash kills: the whole server process group
+ENTRYPOINT = "runners.prefect.flow.daily_retraining"  # the deployment's (module path)
+WORKERS_MD = """# Running orchbench's Prefect pool profile against your server
+
+`orchbench run SCENARIO --runner prefect --profile pool --prefect-api-url URL` uses the
+Prefect server at URL (`http://host:port/api`) instead of starting one: it creates one flow
+run per logical date from deployment `daily-retraining/{deployment}` and waits for it. It
+starts and stops nothing on that server. Before the first run:
+
+1. Create the process work pool:
+
+       PREFECT_API_URL=URL prefect work-pool create {pool} --type process
+
+2. Deploy the flow with `prefect.yaml` (this directory), from the checkout, with the
+   checkout's Prefect venv (it imports `runners.prefect.flow`):
+
+       cd {repo}
+       PREFECT_API_URL=URL {prefect} --no-prompt deploy --all --prefect-file {spec}
+
+3. Start the workers ({count} in the harness's own `pool` stack, each with
+   `--limit {limit}`), on machines where the checkout is at `{repo}` with its venv
+   `.venvs/prefect` (`make setup`):
+
+       PREFECT_API_URL=URL {prefect} worker start --pool {pool} --type process --limit {limit}
+
+What the workers must see: each flow run's job `env` names absolute paths of the run
+directory the harness writes (`ORCHBENCH_WORLD`, the journal, the results path, under
+`--out`, `results/runs/` by default). The steps read and write there, so a worker must see
+that directory **at the same path** as the harness (a shared filesystem mounted at the same
+place, or workers on the harness's machine), and the checkout at `{repo}` (the deployment's
+pull step sets the working directory there). The harness reads the run back from the API
+and the run directory; nothing else is needed on the server.
+"""
+
+
+def deployment_run_command(logical_date: str, refresh_from: str | None) -> list[str]:
+    """The CLI command that starts the deployment's run for one date."""
+    cmd = ["prefect", "deployment", "run", f"daily-retraining/{DEPLOYMENT}"]
+    cmd += ["--param", f"logical_date={logical_date}"]
+    return cmd + (["--param", f"refresh_from={refresh_from}"] if refresh_from else [])
 
 
 def _clean_env() -> dict[str, str]:
@@ -96,7 +172,7 @@ class PrefectRunner(Runner):
     name = "prefect"
     system = "Prefect"
     description = "Prefect 3 flow (retries, input-content cache, assets) on a local server"
-    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "pool")
     runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
@@ -109,6 +185,17 @@ class PrefectRunner(Runner):
         self._crashes_handled = 0
         self._versions: dict[str, str] | None = None
         self._server_info: dict[str, Any] = {}
+        # pool profile
+        self.pg: postgres.PostgresCluster | None = None
+        self.pg_root: Path | None = None
+        self.workers: Workers | None = None
+        self.deployment_id: str | None = None
+        self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
+        self._awaited: str | None = None  # the flow run being awaited
+
+    @property
+    def pool(self) -> bool:
+        return self.profile == "pool"
 
     # --- environment --------------------------------------------------------------------
 
@@ -126,6 +213,8 @@ class PrefectRunner(Runner):
             raise EnvironmentMissing(
                 f"the prefect CLI is not in {py.parent}: run `make setup` (builds .venvs/prefect)"
             )
+        if self.pool and ENV_API_URL not in os.environ and (missing := postgres.available()):
+            raise EnvironmentMissing(f"profile pool needs PostgreSQL: {missing}")
 
     def versions(self) -> dict[str, str]:
         if self._versions is None:
@@ -135,7 +224,7 @@ class PrefectRunner(Runner):
 
     def settings(self) -> dict[str, Any]:
         prof = PROFILES[self.profile]
-        return {
+        out: dict[str, Any] = {
             "profile": self.profile,
             "server_env": {**BASE_SERVER_ENV, **prof["server"]},
             "client_env": dict(prof["client"]),
@@ -144,6 +233,27 @@ class PrefectRunner(Runner):
             "cache": "input file content (register, canary: no cache); results persisted as JSON",
             "server": dict(self._server_info),
         }
+        if self.pool:
+            out["flow_process"] = (
+                f"one flow run per logical date from deployment daily-retraining/{DEPLOYMENT}, "
+                "executed by a process worker (prefect.engine in a subprocess)"
+            )
+            out["work_pool"] = {"name": POOL, "type": "process"}
+            out["workers"] = {
+                "count": WORKERS,
+                "limit": WORKER_LIMIT,
+                "command": f"prefect worker start --pool {POOL} --type process "
+                f"--limit {WORKER_LIMIT}",
+                "poll": "as installed: PREFECT_WORKER_QUERY_SECONDS=10, PREFETCH_SECONDS=10",
+            }
+            out["deployment"] = {
+                "name": f"daily-retraining/{DEPLOYMENT}",
+                "id": self.deployment_id,
+                "how": "flow.from_source(checkout, 'runners.prefect.flow.daily_retraining')"
+                f".deploy({DEPLOYMENT!r}, work_pool_name={POOL!r})",
+                "flow_run": "POST /deployments/{id}/create_flow_run with job_variables.env",
+            }
+        return out
 
     # --- services -----------------------------------------------------------------------
 
@@ -153,6 +263,16 @@ class PrefectRunner(Runner):
         self.home = Path(matrix_dir).resolve() / "prefect_home"
         self.home.mkdir(parents=True, exist_ok=True)
         self._warm()
+        if self.pool and os.environ.get(ENV_API_URL):
+            self._attach_remote_pool(os.environ[ENV_API_URL])
+            return
+        if self.pool:
+            try:
+                self._start_pool()
+            except BaseException:  # a failed or interrupted start leaves nothing behind
+                self.stop()
+                raise
+            return
         remote = os.environ.get(ENV_API_URL)
         if remote:
             self.api = Api(remote)
@@ -184,10 +304,162 @@ class PrefectRunner(Runner):
                 "rss_mb_after_start": self.server.rss_mb,
             }
 
+    def _start_pool(self) -> None:
+        """PostgreSQL, the server on it, the work pool, the deployment, the workers."""
+        assert self.home is not None
+        self.stack = f"{self.home}#{uuid.uuid4().hex[:8]}"
+        # The cluster runs as the postgres user when we are root: its directory must not
+        # sit under a private one (pytest's and the run's temporary directories are 0700).
+        self.pg_root = Path(tempfile.mkdtemp(prefix="orchbench-prefect-pg-"))
+        self.pg = postgres.PostgresCluster(self.pg_root, fsync=False)
+        try:
+            self.pg.start()
+            self.pg.create_database("prefect")
+        except (postgres.PostgresMissing, RuntimeError) as e:
+            raise EnvironmentMissing(f"PostgreSQL for profile pool did not start: {e}") from e
+        db_url = self.pg.url("prefect", "postgresql+asyncpg")
+        env = {
+            **_clean_env(),
+            "PREFECT_HOME": str(self.home),
+            **BASE_SERVER_ENV,
+            **PROFILES[self.profile]["server"],
+            "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
+        }
+        self.server = PrefectServer(self.python().parent / "prefect", self.home, env)
+        try:
+            self.api = self.server.start()
+        except ServerError as e:
+            raise EnvironmentMissing(f"prefect server (PostgreSQL) did not start: {e}") from e
+        self._server_info = {
+            "api_url": self.api.url,
+            "managed": True,
+            "database": "PostgreSQL (orchbench.postgres, loopback, fsync off)",
+            "database_url": db_url,
+            "postgresql_version": postgres.version(),
+            "fsync": False,
+            "startup_s": self.server.startup_s,
+            "rss_mb_after_start": self.server.rss_mb,
+        }
+        cli_env = self._client_env()
+        try:
+            create_pool(self.python().parent / "prefect", POOL, cli_env, self.home)
+            self.deployment_id = register_deployment(
+                self.python(), DEPLOYMENT, POOL, cli_env, self.repo_root
+            )
+            self._start_workers()
+        except PoolError as e:
+            raise EnvironmentMissing(f"prefect work pool set-up failed: {e}") from e
+
+    def _attach_remote_pool(self, remote: str) -> None:
+        """Use a server the user runs, with deployment ``daily-retraining/orchbench`` on pool
+        ``orchbench-process`` and workers the user started (``orchbench export prefect DIR``
+        says how). Nothing is started here, and ``stop`` stops nothing of it."""
+        api = Api(remote)
+        if not api.healthy():
+            raise EnvironmentMissing(f"{ENV_API_URL}={remote} does not answer /health")
+        how = "deploy it and start its workers as `orchbench export prefect DIR` describes"
+        try:
+            dep = api.get(f"deployments/name/daily-retraining/{DEPLOYMENT}")
+        except ApiError as e:
+            raise EnvironmentMissing(
+                f"no deployment daily-retraining/{DEPLOYMENT} at {remote}: {how}"
+            ) from e
+        if dep.get("work_pool_name") != POOL:
+            raise EnvironmentMissing(
+                f"deployment daily-retraining/{DEPLOYMENT} at {remote} is on pool "
+                f"{dep.get('work_pool_name')!r}, not {POOL!r}: {how}"
+            )
+        rows = api.post(f"work_pools/{POOL}/workers/filter", {}) or []
+        online = sorted(w["name"] for w in rows if w.get("status") == "ONLINE")
+        if not online:
+            raise EnvironmentMissing(f"no worker of pool {POOL} is online at {remote}: {how}")
+        self.api = api
+        self.deployment_id = str(dep["id"])
+        self._server_info = {"api_url": remote, "managed": False, "workers_online": online}
+
+    def export(self, out_dir: Path) -> list[Path]:
+        """For ``--prefect-api-url`` runs of profile ``pool`` on a server the user runs:
+        ``prefect.yaml`` (the flow as deployment ``daily-retraining/orchbench`` on process
+        pool ``orchbench-process``, for ``prefect deploy``) and ``WORKERS.md`` (how to create
+        the pool, deploy, start the workers, and what they must see)."""
+        import yaml
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "name": "orchbench",
+            "prefect-version": self.versions().get("prefect", "3"),
+            "build": None,
+            "push": None,
+            "pull": [
+                {
+                    "prefect.deployments.steps.set_working_directory": {
+                        "directory": str(self.repo_root)
+                    }
+                }
+            ],
+            "deployments": [
+                {
+                    "name": DEPLOYMENT,
+                    "entrypoint": ENTRYPOINT,
+                    "description": "orchbench daily retraining, one flow run per logical date",
+                    "parameters": {},
+                    "work_pool": {"name": POOL, "work_queue_name": None, "job_variables": {}},
+                }
+            ],
+        }
+        spec_path = out_dir / "prefect.yaml"
+        spec_path.write_text(
+            "# orchbench's daily retraining flow as a deployment on a process work pool.\n"
+            "# Written by `orchbench export prefect`; WORKERS.md beside it says how to use it.\n"
+            + yaml.safe_dump(spec, sort_keys=False)
+        )
+        workers = out_dir / "WORKERS.md"
+        workers.write_text(
+            WORKERS_MD.format(
+                pool=POOL,
+                deployment=DEPLOYMENT,
+                limit=WORKER_LIMIT,
+                count=WORKERS,
+                spec=spec_path.resolve(),
+                repo=self.repo_root,
+                prefect=self.python().parent / "prefect",
+            )
+        )
+        return [spec_path, workers]
+
+    def _client_env(self) -> dict[str, str]:
+        """What the harness's Prefect CLI calls and the workers run with."""
+        assert self.api is not None and self.home is not None
+        return {
+            **_clean_env(),
+            "PREFECT_API_URL": self.api.url,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+
+    def _start_workers(self) -> None:
+        """(Re)start the pool's workers; they are gone after an ``abort``."""
+        if self.server is None:
+            return  # a remote server: its workers are the user's
+        assert self.api is not None and self.home is not None and self.stack is not None
+        if self.workers is not None and self.workers.alive():
+            return
+        self.workers = Workers(
+            self.python().parent / "prefect",
+            POOL,
+            self._client_env(),
+            self.home / "workers",
+            self.stack,
+            count=WORKERS,
+            limit=WORKER_LIMIT,
+        )
+        self.workers.start(self.api)
+
     def _warm(self) -> None:
         env = {k: v for k, v in _clean_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+        imports = WARM_IMPORTS + (", " + POOL_WARM_IMPORTS[len("import ") :] if self.pool else "")
         subprocess.run(
-            [str(self.python()), "-c", WARM_IMPORTS],
+            [str(self.python()), "-c", imports],
             env={**env, "PREFECT_HOME": str(self.home or "")},
             cwd=self.repo_root,
             stdin=subprocess.DEVNULL,
@@ -203,11 +475,30 @@ class PrefectRunner(Runner):
             self.server.stop()
             self.server = None
         self.api = None
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
+        if self.pg_root is not None:
+            shutil.rmtree(self.pg_root, ignore_errors=True)
+            self.pg_root = None
 
     def abort(self) -> None:
         if self._flow is not None:
             kill_group(self._flow, grace_s=0.0)
             self._flow = None
+        if self._awaited is not None and self.api is not None:
+            # what an operator does with a run that must stop: cancel it (best effort; the
+            # API may be the thing that is down)
+            with contextlib.suppress(OSError, ApiError, ValueError):
+                Api(self.api.url, timeout=5).post(
+                    f"flow_runs/{self._awaited}/set_state",
+                    {"state": {"type": "CANCELLED", "message": "aborted"}, "force": True},
+                )
+        self._awaited = None
+        if self.workers is not None:
+            self.workers.stop()
+        if self.stack is not None:
+            kill_marked(self.stack)
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -218,18 +509,25 @@ class PrefectRunner(Runner):
         )
         return float(flush) + 1.0
 
+    def run_env(self, ctx: RunContext) -> dict[str, str]:
+        """What one scenario run's flow runs need on top of their process's environment
+        (the ``env`` job variable of a deployment run)."""
+        return {
+            **ctx.step_env(),
+            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(ctx.work / "prefect" / "results"),
+            **PROFILES[self.profile]["client"],
+            "ORCHBENCH_POLICY": ctx.scenario.policy.model_dump_json(),
+        }
+
     def flow_env(self, ctx: RunContext) -> dict[str, str]:
         if self.api is None or self.home is None:
             raise RuntimeError("the prefect runner was not started")
         return {
             **_clean_env(),
-            **ctx.step_env(),
             "PREFECT_API_URL": self.api.url,
             "PREFECT_HOME": str(self.home),
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(ctx.work / "prefect" / "results"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            **PROFILES[self.profile]["client"],
-            "ORCHBENCH_POLICY": ctx.scenario.policy.model_dump_json(),
+            **self.run_env(ctx),
         }
 
     def flow_command(
@@ -280,6 +578,59 @@ class PrefectRunner(Runner):
                     f"flow run for {logical_date} still running at the deadline; killed"
                 )
 
+    def _deployment_run(
+        self, ctx: RunContext, logical_date: str, refresh_from: str | None = None
+    ) -> str:
+        """One flow run of the deployment for ``logical_date``, awaited until it is final
+        (what ``run_deployment`` does); returns its final state type."""
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the flow run for {logical_date}")
+        if self.api is None or self.deployment_id is None:
+            raise RuntimeError("the prefect runner was not started")
+        self._start_workers()
+        self._flow_runs += 1
+        params: dict[str, Any] = {"logical_date": logical_date}
+        if refresh_from:
+            params["refresh_from"] = refresh_from
+        run = self.api.post(
+            f"deployments/{self.deployment_id}/create_flow_run",
+            {
+                "parameters": params,
+                "state": {"type": "SCHEDULED"},
+                "tags": [native.run_tag(ctx.run_id)],
+                "job_variables": {"env": self.run_env(ctx)},
+            },
+        )
+        self._awaited = str(run["id"])
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / "prefect-flow-runs.log").open("a") as f:
+            f.write(f"{self._flow_runs:02d} {logical_date} from {refresh_from}: {run['id']}\n")
+        state = self._await(ctx, self._awaited, logical_date)
+        self._awaited = None
+        return state
+
+    def _await(self, ctx: RunContext, flow_run_id: str, logical_date: str) -> str:
+        """Poll the flow run's state until it is final; restart a crashed server meanwhile
+        (``scheduler_crash``: the API does not answer until then)."""
+        assert self.api is not None
+        watch = bool(rf.fault_ids(ctx.scenario, "scheduler_crash"))
+        while True:
+            try:
+                run = self.api.get(f"flow_runs/{flow_run_id}")
+                kind = str((run.get("state") or {}).get("type"))
+                if kind in TERMINAL:
+                    return kind
+            except (OSError, ApiError, ValueError):
+                pass  # the server is down or restarting: keep waiting until the deadline
+            if watch:
+                self._restart_crashed(ctx)
+            if ctx.remaining() <= 0:
+                self.abort()
+                raise RunTimeout(
+                    f"flow run for {logical_date} still running at the deadline; killed"
+                )
+            time.sleep(POLL_S)
+
     def _restart_crashed(self, ctx: RunContext) -> None:
         """The server the fault killed comes back after ``restart_after_s`` on the same port
         and database, as under a supervisor; the new processes are registered."""
@@ -305,11 +656,19 @@ class PrefectRunner(Runner):
             # the schedule that would have started this run is down
             if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
                 continue
-            self._flow_run(ctx, day.isoformat())
+            if self.pool:
+                self._deployment_run(ctx, day.isoformat())
+            else:
+                self._flow_run(ctx, day.isoformat())
         self._restart_crashed(ctx)  # a crash the last flow run outlived
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for logical_date, step in sorted(plan.restart_from.items()):
+            if self.pool:
+                # What the operator types: a run of the deployment from the broken step.
+                ctx.operator(shlex.join(deployment_run_command(logical_date, step)))
+                self._deployment_run(ctx, logical_date, refresh_from=step)
+                continue
             cmd = self.flow_command(ctx, logical_date, step)
             # What the operator types: re-run the flow for that date from the broken step.
             ctx.operator(shlex.join(["python", *cmd[1:]]))

@@ -140,8 +140,10 @@ def alert_sink(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> No
     _deliver(world, message)
 
 
-def flow_crashed(flow_: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """on_crashed hook of the flow (the process is going down: tell someone)."""
+def flow_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """on_crashed hook of the flow: tell someone. A process worker runs it after the flow
+    run's process died, and passes the arguments by keyword (``flow=``), so the names
+    matter."""
     logical_date = flow_run.parameters.get("logical_date")
     _deliver(
         World.from_env(),

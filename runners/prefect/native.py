@@ -16,7 +16,8 @@ states point to, and the messages the failure hooks delivered to the alert sink.
   sha256 the task added as metadata. Cached task runs emit no asset event; their outputs
   are the persisted result they reused.
 - ``model_lineage``: a successful ``train`` with the features it read; ``deployment``: the
-  production slot's materialization event; ``run_state``: each flow run's final state;
+  production slot's materialization event; ``run_state``: each flow run's final state,
+  its work pool and the worker that ran it (the worker's ``submitted-flow-run`` event);
   ``alert``: the hook messages. Artifacts a task published (``evaluate``'s gate decision)
   are listed on its last attempt.
 
@@ -46,6 +47,7 @@ SOURCE = "prefect-api"
 PAGE = 200  # the most flow/task runs one filter call returns
 EVENTS_PAGE = 50  # the most events one call returns
 MATERIALIZED = "prefect.asset.materialization."
+WORKER_EVENTS = "prefect.worker."
 
 
 def run_tag(run_id: str) -> str:
@@ -73,6 +75,7 @@ class Snapshot:
     task_states: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    worker_events: list[dict[str, Any]] = field(default_factory=list)
 
     def fingerprint(self) -> tuple[Any, ...]:
         return (
@@ -84,6 +87,7 @@ class Snapshot:
             tuple(sorted((k, len(v)) for k, v in self.task_states.items())),
             len(self.events),
             len(self.artifacts),
+            len(self.worker_events),
         )
 
 
@@ -125,6 +129,8 @@ def read_snapshot(api: Api, tag: str) -> Snapshot:
             )
         )
     snap.events = read_events(api, tag)
+    if any(f.get("work_pool_name") for f in snap.flow_runs):
+        snap.worker_events = read_worker_events(api, ids)
     return snap
 
 
@@ -139,12 +145,21 @@ def _paged(fetch: Callable[[int], list[dict[str, Any]]]) -> list[dict[str, Any]]
 
 def read_events(api: Api, tag: str) -> list[dict[str, Any]]:
     """Asset materialization events of the run's flow runs (oldest first)."""
+    return _events(api, MATERIALIZED, [f"prefect.tag.{tag}"])
+
+
+def read_worker_events(api: Api, flow_run_ids: list[str]) -> list[dict[str, Any]]:
+    """What workers reported about these flow runs (submitted, executed), oldest first."""
+    return _events(api, WORKER_EVENTS, [f"prefect.flow-run.{i}" for i in flow_run_ids])
+
+
+def _events(api: Api, prefix: str, related: list[str]) -> list[dict[str, Any]]:
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
     body = {
         "filter": {
             "occurred": {"since": since},
-            "event": {"prefix": [MATERIALIZED]},
-            "related": {"id": [f"prefect.tag.{tag}"]},
+            "event": {"prefix": [prefix]},
+            "related": {"id": related},
             "order": "ASC",
         },
         "limit": EVENTS_PAGE,
@@ -404,6 +419,7 @@ def convert(
                         )
                     )
 
+    workers = _workers(snap.worker_events)
     for f in snap.flow_runs:
         history = sorted(snap.flow_states.get(f["id"], []), key=lambda s: s["timestamp"])
         final = history[-1] if history else f.get("state") or {}
@@ -417,11 +433,26 @@ def convert(
                 t_ns=ts_ns(final.get("timestamp")),
                 name=f.get("name"),
                 parameters=f.get("parameters"),
+                work_pool=f.get("work_pool_name"),
+                worker=workers.get(f["id"]),
                 source=SOURCE,
             )
         )
     records.extend(read_alerts(alerts_dir) if alerts_dir is not None else [])
     return records
+
+
+def _workers(worker_events: list[dict[str, Any]]) -> dict[str, str]:
+    """Flow run id -> name of the worker that submitted it."""
+    out: dict[str, str] = {}
+    for e in worker_events:
+        if e.get("event") != "prefect.worker.submitted-flow-run":
+            continue
+        name = (e.get("resource") or {}).get("prefect.resource.name")
+        for r in e.get("related") or []:
+            if r.get("prefect.resource.role") == "flow-run" and name:
+                out[str(r["prefect.resource.id"]).removeprefix("prefect.flow-run.")] = name
+    return out
 
 
 def _version_at(versions: list[tuple[int, str | None]], t: int | None) -> str | None:

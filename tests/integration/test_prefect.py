@@ -4,11 +4,24 @@ Runs ``schema_break``, ``transient_error`` and ``transient_error_exhausted`` thr
 ``orchbench.harness.run_scenario`` and checks run.json metrics, the journal and the native
 trace read from Prefect's API; then a run forced past its deadline; and that neither the
 flow processes nor the server outlive ``stop``.
+
+The ``pool`` profile (issue 10) gets a stack of its own (PostgreSQL, the server on it, a
+process work pool, its deployment, two workers): ``schema_break`` there must give the same
+outcome as on the default profile, its flow runs must have been executed by the pool's
+workers, a run past its deadline must leave no flow-run process, Ctrl-C of ``orchbench
+run`` must leave nothing, and nothing of the stack may survive ``stop``. The remote target:
+the same profile against a server the harness did not start (``--prefect-api-url``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +31,10 @@ import pytest
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
-from runners.prefect.adapter import PrefectRunner
+from runners.prefect import native
+from runners.prefect.adapter import POOL, PrefectRunner
+from runners.prefect.pool import Workers, marked_pids
+from runners.prefect.server import Api, PrefectServer
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -73,6 +89,12 @@ def out(published_runs: Path) -> Path:
     return published_runs
 
 
+@pytest.fixture(scope="module")
+def schema_break_default(runner: PrefectRunner, out: Path) -> tuple[Path, dict[str, Any]]:
+    """``schema_break`` on the default profile, run once for the module."""
+    return run("schema_break", runner, out)
+
+
 def run(name: str, runner: PrefectRunner, out: Path, **kw: Any) -> tuple[Path, dict[str, Any]]:
     d = run_scenario(SCENARIOS / f"{name}.yaml", "prefect", out_root=out, runner=runner, **kw)
     return d, json.loads((d / "run.json").read_text())
@@ -87,9 +109,9 @@ def attempts(trace: list[dict[str, Any]], date: str, step: str) -> list[dict[str
 
 
 def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
-    runner: PrefectRunner, out: Path
+    schema_break_default: tuple[Path, dict[str, Any]],
 ) -> None:
-    d, run_json = run("schema_break", runner, out)
+    d, run_json = schema_break_default
     assert run_json["status"] == "completed", run_json["reason"]
     assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
     m = run_json["metrics"]
@@ -273,3 +295,212 @@ def test_crash_and_missed_day_need_the_operator(
     m = run_json["metrics"]
     assert m["human_actions"] == 2 and m["recovered"] is True
     assert processes_with_env(f"ORCHBENCH_RUN_ID={run_json['run_id']}") == []
+
+
+# --- issue 10: the production-like `pool` profile ---------------------------------------------
+
+# What a run's outcome is, as opposed to how long it took.
+OUTCOME = (
+    "detected",
+    "alert_delivered",
+    "stale_executions",
+    "failed_attempts",
+    "recovered",
+    "human_actions",
+    "bad_model_deployed",
+    "final_state_correct",
+    "steps_executed",
+    "lineage_completeness",
+    "lineage_by_fact",
+)
+
+
+def stack_processes(*needles: str) -> list[str]:
+    """Live processes with any of ``needles`` in their command line, environment or
+    working directory (PostgreSQL's children rename themselves but keep the data
+    directory as their working directory)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            blob = cmdline + (d / "environ").read_bytes().decode(errors="replace")
+            blob += os.readlink(d / "cwd")
+        except OSError:
+            continue
+        if any(n in blob for n in needles):
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture(scope="module")
+def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRunner]:
+    r = PrefectRunner("pool", repo_root=REPO)
+    r.check_environment()
+    r.start(tmp_path_factory.mktemp("prefect-pool-matrix"))
+    assert r.home is not None and r.pg_root is not None and r.stack is not None
+    needles = (str(r.home), str(r.pg_root))
+    stack = r.stack
+    assert stack_processes(*needles)  # the needles do find the stack while it runs
+    try:
+        yield r
+    finally:
+        r.stop()
+        r.stop()  # safe twice
+        assert marked_pids(stack) == []
+        assert stack_processes(*needles) == []
+        assert not Path(needles[1]).exists()
+
+
+def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
+    pool_runner: PrefectRunner, tmp_path: Path
+) -> None:
+    d, run_json = run("clean", pool_runner, tmp_path, timeout_s=15)
+    assert run_json["status"] == "timeout"
+    assert processes_with_env(f"ORCHBENCH_RUN_ID={run_json['run_id']}") == []
+    assert pool_runner.workers is not None and pool_runner.workers.procs == []
+    assert pool_runner.api is not None and pool_runner.api.healthy()
+    assert Journal.load(d / "journal.jsonl").attempts  # killed mid-way, in a worker's run
+
+
+def test_pool_schema_break_matches_default_and_runs_on_the_workers(
+    pool_runner: PrefectRunner,
+    schema_break_default: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    _, default = schema_break_default
+    d, pool = run("schema_break", pool_runner, tmp_path)
+    assert pool["status"] == "completed", pool["reason"]
+    assert pool["profile"] == "pool"
+    assert pool["recovery_plan"] == default["recovery_plan"]
+    assert {k: pool["metrics"][k] for k in OUTCOME} == {k: default["metrics"][k] for k in OUTCOME}
+    assert (pool["metrics"]["detection_s"] is None) == (default["metrics"]["detection_s"] is None)
+
+    # Every flow run of the run (3 days and the re-run) came from the deployment and was
+    # executed by one of the pool's workers, not in this process or a plain subprocess.
+    api, workers = pool_runner.api, pool_runner.workers
+    assert api is not None and workers is not None
+    flow_runs = api.post(
+        "flow_runs/filter", {"flow_runs": {"tags": {"all_": [native.run_tag(pool["run_id"])]}}}
+    )
+    assert len(flow_runs) == 4
+    assert {f["work_pool_name"] for f in flow_runs} == {POOL}
+    assert {f["deployment_id"] for f in flow_runs} == {pool_runner.deployment_id}
+    assert all(f["infrastructure_pid"] for f in flow_runs)
+    trace = read_trace(d / "native.jsonl")
+    ran_by = {r["run"]: r["worker"] for r in trace if r["kind"] == "run_state"}
+    assert set(ran_by) == {f["id"] for f in flow_runs}
+    assert set(ran_by.values()) <= set(workers.names)
+    # the journal's attempts ran in the workers' flow-run processes, not in the harness
+    pids = {a.pid for a in Journal.load(d / "journal.jsonl").attempts}
+    assert os.getpid() not in pids and not pids & {p.pid for p in workers.procs}
+
+    settings = json.loads((d / "env.json").read_text())["settings"]
+    assert settings["work_pool"] == {"name": POOL, "type": "process"}
+    assert settings["workers"]["count"] == 2 and settings["workers"]["limit"] == 1
+    assert settings["server"]["postgresql_version"].startswith("15")
+    assert settings["server"]["fsync"] is False
+    journal = Journal.load(d / "journal.jsonl")
+    assert journal.operator_actions[0]["command"].startswith("prefect deployment run")
+
+
+def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    """``orchbench run --profile pool`` interrupted while a worker runs a flow: the CLI
+    exits 130 and no process of its stack (PostgreSQL, server, workers, flow runs) is
+    left, nor a run directory."""
+    # The cluster's directory is made under TMPDIR; the postgres user must traverse it.
+    tmpdir = Path(tempfile.mkdtemp(prefix="orchbench-test-"))
+    tmpdir.chmod(0o711)
+    out = tmp_path / "runs"
+    cmd = [str(REPO / ".venv" / "bin" / "orchbench"), "run", str(SCENARIOS / "clean.yaml")]
+    cmd += ["--runner", "prefect", "--profile", "pool", "--out", str(out)]
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while not any(
+                b'"attempt_start"' in j.read_bytes() for j in out.glob("*/*/.tmp-*/journal.jsonl")
+            ):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no step started in 180 s"
+                time.sleep(0.5)
+            assert stack_processes(str(tmpdir), str(out))  # the stack is up and running
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130, err
+        assert stack_processes(str(tmpdir), str(out)) == []
+        assert not list(out.glob("*/*/.tmp-*")) and not list(out.glob("*/*/[!.]*"))
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    res = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_pool_on_a_remote_server_the_harness_neither_starts_nor_stops(
+    schema_break_default: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--prefect-api-url`` with profile ``pool``: a server started here in a process of
+    its own plays the user's server; the user's side (pool, ``prefect deploy`` of the
+    exported ``prefect.yaml``, a worker) is done as ``WORKERS.md`` says. The harness runs
+    ``schema_break`` there with the default profile's outcome, and leaves the server as it
+    found it."""
+    home = tmp_path / "remote_home"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORCHBENCH_"))},
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    prefect = VENV.parent / "prefect"
+    server = PrefectServer(prefect, home, env)
+    workers = Workers(prefect, POOL, env, home / "workers", f"remote:{tmp_path}", count=1)
+    try:
+        api = server.start()
+        env["PREFECT_API_URL"] = workers.env["PREFECT_API_URL"] = api.url
+        spec, guide = PrefectRunner("pool", repo_root=REPO).export(tmp_path / "export")
+        assert "at the same path" in guide.read_text()
+        _cli([str(prefect), "work-pool", "create", POOL, "--type", "process"], env, REPO)
+        _cli(
+            [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", str(spec)], env, REPO
+        )
+        workers.start(Api(api.url))
+        before = server.pids()
+
+        monkeypatch.setenv("ORCHBENCH_PREFECT_API_URL", api.url)
+        d = run_scenario(
+            SCENARIOS / "schema_break.yaml", "prefect", profile="pool", out_root=tmp_path / "runs"
+        )
+        remote = json.loads((d / "run.json").read_text())
+        assert remote["status"] == "completed", remote["reason"]
+        _, default = schema_break_default
+        assert remote["recovery_plan"] == default["recovery_plan"]
+        got = {k: remote["metrics"][k] for k in OUTCOME}
+        assert got == {k: default["metrics"][k] for k in OUTCOME}
+
+        assert server.alive() and server.pids() == before  # not restarted, not stopped
+        settings = json.loads((d / "env.json").read_text())["settings"]
+        assert settings["server"]["managed"] is False
+        assert settings["server"]["workers_online"] == workers.names
+        trace = read_trace(d / "native.jsonl")
+        assert {r["worker"] for r in trace if r["kind"] == "run_state"} == set(workers.names)
+        assert processes_with_env(f"ORCHBENCH_RUN_ID={remote['run_id']}") == []
+    finally:
+        workers.stop()
+        server.stop()

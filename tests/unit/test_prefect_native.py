@@ -96,3 +96,32 @@ def test_convert_links_inputs_through_upstream_task_runs(tmp_path: Path) -> None
     (run_state,) = (r for r in records if r["kind"] == "run_state")
     assert run_state["state"] == "failed" and run_state["logical_date"] == "2026-01-02"
     assert native.run_tag("x") == "orchbench-run:x"
+
+
+def test_run_state_names_the_pool_and_the_worker_that_submitted_it() -> None:
+    snap = Snapshot(
+        flow_runs=[
+            {"id": "fr1", "name": "retrain-2026-01-01", "work_pool_name": "p", "parameters": {}},
+            {"id": "fr2", "name": "retrain-2026-01-02", "parameters": {}},
+        ],
+        flow_states={"fr1": [state("COMPLETED", "Completed", "30.0")]},
+        worker_events=[
+            {
+                "event": "prefect.worker.submitted-flow-run",
+                "resource": {"prefect.resource.name": "w-2"},
+                "related": [
+                    {
+                        "prefect.resource.id": "prefect.flow-run.fr1",
+                        "prefect.resource.role": "flow-run",
+                    },
+                    {
+                        "prefect.resource.id": "prefect.work-pool.x",
+                        "prefect.resource.role": "work-pool",
+                    },
+                ],
+            },
+        ],
+    )
+    states = {r["run"]: r for r in convert(snap) if r["kind"] == "run_state"}
+    assert (states["fr1"]["work_pool"], states["fr1"]["worker"]) == ("p", "w-2")
+    assert (states["fr2"]["work_pool"], states["fr2"]["worker"]) == (None, None)
