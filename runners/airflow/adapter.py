@@ -24,11 +24,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench import postgres
 from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
 from runners.airflow.native import Collector
-from runners.airflow.stack import PROFILES, AirflowStack, iter_lineage
+from runners.airflow.services import redis_available, redis_version
+from runners.airflow.stack import (
+    CELERY_CONCURRENCY,
+    CELERY_WORKERS,
+    PROFILES,
+    AirflowStack,
+    iter_lineage,
+)
 
 log = logging.getLogger("orchbench")
 
@@ -57,6 +65,13 @@ KEY_PACKAGES = (
     "pydantic",
     "scikit-learn",
 )
+CELERY_PACKAGES = (
+    "apache-airflow-providers-celery",
+    "celery",
+    "kombu",
+    "redis",
+    "psycopg2-binary",
+)
 
 
 class AirflowRunner(Runner):
@@ -64,8 +79,10 @@ class AirflowRunner(Runner):
     system: ClassVar[str] = "Apache Airflow"
     description: ClassVar[str] = (
         "Airflow 3: api-server + scheduler + dag-processor, LocalExecutor, SQLite; "
-        "TaskFlow DAG, clear-and-rerun recovery"
+        "TaskFlow DAG, clear-and-rerun recovery; --profile celery: CeleryExecutor, "
+        "2 workers, Redis, PostgreSQL"
     )
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
 
     runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
 
@@ -88,6 +105,16 @@ class AirflowRunner(Runner):
             raise EnvironmentMissing(
                 f"the airflow runner needs its environment {self.venv}: run `make setup`"
             )
+        if self.profile == "celery":
+            site = sorted((self.venv / "lib").glob("python3*/site-packages"))
+            if not any((s / "airflow" / "providers" / "celery").is_dir() for s in site):
+                raise EnvironmentMissing(
+                    f"--profile celery needs apache-airflow-providers-celery in {self.venv}: "
+                    "run `make setup`"
+                )
+            missing = postgres.available() or redis_available()
+            if missing:
+                raise EnvironmentMissing(f"--profile celery: {missing}")
 
     def start(self, matrix_dir: Path) -> None:
         """A fresh stack (new metadata DB) for this matrix under ``matrix_dir/airflow``."""
@@ -359,7 +386,11 @@ class AirflowRunner(Runner):
     # --- env.json --------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        out = venv_versions(self.venv / "bin" / "python", KEY_PACKAGES)
+        wanted = KEY_PACKAGES + (CELERY_PACKAGES if self.profile == "celery" else ())
+        out = venv_versions(self.venv / "bin" / "python", wanted)
+        if self.profile == "celery":
+            out["redis-server"] = redis_version()
+            out["postgresql"] = postgres.version()
         cfg = self.venv / "pyvenv.cfg"
         if cfg.is_file():
             for line in cfg.read_text().splitlines():
@@ -373,6 +404,26 @@ class AirflowRunner(Runner):
             "executor": "LocalExecutor",
             "metadata_db": "sqlite",
         }
+        if self.profile == "celery":
+            out.update(
+                {
+                    "executor": "CeleryExecutor",
+                    "metadata_db": "postgresql",
+                    "postgresql": {
+                        "version": postgres.version(),
+                        "fsync": False,
+                        "synchronous_commit": False,
+                    },
+                    "celery_result_backend": "postgresql (db+postgresql+psycopg2, the metadata DB)",
+                    "broker": {
+                        "kind": "redis",
+                        "version": redis_version(),
+                        "persistence": "off (--save '' --appendonly no)",
+                    },
+                    "celery_workers": CELERY_WORKERS,
+                    "worker_concurrency": CELERY_CONCURRENCY,
+                }
+            )
         stack = self.stack or self._last
         if stack is not None:
             out["airflow_config"] = stack.settings()
