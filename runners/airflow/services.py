@@ -25,6 +25,8 @@ from orchbench.procs import free_port, group_pids, kill_group
 REDIS_SERVER = Path("/usr/bin/redis-server")
 START_TIMEOUT_S = 30.0
 PORT_TRIES = 3
+# PostgreSQL puts its Unix socket in the data directory; a socket path is at most 107 bytes
+SOCKET_PATH_MAX = 107
 
 
 def redis_available() -> str | None:
@@ -143,10 +145,12 @@ def _traversable_by(path: Path, uid: int, gid: int) -> bool:
 class MetadataDB:
     """The stack's PostgreSQL cluster (fsync off) holding the ``airflow`` database.
 
-    Its data directory is ``root``. When we are root, PostgreSQL runs as the ``postgres``
-    user, which must be able to enter ``root``; if a parent directory is private (pytest's
-    0700 temporary directories, ``/root``), the cluster lives in a fresh directory under the
-    system temp dir instead and is removed by ``stop()``.
+    Its data directory is under ``root``, unless PostgreSQL could not run there: when we
+    are root it runs as the ``postgres`` user, which must be able to enter ``root`` (pytest's
+    0700 temporary directories and ``/root`` are private), and its Unix socket
+    (``data/.s.PGSQL.<port>``) must fit in 107 bytes (a run directory under ``results/runs``
+    is deeper than that). Then the cluster lives in a fresh directory under the system temp
+    dir instead, removed by ``stop()``.
     """
 
     DATABASE = "airflow"
@@ -154,13 +158,15 @@ class MetadataDB:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._temp: Path | None = None
+        movable = len(str(self.root / "data" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX
         if os.geteuid() == 0:
             with contextlib.suppress(KeyError):
                 pw = pwd.getpwnam("postgres")
-                if not _traversable_by(self.root.parent, pw.pw_uid, pw.pw_gid):
-                    self._temp = Path(tempfile.mkdtemp(prefix="orchbench-airflow-pg-"))
-                    self._temp.chmod(0o755)
-                    self.root = self._temp / "cluster"
+                movable = movable or not _traversable_by(self.root.parent, pw.pw_uid, pw.pw_gid)
+        if movable:
+            self._temp = Path(tempfile.mkdtemp(prefix="orchbench-airflow-pg-"))
+            self._temp.chmod(0o755)
+            self.root = self._temp / "cluster"
         self.cluster = PostgresCluster(self.root, fsync=False)
 
     def start(self) -> None:
