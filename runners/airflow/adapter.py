@@ -9,6 +9,8 @@
   (the restart task and everything downstream of it) -- one operator action each -- then
   waits for the runs.
 - ``collect``: the REST API and the OpenLineage event file (``native.Collector``).
+- ``--airflow-url`` (env ``ORCHBENCH_AIRFLOW_URL``): the same against a deployment the user
+  runs (``remote.RemoteAirflow``), with the bundle ``export`` writes; nothing is started.
 
 Only orchestration lives here: no metric is computed.
 """
@@ -18,17 +20,28 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench import postgres
 from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
 from runners.airflow.native import Collector
-from runners.airflow.stack import PROFILES, AirflowStack, iter_lineage
+from runners.airflow.remote import ENV_URL, RemoteAirflow
+from runners.airflow.services import redis_available, redis_version
+from runners.airflow.stack import (
+    CELERY_CONCURRENCY,
+    CELERY_WORKERS,
+    DAGS_SRC,
+    PROFILES,
+    AirflowStack,
+    iter_lineage,
+)
 
 log = logging.getLogger("orchbench")
 
@@ -57,6 +70,13 @@ KEY_PACKAGES = (
     "pydantic",
     "scikit-learn",
 )
+CELERY_PACKAGES = (
+    "apache-airflow-providers-celery",
+    "celery",
+    "kombu",
+    "redis",
+    "psycopg2-binary",
+)
 
 
 class AirflowRunner(Runner):
@@ -64,8 +84,10 @@ class AirflowRunner(Runner):
     system: ClassVar[str] = "Apache Airflow"
     description: ClassVar[str] = (
         "Airflow 3: api-server + scheduler + dag-processor, LocalExecutor, SQLite; "
-        "TaskFlow DAG, clear-and-rerun recovery"
+        "TaskFlow DAG, clear-and-rerun recovery; --profile celery: CeleryExecutor, "
+        "2 workers, Redis, PostgreSQL"
     )
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
 
     runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
 
@@ -73,24 +95,44 @@ class AirflowRunner(Runner):
         super().__init__(profile, repo_root)
         self._crashes_handled = 0
         self.venv = self.repo_root / ".venvs" / "airflow"
-        self.stack: AirflowStack | None = None
+        self.stack: AirflowStack | RemoteAirflow | None = None
+        # --airflow-url: drive that deployment; start, stop and kill nothing of it
+        self.remote = os.environ.get(ENV_URL) or None
+        if self.remote:  # a scheduler crash needs the scheduler's process
+            self.runner_faults = frozenset({"missed_days"})
         self.dag_id: str | None = None
         self.runs: dict[str, str] = {}  # logical date -> dag_run_id (this scenario run)
         self.pss_peak_mb: float | None = None
         self._pss_at = 0.0
         self._home: Path | None = None
-        self._last: AirflowStack | None = None  # for env.json, also after stop()
+        self._last: AirflowStack | RemoteAirflow | None = None  # for env.json, after stop()
 
     # --- environment and services ------------------------------------------------------
 
     def check_environment(self) -> None:
+        if self.remote:
+            return  # the deployment's environment is the user's
         if not (self.venv / "bin" / "airflow").is_file():
             raise EnvironmentMissing(
                 f"the airflow runner needs its environment {self.venv}: run `make setup`"
             )
+        if self.profile == "celery":
+            site = sorted((self.venv / "lib").glob("python3*/site-packages"))
+            if not any((s / "airflow" / "providers" / "celery").is_dir() for s in site):
+                raise EnvironmentMissing(
+                    f"--profile celery needs apache-airflow-providers-celery in {self.venv}: "
+                    "run `make setup`"
+                )
+            missing = postgres.available() or redis_available()
+            if missing:
+                raise EnvironmentMissing(f"--profile celery: {missing}")
 
     def start(self, matrix_dir: Path) -> None:
-        """A fresh stack (new metadata DB) for this matrix under ``matrix_dir/airflow``."""
+        """A fresh stack (new metadata DB) for this matrix under ``matrix_dir/airflow``;
+        with ``--airflow-url``, only a check that the remote deployment has the bundle."""
+        if self.remote:
+            self._connect()
+            return
         self._home = Path(matrix_dir) / "airflow"
         shutil.rmtree(self._home, ignore_errors=True)
         self._start_stack()
@@ -103,9 +145,16 @@ class AirflowRunner(Runner):
         self._last = self.stack
         log.info("airflow healthy: %s, %.0f MB PSS", self.stack.startup, self.stack.pss_idle_mb)
 
+    def _connect(self) -> None:
+        assert self.remote is not None
+        remote = RemoteAirflow(self.remote)
+        log.info("airflow: remote deployment %s", remote.root)
+        remote.start()
+        self.stack = self._last = remote
+
     def stop(self) -> None:
         if self.stack is not None:
-            self.stack.kill()
+            self.stack.kill()  # a remote deployment is left running
             self.stack = None
 
     def abort(self) -> None:
@@ -122,10 +171,18 @@ class AirflowRunner(Runner):
             time.sleep(0.5)
             self.stack.kill_tasks()
         except (APIError, OSError) as e:
+            if self.remote:
+                log.warning("remote airflow did not answer during abort (%s)", e)
+                return
             log.warning("airflow did not answer during abort (%s): killing the stack", e)
             self.stop()
 
-    def _ensure_stack(self, ctx: RunContext) -> AirflowStack:
+    def _ensure_stack(self, ctx: RunContext) -> AirflowStack | RemoteAirflow:
+        if self.remote:
+            if self.stack is None:
+                self._connect()
+            assert self.stack is not None
+            return self.stack
         if self._home is None:  # not started by a matrix: this run owns the services
             self._home = ctx.work / "airflow"
         if self.stack is None or not self.stack.alive():
@@ -167,6 +224,7 @@ class AirflowRunner(Runner):
         api = stack.api()
         self._crashes_handled = len(rf.crashes(ctx.world))
         if rf.fault_ids(ctx.scenario, "scheduler_crash"):
+            assert isinstance(stack, AirflowStack)
             rf.register_scheduler(ctx.world, SCHEDULER, [stack.procs[SCHEDULER].pid])
         for day in ctx.dates:
             # the scheduler is down: this run is never created
@@ -267,7 +325,7 @@ class AirflowRunner(Runner):
     def _restart_crashed(self, ctx: RunContext) -> None:
         """``scheduler_crash``: restart the scheduler the fault killed, as a supervisor would
         (after ``restart_after_s``), and register the new process."""
-        assert self.stack is not None
+        assert isinstance(self.stack, AirflowStack)
         for crash in rf.crashes(ctx.world)[self._crashes_handled :]:
             self._crashes_handled += 1
             proc = self.stack.procs.get(SCHEDULER)
@@ -285,7 +343,8 @@ class AirflowRunner(Runner):
         api = self.stack.api()
         pending = list(run_ids)
         while pending:
-            if time.monotonic() - self._pss_at >= PSS_EVERY_S:
+            if not self.remote and time.monotonic() - self._pss_at >= PSS_EVERY_S:
+                assert isinstance(self.stack, AirflowStack)
                 self._pss_at = time.monotonic()
                 self.pss_peak_mb = max(self.pss_peak_mb or 0.0, self.stack.pss_mb())
             states = {
@@ -335,6 +394,8 @@ class AirflowRunner(Runner):
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         if self.stack is None or self.dag_id is None:
             return []
+        if isinstance(self.stack, RemoteAirflow):  # its OpenLineage events are not ours to read
+            return Collector(self.stack.api(), self.dag_id, ctx.world.alerts, iter([])).collect()
         records = Collector(
             self.stack.api(),
             self.dag_id,
@@ -346,7 +407,7 @@ class AirflowRunner(Runner):
 
     def _copy_logs(self, ctx: RunContext) -> None:
         """This run's task logs and OpenLineage events, for people reading the run dir."""
-        assert self.stack is not None
+        assert isinstance(self.stack, AirflowStack)
         src = self.stack.home / "logs" / f"dag_id={self.dag_id}"
         if src.is_dir():
             shutil.copytree(src, ctx.logs / "airflow" / "tasks", dirs_exist_ok=True)
@@ -356,10 +417,28 @@ class AirflowRunner(Runner):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text("".join(json.dumps(e) + "\n" for e in events))
 
+    # --- remote deployments ------------------------------------------------------------
+
+    def export(self, out_dir: Path) -> list[Path]:
+        """The DAG bundle for a remote deployment's dags folder: the DAG files and the
+        (empty) ``orchbench_deployments/`` folder the harness writes one file per run into."""
+        out_dir = Path(out_dir)
+        (out_dir / "orchbench_deployments").mkdir(parents=True, exist_ok=True)
+        written = []
+        for src in sorted(DAGS_SRC.glob("*.py")):
+            dst = out_dir / src.name
+            shutil.copy2(src, dst)
+            written.append(dst)
+        return written
+
     # --- env.json --------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        out = venv_versions(self.venv / "bin" / "python", KEY_PACKAGES)
+        wanted = KEY_PACKAGES + (CELERY_PACKAGES if self.profile == "celery" else ())
+        out = venv_versions(self.venv / "bin" / "python", wanted)
+        if self.profile == "celery":
+            out["redis-server"] = redis_version()
+            out["postgresql"] = postgres.version()
         cfg = self.venv / "pyvenv.cfg"
         if cfg.is_file():
             for line in cfg.read_text().splitlines():
@@ -373,6 +452,28 @@ class AirflowRunner(Runner):
             "executor": "LocalExecutor",
             "metadata_db": "sqlite",
         }
+        if self.remote:
+            out = {"remote": True, "executor": "as deployed", "metadata_db": "as deployed"}
+        elif self.profile == "celery":
+            out.update(
+                {
+                    "executor": "CeleryExecutor",
+                    "metadata_db": "postgresql",
+                    "postgresql": {
+                        "version": postgres.version(),
+                        "fsync": False,
+                        "synchronous_commit": False,
+                    },
+                    "celery_result_backend": "postgresql (db+postgresql+psycopg2, the metadata DB)",
+                    "broker": {
+                        "kind": "redis",
+                        "version": redis_version(),
+                        "persistence": "off (--save '' --appendonly no)",
+                    },
+                    "celery_workers": CELERY_WORKERS,
+                    "worker_concurrency": CELERY_CONCURRENCY,
+                }
+            )
         stack = self.stack or self._last
         if stack is not None:
             out["airflow_config"] = stack.settings()

@@ -1,7 +1,10 @@
 """A small client for Airflow's public REST API (v2), standard library only.
 
-The stack runs with the simple auth manager and ``SIMPLE_AUTH_MANAGER_ALL_ADMINS``, so the
-API answers without a token; pointing the runner at a remote deployment would add one here.
+The harness's own stack runs with the simple auth manager and
+``SIMPLE_AUTH_MANAGER_ALL_ADMINS``, so the API answers without a token. For a remote
+deployment (``--airflow-url http://user:password@host:port``) the client logs in as Airflow 3
+clients do: ``POST /auth/token`` with the user name and password returns a JWT, sent as a
+bearer token, and fetched again when the API answers 401 (it expired).
 """
 
 from __future__ import annotations
@@ -25,19 +28,37 @@ def q(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
+def split_url(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:password@host:port/prefix`` -> (``http://host:port/prefix``, credentials)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port:
+        netloc += f":{parts.port}"
+    root = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    auth = None
+    if parts.username is not None:
+        auth = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+    return root, auth
+
+
 class AirflowAPI:
-    def __init__(self, base: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base: str, timeout: float = 30.0, auth: tuple[str, str] | None = None
+    ) -> None:
+        """``base`` ends in ``/api/v2``; ``auth`` (user, password) logs in at ``/auth/token``."""
         self.base = base.rstrip("/")
         self.timeout = timeout
+        self.auth = auth
+        self._token: str | None = None
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def _send(self, method: str, url: str, path: str, body: Any, auth: bool) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.base + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth and self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
@@ -46,6 +67,28 @@ class AirflowAPI:
         except (urllib.error.URLError, OSError) as e:
             raise APIError(method, path, None, str(e)) from None
         return json.loads(raw) if raw else None
+
+    def login(self) -> None:
+        """Fetch a JWT for ``auth`` (``POST /auth/token``, beside ``/api/v2``)."""
+        assert self.auth is not None
+        root = self.base.removesuffix("/api/v2")
+        user, password = self.auth
+        res = self._send(
+            "POST", root + "/auth/token", "/auth/token",
+            {"username": user, "password": password}, auth=False,
+        )  # fmt: skip
+        self._token = res["access_token"]
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        if self.auth is not None and self._token is None:
+            self.login()
+        try:
+            return self._send(method, self.base + path, path, body, auth=True)
+        except APIError as e:
+            if e.status != 401 or self.auth is None:
+                raise
+        self.login()  # the token expired
+        return self._send(method, self.base + path, path, body, auth=True)
 
     def get(self, path: str, **params: Any) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})

@@ -12,6 +12,13 @@ what running the stack at all needs (executor, DB, ports, auth, no example DAGs,
 ``tuned`` adds the low-latency settings Airflow documents (see ``PROFILES``). Lowering
 ``[core] parallelism`` to the machine's size was tried and left out: with 4 LocalExecutor
 slots, queued-to-started grew from ~0.02 s to up to 4 s per task on this machine.
+
+``celery`` is the production-like deployment (Airflow's docker-compose: CeleryExecutor,
+PostgreSQL, Redis) on top of ``default``: a PostgreSQL metadata DB (fsync off) and Celery's
+result backend in it, a Redis broker, and ``CELERY_WORKERS`` ``airflow celery worker``
+processes beside the three components, each worker in its own session like them. The
+services (``services.py``) start before ``db migrate`` and stop after every Airflow process
+is gone.
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ from typing import Any
 
 from orchbench.procs import free_port
 from runners.airflow.api import AirflowAPI, APIError
+from runners.airflow.services import MetadataDB, RedisServer
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
+CELERY_WORKERS = 2  # `airflow celery worker` processes of the celery profile
+CELERY_CONCURRENCY = 2  # task slots (prefork pool children) per worker
 DAGS_SRC = Path(__file__).resolve().parent / "dags"
 HEALTH_TIMEOUT_S = 180.0
 
@@ -51,7 +61,14 @@ PROFILES: dict[str, dict[str, str]] = {
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
     },
+    # Airflow's defaults otherwise; the DB and broker URLs are added by the stack (ports).
+    "celery": {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"},
 }
+
+
+def worker_name(i: int) -> str:
+    """The component name of celery worker ``i`` (1-based)."""
+    return f"celery-worker-{i}"
 
 
 @dataclass
@@ -85,8 +102,9 @@ def session_processes(sessions: Collection[int]) -> list[ProcInfo]:
 
     Airflow's task processes make their own process groups and are re-parented when their
     supervisor dies, and ``setproctitle`` overwrites the environment block ``/proc`` shows,
-    but nothing in Airflow calls ``setsid``: the session a component was started in holds
-    every process it ever forked. Zombies are left to whoever reaps them.
+    but nothing in Airflow (or in Celery's prefork pool) calls ``setsid``: the session a
+    component was started in holds every process it ever forked. Zombies are left to
+    whoever reaps them.
     """
     me = os.getpid()
     out = []
@@ -98,7 +116,8 @@ def session_processes(sessions: Collection[int]) -> list[ProcInfo]:
         if st is None or st[2] not in sessions or st[0] == "Z":
             continue
         title = _title(pid)
-        if "airflow" in title:
+        # Celery's worker and pool children retitle themselves "[celeryd: <node>:...]"
+        if "airflow" in title or title.startswith("[celeryd: "):
             out.append(ProcInfo(pid, st[1], st[2], title))
     return out
 
@@ -134,6 +153,10 @@ class AirflowStack:
     pss_idle_mb: float | None = None
     processes_idle: int | None = None
     retired: set[int] = field(default_factory=set)  # sessions of restarted components
+    db: MetadataDB | None = None  # celery profile: PostgreSQL
+    broker: RedisServer | None = None  # celery profile: Redis
+    worker_log_ports: dict[str, int] = field(default_factory=dict)
+    _log_offsets: dict[str, int] = field(default_factory=dict)
     _secret: str = field(default_factory=lambda: secrets.token_hex(16))
     _jwt: str = field(default_factory=lambda: secrets.token_hex(32))
 
@@ -155,6 +178,21 @@ class AirflowStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def celery(self) -> bool:
+        return self.profile == "celery"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.home / "services"
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The Airflow processes this profile runs (each in its own session)."""
+        if not self.celery:
+            return COMPONENTS
+        return COMPONENTS + tuple(worker_name(i + 1) for i in range(CELERY_WORKERS))
+
     def settings(self) -> dict[str, str]:
         """The Airflow configuration of this stack, without secrets (for env.json)."""
         common = {
@@ -173,7 +211,13 @@ class AirflowStack:
                 {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
             ),
         }
-        return {**common, **PROFILES[self.profile]}
+        out = {**common, **PROFILES[self.profile]}
+        if self.db is not None and self.broker is not None:
+            out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.db.url()
+            out["AIRFLOW__CELERY__BROKER_URL"] = self.broker.url()
+            # psycopg2 named: SQLAlchemy 2.1's default driver for postgresql:// is psycopg 3
+            out["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.db.url()
+        return out
 
     def env(self) -> dict[str, str]:
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "USER", "LOGNAME")
@@ -196,7 +240,8 @@ class AirflowStack:
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Migrate the DB, start the three components, wait until healthy."""
+        """Start the services (celery), migrate the DB, start the components, wait until
+        healthy."""
         t0 = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
@@ -205,6 +250,9 @@ class AirflowStack:
         for src in DAGS_SRC.glob("*.py"):  # deploy the DAG files (a copy: immutable per stack)
             shutil.copy2(src, self.dags / src.name)
         self.port, self.log_port = free_port(), free_port()
+        if self.celery:
+            self._start_services()
+        ts = time.monotonic()
         airflow = str(self.venv / "bin" / "airflow")
         with (self.home / "logs" / "db-migrate.log").open("wb") as log:
             subprocess.run(
@@ -217,24 +265,61 @@ class AirflowStack:
                 start_new_session=True,
             )
         t1 = time.monotonic()
-        for name in COMPONENTS:
+        for name in self.components:
             self._spawn(name)
         self._wait_healthy(t1 + HEALTH_TIMEOUT_S)
         t2 = time.monotonic()
         self.startup = {
-            "db_migrate_s": round(t1 - t0, 3),
+            "db_migrate_s": round(t1 - ts, 3),
             "components_healthy_s": round(t2 - t1, 3),
         }
+        if self.celery:
+            self.startup["services_s"] = round(ts - t0, 3)
         self.startup["total_s"] = round(t2 - t0, 3)
         time.sleep(1.0)  # let start-up work settle before measuring memory
         self.pss_idle_mb = self.pss_mb()
         self.processes_idle = len(self.processes())
 
+    def _start_services(self) -> None:
+        """PostgreSQL (the ``airflow`` database) and Redis, before anything talks to them."""
+        try:
+            self.db = MetadataDB(self.services_dir / "postgres")
+            self.db.start()
+            self.broker = RedisServer(self.services_dir / "redis")
+            self.broker.start()
+        except BaseException:
+            self._stop_services()
+            raise
+
+    def _stop_services(self) -> None:
+        broker, db = self.broker, self.db
+        try:
+            if broker is not None:
+                broker.stop()
+        finally:
+            if db is not None:
+                db.stop()
+
     def _spawn(self, name: str) -> None:
-        log = (self.home / "logs" / f"{name}.log").open("ab")
+        path = self.home / "logs" / f"{name}.log"
+        log = path.open("ab")
+        self._log_offsets[name] = log.tell()
+        cmd = [str(self.venv / "bin" / "airflow"), name]
+        env = self.env()
+        if name.startswith("celery-worker-"):
+            # Each worker serves its task logs on a port of its own (one host, two workers)
+            # and has a node name of its own (Celery warns about duplicates).
+            i = name.rsplit("-", 1)[1]
+            port = self.worker_log_ports.get(name) or free_port()
+            self.worker_log_ports[name] = port
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(port)
+            cmd = [
+                cmd[0], "celery", "worker", "--celery-hostname", f"worker{i}@%h",
+                "--concurrency", str(CELERY_CONCURRENCY),
+            ]  # fmt: skip
         self.procs[name] = subprocess.Popen(
-            [str(self.venv / "bin" / "airflow"), name],
-            env=self.env(),
+            cmd,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -273,15 +358,31 @@ class AirflowStack:
                     (last.get(c) or {}).get("status") == "healthy"
                     for c in ("metadatabase", "scheduler", "dag_processor")
                 ):
-                    return
+                    if self._workers_ready():
+                        return
+                    last = "celery workers not ready yet"
             except APIError as e:
                 last = str(e)
             time.sleep(0.2)
         self.kill()
         raise RuntimeError(f"airflow did not become healthy in {HEALTH_TIMEOUT_S:.0f} s: {last}")
 
+    def _workers_ready(self) -> bool:
+        """Every celery worker logged Celery's "<node> ready." since it was spawned (the
+        health endpoint does not cover workers)."""
+        for name in self.components[len(COMPONENTS) :]:
+            path = self.home / "logs" / f"{name}.log"
+            with path.open("rb") as f:
+                f.seek(self._log_offsets.get(name, 0))
+                if b" ready." not in f.read():
+                    return False
+        return True
+
     def alive(self) -> bool:
-        return bool(self.procs) and all(p.poll() is None for p in self.procs.values())
+        up = bool(self.procs) and all(p.poll() is None for p in self.procs.values())
+        if self.celery:
+            up = up and all(s is not None and s.alive() for s in (self.db, self.broker))
+        return up
 
     @property
     def sessions(self) -> set[int]:
@@ -294,8 +395,16 @@ class AirflowStack:
     def task_processes(self) -> list[ProcInfo]:
         return [p for p in self.processes() if is_task_process(p)]
 
+    def service_pids(self) -> list[int]:
+        """PostgreSQL's and Redis's processes (celery profile; none otherwise)."""
+        return [pid for s in (self.db, self.broker) if s is not None for pid in s.pids()]
+
     def pss_mb(self) -> float:
-        return round(pss_kib([p.pid for p in self.processes()]) / 1024, 1)
+        """PSS of the Airflow processes, plus the services of the celery profile."""
+        pids = [p.pid for p in self.processes()]
+        if self.celery:
+            pids += self.service_pids()
+        return round(pss_kib(pids) / 1024, 1)
 
     def kill_tasks(self) -> int:
         """SIGKILL the process groups of running task attempts; returns how many."""
@@ -309,7 +418,14 @@ class AirflowStack:
         return len(tasks)
 
     def kill(self, timeout: float = 20.0) -> None:
-        """SIGKILL every process of this stack and wait until none is left."""
+        """SIGKILL every process of this stack and wait until none is left; then stop the
+        services (celery profile), also when an Airflow process survived."""
+        try:
+            self._kill_airflow(timeout)
+        finally:
+            self._stop_services()
+
+    def _kill_airflow(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             for p in self.procs.values():
