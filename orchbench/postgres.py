@@ -1,9 +1,13 @@
 """A throwaway PostgreSQL cluster on loopback, for the production-like runner profiles.
 
 Debian's PostgreSQL 15 server (``postgresql-15``), run from its own binaries: ``initdb``
-into a directory the caller owns, then ``postgres -D`` in its own session (process group),
-listening on 127.0.0.1 only, its Unix socket inside the data directory (so two clusters on
-one machine never share ``/var/run/postgresql``). Authentication is ``trust`` for
+into a fresh directory under the system temp dir (by default: a run's directory is too deep
+for some paths PostgreSQL builds, and as root the server user must be able to enter every
+parent, which pytest's 0700 temp dirs and ``/root`` forbid), then ``postgres -D`` in its
+own session, listening on 127.0.0.1 only and on no Unix socket (so two clusters on one
+machine never share ``/var/run/postgresql``, and no socket path can pass the 107-byte
+limit; every client here connects over TCP). ``remove()`` deletes the directory it made.
+Authentication is ``trust`` for
 127.0.0.1: the cluster lives only as long as one bench lane and holds only that lane's
 orchestrator metadata. PostgreSQL refuses to run as root; when we are root the server runs
 as the ``postgres`` system user the Debian package creates.
@@ -21,6 +25,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,7 +80,14 @@ class PostgresCluster:
     """One cluster: ``start()`` (initdb on first use), ``url()``, ``create_database()``,
     ``stop()`` (safe twice; leaves no server process)."""
 
-    def __init__(self, root: Path, *, fsync: bool = True, superuser: str = "orchbench") -> None:
+    def __init__(
+        self, root: Path | None = None, *, fsync: bool = True, superuser: str = "orchbench"
+    ) -> None:
+        self._temp: Path | None = None
+        if root is None:
+            self._temp = Path(tempfile.mkdtemp(prefix="orchbench-pg-"))
+            self._temp.chmod(0o755)  # the server user enters it; the data dir inside is 0700
+            root = self._temp / "cluster"
         self.root = Path(root)
         self.data = self.root / "data"
         self.fsync = fsync
@@ -120,7 +132,7 @@ class PostgresCluster:
     def _start_on(self, port: int) -> bool:
         cmd = [
             str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(port),
-            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data}",
+            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
             "-c", f"fsync={'on' if self.fsync else 'off'}",
             "-c", f"synchronous_commit={'on' if self.fsync else 'off'}",
             "-c", "max_connections=200",
@@ -186,5 +198,6 @@ class PostgresCluster:
             time.sleep(0.02)
 
     def remove(self) -> None:
+        """Stop, then delete the cluster's files (and the temp dir made for them)."""
         self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self._temp or self.root, ignore_errors=True)

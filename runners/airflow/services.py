@@ -8,14 +8,8 @@ only the queued task messages of one stack's lifetime.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
-import shutil
 import socket
-import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +19,6 @@ from orchbench.procs import free_port, group_pids, kill_group
 REDIS_SERVER = Path("/usr/bin/redis-server")
 START_TIMEOUT_S = 30.0
 PORT_TRIES = 3
-# PostgreSQL puts its Unix socket in the data directory; a socket path is at most 107 bytes
-SOCKET_PATH_MAX = 107
 
 
 def redis_available() -> str | None:
@@ -124,50 +116,15 @@ class RedisServer:
             kill_group(proc)
 
 
-def _traversable_by(path: Path, uid: int, gid: int) -> bool:
-    """Whether user ``uid`` (group ``gid``) may enter every directory up to ``path``."""
-    for d in [path, *path.parents]:
-        try:
-            st = d.stat()
-        except OSError:
-            continue  # not created yet: its parent decides
-        if st.st_uid == uid:
-            ok = st.st_mode & stat.S_IXUSR
-        elif st.st_gid == gid:
-            ok = st.st_mode & stat.S_IXGRP
-        else:
-            ok = st.st_mode & stat.S_IXOTH
-        if not ok:
-            return False
-    return True
-
-
 class MetadataDB:
-    """The stack's PostgreSQL cluster (fsync off) holding the ``airflow`` database.
-
-    Its data directory is under ``root``, unless PostgreSQL could not run there: when we
-    are root it runs as the ``postgres`` user, which must be able to enter ``root`` (pytest's
-    0700 temporary directories and ``/root`` are private), and its Unix socket
-    (``data/.s.PGSQL.<port>``) must fit in 107 bytes (a run directory under ``results/runs``
-    is deeper than that). Then the cluster lives in a fresh directory under the system temp
-    dir instead, removed by ``stop()``.
-    """
+    """The stack's PostgreSQL cluster (fsync off) holding the ``airflow`` database, in a
+    directory of its own under the system temp dir (see ``orchbench.postgres``)."""
 
     DATABASE = "airflow"
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self._temp: Path | None = None
-        movable = len(str(self.root / "data" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX
-        if os.geteuid() == 0:
-            with contextlib.suppress(KeyError):
-                pw = pwd.getpwnam("postgres")
-                movable = movable or not _traversable_by(self.root.parent, pw.pw_uid, pw.pw_gid)
-        if movable:
-            self._temp = Path(tempfile.mkdtemp(prefix="orchbench-airflow-pg-"))
-            self._temp.chmod(0o755)
-            self.root = self._temp / "cluster"
-        self.cluster = PostgresCluster(self.root, fsync=False)
+    def __init__(self) -> None:
+        self.cluster = PostgresCluster(fsync=False)
+        self.root = self.cluster.root
 
     def start(self) -> None:
         self.cluster.start()
@@ -188,6 +145,4 @@ class MetadataDB:
         return proc is not None and proc.poll() is None
 
     def stop(self) -> None:
-        self.cluster.stop()
-        if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
+        self.cluster.remove()

@@ -283,7 +283,7 @@ class AirflowStack:
     def _start_services(self) -> None:
         """PostgreSQL (the ``airflow`` database) and Redis, before anything talks to them."""
         try:
-            self.db = MetadataDB(self.services_dir / "postgres")
+            self.db = MetadataDB()
             self.db.start()
             self.broker = RedisServer(self.services_dir / "redis")
             self.broker.start()

@@ -34,9 +34,7 @@ import contextlib
 import json
 import os
 import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -187,7 +185,6 @@ class PrefectRunner(Runner):
         self._server_info: dict[str, Any] = {}
         # pool profile
         self.pg: postgres.PostgresCluster | None = None
-        self.pg_root: Path | None = None
         self.workers: Workers | None = None
         self.deployment_id: str | None = None
         self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
@@ -308,10 +305,7 @@ class PrefectRunner(Runner):
         """PostgreSQL, the server on it, the work pool, the deployment, the workers."""
         assert self.home is not None
         self.stack = f"{self.home}#{uuid.uuid4().hex[:8]}"
-        # The cluster runs as the postgres user when we are root: its directory must not
-        # sit under a private one (pytest's and the run's temporary directories are 0700).
-        self.pg_root = Path(tempfile.mkdtemp(prefix="orchbench-prefect-pg-"))
-        self.pg = postgres.PostgresCluster(self.pg_root, fsync=False)
+        self.pg = postgres.PostgresCluster(fsync=False)  # in a temp dir of its own
         try:
             self.pg.start()
             self.pg.create_database("prefect")
@@ -476,11 +470,8 @@ class PrefectRunner(Runner):
             self.server = None
         self.api = None
         if self.pg is not None:
-            self.pg.stop()
+            self.pg.remove()
             self.pg = None
-        if self.pg_root is not None:
-            shutil.rmtree(self.pg_root, ignore_errors=True)
-            self.pg_root = None
 
     def abort(self) -> None:
         if self._flow is not None:

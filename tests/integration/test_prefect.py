@@ -341,8 +341,8 @@ def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRun
     r = PrefectRunner("pool", repo_root=REPO)
     r.check_environment()
     r.start(tmp_path_factory.mktemp("prefect-pool-matrix"))
-    assert r.home is not None and r.pg_root is not None and r.stack is not None
-    needles = (str(r.home), str(r.pg_root))
+    assert r.home is not None and r.pg is not None and r.stack is not None
+    needles = (str(r.home), str(r.pg.root))
     stack = r.stack
     assert stack_processes(*needles)  # the needles do find the stack while it runs
     try:
