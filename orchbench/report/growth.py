@@ -47,10 +47,12 @@ def growth_png(engine: str, shapes: dict[str, list[dict[str, Any]]]) -> bytes:
     """Two rows per engine: wall time with the ideal line, and overhead per task; one
     column per shape; log N axes."""
     kinds = list(shapes)
-    fig, axes = plt.subplots(2, len(kinds), figsize=(4.2 * len(kinds), 6.4), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(kinds), figsize=(max(4.2 * len(kinds), 6.5), 6.8), dpi=100, squeeze=False
+    )
     first = next(iter(shapes.values()))
     fig.suptitle(
-        f"{first[0].get('system', engine)} ({_version(first)}): cost growth — task = "
+        f"{first[0].get('system', engine)} ({_version(first)}): cost growth\ntask = "
         f"{first[0]['task']['sleep_s']:g} s sleep",
         fontsize=11,
     )
