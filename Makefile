@@ -64,7 +64,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-wrapper bench-overhead report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-scale bench-wrapper bench-overhead report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -167,6 +167,11 @@ bench: setup ## run the full benchmark matrix, then generate the report
 
 bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
 	.venv/bin/orchbench bench --quick --jobs $(BENCH_JOBS) $(BENCH_ARGS)
+	.venv/bin/orchbench report
+
+SCALE_ARGS ?=
+bench-scale: setup ## cost-growth curves (fan-out, backfill, concurrent runs) per engine, then the report
+	.venv/bin/orchbench scale $(SCALE_ARGS)
 	.venv/bin/orchbench report
 
 bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)

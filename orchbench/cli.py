@@ -226,11 +226,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    """Cost-growth points (``orchbench.scale``); prints each point directory."""
+    from orchbench import scale
+
+    try:
+        sizes = {k: scale.parse_sizes(getattr(args, k), k) for k in scale.SHAPES}
+        engines = args.runners.split(",") if args.runners else list(scale.ENGINES)
+        made = [scale.make_engine(e) for e in engines]  # checks names and environments
+    except (ValueError, RuntimeError) as e:  # RuntimeError: EnvironmentMissing
+        _fail(str(e))
+    del made
+    shapes = scale.shapes_of(sizes)
+    if not shapes:
+        _fail("no point to measure: every shape's sizes are empty")
+    progress = _Progress(len(shapes) * len(engines))
+
+    def on_point(engine: str, shape: scale.Shape) -> None:
+        progress.say(f"scale: {engine} {shape.name}")
+        progress.advance()
+
+    for path in scale.run_scale(engines, shapes, Path(args.out), args.repeat, on_point):
+        print(path, flush=True)
+    progress.say("")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from orchbench.report import build_report
 
     results = Path(args.results)
-    if not results.is_dir():
+    if not results.is_dir() and not (results.parent / "scale").is_dir():  # scale: bench-scale
         _fail(f"{results}: no such results directory (run `make bench` first)")
     old = Path(args.compare) if args.compare else None
     if old is not None and not old.is_dir():
@@ -306,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/runs")
     _add_remote_flags(p)
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("scale", help="cost-growth points: fan-out, backfill, concurrent runs")
+    p.add_argument("--runners", help="comma-separated engines (default: all with a scale engine)")
+    for kind in ("fanout", "backfill", "concurrent"):
+        p.add_argument(f"--{kind}", help=f"comma-separated {kind} sizes ('' skips the shape)")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--out", default="results/scale")
+    p.set_defaults(func=cmd_scale)
     p = sub.add_parser("export", help="write what a remote deployment of a runner needs")
     p.add_argument("runner")
     p.add_argument("dir")

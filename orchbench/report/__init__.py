@@ -3,9 +3,11 @@
 Writes into ``out`` (default ``results/report``): ``index.html`` (self-contained: figures
 embedded, opens from the file system), ``report.md`` with its PNG figures next to it,
 ``summary.csv`` (scenario x runner x profile), ``runs.csv`` (one row per run),
-``capabilities.csv`` and, with ``compare``, ``compare.csv``. Everything is read through
-``orchbench.report.load``; no metric is recomputed here. Files are written under temporary
-names and renamed, so a failed build leaves the previous report intact.
+``capabilities.csv`` and, with ``compare``, ``compare.csv``. The "Cost growth" section
+reads ``results/scale/`` (``orchbench scale``) and is shown even without workflow runs.
+Everything is read through ``orchbench.report.load``; no metric is recomputed here.
+Files are written under temporary names and renamed, so a failed build leaves the
+previous report intact.
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ from orchbench.report import sections
 from orchbench.report.blocks import Block, Image, Para, to_html, to_markdown
 from orchbench.report.capability import capability_table
 from orchbench.report.compare import compare, versions
-from orchbench.report.load import load_overhead, load_runs
+from orchbench.report.growth import growth_section
+from orchbench.report.load import load_overhead, load_runs, load_scale
 from orchbench.report.tables import summarize
 
 __all__ = ["build_report"]
 
 
 def build_blocks(
-    runs: pd.DataFrame, out: Path, overhead_dir: Path, old: pd.DataFrame | None = None
+    runs: pd.DataFrame,
+    out: Path,
+    overhead_dir: Path,
+    old: pd.DataFrame | None = None,
+    scale_dir: Path | None = None,
 ) -> list[Block]:
     """Every section of the report, in reading order."""
+    growth = growth_section(load_scale(scale_dir)) if scale_dir is not None else []
     if runs.empty:
-        return [*sections.intro(runs)[:1], Para("No runs found.")]
+        return [*sections.intro(runs)[:1], Para("No runs found."), *growth]
     blocks = sections.intro(runs)
     blocks += sections.headline_section(runs)
     blocks += sections.capability_section(runs, out)
@@ -40,6 +48,7 @@ def build_blocks(
     blocks += sections.scenario_sections(runs, out)
     blocks += sections.heatmap_section(runs)
     blocks += sections.overhead_section(runs, load_overhead(overhead_dir))
+    blocks += growth
     blocks += sections.environment_section(runs)
     blocks += sections.threats_section(runs)
     blocks += sections.files_section()
@@ -60,19 +69,25 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def build_report(
-    results: Path, out: Path, compare_with: Path | None = None, overhead_dir: Path | None = None
+    results: Path,
+    out: Path,
+    compare_with: Path | None = None,
+    overhead_dir: Path | None = None,
+    scale_dir: Path | None = None,
 ) -> Path:
     """Build the report of the runs under ``results`` into ``out``; returns ``out``.
 
-    ``overhead_dir`` defaults to ``<results>/../overhead``; ``compare_with`` is another
-    results directory to compare against (its runs are the "old" side).
+    ``overhead_dir`` defaults to ``<results>/../overhead`` and ``scale_dir`` to
+    ``<results>/../scale``; ``compare_with`` is another results directory to compare
+    against (its runs are the "old" side).
     """
     results, out = Path(results), Path(out)
     runs = load_runs(results)
     old = load_runs(compare_with) if compare_with is not None else None
     overhead_dir = overhead_dir or results.parent / "overhead"
+    scale_dir = scale_dir or results.parent / "scale"
     out.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(runs, out.resolve(), overhead_dir, old)
+    blocks = build_blocks(runs, out.resolve(), overhead_dir, old, scale_dir)
     for b in blocks:
         if isinstance(b, Image):
             _write(out / b.name, b.png)

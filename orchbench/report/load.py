@@ -4,8 +4,9 @@
 ``run.json``, the scenario's capability tags from its ``scenario.yaml`` copy, the system's
 version from ``env.json``). ``load_attempts``/``load_events`` read one run's journal and
 native trace for the timeline; ``load_declared`` its ``declared`` trace record;
-``load_overhead`` the overhead probes in ``results/overhead/``. Nothing here computes a
-metric: numbers are copied from ``run.json`` as the harness wrote them.
+``load_overhead`` the overhead probes in ``results/overhead/``; ``load_scale`` the
+cost-growth points in ``results/scale/``. Nothing here computes a metric: numbers are
+copied from ``run.json`` (``point.json``) as the harness wrote them.
 """
 
 from __future__ import annotations
@@ -261,3 +262,11 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def load_scale(scale_dir: Path | str) -> list[dict[str, Any]]:
+    """The cost-growth points in ``results/scale/<engine>/<shape>-<n>/point.json``
+    (``orchbench.scale/1``), as written by ``orchbench scale``."""
+    from orchbench.scale import load_points
+
+    return load_points(scale_dir)

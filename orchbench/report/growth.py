@@ -1,0 +1,176 @@
+"""The report's "Cost growth" section: per engine, wall time and overhead per task against
+the size of the work, with the ideal line, and the fitted growth in words.
+
+Reads only the ``point.json`` files (``orchbench.report.load.load_scale``); the numbers and
+the fit are ``orchbench.scale``'s (``fit_point_set``), never recomputed from tasks here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from orchbench import scale
+from orchbench.report.blocks import Block, Heading, Image, Para, Table
+from orchbench.report.plots import to_png
+
+AXIS = {
+    "fanout": "N: parallel tasks in one run",
+    "backfill": "D: missed days caught up",
+    "concurrent": "K: runs started at once",
+}
+TITLE = {"fanout": "fan-out", "backfill": "backfill", "concurrent": "concurrent runs"}
+
+
+def by_engine(points: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """engine -> shape -> points sorted by N."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        out[p["engine"]][p["shape"]].append(p)
+    for shapes in out.values():
+        for pts in shapes.values():
+            pts.sort(key=lambda p: p["n"])
+    return {e: {k: shapes[k] for k in scale.SHAPES if k in shapes} for e, shapes in out.items()}
+
+
+def _version(pts: list[dict[str, Any]]) -> str:
+    v = pts[0].get("versions") or {}
+    return ", ".join(f"{k} {x}" for k, x in v.items() if k in ("kfp", "cron")) or "?"
+
+
+def growth_png(engine: str, shapes: dict[str, list[dict[str, Any]]]) -> bytes:
+    """Two rows per engine: wall time with the ideal line, and overhead per task; one
+    column per shape; log N axes."""
+    kinds = list(shapes)
+    fig, axes = plt.subplots(
+        2, len(kinds), figsize=(max(4.2 * len(kinds), 6.5), 6.8), dpi=100, squeeze=False
+    )
+    first = next(iter(shapes.values()))
+    fig.suptitle(
+        f"{first[0].get('system', engine)} ({_version(first)}): cost growth\ntask = "
+        f"{first[0]['task']['sleep_s']:g} s sleep",
+        fontsize=11,
+    )
+    for j, kind in enumerate(kinds):
+        pts = shapes[kind]
+        ok = [p for p in pts if p.get("status") == "completed"]
+        fits = scale.fit_point_set(pts)
+        top, bottom = axes[0][j], axes[1][j]
+        ns = [p["n"] for p in ok]
+        if ok:
+            top.plot(ns, [p["wall_s"] for p in ok], "o-", color="#c0392b", label="wall (measured)")
+            top.plot(
+                ns,
+                [p["ideal_s"] for p in ok],
+                "--",
+                color="#555555",
+                label="ideal = Σ task / parallelism",
+            )
+            for p in ok:
+                if p.get("min_wall_s") != p.get("max_wall_s"):
+                    top.vlines(p["n"], p["min_wall_s"], p["max_wall_s"], color="#c0392b")
+            bottom.plot(ns, [p["overhead_s_per_task"] * 1000 for p in ok], "o-", color="#2471a3")
+            par = sorted({p["parallelism"] for p in ok})
+            top.set_title(
+                f"{TITLE[kind]}: wall {fits['wall'].cls}\nparallelism "
+                f"{', '.join(map(str, par)) if len(par) <= 4 else f'{par[0]}–{par[-1]}'}",
+                fontsize=9,
+            )
+        else:
+            top.set_title(f"{TITLE[kind]}: no completed point", fontsize=9)
+        for p in pts:
+            if p.get("status") != "completed":
+                top.annotate(p["status"], (p["n"], 1), fontsize=7, color="#888888")
+        bottom.set_title(f"overhead per task (total overhead {fits['overhead'].cls})", fontsize=9)
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_xticks(ns or [1], [str(n) for n in ns or [1]])
+            ax.minorticks_off()
+        top.set_yscale("log")
+        top.set_ylabel("seconds")
+        bottom.set_ylabel("ms per task")
+        bottom.set_xlabel(AXIS[kind])
+        bottom.axhline(0, color="#999999", linewidth=0.8)
+        if j == 0 and ok:
+            top.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def _fmt(v: float | None, unit: str = "") -> str:
+    return "–" if v is None else f"{v:.3g}{unit}"
+
+
+def growth_section(points: list[dict[str, Any]]) -> list[Block]:
+    blocks: list[Block] = [Heading("Cost growth")]
+    if not points:
+        return [*blocks, Para("No cost-growth point in `results/scale/` (`make bench-scale`).")]
+    blocks.append(
+        Para(
+            "Each point runs n copies of one synthetic task (a fixed sleep that journals its "
+            "start and end; `orchbench/scale.py`): `fanout` = one run whose task fans out "
+            "into N parallel tasks, `backfill` = D missed days caught up the engine's way, "
+            "`concurrent` = K runs started at once. Wall time is from handing the work to "
+            "the engine until it shows it done; ideal = Σ task time / parallelism, where "
+            "parallelism is what the engine as configured runs at once (source in the "
+            "table); overhead per task = (wall − ideal) / tasks. Growth: least-squares slope "
+            f"of log(y) on log(N) over the points with N > 1; slope < {scale.CONSTANT_BELOW:g}"
+            f" roughly constant, < {scale.LINEAR_BELOW:g} linear, else worse than linear. "
+            "Timings are single runs unless min–max is shown; the machine is shared."
+        )
+    )
+    for engine, shapes in by_engine(points).items():
+        first = next(iter(shapes.values()))[0]
+        blocks.append(Heading(f"{first.get('system', engine)} (`{engine}`)", 3))
+        rows: list[list[str]] = []
+        for kind, pts in shapes.items():
+            for p in pts:
+                if p.get("status") != "completed":
+                    rows.append([kind, str(p["n"]), f"**{p['status']}**: {p.get('reason')}"])
+                    rows[-1] += [""] * 5
+                    continue
+                rows.append(
+                    [
+                        kind,
+                        str(p["n"]),
+                        _fmt(p["wall_s"], " s"),
+                        _fmt(p["ideal_s"], " s"),
+                        _fmt(p["overhead_s_per_task"] * 1000, " ms"),
+                        f"{p['parallelism']} / {p['observed_parallelism']}",
+                        str(p.get("parallelism_source", "")),
+                        str(p["tasks"]),
+                    ]
+                )
+        blocks.append(
+            Table(
+                [
+                    "shape",
+                    "N",
+                    "wall",
+                    "ideal",
+                    "overhead / task",
+                    "parallelism declared / observed",
+                    "parallelism from",
+                    "tasks",
+                ],
+                rows,  # type: ignore[arg-type]
+            )
+        )
+        for kind, pts in shapes.items():
+            words = scale.describe_growth(scale.fit_point_set(pts))
+            blocks.append(Para(f"- {TITLE[kind]}: {words}."))
+        blocks.append(
+            Image(
+                f"growth_{engine}.png",
+                growth_png(engine, shapes),
+                f"{engine}: wall time against N with the ideal line (top), overhead per task "
+                "(bottom)",
+            )
+        )
+    return blocks

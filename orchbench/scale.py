@@ -1,0 +1,600 @@
+"""Cost growth: how wall time and orchestration overhead grow with the size of the work.
+
+The one place for the scale scenarios, the synthetic task, the metrics and the fit
+(``orchbench scale``, ``make bench-scale``; issue 10). Runner-side code only orchestrates.
+
+**Shapes.** Every shape is ``n`` copies of one synthetic task; only how the engine is
+asked to run them changes:
+
+- ``fanout-N``: one run of a DAG whose one task fans out into N parallel tasks;
+- ``backfill-D``: D missed days caught up, one run (of one task) per logical date, the way
+  that engine's users catch up;
+- ``concurrent-K``: K runs (one task each, K logical dates) started at the same moment.
+
+**The task** (``TASK_NAME``): sleeps ``TASK_S`` seconds and appends one journal record
+(``type: scale_task``, start/end ``time.time_ns()`` of the sleep) through
+``orchbench.journal``, so Σ task time is known exactly and every task is accounted for.
+It uses no CPU: whatever CPU a point burns is the engine's.
+
+**Metrics** (``compute_sample``), from the records and two harness timestamps:
+
+- ``wall_s``: from the moment the harness hands the work to the engine (the submission,
+  or the cron minute firing) to the moment the engine shows it done (driver exited, cron
+  namespace idle), as a user would time it;
+- ``sum_task_s``: Σ (end − start) of the task records;
+- ``parallelism``: how many tasks the engine as configured runs at once for this shape
+  (the engine's own limit, capped by the tasks the shape has);
+- ``ideal_s`` = Σ task / parallelism; ``overhead_s_per_task`` = (wall − ideal) / tasks;
+- ``observed_parallelism``: the most task records overlapping in time (a check of the
+  declared parallelism, not an input).
+
+**Fit** (``fit_growth``): for one engine and shape, the least-squares slope ``s`` of
+log(y) against log(N) over the points with N > 1 (N = 1 is dominated by fixed start-up
+cost; all points when fewer than two have N > 1). ``s < 0.5``: roughly constant;
+``0.5 <= s < 1.5``: linear; ``s >= 1.5``: worse than linear. Applied to wall time and to
+total overhead (wall − ideal, floored at ``OVERHEAD_FLOOR_S`` so the log exists): total
+overhead linear in N means a roughly constant overhead per task; the slope of overhead
+per task is ``s - 1``.
+
+**Engines** plug in through ``ScaleEngine`` (``ENGINES`` maps a name to its class, in
+``runners/<name>/scale.py``): ``parallelism(shape)`` reads the engine's limit from its
+configuration as run, ``run(shape, point)`` makes the engine run the shape's tasks (each
+task process runs ``task_command`` or calls ``run_task_from_env``) and returns the two
+timestamps. This session: ``kfp`` and ``cron``. How the others plug in:
+
+- Airflow (``runners/airflow/scale.py``): a DAG file ``orchbench_scale`` whose task calls
+  ``run_task_from_env`` through ``@task ... .expand(item=items)`` (dynamic task mapping)
+  for ``fanout``, with ``items`` from the run's conf; ``backfill``: the DAG scheduled
+  ``@daily`` with ``catchup`` and one mapped item, D days caught up by
+  ``POST /api/v2/backfills`` (``airflow backfill create``) and waited on through the dag
+  runs; ``concurrent``: K ``POST /dags/{id}/dagRuns`` with K logical dates at once.
+  ``parallelism`` from the stack's own config as run: ``min(core.parallelism,
+  core.max_active_tasks_per_dag, LocalExecutor slots)`` for fan-out,
+  ``max_active_runs_per_dag`` (and the backfill's ``max_active_runs``) for runs. Wall:
+  trigger POST to the last run's end read from the API. The stack is started once per
+  engine, outside the measured interval.
+- Prefect (``runners/prefect/scale.py``): a flow whose task calls ``run_task_from_env``;
+  ``fanout``: ``task.map(items)`` on the flow's default task runner (a thread pool:
+  ``parallelism`` = its ``max_workers`` as run); ``backfill``: one flow run per missed day
+  (``run_deployment`` or a deployment's runs created for each date, run by one worker,
+  ``parallelism`` from the work pool's concurrency limit); ``concurrent``: K flow runs
+  created at once. Wall: first ``create_flow_run`` to the last run's ``end_time``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench import journal as jr
+
+SCHEMA = "orchbench.scale/1"
+TASK_NAME = "scale_task"
+TASK_S = 1.0  # seconds each synthetic task sleeps
+RECORD = "scale_task"  # journal record type
+POINT_JSON = "point.json"
+TMP_PREFIX = ".tmp-"
+SHAPES = ("fanout", "backfill", "concurrent")
+DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
+    "fanout": (1, 10, 50, 100),
+    "backfill": (1, 7, 30),
+    "concurrent": (1, 4, 16),
+}
+MAX_SIZE = 1000  # a typo guard, not an engine limit
+FIRST_DATE = dt.date(2026, 1, 1)  # logical date of the first (or only) run of a point
+OVERHEAD_FLOOR_S = 1e-3  # total overhead below this counts as this for the log-log fit
+CONSTANT_BELOW = 0.5  # slope thresholds of the growth classes (see the module docstring)
+LINEAR_BELOW = 1.5
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "scale"
+
+# What the task process reads when it is started by an engine (``run_task_from_env``).
+ENV_JOURNAL = "ORCHBENCH_SCALE_JOURNAL"
+ENV_ENGINE = "ORCHBENCH_SCALE_ENGINE"
+ENV_POINT = "ORCHBENCH_SCALE_POINT"
+
+ENGINES: dict[str, str] = {
+    "kfp": "runners.kfp.scale:KfpScale",
+    "cron": "runners.cron.scale:CronScale",
+}
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One measurement point's work: ``n`` tasks arranged as ``kind``."""
+
+    kind: str
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHAPES:
+            raise ValueError(f"unknown shape {self.kind!r}; allowed: {', '.join(SHAPES)}")
+        if not 1 <= self.n <= MAX_SIZE:
+            raise ValueError(f"{self.kind} size must be 1..{MAX_SIZE}, got {self.n}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.n}"
+
+    @property
+    def tasks(self) -> int:
+        return self.n
+
+    @property
+    def runs(self) -> int:
+        """Runs the engine is asked for: one fan-out run, or one run per date."""
+        return 1 if self.kind == "fanout" else self.n
+
+    def dates(self) -> list[str]:
+        """Logical dates of the runs, in order (a fan-out has one)."""
+        return [(FIRST_DATE + dt.timedelta(days=i)).isoformat() for i in range(self.runs)]
+
+
+def parse_sizes(text: str | None, kind: str) -> tuple[int, ...]:
+    """``"1,10,50"`` -> sizes of ``kind``; ``None``: the defaults; ``""``: skip the shape.
+    Raises ValueError with a message naming the flag."""
+    if text is None:
+        return DEFAULT_SIZES[kind]
+    if not text.strip():
+        return ()
+    out = []
+    for part in text.split(","):
+        try:
+            n = int(part.strip())
+        except ValueError:
+            raise ValueError(
+                f"--{kind} {text!r}: sizes must be comma-separated integers, e.g. 1,10,50"
+            ) from None
+        if not 1 <= n <= MAX_SIZE:
+            raise ValueError(f"--{kind} {text!r}: each size must be 1..{MAX_SIZE}")
+        out.append(n)
+    return tuple(dict.fromkeys(out))
+
+
+def shapes_of(sizes: dict[str, Iterable[int]]) -> list[Shape]:
+    return [Shape(kind, n) for kind in SHAPES for n in sizes.get(kind, ())]
+
+
+# --- the synthetic task ---------------------------------------------------------------------
+
+
+def run_task(
+    journal: Path | str,
+    *,
+    engine: str,
+    point: str,
+    item: int,
+    logical_date: str,
+    sleep_s: float = TASK_S,
+) -> dict[str, Any]:
+    """The synthetic task: sleep ``sleep_s`` and journal one ``scale_task`` record."""
+    start = time.time_ns()
+    time.sleep(sleep_s)
+    end = time.time_ns()
+    record = {
+        "type": RECORD,
+        "task": TASK_NAME,
+        "engine": engine,
+        "point": point,
+        "item": item,
+        "logical_date": logical_date,
+        "pid": os.getpid(),
+        "start_ns": start,
+        "end_ns": end,
+        "sleep_s": sleep_s,
+    }
+    jr.append_record(journal, record)
+    return record
+
+
+def task_env(journal: Path, engine: str, shape: Shape) -> dict[str, str]:
+    """Variables a task process started by an engine needs (``run_task_from_env``)."""
+    return {ENV_JOURNAL: str(journal), ENV_ENGINE: engine, ENV_POINT: shape.name}
+
+
+def run_task_from_env(item: int, logical_date: str) -> dict[str, Any]:
+    """``run_task`` with the journal, engine and point from ``task_env``'s variables."""
+    return run_task(
+        os.environ[ENV_JOURNAL],
+        engine=os.environ[ENV_ENGINE],
+        point=os.environ[ENV_POINT],
+        item=item,
+        logical_date=logical_date,
+    )
+
+
+def task_command(python: Path | str, item: int, logical_date: str) -> list[str]:
+    """argv of one task as a process (``python -m orchbench.scale task``), env from
+    ``task_env``."""
+    return [str(python), "-m", "orchbench.scale", "task", str(item), logical_date]
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def task_records(journal: Path | str) -> list[dict[str, Any]]:
+    return [r for r in jr.read_records(journal) if r.get("type") == RECORD]
+
+
+def max_overlap(records: Sequence[dict[str, Any]]) -> int:
+    """The most records whose [start, end) intervals overlap at one instant."""
+    events = sorted(
+        [(r["start_ns"], 1) for r in records] + [(r["end_ns"], -1) for r in records],
+        key=lambda e: (e[0], e[1]),  # an end before a start at the same instant
+    )
+    best = cur = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def compute_sample(
+    shape: Shape, records: Sequence[dict[str, Any]], start_ns: int, end_ns: int, limit: int
+) -> dict[str, Any]:
+    """The metrics of one measured sample (see the module docstring)."""
+    if limit < 1:
+        raise ValueError(f"parallelism must be at least 1, got {limit}")
+    wall = (end_ns - start_ns) / 1e9
+    total = sum((r["end_ns"] - r["start_ns"]) / 1e9 for r in records)
+    parallelism = min(limit, shape.tasks)
+    ideal = total / parallelism
+    return {
+        "wall_s": round(wall, 4),
+        "sum_task_s": round(total, 4),
+        "parallelism": parallelism,
+        "ideal_s": round(ideal, 4),
+        "overhead_s_per_task": round((wall - ideal) / shape.tasks, 5),
+        "observed_parallelism": max_overlap(records),
+        "task_records": len(records),
+    }
+
+
+def summarize_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over a point's samples, with min/max of wall time."""
+    walls = [s["wall_s"] for s in samples]
+    out: dict[str, Any] = {
+        k: round(statistics.median(s[k] for s in samples), 5)
+        for k in ("wall_s", "sum_task_s", "ideal_s", "overhead_s_per_task")
+    }
+    out["min_wall_s"], out["max_wall_s"] = min(walls), max(walls)
+    out["parallelism"] = samples[0]["parallelism"]
+    out["observed_parallelism"] = max(s["observed_parallelism"] for s in samples)
+    return out
+
+
+@dataclass(frozen=True)
+class Growth:
+    """The fitted growth of one quantity against N."""
+
+    slope: float | None  # None: fewer than two usable points
+    cls: str  # "roughly constant" | "linear" | "worse than linear" | "not enough points"
+    ns: tuple[int, ...]  # the N the fit used
+
+
+def growth_class(slope: float) -> str:
+    if slope < CONSTANT_BELOW:
+        return "roughly constant"
+    if slope < LINEAR_BELOW:
+        return "linear"
+    return "worse than linear"
+
+
+def fit_growth(points: Iterable[tuple[int, float]], floor: float = 0.0) -> Growth:
+    """Least-squares slope of log(y) against log(N) over the points with N > 1 (all points
+    if fewer than two have N > 1); y below ``floor`` counts as ``floor`` (must be > 0
+    when a y can be <= 0)."""
+    pts = sorted((n, max(y, floor)) for n, y in points)
+    use = [p for p in pts if p[0] > 1]
+    if len({n for n, _ in use}) < 2:
+        use = pts
+    if len({n for n, _ in use}) < 2 or any(y <= 0 for _, y in use):
+        return Growth(None, "not enough points", tuple(n for n, _ in use))
+    xs = [math.log(n) for n, _ in use]
+    ys = [math.log(y) for _, y in use]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return Growth(round(slope, 3), growth_class(slope), tuple(n for n, _ in use))
+
+
+def fit_point_set(points: Sequence[dict[str, Any]]) -> dict[str, Growth]:
+    """Growth of wall time and of total overhead over one engine x shape's completed
+    point.json records."""
+    ok = [p for p in points if p.get("status") == "completed"]
+    wall = fit_growth((p["n"], p["wall_s"]) for p in ok)
+    overhead = fit_growth(
+        ((p["n"], (p["wall_s"] - p["ideal_s"])) for p in ok), floor=OVERHEAD_FLOOR_S
+    )
+    return {"wall": wall, "overhead": overhead}
+
+
+def describe_growth(fits: dict[str, Growth]) -> str:
+    """The fit in words, e.g. for the report."""
+    w, o = fits["wall"], fits["overhead"]
+    if w.slope is None or o.slope is None:
+        return "not enough completed points to fit"
+    per_task = {
+        "roughly constant": "falls as 1/N (a fixed cost, amortised)",
+        "linear": "stays roughly constant",
+        "worse than linear": "grows with N",
+    }[o.cls]
+    return (
+        f"wall time {w.cls} in N (log-log slope {w.slope:.2f}); total overhead {o.cls} "
+        f"(slope {o.slope:.2f}), so overhead per task {per_task} "
+        f"(slope {o.slope - 1:.2f}); fitted on N = {', '.join(map(str, o.ns))}"
+    )
+
+
+# --- the engine interface -------------------------------------------------------------------
+
+
+class ScaleTimeout(RuntimeError):
+    """A point ran past its deadline; the engine killed what it started."""
+
+
+@dataclass
+class PointContext:
+    """Where one sample of a point runs and when to give up."""
+
+    engine: str
+    shape: Shape
+    dir: Path  # the point's (temporary) directory
+    journal: Path  # this sample's task records
+    logs: Path
+    work: Path  # scratch space (pipeline roots, crontabs), removed when the point is done
+    deadline: float  # time.monotonic() after which the sample must stop
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def task_env(self) -> dict[str, str]:
+        return task_env(self.journal, self.engine, self.shape)
+
+
+@dataclass
+class Timing:
+    """The harness's two timestamps of a sample (``time.time_ns()``)."""
+
+    start_ns: int  # the work handed to the engine
+    end_ns: int  # the engine shows it done
+    notes: list[str] = field(default_factory=list)
+
+
+class ScaleEngine:
+    """Base of the runner-side scale adapters (``runners/<name>/scale.py``)."""
+
+    name: ClassVar[str]
+    system: ClassVar[str]
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+
+    def check_environment(self) -> None:
+        """Raise ``orchbench.runner.EnvironmentMissing`` naming what is missing."""
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def parallelism(self, shape: Shape) -> tuple[int, str]:
+        """Tasks of ``shape`` the engine as configured runs at once, and where that number
+        comes from (uncapped by the shape's task count; ``compute_sample`` caps it)."""
+        raise NotImplementedError
+
+    def settings(self, shape: Shape) -> dict[str, Any]:
+        return {}
+
+    def start(self, work: Path) -> None:
+        """Start shared services once per engine (outside every measured interval)."""
+
+    def stop(self) -> None:
+        """Stop what ``start`` started; safe to call twice."""
+
+    def run(self, shape: Shape, point: PointContext) -> Timing:
+        """Make the engine run the shape's tasks; return when it shows them done."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Kill whatever the current sample started."""
+
+
+def engine_class(name: str) -> type[ScaleEngine]:
+    if name not in ENGINES:
+        raise ValueError(f"no scale engine {name!r}; available: {', '.join(ENGINES)}")
+    module, _, attr = ENGINES[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_engine(name: str, repo_root: Path | None = None) -> ScaleEngine:
+    """Instantiate and check an engine; raises ValueError or EnvironmentMissing."""
+    root = repo_root or Path(__file__).resolve().parent.parent
+    engine = engine_class(name)(root)
+    engine.check_environment()
+    return engine
+
+
+# --- measuring and publishing ---------------------------------------------------------------
+
+
+def point_dir(out_root: Path, engine: str, shape: Shape) -> Path:
+    return Path(out_root) / engine / shape.name
+
+
+def default_timeout(shape: Shape) -> float:
+    """Deadline of one sample: generous per task, bounded."""
+    return min(1800.0, 60 + shape.tasks * (TASK_S + 6))
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Rename a finished point directory into place, replacing an older one."""
+    old = None
+    if final.exists():
+        old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:6]}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def measure_point(
+    engine: ScaleEngine,
+    shape: Shape,
+    out_root: Path,
+    repeat: int = 1,
+    timeout_s: float | None = None,
+) -> Path:
+    """Measure one point ``repeat`` times and publish its directory with ``point.json``.
+
+    A sample that times out or fails is recorded (``status``, ``reason``); Ctrl-C aborts
+    the engine, removes the temporary directory and re-raises.
+    """
+    from orchbench.rundir import machine_info
+
+    out_root = Path(out_root).resolve()
+    final = point_dir(out_root, engine.name, shape)
+    tmp = final.with_name(f"{TMP_PREFIX}{shape.name}-{uuid.uuid4().hex[:6]}")
+    tmp.mkdir(parents=True)
+    limit, source = engine.parallelism(shape)
+    status, reason = "completed", None
+    samples: list[dict[str, Any]] = []
+    try:
+        for i in range(1, repeat + 1):
+            ctx = PointContext(
+                engine=engine.name,
+                shape=shape,
+                dir=tmp,
+                journal=tmp / f"journal-{i}.jsonl",
+                logs=tmp / f"logs-{i}",
+                work=tmp / "work",
+                deadline=time.monotonic() + (timeout_s or default_timeout(shape)),
+            )
+            ctx.logs.mkdir()
+            ctx.work.mkdir(exist_ok=True)
+            ctx.journal.touch()
+            try:
+                timing = engine.run(shape, ctx)
+            except ScaleTimeout as e:
+                engine.abort()
+                status, reason = "timeout", str(e)
+                break
+            except Exception as e:  # failures are data
+                engine.abort()
+                status, reason = "failed", f"{type(e).__name__}: {e}"
+                break
+            records = task_records(ctx.journal)
+            sample = compute_sample(shape, records, timing.start_ns, timing.end_ns, limit)
+            sample |= {"records": ctx.journal.name, "notes": timing.notes}
+            samples.append(sample)
+            if len(records) != shape.tasks:
+                status = "failed"
+                reason = f"sample {i}: {len(records)} task records, expected {shape.tasks}"
+                break
+        record: dict[str, Any] = {
+            "schema": SCHEMA,
+            "engine": engine.name,
+            "system": engine.system,
+            "shape": shape.kind,
+            "n": shape.n,
+            "tasks": shape.tasks,
+            "runs": shape.runs,
+            "task": {"name": TASK_NAME, "sleep_s": TASK_S},
+            "status": status,
+            "reason": reason,
+            "measured_at": dt.datetime.now(dt.UTC).isoformat(),
+            "versions": engine.versions(),
+            "machine": machine_info(),
+            "engine_parallelism": limit,
+            "parallelism_source": source,
+            "settings": engine.settings(shape),
+            "repeat": repeat,
+            "records": [s["records"] for s in samples],
+            "samples": samples,
+        }
+        if status == "completed":
+            record |= summarize_samples(samples)
+        _write_json(tmp / POINT_JSON, record)
+        shutil.rmtree(tmp / "work", ignore_errors=True)
+    except BaseException:
+        engine.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return publish(tmp, final)
+
+
+def run_scale(
+    engines: Sequence[str],
+    shapes: Sequence[Shape],
+    out_root: Path = DEFAULT_OUT,
+    repeat: int = 1,
+    on_point: Callable[[str, Shape], None] | None = None,
+) -> list[Path]:
+    """Every shape on every engine, one engine's services started once; the published
+    point directories."""
+    out: list[Path] = []
+    for name in engines:
+        engine = make_engine(name)
+        try:
+            engine.start(Path(out_root).resolve() / name / f"{TMP_PREFIX}services")
+            for shape in shapes:
+                if on_point:
+                    on_point(name, shape)
+                out.append(measure_point(engine, shape, out_root, repeat))
+        finally:
+            engine.abort()
+            engine.stop()
+            shutil.rmtree(Path(out_root) / name / f"{TMP_PREFIX}services", ignore_errors=True)
+    return out
+
+
+def load_points(root: Path | str) -> list[dict[str, Any]]:
+    """Every published ``point.json`` under ``root`` (``<engine>/<shape>-<n>/``) of this
+    schema, each with ``dir`` added."""
+    out = []
+    for p in sorted(Path(root).glob(f"*/*/{POINT_JSON}")):
+        if p.parent.name.startswith(TMP_PREFIX):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            rec = json.loads(p.read_text())
+            if rec.get("schema") == SCHEMA:
+                out.append({**rec, "dir": str(p.parent)})
+    return out
+
+
+def _task_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m orchbench.scale", description=run_task.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("task", help="run one synthetic task (journal etc. from the env)")
+    t.add_argument("item", type=int)
+    t.add_argument("logical_date")
+    args = ap.parse_args(argv)
+    rec = run_task_from_env(args.item, args.logical_date)
+    print(f"{TASK_NAME} {rec['point']} item {rec['item']} {rec['logical_date']} done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_task_main())

@@ -1,0 +1,170 @@
+"""The ``kfp`` scale engine: the scale pipelines (``scale_pipeline.py``) on ``kfp.local``.
+
+Only orchestration; shapes, task and metrics are ``orchbench.scale``'s.
+
+- ``fanout-N``: one submission of ``scale-fanout`` with ``items = [0..N-1]``
+  (``dsl.ParallelFor``). kfp.local 2.17.3 runs a ParallelFor's iterations on a
+  ``ThreadPoolExecutor`` whose ``max_workers`` is capped at 2 (``ParallelExecutor.
+  conservative_max`` in ``kfp/local/orchestrator/enhanced_dag_orchestrator.py``, "to avoid
+  thread explosion with nested ParallelFor loops"; a ``parallelism=`` on the loop can only
+  lower it): the parallelism is that number, read from kfp.local in ``.venvs/kfp``. Regular
+  tasks of a DAG run one at a time.
+- ``backfill-D``: D submissions of ``scale-daily``, one per logical date, one after
+  another, as a user's ``for date in dates: run(date)`` does (a kfp.local run blocks until it
+  ends; there is no scheduler, so no catch-up): parallelism 1.
+- ``concurrent-K``: K submissions started at once, each its own driver process. kfp.local
+  has no server or shared scheduler, so nothing limits them: parallelism K. (In one
+  process it would not work: ``local.init`` is one global configuration and a run blocks.)
+
+Each submission is ``.venvs/kfp/bin/python -m runners.kfp.scale_pipeline run`` in its own
+process group (``SubprocessRunner(use_venv=False)``, caching off, one pipeline root per
+point). Wall time: just before the first driver starts to the last driver's exit, so it
+includes what a kfp.local user pays per run (interpreter start, importing kfp, loading the
+spec) and per task (a subprocess that imports kfp).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench.procs import kill_group, venv_versions
+from orchbench.runner import EnvironmentMissing
+from orchbench.scale import PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
+from runners.kfp.adapter import _clean_env
+
+MODULE = "runners.kfp.scale_pipeline"
+SPECS = {"fanout": "scale_fanout.yaml", "daily": "scale_daily.yaml"}
+POLL_S = 0.05
+
+
+class KfpScale(ScaleEngine):
+    """Scale shapes on kfp.local (SubprocessRunner)."""
+
+    name: ClassVar[str] = "kfp"
+    system: ClassVar[str] = "KFP (local runner)"
+
+    def __init__(self, repo_root: Path) -> None:
+        super().__init__(repo_root)
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._fanout_workers: int | None = None
+
+    def python(self) -> Path:
+        return self.repo_root / ".venvs" / "kfp" / "bin" / "python"
+
+    def check_environment(self) -> None:
+        if not self.python().is_file():
+            raise EnvironmentMissing(f"{self.python()} not found: run `make setup`")
+
+    def versions(self) -> dict[str, str]:
+        return venv_versions(self.python(), ("kfp", "kfp-pipeline-spec"))
+
+    def spec(self, which: str) -> Path:
+        """The compiled spec (``build/kfp/``), compiled when missing or stale."""
+        path = self.repo_root / "build" / "kfp" / SPECS[which]
+        src = self.repo_root / "runners" / "kfp" / "scale_pipeline.py"
+        if path.exists() and path.stat().st_mtime >= src.stat().st_mtime:
+            return path
+        cmd = [str(self.python()), "-m", MODULE, "compile", "--out-dir", str(path.parent)]
+        done = subprocess.run(
+            cmd, cwd=self.repo_root, env=_clean_env(), capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            raise EnvironmentMissing(f"compiling the KFP scale pipelines failed: {tail}")
+        return path
+
+    def fanout_workers(self) -> int:
+        """kfp.local's ParallelFor worker count, read from kfp.local itself."""
+        if self._fanout_workers is None:
+            out = subprocess.run(
+                [str(self.python()), "-m", MODULE, "parallelism"],
+                cwd=self.repo_root,
+                env=_clean_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            ).stdout
+            self._fanout_workers = int(json.loads(out)["max_workers"])
+        return self._fanout_workers
+
+    def parallelism(self, shape: Shape) -> tuple[int, str]:
+        if shape.kind == "fanout":
+            return self.fanout_workers(), (
+                "kfp.local ParallelExecutor().max_workers (ParallelFor iterations on a "
+                "thread pool capped at conservative_max)"
+            )
+        if shape.kind == "backfill":
+            return 1, "one kfp.local run per date, each submitted after the previous ended"
+        return shape.n, "K independent kfp.local driver processes; nothing limits them"
+
+    def settings(self, shape: Shape) -> dict[str, Any]:
+        which = "fanout" if shape.kind == "fanout" else "daily"
+        return {
+            "runner": "kfp.local SubprocessRunner(use_venv=False), caching off",
+            "pipeline": f"scale-{which}",
+            "spec": str(self.repo_root / "build" / "kfp" / SPECS[which]),
+            "submissions": "at once" if shape.kind == "concurrent" else "one after another",
+        }
+
+    def _start(self, point: PointContext, spec: Path, date: str, items: int | None) -> None:
+        root = point.work / "pipeline_root"
+        cmd = [str(self.python()), "-m", MODULE, "run", "--spec", str(spec)]
+        cmd += ["--pipeline-root", str(root), "--logical-date", date]
+        if items is not None:
+            cmd += ["--items", str(items)]
+        log = point.logs / f"kfp-submission-{len(self._procs) + 1:03d}-{date}.log"
+        env = {**_clean_env(), **point.task_env(), "PYTHONUNBUFFERED": "1"}
+        with log.open("ab") as out:
+            self._procs.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=self.repo_root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+    def _wait(self, point: PointContext, procs: list[subprocess.Popen[bytes]]) -> None:
+        while any(p.poll() is None for p in procs):
+            if point.remaining() <= 0:
+                self.abort()
+                raise ScaleTimeout(f"kfp {point.shape.name}: runs still going at the deadline")
+            time.sleep(POLL_S)
+        failed = sum(1 for p in procs if p.returncode)
+        if failed:
+            raise RuntimeError(f"{failed} kfp.local run(s) failed; see {point.logs}")
+
+    def run(self, shape: Shape, point: PointContext) -> Timing:
+        self._procs = []
+        spec = self.spec("fanout" if shape.kind == "fanout" else "daily")
+        dates = shape.dates()
+        start = time.time_ns()
+        if shape.kind == "fanout":
+            self._start(point, spec, dates[0], shape.n)
+            self._wait(point, self._procs)
+        elif shape.kind == "backfill":
+            for date in dates:
+                self._start(point, spec, date, None)
+                self._wait(point, self._procs[-1:])
+        else:
+            for date in dates:
+                self._start(point, spec, date, None)
+            self._wait(point, self._procs)
+        end = time.time_ns()
+        for p in self._procs:  # nothing a run started may outlive it
+            kill_group(p)
+        self._procs = []
+        return Timing(start, end)
+
+    def abort(self) -> None:
+        for p in self._procs:
+            kill_group(p)
+        self._procs = []

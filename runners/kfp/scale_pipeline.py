@@ -1,0 +1,118 @@
+"""The scale pipelines (``orchbench.scale``) as KFP v2 pipelines, and their local driver.
+
+Runs in ``.venvs/kfp`` only (imports kfp). Two pipelines, each task the synthetic
+``orchbench.scale`` task (``run_task_from_env``), caching off (every run must execute):
+
+- ``scale-fanout``: ``dsl.ParallelFor(items)`` over a pipeline parameter, one
+  ``scale-task`` per item, as users fan out over a list;
+- ``scale-daily``: one ``scale-task`` for a ``logical_date`` (backfill and concurrent
+  submit one run of it per date).
+
+    python -m runners.kfp.scale_pipeline compile --out-dir build/kfp
+    python -m runners.kfp.scale_pipeline run --spec S --pipeline-root R --logical-date D [--items N]
+    python -m runners.kfp.scale_pipeline parallelism
+
+``run`` is one submission to ``kfp.local`` (``SubprocessRunner(use_venv=False)``, caching
+off); ``parallelism`` prints, as JSON, the ParallelFor worker count kfp.local's
+``ParallelExecutor`` uses by default (read from kfp.local itself).
+No ``from __future__ import annotations``: KFP reads the components' annotations as types.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kfp import compiler, dsl
+
+BASE_IMAGE = "python:3.11-slim"  # unused by SubprocessRunner; what a cluster would need
+SPECS = {"fanout": "scale_fanout.yaml", "daily": "scale_daily.yaml"}
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def scale_task(item: int, logical_date: str) -> None:
+    from orchbench.scale import run_task_from_env
+
+    run_task_from_env(item, logical_date)
+
+
+@dsl.pipeline(name="scale-fanout")
+def scale_fanout(items: list, logical_date: str) -> None:
+    with dsl.ParallelFor(items) as item:
+        scale_task(item=item, logical_date=logical_date).set_caching_options(False)
+
+
+@dsl.pipeline(name="scale-daily")
+def scale_daily(logical_date: str) -> None:
+    scale_task(item=0, logical_date=logical_date).set_caching_options(False)
+
+
+def compile_specs(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key, fn in (("fanout", scale_fanout), ("daily", scale_daily)):
+        path = out_dir / SPECS[key]
+        compiler.Compiler().compile(fn, str(path))
+        paths.append(path)
+    return paths
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from kfp import components, local
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    root = Path(args.pipeline_root).resolve()
+    (root / ".workspace").mkdir(parents=True, exist_ok=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root),
+        workspace_root=str(root / ".workspace"),
+        raise_on_error=True,
+        enable_caching=False,
+    )
+    pipeline = components.load_component_from_file(args.spec)
+    arguments: dict[str, object] = {"logical_date": args.logical_date}
+    if args.items is not None:
+        arguments["items"] = list(range(args.items))
+    try:
+        pipeline(**arguments)
+    except RuntimeError as e:
+        print(f"scale pipeline FAILURE: {e}", flush=True)
+        return 1
+    print("scale pipeline SUCCESS", flush=True)
+    return 0
+
+
+def _parallelism() -> int:
+    from kfp.local.orchestrator.enhanced_dag_orchestrator import ParallelExecutor
+
+    ex = ParallelExecutor()
+    print(json.dumps({"max_workers": ex.max_workers, "cap": ex.conservative_max}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runners.kfp.scale_pipeline", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compile")
+    c.add_argument("--out-dir", required=True, type=Path)
+    r = sub.add_parser("run")
+    r.add_argument("--spec", required=True)
+    r.add_argument("--pipeline-root", required=True)
+    r.add_argument("--logical-date", required=True)
+    r.add_argument("--items", type=int, default=None, help="fan-out width (scale-fanout)")
+    sub.add_parser("parallelism")
+    args = ap.parse_args(argv)
+    if args.cmd == "compile":
+        for p in compile_specs(args.out_dir):
+            print(p)
+        return 0
+    if args.cmd == "parallelism":
+        return _parallelism()
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

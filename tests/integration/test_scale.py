@@ -1,0 +1,56 @@
+"""Cost-growth points on the real engines with small N: every task journaled, fan-out
+tasks overlapping as the engine's parallelism says, point.json valid. Behaviour, not
+timings."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from orchbench import scale
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def check_points(out: Path, engine: str, expect_overlap: dict[str, int]) -> None:
+    for shape in (scale.Shape("fanout", 1), scale.Shape("fanout", 5), scale.Shape("backfill", 2)):
+        d = scale.point_dir(out, engine, shape)
+        p = json.loads((d / scale.POINT_JSON).read_text())
+        assert p["schema"] == scale.SCHEMA and p["status"] == "completed", p.get("reason")
+        assert p["engine"] == engine and p["versions"]
+        records = scale.task_records(d / p["records"][0])
+        assert len(records) == shape.tasks
+        assert sorted({r["logical_date"] for r in records}) == shape.dates()
+        assert p["sum_task_s"] >= shape.tasks * scale.TASK_S
+        assert p["wall_s"] >= p["ideal_s"] > 0
+        assert p["observed_parallelism"] == expect_overlap[shape.name]
+
+
+@pytest.mark.skipif(not (REPO / ".venvs/kfp/bin/python").exists(), reason="make setup")
+def test_kfp_scale_small(tmp_path: Path) -> None:
+    """kfp.local runs ParallelFor iterations two at a time; a backfill one run after another."""
+    paths = scale.run_scale(
+        ["kfp"], scale.shapes_of({"fanout": (1, 5), "backfill": (2,)}), tmp_path
+    )
+    assert len(paths) == 3
+    check_points(tmp_path, "kfp", {"fanout-1": 1, "fanout-5": 2, "backfill-2": 1})
+    p = json.loads(
+        (scale.point_dir(tmp_path, "kfp", scale.Shape("fanout", 5)) / "point.json").read_text()
+    )
+    assert p["parallelism"] == 2
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="cron needs root (namespaces)")
+def test_cron_scale_small(tmp_path: Path) -> None:
+    """cron starts all jobs of a minute at once; the catch-up loop runs days in order."""
+    scale.run_scale(["cron"], scale.shapes_of({"fanout": (1, 5), "backfill": (2,)}), tmp_path)
+    check_points(tmp_path, "cron", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 1})
+    d = scale.point_dir(tmp_path, "cron", scale.Shape("backfill", 2))
+    records = scale.task_records(d / "journal-1.jsonl")
+    assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
