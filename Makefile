@@ -64,7 +64,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-scale bench-wrapper bench-overhead report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-production bench-scale bench-wrapper bench-overhead report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -172,6 +172,10 @@ bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
 SCALE_ARGS ?=
 bench-scale: setup ## cost-growth curves (fan-out, backfill, concurrent runs) per engine, then the report
 	.venv/bin/orchbench scale $(SCALE_ARGS)
+	.venv/bin/orchbench report
+
+bench-production: setup ## the production-like deployments (airflow/celery, prefect/pool) on every scenario, then the report
+	.venv/bin/orchbench bench --runners airflow/celery,prefect/pool --jobs $(BENCH_JOBS) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
 bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)
