@@ -29,26 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchbench.procs import free_port, group_pids, kill_group
+from orchbench.procs import child_pids, free_port, group_pids, kill_group
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 START_TIMEOUT_S = 60.0
 PORT_TRIES = 3
-
-
-def child_pids(ppid: int) -> list[int]:
-    """Live children of ``ppid``, from /proc."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == ppid and fields[0] != "Z":
-            out.append(int(d.name))
-    return out
 
 
 class PostgresMissing(RuntimeError):

@@ -20,8 +20,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Live (not zombie) pids of the process group ``pgid``, from /proc."""
+def _live_stats() -> list[tuple[int, list[str]]]:
+    """(pid, stat fields from the state on) of every live, non-zombie process, from /proc."""
     out = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -30,9 +30,19 @@ def group_pids(pgid: int) -> list[int]:
             fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d.name))
-    return sorted(out)
+        if fields[0] != "Z":
+            out.append((int(d.name), fields))
+    return out
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (not zombie) pids of the process group ``pgid``, from /proc."""
+    return sorted(pid for pid, f in _live_stats() if int(f[2]) == pgid)
+
+
+def child_pids(ppid: int) -> list[int]:
+    """Live (not zombie) children of ``ppid``, from /proc."""
+    return sorted(pid for pid, f in _live_stats() if int(f[1]) == ppid)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
