@@ -28,6 +28,7 @@ from orchbench.journal import Journal
 from orchbench.runner import EnvironmentMissing
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import CELERY_WORKERS, AirflowStack
+from tests.integration.leftovers import processes_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
 # The outcome metrics (timings, CPU and lineage are the deployment's, not the outcome)
@@ -112,21 +113,6 @@ def _snapshot(pids: list[int]) -> dict[int, tuple[str, str]]:
 
 def _survivors(snap: dict[int, tuple[str, str]]) -> list[str]:
     return [f"{pid} {title[:80]}" for pid, (st, title) in snap.items() if _starttime(pid) == st]
-
-
-def _mentioning(needles: list[str]) -> list[str]:
-    """Live processes whose command line or environment mentions one of ``needles``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid() or _starttime(int(d.name)) is None:
-            continue
-        blob = b""
-        for part in ("cmdline", "environ"):
-            with contextlib.suppress(OSError):
-                blob += (d / part).read_bytes()
-        if any(n.encode() in blob for n in needles):
-            out.append(f"{d.name} {_title(int(d.name))[:80]}")
-    return out
 
 
 def _stack_pids(stack: AirflowStack) -> list[int]:
@@ -215,7 +201,7 @@ def test_celery_profile_has_the_default_outcome_and_leaves_nothing(
     # nothing of the stack is left: no process, no listening port
     _assert_kinds(snap)
     assert _survivors(snap) == []
-    assert _mentioning(needles) == []
+    assert processes_mentioning(*needles) == []
     assert [p for p in ports if _open(p)] == []
 
     run = json.loads((run_dir / "run.json").read_text())
@@ -280,5 +266,5 @@ def test_ctrl_c_during_a_celery_run_leaves_nothing(tmp_path: Path) -> None:
     assert b"interrupted" in stderr
     _assert_kinds(snap)
     assert _survivors(snap) == []
-    assert _mentioning([str(out)]) == []
+    assert processes_mentioning(str(out)) == []
     assert not list(out.glob("*/airflow/*/run.json"))  # nothing half-written is published

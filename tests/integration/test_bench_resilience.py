@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from orchbench import ownership, rundir
+from tests.integration.leftovers import processes_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = "kfp,prefect"
@@ -50,23 +51,6 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
             cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Live processes whose command line or environment contains ``text``."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            blob = (d / "cmdline").read_bytes() + b"\0" + (d / "environ").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in blob:
-            found.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
-    return found
 
 
 def wait_for(cond: object, within_s: float, what: str, proc: subprocess.Popen[bytes]) -> None:

@@ -35,6 +35,7 @@ from runners.prefect import native
 from runners.prefect.adapter import POOL, PrefectRunner
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
+from tests.integration.leftovers import processes_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -315,27 +316,6 @@ OUTCOME = (
 )
 
 
-def stack_processes(*needles: str) -> list[str]:
-    """Live processes with any of ``needles`` in their command line, environment or
-    working directory (PostgreSQL's children rename themselves but keep the data
-    directory as their working directory)."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            blob = cmdline + (d / "environ").read_bytes().decode(errors="replace")
-            blob += os.readlink(d / "cwd")
-        except OSError:
-            continue
-        if any(n in blob for n in needles):
-            found.append(cmdline)
-    return found
-
-
 @pytest.fixture(scope="module")
 def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRunner]:
     r = PrefectRunner("pool", repo_root=REPO)
@@ -344,14 +324,14 @@ def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRun
     assert r.home is not None and r.pg is not None and r.stack is not None
     needles = (str(r.home), str(r.pg.root))
     stack = r.stack
-    assert stack_processes(*needles)  # the needles do find the stack while it runs
+    assert processes_mentioning(*needles)  # the needles do find the stack while it runs
     try:
         yield r
     finally:
         r.stop()
         r.stop()  # safe twice
         assert marked_pids(stack) == []
-        assert stack_processes(*needles) == []
+        assert processes_mentioning(*needles) == []
         assert not Path(needles[1]).exists()
 
 
@@ -433,7 +413,7 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline, "no step started in 180 s"
                 time.sleep(0.5)
-            assert stack_processes(str(tmpdir), str(out))  # the stack is up and running
+            assert processes_mentioning(str(tmpdir), str(out))  # the stack is up and running
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=120)
         finally:
@@ -441,7 +421,7 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
         assert proc.returncode == 130, err
-        assert stack_processes(str(tmpdir), str(out)) == []
+        assert processes_mentioning(str(tmpdir), str(out)) == []
         assert not list(out.glob("*/*/.tmp-*")) and not list(out.glob("*/*/[!.]*"))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
