@@ -40,7 +40,8 @@ per task is ``s - 1``.
 ``runners/<name>/scale.py``): ``parallelism(shape)`` reads the engine's limit from its
 configuration as run, ``run(shape, point)`` makes the engine run the shape's tasks (each
 task process runs ``task_command`` or calls ``run_task_from_env``) and returns the two
-timestamps. This session: ``kfp`` and ``cron``. How the others plug in:
+timestamps. Engines whose submission is a process of its own (a script run) start it
+through ``Drivers``. Each engine's docstring says how the shapes map to it:
 
 - Airflow (``runners/airflow/scale.py``): a DAG file ``orchbench_scale`` whose task calls
   ``run_task_from_env`` through ``@task ... .expand(item=items)`` (dynamic task mapping)
@@ -53,12 +54,8 @@ timestamps. This session: ``kfp`` and ``cron``. How the others plug in:
   ``max_active_runs_per_dag`` (and the backfill's ``max_active_runs``) for runs. Wall:
   trigger POST to the last run's end read from the API. The stack is started once per
   engine, outside the measured interval.
-- Prefect (``runners/prefect/scale.py``): a flow whose task calls ``run_task_from_env``;
-  ``fanout``: ``task.map(items)`` on the flow's default task runner (a thread pool:
-  ``parallelism`` = its ``max_workers`` as run); ``backfill``: one flow run per missed day
-  (``run_deployment`` or a deployment's runs created for each date, run by one worker,
-  ``parallelism`` from the work pool's concurrency limit); ``concurrent``: K flow runs
-  created at once. Wall: first ``create_flow_run`` to the last run's ``end_time``.
+- Prefect: ``runners/prefect/scale.py`` (its docstring says how each shape maps to script
+  runs against a real Prefect server).
 """
 
 from __future__ import annotations
@@ -72,6 +69,7 @@ import math
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -81,6 +79,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench import journal as jr
+from orchbench.procs import kill_group
 
 SCHEMA = "orchbench.scale/1"
 TASK_NAME = "scale_task"
@@ -99,6 +98,7 @@ FIRST_DATE = dt.date(2026, 1, 1)  # logical date of the first (or only) run of a
 OVERHEAD_FLOOR_S = 1e-3  # total overhead below this counts as this for the log-log fit
 CONSTANT_BELOW = 0.5  # slope thresholds of the growth classes (see the module docstring)
 LINEAR_BELOW = 1.5
+DRIVER_POLL_S = 0.05  # how often ``Drivers.wait`` looks at its processes
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "scale"
 
 # What the task process reads when it is started by an engine (``run_task_from_env``).
@@ -109,6 +109,7 @@ ENV_POINT = "ORCHBENCH_SCALE_POINT"
 ENGINES: dict[str, str] = {
     "kfp": "runners.kfp.scale:KfpScale",
     "cron": "runners.cron.scale:CronScale",
+    "prefect": "runners.prefect.scale:PrefectScale",
 }
 
 
@@ -413,6 +414,48 @@ class ScaleEngine:
 
     def abort(self) -> None:
         """Kill whatever the current sample started."""
+
+
+class Drivers:
+    """Submissions that are processes of their own (one script run per submission, as a
+    kfp.local or Prefect user starts a run): each in its own process group with its own
+    log; ``kill`` stops every group, so nothing a run started outlives it."""
+
+    def __init__(self, cwd: Path, label: str) -> None:
+        self.cwd = cwd
+        self.label = label  # the engine's name, for messages
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                list(cmd),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def wait(self, point: PointContext, procs: Sequence[subprocess.Popen[bytes]]) -> None:
+        """Until ``procs`` exited; ScaleTimeout past the point's deadline (after killing
+        every driver), RuntimeError if one failed."""
+        while any(p.poll() is None for p in procs):
+            if point.remaining() <= 0:
+                self.kill()
+                raise ScaleTimeout(f"{self.label} {point.shape.name}: runs going at the deadline")
+            time.sleep(DRIVER_POLL_S)
+        failed = sum(1 for p in procs if p.returncode)
+        if failed:
+            raise RuntimeError(f"{failed} {self.label} run(s) failed; see {point.logs}")
+
+    def kill(self) -> None:
+        for p in self.procs:
+            kill_group(p)
+        self.procs = []
 
 
 def engine_class(name: str) -> type[ScaleEngine]:

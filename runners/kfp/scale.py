@@ -31,14 +31,13 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.procs import kill_group, venv_versions
+from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing
-from orchbench.scale import PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
+from orchbench.scale import Drivers, PointContext, ScaleEngine, Shape, Timing
 from runners.kfp.adapter import _clean_env
 
 MODULE = "runners.kfp.scale_pipeline"
 SPECS = {"fanout": "scale_fanout.yaml", "daily": "scale_daily.yaml"}
-POLL_S = 0.05
 
 
 class KfpScale(ScaleEngine):
@@ -49,7 +48,7 @@ class KfpScale(ScaleEngine):
 
     def __init__(self, repo_root: Path) -> None:
         super().__init__(repo_root)
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._drivers = Drivers(repo_root, self.name)
         self._fanout_workers: int | None = None
 
     def python(self) -> Path:
@@ -111,60 +110,33 @@ class KfpScale(ScaleEngine):
             "submissions": "at once" if shape.kind == "concurrent" else "one after another",
         }
 
-    def _start(self, point: PointContext, spec: Path, date: str, items: int | None) -> None:
+    def _start(
+        self, point: PointContext, spec: Path, date: str, items: int | None
+    ) -> subprocess.Popen[bytes]:
         root = point.work / "pipeline_root"
         cmd = [str(self.python()), "-m", MODULE, "run", "--spec", str(spec)]
         cmd += ["--pipeline-root", str(root), "--logical-date", date]
         if items is not None:
             cmd += ["--items", str(items)]
-        log = point.logs / f"kfp-submission-{len(self._procs) + 1:03d}-{date}.log"
+        log = point.logs / f"kfp-submission-{len(self._drivers.procs) + 1:03d}-{date}.log"
         env = {**_clean_env(), **point.task_env(), "PYTHONUNBUFFERED": "1"}
-        with log.open("ab") as out:
-            self._procs.append(
-                subprocess.Popen(
-                    cmd,
-                    cwd=self.repo_root,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-
-    def _wait(self, point: PointContext, procs: list[subprocess.Popen[bytes]]) -> None:
-        while any(p.poll() is None for p in procs):
-            if point.remaining() <= 0:
-                self.abort()
-                raise ScaleTimeout(f"kfp {point.shape.name}: runs still going at the deadline")
-            time.sleep(POLL_S)
-        failed = sum(1 for p in procs if p.returncode)
-        if failed:
-            raise RuntimeError(f"{failed} kfp.local run(s) failed; see {point.logs}")
+        return self._drivers.start(cmd, env, log)
 
     def run(self, shape: Shape, point: PointContext) -> Timing:
-        self._procs = []
+        self._drivers.kill()
         spec = self.spec("fanout" if shape.kind == "fanout" else "daily")
         dates = shape.dates()
         start = time.time_ns()
         if shape.kind == "fanout":
-            self._start(point, spec, dates[0], shape.n)
-            self._wait(point, self._procs)
+            self._drivers.wait(point, [self._start(point, spec, dates[0], shape.n)])
         elif shape.kind == "backfill":
             for date in dates:
-                self._start(point, spec, date, None)
-                self._wait(point, self._procs[-1:])
+                self._drivers.wait(point, [self._start(point, spec, date, None)])
         else:
-            for date in dates:
-                self._start(point, spec, date, None)
-            self._wait(point, self._procs)
+            self._drivers.wait(point, [self._start(point, spec, date, None) for date in dates])
         end = time.time_ns()
-        for p in self._procs:  # nothing a run started may outlive it
-            kill_group(p)
-        self._procs = []
+        self._drivers.kill()  # nothing a run started may outlive it
         return Timing(start, end)
 
     def abort(self) -> None:
-        for p in self._procs:
-            kill_group(p)
-        self._procs = []
+        self._drivers.kill()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchbench import scale
+from tests.integration.leftovers import processes_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,3 +55,18 @@ def test_cron_scale_small(tmp_path: Path) -> None:
     d = scale.point_dir(tmp_path, "cron", scale.Shape("backfill", 2))
     records = scale.task_records(d / "journal-1.jsonl")
     assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
+
+
+@pytest.mark.skipif(not (REPO / ".venvs/prefect/bin/python").exists(), reason="make setup")
+def test_prefect_scale_small(tmp_path: Path) -> None:
+    """Prefect maps a fan-out over threads with no limit as installed; the catch-up script
+    runs the days one after another; nothing of the server or the scripts outlives the
+    run."""
+    scale.run_scale(["prefect"], scale.shapes_of({"fanout": (1, 5), "backfill": (2,)}), tmp_path)
+    check_points(tmp_path, "prefect", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 1})
+    assert processes_mentioning(str(tmp_path)) == []
+    assert sorted(p.name for p in (tmp_path / "prefect").iterdir()) == [
+        "backfill-2",
+        "fanout-1",
+        "fanout-5",
+    ]
