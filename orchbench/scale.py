@@ -109,6 +109,7 @@ ENV_POINT = "ORCHBENCH_SCALE_POINT"
 ENGINES: dict[str, str] = {
     "kfp": "runners.kfp.scale:KfpScale",
     "cron": "runners.cron.scale:CronScale",
+    "airflow": "runners.airflow.scale:AirflowScale",
 }
 
 

@@ -40,7 +40,8 @@ def by_engine(points: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
 
 def _version(pts: list[dict[str, Any]]) -> str:
     v = pts[0].get("versions") or {}
-    return ", ".join(f"{k} {x}" for k, x in v.items() if k in ("kfp", "cron")) or "?"
+    keys = ("kfp", "cron", "apache-airflow")
+    return ", ".join(f"{k} {x}" for k, x in v.items() if k in keys) or "?"
 
 
 def growth_png(engine: str, shapes: dict[str, list[dict[str, Any]]]) -> bytes:
