@@ -12,7 +12,8 @@ and every request goes through the public REST API (``/api/v2``), as a user's sc
   ``scale_task`` is mapped over it (``.expand``, dynamic task mapping). Parallelism:
   ``min(core.parallelism`` (the LocalExecutor's worker processes), the DAG's
   ``max_active_tasks`` (``core.max_active_tasks_per_dag``, a limit per dag run), the
-  ``default_pool``'s slots).
+  ``default_pool``'s slots). The run's wall time includes the ``items`` task before the
+  fan-out (one task process, not journaled: it is how a mapped fan-out gets its items).
 - ``backfill-D``: one ``POST /backfills`` over the D days of the ``@daily`` DAG
   ``orchbench_scale_daily`` (``airflow backfill create``), with the API's own default
   ``max_active_runs`` (``BackfillPostBody``); the backfill creates the D runs at once,
