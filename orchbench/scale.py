@@ -43,19 +43,15 @@ task process runs ``task_command`` or calls ``run_task_from_env``) and returns t
 timestamps. Engines whose submission is a process of its own (a script run) start it
 through ``Drivers``. Each engine's docstring says how the shapes map to it:
 
-- Airflow (``runners/airflow/scale.py``): a DAG file ``orchbench_scale`` whose task calls
-  ``run_task_from_env`` through ``@task ... .expand(item=items)`` (dynamic task mapping)
-  for ``fanout``, with ``items`` from the run's conf; ``backfill``: the DAG scheduled
-  ``@daily`` with ``catchup`` and one mapped item, D days caught up by
-  ``POST /api/v2/backfills`` (``airflow backfill create``) and waited on through the dag
-  runs; ``concurrent``: K ``POST /dags/{id}/dagRuns`` with K logical dates at once.
-  ``parallelism`` from the stack's own config as run: ``min(core.parallelism,
-  core.max_active_tasks_per_dag, LocalExecutor slots)`` for fan-out,
-  ``max_active_runs_per_dag`` (and the backfill's ``max_active_runs``) for runs. Wall:
-  trigger POST to the last run's end read from the API. The stack is started once per
-  engine, outside the measured interval.
-- Prefect: ``runners/prefect/scale.py`` (its docstring says how each shape maps to script
-  runs against a real Prefect server).
+- kfp: ``runners/kfp/scale.py`` (kfp.local driver processes); cron:
+  ``runners/cron/scale.py`` (one sandboxed daemon per sample);
+- Airflow: ``runners/airflow/scale.py`` (dynamic task mapping, the backfill API and K dag
+  runs on one default stack);
+- Prefect: ``runners/prefect/scale.py`` (script runs against one default server).
+
+The two engines with a long-lived server (Airflow, Prefect) start it once and make one
+unmeasured warm-up run in ``start``: a deployment in use has parsed its DAGs and seen its
+flows. kfp and cron have no server to warm.
 """
 
 from __future__ import annotations
@@ -109,6 +105,7 @@ ENV_POINT = "ORCHBENCH_SCALE_POINT"
 ENGINES: dict[str, str] = {
     "kfp": "runners.kfp.scale:KfpScale",
     "cron": "runners.cron.scale:CronScale",
+    "airflow": "runners.airflow.scale:AirflowScale",
     "prefect": "runners.prefect.scale:PrefectScale",
 }
 

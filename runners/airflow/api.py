@@ -100,6 +100,12 @@ class AirflowAPI:
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, body)
 
+    def put(self, path: str, body: Any = None) -> Any:
+        return self.request("PUT", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
     def paged(self, path: str, key: str, page: int = 100, **params: Any) -> Iterator[Any]:
         """Every item of a paginated collection (``limit``/``offset``)."""
         offset = 0

@@ -57,6 +57,28 @@ def test_cron_scale_small(tmp_path: Path) -> None:
     assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
 
 
+@pytest.mark.skipif(not (REPO / ".venvs/airflow/bin/airflow").exists(), reason="make setup")
+def test_airflow_scale_small(tmp_path: Path) -> None:
+    """Airflow's defaults (parallelism 32, max_active_tasks 16 per run, a backfill's
+    max_active_runs 10) run a 5-way fan-out and a 2-day backfill all at once; nothing of
+    the stack is left afterwards."""
+    paths = scale.run_scale(
+        ["airflow"], scale.shapes_of({"fanout": (1, 5), "backfill": (2,)}), tmp_path
+    )
+    assert len(paths) == 3
+    check_points(tmp_path, "airflow", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 2})
+    for shape, limit in ((scale.Shape("fanout", 5), 16), (scale.Shape("backfill", 2), 10)):
+        p = json.loads((scale.point_dir(tmp_path, "airflow", shape) / "point.json").read_text())
+        assert p["engine_parallelism"] == limit and p["parallelism"] == shape.tasks
+        assert p["versions"]["apache-airflow"] and p["settings"]["profile"] == "default"
+    d = scale.point_dir(tmp_path, "airflow", scale.Shape("backfill", 2))
+    records = scale.task_records(d / "journal-1.jsonl")
+    assert sorted((r["logical_date"], r["item"]) for r in records) == [
+        ("2026-01-01", 0), ("2026-01-02", 1),
+    ]  # fmt: skip
+    assert not processes_mentioning(str(tmp_path))
+
+
 @pytest.mark.skipif(not (REPO / ".venvs/prefect/bin/python").exists(), reason="make setup")
 def test_prefect_scale_small(tmp_path: Path) -> None:
     """Prefect maps a fan-out over threads with no limit as installed; the catch-up script
