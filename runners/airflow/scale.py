@@ -1,4 +1,4 @@
-"""The ``airflow`` scale engine: the scale DAGs (``dags/orchbench_scale.py``) on one real
+"""The ``airflow`` scale engine: the scale DAGs (``scale_dags/orchbench_scale.py``) on one real
 Airflow 3 stack (``stack.AirflowStack``, profile ``default``: Airflow's defaults as
 installed, LocalExecutor, SQLite). Only orchestration; shapes, task and metrics are
 ``orchbench.scale``'s.
@@ -54,6 +54,7 @@ from runners.airflow.native import to_ns
 from runners.airflow.stack import PROFILES, AirflowStack
 
 PROFILE = "default"
+SCALE_DAGS = Path(__file__).resolve().parent / "scale_dags"  # deployed by this engine only
 FANOUT_DAG = "orchbench_scale_fanout"
 DAILY_DAG = "orchbench_scale_daily"
 POLL_S = 0.5
@@ -107,7 +108,9 @@ class AirflowScale(ScaleEngine):
     # --- services -------------------------------------------------------------------
 
     def start(self, work: Path) -> None:
-        self.stack = AirflowStack(Path(work) / "airflow", PROFILE, self.venv)
+        self.stack = AirflowStack(
+            Path(work) / "airflow", PROFILE, self.venv, extra_dags=tuple(SCALE_DAGS.glob("*.py"))
+        )
         try:
             self.stack.start()
             deadline = time.monotonic() + PARSE_TIMEOUT_S

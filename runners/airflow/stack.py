@@ -156,6 +156,7 @@ class AirflowStack:
     db: MetadataDB | None = None  # celery profile: PostgreSQL
     broker: RedisServer | None = None  # celery profile: Redis
     worker_log_ports: dict[str, int] = field(default_factory=dict)
+    extra_dags: tuple[Path, ...] = ()  # DAG files deployed beside DAGS_SRC's (scale DAGs)
     _log_offsets: dict[str, int] = field(default_factory=dict)
     _secret: str = field(default_factory=lambda: secrets.token_hex(16))
     _jwt: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -247,7 +248,7 @@ class AirflowStack:
         (self.home / "logs").mkdir(exist_ok=True)
         self.deployments.mkdir(parents=True, exist_ok=True)
         self.lineage_file.parent.mkdir(exist_ok=True)
-        for src in DAGS_SRC.glob("*.py"):  # deploy the DAG files (a copy: immutable per stack)
+        for src in [*DAGS_SRC.glob("*.py"), *self.extra_dags]:  # a copy: immutable per stack
             shutil.copy2(src, self.dags / src.name)
         self.port, self.log_port = free_port(), free_port()
         if self.celery:

@@ -81,7 +81,7 @@ def test_remote_deployment_is_driven_not_started(
         cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     exported = sorted(Path(p).name for p in out.stdout.split())
-    assert exported == ["orchbench_overhead.py", "orchbench_retrain.py", "orchbench_scale.py"]
+    assert exported == ["orchbench_overhead.py", "orchbench_retrain.py"]
     assert (home / "dags" / "orchbench_deployments").is_dir()
 
     remote = subprocess.Popen(
