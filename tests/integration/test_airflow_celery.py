@@ -29,6 +29,7 @@ from orchbench.runner import EnvironmentMissing
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import CELERY_WORKERS, AirflowStack
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 # The outcome metrics (timings, CPU and lineage are the deployment's, not the outcome)
@@ -244,6 +245,7 @@ def test_ctrl_c_during_a_celery_run_leaves_nothing(tmp_path: Path) -> None:
         [sys.executable, "-m", "orchbench", "run", str(_hang(tmp_path)), "--runner", "airflow",
          "--profile", "celery", "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=sigint_default,
     )  # fmt: skip
     try:
         end = time.monotonic() + 240

@@ -24,6 +24,7 @@ import pytest
 
 from orchbench import ownership, rundir
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = "kfp,prefect"
@@ -49,7 +50,7 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as f:
         return subprocess.Popen(
             cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            preexec_fn=sigint_default,
         )  # fmt: skip
 
 

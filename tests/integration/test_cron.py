@@ -30,6 +30,7 @@ from runners.cron import daemon as cron_daemon
 from runners.cron import declared, native
 from runners.cron.daemon import render_crontab
 from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
+from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -323,10 +324,6 @@ def test_schema_break_hardened_refuses_and_mails(runs: Callable[[str, str], Path
     assert after == dict.fromkeys(STEP_NAMES, "success")
 
 
-def _sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
     """Start ``orchbench run`` (its own session, like a terminal's job) and return once one
     of its cron jobs is running a step."""
@@ -340,9 +337,7 @@ def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
             stderr=log,
             start_new_session=True,
             env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps its stacks
-            # a terminal's job gets SIGINT's default action; under `make test &` in a script
-            # the shell would hand down "ignored", and Python then keeps ignoring Ctrl-C
-            preexec_fn=_sigint_default,
+            preexec_fn=sigint_default,  # as a terminal's job
         )
     end = time.monotonic() + 120
     while time.monotonic() < end and proc.poll() is None:

@@ -36,6 +36,7 @@ from runners.prefect.adapter import POOL, PrefectRunner
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -404,6 +405,7 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=sigint_default,
         )
         try:
             deadline = time.monotonic() + 180
