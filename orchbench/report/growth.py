@@ -110,6 +110,17 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return "–" if v is None else f"{v:.3g}{unit}"
 
 
+def _fmt_per_task(seconds: float) -> str:
+    """Overhead per task: milliseconds below one second, seconds above."""
+    return _fmt(seconds, " s") if abs(seconds) >= 1 else _fmt(seconds * 1000, " ms")
+
+
+def _source(p: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """Where the parallelism comes from; "″" when the row above says the same."""
+    text = str(p.get("parallelism_source", ""))
+    return "″" if previous is not None and previous.get("parallelism_source") == text else text
+
+
 def growth_section(points: list[dict[str, Any]]) -> list[Block]:
     blocks: list[Block] = [Heading("Cost growth")]
     if not points:
@@ -133,7 +144,7 @@ def growth_section(points: list[dict[str, Any]]) -> list[Block]:
         blocks.append(Heading(f"{first.get('system', engine)} (`{engine}`)", 3))
         rows: list[list[str]] = []
         for kind, pts in shapes.items():
-            for p in pts:
+            for i, p in enumerate(pts):
                 if p.get("status") != "completed":
                     rows.append([kind, str(p["n"]), f"**{p['status']}**: {p.get('reason')}"])
                     rows[-1] += [""] * 5
@@ -144,9 +155,9 @@ def growth_section(points: list[dict[str, Any]]) -> list[Block]:
                         str(p["n"]),
                         _fmt(p["wall_s"], " s"),
                         _fmt(p["ideal_s"], " s"),
-                        _fmt(p["overhead_s_per_task"] * 1000, " ms"),
+                        _fmt_per_task(p["overhead_s_per_task"]),
                         f"{p['parallelism']} / {p['observed_parallelism']}",
-                        str(p.get("parallelism_source", "")),
+                        _source(p, pts[i - 1] if i else None),
                         str(p["tasks"]),
                     ]
                 )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchbench import scale
-from orchbench.report.blocks import Image, Para
+from orchbench.report.blocks import Image, Para, Table
 from orchbench.report.growth import growth_section
 
 S = 1_000_000_000
@@ -170,3 +170,13 @@ def test_report_section_from_points() -> None:
     images = [b for b in blocks if isinstance(b, Image)]
     assert len(images) == 1 and images[0].png.startswith(b"\x89PNG")
     assert any(isinstance(b, Para) and "wall time linear" in b.text for b in blocks)
+
+
+def test_report_table_reads_overhead_in_its_unit_and_names_each_source_once() -> None:
+    pts = [point(n, 2 + 0.6 * n, 0.5 * n) for n in (1, 10, 50)]
+    pts[0]["overhead_s_per_task"], pts[1]["overhead_s_per_task"] = 2.854, 0.0468
+    table = next(b for b in growth_section(pts) if isinstance(b, Table))
+    per_task = [r[4] for r in table.rows]
+    assert per_task[:2] == ["2.85 s", "46.8 ms"]
+    sources = [r[6] for r in table.rows]
+    assert sources[0] and sources[1:] == ["″", "″"]
