@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench import journal as jr
-from orchbench.procs import kill_group
+from orchbench.procs import kill_group, venv_versions
 
 SCHEMA = "orchbench.scale/1"
 TASK_NAME = "scale_task"
@@ -453,6 +453,51 @@ class Drivers:
         for p in self.procs:
             kill_group(p)
         self.procs = []
+
+
+class DriverEngine(ScaleEngine):
+    """An engine whose submissions are script runs in its own venv (``.venvs/<venv>``),
+    started and killed through ``Drivers``."""
+
+    venv: ClassVar[str]
+    version_keys: ClassVar[tuple[str, ...]]
+
+    def __init__(self, repo_root: Path) -> None:
+        super().__init__(repo_root)
+        self._drivers = Drivers(repo_root, self.name)
+
+    def python(self) -> Path:
+        return self.repo_root / ".venvs" / self.venv / "bin" / "python"
+
+    def check_environment(self) -> None:
+        from orchbench.runner import EnvironmentMissing
+
+        if not self.python().is_file():
+            raise EnvironmentMissing(f"{self.python()} not found: run `make setup`")
+
+    def versions(self) -> dict[str, str]:
+        return venv_versions(self.python(), self.version_keys)
+
+    def clean_env(self) -> dict[str, str]:
+        """The environment the venv's processes start from (the harness's, by default)."""
+        return dict(os.environ)
+
+    def probe(self, module: str, *args: str) -> Any:
+        """The JSON ``python -m module args`` prints in the engine's venv (what the system
+        itself says about its configuration)."""
+        out = subprocess.run(
+            [str(self.python()), "-m", module, *args],
+            cwd=self.repo_root,
+            env=self.clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    def abort(self) -> None:
+        self._drivers.kill()
 
 
 def engine_class(name: str) -> type[ScaleEngine]:

@@ -25,41 +25,33 @@ spec) and per task (a subprocess that imports kfp).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing
-from orchbench.scale import Drivers, PointContext, ScaleEngine, Shape, Timing
+from orchbench.scale import DriverEngine, PointContext, Shape, Timing
 from runners.kfp.adapter import _clean_env
 
 MODULE = "runners.kfp.scale_pipeline"
 SPECS = {"fanout": "scale_fanout.yaml", "daily": "scale_daily.yaml"}
 
 
-class KfpScale(ScaleEngine):
+class KfpScale(DriverEngine):
     """Scale shapes on kfp.local (SubprocessRunner)."""
 
     name: ClassVar[str] = "kfp"
     system: ClassVar[str] = "KFP (local runner)"
+    venv: ClassVar[str] = "kfp"
+    version_keys: ClassVar[tuple[str, ...]] = ("kfp", "kfp-pipeline-spec")
 
     def __init__(self, repo_root: Path) -> None:
         super().__init__(repo_root)
-        self._drivers = Drivers(repo_root, self.name)
         self._fanout_workers: int | None = None
 
-    def python(self) -> Path:
-        return self.repo_root / ".venvs" / "kfp" / "bin" / "python"
-
-    def check_environment(self) -> None:
-        if not self.python().is_file():
-            raise EnvironmentMissing(f"{self.python()} not found: run `make setup`")
-
-    def versions(self) -> dict[str, str]:
-        return venv_versions(self.python(), ("kfp", "kfp-pipeline-spec"))
+    def clean_env(self) -> dict[str, str]:
+        return _clean_env()
 
     def spec(self, which: str) -> Path:
         """The compiled spec (``build/kfp/``), compiled when missing or stale."""
@@ -79,16 +71,7 @@ class KfpScale(ScaleEngine):
     def fanout_workers(self) -> int:
         """kfp.local's ParallelFor worker count, read from kfp.local itself."""
         if self._fanout_workers is None:
-            out = subprocess.run(
-                [str(self.python()), "-m", MODULE, "parallelism"],
-                cwd=self.repo_root,
-                env=_clean_env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            ).stdout
-            self._fanout_workers = int(json.loads(out)["max_workers"])
+            self._fanout_workers = int(self.probe(MODULE, "parallelism")["max_workers"])
         return self._fanout_workers
 
     def parallelism(self, shape: Shape) -> tuple[int, str]:
@@ -137,6 +120,3 @@ class KfpScale(ScaleEngine):
         end = time.time_ns()
         self._drivers.kill()  # nothing a run started may outlive it
         return Timing(start, end)
-
-    def abort(self) -> None:
-        self._drivers.kill()

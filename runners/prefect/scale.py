@@ -28,15 +28,13 @@ the server) as the kfp engine includes kfp.local's.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.procs import venv_versions
 from orchbench.runner import EnvironmentMissing
-from orchbench.scale import FIRST_DATE, Drivers, PointContext, ScaleEngine, Shape, Timing
+from orchbench.scale import FIRST_DATE, DriverEngine, PointContext, Shape, Timing
 from runners.prefect.adapter import BASE_SERVER_ENV, PROFILES, _clean_env
 from runners.prefect.server import PrefectServer, ServerError
 
@@ -45,28 +43,22 @@ PROFILE = "default"
 WARM_IMPORTS = "import runners.prefect.scale_flow, orchbench.scale, prefect.engine"
 
 
-class PrefectScale(ScaleEngine):
+class PrefectScale(DriverEngine):
     """Scale shapes as Prefect flow runs (script runs) against a local Prefect server."""
 
     name: ClassVar[str] = "prefect"
     system: ClassVar[str] = "Prefect"
+    venv: ClassVar[str] = "prefect"
+    version_keys: ClassVar[tuple[str, ...]] = ("prefect",)
 
     def __init__(self, repo_root: Path) -> None:
         super().__init__(repo_root)
-        self._drivers = Drivers(repo_root, self.name)
         self._server: PrefectServer | None = None
         self._home: Path | None = None
         self._workers: dict[str, int | None] | None = None
 
-    def python(self) -> Path:
-        return self.repo_root / ".venvs" / "prefect" / "bin" / "python"
-
-    def check_environment(self) -> None:
-        if not self.python().is_file():
-            raise EnvironmentMissing(f"{self.python()} not found: run `make setup`")
-
-    def versions(self) -> dict[str, str]:
-        return venv_versions(self.python(), ("prefect",))
+    def clean_env(self) -> dict[str, str]:
+        return _clean_env()
 
     def _client_env(self) -> dict[str, str]:
         assert self._server is not None and self._home is not None
@@ -122,16 +114,7 @@ class PrefectScale(ScaleEngine):
     def thread_pool_workers(self) -> int | None:
         """A default ThreadPoolTaskRunner's worker count, read from Prefect (None: no limit)."""
         if self._workers is None:
-            out = subprocess.run(
-                [str(self.python()), "-m", MODULE, "parallelism"],
-                cwd=self.repo_root,
-                env=_clean_env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            ).stdout
-            self._workers = json.loads(out)
+            self._workers = self.probe(MODULE, "parallelism")
         return self._workers["max_workers"]
 
     def parallelism(self, shape: Shape) -> tuple[int, str]:
@@ -183,6 +166,3 @@ class PrefectScale(ScaleEngine):
         end = time.time_ns()
         self._drivers.kill()  # nothing a run started may outlive it
         return Timing(start, end)
-
-    def abort(self) -> None:
-        self._drivers.kill()
