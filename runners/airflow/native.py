@@ -12,14 +12,24 @@ What becomes what:
   started because an upstream failed is ``upstream_failed``; a task the deploy gate
   short-circuited is ``skipped``.
 - inputs/outputs: the task's rendered arguments (the paths Airflow templated and resolved
-  from upstream XCom) and the dated asset events it emitted (path, partition = logical
-  date). Content hashes only where Airflow itself stored one: the ``model_sha256`` that
-  ``register`` returns (XCom). OpenLineage's datasets name assets, not a day's file, so they
-  are kept beside them (``openlineage``) rather than counted as inputs/outputs.
+  from upstream XCom) and the asset events it emitted. The DAG puts in each event's
+  ``extra`` the path the task wrote and its ``sha256`` (dated artifacts also carry their
+  partition, the logical date). Content hashes only where Airflow itself stored one:
+  - outputs: the ``sha256`` of the asset events the try emitted (an event belongs to the
+    last successful try of its task that started before the event's timestamp);
+  - inputs: an input path gets the ``sha256`` of the latest asset event for that same path
+    emitted, in the same dag run, by a task upstream of this one in the DAG (Airflow's
+    ``/dags/{id}/tasks``) before this try started; and the ``model_sha256`` that
+    ``register`` returns (XCom) for its model. A path no upstream task of the run wrote
+    (landing, holdout, reference, the champion and serving slots a previous run updated)
+    has no hash.
+  OpenLineage's datasets name assets, not a day's file, so they are kept beside them
+  (``openlineage``) rather than counted as inputs/outputs.
 - ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful train -> ``model_lineage``
-  (model path, its hash if register recorded one, and the training features' path).
+  (model path and hash from train's asset event, else the hash register recorded; the
+  training features' path and the hash featurize's asset event recorded in the same run).
 """
 
 from __future__ import annotations
@@ -80,6 +90,74 @@ def _merge(refs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def written(event: dict[str, Any]) -> dict[str, Any]:
+    """The ref an asset event names: the artifact (the asset name's last part), the path the
+    task wrote (``extra.path``, else the asset's URI) and the ``sha256`` it recorded."""
+    extra = event.get("extra") or {}
+    name = str(event.get("name") or "").rsplit(".", 1)[-1]
+    return _ref(name, extra.get("path") or _path(event["uri"]), extra.get("sha256"))
+
+
+def events_by_try(
+    events: Iterable[dict[str, Any]], tries: Iterable[dict[str, Any]]
+) -> dict[int, list[dict[str, Any]]]:
+    """try_number -> the asset events that try emitted.
+
+    Airflow stamps an asset event as the try succeeds, so an event belongs to the last
+    successful try that started at or before its timestamp; when no start says so, to the
+    last successful try.
+    """
+    ok = sorted(
+        (to_ns(t.get("start_date")), int(t["try_number"]))
+        for t in tries
+        if t.get("state") == "success" and t.get("start_date")
+    )
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not ok:
+        return out
+    for e in events:
+        at = to_ns(e.get("timestamp"))
+        before = [n for start, n in ok if at is not None and start is not None and start <= at]
+        out[before[-1] if before else ok[-1][1]].append(e)
+    return out
+
+
+def hash_before(
+    events: Iterable[dict[str, Any]], uri: str, t_ns: int | None, tasks: Iterable[str]
+) -> str | None:
+    """The ``sha256`` of the latest asset event for path ``uri`` that one of ``tasks``
+    emitted at or before ``t_ns`` (None if there is none, or it recorded no hash)."""
+    if t_ns is None:
+        return None
+    emitters = set(tasks)
+    found = [
+        (at, ref["sha256"])
+        for e in events
+        if e.get("source_task_id") in emitters
+        and (at := to_ns(e.get("timestamp"))) is not None
+        and at <= t_ns
+        and (ref := written(e))["uri"] == uri
+        and ref["sha256"]
+    ]
+    return max(found)[1] if found else None
+
+
+def upstream_of(tasks: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """task_id -> every task upstream of it, from the DAG's ``downstream_task_ids``."""
+    down = {t["task_id"]: set(t.get("downstream_task_ids") or []) for t in tasks}
+    up: dict[str, set[str]] = {tid: set() for tid in down}
+    for tid in down:
+        stack, seen = list(down[tid]), set()
+        while stack:
+            d = stack.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            up.setdefault(d, set()).add(tid)
+            stack += down.get(d, ())
+    return up
+
+
 @dataclass
 class _Run:
     """What the API says about one dag run, gathered once."""
@@ -89,6 +167,10 @@ class _Run:
     tis: dict[str, dict[str, Any]]  # task_id -> latest task instance
     xcoms: dict[str, dict[str, Any] | None]  # task_id -> return value (successful tasks)
     events: dict[str, list[dict[str, Any]]]  # task_id -> asset events it emitted
+    upstream: dict[str, set[str]]  # task_id -> the DAG's tasks upstream of it
+
+    def all_events(self) -> list[dict[str, Any]]:
+        return [e for evs in self.events.values() for e in evs]
 
 
 class Collector:
@@ -104,6 +186,8 @@ class Collector:
 
     def collect(self) -> list[dict[str, Any]]:
         dag = q(self.dag_id)
+        tasks = self._tasks()
+        upstream = upstream_of(tasks or [])
         events: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for e in self.api.paged("/assets/events", "asset_events", source_dag_id=self.dag_id):
             events[e["source_run_id"]][e["source_task_id"]].append(e)
@@ -127,19 +211,30 @@ class Collector:
             xcoms = {
                 tid: self._xcom(base, tid) for tid, t in tis.items() if t["state"] == "success"
             }
-            view = _Run(rid, date, tis, xcoms, events[rid])
+            view = _Run(rid, date, tis, xcoms, events[rid], upstream)
             for tid in sorted(tis, key=_order):
                 tries = self.api.get(f"{base}/{q(tid)}/tries").get("task_instances", [])
                 tries.sort(key=lambda t: t["try_number"])
-                out += [self._attempt(view, t, latest=t is tries[-1]) for t in tries]
-                out += self._derived(view, tid, tries)
+                emitted = events_by_try(view.events.get(tid, []), tries)
+                recs = [
+                    self._attempt(view, t, emitted.get(int(t["try_number"]), [])) for t in tries
+                ]
+                out += recs
+                out += self._derived(view, tid, tries, recs[-1] if recs else None)
         out += self._alerts()
-        decl = self._declared()
+        decl = None if tasks is None else self._declared(tasks)
         return out if decl is None else [decl, *out]
+
+    def _tasks(self) -> list[dict[str, Any]] | None:
+        """The parsed DAG's tasks (``GET /dags/{id}/tasks``), None if the API has none."""
+        try:
+            return self.api.get(f"/dags/{q(self.dag_id)}/tasks").get("tasks") or []
+        except APIError:
+            return None
 
     # --- what the DAG declares -----------------------------------------------------------
 
-    def _declared(self) -> dict[str, Any] | None:
+    def _declared(self, tasks: list[dict[str, Any]]) -> dict[str, Any]:
         """The ``declared`` record from the parsed DAG (``GET /dags/{id}/tasks``).
 
         Retries and ``execution_timeout`` per task as Airflow holds them; the deploy gate
@@ -147,10 +242,6 @@ class Collector:
         Assets are not counted as typed artifacts: an Asset is a name and a URI, Airflow
         knows no type for what it points to. Airflow has no task-level caching.
         """
-        try:
-            tasks = self.api.get(f"/dags/{q(self.dag_id)}/tasks").get("tasks") or []
-        except APIError:
-            return None
         by_id = {t["task_id"]: t for t in tasks}
         gate = by_id.get(GATE)
         condition = None
@@ -174,7 +265,10 @@ class Collector:
 
     # --- one try ----------------------------------------------------------------------
 
-    def _attempt(self, run: _Run, t: dict[str, Any], latest: bool) -> dict[str, Any]:
+    def _attempt(
+        self, run: _Run, t: dict[str, Any], emitted: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """One try; ``emitted``: the asset events this try emitted (``events_by_try``)."""
         tid, n = t["task_id"], int(t["try_number"])
         state = state_of(t["state"])
         start, end = to_ns(t.get("start_date")), to_ns(t.get("end_date"))
@@ -184,16 +278,18 @@ class Collector:
         ran = n > 0 and state not in ("upstream_failed", "skipped")
         if spec is not None and ran:
             args = _kwargs(run.tis[tid])
-            ins += [_ref(k, str(v)) for k, v in args.items() if k in spec.inputs]
+            # what an upstream task of this run recorded writing there before this try
+            ups, evs = run.upstream.get(tid, set()), run.all_events()
+            ins += [
+                _ref(k, str(v), hash_before(evs, str(v), start, ups))
+                for k, v in args.items()
+                if k in spec.inputs
+            ]
             if state == "success":
                 outs += [_ref(k, str(v)) for k, v in args.items() if k in spec.outputs]
-                # an asset event is stamped as the try finishes: it belongs to the last
-                # successful try that started before it
-                for e in run.events.get(tid, []) if latest else []:
-                    name = e["name"].rsplit(".", 1)[-1]
-                    path = (e.get("extra") or {}).get("path")
-                    outs.append(_ref(name, path or _path(e["uri"])))
+                outs += [written(e) for e in emitted]
             xcom = run.xcoms.get(tid) or {}
+            latest = n == int(run.tis[tid]["try_number"])
             if latest and state == "success" and tid == "register" and xcom.get("model_sha256"):
                 model = next((r for r in ins if r["name"] == "model"), None)
                 if model is not None:
@@ -230,7 +326,14 @@ class Collector:
 
     # --- what the XComs of a run say ----------------------------------------------------
 
-    def _derived(self, run: _Run, tid: str, tries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _derived(
+        self,
+        run: _Run,
+        tid: str,
+        tries: list[dict[str, Any]],
+        last: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        """Records a run's XComs and asset events imply; ``last``: the last try's record."""
         ti = run.tis[tid]
         if ti["state"] != "success" or not tries:
             return []
@@ -250,13 +353,20 @@ class Collector:
                 )
             ]
         if tid == "train" and args.get("model") and args.get("features"):
-            reg = run.xcoms.get("register") or {}
+            model, features = str(args["model"]), str(args["features"])
+            # the model's hash from train's own asset event, else what register recorded;
+            # the features' hash from featurize's asset event (the last try's input ref)
+            refs = (last or {}).get("outputs") or []
+            sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
+            sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
+            ins = (last or {}).get("inputs") or []
+            training = next((r["sha256"] for r in ins if r["uri"] == features), None)
             return [
                 trace.record(
                     "model_lineage",
-                    model_uri=str(args["model"]),
-                    model_sha256=reg.get("model_sha256"),
-                    training={"uri": str(args["features"]), "sha256": None},
+                    model_uri=model,
+                    model_sha256=sha,
+                    training={"uri": features, "sha256": training},
                     logical_date=run.date,
                     run=run.rid,
                     source=SOURCE,

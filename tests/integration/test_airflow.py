@@ -186,7 +186,12 @@ def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
     assert m["recovered"] is True
     by_fact = m["lineage_by_fact"]
     assert by_fact["run_step"] == 1.0 and by_fact["deployment_model"] == 1.0
+    # the DAG puts each output's sha256 in its asset event: outputs are named by content
+    assert by_fact["outputs"] > 0.9 and by_fact["model_training"] == 1.0
     assert 0 < m["lineage_completeness"] < 1
+    # the model_lineage records carry the hashes train's and featurize's events recorded
+    lineage = [r for r in trace if r["kind"] == "model_lineage"]
+    assert lineage and all(r["model_sha256"] and r["training"]["sha256"] for r in lineage)
     env = json.loads((run_dir / "env.json").read_text())
     stack = env["settings"]["stack"]
     assert stack["startup_s"]["total_s"] > 0 and stack["pss_mb_idle"] > 100

@@ -14,7 +14,10 @@
   skipped.
 - ``on_failure_callback`` delivers a message to the alert sink after a task's last try.
 - Assets are the tasks' inlets and outlets; dated artifacts are emitted as partitions keyed by
-  the logical date. The OpenLineage provider (configured on the stack) turns them into
+  the logical date. Every asset event's ``extra`` holds the path the task wrote and its
+  content hash (``sha256``), as a careful user records it (Prefect's flow attaches the same
+  to its asset metadata); the registry and serving events also say which model they now
+  point to. The OpenLineage provider (configured on the stack) turns the assets into
   OpenLineage datasets.
 
 One DAG per *deployment* (Airflow's dynamic-DAG-from-config pattern): every JSON file in
@@ -102,7 +105,12 @@ def build_dag(dep: dict[str, Any]) -> None:
         }
 
     def run(step: str, inputs: dict[str, str], outputs: dict[str, str]) -> dict[str, Any]:
-        """One attempt of a shared step, journaled by the shared wrapper."""
+        """One attempt of a shared step, journaled by the shared wrapper.
+
+        Each output's asset event carries the path the step wrote and that file's sha256
+        (a directory: its manifest hash), so what a try wrote can be named by content.
+        """
+        from orchbench.hashing import sha256_path
         from orchbench.wrapper import run_step
 
         context = get_current_context()
@@ -126,12 +134,13 @@ def build_dag(dep: dict[str, Any]) -> None:
         )
         for name, path in outputs.items():
             event = context["outlet_events"][assets[name]]
+            written = {"path": path, "sha256": sha256_path(path)}
             if name in out:  # a dated artifact: record the day's partition
                 event.add_partitions(context["ds"])
-                event.extra = {"path": path, "logical_date": context["ds"]}
+                event.extra = {**written, "logical_date": context["ds"]}
             else:  # the registry or serving slot: say which model it now points to
                 keys = ("registered", "deployed", "model_sha256")
-                event.extra = {k: result[k] for k in keys if k in result}
+                event.extra = {**written, **{k: result[k] for k in keys if k in result}}
         return result
 
     def alert_sink(context: dict[str, Any]) -> None:

@@ -1,0 +1,92 @@
+"""The Airflow trace converter's content-hash helpers on hand-made API records (no Airflow).
+
+The records have the shape of Airflow 3's REST API v2 answers (``/assets/events``,
+``.../taskInstances/{task}/tries``, ``/dags/{id}/tasks``); what the DAG puts in an event's
+``extra`` (``path``, ``sha256``) is this project's own contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runners.airflow.native import events_by_try, hash_before, to_ns, upstream_of, written
+
+RUN = "scheduled__2026-01-02T00:00:00+00:00"
+
+
+def ts(sec: str) -> str:
+    return f"2026-12-04T05:16:{sec}Z"
+
+
+def event(task: str, name: str, path: str, sha: str | None, at: str) -> dict[str, Any]:
+    extra = {"path": path, "logical_date": "2026-01-02"}
+    if sha is not None:
+        extra["sha256"] = sha
+    return {
+        "name": f"retrain__x.{name}",
+        "uri": f"file:///art/{name}",
+        "extra": extra,
+        "source_dag_id": "retrain__x",
+        "source_run_id": RUN,
+        "source_task_id": task,
+        "timestamp": ts(at),
+    }
+
+
+def a_try(n: int, state: str, start: str) -> dict[str, Any]:
+    return {"task_id": "ingest", "try_number": n, "state": state, "start_date": ts(start)}
+
+
+def test_an_event_names_the_path_written_and_its_hash() -> None:
+    e = event("ingest", "raw", "/art/2026-01-02/raw.csv", "aa", "10.0")
+    assert written(e) == {"name": "raw", "uri": "/art/2026-01-02/raw.csv", "sha256": "aa"}
+    bare = {"name": "retrain__x.champion", "uri": "file:///world/champion.json", "extra": {}}
+    assert written(bare) == {"name": "champion", "uri": "/world/champion.json", "sha256": None}
+
+
+def test_each_event_belongs_to_the_successful_try_that_emitted_it() -> None:
+    """The schema break's day 2: ingest succeeded, was cleared and succeeded again; a failed
+    try between them emitted nothing."""
+    tries = [a_try(1, "success", "10.0"), a_try(2, "failed", "20.0"), a_try(3, "success", "30.0")]
+    first = event("ingest", "raw", "/art/raw.csv", "aa", "11.0")
+    second = event("ingest", "raw", "/art/raw.csv", "bb", "31.0")
+    got = events_by_try([second, first], tries)
+    assert {n: [e["extra"]["sha256"] for e in evs] for n, evs in got.items()} == {
+        1: ["aa"],
+        3: ["bb"],
+    }
+    # no start precedes the event (clock skew): the last successful try
+    early = event("ingest", "raw", "/art/raw.csv", "cc", "09.0")
+    assert list(events_by_try([early], tries)) == [3]
+    assert events_by_try([first], [a_try(1, "failed", "10.0")]) == {}
+
+
+def test_an_input_takes_the_hash_an_upstream_task_recorded_before_the_try() -> None:
+    raw = "/art/2026-01-02/raw.csv"
+    events = [
+        event("ingest", "raw", raw, "aa", "11.0"),
+        event("ingest", "raw", raw, "bb", "31.0"),  # the re-run rewrote the partition
+        event("ingest", "raw", "/art/2026-01-03/raw.csv", "cc", "12.0"),  # another path
+    ]
+    up = {"ingest"}
+    assert hash_before(events, raw, to_ns(ts("15.0")), up) == "aa"
+    assert hash_before(events, raw, to_ns(ts("40.0")), up) == "bb"
+    assert hash_before(events, raw, to_ns(ts("05.0")), up) is None  # nothing written yet
+    assert hash_before(events, raw, None, up) is None
+    # only upstream tasks count, and only events that recorded a hash
+    assert hash_before(events, raw, to_ns(ts("40.0")), {"train"}) is None
+    unhashed = [event("ingest", "raw", raw, None, "11.0")]
+    assert hash_before(unhashed, raw, to_ns(ts("40.0")), up) is None
+
+
+def test_upstream_follows_the_dags_edges_transitively() -> None:
+    chain = ["ingest", "validate", "deploy_gate", "register", "canary"]
+    tasks = [
+        {"task_id": t, "downstream_task_ids": [d] if d else []}
+        for t, d in zip(chain, [*chain[1:], None], strict=True)
+    ]
+    up = upstream_of(tasks)
+    assert up["ingest"] == set()
+    assert up["register"] == {"ingest", "validate", "deploy_gate"}
+    assert up["canary"] == set(chain) - {"canary"}
+    assert upstream_of([]) == {}
