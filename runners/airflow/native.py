@@ -18,18 +18,18 @@ What becomes what:
   - outputs: the ``sha256`` of the asset events the try emitted (an event belongs to the
     last successful try of its task that started before the event's timestamp);
   - inputs: an input path gets the ``sha256`` of the latest asset event for that same path
-    emitted, in the same dag run, by a task upstream of this one in the DAG (Airflow's
-    ``/dags/{id}/tasks``) before this try started; and the ``model_sha256`` that
-    ``register`` returns (XCom) for its model. A path no upstream task of the run wrote
-    (landing, holdout, reference, the champion and serving slots a previous run updated)
-    has no hash.
+    that any run of this DAG emitted before this try started (the rule Prefect's reader
+    applies to its asset materializations: which version a later reader saw); and the
+    ``model_sha256`` that ``register`` returns (XCom) for its model. A path no task of the
+    DAG wrote (landing, holdout, reference) has no hash.
   OpenLineage's datasets name assets, not a day's file, so they are kept beside them
   (``openlineage``) rather than counted as inputs/outputs.
 - ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful train -> ``model_lineage``
   (model path and hash from train's asset event, else the hash register recorded; the
-  training features' path and the hash featurize's asset event recorded in the same run).
+  training features' path and the hash train's input ref has: featurize's latest asset
+  event for that path before train started).
 """
 
 from __future__ import annotations
@@ -122,40 +122,20 @@ def events_by_try(
     return out
 
 
-def hash_before(
-    events: Iterable[dict[str, Any]], uri: str, t_ns: int | None, tasks: Iterable[str]
-) -> str | None:
-    """The ``sha256`` of the latest asset event for path ``uri`` that one of ``tasks``
-    emitted at or before ``t_ns`` (None if there is none, or it recorded no hash)."""
+def hash_before(events: Iterable[dict[str, Any]], uri: str, t_ns: int | None) -> str | None:
+    """The ``sha256`` of the latest asset event for path ``uri`` emitted at or before
+    ``t_ns`` (None if there is none, or it recorded no hash)."""
     if t_ns is None:
         return None
-    emitters = set(tasks)
     found = [
         (at, ref["sha256"])
         for e in events
-        if e.get("source_task_id") in emitters
-        and (at := to_ns(e.get("timestamp"))) is not None
+        if (at := to_ns(e.get("timestamp"))) is not None
         and at <= t_ns
         and (ref := written(e))["uri"] == uri
         and ref["sha256"]
     ]
     return max(found)[1] if found else None
-
-
-def upstream_of(tasks: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
-    """task_id -> every task upstream of it, from the DAG's ``downstream_task_ids``."""
-    down = {t["task_id"]: set(t.get("downstream_task_ids") or []) for t in tasks}
-    up: dict[str, set[str]] = {tid: set() for tid in down}
-    for tid in down:
-        stack, seen = list(down[tid]), set()
-        while stack:
-            d = stack.pop()
-            if d in seen:
-                continue
-            seen.add(d)
-            up.setdefault(d, set()).add(tid)
-            stack += down.get(d, ())
-    return up
 
 
 @dataclass
@@ -167,10 +147,7 @@ class _Run:
     tis: dict[str, dict[str, Any]]  # task_id -> latest task instance
     xcoms: dict[str, dict[str, Any] | None]  # task_id -> return value (successful tasks)
     events: dict[str, list[dict[str, Any]]]  # task_id -> asset events it emitted
-    upstream: dict[str, set[str]]  # task_id -> the DAG's tasks upstream of it
-
-    def all_events(self) -> list[dict[str, Any]]:
-        return [e for evs in self.events.values() for e in evs]
+    dag_events: list[dict[str, Any]]  # every asset event of the DAG, all runs
 
 
 class Collector:
@@ -187,9 +164,11 @@ class Collector:
     def collect(self) -> list[dict[str, Any]]:
         dag = q(self.dag_id)
         tasks = self._tasks()
-        upstream = upstream_of(tasks or [])
         events: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for e in self.api.paged("/assets/events", "asset_events", source_dag_id=self.dag_id):
+        dag_events = list(
+            self.api.paged("/assets/events", "asset_events", source_dag_id=self.dag_id)
+        )
+        for e in dag_events:
             events[e["source_run_id"]][e["source_task_id"]].append(e)
         out: list[dict[str, Any]] = []
         for run in self.api.paged(f"/dags/{dag}/dagRuns", "dag_runs", order_by="logical_date"):
@@ -211,7 +190,7 @@ class Collector:
             xcoms = {
                 tid: self._xcom(base, tid) for tid, t in tis.items() if t["state"] == "success"
             }
-            view = _Run(rid, date, tis, xcoms, events[rid], upstream)
+            view = _Run(rid, date, tis, xcoms, events[rid], dag_events)
             for tid in sorted(tis, key=_order):
                 tries = self.api.get(f"{base}/{q(tid)}/tries").get("task_instances", [])
                 tries.sort(key=lambda t: t["try_number"])
@@ -278,10 +257,9 @@ class Collector:
         ran = n > 0 and state not in ("upstream_failed", "skipped")
         if spec is not None and ran:
             args = _kwargs(run.tis[tid])
-            # what an upstream task of this run recorded writing there before this try
-            ups, evs = run.upstream.get(tid, set()), run.all_events()
+            # what the DAG's tasks last recorded writing there before this try started
             ins += [
-                _ref(k, str(v), hash_before(evs, str(v), start, ups))
+                _ref(k, str(v), hash_before(run.dag_events, str(v), start))
                 for k, v in args.items()
                 if k in spec.inputs
             ]
@@ -355,7 +333,7 @@ class Collector:
         if tid == "train" and args.get("model") and args.get("features"):
             model, features = str(args["model"]), str(args["features"])
             # the model's hash from train's own asset event, else what register recorded;
-            # the features' hash from featurize's asset event (the last try's input ref)
+            # the features' hash as the last try's input ref has it (featurize's latest event)
             refs = (last or {}).get("outputs") or []
             sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
             sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")

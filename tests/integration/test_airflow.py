@@ -188,6 +188,9 @@ def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
     assert by_fact["run_step"] == 1.0 and by_fact["deployment_model"] == 1.0
     # the DAG puts each output's sha256 in its asset event: outputs are named by content
     assert by_fact["outputs"] > 0.9 and by_fact["model_training"] == 1.0
+    # an input takes the hash of the latest event for its path: the re-run's raw partition
+    # and the champion a previous day's run registered are named by content too
+    assert by_fact["inputs"] > 0.9
     assert 0 < m["lineage_completeness"] < 1
     # the model_lineage records carry the hashes train's and featurize's events recorded
     lineage = [r for r in trace if r["kind"] == "model_lineage"]

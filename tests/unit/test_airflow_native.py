@@ -1,7 +1,7 @@
 """The Airflow trace converter's content-hash helpers on hand-made API records (no Airflow).
 
 The records have the shape of Airflow 3's REST API v2 answers (``/assets/events``,
-``.../taskInstances/{task}/tries``, ``/dags/{id}/tasks``); what the DAG puts in an event's
+``.../taskInstances/{task}/tries``); what the DAG puts in an event's
 ``extra`` (``path``, ``sha256``) is this project's own contract.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runners.airflow.native import events_by_try, hash_before, to_ns, upstream_of, written
+from runners.airflow.native import events_by_try, hash_before, to_ns, written
 
 RUN = "scheduled__2026-01-02T00:00:00+00:00"
 
@@ -61,32 +61,21 @@ def test_each_event_belongs_to_the_successful_try_that_emitted_it() -> None:
     assert events_by_try([first], [a_try(1, "failed", "10.0")]) == {}
 
 
-def test_an_input_takes_the_hash_an_upstream_task_recorded_before_the_try() -> None:
+def test_an_input_takes_the_hash_last_recorded_for_its_path_before_the_try() -> None:
     raw = "/art/2026-01-02/raw.csv"
     events = [
         event("ingest", "raw", raw, "aa", "11.0"),
         event("ingest", "raw", raw, "bb", "31.0"),  # the re-run rewrote the partition
         event("ingest", "raw", "/art/2026-01-03/raw.csv", "cc", "12.0"),  # another path
     ]
-    up = {"ingest"}
-    assert hash_before(events, raw, to_ns(ts("15.0")), up) == "aa"
-    assert hash_before(events, raw, to_ns(ts("40.0")), up) == "bb"
-    assert hash_before(events, raw, to_ns(ts("05.0")), up) is None  # nothing written yet
-    assert hash_before(events, raw, None, up) is None
-    # only upstream tasks count, and only events that recorded a hash
-    assert hash_before(events, raw, to_ns(ts("40.0")), {"train"}) is None
+    assert hash_before(events, raw, to_ns(ts("15.0"))) == "aa"
+    assert hash_before(events, raw, to_ns(ts("40.0"))) == "bb"
+    assert hash_before(events, raw, to_ns(ts("05.0"))) is None  # nothing written yet
+    assert hash_before(events, raw, None) is None
+    # only events that recorded a hash count
     unhashed = [event("ingest", "raw", raw, None, "11.0")]
-    assert hash_before(unhashed, raw, to_ns(ts("40.0")), up) is None
-
-
-def test_upstream_follows_the_dags_edges_transitively() -> None:
-    chain = ["ingest", "validate", "deploy_gate", "register", "canary"]
-    tasks = [
-        {"task_id": t, "downstream_task_ids": [d] if d else []}
-        for t, d in zip(chain, [*chain[1:], None], strict=True)
-    ]
-    up = upstream_of(tasks)
-    assert up["ingest"] == set()
-    assert up["register"] == {"ingest", "validate", "deploy_gate"}
-    assert up["canary"] == set(chain) - {"canary"}
-    assert upstream_of([]) == {}
+    assert hash_before(unhashed, raw, to_ns(ts("40.0"))) is None
+    # a slot an earlier run's task updated (the champion register wrote yesterday)
+    champion = event("register", "champion", "/world/champion.json", "dd", "01.0")
+    champion["source_run_id"] = "scheduled__2026-01-01T00:00:00+00:00"
+    assert hash_before([champion], "/world/champion.json", to_ns(ts("15.0"))) == "dd"
