@@ -67,9 +67,10 @@ def kill_marked(stack: str, wait_s: float = 10.0) -> list[int]:
     return sorted(killed)
 
 
-def _cli(prefect_bin: Path, args: list[str], env: dict[str, str], cwd: Path) -> str:
+def _run(cmd: list[str], what: str, env: dict[str, str], cwd: Path) -> str:
+    """Run one set-up command to its end; its stdout, or ``PoolError`` with its output."""
     res = subprocess.run(
-        [str(prefect_bin), *args],
+        cmd,
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
@@ -80,30 +81,21 @@ def _cli(prefect_bin: Path, args: list[str], env: dict[str, str], cwd: Path) -> 
     )
     if res.returncode != 0:
         tail = (res.stdout + res.stderr).strip()[-800:]
-        raise PoolError(f"prefect {' '.join(args)} failed ({res.returncode}): {tail}")
+        raise PoolError(f"{what} failed ({res.returncode}): {tail}")
     return res.stdout
 
 
 def create_pool(prefect_bin: Path, name: str, env: dict[str, str], cwd: Path) -> None:
     """A process work pool ``name`` (kept as it is if it exists)."""
-    _cli(prefect_bin, ["work-pool", "create", name, "--type", "process"], env, cwd)
+    args = ["work-pool", "create", name, "--type", "process"]
+    _run([str(prefect_bin), *args], f"prefect {' '.join(args)}", env, cwd)
 
 
 def register_deployment(python: Path, name: str, pool: str, env: dict[str, str], cwd: Path) -> str:
     """Deploy the flow as ``daily-retraining/<name>`` on ``pool``; the deployment id."""
-    res = subprocess.run(
-        [str(python), "-m", "runners.prefect", "--deploy", name, "--pool", pool],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if res.returncode != 0:
-        raise PoolError(f"deploy failed ({res.returncode}): {(res.stdout + res.stderr)[-800:]}")
-    return str(json.loads(res.stdout.strip().splitlines()[-1])["deployment_id"])
+    cmd = [str(python), "-m", "runners.prefect", "--deploy", name, "--pool", pool]
+    out = _run(cmd, "deploy", env, cwd)
+    return str(json.loads(out.strip().splitlines()[-1])["deployment_id"])
 
 
 class Workers:
