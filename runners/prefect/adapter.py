@@ -481,7 +481,7 @@ class PrefectRunner(Runner):
             # what an operator does with a run that must stop: cancel it (best effort; the
             # API may be the thing that is down)
             with contextlib.suppress(OSError, ApiError, ValueError):
-                Api(self.api.url, timeout=5).post(
+                Api(self.api.url, timeout=5, retries=0).post(
                     f"flow_runs/{self._awaited}/set_state",
                     {"state": {"type": "CANCELLED", "message": "aborted"}, "force": True},
                 )

@@ -28,25 +28,41 @@ class ApiError(OSError):
     """The API answered with an error status (the message has the body)."""
 
 
+# Prefect's own client (prefect.client.base.PrefectHttpxAsyncClient.send) retries these
+# codes up to PREFECT_CLIENT_MAX_RETRIES (5) times, 2**try seconds apart; a SQLite server
+# under load answers 503 when its database is locked. The harness's client does the same.
+RETRY_CODES = frozenset({408, 429, 502, 503})
+MAX_RETRIES = 5
+
+
 class Api:
     """JSON over HTTP against a Prefect API URL (``http://host:port/api``)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 30.0, retries: int = MAX_RETRIES, backoff_s: float = 1.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
+        self.backoff_s = backoff_s
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = e.read()[:500].decode(errors="replace")
-            raise ApiError(f"{method} {url}: HTTP {e.code}: {detail}") from None
-        return json.loads(raw) if raw else None
+        for attempt in range(1, self.retries + 2):
+            req = urllib.request.Request(url, data=data, method=method)
+            req.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    raw = resp.read()
+            except urllib.error.HTTPError as e:
+                detail = e.read()[:500].decode(errors="replace")
+                if e.code in RETRY_CODES and attempt <= self.retries:
+                    time.sleep(self.backoff_s * 2**attempt)
+                    continue
+                raise ApiError(f"{method} {url}: HTTP {e.code}: {detail}") from None
+            return json.loads(raw) if raw else None
+        raise AssertionError("unreachable")
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
@@ -55,8 +71,9 @@ class Api:
         return self.request("POST", path, body)
 
     def healthy(self) -> bool:
+        """One try, no retries: callers poll."""
         try:
-            return self.get("health") is True
+            return Api(self.url, timeout=self.timeout, retries=0).get("health") is True
         except (OSError, ValueError, urllib.error.URLError):
             return False
 
