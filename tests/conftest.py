@@ -37,8 +37,9 @@ def small_world(tmp_path: Path) -> tuple[World, Path]:
 
 @pytest.fixture(scope="session")
 def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One results tree for the session: the cron and Prefect integration tests publish
-    their default-profile runs here, and the notebook tests read it as the published
+    """One results tree for the session: the cron and Prefect integration tests (and the
+    Airflow celery test's default-profile 2-day ``schema_break``) publish their
+    default-profile runs here, and the notebook tests read it as the published
     results (``ORCHBENCH_RESULTS``), as after ``make bench``, instead of running the same
     scenarios again."""
     return tmp_path_factory.mktemp("published")

@@ -1,8 +1,9 @@
 """Every teaching notebook executes top to bottom without an error (nbclient, the .venv's
 ipykernel). Runs a notebook makes for itself go to one temporary work directory shared by
 the notebooks of this module, as under ``make notebooks`` (04 reuses 03's small runs); the
-published results they read are the session's (``published_runs``: what the cron and
-Prefect integration tests ran), so they re-run only what no earlier test published."""
+published results they read are the session's (``published_runs``: what the cron,
+Prefect and Airflow-celery integration tests ran), so they re-run only what no earlier
+test published."""
 
 from __future__ import annotations
 

@@ -61,13 +61,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(PROBLEM is not None, reason=P
 
 
 def _schema_break_2d(tmp: Path) -> Path:
-    """scenarios/schema_break.yaml cut to 2 days (the break is on day 2)."""
+    """scenarios/schema_break.yaml cut to 2 days (the break is on day 2); the name stays,
+    as the notebooks' ``small_scenario`` keeps it."""
     text = (REPO / "scenarios" / "schema_break.yaml").read_text()
     assert "\ndays: 3\n" in text
-    path = tmp / "schema_break_2d.yaml"
-    path.write_text(text.replace("name: schema_break\n", "name: schema_break_2d\n", 1).replace(
-        "\ndays: 3\n", "\ndays: 2\n", 1
-    ))  # fmt: skip
+    path = tmp / "schema_break.yaml"
+    path.write_text(text.replace("\ndays: 3\n", "\ndays: 2\n", 1))
     return path
 
 
@@ -161,9 +160,11 @@ def out_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def default_run(scenario: Path, out_root: Path) -> dict[str, Any]:
-    """The same scenario on the default profile (its own stack, started and stopped)."""
-    run_dir = harness.run_scenario(scenario, "airflow", "default", out_root)
+def default_run(scenario: Path, published_runs: Path) -> dict[str, Any]:
+    """The same scenario on the default profile (its own stack, started and stopped),
+    published into the session's results tree: notebook 03 shows this run as Airflow's
+    instead of starting another stack for the same 2-day run."""
+    run_dir = harness.run_scenario(scenario, "airflow", "default", published_runs)
     return json.loads((run_dir / "run.json").read_text())
 
 
