@@ -26,10 +26,11 @@ What becomes what:
   (``openlineage``) rather than counted as inputs/outputs.
 - ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
-  canary that deployed -> ``deployment``; each successful train -> ``model_lineage``
-  (model path and hash from train's asset event, else the hash register recorded; the
-  training features' path and the hash train's input ref has: featurize's latest asset
-  event for that path before train started).
+  canary that deployed -> ``deployment``; each successful try of train (a cleared run
+  trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
+  try's asset event, else, for the last try, the hash register recorded; the training
+  features' path and the hash that try's input ref has: featurize's latest asset event
+  for that path before the try started).
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class Collector:
                     self._attempt(view, t, emitted.get(int(t["try_number"]), [])) for t in tries
                 ]
                 out += recs
-                out += self._derived(view, tid, tries, recs[-1] if recs else None)
+                out += self._derived(view, tid, tries, recs)
         out += self._alerts()
         decl = None if tasks is None else self._declared(tasks)
         return out if decl is None else [decl, *out]
@@ -309,9 +310,9 @@ class Collector:
         run: _Run,
         tid: str,
         tries: list[dict[str, Any]],
-        last: dict[str, Any] | None,
+        recs: list[dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """Records a run's XComs and asset events imply; ``last``: the last try's record."""
+        """Records a run's XComs and asset events imply; ``recs``: each try's record."""
         ti = run.tis[tid]
         if ti["state"] != "success" or not tries:
             return []
@@ -332,24 +333,32 @@ class Collector:
             ]
         if tid == "train" and args.get("model") and args.get("features"):
             model, features = str(args["model"]), str(args["features"])
-            # the model's hash from train's own asset event, else what register recorded;
-            # the features' hash as the last try's input ref has it (featurize's latest event)
-            refs = (last or {}).get("outputs") or []
-            sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
-            sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
-            ins = (last or {}).get("inputs") or []
-            training = next((r["sha256"] for r in ins if r["uri"] == features), None)
-            return [
-                trace.record(
-                    "model_lineage",
-                    model_uri=model,
-                    model_sha256=sha,
-                    training={"uri": features, "sha256": training},
-                    logical_date=run.date,
-                    run=run.rid,
-                    source=SOURCE,
+            out = []
+            # every successful try (a cleared run trains again): the model's hash from that
+            # try's own asset event, else (last try only) what register recorded; the
+            # features' hash as that try's input ref has it (featurize's latest event)
+            for k, (t, rec) in enumerate(zip(tries, recs, strict=True)):
+                if state_of(t["state"]) != "success":
+                    continue
+                refs = rec.get("outputs") or []
+                sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
+                if k == len(tries) - 1:
+                    sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
+                ins = rec.get("inputs") or []
+                training = next((r["sha256"] for r in ins if r["uri"] == features), None)
+                out.append(
+                    trace.record(
+                        "model_lineage",
+                        model_uri=model,
+                        model_sha256=sha,
+                        training={"uri": features, "sha256": training},
+                        logical_date=run.date,
+                        run=run.rid,
+                        attempt=int(t["try_number"]) or None,
+                        source=SOURCE,
+                    )
                 )
-            ]
+            return out
         return []
 
     def _xcom(self, base: str, tid: str) -> dict[str, Any] | None:

@@ -7,9 +7,10 @@ The records have the shape of Airflow 3's REST API v2 answers (``/assets/events`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from runners.airflow.native import events_by_try, hash_before, to_ns, written
+from runners.airflow.native import Collector, _Run, events_by_try, hash_before, to_ns, written
 
 RUN = "scheduled__2026-01-02T00:00:00+00:00"
 
@@ -79,3 +80,37 @@ def test_an_input_takes_the_hash_last_recorded_for_its_path_before_the_try() -> 
     champion = event("register", "champion", "/world/champion.json", "dd", "01.0")
     champion["source_run_id"] = "scheduled__2026-01-01T00:00:00+00:00"
     assert hash_before([champion], "/world/champion.json", to_ns(ts("15.0"))) == "dd"
+
+
+def test_every_successful_try_of_train_gets_its_model_lineage(tmp_path: Path) -> None:
+    """Silent corruption's day 2: train succeeded on the bad features, the run was cleared,
+    and train succeeded again on repaired ones; each model is tied to its own features."""
+    model, features = "/art/2026-01-02/model.json", "/art/2026-01-02/features.csv"
+    ti = {
+        "task_id": "train",
+        "state": "success",
+        "try_number": 2,
+        "rendered_fields": {"op_kwargs": {"model": model, "features": features}},
+    }
+    run = _Run(RUN, "2026-01-02", {"train": ti}, {"train": {}}, {}, [])
+    tries = [
+        {**a_try(1, "success", "10.0"), "task_id": "train"},
+        {**a_try(2, "success", "30.0"), "task_id": "train"},
+    ]
+
+    def rec(model_sha: str, features_sha: str) -> dict[str, Any]:
+        return {
+            "inputs": [{"name": "features", "uri": features, "sha256": features_sha}],
+            "outputs": [{"name": "model", "uri": model, "sha256": model_sha}],
+        }
+
+    collector = Collector(None, "retrain__x", tmp_path, [])  # type: ignore[arg-type]
+    got = collector._derived(run, "train", tries, [rec("m1", "bad"), rec("m2", "good")])
+    assert [(r["kind"], r["model_sha256"], r["training"]["sha256"]) for r in got] == [
+        ("model_lineage", "m1", "bad"),
+        ("model_lineage", "m2", "good"),
+    ]
+    # a failed try between them trained nothing that lasted: no record for it
+    tries.insert(1, {**a_try(2, "failed", "20.0"), "task_id": "train"})
+    got = collector._derived(run, "train", tries, [rec("m1", "bad"), {}, rec("m2", "good")])
+    assert [r["model_sha256"] for r in got] == ["m1", "m2"]
