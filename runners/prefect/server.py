@@ -49,7 +49,9 @@ class Api:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
         data = None if body is None else json.dumps(body).encode()
-        for attempt in range(1, self.retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             req = urllib.request.Request(url, data=data, method=method)
             req.add_header("Content-Type", "application/json")
             try:
@@ -62,7 +64,6 @@ class Api:
                     continue
                 raise ApiError(f"{method} {url}: HTTP {e.code}: {detail}") from None
             return json.loads(raw) if raw else None
-        raise AssertionError("unreachable")
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
