@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 SCHEMA = "orchbench.scale/2"
 SCHEMA_V1 = "orchbench.scale/1"
 POINT_JSON = "point.json"
-SHAPES = ("fanout", "backfill", "concurrent")
+ShapeKind = Literal["fanout", "backfill", "concurrent"]
+SHAPES: tuple[ShapeKind, ...] = ("fanout", "backfill", "concurrent")
 # What the growth classes mean: slope < CONSTANT_BELOW "roughly constant",
 # < LINEAR_BELOW "linear", else "worse than linear".
 CONSTANT_BELOW = 0.5
@@ -85,7 +86,7 @@ class Point(_Model):
     schema_: str = Field(SCHEMA, alias="schema")
     engine: str
     system: str
-    shape: Literal["fanout", "backfill", "concurrent"]
+    shape: ShapeKind
     n: int
     tasks: int
     runs: int

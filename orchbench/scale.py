@@ -67,7 +67,16 @@ from typing import Any, ClassVar
 
 from orchbench import growth, rundir
 from orchbench import journal as jr
-from orchbench.point import POINT_JSON, SHAPES, Point, Sample, load_points
+from orchbench.point import (
+    POINT_JSON,
+    SHAPES,
+    Point,
+    Sample,
+    ShapeKind,
+    Status,
+    Task,
+    load_points,
+)
 from orchbench.procs import kill_group, venv_versions
 
 TASK_NAME = "scale_task"
@@ -103,7 +112,7 @@ ENGINES: dict[str, str] = {
 class Shape:
     """One measurement point's work: ``n`` tasks arranged as ``kind``."""
 
-    kind: str
+    kind: ShapeKind
     n: int
 
     def __post_init__(self) -> None:
@@ -415,7 +424,8 @@ def measure_point(
     tmp = rundir.temp_point_dir(out_root, engine.name, shape.name)
     try:
         limit, source = engine.parallelism(shape)
-        status, reason = "completed", None
+        status: Status = "completed"
+        reason: str | None = None
         samples: list[Sample] = []
         for i in range(1, repeat + 1):
             ctx = PointContext(
@@ -452,12 +462,12 @@ def measure_point(
         point = Point(
             engine=engine.name,
             system=engine.system,
-            shape=shape.kind,  # type: ignore[arg-type]
+            shape=shape.kind,
             n=shape.n,
             tasks=shape.tasks,
             runs=shape.runs,
-            task={"name": TASK_NAME, "sleep_s": TASK_S},  # type: ignore[arg-type]
-            status=status,  # type: ignore[arg-type]
+            task=Task(name=TASK_NAME, sleep_s=TASK_S),
+            status=status,
             reason=reason,
             measured_at=dt.datetime.now(dt.UTC).isoformat(),
             versions=engine.versions(),
