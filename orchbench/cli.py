@@ -53,6 +53,9 @@ def _sigterm(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+OWNING = ("run", "bench", "scale")  # commands whose processes the harness owns
+
+
 def _take_ownership() -> None:
     """Own what this process starts (orchbench/ownership.py) and first stop whatever a
     harness killed with SIGKILL left running."""
@@ -227,8 +230,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    """Cost-growth points (``orchbench.scale``); prints each point directory."""
-    from orchbench import scale
+    """Cost-growth points (``orchbench.scale``); prints each point directory. First removes
+    the temporary directories a killed harness left in ``--out``."""
+    from orchbench import rundir, scale
 
     try:
         sizes = {k: scale.parse_sizes(getattr(args, k), k) for k in scale.SHAPES}
@@ -240,13 +244,17 @@ def cmd_scale(args: argparse.Namespace) -> int:
     shapes = scale.shapes_of(sizes)
     if not shapes:
         _fail("no point to measure: every shape's sizes are empty")
+    out = Path(args.out)
+    n = rundir.remove_stale_temps(out)  # only a dead harness's (ownership.py)
+    if n:
+        print(f"removed {n} unfinished point or service directories", file=sys.stderr)
     progress = _Progress(len(shapes) * len(engines))
 
     def on_point(engine: str, shape: scale.Shape) -> None:
         progress.say(f"scale: {engine} {shape.name}")
         progress.advance()
 
-    for path in scale.run_scale(engines, shapes, Path(args.out), args.repeat, on_point):
+    for path in scale.run_scale(engines, shapes, out, args.repeat, on_point):
         print(path, flush=True)
     progress.say("")
     return 0
@@ -357,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
-    if args.cmd in ("run", "bench"):
+    if args.cmd in OWNING:
         _take_ownership()
     for flag, (env, _text) in REMOTE_FLAGS.items():  # read by the runner adapters
         if getattr(args, flag, None):
@@ -368,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print("orchbench: interrupted; everything started was stopped", file=sys.stderr)
         return 130
     finally:
-        if args.cmd in ("run", "bench"):
+        if args.cmd in OWNING:
             from orchbench import ownership
 
             ownership.release()

@@ -1,20 +1,28 @@
-"""Run directories: ``<out>/<scenario>/<runner>/<run_id>/``, written under a temporary name
-and renamed when complete, so a reader never sees half a run.
+"""Result directories, written under a temporary name (``.tmp-…``, marked with the owning
+harness, see ``orchbench.ownership``) and renamed when complete, so a reader never sees
+half of one:
 
-Contents: ``scenario.yaml`` (copy), ``env.json``, ``journal.jsonl``, ``native.jsonl``,
-``run.json`` (``schema: orchbench.run/1``), ``logs/``.
+- run directories ``<out>/<scenario>/<runner>/<run_id>/``: ``scenario.yaml`` (copy),
+  ``env.json``, ``journal.jsonl``, ``native.jsonl``, ``run.json``
+  (``schema: orchbench.run/1``), ``logs/``;
+- cost-growth point directories ``<out>/<engine>/<shape>-<n>/`` (``orchbench scale``):
+  ``point.json`` (``orchbench.point``), one journal and ``logs-<i>/`` per sample; a point
+  measured again replaces the older one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,11 +47,43 @@ def temp_run_dir(out_root: Path, scenario: str, runner: str, run_id: str) -> Pat
     return runner_dir(out_root, scenario, runner) / f"{TMP_PREFIX}{run_id}"
 
 
-def finalize(tmp: Path) -> Path:
-    """Atomically publish a finished temporary run directory; returns the final path."""
+def point_dir(out_root: Path, engine: str, point: str) -> Path:
+    """Where a cost-growth point (``point``: ``<shape>-<n>``) is published."""
+    return Path(out_root) / engine / point
+
+
+def temp_point_dir(out_root: Path, engine: str, point: str) -> Path:
+    """A new temporary directory for a point, marked as this harness's."""
+    tmp = point_dir(out_root, engine, f"{TMP_PREFIX}{point}-{uuid.uuid4().hex[:6]}")
+    tmp.mkdir(parents=True)
+    ownership.mark(tmp)
+    return tmp
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends (a publication is never half done)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def finalize(tmp: Path, final: Path | None = None) -> Path:
+    """Atomically publish a finished temporary directory as ``final`` (default: its name
+    without the prefix), replacing an older one there; returns the final path."""
     (tmp / ownership.OWNER_FILE).unlink(missing_ok=True)  # a published run has no owner
-    final = tmp.with_name(tmp.name.removeprefix(TMP_PREFIX))
-    os.replace(tmp, final)
+    final = final or tmp.with_name(tmp.name.removeprefix(TMP_PREFIX))
+    old = None
+    with _signals_held():
+        if final.exists():
+            old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:6]}")
+            os.replace(final, old)
+        os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -74,18 +114,28 @@ def completed_runs(out_root: Path, scenario: str, runner: str, profile: str) -> 
 SERVICES_DIR = ".services"
 
 
+def services_dir(out_root: Path, name: str) -> Path:
+    """A services directory of this harness process (``<out>/.services/<name>-<pid>``),
+    marked as its own: two harnesses on one tree never share one."""
+    d = Path(out_root) / SERVICES_DIR / f"{name}-{os.getpid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    ownership.mark(d)
+    return d
+
+
 def remove_stale_temps(out_root: Path) -> int:
-    """Delete the temporary run directories and matrix service directories that a harness
-    which no longer runs left behind (its ``.owner`` token is dead, see
+    """Delete the temporary run and point directories and the service directories that a
+    harness which no longer runs left behind (its ``.owner`` token is dead, see
     ``orchbench.ownership``); those of a live harness, e.g. a second bench writing to the
     same tree, stay. Returns how many were removed."""
     if not out_root.is_dir():
         return 0
-    stale = [
-        p
-        for p in [*out_root.glob(f"*/*/{TMP_PREFIX}*"), *out_root.glob(f"{SERVICES_DIR}/*")]
-        if p.is_dir() and not ownership.owned_by_the_living(p)
+    temps = [
+        *out_root.glob(f"*/*/{TMP_PREFIX}*"),  # run directories
+        *out_root.glob(f"*/{TMP_PREFIX}*"),  # point directories
+        *out_root.glob(f"{SERVICES_DIR}/*"),
     ]
+    stale = [p for p in temps if p.is_dir() and not ownership.owned_by_the_living(p)]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return len(stale)

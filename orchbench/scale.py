@@ -1,7 +1,7 @@
 """Cost growth: how wall time and orchestration overhead grow with the size of the work.
 
-The one place for the scale scenarios, the synthetic task, the metrics and the fit
-(``orchbench scale``, ``make bench-scale``; issue 10). Runner-side code only orchestrates.
+The scale scenarios, the synthetic task and the measuring of points (``orchbench scale``,
+``make bench-scale``; issue 10). Runner-side code only orchestrates.
 
 **Shapes.** Every shape is ``n`` copies of one synthetic task; only how the engine is
 asked to run them changes:
@@ -16,25 +16,20 @@ asked to run them changes:
 ``orchbench.journal``, so Σ task time is known exactly and every task is accounted for.
 It uses no CPU: whatever CPU a point burns is the engine's.
 
-**Metrics** (``compute_sample``), from the records and two harness timestamps:
+**Figures** (``orchbench.growth``, the metrics layer): from the records and two harness
+timestamps, each sample's wall time (from the moment the harness hands the work to the
+engine, the submission or the cron minute firing, to the moment the engine shows it done,
+driver exited or cron namespace idle, as a user would time it), Σ task time, the
+parallelism the engine as configured runs this shape at, ideal time and overhead per task;
+the medians over a point's samples; and the log-log growth fit of wall time and total
+overhead over an engine and shape's points.
 
-- ``wall_s``: from the moment the harness hands the work to the engine (the submission,
-  or the cron minute firing) to the moment the engine shows it done (driver exited, cron
-  namespace idle), as a user would time it;
-- ``sum_task_s``: Σ (end − start) of the task records;
-- ``parallelism``: how many tasks the engine as configured runs at once for this shape
-  (the engine's own limit, capped by the tasks the shape has);
-- ``ideal_s`` = Σ task / parallelism; ``overhead_s_per_task`` = (wall − ideal) / tasks;
-- ``observed_parallelism``: the most task records overlapping in time (a check of the
-  declared parallelism, not an input).
-
-**Fit** (``fit_growth``): for one engine and shape, the least-squares slope ``s`` of
-log(y) against log(N) over the points with N > 1 (N = 1 is dominated by fixed start-up
-cost; all points when fewer than two have N > 1). ``s < 0.5``: roughly constant;
-``0.5 <= s < 1.5``: linear; ``s >= 1.5``: worse than linear. Applied to wall time and to
-total overhead (wall − ideal, floored at ``OVERHEAD_FLOOR_S`` so the log exists): total
-overhead linear in N means a roughly constant overhead per task; the slope of overhead
-per task is ``s - 1``.
+**Publishing**: every point is measured in a temporary directory of the harness's
+run-directory code (``orchbench.rundir``: marked with this harness's owner token, renamed
+into ``<out>/<engine>/<shape>-<n>/`` when complete, replacing an older point), with
+``point.json`` (``orchbench.point``: samples, medians, and the fit over the points
+published so far, this one included). ``orchbench scale`` owns its processes and reaps
+and removes what a killed harness left, as ``orchbench run`` and ``bench`` do.
 
 **Engines** plug in through ``ScaleEngine`` (``ENGINES`` maps a name to its class, in
 ``runners/<name>/scale.py``): ``parallelism(shape)`` reads the engine's limit from its
@@ -57,33 +52,36 @@ flows. kfp and cron have no server to warm.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import importlib
 import json
-import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench import growth, rundir
 from orchbench import journal as jr
+from orchbench.point import (
+    POINT_JSON,
+    SHAPES,
+    Point,
+    Sample,
+    ShapeKind,
+    Status,
+    Task,
+    load_points,
+)
 from orchbench.procs import kill_group, venv_versions
 
-SCHEMA = "orchbench.scale/1"
 TASK_NAME = "scale_task"
 TASK_S = 1.0  # seconds each synthetic task sleeps
 RECORD = "scale_task"  # journal record type
-POINT_JSON = "point.json"
-TMP_PREFIX = ".tmp-"
-SHAPES = ("fanout", "backfill", "concurrent")
 DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
     "fanout": (1, 10, 50, 100),
     "backfill": (1, 7, 30),
@@ -91,9 +89,6 @@ DEFAULT_SIZES: dict[str, tuple[int, ...]] = {
 }
 MAX_SIZE = 1000  # a typo guard, not an engine limit
 FIRST_DATE = dt.date(2026, 1, 1)  # logical date of the first (or only) run of a point
-OVERHEAD_FLOOR_S = 1e-3  # total overhead below this counts as this for the log-log fit
-CONSTANT_BELOW = 0.5  # slope thresholds of the growth classes (see the module docstring)
-LINEAR_BELOW = 1.5
 DRIVER_POLL_S = 0.05  # how often ``Drivers.wait`` looks at its processes
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "scale"
 
@@ -117,7 +112,7 @@ ENGINES: dict[str, str] = {
 class Shape:
     """One measurement point's work: ``n`` tasks arranged as ``kind``."""
 
-    kind: str
+    kind: ShapeKind
     n: int
 
     def __post_init__(self) -> None:
@@ -223,122 +218,11 @@ def task_command(python: Path | str, item: int, logical_date: str) -> list[str]:
     return [str(python), "-m", "orchbench.scale", "task", str(item), logical_date]
 
 
-# --- metrics --------------------------------------------------------------------------------
+# --- the task's records ---------------------------------------------------------------------
 
 
 def task_records(journal: Path | str) -> list[dict[str, Any]]:
     return [r for r in jr.read_records(journal) if r.get("type") == RECORD]
-
-
-def max_overlap(records: Sequence[dict[str, Any]]) -> int:
-    """The most records whose [start, end) intervals overlap at one instant."""
-    events = sorted(
-        [(r["start_ns"], 1) for r in records] + [(r["end_ns"], -1) for r in records],
-        key=lambda e: (e[0], e[1]),  # an end before a start at the same instant
-    )
-    best = cur = 0
-    for _, d in events:
-        cur += d
-        best = max(best, cur)
-    return best
-
-
-def compute_sample(
-    shape: Shape, records: Sequence[dict[str, Any]], start_ns: int, end_ns: int, limit: int
-) -> dict[str, Any]:
-    """The metrics of one measured sample (see the module docstring)."""
-    if limit < 1:
-        raise ValueError(f"parallelism must be at least 1, got {limit}")
-    wall = (end_ns - start_ns) / 1e9
-    total = sum((r["end_ns"] - r["start_ns"]) / 1e9 for r in records)
-    parallelism = min(limit, shape.tasks)
-    ideal = total / parallelism
-    return {
-        "wall_s": round(wall, 4),
-        "sum_task_s": round(total, 4),
-        "parallelism": parallelism,
-        "ideal_s": round(ideal, 4),
-        "overhead_s_per_task": round((wall - ideal) / shape.tasks, 5),
-        "observed_parallelism": max_overlap(records),
-        "task_records": len(records),
-    }
-
-
-def summarize_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over a point's samples, with min/max of wall time."""
-    walls = [s["wall_s"] for s in samples]
-    out: dict[str, Any] = {
-        k: round(statistics.median(s[k] for s in samples), 5)
-        for k in ("wall_s", "sum_task_s", "ideal_s", "overhead_s_per_task")
-    }
-    out["min_wall_s"], out["max_wall_s"] = min(walls), max(walls)
-    out["parallelism"] = samples[0]["parallelism"]
-    out["observed_parallelism"] = max(s["observed_parallelism"] for s in samples)
-    return out
-
-
-@dataclass(frozen=True)
-class Growth:
-    """The fitted growth of one quantity against N."""
-
-    slope: float | None  # None: fewer than two usable points
-    cls: str  # "roughly constant" | "linear" | "worse than linear" | "not enough points"
-    ns: tuple[int, ...]  # the N the fit used
-
-
-def growth_class(slope: float) -> str:
-    if slope < CONSTANT_BELOW:
-        return "roughly constant"
-    if slope < LINEAR_BELOW:
-        return "linear"
-    return "worse than linear"
-
-
-def fit_growth(points: Iterable[tuple[int, float]], floor: float = 0.0) -> Growth:
-    """Least-squares slope of log(y) against log(N) over the points with N > 1 (all points
-    if fewer than two have N > 1); y below ``floor`` counts as ``floor`` (must be > 0
-    when a y can be <= 0)."""
-    pts = sorted((n, max(y, floor)) for n, y in points)
-    use = [p for p in pts if p[0] > 1]
-    if len({n for n, _ in use}) < 2:
-        use = pts
-    if len({n for n, _ in use}) < 2 or any(y <= 0 for _, y in use):
-        return Growth(None, "not enough points", tuple(n for n, _ in use))
-    xs = [math.log(n) for n, _ in use]
-    ys = [math.log(y) for _, y in use]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
-    return Growth(round(slope, 3), growth_class(slope), tuple(n for n, _ in use))
-
-
-def fit_point_set(points: Sequence[dict[str, Any]]) -> dict[str, Growth]:
-    """Growth of wall time and of total overhead over one engine x shape's completed
-    point.json records."""
-    ok = [p for p in points if p.get("status") == "completed"]
-    wall = fit_growth((p["n"], p["wall_s"]) for p in ok)
-    overhead = fit_growth(
-        ((p["n"], (p["wall_s"] - p["ideal_s"])) for p in ok), floor=OVERHEAD_FLOOR_S
-    )
-    return {"wall": wall, "overhead": overhead}
-
-
-def describe_growth(fits: dict[str, Growth]) -> str:
-    """The fit in words, e.g. for the report."""
-    w, o = fits["wall"], fits["overhead"]
-    if w.slope is None or o.slope is None:
-        return "not enough completed points to fit"
-    per_task = {
-        "roughly constant": "falls as 1/N (a fixed cost, amortised)",
-        "linear": "stays roughly constant",
-        "worse than linear": "grows with N",
-    }[o.cls]
-    return (
-        f"wall time {w.cls} in N (log-log slope {w.slope:.2f}); total overhead {o.cls} "
-        f"(slope {o.slope:.2f}), so overhead per task {per_task} "
-        f"(slope {o.slope - 1:.2f}); fitted on N = {', '.join(map(str, o.ns))}"
-    )
 
 
 # --- the engine interface -------------------------------------------------------------------
@@ -393,7 +277,8 @@ class ScaleEngine:
 
     def parallelism(self, shape: Shape) -> tuple[int, str]:
         """Tasks of ``shape`` the engine as configured runs at once, and where that number
-        comes from (uncapped by the shape's task count; ``compute_sample`` caps it)."""
+        comes from (uncapped by the shape's task count; ``growth.compute_sample`` caps
+        it)."""
         raise NotImplementedError
 
     def settings(self, shape: Shape) -> dict[str, Any]:
@@ -518,31 +403,9 @@ def make_engine(name: str, repo_root: Path | None = None) -> ScaleEngine:
 # --- measuring and publishing ---------------------------------------------------------------
 
 
-def point_dir(out_root: Path, engine: str, shape: Shape) -> Path:
-    return Path(out_root) / engine / shape.name
-
-
 def default_timeout(shape: Shape) -> float:
     """Deadline of one sample: generous per task, bounded."""
     return min(1800.0, 60 + shape.tasks * (TASK_S + 6))
-
-
-def publish(tmp: Path, final: Path) -> Path:
-    """Rename a finished point directory into place, replacing an older one."""
-    old = None
-    if final.exists():
-        old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:6]}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def measure_point(
@@ -557,16 +420,13 @@ def measure_point(
     A sample that times out or fails is recorded (``status``, ``reason``); Ctrl-C aborts
     the engine, removes the temporary directory and re-raises.
     """
-    from orchbench.rundir import machine_info
-
     out_root = Path(out_root).resolve()
-    final = point_dir(out_root, engine.name, shape)
-    tmp = final.with_name(f"{TMP_PREFIX}{shape.name}-{uuid.uuid4().hex[:6]}")
-    tmp.mkdir(parents=True)
-    limit, source = engine.parallelism(shape)
-    status, reason = "completed", None
-    samples: list[dict[str, Any]] = []
+    tmp = rundir.temp_point_dir(out_root, engine.name, shape.name)
     try:
+        limit, source = engine.parallelism(shape)
+        status: Status = "completed"
+        reason: str | None = None
+        samples: list[Sample] = []
         for i in range(1, repeat + 1):
             ctx = PointContext(
                 engine=engine.name,
@@ -591,43 +451,45 @@ def measure_point(
                 status, reason = "failed", f"{type(e).__name__}: {e}"
                 break
             records = task_records(ctx.journal)
-            sample = compute_sample(shape, records, timing.start_ns, timing.end_ns, limit)
-            sample |= {"records": ctx.journal.name, "notes": timing.notes}
-            samples.append(sample)
+            figures = growth.compute_sample(
+                shape.tasks, records, timing.start_ns, timing.end_ns, limit
+            )
+            samples.append(Sample(**figures, records=ctx.journal.name, notes=timing.notes))
             if len(records) != shape.tasks:
                 status = "failed"
                 reason = f"sample {i}: {len(records)} task records, expected {shape.tasks}"
                 break
-        record: dict[str, Any] = {
-            "schema": SCHEMA,
-            "engine": engine.name,
-            "system": engine.system,
-            "shape": shape.kind,
-            "n": shape.n,
-            "tasks": shape.tasks,
-            "runs": shape.runs,
-            "task": {"name": TASK_NAME, "sleep_s": TASK_S},
-            "status": status,
-            "reason": reason,
-            "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-            "versions": engine.versions(),
-            "machine": machine_info(),
-            "engine_parallelism": limit,
-            "parallelism_source": source,
-            "settings": engine.settings(shape),
-            "repeat": repeat,
-            "records": [s["records"] for s in samples],
-            "samples": samples,
-        }
-        if status == "completed":
-            record |= summarize_samples(samples)
-        _write_json(tmp / POINT_JSON, record)
+        point = Point(
+            engine=engine.name,
+            system=engine.system,
+            shape=shape.kind,
+            n=shape.n,
+            tasks=shape.tasks,
+            runs=shape.runs,
+            task=Task(name=TASK_NAME, sleep_s=TASK_S),
+            status=status,
+            reason=reason,
+            measured_at=dt.datetime.now(dt.UTC).isoformat(),
+            versions=engine.versions(),
+            machine=rundir.machine_info(),
+            engine_parallelism=limit,
+            parallelism_source=source,
+            settings=engine.settings(shape),
+            repeat=repeat,
+            records=[s.records for s in samples],
+            samples=samples,
+            **(growth.summarize_samples(samples) if status == "completed" else {}),
+        )
+        published, _refused = load_points(out_root)  # refused files are not fitted over
+        fit = growth.fit_with(point, published)
+        point = point.model_copy(update={"growth": fit})
+        rundir.write_json(tmp / POINT_JSON, point.to_json())
         shutil.rmtree(tmp / "work", ignore_errors=True)
     except BaseException:
         engine.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return publish(tmp, final)
+    return rundir.finalize(tmp, rundir.point_dir(out_root, engine.name, shape.name))
 
 
 def run_scale(
@@ -637,13 +499,16 @@ def run_scale(
     repeat: int = 1,
     on_point: Callable[[str, Shape], None] | None = None,
 ) -> list[Path]:
-    """Every shape on every engine, one engine's services started once; the published
-    point directories."""
+    """Every shape on every engine, one engine's services started once (in a services
+    directory of this harness, removed when the engine stops); the published point
+    directories."""
+    out_root = Path(out_root).resolve()
     out: list[Path] = []
     for name in engines:
         engine = make_engine(name)
+        services = rundir.services_dir(out_root, f"scale-{name}")
         try:
-            engine.start(Path(out_root).resolve() / name / f"{TMP_PREFIX}services")
+            engine.start(services)
             for shape in shapes:
                 if on_point:
                     on_point(name, shape)
@@ -651,21 +516,7 @@ def run_scale(
         finally:
             engine.abort()
             engine.stop()
-            shutil.rmtree(Path(out_root) / name / f"{TMP_PREFIX}services", ignore_errors=True)
-    return out
-
-
-def load_points(root: Path | str) -> list[dict[str, Any]]:
-    """Every published ``point.json`` under ``root`` (``<engine>/<shape>-<n>/``) of this
-    schema, each with ``dir`` added."""
-    out = []
-    for p in sorted(Path(root).glob(f"*/*/{POINT_JSON}")):
-        if p.parent.name.startswith(TMP_PREFIX):
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            rec = json.loads(p.read_text())
-            if rec.get("schema") == SCHEMA:
-                out.append({**rec, "dir": str(p.parent)})
+            shutil.rmtree(services, ignore_errors=True)
     return out
 
 

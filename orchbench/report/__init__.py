@@ -36,7 +36,7 @@ def build_blocks(
     scale_dir: Path | None = None,
 ) -> list[Block]:
     """Every section of the report, in reading order."""
-    growth = growth_section(load_scale(scale_dir)) if scale_dir is not None else []
+    growth = growth_section(*load_scale(scale_dir)) if scale_dir is not None else []
     if runs.empty:
         return [*sections.intro(runs)[:1], Para("No runs found."), *growth]
     blocks = sections.intro(runs)

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from orchbench.journal import Journal
+from orchbench.point import Point, load_points
 from orchbench.rundir import TMP_PREFIX
 from orchbench.trace import TRACE_NAME, read_trace
 
@@ -264,9 +265,8 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_scale(scale_dir: Path | str) -> list[dict[str, Any]]:
+def load_scale(scale_dir: Path | str) -> tuple[list[Point], list[str]]:
     """The cost-growth points in ``results/scale/<engine>/<shape>-<n>/point.json``
-    (``orchbench.scale/1``), as written by ``orchbench scale``."""
-    from orchbench.scale import load_points
-
+    (``orchbench.point``, older versions migrated), as written by ``orchbench scale``, and
+    one message per point file refused."""
     return load_points(scale_dir)

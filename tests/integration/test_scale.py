@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchbench import scale
+from orchbench import rundir, scale
+from orchbench.point import POINT_JSON, SCHEMA
 from tests.integration.leftovers import processes_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 def check_points(out: Path, engine: str, expect_overlap: dict[str, int]) -> None:
     for shape in (scale.Shape("fanout", 1), scale.Shape("fanout", 5), scale.Shape("backfill", 2)):
-        d = scale.point_dir(out, engine, shape)
-        p = json.loads((d / scale.POINT_JSON).read_text())
-        assert p["schema"] == scale.SCHEMA and p["status"] == "completed", p.get("reason")
+        d = rundir.point_dir(out, engine, shape.name)
+        p = json.loads((d / POINT_JSON).read_text())
+        assert p["schema"] == SCHEMA and p["status"] == "completed", p.get("reason")
         assert p["engine"] == engine and p["versions"]
         records = scale.task_records(d / p["records"][0])
         assert len(records) == shape.tasks
@@ -40,10 +41,9 @@ def test_kfp_scale_small(tmp_path: Path) -> None:
     )
     assert len(paths) == 3
     check_points(tmp_path, "kfp", {"fanout-1": 1, "fanout-5": 2, "backfill-2": 1})
-    p = json.loads(
-        (scale.point_dir(tmp_path, "kfp", scale.Shape("fanout", 5)) / "point.json").read_text()
-    )
+    p = json.loads((rundir.point_dir(tmp_path, "kfp", "fanout-5") / POINT_JSON).read_text())
     assert p["parallelism"] == 2
+    assert p["growth"]["over"] == [1, 5]  # the fit over the fan-out points so far
 
 
 @pytest.mark.root
@@ -52,7 +52,7 @@ def test_cron_scale_small(tmp_path: Path) -> None:
     """cron starts all jobs of a minute at once; the catch-up loop runs days in order."""
     scale.run_scale(["cron"], scale.shapes_of({"fanout": (1, 5), "backfill": (2,)}), tmp_path)
     check_points(tmp_path, "cron", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 1})
-    d = scale.point_dir(tmp_path, "cron", scale.Shape("backfill", 2))
+    d = rundir.point_dir(tmp_path, "cron", "backfill-2")
     records = scale.task_records(d / "journal-1.jsonl")
     assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
 
@@ -68,10 +68,10 @@ def test_airflow_scale_small(tmp_path: Path) -> None:
     assert len(paths) == 3
     check_points(tmp_path, "airflow", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 2})
     for shape, limit in ((scale.Shape("fanout", 5), 16), (scale.Shape("backfill", 2), 10)):
-        p = json.loads((scale.point_dir(tmp_path, "airflow", shape) / "point.json").read_text())
+        p = json.loads((rundir.point_dir(tmp_path, "airflow", shape.name) / POINT_JSON).read_text())
         assert p["engine_parallelism"] == limit and p["parallelism"] == shape.tasks
         assert p["versions"]["apache-airflow"] and p["settings"]["profile"] == "default"
-    d = scale.point_dir(tmp_path, "airflow", scale.Shape("backfill", 2))
+    d = rundir.point_dir(tmp_path, "airflow", "backfill-2")
     records = scale.task_records(d / "journal-1.jsonl")
     assert sorted((r["logical_date"], r["item"]) for r in records) == [
         ("2026-01-01", 0), ("2026-01-02", 1),

@@ -1,0 +1,95 @@
+"""``point.json`` as a versioned model (``orchbench.point``): files written under the
+previous version (``fixtures/scale_v1``, by ``orchbench scale`` before this model) load
+through the migration, other versions and invalid files are refused with a message that
+names the version or the field, and the report shows a migrated point without a fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchbench.point import (
+    POINT_JSON,
+    SCHEMA,
+    SCHEMA_V1,
+    PointFileError,
+    load_point,
+    load_points,
+    parse_point,
+)
+from orchbench.report.blocks import Para, Table
+from orchbench.report.growth import growth_section
+
+V1 = Path(__file__).parent / "fixtures" / "scale_v1"
+
+
+def test_a_v1_point_loads_through_its_migration() -> None:
+    raw = json.loads((V1 / "kfp" / "fanout-10" / POINT_JSON).read_text())
+    assert raw["schema"] == SCHEMA_V1 and "growth" not in raw
+    p = load_point(V1 / "kfp" / "fanout-10" / POINT_JSON)
+    assert p.schema_ == SCHEMA and p.growth is None  # v1 recorded no fit
+    assert (p.engine, p.shape, p.n, p.status) == ("kfp", "fanout", 10, "completed")
+    assert p.wall_s == raw["wall_s"] and p.samples[0].wall_s == raw["samples"][0]["wall_s"]
+    assert p.dir == str(V1 / "kfp" / "fanout-10")
+    # written back, it is a v2 file with every v1 field unchanged
+    out = p.to_json()
+    assert out["schema"] == SCHEMA and "dir" not in out
+    assert {k: v for k, v in out.items() if k not in ("schema", "growth")} == {
+        k: v for k, v in raw.items() if k != "schema"
+    }
+    assert parse_point(out) == p.model_copy(update={"dir": None})
+
+
+@pytest.mark.parametrize("version", ["orchbench.scale/0", "orchbench.scale/3", None])
+def test_another_version_is_refused_naming_it(tmp_path: Path, version: str | None) -> None:
+    raw = json.loads((V1 / "kfp" / "fanout-1" / POINT_JSON).read_text())
+    raw["schema"] = version
+    d = tmp_path / "kfp" / "fanout-1"
+    d.mkdir(parents=True)
+    (d / POINT_JSON).write_text(json.dumps(raw))
+    with pytest.raises(PointFileError, match=rf"schema {version!r} is not one") as e:
+        load_point(d / POINT_JSON)
+    assert SCHEMA in str(e.value) and str(d / POINT_JSON) in str(e.value)
+    points, refused = load_points(tmp_path)
+    assert points == [] and refused == [str(e.value)]
+
+
+def test_an_invalid_field_is_refused_naming_it() -> None:
+    raw = json.loads((V1 / "kfp" / "fanout-1" / POINT_JSON).read_text())
+    with pytest.raises(PointFileError, match=r"orchbench.scale/1\): shape: "):
+        parse_point({**raw, "shape": "sideways"})
+    with pytest.raises(PointFileError, match=r"\): surprise: "):
+        parse_point({**raw, "surprise": 1})
+    with pytest.raises(PointFileError, match="not a JSON object"):
+        parse_point([raw])
+
+
+def test_the_report_shows_v1_points_and_says_no_fit_was_recorded(tmp_path: Path) -> None:
+    points, refused = load_points(V1)
+    assert [p.n for p in points] == [1, 10] and refused == []
+    (tmp_path / "kfp" / "fanout-2").mkdir(parents=True)
+    (tmp_path / "kfp" / "fanout-2" / POINT_JSON).write_text("{")
+    blocks = growth_section(points, load_points(tmp_path)[1])
+    words = [b.text for b in blocks if isinstance(b, Para)]
+    assert any("Point files not shown" in w and "fanout-2" in w for w in words)
+    assert any("no fit recorded" in w and SCHEMA_V1 in w for w in words)
+    table = next(b for b in blocks if isinstance(b, Table))
+    assert [r[1] for r in table.rows] == ["1", "10"]
+
+
+def test_the_report_reads_point_files_only() -> None:
+    """No module of the report imports the scale harness or the growth fit."""
+    import ast
+
+    report = Path(__file__).resolve().parents[2] / "orchbench" / "report"
+    imported = set()
+    for path in report.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+    assert "orchbench.point" in imported
+    assert not imported & {"orchbench.scale", "orchbench.growth"}
