@@ -36,8 +36,8 @@ total overhead (wall − ideal, floored at ``OVERHEAD_FLOOR_S`` so the log exist
 overhead linear in N means a roughly constant overhead per task; the slope of overhead
 per task is ``s - 1``.
 
-**Engines** plug in through ``ScaleEngine`` (``ENGINES`` maps a name to its class, in
-``runners/<name>/scale.py``): ``parallelism(shape)`` reads the engine's limit from its
+**Engines** plug in through ``ScaleEngine`` (declared as ``scale`` in the runner's
+``runners/<name>/plugin.py``): ``parallelism(shape)`` reads the engine's limit from its
 configuration as run, ``run(shape, point)`` makes the engine run the shape's tasks (each
 task process runs ``task_command`` or calls ``run_task_from_env``) and returns the two
 timestamps. Engines whose submission is a process of its own (a script run) start it
@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib
 import json
 import math
 import os
@@ -101,13 +100,6 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "scale"
 ENV_JOURNAL = "ORCHBENCH_SCALE_JOURNAL"
 ENV_ENGINE = "ORCHBENCH_SCALE_ENGINE"
 ENV_POINT = "ORCHBENCH_SCALE_POINT"
-
-ENGINES: dict[str, str] = {
-    "kfp": "runners.kfp.scale:KfpScale",
-    "cron": "runners.cron.scale:CronScale",
-    "airflow": "runners.airflow.scale:AirflowScale",
-    "prefect": "runners.prefect.scale:PrefectScale",
-}
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -500,11 +492,30 @@ class DriverEngine(ScaleEngine):
         self._drivers.kill()
 
 
+def engine_names() -> list[str]:
+    """The runners whose ``plugin.py`` declares a scale engine."""
+    from orchbench.plugins import scale_plugins
+
+    return list(scale_plugins())
+
+
 def engine_class(name: str) -> type[ScaleEngine]:
-    if name not in ENGINES:
-        raise ValueError(f"no scale engine {name!r}; available: {', '.join(ENGINES)}")
-    module, _, attr = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from orchbench.plugins import scale_plugins
+
+    found = scale_plugins()
+    if name not in found:
+        raise ValueError(f"no scale engine {name!r}; available: {', '.join(found)}")
+    cls = found[name].scale_class()
+    assert cls is not None
+    return cls
+
+
+def system_version(name: str, versions: dict[str, str]) -> str | None:
+    """The system's own version among an engine's ``versions`` (its plugin's version key)."""
+    from orchbench.plugins import scale_plugins
+
+    p = scale_plugins().get(name)
+    return p.system_version(versions) if p else None
 
 
 def make_engine(name: str, repo_root: Path | None = None) -> ScaleEngine:
@@ -598,6 +609,7 @@ def measure_point(
                 status = "failed"
                 reason = f"sample {i}: {len(records)} task records, expected {shape.tasks}"
                 break
+        versions = engine.versions()
         record: dict[str, Any] = {
             "schema": SCHEMA,
             "engine": engine.name,
@@ -610,7 +622,8 @@ def measure_point(
             "status": status,
             "reason": reason,
             "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-            "versions": engine.versions(),
+            "versions": versions,
+            "system_version": system_version(engine.name, versions),
             "machine": machine_info(),
             "engine_parallelism": limit,
             "parallelism_source": source,

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 
 from orchbench import scale
 from orchbench.report.blocks import Block, Heading, Image, Para, Table
+from orchbench.report.load import system_version
 from orchbench.report.plots import to_png
 
 AXIS = {
@@ -38,12 +39,8 @@ def by_engine(points: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
     return {e: {k: shapes[k] for k in scale.SHAPES if k in shapes} for e, shapes in out.items()}
 
 
-VERSION_KEYS = ("kfp", "cron", "apache-airflow", "prefect")  # the engine's own version
-
-
 def _version(pts: list[dict[str, Any]]) -> str:
-    v = pts[0].get("versions") or {}
-    return ", ".join(f"{k} {x}" for k, x in v.items() if k in VERSION_KEYS) or "?"
+    return system_version(pts[0]) or "?"
 
 
 def growth_png(engine: str, shapes: dict[str, list[dict[str, Any]]]) -> bytes:
