@@ -341,7 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from orchbench.plugins import PluginError
+
+    try:
+        parser = build_parser()  # the runners' remote flags: reads every plugin.py
+    except PluginError as e:
+        _fail(str(e))
+    args = parser.parse_args(argv)
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)

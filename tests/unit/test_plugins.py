@@ -77,6 +77,18 @@ def test_a_declared_name_twice_is_refused(tmp_path: Path) -> None:
         sys.path.remove(str(tmp_path))
 
 
+def test_a_plugin_without_a_plugins_tuple_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "broken" / "x").mkdir(parents=True)
+    (tmp_path / "broken" / "__init__.py").write_text("")
+    (tmp_path / "broken" / "x" / "plugin.py").write_text("PLUGINS = ['cron']\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(plugins.PluginError, match="must be a tuple of RunnerPlugin"):
+            plugins.discover(tmp_path / "broken", "broken")
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
 def test_unknown_runner_names_the_available_ones() -> None:
     with pytest.raises(plugins.UnknownRunner, match=r"available: .*cron"):
         plugins.runner_class("nope")
