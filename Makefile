@@ -9,6 +9,7 @@
 #
 # Adding a runner environment: commit runners/<name>/requirements.txt (generate it with
 # `make lock`, listing the orchestrator in runners/<name>/requirements.in). Nothing here changes.
+# Build steps of its own (a compiled spec) go in runners/<name>/runner.mk (see "runner hooks").
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -64,7 +65,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-production bench-scale bench-wrapper bench-overhead report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-production bench-scale bench-wrapper report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -146,18 +147,20 @@ lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.tx
 			-o runners/$$r/requirements.txt; \
 	done
 
-# --- kfp: the compiled pipeline spec (IR YAML) the kfp runner submits ------------------------
+# --- runner hooks --------------------------------------------------------------------------
 
-KFP_SPEC := build/kfp/daily_retraining.yaml
+# A runner folder may add its own rules in runners/<name>/runner.mk (the kfp runner compiles
+# its pipeline spec there). A hook that `make setup` must run adds itself to SETUP_HOOKS,
+# guarded by $(filter <name>,$(RUNNERS)) so `make setup RUNNERS=...` skips the others.
+# A runner's production-like deployments (RUNNER/PROFILE) add themselves to PRODUCTION_RUNNERS
+# for `make bench-production`.
+SETUP_HOOKS :=
+PRODUCTION_RUNNERS :=
+comma := ,
+space := $(subst ,, )
+-include $(sort $(wildcard runners/*/runner.mk))
 
-kfp-spec: $(KFP_SPEC) ## compile the KFP pipeline to its IR YAML (build/kfp/)
-
-$(KFP_SPEC): runners/kfp/pipeline.py runners/kfp/task.py runners/kfp/__main__.py .venvs/kfp/.synced
-	.venvs/kfp/bin/python -m runners.kfp compile --out $@
-
-setup: $(if $(filter kfp,$(RUNNERS)),kfp-spec)
-
-.PHONY: kfp-spec
+setup: $(SETUP_HOOKS)
 
 # --- using it ------------------------------------------------------------------------------
 
@@ -174,15 +177,13 @@ bench-scale: setup ## cost-growth curves (fan-out, backfill, concurrent runs) pe
 	.venv/bin/orchbench scale $(SCALE_ARGS)
 	.venv/bin/orchbench report
 
-bench-production: setup ## the production-like deployments (airflow/celery, prefect/pool) on every scenario, then the report
-	.venv/bin/orchbench bench --runners airflow/celery,prefect/pool --jobs $(BENCH_JOBS) $(BENCH_ARGS)
+bench-production: setup ## the production-like deployments (PRODUCTION_RUNNERS) on every scenario, then the report
+	.venv/bin/orchbench bench --runners $(subst $(space),$(comma),$(strip $(PRODUCTION_RUNNERS))) \
+		--jobs $(BENCH_JOBS) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
 bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, fsync, hooks, hashing)
 	.venv/bin/python benchmarks/wrapper_overhead.py
-
-bench-overhead: setup ## Airflow's orchestration overhead per task, windmill-benchmarks method (~6 min)
-	.venv/bin/python -m runners.airflow.overhead
 
 image: setup ## build the step image for container runners (debootstrap + wheels, own dockerd; cached)
 	.venv/bin/python -m orchbench.containers.image

@@ -18,30 +18,17 @@ from orchbench.rundir import ENV_PLAIN_PROGRESS
 from orchbench.scenario import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
-# Remote targets: each flag is handed to its runner as an environment variable (so bench
-# lanes, which are subprocesses, inherit it). A runner given one drives that deployment
-# instead of starting its own; `orchbench export RUNNER DIR` writes what to deploy there.
-REMOTE_FLAGS = {
-    "kfp_host": ("ORCHBENCH_KFP_HOST", "kfp runner: submit to this KFP API, not kfp.local"),
-    "airflow_url": (
-        "ORCHBENCH_AIRFLOW_URL",
-        "airflow runner: drive this Airflow API server (http://user:password@host:port), "
-        "not a stack of our own",
-    ),
-    "prefect_api_url": (
-        "ORCHBENCH_PREFECT_API_URL",
-        "prefect runner: use this Prefect API (http://host:port/api), not a server of our own",
-    ),
-    "docker_host": (
-        "ORCHBENCH_DOCKER_HOST",
-        "container runners: use this Docker daemon, not our own",
-    ),
-}
 
 
 def _add_remote_flags(p: argparse.ArgumentParser) -> None:
-    for flag, (_env, text) in REMOTE_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), help=text)
+    """Each runner's remote-target flags (its ``plugin.py``): handed to it as an environment
+    variable, so bench lanes (subprocesses) inherit it. A runner given one drives that
+    deployment instead of starting its own; `orchbench export RUNNER DIR` writes what to
+    deploy there."""
+    from orchbench.plugins import remote_flags
+
+    for f in remote_flags():
+        p.add_argument(f.option, dest=f.flag, help=f.help)
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -72,11 +59,10 @@ def _take_ownership() -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "runners":
-        from runners import RUNNERS, runner_class
+        from orchbench.plugins import all_plugins
 
-        for name in RUNNERS:
-            cls = runner_class(name)
-            print(f"{name}\t{cls.system}\t{','.join(cls.profiles)}\t{cls.description}")
+        for name, p in all_plugins().items():
+            print(f"{name}\t{p.system}\t{','.join(p.profiles)}\t{p.description}")
     elif args.what == "scenarios":
         from orchbench.matrix import scenario_files
 
@@ -109,7 +95,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _validate_run_inputs(scenarios: list[Path], runners: list[str], profile: str | None) -> None:
     """Everything that can be checked before a run writes anything; exits on the first error."""
     from orchbench.harness import make_runner
-    from runners import UnknownRunner
+    from orchbench.plugins import UnknownRunner
 
     for s in scenarios:
         try:
@@ -205,9 +191,11 @@ def _lane_args(args: argparse.Namespace) -> list[str]:
         out.append("--quick")
     if args.scenarios:
         out += ["--scenarios", args.scenarios]
-    for flag in REMOTE_FLAGS:
-        if getattr(args, flag, None):
-            out += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    from orchbench.plugins import remote_flags
+
+    for f in remote_flags():
+        if getattr(args, f.flag, None):
+            out += [f.option, getattr(args, f.flag)]
     return out
 
 
@@ -236,7 +224,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
     try:
         sizes = {k: scale.parse_sizes(getattr(args, k), k) for k in scale.SHAPES}
-        engines = args.runners.split(",") if args.runners else list(scale.ENGINES)
+        engines = args.runners.split(",") if args.runners else scale.engine_names()
         made = [scale.make_engine(e) for e in engines]  # checks names and environments
     except (ValueError, RuntimeError) as e:  # RuntimeError: EnvironmentMissing
         _fail(str(e))
@@ -361,15 +349,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from orchbench.plugins import PluginError
+
+    try:
+        parser = build_parser()  # the runners' remote flags: reads every plugin.py
+    except PluginError as e:
+        _fail(str(e))
+    args = parser.parse_args(argv)
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
     if args.cmd in OWNING:
         _take_ownership()
-    for flag, (env, _text) in REMOTE_FLAGS.items():  # read by the runner adapters
-        if getattr(args, flag, None):
-            os.environ[env] = getattr(args, flag)
+    from orchbench.plugins import remote_flags
+
+    for f in remote_flags():  # read by the runner adapters
+        if getattr(args, f.flag, None):
+            os.environ[f.env] = getattr(args, f.flag)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -32,11 +32,11 @@ from fault_injection import state as fault_state
 from orchbench import journal as jr
 from orchbench import metrics, ownership, rundir
 from orchbench.oracle import OracleResult, final_state, run_oracle
+from orchbench.plugins import runner_class
 from orchbench.runner import NotApplicable, RecoveryPlan, RunContext, Runner, RunTimeout
 from orchbench.scenario import Scenario, load_scenario
 from orchbench.trace import TRACE_NAME, write_trace
 from orchbench.workflow.data import prepare_world
-from runners import runner_class
 
 log = logging.getLogger("orchbench")
 REPO_ROOT = Path(__file__).resolve().parent.parent

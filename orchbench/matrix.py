@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchbench import harness, ownership, rundir
+from orchbench import harness, ownership, plugins, rundir
 from orchbench.scenario import load_scenario
-from runners import RUNNERS
 
 SCENARIO_DIR = harness.REPO_ROOT / "scenarios"
 QUICK_SCENARIOS = ("clean", "schema_break", "transient_error")
@@ -120,21 +119,14 @@ def run_matrix(
 
 
 def all_runners() -> list[str]:
-    return list(RUNNERS)
+    return list(plugins.all_plugins())
 
 
-# Rough seconds per run of each runner, from the serial `make bench` of 2026-12-02 (cron
-# lowered after its hang cut, cron-hardened added): only the order lanes take runners in
-# (longest first), never a result.
-COST_HINT_S = {
-    "airflow": 70,
-    "kfp-docker": 60,
-    "cron": 50,
-    "prefect": 45,
-    "cron-hardened": 40,
-    "kfp": 35,
-}
-DEFAULT_COST_S = 40
+def cost_hint_s(runner: str) -> float:
+    """Rough seconds per run (the runner's ``cost_s`` in its ``plugin.py``): only the order
+    lanes take runners in (longest first), never a result."""
+    p = plugins.all_plugins().get(runner)
+    return p.cost_s if p else plugins.DEFAULT_COST_S
 
 
 def lane_order(cells: list[Cell], repeat: int) -> list[tuple[str, str, float]]:
@@ -143,7 +135,7 @@ def lane_order(cells: list[Cell], repeat: int) -> list[tuple[str, str, float]]:
     for c in cells:
         if c.done < repeat:
             todo[(c.runner, c.profile)] = todo.get((c.runner, c.profile), 0) + repeat - c.done
-    groups = [(r, p, n * COST_HINT_S.get(r, DEFAULT_COST_S)) for (r, p), n in todo.items()]
+    groups = [(r, p, n * cost_hint_s(r)) for (r, p), n in todo.items()]
     return sorted(groups, key=lambda g: -g[2])
 
 
@@ -173,7 +165,7 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
     import sys
     import time
 
-    from runners import runner_class
+    from orchbench.plugins import runner_class
 
     queue = lane_order(cells, repeat)
     # exclusive runners go last, each alone (see Runner.exclusive)

@@ -95,6 +95,7 @@ class Point(_Model):
     reason: str | None
     measured_at: str
     versions: dict[str, str | None]
+    system_version: str | None = None  # the plugin's version key among ``versions``
     machine: dict[str, Any]
     engine_parallelism: int
     parallelism_source: str

@@ -200,7 +200,14 @@ ENV_PLAIN_PROGRESS = "ORCHBENCH_PLAIN_PROGRESS"  # set for bench lanes: plain pr
 def env_info(repo: Path, runner: Any) -> dict[str, Any]:
     """What a result depends on: machine, Python, harness packages, the runner's versions,
     and ``bench_jobs``: how many runners were benched at once (1: this run had the
-    machine to itself, apart from the harness)."""
+    machine to itself, apart from the harness). From the runner's ``plugin.py``:
+    ``system_version`` (``"apache-airflow 3.3.2"``) and ``notes``, the caveats the report
+    lists for its runs."""
+    from orchbench.plugins import of_runner
+
+    versions = runner.versions()
+    settings = runner.settings()
+    plugin = of_runner(runner)
     return {
         "bench_jobs": int(os.environ.get(ENV_BENCH_JOBS) or 1),
         "python": sys.version.split()[0],
@@ -213,6 +220,8 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
         "runner": runner.name,
         "system": runner.system,
         "profile": runner.profile,
-        "versions": runner.versions(),
-        "settings": runner.settings(),
+        "versions": versions,
+        "settings": settings,
+        "system_version": plugin.system_version(versions) if plugin else None,
+        "notes": plugin.notes_for(runner.profile, settings) if plugin else [],
     }

@@ -31,8 +31,8 @@ into ``<out>/<engine>/<shape>-<n>/`` when complete, replacing an older point), w
 published so far, this one included). ``orchbench scale`` owns its processes and reaps
 and removes what a killed harness left, as ``orchbench run`` and ``bench`` do.
 
-**Engines** plug in through ``ScaleEngine`` (``ENGINES`` maps a name to its class, in
-``runners/<name>/scale.py``): ``parallelism(shape)`` reads the engine's limit from its
+**Engines** plug in through ``ScaleEngine`` (declared as ``scale`` in the runner's
+``runners/<name>/plugin.py``): ``parallelism(shape)`` reads the engine's limit from its
 configuration as run, ``run(shape, point)`` makes the engine run the shape's tasks (each
 task process runs ``task_command`` or calls ``run_task_from_env``) and returns the two
 timestamps. Engines whose submission is a process of its own (a script run) start it
@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import os
 import shutil
@@ -96,13 +95,6 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "scale"
 ENV_JOURNAL = "ORCHBENCH_SCALE_JOURNAL"
 ENV_ENGINE = "ORCHBENCH_SCALE_ENGINE"
 ENV_POINT = "ORCHBENCH_SCALE_POINT"
-
-ENGINES: dict[str, str] = {
-    "kfp": "runners.kfp.scale:KfpScale",
-    "cron": "runners.cron.scale:CronScale",
-    "airflow": "runners.airflow.scale:AirflowScale",
-    "prefect": "runners.prefect.scale:PrefectScale",
-}
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -385,11 +377,30 @@ class DriverEngine(ScaleEngine):
         self._drivers.kill()
 
 
+def engine_names() -> list[str]:
+    """The runners whose ``plugin.py`` declares a scale engine."""
+    from orchbench.plugins import scale_plugins
+
+    return list(scale_plugins())
+
+
 def engine_class(name: str) -> type[ScaleEngine]:
-    if name not in ENGINES:
-        raise ValueError(f"no scale engine {name!r}; available: {', '.join(ENGINES)}")
-    module, _, attr = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from orchbench.plugins import scale_plugins
+
+    found = scale_plugins()
+    if name not in found:
+        raise ValueError(f"no scale engine {name!r}; available: {', '.join(found)}")
+    cls = found[name].scale_class()
+    assert cls is not None
+    return cls
+
+
+def system_version(name: str, versions: dict[str, str]) -> str | None:
+    """The system's own version among an engine's ``versions`` (its plugin's version key)."""
+    from orchbench.plugins import scale_plugins
+
+    p = scale_plugins().get(name)
+    return p.system_version(versions) if p else None
 
 
 def make_engine(name: str, repo_root: Path | None = None) -> ScaleEngine:
@@ -459,6 +470,7 @@ def measure_point(
                 status = "failed"
                 reason = f"sample {i}: {len(records)} task records, expected {shape.tasks}"
                 break
+        versions = engine.versions()
         point = Point(
             engine=engine.name,
             system=engine.system,
@@ -470,7 +482,8 @@ def measure_point(
             status=status,
             reason=reason,
             measured_at=dt.datetime.now(dt.UTC).isoformat(),
-            versions=engine.versions(),
+            versions=versions,
+            system_version=system_version(engine.name, versions),
             machine=rundir.machine_info(),
             engine_parallelism=limit,
             parallelism_source=source,

@@ -1,8 +1,8 @@
 """The step image, built here from Debian packages and PyPI wheels only (no registry pulls).
 
-Recipe (DESIGN.md, runner table, ``kfp-docker``): ``debootstrap --variant=minbase`` a
-Debian bookworm with python3; a venv at ``/opt/venv`` holding the wheels of the ``kfp``
-runner's lock (``runners/kfp/requirements.txt``), fetched/built by the host's pip and
+Recipe (DESIGN.md, runner table): ``debootstrap --variant=minbase`` a Debian bookworm
+with python3; a venv at ``/opt/venv`` holding the wheels of the lock file a runner's
+``plugin.py`` names as ``image_lock`` (``requirements()``), fetched/built by the host's pip and
 installed inside a chroot with ``--no-index`` (pip inside the chroot cannot verify this
 network's TLS); this project's source at ``/opt/orchbench`` (a ``.pth`` puts it on the
 path); ``docker import`` into the harness's own daemon.
@@ -37,7 +37,6 @@ RECIPE_VERSION = "1"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
-REQUIREMENTS = REPO_ROOT / "runners" / "kfp" / "requirements.txt"
 SOURCE_PACKAGES = ("orchbench", "fault_injection", "runners")
 SOURCE_SUFFIXES = (".py", ".sh", ".yaml", ".json", ".txt")
 BUILD = REPO_ROOT / "build" / "image"
@@ -57,9 +56,23 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return r
 
 
+def requirements() -> Path:
+    """The lock file the image installs: the one a runner's ``plugin.py`` names as its
+    ``image_lock`` (one lock for every container runner)."""
+    from orchbench.plugins import all_plugins
+
+    locks = sorted({p.path / p.image_lock for p in all_plugins().values() if p.image_lock})
+    if len(locks) != 1:
+        raise RuntimeError(
+            f"the step image needs exactly one runner declaring image_lock, found {len(locks)}"
+            + (f": {', '.join(str(x.relative_to(REPO_ROOT)) for x in locks)}" if locks else "")
+        )
+    return locks[0]
+
+
 def base_hash() -> str:
     h = hashlib.sha256()
-    for part in (RECIPE_VERSION, SUITE, MIRROR, ",".join(PACKAGES), REQUIREMENTS.read_text()):
+    for part in (RECIPE_VERSION, SUITE, MIRROR, ",".join(PACKAGES), requirements().read_text()):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:12]
 
@@ -84,7 +97,7 @@ def _requirement_lines() -> str:
     """The lock's pins (``name==version`` lines), without comments."""
     return "".join(
         line.split("#")[0].strip() + "\n"
-        for line in REQUIREMENTS.read_text().splitlines()
+        for line in requirements().read_text().splitlines()
         if line.split("#")[0].strip()
     )
 
@@ -114,7 +127,7 @@ def build_base(h: str) -> Path:
           str(rootfs), MIRROR])  # fmt: skip
     req = BUILD / f"requirements-{h}.txt"
     req.write_text(_requirement_lines())
-    _log(f"wheels for {REQUIREMENTS.relative_to(REPO_ROOT)} (host pip)")
+    _log(f"wheels for {requirements().relative_to(REPO_ROOT)} (host pip)")
     _run([str(_host_pip()), "wheel", "--quiet", "--no-deps", "-r", str(req), "-w", str(wheels)])
     _log("venv inside the chroot, installed from those wheels only")
     shutil.copytree(wheels, rootfs / "tmp" / "wheels")
@@ -179,7 +192,7 @@ def ensure_image(daemon: DockerDaemon) -> str:
         "base": base.name,
         "suite": SUITE,
         "debian_packages": list(PACKAGES),
-        "requirements": str(REQUIREMENTS.relative_to(REPO_ROOT)),
+        "requirements": str(requirements().relative_to(REPO_ROOT)),
         "python_packages": (BUILD / f"base-{h}.freeze.txt").read_text().split(),
     }
     (BUILD / f"{tag.replace(':', '-')}.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -26,6 +26,7 @@ from orchbench.point import (
     latest_growth,
 )
 from orchbench.report.blocks import Block, Heading, Image, Para, Table
+from orchbench.report.load import system_version
 from orchbench.report.plots import to_png
 
 AXIS = {
@@ -47,15 +48,12 @@ def by_engine(points: Sequence[Point]) -> dict[str, dict[str, list[Point]]]:
     return {e: {k: shapes[k] for k in SHAPES if k in shapes} for e, shapes in out.items()}
 
 
-VERSION_KEYS = ("kfp", "cron", "apache-airflow", "prefect")  # the engine's own version
-
-
 NO_FIT = "no fit recorded"  # the class shown for points of a version that recorded none
 
 
 def _version(pts: list[Point]) -> str:
-    v = pts[0].versions
-    return ", ".join(f"{k} {x}" for k, x in v.items() if k in VERSION_KEYS) or "?"
+    record = {"system_version": pts[0].system_version, "versions": pts[0].versions}
+    return system_version(record) or "?"
 
 
 def _classes(fit: PointGrowth | None) -> tuple[str, str]:

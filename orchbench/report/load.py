@@ -61,10 +61,19 @@ def capabilities_of(scen: dict[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def system_version(env: dict[str, Any]) -> str | None:
-    """The orchestrator's version as ``env.json`` records it (first matching key)."""
-    versions = env.get("versions") or {}
-    for key in ("apache-airflow", "prefect", "kfp", "cron"):
+# Files written before env.json and point.json recorded ``system_version`` (2026-12-05):
+# the version keys the systems of that time used, read in this order. Nothing new is
+# added here: a runner declares its key in its plugin.py and the harness records it.
+LEGACY_VERSION_KEYS = ("apache-airflow", "prefect", "kfp", "cron")
+
+
+def system_version(record: dict[str, Any]) -> str | None:
+    """The system's own version (``"apache-airflow 3.3.2"``) as an ``env.json`` or
+    ``point.json`` records it; for older files, the first legacy key in ``versions``."""
+    if record.get("system_version"):
+        return str(record["system_version"])
+    versions = record.get("versions") or {}
+    for key in LEGACY_VERSION_KEYS:
         if key in versions:
             return f"{key} {versions[key]}"
     return None

@@ -11,7 +11,7 @@ import pandas as pd
 from orchbench.claims import CLAIMS
 from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
-from orchbench.report.load import load_env
+from orchbench.report.load import load_env, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
 from orchbench.report.tables import HEADLINE, deployments, headline, summarize
 from orchbench.report.timeline import timeline_png
@@ -212,7 +212,8 @@ def environment_section(runs: pd.DataFrame) -> list[Block]:
     return blocks
 
 
-KEY_PACKAGES = ("kfp", "numpy", "pandas", "pandera", "scikit-learn")
+# Packages an image row names besides the system's own (its ``system_version``).
+KEY_PACKAGES = ("numpy", "pandas", "pandera", "scikit-learn")
 
 
 def _images(runs: pd.DataFrame, envs: dict[str, dict[str, Any]]) -> list[list[str | Link]]:
@@ -227,9 +228,11 @@ def _images(runs: pd.DataFrame, envs: dict[str, dict[str, Any]]) -> list[list[st
             if st.get("image"):
                 found.setdefault(st["image"], st.get("image_manifest"))
             found.update(st.get("variant_images") or {})
+        own = (system_version(env) or "").partition(" ")[0]
+        keys = ((own,) if own else ()) + KEY_PACKAGES
         for tag, man in found.items():
             man = man or {}
-            pins = [p for p in man.get("python_packages") or [] if p.split("==")[0] in KEY_PACKAGES]
+            pins = [p for p in man.get("python_packages") or [] if p.split("==")[0] in keys]
             if man.get("requirements") and isinstance(man["requirements"], list):
                 origin = f"{man.get('base')} + {', '.join(man['requirements'])}"
             else:
@@ -239,23 +242,23 @@ def _images(runs: pd.DataFrame, envs: dict[str, dict[str, Any]]) -> list[list[st
     return rows
 
 
+def _runner_notes(runs: pd.DataFrame) -> list[str]:
+    """The caveats each runner's ``plugin.py`` declares, as the latest run of each (runner,
+    profile) recorded them in ``env.json`` (``notes``), each once, in runner order."""
+    out: list[str] = []
+    for _key, g in runs.groupby(["runner", "profile"]):
+        env = load_env(g.sort_values("run_id")["run_dir"].iloc[-1])
+        for note in env.get("notes") or ():
+            if note not in out:
+                out.append(note)
+    return out
+
+
 def threats_section(runs: pd.DataFrame) -> list[Block]:
     envs = _latest_env(runs)
     cores = {str((e.get("machine") or {}).get("cores")) for e in envs.values()}
-    speeds = {
-        str(((e.get("settings") or {}).get("schedule") or {}).get("speed"))
-        for r, e in envs.items()
-        if r.startswith("cron")
-    } - {"None"}
-    items = [
-        "Simulated clock for cron: the cron daemon runs on libfaketime, sped up "
-        f"x{', x'.join(sorted(speeds)) if speeds else '?'}, so a day of crontab slots takes "
-        "seconds; jobs run on the real clock. Detection times for cron are real seconds on "
-        "that compressed schedule, not the hours a real 02:00 crontab would take.",
-        "Kubeflow Pipelines runs with the local runner (`kfp.local`), not on a cluster: no "
-        "KFP API server, no Kubernetes scheduling, no pod start-up cost.",
-        "Metadata databases are SQLite (Airflow, Prefect), not Postgres: single-writer "
-        "latency differs from production setups.",
+    items = _runner_notes(runs)
+    items += [
         f"Everything shares one machine with {', '.join(sorted(cores))} cores: timings are "
         "noisy and orchestrator services compete with the steps for CPU.",
         "Small data and seconds-long steps: overhead weighs far more here than in a real "

@@ -1,85 +1,20 @@
-"""A runner of *our* contract for harness tests: runs the steps in process, in order.
+"""The harness's test double (``tests/runner_double/``), for unit tests that import it here.
 
-It fakes no orchestrator: it is the harness's own test double (like the oracle, with a
-native trace of what it did), used to test run directories, statuses and recovery flow.
-"""
+``DOUBLE`` is its declaration; ``register`` makes ``--runner`` find it (pytest's
+``monkeypatch`` undoes it)."""
 
 from __future__ import annotations
 
-import time
-from typing import Any, ClassVar
+import pytest
 
-from orchbench import trace
-from orchbench.runner import RecoveryPlan, RunContext, Runner, RunTimeout
-from orchbench.workflow.paths import dated_paths, step_paths
-from orchbench.workflow.spec import STEPS, downstream_from
-from orchbench.wrapper import run_step
+from orchbench import plugins
+from tests.runner_double.adapter import InProcessRunner
+
+DOUBLE = plugins.load_declarations("tests.runner_double.plugin")[0]
 
 
-class InProcessRunner(Runner):
-    name = "inprocess"
-    system = "in-process (test double)"
-    profiles: ClassVar[tuple[str, ...]] = ("default", "boom", "slow", "interrupt", "nostart")
-    aborted: ClassVar[int] = 0
+def register(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(plugins.all_plugins(), DOUBLE.name, DOUBLE)
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.seen: list[dict[str, Any]] = []
 
-    def _day(self, ctx: RunContext, day: str, steps: tuple[str, ...]) -> None:
-        paths = dated_paths(ctx.work / "artifacts" / self.name, day)
-        for step in STEPS:
-            if step.name not in steps:
-                continue
-            t0 = time.time_ns()
-            try:
-                run_step(
-                    step.name,
-                    day,
-                    *step_paths(step.name, paths),
-                    world=ctx.world,
-                    journal=ctx.journal,
-                    run_id=ctx.run_id,
-                    runner=self.name,
-                )
-                state = "success"
-            except Exception:
-                state = "failed"
-            self.seen.append(
-                trace.task_attempt(
-                    logical_date=day,
-                    step=step.name,
-                    state=state,
-                    source="inprocess",
-                    start_ns=t0,
-                    end_ns=time.time_ns(),
-                    run=f"{ctx.run_id}-{day}",
-                )
-            )
-            if state == "failed":
-                return  # dependency management: nothing downstream runs
-
-    def start(self, matrix_dir) -> None:
-        if self.profile == "nostart":
-            raise OSError("port already in use")
-
-    def run_days(self, ctx: RunContext) -> None:
-        if self.profile == "boom":
-            raise RuntimeError("the adapter broke")
-        if self.profile == "interrupt":
-            raise KeyboardInterrupt
-        for day in ctx.dates:
-            if self.profile == "slow" and ctx.remaining() < 1e9:
-                raise RunTimeout("deadline passed")
-            self._day(ctx, day.isoformat(), tuple(s.name for s in STEPS))
-
-    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
-        for day, first in plan.restart_from.items():
-            ctx.operator(f"rerun {day} from {first}")
-            self._day(ctx, day, downstream_from(first))
-
-    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
-        return self.seen
-
-    def abort(self) -> None:
-        type(self).aborted += 1
+__all__ = ["DOUBLE", "InProcessRunner", "register"]

@@ -10,7 +10,7 @@ import pytest
 from orchbench import harness
 from orchbench.journal import Journal
 from tests.conftest import REPO
-from tests.unit.fake_runner import InProcessRunner
+from tests.unit.fake_runner import DOUBLE, InProcessRunner, register
 
 SMALL = """schema: orchbench.scenario/1
 name: {name}
@@ -37,10 +37,13 @@ def _run(path: Path, out: Path, profile: str = "default", **kw) -> Path:
     return harness.run_scenario(path, runner.name, profile, out, runner=runner, **kw)
 
 
-def test_clean_run_is_published_complete(scenario_file, tmp_path: Path) -> None:
+def test_clean_run_is_published_complete(
+    scenario_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(monkeypatch)
     out = tmp_path / "runs"
     d = _run(scenario_file(), out)
-    assert d.parent == out / "small" / "inprocess" and not d.name.startswith(".tmp")
+    assert d.parent == out / "small" / DOUBLE.name and not d.name.startswith(".tmp")
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
@@ -50,8 +53,11 @@ def test_clean_run_is_published_complete(scenario_file, tmp_path: Path) -> None:
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
     assert not (d / "work").exists()  # artifacts are not kept unless asked
     env = json.loads((d / "env.json").read_text())
-    assert env["runner"] == "inprocess" and env["machine"]["cores"] >= 1
-    assert [p.name for p in (out / "small" / "inprocess").iterdir()] == [d.name]
+    assert env["runner"] == DOUBLE.name and env["machine"]["cores"] >= 1
+    # from the double's plugin.py: its version key and its caveats
+    assert env["system_version"] == f"orchbench {env['versions']['orchbench']}"
+    assert env["notes"] == [n.text for n in DOUBLE.notes]
+    assert [p.name for p in (out / "small" / DOUBLE.name).iterdir()] == [d.name]
 
 
 def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) -> None:
@@ -87,14 +93,12 @@ def test_interrupted_run_leaves_nothing(scenario_file, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
         _run(scenario_file(), out, profile="interrupt")
-    assert list((out / "small" / "inprocess").iterdir()) == []
+    assert list((out / "small" / DOUBLE.name).iterdir()) == []
 
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    import runners
-
-    monkeypatch.setitem(runners.RUNNERS, "inprocess", "tests.unit.fake_runner:InProcessRunner")
+    register(monkeypatch)
 
 
 def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
@@ -104,7 +108,7 @@ def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
 
     monkeypatch.chdir(tmp_path)  # a relative --out, as the CLI's default is
     cells = matrix.plan_matrix(
-        [scenario_file("a"), scenario_file("b")], ["inprocess"], ["nostart"], Path("r"), False
+        [scenario_file("a"), scenario_file("b")], [DOUBLE.name], ["nostart"], Path("r"), False
     )
     published = matrix.run_matrix(cells, repeat=2, out_root=Path("r"))
     assert len(published) == 4
@@ -114,6 +118,6 @@ def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
         assert run["status"] == "harness_error" and "port already in use" in run["reason"]
     # --resume counts them as done: a broken runner is not retried forever
     again = matrix.plan_matrix(
-        [scenario_file("a")], ["inprocess"], ["nostart"], Path("r"), resume=True
+        [scenario_file("a")], [DOUBLE.name], ["nostart"], Path("r"), resume=True
     )
     assert again[0].done == 2

@@ -33,10 +33,11 @@ def test_a_v1_point_loads_through_its_migration() -> None:
     assert (p.engine, p.shape, p.n, p.status) == ("kfp", "fanout", 10, "completed")
     assert p.wall_s == raw["wall_s"] and p.samples[0].wall_s == raw["samples"][0]["wall_s"]
     assert p.dir == str(V1 / "kfp" / "fanout-10")
-    # written back, it is a v2 file with every v1 field unchanged
+    # written back, it is a v2 file with every v1 field unchanged (v1 recorded neither a
+    # fit nor the plugin's system_version; the report falls back to its legacy key scan)
     out = p.to_json()
-    assert out["schema"] == SCHEMA and "dir" not in out
-    assert {k: v for k, v in out.items() if k not in ("schema", "growth")} == {
+    assert out["schema"] == SCHEMA and "dir" not in out and out["system_version"] is None
+    assert {k: v for k, v in out.items() if k not in ("schema", "growth", "system_version")} == {
         k: v for k, v in raw.items() if k != "schema"
     }
     assert parse_point(out) == p.model_copy(update={"dir": None})

@@ -1,0 +1,32 @@
+"""The cron runners' declaration (``orchbench.plugins``): naive and hardened crontabs."""
+
+from orchbench.plugins import Note, RunnerPlugin
+
+CLOCK = Note(
+    "Simulated clock for cron: the cron daemon runs on libfaketime, sped up "
+    "x{schedule[speed]}, so a day of crontab slots takes seconds; jobs run on the real "
+    "clock. Detection times for cron are real seconds on that compressed schedule, not the "
+    "hours a real 02:00 crontab would take."
+)
+
+PLUGINS = (
+    RunnerPlugin(
+        name="cron",
+        system="cron",
+        description="Debian cron, one crontab line per step, scripts as teams write them",
+        adapter=".adapter:CronRunner",
+        scale=".scale:CronScale",
+        version_key="cron",
+        cost_s=50,  # seconds per run, serial `make bench` of 2026-12-02 (after the hang cut)
+        notes=(CLOCK,),
+    ),
+    RunnerPlugin(
+        name="cron-hardened",
+        system="cron",
+        description="Debian cron with set -euo pipefail, flock, markers, retries, timeout, MAILTO",
+        adapter=".adapter:HardenedCronRunner",
+        version_key="cron",
+        cost_s=40,
+        notes=(CLOCK,),
+    ),
+)

@@ -1,0 +1,44 @@
+"""The Kubeflow Pipelines runners' declaration (``orchbench.plugins``): kfp.local with
+one process per task, and with one container per task."""
+
+from orchbench.plugins import Note, RemoteFlag, RunnerPlugin
+
+LOCAL = Note(
+    "Kubeflow Pipelines runs with the local runner (`kfp.local`), not on a cluster: no "
+    "KFP API server, no Kubernetes scheduling, no pod start-up cost."
+)
+KFP_HOST = RemoteFlag(
+    "kfp_host", "ORCHBENCH_KFP_HOST", "kfp runner: submit to this KFP API, not kfp.local"
+)
+
+PLUGINS = (
+    RunnerPlugin(
+        name="kfp",
+        system="KFP (local runner)",
+        description="KFP v2 compiled spec on kfp.local: typed artifacts, dsl.If gate, caching",
+        adapter=".adapter:KfpRunner",
+        scale=".scale:KfpScale",
+        version_key="kfp",
+        cost_s=35,  # seconds per run, serial `make bench` of 2026-12-02
+        remote_flags=(KFP_HOST,),
+        notes=(LOCAL,),
+    ),
+    RunnerPlugin(
+        name="kfp-docker",
+        system="KFP (local DockerRunner)",
+        description="the kfp pipeline on kfp.local.DockerRunner: one container per task",
+        adapter=".docker_adapter:KfpDockerRunner",
+        version_key="kfp",
+        cost_s=60,
+        remote_flags=(
+            KFP_HOST,
+            RemoteFlag(
+                "docker_host",
+                "ORCHBENCH_DOCKER_HOST",
+                "container runners: use this Docker daemon, not our own",
+            ),
+        ),
+        image_lock="requirements.txt",
+        notes=(LOCAL,),
+    ),
+)

@@ -1,0 +1,13 @@
+# The kfp runner's build hook (included by the Makefile): the compiled pipeline spec (IR YAML)
+# the kfp runner submits.
+
+KFP_SPEC := build/kfp/daily_retraining.yaml
+
+kfp-spec: $(KFP_SPEC) ## compile the KFP pipeline to its IR YAML (build/kfp/)
+
+$(KFP_SPEC): runners/kfp/pipeline.py runners/kfp/task.py runners/kfp/__main__.py .venvs/kfp/.synced
+	.venvs/kfp/bin/python -m runners.kfp compile --out $@
+
+SETUP_HOOKS += $(if $(filter kfp,$(RUNNERS)),kfp-spec)
+
+.PHONY: kfp-spec

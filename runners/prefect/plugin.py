@@ -1,0 +1,31 @@
+"""The Prefect runner's declaration (``orchbench.plugins``)."""
+
+from orchbench.plugins import Note, RemoteFlag, RunnerPlugin
+
+PLUGINS = (
+    RunnerPlugin(
+        name="prefect",
+        system="Prefect",
+        description="Prefect 3 flow (retries, input-content cache, assets) on a local server",
+        profiles=("default", "tuned", "pool"),
+        adapter=".adapter:PrefectRunner",
+        scale=".scale:PrefectScale",
+        version_key="prefect",
+        cost_s=45,  # seconds per run, serial `make bench` of 2026-12-02
+        remote_flags=(
+            RemoteFlag(
+                "prefect_api_url",
+                "ORCHBENCH_PREFECT_API_URL",
+                "prefect runner: use this Prefect API (http://host:port/api), "
+                "not a server of our own",
+            ),
+        ),
+        notes=(
+            Note(
+                "Prefect's metadata database is SQLite (profiles default and tuned), not "
+                "Postgres: single-writer latency differs from production setups.",
+                profiles=("default", "tuned"),
+            ),
+        ),
+    ),
+)
