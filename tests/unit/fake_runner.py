@@ -10,7 +10,8 @@ import time
 from typing import Any, ClassVar
 
 from orchbench import trace
-from orchbench.runner import RecoveryPlan, RunContext, Runner, RunTimeout
+from orchbench.contracts import RecoveryPlan
+from orchbench.runner import RunContext, Runner, RunTimeout
 from orchbench.workflow.paths import dated_paths, step_paths
 from orchbench.workflow.spec import STEPS, downstream_from
 from orchbench.wrapper import run_step

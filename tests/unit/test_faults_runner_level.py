@@ -11,8 +11,9 @@ import pytest
 
 from fault_injection import runner_faults as rf
 from fault_injection import state as fault_state
+from fault_injection.scenario_faults import checked, parse_checked
 from orchbench.journal import Journal
-from orchbench.scenario import ScenarioError, parse_scenario
+from orchbench.scenario import ScenarioError
 from tests.conftest import make_scenario
 from tests.unit.step_helpers import run_one
 
@@ -41,12 +42,13 @@ days: 3
 faults: [{kind: missed_days, day: 3, at: ingest, params: {days: 2}}]
 """
     with pytest.raises(ScenarioError, match=r"faults\.0\.params: .*past the last day"):
-        parse_scenario(text, "x.yaml")
+        parse_checked(text, "x.yaml")
 
 
 def test_missed_days_only_at_ingest() -> None:
-    with pytest.raises(Exception, match="allowed: ingest"):
-        make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "train"}])
+    scenario = make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "train"}])
+    with pytest.raises(ScenarioError, match="allowed: ingest"):
+        checked(scenario, "x.yaml")
 
 
 def test_record_activation_writes_a_fault_record(tmp_path: Path) -> None:
