@@ -7,10 +7,10 @@ Two kinds cannot be injected by the shared step wrapper alone:
   those dates. A runner does not fire them during ``run_days`` and, at the moment the
   first skipped schedule would have fired, calls ``record_activation`` (the journal's
   ``fault_activated`` record, built by ``orchbench.contracts.fault_activated`` as
-  ``StepCall.record_fault``'s is). When the scheduler
-  is back the system does what it natively does (Airflow catchup/backfill, Prefect or KFP
-  a re-trigger, cron nothing: the harness's recovery plan then restarts every scenario date
-  without a complete good run from ``ingest``, see ``orchbench.contracts.recovery_plan``).
+  ``StepCall.record_fault``'s is). When the scheduler is back the system does what it
+  natively does (Airflow catchup/backfill, Prefect or KFP a re-trigger, cron nothing: the
+  harness's recovery plan then restarts every scenario date without a complete good run
+  from ``ingest``, see ``orchbench.contracts.recovery_plan``).
 - ``scheduler_crash`` (``params: {restart_after_s: 2}``; ``day``/``at``: the moment step
   ``at`` of that day starts): a step-level ``before`` hook (``kinds/scheduler_crash.py``)
   journals the activation, then SIGKILLs the processes the runner registered with
