@@ -208,7 +208,7 @@ format: setup ## apply ruff format and ruff's safe fixes
 	.venv/bin/ruff check --fix .
 
 schema: setup ## regenerate scenarios/schema.json from the scenario model
-	.venv/bin/python -c 'from orchbench.scenario import write_json_schema; from pathlib import Path; write_json_schema(Path("scenarios/schema.json"))'
+	.venv/bin/python -c 'from fault_injection.scenario_faults import write_json_schema; from pathlib import Path; write_json_schema(Path("scenarios/schema.json"))'
 
 clean: ## remove venvs, .tools and results/ (keeps results/.gitkeep)
 	rm -rf .venv .venvs .tools

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 
 class NoParams(BaseModel):

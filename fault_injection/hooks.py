@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from fault_injection import state
 
 if TYPE_CHECKING:
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 
 def _matching(call: StepCall) -> list[dict[str, Any]]:

@@ -6,10 +6,11 @@ Two kinds cannot be injected by the shared step wrapper alone:
   fault's ``day`` for N logical dates; no schedule fires for them. ``outage_dates`` gives
   those dates. A runner does not fire them during ``run_days`` and, at the moment the
   first skipped schedule would have fired, calls ``record_activation`` (the journal's
-  ``fault_activated`` record, same shape as ``StepCall.record_fault``). When the scheduler
-  is back the system does what it natively does (Airflow catchup/backfill, Prefect or KFP
-  a re-trigger, cron nothing: the harness's recovery plan then restarts every scenario date
-  without a complete good run from ``ingest``, see ``orchbench.metrics.recovery_plan``).
+  ``fault_activated`` record, built by ``orchbench.contracts.fault_activated`` as
+  ``StepCall.record_fault``'s is). When the scheduler is back the system does what it
+  natively does (Airflow catchup/backfill, Prefect or KFP a re-trigger, cron nothing: the
+  harness's recovery plan then restarts every scenario date without a complete good run
+  from ``ingest``, see ``orchbench.contracts.recovery_plan``).
 - ``scheduler_crash`` (``params: {restart_after_s: 2}``; ``day``/``at``: the moment step
   ``at`` of that day starts): a step-level ``before`` hook (``kinds/scheduler_crash.py``)
   journals the activation, then SIGKILLs the processes the runner registered with
@@ -56,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchbench import contracts
 from orchbench.journal import append_record
 
 if TYPE_CHECKING:
@@ -67,8 +69,8 @@ SCHEDULER_FILE = "scheduler.json"
 
 
 def fault_ids(scenario: Scenario, kind: str) -> list[tuple[str, FaultSpec]]:
-    """(fault id, spec) of the scenario's faults of ``kind``; ids are f1, f2... in order."""
-    return [(f"f{i + 1}", f) for i, f in enumerate(scenario.faults) if f.kind == kind]
+    """(fault id, spec) of the scenario's faults of ``kind`` (``orchbench.contracts.fault_id``)."""
+    return [(contracts.fault_id(i), f) for i, f in enumerate(scenario.faults) if f.kind == kind]
 
 
 @dataclass(frozen=True)
@@ -126,22 +128,17 @@ def record_activation(
     **detail: Any,
 ) -> None:
     """Journal a runner-level fault taking effect now (``fault_activated``, no attempt)."""
-    date = logical_date.isoformat() if isinstance(logical_date, dt.date) else logical_date
-    append_record(
-        journal_path,
-        {
-            "type": "fault_activated",
-            "t_ns": time.time_ns(),
-            "fault_id": fault_id,
-            "kind": kind,
-            "step": step,
-            "logical_date": date,
-            "attempt_id": None,
-            "run_id": run_id,
-            "affected": list(affected),
-            "detail": detail,
-        },
+    record = contracts.fault_activated(
+        fault_id,
+        kind,
+        step,
+        logical_date,
+        attempt_id=None,
+        run_id=run_id,
+        affected=affected,
+        detail=detail,
     )
+    append_record(journal_path, record)
 
 
 def check_supported(runner: object, scenario: Scenario) -> str | None:

@@ -1,4 +1,6 @@
-"""The faults' switches: armed or fixed, with per-fault counters, in ``faults/state.json``."""
+"""The faults' switches: armed or fixed, with per-fault counters, in ``faults/state.json``.
+
+Activations are counted here only (``activate``, ``count_activation``)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from orchbench import contracts
 from orchbench.world import World
 
 
 def arm(world: World, faults: list[dict[str, Any]]) -> None:
-    """Write the scenario's faults as armed switches (ids f1, f2, ... in scenario order)."""
+    """Write the scenario's faults as armed switches (ids: ``orchbench.contracts.fault_id``)."""
     state = {
         "faults": [
-            {"id": f"f{i + 1}", **f, "fixed": False, "activations": 0, "backups": {}}
+            {"id": contracts.fault_id(i), **f, "fixed": False, "activations": 0, "backups": {}}
             for i, f in enumerate(faults)
         ]
     }
@@ -68,5 +71,12 @@ def activate(world: World, fault_id: str, limit: int | None = None) -> int | Non
         f = next((f for f in st["faults"] if f["id"] == fault_id), None)
         if f is None or f["fixed"] or (limit is not None and f["activations"] >= limit):
             return None
-        f["activations"] += 1
-        return int(f["activations"])
+        return count_activation(f)
+
+
+def count_activation(fault: dict[str, Any]) -> int:
+    """Count one activation on a fault's record the caller holds under ``locked`` (to change
+    more of the record in the same step); returns its number (1-based). ``activate`` is
+    the whole step for a fault that changes nothing else."""
+    fault["activations"] += 1
+    return int(fault["activations"])

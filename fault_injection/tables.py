@@ -14,8 +14,8 @@ from orchbench.workflow.spec import STEP_BY_NAME
 if TYPE_CHECKING:
     import pandas as pd
 
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 TABLES = ("landing", "raw", "validated", "features")
 # Steps that read a daily table (their first input).
@@ -71,7 +71,7 @@ def rewrite_input(
             current = sha256_path(path)
             f["corrupted_sha256"] = current
             f["backups"][str(path)] = str(backup)
-            f["activations"] += 1
+            state.count_activation(f)
     call.record_fault(
         fault["id"],
         fault["kind"],

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from fault_injection.scenario_faults import load_checked
 from orchbench.rundir import ENV_PLAIN_PROGRESS
-from orchbench.scenario import ScenarioError, load_scenario
+from orchbench.scenario import ScenarioError
 
 EXIT_BAD_INPUT = 2
 
@@ -68,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         for p in scenario_files():
             try:
-                s = load_scenario(p)
+                s = load_checked(p)
                 print(f"{s.name}\t{p}\t{s.claim}")
             except ScenarioError as e:
                 print(f"{p.stem}\t{p}\tINVALID: {e}")
@@ -84,7 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.scenarios:
         try:
-            s = load_scenario(path)
+            s = load_checked(path)
             print(f"ok\t{path}\t{s.name}")
         except ScenarioError as e:
             print(f"orchbench: error: {e}", file=sys.stderr)
@@ -99,7 +100,7 @@ def _validate_run_inputs(scenarios: list[Path], runners: list[str], profile: str
 
     for s in scenarios:
         try:
-            load_scenario(s)
+            load_checked(s)
         except ScenarioError as e:
             _fail(str(e))
     for r in runners:

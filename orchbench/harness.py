@@ -29,12 +29,14 @@ from typing import Any
 from fault_injection import hooks as fault_hooks
 from fault_injection import runner_faults
 from fault_injection import state as fault_state
+from fault_injection.scenario_faults import load_checked
 from orchbench import journal as jr
 from orchbench import metrics, ownership, rundir
+from orchbench.contracts import RecoveryPlan, recovery_plan
 from orchbench.oracle import OracleResult, final_state, run_oracle
 from orchbench.plugins import runner_class
-from orchbench.runner import NotApplicable, RecoveryPlan, RunContext, Runner, RunTimeout
-from orchbench.scenario import Scenario, load_scenario
+from orchbench.runner import NotApplicable, RunContext, Runner, RunTimeout
+from orchbench.scenario import Scenario
 from orchbench.trace import TRACE_NAME, write_trace
 from orchbench.workflow.data import prepare_world
 
@@ -75,7 +77,7 @@ def run_scenario(
     """
     scenario_path = Path(scenario_path)
     out_root = Path(out_root).resolve()  # runners hand paths to other processes
-    scenario = load_scenario(scenario_path)
+    scenario = load_checked(scenario_path)
     own_runner = runner is None
     if runner is None:
         runner = make_runner(runner_name, profile)
@@ -191,9 +193,9 @@ def _execute(
         phase("days")
         runner.run_days(ctx)
         jr.harness_event(ctx.journal, "days_finished")
-        plan = metrics.recovery_plan(
-            jr.Journal.load(ctx.journal), [d.isoformat() for d in scenario.logical_dates()]
-        ).restart_from
+        journal = jr.Journal.load(ctx.journal)
+        dates = [d.isoformat() for d in scenario.logical_dates()]
+        plan = recovery_plan(journal, metrics.analyse(journal), dates).restart_from
         if scenario.faults:
             phase("fix")
             time.sleep(scenario.recovery.operator_delay_s)
@@ -223,7 +225,7 @@ def _execute(
 def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reason: str) -> Path:
     """Publish a run that could not start (e.g. its runner's services failed to start)."""
     scenario_path = Path(scenario_path)
-    scenario = load_scenario(scenario_path)
+    scenario = load_checked(scenario_path)
     run_id = rundir.new_run_id()
     tmp = rundir.temp_run_dir(Path(out_root).resolve(), scenario.name, runner.name, run_id)
     (tmp / "logs").mkdir(parents=True)

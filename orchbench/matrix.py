@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fault_injection.scenario_faults import load_checked
 from orchbench import harness, ownership, plugins, rundir
-from orchbench.scenario import load_scenario
 
 SCENARIO_DIR = harness.REPO_ROOT / "scenarios"
 QUICK_SCENARIOS = ("clean", "schema_break", "transient_error")
@@ -55,7 +55,7 @@ def plan_matrix(
     for r in runners:
         for prof in profiles:
             for s in scenarios:
-                name = load_scenario(s).name
+                name = load_checked(s).name
                 done = len(rundir.completed_runs(out_root, name, r, prof)) if resume else 0
                 cells.append(Cell(s, r, prof, done))
     return cells

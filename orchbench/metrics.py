@@ -2,8 +2,8 @@
 
 Truth comes from the journal (what really ran); what a user of the system could see or
 look up comes from the native trace alone. ``analyse`` classifies each journaled attempt,
-``recovery_plan`` says what to re-run after the fix, ``compute_metrics`` returns the
-``metrics`` block of run.json. Its keys:
+``compute_metrics`` returns the ``metrics`` block of run.json (what to re-run after the fix
+is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys:
 
 - ``faults_activated``: journaled fault activations; 0 when no fault took effect (e.g. an
   ``env_mismatch`` the step's own image satisfied), so ``detected`` does not apply.
@@ -54,9 +54,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
-from orchbench.runner import RecoveryPlan
 from orchbench.trace import FAILURE_STATES
-from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES, step_index
+from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
 
 if TYPE_CHECKING:
     from orchbench.oracle import OracleResult
@@ -188,34 +187,6 @@ def _kind(ref: ArtifactRef) -> str | None:
 def _producer(made: dict[Version, list[Attempt]], a: Attempt, ref: ArtifactRef) -> Attempt | None:
     done = [p for p in made.get((ref.uri, ref.sha256), ()) if (p.end_ns or 0) < a.start_ns]
     return max(done, key=lambda p: p.end_ns or 0, default=None)
-
-
-def recovery_plan(journal: Journal, dates: Iterable[str] = ()) -> RecoveryPlan:
-    """For each logical date, the step to restart from after the fix.
-
-    ``dates`` adds the scenario's logical dates (ISO strings) to those of the journal, so a
-    date that never ran (the scheduler was down: ``missed_days``) restarts from ``ingest``.
-    In spec order, the first step whose latest attempt failed, was killed, is tainted or
-    stale, or that never ran (steps the deploy gate natively skipped excepted, see
-    ``required_steps``). A date where a fault made artifacts wrong restarts at the fault's
-    step at the latest, even if later attempts look fine. Dates where everything is fine
-    are left out.
-    """
-    an = analyse(journal)
-    runs = an.by_date_step()
-    restart: dict[str, str] = {}
-    for date in sorted({a.logical_date for a in journal.attempts} | set(dates)):
-        candidates = [
-            f["step"] for f in journal.faults if f.get("affected") and f["logical_date"] == date
-        ]
-        for step in an.required_steps(date):
-            tries = runs.get((date, step), [])
-            if not tries or not tries[-1].good:
-                candidates.append(step)
-                break
-        if candidates:
-            restart[date] = min(candidates, key=step_index)
-    return RecoveryPlan(restart_from=restart)
 
 
 def detection(journal: Journal, trace: list[dict[str, Any]]) -> tuple[bool, float | None, bool]:

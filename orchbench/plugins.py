@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchbench.runner import Runner
-    from orchbench.scale import ScaleEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNNERS_DIR = REPO_ROOT / "runners"
@@ -97,7 +96,9 @@ class RunnerPlugin:
     def adapter_class(self) -> type[Runner]:
         return _load(self.adapter, self.package)
 
-    def scale_class(self) -> type[ScaleEngine] | None:
+    def scale_class(self) -> type | None:
+        """Its ``orchbench.scale.ScaleEngine`` subclass (untyped here: scale imports this
+        module to find engines, so naming the class would close an import circle)."""
         return _load(self.scale, self.package) if self.scale else None
 
     def system_version(self, versions: dict[str, str]) -> str | None:

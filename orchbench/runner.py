@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchbench import journal as jr
 from orchbench.scenario import Scenario
 from orchbench.world import World, step_env
+
+if TYPE_CHECKING:
+    from orchbench.contracts import RecoveryPlan
 
 
 class EnvironmentMissing(RuntimeError):
@@ -30,17 +33,6 @@ class NotApplicable(RuntimeError):
 
 class RunTimeout(RuntimeError):
     """The run exceeded its deadline; the runner killed what it started."""
-
-
-@dataclass
-class RecoveryPlan:
-    """What the operator re-runs after the fix: for each logical date, the step to restart
-    from (that step and everything downstream). Empty when nothing needs recovery."""
-
-    restart_from: dict[str, str] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.restart_from)
 
 
 @dataclass

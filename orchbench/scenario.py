@@ -1,13 +1,14 @@
 """Scenario files (``schema: orchbench.scenario/1``): typed model, loading and checking.
 
 A scenario says what to run and what to break, never what should happen: outcomes are
-computed from what ran.
+computed from what ran. A fault's ``kind``, ``at`` and ``params`` are data here; the fault
+catalog checks them (``fault_injection.scenario_faults.load_checked``, which is what the
+CLI and the harness load scenarios with).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,31 +81,10 @@ class Scenario(BaseModel):
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
 
     @model_validator(mode="after")
-    def _check_faults(self) -> Scenario:
-        from fault_injection import catalog
-
+    def _check_fault_days(self) -> Scenario:
         for i, f in enumerate(self.faults):
             if f.day > self.days:
                 raise ValueError(f"faults.{i}.day: {f.day} is after the last day ({self.days})")
-            kind = catalog.get(f.kind)
-            if kind is None:
-                allowed = ", ".join(sorted(catalog.KINDS))
-                raise ValueError(f"faults.{i}.kind: unknown kind {f.kind!r}; allowed: {allowed}")
-            try:
-                params = kind.Params.model_validate(f.params)
-            except ValidationError as e:
-                err = e.errors()[0]
-                loc = "".join(f".{p}" for p in err["loc"])
-                msg = err["msg"].removeprefix("Value error, ")
-                raise ValueError(f"faults.{i}.params{loc}: {msg}") from None
-            if kind.allowed_at and f.at not in kind.allowed_at:
-                raise ValueError(
-                    f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "
-                    f"allowed: {', '.join(kind.allowed_at)}"
-                )
-            problem = kind.check(f.at, f.day, self.days, params)
-            if problem:
-                raise ValueError(f"faults.{i}.params: {problem}")
         return self
 
     def logical_dates(self) -> list[dt.date]:
@@ -176,33 +156,3 @@ def load_scenario(path: Path | str) -> Scenario:
     if not p.is_file():
         raise ScenarioError(f"{p}: no such scenario file")
     return parse_scenario(p.read_text(), p)
-
-
-def json_schema() -> dict[str, Any]:
-    """The scenario model's JSON Schema, with each fault kind's ``at`` and ``params``
-    spelled out (``if kind == K then ...``), so a scenario can be written from it alone."""
-    from fault_injection import catalog
-
-    schema = Scenario.model_json_schema(by_alias=True)
-    schema["$id"] = "https://orchbench.invalid/scenario-1.json"
-    schema["title"] = SCHEMA_ID
-    defs = schema.setdefault("$defs", {})
-    fault = defs["FaultSpec"]
-    fault["properties"]["kind"]["enum"] = list(catalog.KINDS)
-    rules = []
-    for name, kind in catalog.KINDS.items():
-        params = kind.Params.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(params.pop("$defs", {}))
-        title = f"{kind.Params.__name__}"
-        params["description"] = f"{name}: {kind.enters}; fixed by {kind.fixed_by}"
-        defs[title] = params
-        then: dict[str, Any] = {"properties": {"params": {"$ref": f"#/$defs/{title}"}}}
-        if kind.allowed_at:
-            then["properties"]["at"] = {"enum": list(kind.allowed_at)}
-        rules.append({"if": {"properties": {"kind": {"const": name}}}, "then": then})
-    fault["allOf"] = rules
-    return schema
-
-
-def write_json_schema(path: Path) -> None:
-    path.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")

@@ -21,53 +21,14 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchbench.contracts import StepCall
 from orchbench.hashing import sha256_path
 from orchbench.journal import append_record, append_start, heartbeat_path
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
 from orchbench.world import ENV_JOURNAL, ENV_RUN_ID, ENV_RUNNER, World
-
-
-@dataclass
-class StepCall:
-    """Everything one attempt of a step is given; also what fault hooks see."""
-
-    step: str
-    logical_date: dt.date
-    inputs: dict[str, Path]
-    outputs: dict[str, Path]
-    config: dict[str, Any]
-    world: World
-    journal: Path
-    run_id: str
-    runner: str
-    attempt_id: str = ""
-    attempt: int = 0
-    native: dict[str, Any] = field(default_factory=dict)
-
-    def record_fault(
-        self, fault_id: str, kind: str, affected: list[dict[str, Any]], **detail: Any
-    ) -> None:
-        """Journal the moment a fault takes effect in this attempt."""
-        append_record(
-            self.journal,
-            {
-                "type": "fault_activated",
-                "t_ns": time.time_ns(),
-                "fault_id": fault_id,
-                "kind": kind,
-                "step": self.step,
-                "logical_date": self.logical_date.isoformat(),
-                "attempt_id": self.attempt_id,
-                "run_id": self.run_id,
-                "affected": affected,
-                "detail": detail,
-            },
-        )
-
 
 _CODE_VERSIONS: dict[str, str] = {}
 

@@ -13,7 +13,7 @@ from fault_injection.base import FaultKind
 from orchbench.hashing import sha256_path
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 
 class AccuracyRegressionParams(BaseModel):

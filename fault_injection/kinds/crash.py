@@ -20,7 +20,7 @@ from fault_injection.base import FaultKind
 from orchbench.containers.inside import memory_limit_bytes
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 
 class CrashParams(BaseModel):

@@ -21,8 +21,8 @@ from fault_injection import state
 from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
+    from orchbench.contracts import StepCall
     from orchbench.scenario import Scenario
-    from orchbench.wrapper import StepCall
 
 
 class EnvironmentMismatch(ImportError):

@@ -12,7 +12,7 @@ from fault_injection import state
 from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 MAX_HANG_S = 3600.0  # a safety net: a hang left alive past this raises (never in a run)
 

@@ -12,8 +12,8 @@ from fault_injection import state
 from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 
 class LateDataParams(BaseModel):
@@ -56,7 +56,7 @@ class LateData(FaultKind):
                 os.replace(path, backup)
                 f["withheld_ns"] = now
                 f["backups"][str(path)] = str(backup)
-                f["activations"] += 1
+                state.count_activation(f)
                 first = True
             elif now >= f["withheld_ns"] + delay * 1e9:
                 os.replace(backup, path)

@@ -13,7 +13,7 @@ from orchbench.hashing import sha256_path
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 
 def dated_outputs(step: str) -> list[str]:

@@ -11,7 +11,7 @@ from fault_injection import runner_faults, state
 from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 
 class SchedulerCrashParams(BaseModel):
@@ -36,11 +36,8 @@ class SchedulerCrash(FaultKind):
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         p = SchedulerCrashParams.model_validate(fault["params"])
-        with state.locked(call.world) as st:
-            f = next(f for f in st["faults"] if f["id"] == fault["id"])
-            if f["fixed"] or f["activations"] >= 1:
-                return
-            f["activations"] += 1
+        if state.activate(call.world, fault["id"], 1) is None:
+            return
         targets = [
             {"name": n, "pid": pid}
             for n, pids in runner_faults.registered(call.world).items()

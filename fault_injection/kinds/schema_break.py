@@ -15,8 +15,8 @@ from orchbench.workflow.spec import STEP_BY_NAME
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 
 class SchemaBreakParams(BaseModel):
@@ -84,7 +84,7 @@ class SchemaBreak(FaultKind):
                     if f["id"] == fault["id"]:
                         f["corrupted_sha256"] = current
                         f["backups"][str(path)] = str(backup)
-                        f["activations"] += 1
+                        state.count_activation(f)
         call.record_fault(
             fault["id"],
             self.name,

@@ -12,8 +12,8 @@ from fault_injection.base import FaultKind
 if TYPE_CHECKING:
     import pandas as pd
 
+    from orchbench.contracts import StepCall
     from orchbench.world import World
-    from orchbench.wrapper import StepCall
 
 
 class Shift(BaseModel):

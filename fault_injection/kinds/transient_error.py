@@ -10,7 +10,7 @@ from fault_injection import state
 from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 
 class TransientStepError(RuntimeError):
@@ -32,11 +32,8 @@ class TransientError(FaultKind):
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         n = TransientErrorParams.model_validate(fault["params"]).failures
-        with state.locked(call.world) as st:
-            f = next(f for f in st["faults"] if f["id"] == fault["id"])
-            if f["fixed"] or f["activations"] >= n:
-                return
-            f["activations"] += 1
-            k = f["activations"]
+        k = state.activate(call.world, fault["id"], n)
+        if k is None:
+            return
         call.record_fault(fault["id"], self.name, [], failure=k, of=n)
         raise TransientStepError(f"injected transient error {k}/{n} in {call.step}")

@@ -28,7 +28,7 @@ from orchbench.hashing import sha256_path
 from orchbench.workflow.data import COUNTRIES, write_csv
 
 if TYPE_CHECKING:
-    from orchbench.wrapper import StepCall
+    from orchbench.contracts import StepCall
 
 HEAVY_IMPORTS: dict[str, tuple[str, ...]] = {
     "validate": ("pandera.pandas",),

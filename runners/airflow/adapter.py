@@ -28,8 +28,9 @@ from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
 from orchbench import postgres
+from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
-from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
+from orchbench.runner import EnvironmentMissing, RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
 from runners.airflow.native import Collector
 from runners.airflow.remote import ENV_URL, RemoteAirflow

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
+from orchbench.contracts import RecoveryPlan
 from orchbench.runner import (
     EnvironmentMissing,
-    RecoveryPlan,
     RunContext,
     Runner,
     RunTimeout,

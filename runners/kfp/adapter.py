@@ -46,9 +46,10 @@ from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
 from orchbench import journal as jr
+from orchbench.contracts import RecoveryPlan
 from orchbench.policy import DEFAULT_POLICY, Policy
 from orchbench.procs import group_pids, kill_group, venv_versions
-from orchbench.runner import EnvironmentMissing, RecoveryPlan, RunContext, Runner, RunTimeout
+from orchbench.runner import EnvironmentMissing, RunContext, Runner, RunTimeout
 from runners.kfp import native
 
 ENV_PYTHON = "ORCHBENCH_KFP_PYTHON"

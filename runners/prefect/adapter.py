@@ -42,11 +42,11 @@ from typing import Any, ClassVar
 
 from fault_injection import runner_faults as rf
 from orchbench import postgres
+from orchbench.contracts import RecoveryPlan
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import (
     EnvironmentMissing,
     NotApplicable,
-    RecoveryPlan,
     RunContext,
     Runner,
     RunTimeout,

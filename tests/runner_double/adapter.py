@@ -12,7 +12,8 @@ from importlib.metadata import version
 from typing import Any, ClassVar
 
 from orchbench import trace
-from orchbench.runner import RecoveryPlan, RunContext, Runner, RunTimeout
+from orchbench.contracts import RecoveryPlan
+from orchbench.runner import RunContext, Runner, RunTimeout
 from orchbench.workflow.paths import dated_paths, step_paths
 from orchbench.workflow.spec import STEPS, downstream_from
 from orchbench.wrapper import run_step

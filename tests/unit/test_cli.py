@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -38,6 +40,40 @@ def test_malformed_scenario_fails_cleanly(tmp_path: Path) -> None:
         assert r.returncode != 0
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "days" in lines[0] and str(bad) in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("{kind: meteor, day: 1, at: ingest}", "faults.0.kind: unknown kind 'meteor'; allowed: "),
+        (
+            "{kind: transient_error, day: 1, at: train, params: {failures: 0}}",
+            "faults.0.params.failures: Input should be greater than or equal to 1",
+        ),
+        (
+            "{kind: late_data, day: 1, at: train}",
+            "faults.0.at: late_data cannot enter at 'train'; allowed: ingest",
+        ),
+        (
+            "{kind: missed_days, day: 2, at: ingest, params: {days: 2}}",
+            "faults.0.params: 2 missed day(s) from day 2 go past the last day (2)",
+        ),
+    ],
+)
+def test_a_bad_fault_fails_check_and_run_cleanly(tmp_path: Path, fault: str, message: str) -> None:
+    """The scenario model leaves fault kinds to the catalog; check and run still refuse."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"schema: orchbench.scenario/1\nname: bad\nclaim: long enough claim\ndays: 2\n"
+        f"faults: [{fault}]\n"
+    )
+    out = tmp_path / "results"
+    for args in (("check", str(bad)), ("run", str(bad), "--runner", "cron", "--out", str(out))):
+        r = orchbench(*args)
+        assert r.returncode != 0
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"orchbench: error: {bad}: {message}")
     assert not out.exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,12 @@ import pytest
 
 from fault_injection import runner_faults as rf
 from fault_injection import state as fault_state
+from fault_injection.kinds.transient_error import TransientStepError
+from fault_injection.scenario_faults import checked, parse_checked
 from orchbench.journal import Journal
-from orchbench.scenario import ScenarioError, parse_scenario
+from orchbench.scenario import ScenarioError
 from tests.conftest import make_scenario
-from tests.unit.step_helpers import run_one
+from tests.unit.step_helpers import arm_fault, run_one
 
 D1 = "2026-01-01"
 
@@ -41,12 +44,13 @@ days: 3
 faults: [{kind: missed_days, day: 3, at: ingest, params: {days: 2}}]
 """
     with pytest.raises(ScenarioError, match=r"faults\.0\.params: .*past the last day"):
-        parse_scenario(text, "x.yaml")
+        parse_checked(text, "x.yaml")
 
 
 def test_missed_days_only_at_ingest() -> None:
-    with pytest.raises(Exception, match="allowed: ingest"):
-        make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "train"}])
+    scenario = make_scenario(faults=[{"kind": "missed_days", "day": 1, "at": "train"}])
+    with pytest.raises(ScenarioError, match="allowed: ingest"):
+        checked(scenario, "x.yaml")
 
 
 def test_record_activation_writes_a_fault_record(tmp_path: Path) -> None:
@@ -55,6 +59,24 @@ def test_record_activation_writes_a_fault_record(tmp_path: Path) -> None:
     [f] = Journal.load(j).faults
     assert f["kind"] == "missed_days" and f["logical_date"] == "2026-01-02"
     assert f["step"] == "ingest" and f["affected"] == [] and f["detail"] == {"dates": ["x"]}
+
+
+def test_the_scheduler_and_a_step_journal_one_record_shape(small_world, tmp_path: Path) -> None:
+    """Both paths use orchbench.contracts.fault_activated: same keys in the same order (the
+    journal's bytes), the scheduler's with no attempt."""
+    world, journal = small_world
+    arm_fault(world, "transient_error", "2026-01-01", "ingest", {"failures": 1})
+    with pytest.raises(TransientStepError):
+        run_one(world, journal, "ingest", "2026-01-01", tmp_path)
+    rf.record_activation(journal, "f2", "missed_days", dt.date(2026, 1, 2), run_id="r1")
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    step, sched = [r for r in lines if r["type"] == "fault_activated"]
+    assert list(step) == list(sched) == [
+        "type", "t_ns", "fault_id", "kind", "step", "logical_date", "attempt_id", "run_id",
+        "affected", "detail",
+    ]  # fmt: skip
+    assert step["fault_id"] == "f1" and step["attempt_id"] and sched["attempt_id"] is None
+    assert step["run_id"] == sched["run_id"] == "r1"
 
 
 class _R:

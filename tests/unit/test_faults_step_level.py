@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from fault_injection import hooks
+from fault_injection.scenario_faults import parse_checked
 from orchbench.hashing import sha256_path
 from orchbench.journal import Journal
-from orchbench.scenario import ScenarioError, parse_scenario
+from orchbench.scenario import ScenarioError
 from orchbench.workflow.paths import dated_paths
 from orchbench.world import World
 from tests.unit.step_helpers import arm_fault, run_one
@@ -186,7 +187,7 @@ faults: [{kind: silent_corruption, day: 1, at: train, params: {shift: {column: a
     with pytest.raises(
         ScenarioError, match=r"faults\.0\.params: shift\.column 'amount'.*log_amount"
     ):
-        parse_scenario(text, "x.yaml")
+        parse_checked(text, "x.yaml")
 
 
 def test_accuracy_regression_makes_a_worse_model_the_gate_blocks(small_world, tmp_path) -> None:
@@ -227,7 +228,7 @@ claim: a test scenario claim
 faults: [{kind: partial_write, day: 1, at: train, params: {artifact: features}}]
 """
     with pytest.raises(ScenarioError, match="allowed: model"):
-        parse_scenario(text, "x.yaml")
+        parse_checked(text, "x.yaml")
 
 
 def test_env_mismatch_fails_in_a_shared_env_and_is_silent_where_the_version_is_there(
@@ -252,7 +253,7 @@ def test_env_mismatch_fails_in_a_shared_env_and_is_silent_where_the_version_is_t
     arm_fault(world, "env_mismatch", D2, "ingest", {"package": "scikit-learn", "version": have})
     run_one(world, journal, "ingest", D2, tmp_path)
     assert len(Journal.load(journal).faults) == 1
-    s = parse_scenario(
+    s = parse_checked(
         "schema: orchbench.scenario/1\nname: e\nclaim: a step needs another version\ndays: 2\n"
         "faults:\n"
         "  - {kind: env_mismatch, day: 2, at: train, params: {version: '1.8.0'}}\n"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 from orchbench import trace as tr
-from orchbench.metrics import analyse, compute_metrics, recovery_plan
+from orchbench.contracts import RecoveryPlan, recovery_plan
+from orchbench.journal import Journal
+from orchbench.metrics import analyse, compute_metrics
 from orchbench.oracle import OracleResult
-from orchbench.runner import RecoveryPlan
 from orchbench.workflow.spec import STEP_NAMES
 from tests.conftest import make_scenario
 from tests.unit.journal_builder import Builder, S, digest
@@ -18,6 +20,11 @@ D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
 ORACLE = OracleResult(champion_sha256="champ", production_sha256="prod")
 FINAL_OK = {"champion_sha256": "champ", "production_sha256": "prod"}
 ALERT = {"channel": "mail", "subject": "(failed)", "logical_date": D2, "step": "validate"}
+
+
+def plan_of(journal: Journal, dates: Iterable[str] = ()) -> RecoveryPlan:
+    """The operator's plan, from the metrics layer's verdicts on the journal."""
+    return recovery_plan(journal, analyse(journal), dates)
 
 
 def metrics(b: Builder, trace: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
@@ -147,7 +154,7 @@ def test_fault_without_affected_artifacts_taints_nothing() -> None:
     b.day(D1)
     an = analyse(b.journal())
     assert not any(i.tainted for i in an.infos.values())
-    assert recovery_plan(b.journal()) == RecoveryPlan()
+    assert plan_of(b.journal()) == RecoveryPlan()
 
 
 def test_taint_is_transitive_but_stays_on_its_date() -> None:
@@ -294,7 +301,7 @@ def test_activation_is_the_earliest_fault() -> None:
 
 def test_schema_break_at_ingest_restarts_at_ingest_though_validate_failed() -> None:
     b, _ = faulted_run()
-    assert recovery_plan(b.journal()).restart_from == {D2: "ingest"}
+    assert plan_of(b.journal()).restart_from == {D2: "ingest"}
 
 
 def test_plan_restarts_where_the_latest_attempt_failed_and_leaves_good_dates_out() -> None:
@@ -302,7 +309,7 @@ def test_plan_restarts_where_the_latest_attempt_failed_and_leaves_good_dates_out
     b.day(D1)
     b.day(D2, upto="featurize")
     b.step("train", D2, status="killed")
-    assert recovery_plan(b.journal()).restart_from == {D2: "train"}
+    assert plan_of(b.journal()).restart_from == {D2: "train"}
 
 
 def test_plan_restarts_at_a_step_that_never_ran_after_an_earlier_failure() -> None:
@@ -310,7 +317,7 @@ def test_plan_restarts_at_a_step_that_never_ran_after_an_earlier_failure() -> No
     b.step("ingest", D1)
     b.step("validate", D1, status="failed")
     b.step("validate", D1)  # retry succeeded, then the scheduler died
-    assert recovery_plan(b.journal()).restart_from == {D1: "featurize"}
+    assert plan_of(b.journal()).restart_from == {D1: "featurize"}
 
 
 def test_fault_that_made_an_artifact_wrong_forces_restart_despite_good_later_attempts() -> None:
@@ -320,12 +327,12 @@ def test_fault_that_made_an_artifact_wrong_forces_restart_despite_good_later_att
     b.step("train", D1, tamper={"features": "truncated"}, status="failed")
     b.files["art/2026-01-01/features"] = clean
     b.day(D1)  # everything re-ran and its latest attempts look fine
-    assert recovery_plan(b.journal()).restart_from == {D1: "train"}
+    assert plan_of(b.journal()).restart_from == {D1: "train"}
 
 
 def test_plan_for_cron_stale_days() -> None:
     b, *_ = cron_schema_break()
-    assert recovery_plan(b.journal()).restart_from == {D2: "ingest"}
+    assert plan_of(b.journal()).restart_from == {D2: "ingest"}
 
 
 # --- rerun and human actions --------------------------------------------------------------
@@ -509,14 +516,14 @@ def gated_day(b: Builder, date: str, deploy: bool) -> None:
 def test_a_natively_closed_gate_needs_no_register_or_canary() -> None:
     b = Builder()
     gated_day(b, D1, deploy=False)
-    assert recovery_plan(b.journal()).restart_from == {}
+    assert plan_of(b.journal()).restart_from == {}
     assert metrics(b, scenario=make_scenario(days=1))["recovered"]
 
 
 def test_an_open_gate_still_needs_register_and_canary() -> None:
     b = Builder()
     gated_day(b, D1, deploy=True)
-    assert recovery_plan(b.journal()).restart_from == {D1: "register"}
+    assert plan_of(b.journal()).restart_from == {D1: "register"}
     assert not metrics(b, scenario=make_scenario(days=1))["recovered"]
 
 
@@ -571,20 +578,20 @@ def test_missed_days_restart_from_ingest_and_are_not_detected_if_nobody_notices(
     b.day(D3)
     sc = make_scenario(days=3)
     dates = [d.isoformat() for d in sc.logical_dates()]
-    assert recovery_plan(b.journal(), dates).restart_from == {D2: "ingest"}
-    assert recovery_plan(b.journal()).restart_from == {}
+    assert plan_of(b.journal(), dates).restart_from == {D2: "ingest"}
+    assert plan_of(b.journal()).restart_from == {}
     m = metrics(b, scenario=sc)
     assert (m["detected"], m["detection_s"]) == (False, None)
     assert not m["recovered"] and m["stale_executions"] == 0
     b.day(D2)  # the backfill
-    assert recovery_plan(b.journal(), dates).restart_from == {}
+    assert plan_of(b.journal(), dates).restart_from == {}
     assert metrics(b, scenario=sc)["recovered"]
 
 
 def test_a_date_cut_short_restarts_where_it_stopped() -> None:
     b = Builder()
     b.day(D1, upto="train")  # e.g. the scheduler died and nothing resumed the run
-    assert recovery_plan(b.journal(), [D1]).restart_from == {D1: "evaluate"}
+    assert plan_of(b.journal(), [D1]).restart_from == {D1: "evaluate"}
 
 
 def test_silent_corruption_taints_everything_downstream_and_deploys_badly() -> None:
@@ -598,7 +605,7 @@ def test_silent_corruption_taints_everything_downstream_and_deploys_badly() -> N
     assert [an.infos[ids[s]].tainted for s in STEP_NAMES] == [False, False] + [True] * 5
     m = metrics(b2)
     assert m["bad_model_deployed"] and m["stale_executions"] == 0
-    assert recovery_plan(b2.journal()).restart_from == {D2: "featurize"}
+    assert plan_of(b2.journal()).restart_from == {D2: "featurize"}
 
 
 def test_partial_write_taints_its_artifact_and_the_consumers() -> None:
@@ -608,7 +615,7 @@ def test_partial_write_taints_its_artifact_and_the_consumers() -> None:
     ids["featurize"] = b.step("featurize", D1, status="failed")  # the torn CSV is unreadable
     an = analyse(b.journal())
     assert an.infos[ids["validate"]].tainted and an.infos[ids["featurize"]].failed
-    assert recovery_plan(b.journal()).restart_from == {D1: "validate"}
+    assert plan_of(b.journal()).restart_from == {D1: "validate"}
 
 
 @pytest.mark.parametrize("gate_blocks", [True, False])
@@ -623,4 +630,4 @@ def test_accuracy_regression_is_a_bad_deploy_only_if_the_gate_lets_it_through(
         b.step(s, D2, deploy=not gate_blocks)
     m = metrics(b)
     assert m["bad_model_deployed"] is (not gate_blocks)
-    assert recovery_plan(b.journal()).restart_from == {D2: "train"}
+    assert plan_of(b.journal()).restart_from == {D2: "train"}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchbench.scenario import ScenarioError, json_schema, load_scenario, parse_scenario
+from fault_injection.scenario_faults import json_schema, load_checked, parse_checked
+from orchbench.scenario import ScenarioError, load_scenario, parse_scenario
 from tests.conftest import REPO
 
 HEAD = "schema: orchbench.scenario/1\nname: x\nclaim: a claim long enough\n"
@@ -15,7 +16,7 @@ HEAD = "schema: orchbench.scenario/1\nname: x\nclaim: a claim long enough\n"
 
 @pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_scenarios_load(path: Path) -> None:
-    s = load_scenario(path)
+    s = load_checked(path)
     assert s.name == path.stem
     assert len(s.logical_dates()) == s.days
 
@@ -45,7 +46,7 @@ def test_shipped_scenarios_load(path: Path) -> None:
 )
 def test_bad_scenarios_name_the_field(body: str, field: str) -> None:
     with pytest.raises(ScenarioError) as e:
-        parse_scenario(HEAD + body, "bad.yaml")
+        parse_checked(HEAD + body, "bad.yaml")
     msg = str(e.value)
     assert msg.startswith("bad.yaml: ")
     assert field in msg

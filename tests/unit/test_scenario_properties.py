@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from fault_injection import catalog
 from fault_injection.kinds.partial_write import dated_outputs
+from fault_injection.scenario_faults import parse_checked
 from fault_injection.tables import columns_at
 from orchbench.claims import CLAIMS
-from orchbench.scenario import ScenarioError, parse_scenario
+from orchbench.scenario import ScenarioError
 from orchbench.workflow.spec import STEP_NAMES
 
 PATH = "user/scenario.yaml"
@@ -132,9 +133,9 @@ def scenario(draw: st.DrawFn) -> dict[str, Any]:
 @SETTINGS
 @given(scenario())
 def test_valid_scenarios_load_and_round_trip(doc: dict[str, Any]) -> None:
-    sc = parse_scenario(yaml.safe_dump(doc, sort_keys=False), PATH)
+    sc = parse_checked(yaml.safe_dump(doc, sort_keys=False), PATH)
     assert sc.days == doc["days"] and len(sc.faults) == len(doc["faults"])
-    again = parse_scenario(sc.to_yaml(), PATH)
+    again = parse_checked(sc.to_yaml(), PATH)
     assert again == sc
 
 
@@ -181,7 +182,7 @@ def test_one_defect_gives_one_clear_error(doc: dict[str, Any], data: st.DataObje
     what, mutate, field = data.draw(st.sampled_from(_defects(doc)), label="defect")
     mutate(doc)
     try:
-        parse_scenario(yaml.safe_dump(doc, sort_keys=False), PATH)
+        parse_checked(yaml.safe_dump(doc, sort_keys=False), PATH)
     except ScenarioError as e:
         msg = str(e)
     else:
@@ -195,7 +196,7 @@ def test_one_defect_gives_one_clear_error(doc: dict[str, Any], data: st.DataObje
 @given(st.text(max_size=200) | st.binary(max_size=100).map(lambda b: b.decode("latin-1")))
 def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
     try:
-        parse_scenario(text, PATH)
+        parse_checked(text, PATH)
     except ScenarioError as e:
         assert str(e).startswith(PATH) and "\n" not in str(e)
 
