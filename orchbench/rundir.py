@@ -2,7 +2,7 @@
 and renamed when complete, so a reader never sees half a run.
 
 Contents: ``scenario.yaml`` (copy), ``env.json``, ``journal.jsonl``, ``native.jsonl``,
-``run.json`` (``schema: orchbench.run/1``), ``logs/``.
+``run.json`` (both typed and versioned in ``orchbench.records``), ``logs/``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from orchbench import ownership
+from orchbench.records import ENV_SCHEMA, RUN_SCHEMA, STATUSES  # noqa: F401 (re-exported)
 
-RUN_SCHEMA = "orchbench.run/1"
 TMP_PREFIX = ".tmp-"
-STATUSES = ("completed", "timeout", "harness_error", "not_applicable")
 
 
 def new_run_id() -> str:
@@ -152,6 +151,7 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
     and ``bench_jobs``: how many runners were benched at once (1: this run had the
     machine to itself, apart from the harness)."""
     return {
+        "schema": ENV_SCHEMA,
         "bench_jobs": int(os.environ.get(ENV_BENCH_JOBS) or 1),
         "python": sys.version.split()[0],
         "machine": machine_info(),

@@ -44,10 +44,13 @@ def test_clean_run_is_published_complete(scenario_file, tmp_path: Path) -> None:
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/1" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/2" and run["status"] == "completed"
     m = run["metrics"]
     assert m["final_state_correct"] and m["recovered"] and not m["detected"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
+    journal = Journal.load(d / "journal.jsonl")
+    assert [a["attempt_id"] for a in run["attempts"]] == [a.attempt_id for a in journal.attempts]
+    assert not any(a["stale"] or a["tainted"] or a["wasted"] for a in run["attempts"])
     assert not (d / "work").exists()  # artifacts are not kept unless asked
     env = json.loads((d / "env.json").read_text())
     assert env["runner"] == "inprocess" and env["machine"]["cores"] >= 1
@@ -63,6 +66,11 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     assert m["detected"] and m["detection_s"] >= 0
     assert m["human_actions"] == 1 and m["final_state_correct"] and m["recovered"]
     assert m["stale_executions"] == 0 and m["rerun_ratio"] is not None
+    # run.json's per-attempt classification is the one the metrics count
+    att = run["attempts"]
+    assert len(att) == m["steps_executed"] and m["tainted_executions"] > 0
+    for key, metric in (("tainted", "tainted_executions"), ("failed", "failed_attempts")):
+        assert sum(a[key] for a in att) == m[metric]
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
