@@ -148,12 +148,12 @@ class TaskAttempt(_Record):
     kind: Literal["task_attempt"]
     logical_date: str | None
     step: str | None
-    state: str
+    state: str | None
     source: str | None = None
     attempt: int | None = None
     start_ns: Number | None = None
     end_ns: Number | None = None
-    run: str | None = None
+    run: str | int | None = None
     inputs: list[Ref] | None = None
     outputs: list[Ref] | None = None
     code_version: str | None = None
@@ -170,7 +170,7 @@ class Alert(_Record):
 
 class RunState(_Record):
     kind: Literal["run_state"]
-    run: str | None = None
+    run: str | int | None = None
     logical_date: str | None = None
     state: str | None = None
     t_ns: Number | None = None

@@ -128,7 +128,7 @@ def _fault_scenarios(runs: pd.DataFrame) -> set[str]:
 
 def numeric_median(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Scenario x runner/profile matrix of the metric's median over completed runs
-    (booleans as the fraction of runs where it held). NaN where no completed run has it."""
+    (``orchbench.aggregate``: booleans count as 1 or 0). NaN where no completed run has it."""
     ok = completed(runs).copy()
     if metric not in ok or ok.empty:
         return pd.DataFrame()
