@@ -125,3 +125,16 @@ def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
         [scenario_file("a")], ["inprocess"], ["nostart"], Path("r"), resume=True
     )
     assert again[0].done == 2
+
+
+def test_a_trace_record_that_does_not_fit_is_a_harness_error_not_a_lost_run(
+    scenario_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = {"schema": "orchbench.trace/1", "kind": "container", "oom_killed": "maybe"}
+    monkeypatch.setattr(InProcessRunner, "collect", lambda self, ctx: [bad])
+    d = _run(scenario_file(), tmp_path / "runs")
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == "harness_error" and "native trace" in run["reason"]
+    assert "container record" in run["reason"] and run["metrics"] is None
+    assert run["attempts"]  # what ran is still classified
+    assert json.loads((d / "native.jsonl").read_text()) == bad  # kept, to see what was wrong
