@@ -127,8 +127,12 @@ def run_scenario(
         phase("collect")
         native = _collect(runner, ctx)
         trace_problem = _write_trace(tmp / TRACE_NAME, native)
-        if trace_problem:
-            status, reason = "harness_error", trace_problem
+        if trace_problem:  # a runner bug: the run's own failure, if any, comes first
+            status, reason = (
+                ("harness_error", trace_problem)
+                if status == "completed"
+                else (status, f"{reason}; {trace_problem}")
+            )
         if own_runner:
             runner.stop()
         phase("metrics")
