@@ -5,8 +5,9 @@
   the attempts started in it, divided by their number. It counts whatever is not a step:
   the system's scheduling and dispatch, schedule slack (cron's clock slots), retry delays;
   negative when attempts overlap.
-- ``beyond_ideal_s_per_task`` (``orchbench scale``'s points): (wall − ideal) / tasks, where
-  ideal = Σ task / parallelism, over a synthetic DAG of N no-op-sized tasks.
+- ``overhead_s_per_task`` (``orchbench scale``'s ``point.json``, computed with the scale
+  figures): (wall − ideal) / tasks, where ideal = Σ task / parallelism, over a synthetic
+  DAG of N short sleeping tasks. This is the only figure named "overhead per task".
 - ``probe_s_per_task`` (``results/overhead/<system>.json``, the windmill-benchmarks
   method): the median total of the probe runs (first task queued to last task ended, the
   system's own timestamps) / tasks, for 40 sequential ``fibo(10)`` tasks.
@@ -31,11 +32,6 @@ def outside_steps_s_per_attempt(journal: Journal) -> float | None:
     if not phase:
         return None
     return ((end - start) / 1e9 - sum(a.wall_s or 0.0 for a in phase)) / len(phase)
-
-
-def beyond_ideal_s_per_task(wall_s: float, ideal_s: float, tasks: int) -> float:
-    """See the module docstring."""
-    return (wall_s - ideal_s) / tasks
 
 
 def probe_summary(runs: list[dict[str, Any]], tasks: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from orchbench.aggregate import median, spread
-from orchbench.overhead import beyond_ideal_s_per_task, probe_summary
+from orchbench.overhead import probe_summary
 
 
 def test_spread_of_numbers() -> None:
@@ -50,4 +50,3 @@ def test_probe_summary_per_task_is_the_median_total_over_tasks() -> None:
     assert out["median_gap_s"] == pytest.approx(0.1)
     assert out["median_dispatch_s"] == pytest.approx(0.05)
     assert out["median_execution_s"] == pytest.approx(1.0)
-    assert beyond_ideal_s_per_task(12.0, 10.0, 4) == 0.5
