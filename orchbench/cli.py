@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from fault_injection.scenario_faults import load_checked
+from orchbench.records import SchemaError
 from orchbench.rundir import ENV_PLAIN_PROGRESS
 from orchbench.scenario import ScenarioError
 
@@ -258,7 +259,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     old = Path(args.compare) if args.compare else None
     if old is not None and not old.is_dir():
         _fail(f"--compare {old}: no such results directory")
-    out = build_report(results, Path(args.out) if args.out else Path("results/report"), old)
+    try:
+        out = build_report(results, Path(args.out) if args.out else Path("results/report"), old)
+    except SchemaError as e:  # a result file of a version this orchbench cannot read
+        _fail(str(e))
     print(out)
     return 0
 

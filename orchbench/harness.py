@@ -7,8 +7,9 @@
 3. ``run_days``: the system runs every logical date its own way;
 4. the operator: waits ``operator_delay_s``, flips every fault's switch (the fix), and
    asks the system to recover the dates the journal shows broken (``recovery_plan``);
-5. ``collect`` the native trace, run (or load) the oracle, compute metrics, write
-   ``run.json`` and ``env.json``, and publish the directory by renaming it.
+5. ``collect`` the native trace, run (or load) the oracle, compute metrics and classify
+   every journaled attempt, write ``run.json`` and ``env.json``, and publish the
+   directory by renaming it.
 
 A run that times out or hits a harness error is still published with its status and
 reason (failures are data). Ctrl-C aborts the runner, removes the temporary directory
@@ -31,10 +32,11 @@ from fault_injection import runner_faults
 from fault_injection import state as fault_state
 from fault_injection.scenario_faults import load_checked
 from orchbench import journal as jr
-from orchbench import metrics, ownership, rundir
+from orchbench import metrics, ownership, records, rundir
 from orchbench.contracts import RecoveryPlan, recovery_plan
 from orchbench.oracle import OracleResult, final_state, run_oracle
 from orchbench.plugins import runner_class
+from orchbench.records import ClassifiedAttempt, SchemaError
 from orchbench.runner import NotApplicable, RunContext, Runner, RunTimeout
 from orchbench.scenario import Scenario
 from orchbench.trace import TRACE_NAME, write_trace
@@ -126,12 +128,18 @@ def run_scenario(
             jr.harness_event(ctx.journal, "run_finished")
         phase("collect")
         native = _collect(runner, ctx)
-        write_trace(tmp / TRACE_NAME, native)
+        trace_problem = _write_trace(tmp / TRACE_NAME, native)
+        if trace_problem:  # a runner bug: the run's own failure, if any, comes first
+            status, reason = (
+                ("harness_error", trace_problem)
+                if status == "completed"
+                else (status, f"{reason}; {trace_problem}")
+            )
         if own_runner:
             runner.stop()
         phase("metrics")
         result = None
-        if oracle is not None:
+        if oracle is not None and not trace_problem:
             try:
                 result = metrics.compute_metrics(
                     jr.Journal.load(ctx.journal),
@@ -143,8 +151,18 @@ def run_scenario(
             except Exception as e:
                 log.error("metrics failed:\n%s", traceback.format_exc())
                 status, reason = "harness_error", f"metrics: {type(e).__name__}: {e}"
+        attempts = _classify(ctx.journal)
         _write_record(
-            tmp, scenario, runner, run_id, started_at, status, reason, plan, result, oracle
+            tmp,
+            scenario,
+            runner,
+            run_id,
+            started_at,
+            (status, reason),
+            plan,
+            result,
+            oracle,
+            attempts,
         )
     except BaseException:
         # Ctrl-C (or a failure to write the record itself): leave nothing behind.
@@ -232,7 +250,9 @@ def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reas
     ownership.mark(tmp)
     (tmp / "scenario.yaml").write_text(scenario_path.read_text())
     now = dt.datetime.now(dt.UTC).isoformat()
-    _write_record(tmp, scenario, runner, run_id, now, "harness_error", reason, {}, None, None)
+    _write_record(
+        tmp, scenario, runner, run_id, now, ("harness_error", reason), {}, None, None, None
+    )
     return rundir.finalize(tmp)
 
 
@@ -242,37 +262,59 @@ def _write_record(
     runner: Runner,
     run_id: str,
     started_at: str,
-    status: str,
-    reason: str | None,
+    outcome: tuple[str, str | None],
     plan: dict[str, str],
     metrics_block: dict[str, Any] | None,
     oracle: OracleResult | None,
+    attempts: list[ClassifiedAttempt] | None,
 ) -> None:
-    """Write ``env.json`` and ``run.json`` (``orchbench.run/1``) into a run directory."""
-    rundir.write_json(tmp / "env.json", rundir.env_info(REPO_ROOT, runner))
-    rundir.write_json(
-        tmp / "run.json",
-        {
-            "schema": rundir.RUN_SCHEMA,
-            "scenario": scenario.name,
-            "runner": runner.name,
-            "system": runner.system,
-            "profile": runner.profile,
-            "run_id": run_id,
-            "started_at": started_at,
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-            "status": status,
-            "reason": reason,
-            "recovery_plan": plan,
-            "metrics": metrics_block,
-            "oracle": None
-            if oracle is None
-            else {
-                "champion_sha256": oracle.champion_sha256,
-                "production_sha256": oracle.production_sha256,
-            },
-        },
+    """Write ``env.json`` and ``run.json`` (models in ``orchbench.records``) into a run
+    directory; ``outcome`` is (status, reason)."""
+    status, reason = outcome
+    env = records.EnvRecord.model_validate(rundir.env_info(REPO_ROOT, runner))
+    run = records.RunRecord(
+        scenario=scenario.name,
+        runner=runner.name,
+        system=runner.system,
+        profile=runner.profile,
+        run_id=run_id,
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC).isoformat(),
+        status=status,
+        reason=reason,
+        recovery_plan=plan,
+        metrics=None if metrics_block is None else records.RunMetrics(**metrics_block),
+        oracle=None
+        if oracle is None
+        else records.OracleHashes(
+            champion_sha256=oracle.champion_sha256, production_sha256=oracle.production_sha256
+        ),
+        attempts=attempts,
     )
+    records.write_record(tmp / "env.json", env)
+    records.write_record(tmp / "run.json", run)
+
+
+def _write_trace(path: Path, native: list[dict[str, Any]]) -> str | None:
+    """Write the native trace; a record that does not fit ``orchbench.trace`` is a runner
+    bug: the trace is written unchecked and the problem returned (else None)."""
+    try:
+        write_trace(path, native)
+        return None
+    except SchemaError as e:
+        log.error("native trace: %s", e)
+        write_trace(path, native, check_records=False)
+        return f"native trace: {e}"
+
+
+def _classify(journal: Path) -> list[ClassifiedAttempt] | None:
+    """Every journaled attempt's classification for run.json; None if the journal cannot
+    be read (the run's status says why)."""
+    try:
+        return metrics.classify_attempts(jr.Journal.load(journal))
+    except Exception:
+        log.error("classifying attempts failed:\n%s", traceback.format_exc())
+        return None
 
 
 def _collect(runner: Runner, ctx: RunContext) -> list[dict[str, Any]]:

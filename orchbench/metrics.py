@@ -1,7 +1,8 @@
 """Every metric of run.json, computed here and only here.
 
 Truth comes from the journal (what really ran); what a user of the system could see or
-look up comes from the native trace alone. ``analyse`` classifies each journaled attempt,
+look up comes from the native trace alone. ``analyse`` classifies each journaled attempt
+(``classify_attempts`` gives that classification as run.json's ``attempts``),
 ``compute_metrics`` returns the ``metrics`` block of run.json (what to re-run after the fix
 is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys:
 
@@ -32,10 +33,11 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
 - ``total_wall_s``: harness ``run_started`` to ``run_finished`` (fallback: first attempt
   start to last attempt end); ``total_cpu_s``: CPU of all attempts; ``steps_executed``:
   number of attempts.
-- ``overhead_s_per_task``: (wall of the days phase, ``run_started`` to ``days_finished``,
-  minus the summed wall of the attempts started in it) / number of those attempts; None if
-  the phase is unknown or empty. For cron it includes the schedule's idle slack between
-  crontab offsets; it can be negative when attempts overlap.
+- ``outside_steps_s_per_attempt``: (wall of the days phase, ``run_started`` to
+  ``days_finished``, minus the summed wall of the attempts started in it) / number of
+  those attempts; None if the phase is unknown or empty (``orchbench.overhead``, beside
+  the other two definitions of overhead). For cron it includes the schedule's idle slack
+  between crontab offsets; it can be negative when attempts overlap.
 - ``memory_limit_enforced``: None when the pipeline the system runs declares no memory
   limit (the trace's ``declared`` resources); else whether every journaled attempt of a
   limited step ran under a cgroup memory limit no larger than the declared one (the
@@ -54,6 +56,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
+from orchbench.overhead import outside_steps_s_per_attempt
+from orchbench.records import ClassifiedAttempt
 from orchbench.trace import FAILURE_STATES
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
 
@@ -170,6 +174,26 @@ def analyse(journal: Journal) -> Analysis:
             if not tainted:
                 clean_runs.add(key)
     return Analysis(infos)
+
+
+def classify_attempts(journal: Journal) -> list[ClassifiedAttempt]:
+    """``analyse``'s classification of every journaled attempt, in start order, as run.json
+    records it (``attempts``) so that readers never re-analyse."""
+    return [
+        ClassifiedAttempt(
+            attempt_id=i.attempt.attempt_id,
+            logical_date=i.attempt.logical_date,
+            step=i.attempt.step,
+            attempt=i.attempt.attempt,
+            status=i.attempt.status,
+            failed=i.failed,
+            stale=i.stale,
+            tainted=i.tainted,
+            redundant=i.redundant,
+            wasted=i.wasted,
+        )
+        for i in analyse(journal).infos.values()
+    ]
 
 
 def cpu_of(a: Attempt) -> float:
@@ -469,7 +493,7 @@ def compute_metrics(
         "total_wall_s": _total_wall(journal),
         "total_cpu_s": sum(cpu_of(a) for a in attempts),
         "steps_executed": len(attempts),
-        "overhead_s_per_task": _overhead(journal),
+        "outside_steps_s_per_attempt": outside_steps_s_per_attempt(journal),
         "memory_limit_enforced": memory_limits(journal, trace),
         "oom_kills": oom_kills(journal, trace),
         "notes": notes,
@@ -516,13 +540,3 @@ def _total_wall(journal: Journal) -> float:
         return (end - start) / 1e9
     times = [t for a in journal.attempts for t in (a.start_ns, a.end_ns) if t is not None]
     return (max(times) - min(times)) / 1e9 if times else 0.0
-
-
-def _overhead(journal: Journal) -> float | None:
-    start, end = journal.harness_time("run_started"), journal.harness_time("days_finished")
-    if start is None or end is None:
-        return None
-    phase = [a for a in journal.attempts if start <= a.start_ns <= end]
-    if not phase:
-        return None
-    return ((end - start) / 1e9 - sum(a.wall_s or 0.0 for a in phase)) / len(phase)

@@ -3,8 +3,8 @@ harness, see ``orchbench.ownership``) and renamed when complete, so a reader nev
 half of one:
 
 - run directories ``<out>/<scenario>/<runner>/<run_id>/``: ``scenario.yaml`` (copy),
-  ``env.json``, ``journal.jsonl``, ``native.jsonl``, ``run.json``
-  (``schema: orchbench.run/1``), ``logs/``;
+  ``env.json``, ``journal.jsonl``, ``native.jsonl``, ``run.json`` (both typed and
+  versioned in ``orchbench.records``), ``logs/``;
 - cost-growth point directories ``<out>/<engine>/<shape>-<n>/`` (``orchbench scale``):
   ``point.json`` (``orchbench.point``), one journal and ``logs-<i>/`` per sample; a point
   measured again replaces the older one.
@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from orchbench import ownership
+from orchbench.records import ENV_SCHEMA, RUN_SCHEMA, STATUSES  # noqa: F401 (re-exported)
 
-RUN_SCHEMA = "orchbench.run/1"
 TMP_PREFIX = ".tmp-"
-STATUSES = ("completed", "timeout", "harness_error", "not_applicable")
 
 
 def new_run_id() -> str:
@@ -209,6 +208,7 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
     settings = runner.settings()
     plugin = of_runner(runner)
     return {
+        "schema": ENV_SCHEMA,
         "bench_jobs": int(os.environ.get(ENV_BENCH_JOBS) or 1),
         "python": sys.version.split()[0],
         "machine": machine_info(),

@@ -32,15 +32,25 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
 - ``container``: the container system's record of one container that ran a task:
   ``container_id``, ``oom_killed`` (the system reported the kernel's OOM kill),
   ``exit_code`` (or null), ``t_ns`` (when it died), ``source`` (``docker-events``).
+
+Each kind is a typed model below (``MODELS``; runners may add fields of their own).
+``write_trace`` and ``read_trace`` check every record against its model, and
+``read_trace`` refuses a record of another schema version with a message naming it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-SCHEMA_ID = "orchbench.trace/1"
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from orchbench.records import SchemaError, unsupported
+
+TRACE = "orchbench.trace"
+VERSION = 1
+SCHEMA_ID = f"{TRACE}/{VERSION}"
 FAILURE_STATES = frozenset({"failed", "upstream_failed", "crashed"})
 TRACE_NAME = "native.jsonl"
 
@@ -124,14 +134,128 @@ def container(
     )
 
 
-def write_trace(path: Path, records: list[dict[str, Any]]) -> None:
+Number = int | float
+Ref = dict[str, Any]  # {name, uri, sha256}: whatever the system recorded
+
+
+class _Record(BaseModel):
+    """A record's fields besides ``schema`` (``check`` reads that one)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class TaskAttempt(_Record):
+    kind: Literal["task_attempt"]
+    logical_date: str | None
+    step: str | None
+    state: str | None
+    source: str | None = None
+    attempt: int | None = None
+    start_ns: Number | None = None
+    end_ns: Number | None = None
+    run: str | int | None = None
+    inputs: list[Ref] | None = None
+    outputs: list[Ref] | None = None
+    code_version: str | None = None
+
+
+class Alert(_Record):
+    kind: Literal["alert"]
+    t_ns: Number | None = None
+    channel: str | None = None
+    subject: str | None = None
+    logical_date: str | None = None
+    step: str | None = None
+
+
+class RunState(_Record):
+    kind: Literal["run_state"]
+    run: str | int | None = None
+    logical_date: str | None = None
+    state: str | None = None
+    t_ns: Number | None = None
+
+
+class ModelLineage(_Record):
+    kind: Literal["model_lineage"]
+    model_sha256: str | None = None
+    model_uri: str | None = None
+    training: Ref | list[Ref] | None = None
+
+
+class Deployment(_Record):
+    kind: Literal["deployment"]
+    t_ns: Number | None = None
+    slot: str | None = None
+    model_sha256: str | None = None
+    model_uri: str | None = None
+
+
+class Declared(_Record):
+    kind: Literal["declared"]
+    source: str | None = None
+    typed_artifacts: list[dict[str, Any]] = []
+    deploy_condition: str | None = None
+    retries: dict[str, int] = {}
+    caching: bool = False
+    timeouts: dict[str, Number] = {}
+    resources: dict[str, dict[str, Any]] = {}
+
+
+class Container(_Record):
+    kind: Literal["container"]
+    container_id: str
+    oom_killed: bool
+    exit_code: int | None = None
+    t_ns: Number | None = None
+    source: str | None = None
+
+
+MODELS: dict[str, type[_Record]] = {
+    "task_attempt": TaskAttempt,
+    "alert": Alert,
+    "run_state": RunState,
+    "model_lineage": ModelLineage,
+    "deployment": Deployment,
+    "declared": Declared,
+    "container": Container,
+}
+
+
+def check(r: dict[str, Any], where: str) -> None:
+    """Raise SchemaError unless ``r`` is a record of this schema version and fits its kind's
+    model (``where`` names the file or source in the message)."""
+    found = r.get("schema")
+    if found != SCHEMA_ID:
+        raise unsupported(where, found, TRACE, [VERSION])
+    model = MODELS.get(str(r.get("kind")))
+    if model is None:
+        raise SchemaError(f"{where}: unknown trace record kind {r.get('kind')!r}")
+    try:
+        model.model_validate({k: v for k, v in r.items() if k != "schema"})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise SchemaError(f"{where}: {r.get('kind')} record: {problems}") from None
+
+
+def write_trace(path: Path, records: list[dict[str, Any]], *, check_records: bool = True) -> None:
+    """Write the records as JSONL after checking each (SchemaError names the first bad one)."""
+    for r in records if check_records else ():
+        check(r, str(path))
     with path.open("w") as f:
         for r in records:
             f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
 
 
 def read_trace(path: Path | str) -> list[dict[str, Any]]:
+    """The file's records as written, each checked (SchemaError: another version or a
+    record that does not fit its kind); [] when there is no file."""
     p = Path(path)
     if not p.exists():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    for r in records:
+        check(r, str(p))
+    return records

@@ -86,8 +86,8 @@ def build_report(
     old = load_runs(compare_with) if compare_with is not None else None
     overhead_dir = overhead_dir or results.parent / "overhead"
     scale_dir = scale_dir or results.parent / "scale"
-    out.mkdir(parents=True, exist_ok=True)
     blocks = build_blocks(runs, out.resolve(), overhead_dir, old, scale_dir)
+    out.mkdir(parents=True, exist_ok=True)  # after every file is read: a refusal writes nothing
     for b in blocks:
         if isinstance(b, Image):
             _write(out / b.name, b.png)

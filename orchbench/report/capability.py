@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchbench.aggregate import spread
 from orchbench.claims import CLAIMS
 from orchbench.report.load import load_declared
 from orchbench.report.tables import completed
@@ -39,8 +40,8 @@ def _share(ok: pd.DataFrame, passed: pd.Series, what: str) -> tuple[str, str]:
 
 
 def _num(ok: pd.DataFrame, col: str, fmt: str = "{:.3g}") -> str:
-    vals = pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce").dropna()
-    return "–" if vals.empty else fmt.format(vals.median())
+    s = spread(pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce"))
+    return "–" if s is None else fmt.format(s.median)
 
 
 def _bool(ok: pd.DataFrame, col: str) -> pd.Series:

@@ -1,7 +1,7 @@
 """``orchbench report --compare OLD``: what changed between two result sets, asv-style.
 
 For each scenario x runner x profile present in both sets and each metric, the medians of
-completed runs (booleans as the fraction of runs where they held), their ratio new/old,
+completed runs (``orchbench.aggregate``; booleans count as 1/0), their ratio new/old,
 and a mark: ``worse``/``better`` when the change exceeds ``THRESHOLD`` in the metric's
 direction, ``changed`` for booleans that flipped, blank otherwise. Cells present on one
 side only are listed as ``added``/``removed``.
@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from orchbench.aggregate import median
 from orchbench.report.tables import completed
 
 THRESHOLD = 0.10  # relative change that counts, as asv's default factor 1.1
@@ -28,7 +29,7 @@ METRICS: dict[str, bool] = {  # metric -> higher is better
     "final_state_correct": True,
     "lineage_completeness": True,
     "total_wall_s": False,
-    "overhead_s_per_task": False,
+    "outside_steps_s_per_attempt": False,
 }
 KEY = ["scenario", "runner", "profile"]
 
@@ -38,18 +39,7 @@ def _medians(runs: pd.DataFrame) -> pd.DataFrame:
     cols = [m for m in METRICS if m in ok]
     if ok.empty or not cols:
         return pd.DataFrame(columns=[*KEY, *METRICS])
-    num = ok[KEY].copy()
-    for m in cols:
-        num[m] = pd.to_numeric(ok[m].map(_as_float), errors="coerce")
-    return num.groupby(KEY).median().reset_index()
-
-
-def _as_float(v: object) -> float | None:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    return None
+    return ok.groupby(KEY)[cols].agg(median).reset_index()
 
 
 def _mark(old: float, new: float, higher_better: bool, boolean: bool) -> str:

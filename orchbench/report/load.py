@@ -5,8 +5,10 @@
 version from ``env.json``). ``load_attempts``/``load_events`` read one run's journal and
 native trace for the timeline; ``load_declared`` its ``declared`` trace record;
 ``load_overhead`` the overhead probes in ``results/overhead/``; ``load_scale`` the
-cost-growth points in ``results/scale/``. Nothing here computes a metric: numbers are
-copied from ``run.json`` (``point.json``) as the harness wrote them.
+cost-growth points in ``results/scale/``. Nothing here computes a metric: numbers and
+each attempt's classification are copied from ``run.json`` (``point.json``) as the
+harness wrote them. ``run.json`` and ``env.json`` are read through ``orchbench.records``:
+an older version is migrated, an unknown one refused with a ``SchemaError``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 
 from orchbench.journal import Journal
 from orchbench.point import Point, load_points
+from orchbench.records import RunRecord, SchemaError, as_dict, read_env, read_run
 from orchbench.rundir import TMP_PREFIX
 from orchbench.trace import TRACE_NAME, read_trace
 
@@ -83,25 +86,27 @@ def load_runs(results: Path | str) -> pd.DataFrame:
     """One row per run: identity columns, every scalar metric, tags, and the run directory.
 
     ``lineage_by_fact`` becomes ``lineage.<fact>`` columns. Unfinished (temporary) and
-    unreadable run directories are skipped.
+    unreadable run directories are skipped; a ``run.json`` of a version this orchbench
+    cannot read raises ``SchemaError``.
     """
     rows = []
     for run_json in sorted(Path(results).glob("*/*/*/run.json")):
         if run_json.parent.name.startswith(TMP_PREFIX):
             continue
-        run = _read_json(run_json)
-        if not run:
+        run = _read_run(run_json)
+        if run is None:
             continue
-        row: dict[str, Any] = {k: run.get(k) for k in ID_COLUMNS}
-        for k, v in (run.get("metrics") or {}).items():
+        row: dict[str, Any] = {k: getattr(run, k) for k in ID_COLUMNS}
+        metrics = run.metrics.model_dump(exclude_unset=True) if run.metrics else {}
+        for k, v in metrics.items():
             if k == "lineage_by_fact":
                 for fact, frac in (v or {}).items():
                     row[f"lineage.{fact}"] = frac
             elif not isinstance(v, (list, dict)):
                 row[k] = v
         scen = scenario_of(run_json.parent)
-        env = _read_json(run_json.parent / "env.json")
-        row["started_at"] = run.get("started_at")
+        env = load_env(run_json.parent)
+        row["started_at"] = run.started_at
         row["capabilities"] = capabilities_of(scen)
         row["days"] = scen.get("days")
         row["faults"] = len(scen.get("faults") or ())
@@ -113,13 +118,32 @@ def load_runs(results: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _read_run(path: Path) -> RunRecord | None:
+    """The run record; None when the file is missing or not JSON; SchemaError propagates."""
+    try:
+        return read_run(path)
+    except SchemaError:
+        raise
+    except (OSError, ValueError):
+        return None
+
+
 def load_env(run_dir: Path | str) -> dict[str, Any]:
-    """A run's ``env.json`` ({} if missing)."""
-    return _read_json(Path(run_dir) / "env.json")
+    """A run's ``env.json`` at the current version, as plain data ({} if missing or not
+    JSON; SchemaError if of a version this orchbench cannot read)."""
+    try:
+        env = read_env(Path(run_dir) / "env.json")
+    except SchemaError:
+        raise
+    except (OSError, ValueError):
+        return {}
+    return as_dict(env)
 
 
 def load_run_json(run_dir: Path | str) -> dict[str, Any]:
-    return _read_json(Path(run_dir) / "run.json")
+    """A run's ``run.json`` at the current version, as plain data ({} if missing)."""
+    run = _read_run(Path(run_dir) / "run.json")
+    return {} if run is None else as_dict(run)
 
 
 def load_trace(run_dir: Path | str) -> list[dict[str, Any]]:
@@ -146,30 +170,32 @@ def load_attempts(run_dir: Path | str) -> pd.DataFrame:
 
     Times are seconds from the journal's ``run_started`` record (or its first record). A
     killed attempt (start without end) has ``end_s`` NaN and status ``killed``. ``stale``
-    and ``tainted`` are ``orchbench.metrics.analyse``'s classification of the attempt (the
-    same one the metrics count), not a second definition.
+    and ``tainted`` are the classification ``run.json`` records for the attempt
+    (``attempts``, the same one the metrics count); None where it records none (a run
+    before ``orchbench.run/2``, or a directory without ``run.json``).
     """
-    from orchbench.metrics import analyse
-
     j = load_journal(run_dir)
     t0 = _t0(j)
-    infos = analyse(j).infos
-    rows = [
-        {
-            "attempt_id": a.attempt_id,
-            "logical_date": a.logical_date,
-            "step": a.step,
-            "attempt": a.attempt,
-            "status": a.status,
-            "start_s": (a.start_ns - t0) / 1e9,
-            "end_s": None if a.end_ns is None else (a.end_ns - t0) / 1e9,
-            "cpu_s": a.cpu_s,
-            "error_type": a.error_type,
-            "stale": infos[a.attempt_id].stale,
-            "tainted": infos[a.attempt_id].tainted,
-        }
-        for a in j.attempts
-    ]
+    run = _read_run(Path(run_dir) / "run.json")
+    classified = {c.attempt_id: c for c in (run.attempts if run and run.attempts else [])}
+    rows = []
+    for a in j.attempts:
+        c = classified.get(a.attempt_id)
+        rows.append(
+            {
+                "attempt_id": a.attempt_id,
+                "logical_date": a.logical_date,
+                "step": a.step,
+                "attempt": a.attempt,
+                "status": a.status,
+                "start_s": (a.start_ns - t0) / 1e9,
+                "end_s": None if a.end_ns is None else (a.end_ns - t0) / 1e9,
+                "cpu_s": a.cpu_s,
+                "error_type": a.error_type,
+                "stale": None if c is None else c.stale,
+                "tainted": None if c is None else c.tainted,
+            }
+        )
     cols = ["attempt_id", "logical_date", "step", "attempt", "status", "start_s", "end_s"]
     return pd.DataFrame(rows, columns=None if rows else cols)
 
@@ -246,12 +272,18 @@ def load_events(run_dir: Path | str) -> pd.DataFrame:
 
 
 def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
-    """Overhead probes (``results/overhead/<system>.json``, one entry per profile)."""
+    """Overhead probes (``results/overhead/<system>.json``, one entry per profile; a file
+    measured before ``probe_s_per_task`` had its name holds it as ``per_task_s``)."""
     rows = []
     for path in sorted(Path(overhead_dir).glob("*.json")):
         data = _read_json(path)
         for profile, entry in data.items():
-            if not isinstance(entry, dict) or "per_task_s" not in entry:
+            per_task = (
+                entry.get("probe_s_per_task", entry.get("per_task_s"))
+                if isinstance(entry, dict)
+                else None
+            )
+            if per_task is None:
                 continue
             versions = entry.get("versions") or {}
             rows.append(
@@ -260,7 +292,7 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
                     "profile": profile,
                     "tasks": entry.get("tasks"),
                     "runs": entry.get("runs"),
-                    "per_task_s": entry.get("per_task_s"),
+                    "probe_s_per_task": per_task,
                     "median_total_s": entry.get("median_total_s"),
                     "min_total_s": entry.get("min_total_s"),
                     "max_total_s": entry.get("max_total_s"),

@@ -1,11 +1,13 @@
-"""Orchestration overhead per task: our probes and runs beside published figures.
+"""Orchestration overhead: our probes and runs beside published figures.
 
-Three sources, never mixed in one number:
+Three sources, each its own definition (``orchbench.overhead``), never mixed in one number:
 
-- the overhead probes in ``results/overhead/<system>.json`` (the windmill-benchmarks
-  method: 40 sequential ``fibo(10)`` tasks, the system's own timestamps), per profile;
-- ``overhead_s_per_task`` of our workflow runs (``run.json``): (run wall − Σ step wall) /
-  executed tasks, which also counts schedule gaps (cron's clock slots, retry delays);
+- ``probe_s_per_task`` of the overhead probes in ``results/overhead/<system>.json`` (the
+  windmill-benchmarks method: 40 sequential ``fibo(10)`` tasks, the system's own
+  timestamps), per profile;
+- ``outside_steps_s_per_attempt`` of our workflow runs (``run.json``): (days-phase wall −
+  Σ attempt wall) / attempts, which also counts schedule gaps (cron's clock slots, retry
+  delays);
 - ``REFERENCE``: figures published by windmill-labs/windmill-benchmarks, with the version,
   setup and where each was read. Figures we could not find at the source are marked so.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from orchbench.aggregate import spread
 from orchbench.report.tables import completed
 
 
@@ -91,7 +94,7 @@ def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
     if overhead.empty:
         return overhead
     out = overhead.assign(
-        per_task_ms=(overhead["per_task_s"] * 1000).round(1),
+        probe_ms_per_task=(overhead["probe_s_per_task"] * 1000).round(1),
         total_s=overhead.apply(
             lambda r: f"{r['median_total_s']:.1f} ({r['min_total_s']:.1f}–{r['max_total_s']:.1f})",
             axis=1,
@@ -100,32 +103,33 @@ def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
             lambda s: ", ".join(f"{k}={v}" for k, v in s.items()) or "defaults"
         ),
     )
-    return out[["system", "profile", "version", "tasks", "runs", "per_task_ms", "total_s"]].join(
-        out[["settings", "cores", "measured_at"]]
-    )
+    first = ["system", "profile", "version", "tasks", "runs", "probe_ms_per_task", "total_s"]
+    return out[first].join(out[["settings", "cores", "measured_at"]])
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Median (min–max) ``overhead_s_per_task`` of completed runs per runner x profile, ms."""
+    """Median (min–max) and cv of ``outside_steps_s_per_attempt`` of completed runs per
+    runner x profile, in ms."""
     ok = completed(runs)
-    if ok.empty or "overhead_s_per_task" not in ok:
+    if ok.empty or "outside_steps_s_per_attempt" not in ok:
         return pd.DataFrame()
     rows = []
     for (runner, prof), g in ok.groupby(["runner", "profile"], sort=True):
-        v = pd.to_numeric(g["overhead_s_per_task"], errors="coerce").dropna() * 1000
-        if v.empty:
+        s = spread(pd.to_numeric(g["outside_steps_s_per_attempt"], errors="coerce") * 1000)
+        if s is None:
             continue
-        text = f"{v.median():.0f}"
-        if len(v) > 1 and v.min() != v.max():
-            text += f" ({v.min():.0f}–{v.max():.0f})"
+        text = f"{s.median:.0f}"
+        if s.varies:
+            text += f" ({s.min:.0f}–{s.max:.0f})"
         version = g["version"].dropna()
         rows.append(
             {
                 "runner": runner,
                 "profile": prof,
                 "version": version.iloc[0] if len(version) else None,
-                "runs": len(v),
-                "ms per task": text,
+                "runs": s.n,
+                "ms per attempt": text,
+                "cv": "–" if s.cv is None else f"{s.cv:.2f}",
             }
         )
     return pd.DataFrame(rows)

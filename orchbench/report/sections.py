@@ -155,16 +155,25 @@ def heatmap_section(runs: pd.DataFrame) -> list[Block]:
 
 
 def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Block]:
-    blocks: list[Block] = [Heading("Orchestration overhead per task")]
+    blocks: list[Block] = [Heading("Orchestration overhead")]
     probes = overhead.probes_table(overhead_runs)
     if probes.empty:
         blocks.append(Para("No overhead probe in `results/overhead/` (`make bench-overhead`)."))
     else:
-        blocks += [Para("Probes (`make bench-overhead`), ms per task:"), table_of(probes)]
+        blocks += [
+            Para(
+                "Probes (`make bench-overhead`), probe time per task (median total of the "
+                "probe runs / tasks), ms:"
+            ),
+            table_of(probes),
+        ]
     per_run = overhead.runs_table(runs)
     if not per_run.empty:
         blocks += [
-            Para("Our workflow runs, (run wall − Σ step wall) / tasks, ms per task:"),
+            Para(
+                "Our workflow runs, time outside steps per attempt ((days-phase wall − Σ "
+                "attempt wall) / attempts), ms; cv = coefficient of variation over the runs:"
+            ),
             table_of(per_run),
         ]
     blocks += [

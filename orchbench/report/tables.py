@@ -2,12 +2,15 @@
 
 Only completed runs give numbers; a run that timed out, hit a harness error or was not
 applicable shows its status and reason instead. Values are medians over repeats with
-min–max when they differ; booleans show ``yes``/``no`` or ``k/n yes``.
+min–max when they differ (``orchbench.aggregate``); booleans show ``yes``/``no`` or
+``k/n yes``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from orchbench.aggregate import median, spread
 
 HEADLINE = [
     ("detected", "detected"),
@@ -47,12 +50,12 @@ def fmt(values: pd.Series) -> str:
     if vals.dtype == bool or is_bool_series(vals):
         yes = int(sum(bool(v) for v in vals))
         return "yes" if yes == len(vals) else "no" if yes == 0 else f"{yes}/{len(vals)} yes"
-    nums = pd.to_numeric(vals, errors="coerce").dropna()
-    if nums.empty:
+    s = spread(pd.to_numeric(vals, errors="coerce"))
+    if s is None:
         return "–"
-    text = f"{nums.median():.3g}"
-    if len(nums) > 1 and nums.min() != nums.max():
-        text += f" ({nums.min():.3g}–{nums.max():.3g})"
+    text = f"{s.median:.3g}"
+    if s.varies:
+        text += f" ({s.min:.3g}–{s.max:.3g})"
     return text
 
 
@@ -125,14 +128,14 @@ def _fault_scenarios(runs: pd.DataFrame) -> set[str]:
 
 def numeric_median(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Scenario x runner/profile matrix of the metric's median over completed runs
-    (booleans as the fraction of runs where it held). NaN where no completed run has it."""
+    (``orchbench.aggregate``: booleans count as 1 or 0). NaN where no completed run has it."""
     ok = completed(runs).copy()
     if metric not in ok or ok.empty:
         return pd.DataFrame()
     ok["column"] = column_names(ok)
     vals = ok[metric].map(lambda v: float(v) if isinstance(v, (bool, int, float)) else None)
     ok = ok.assign(value=pd.to_numeric(vals, errors="coerce"))
-    table = ok.pivot_table(index="scenario", columns="column", values="value", aggfunc="median")
+    table = ok.pivot_table(index="scenario", columns="column", values="value", aggfunc=median)
     cols = sorted(set(column_names(runs)))
     scen = sorted(runs["scenario"].unique())
     return table.reindex(index=scen, columns=cols)
@@ -156,7 +159,7 @@ def status_matrix(runs: pd.DataFrame) -> pd.DataFrame:
 
 DEPLOYMENT_METRICS = [
     ("total_wall_s", "wall s"),
-    ("overhead_s_per_task", "overhead s/task"),
+    ("outside_steps_s_per_attempt", "outside steps s/attempt"),
     ("detected", "detected"),
     ("detection_s", "detection s"),
     ("recovered", "recovered"),

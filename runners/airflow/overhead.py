@@ -5,10 +5,11 @@ sequential tasks each computing ``fibo(10)`` (microseconds of work); one discard
 run, then 5 measured runs; every number comes from Airflow's own timestamps (task
 instances' ``queued_when``, ``start_date``, ``end_date`` from the REST API), never from a
 wall clock in the harness. A run's total is the last task's end minus the first task's
-queued time; per task = median total / 40. Also reported, as medians over all tasks: the
-gap from one task's end to the next one being queued (scheduler latency), dispatch (queued
-to started) and execution (started to ended: process start, DAG parse, the task, state
-writes). Checked as windmill does: every task succeeded on try 1 and returned fibo(10)=55.
+queued time. This module only measures; the figures (``probe_s_per_task`` = median total
+/ 40, and the medians of gap, dispatch and execution over all tasks) are computed by
+``orchbench.overhead.probe_summary``. Execution is started to ended: process start, DAG
+parse, the task, state writes. Checked as windmill does: every task succeeded on try 1 and
+returned fibo(10)=55.
 
     .venv/bin/python -m runners.airflow.overhead [--profiles default,tuned] [--runs 5]
 
@@ -21,13 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from orchbench.overhead import probe_summary
 from runners.airflow.api import AirflowAPI, q
 from runners.airflow.native import to_ns
 from runners.airflow.stack import PROFILES, AirflowStack
@@ -75,28 +76,6 @@ def one_run(api: AirflowAPI, timeout: float = 600.0) -> dict[str, Any]:
     }
 
 
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    totals = [r["total_s"] for r in runs]
-    gaps, dispatch, execution = [], [], []
-    for r in runs:
-        q_, s_, c_ = r["queued_s"], r["started_s"], r["completed_s"]
-        gaps += [q_[i] - c_[i - 1] for i in range(1, STEPS)]
-        dispatch += [s_[i] - q_[i] for i in range(STEPS)]
-        execution += [c_[i] - s_[i] for i in range(STEPS)]
-    median = statistics.median(totals)
-    return {
-        "tasks": STEPS,
-        "runs": len(runs),
-        "median_total_s": round(median, 3),
-        "min_total_s": round(min(totals), 3),
-        "max_total_s": round(max(totals), 3),
-        "per_task_s": round(median / STEPS, 4),
-        "median_gap_s": round(statistics.median(gaps), 4),
-        "median_dispatch_s": round(statistics.median(dispatch), 4),
-        "median_execution_s": round(statistics.median(execution), 4),
-    }
-
-
 def measure(stack: AirflowStack, runs: int = 5, warmup: int = 1) -> dict[str, Any]:
     api = stack.api()
     stack.wait_dag(DAG_ID, time.monotonic() + 120)
@@ -104,12 +83,12 @@ def measure(stack: AirflowStack, runs: int = 5, warmup: int = 1) -> dict[str, An
         one_run(api)
     measured = [one_run(api) for _ in range(runs)]
     return {
-        **summarize(measured),
+        **probe_summary(measured, STEPS),
         "profile": stack.profile,
         "profile_settings": PROFILES[stack.profile],
         "method": (
             f"{SOURCE}: {STEPS} sequential fibo(10) tasks, {warmup} warm-up + {runs} runs, "
-            "Airflow's own task-instance timestamps; per task = median total / tasks"
+            "Airflow's own task-instance timestamps; probe_s_per_task = median total / tasks"
         ),
         "measured_at": dt.datetime.now(dt.UTC).isoformat(),
         "raw": measured,
@@ -143,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         res["versions"] = AirflowRunner(profile, REPO).versions()
         results[profile] = res
         print(
-            f"{profile}: {res['per_task_s'] * 1000:.0f} ms/task "
+            f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
             f"(median total {res['median_total_s']} s, gap {res['median_gap_s']} s)",
             file=sys.stderr,
         )

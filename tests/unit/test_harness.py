@@ -47,10 +47,13 @@ def test_clean_run_is_published_complete(
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/1" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/2" and run["status"] == "completed"
     m = run["metrics"]
     assert m["final_state_correct"] and m["recovered"] and not m["detected"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
+    journal = Journal.load(d / "journal.jsonl")
+    assert [a["attempt_id"] for a in run["attempts"]] == [a.attempt_id for a in journal.attempts]
+    assert not any(a["stale"] or a["tainted"] or a["wasted"] for a in run["attempts"])
     assert not (d / "work").exists()  # artifacts are not kept unless asked
     env = json.loads((d / "env.json").read_text())
     assert env["runner"] == DOUBLE.name and env["machine"]["cores"] >= 1
@@ -69,6 +72,11 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     assert m["detected"] and m["detection_s"] >= 0
     assert m["human_actions"] == 1 and m["final_state_correct"] and m["recovered"]
     assert m["stale_executions"] == 0 and m["rerun_ratio"] is not None
+    # run.json's per-attempt classification is the one the metrics count
+    att = run["attempts"]
+    assert len(att) == m["steps_executed"] and m["tainted_executions"] > 0
+    for key, metric in (("tainted", "tainted_executions"), ("failed", "failed_attempts")):
+        assert sum(a[key] for a in att) == m[metric]
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
@@ -121,3 +129,16 @@ def test_matrix_records_every_owed_run_when_a_runner_cannot_start(
         [scenario_file("a")], [DOUBLE.name], ["nostart"], Path("r"), resume=True
     )
     assert again[0].done == 2
+
+
+def test_a_trace_record_that_does_not_fit_is_a_harness_error_not_a_lost_run(
+    scenario_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = {"schema": "orchbench.trace/1", "kind": "container", "oom_killed": "maybe"}
+    monkeypatch.setattr(InProcessRunner, "collect", lambda self, ctx: [bad])
+    d = _run(scenario_file(), tmp_path / "runs")
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == "harness_error" and "native trace" in run["reason"]
+    assert "container record" in run["reason"] and run["metrics"] is None
+    assert run["attempts"]  # what ran is still classified
+    assert json.loads((d / "native.jsonl").read_text()) == bad  # kept, to see what was wrong

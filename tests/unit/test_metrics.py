@@ -447,7 +447,7 @@ def test_not_recovered_when_a_step_only_ran_tainted() -> None:
 # --- totals and shape ---------------------------------------------------------------------
 
 
-def test_totals_and_overhead_per_task() -> None:
+def test_totals_and_time_outside_steps_per_attempt() -> None:
     b = Builder()
     t0 = b.event("run_started")
     b.day(D1)  # 7 attempts of 2 s wall, each starting 0.1 s after the previous end
@@ -457,8 +457,8 @@ def test_totals_and_overhead_per_task() -> None:
     m = metrics(b)
     assert m["steps_executed"] == 8 and m["total_cpu_s"] == pytest.approx(10.0)
     assert m["total_wall_s"] == pytest.approx((t2 - t0) / 1e9)
-    assert m["overhead_s_per_task"] == pytest.approx(((t1 - t0) / 1e9 - 14.0) / 7)
-    assert m["overhead_s_per_task"] == pytest.approx((0.7 + 0.05) / 7)
+    assert m["outside_steps_s_per_attempt"] == pytest.approx(((t1 - t0) / 1e9 - 14.0) / 7)
+    assert m["outside_steps_s_per_attempt"] == pytest.approx((0.7 + 0.05) / 7)
 
 
 def test_total_wall_falls_back_to_attempts_and_overhead_to_none() -> None:
@@ -469,7 +469,7 @@ def test_total_wall_falls_back_to_attempts_and_overhead_to_none() -> None:
     assert m["total_wall_s"] == pytest.approx(
         (j.attempts[-1].end_ns - j.attempts[0].start_ns) / 1e9
     )
-    assert m["overhead_s_per_task"] is None
+    assert m["outside_steps_s_per_attempt"] is None
 
 
 def test_metrics_keys() -> None:
@@ -494,7 +494,7 @@ def test_metrics_keys() -> None:
         "total_wall_s",
         "total_cpu_s",
         "steps_executed",
-        "overhead_s_per_task",
+        "outside_steps_s_per_attempt",
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
     extra |= {"faults_activated", "memory_limit_enforced", "oom_kills"}

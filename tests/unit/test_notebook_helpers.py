@@ -20,7 +20,7 @@ def test_earlier_small_run_needs_the_same_scenario_file(
     same = _run(runs, "schema_break", "cron", "r1", "completed")
     (same / "scenario.yaml").write_text(text)
     other = _run(runs, "schema_break", "cron", "r2", "completed")  # a different scenario file
-    failed = _run(runs, "schema_break", "airflow", "r3", "failed")
+    failed = _run(runs, "schema_break", "airflow", "r3", "timeout")
     (failed / "scenario.yaml").write_text(text)
 
     got = notebooks.earlier_small_run("schema_break", "cron")

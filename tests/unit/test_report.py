@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from orchbench.journal import Journal
+from orchbench.metrics import classify_attempts
 from orchbench.report import build_report
 from orchbench.report.load import load_runs
 
@@ -25,7 +27,10 @@ def _run(
     profile: str = "default",
     **metrics,
 ) -> Path:
-    """A hand-written run directory (run.json, scenario.yaml, optional journal/native)."""
+    """A hand-written run directory (run.json, scenario.yaml, optional journal/native).
+
+    With a journal, run.json's ``attempts`` holds its classification as the harness writes
+    it."""
     d = root / scenario / runner / run_id
     d.mkdir(parents=True)
     base = {
@@ -46,7 +51,7 @@ def _run(
     (d / "run.json").write_text(
         json.dumps(
             {
-                "schema": "orchbench.run/1",
+                "schema": "orchbench.run/2",
                 "scenario": scenario,
                 "runner": runner,
                 "system": runner,
@@ -55,6 +60,11 @@ def _run(
                 "status": status,
                 "reason": None if status == "completed" else f"{status} happened",
                 "metrics": base if status == "completed" else None,
+                "attempts": None
+                if journal is None
+                else [
+                    c.model_dump() for c in classify_attempts(Journal.from_records(iter(journal)))
+                ],
             }
         )
     )

@@ -31,7 +31,7 @@ def test_events_and_attempts_are_read_not_computed(tmp_path: Path) -> None:
     att = load_attempts(d)
     assert list(att["status"]).count("failed") == 1
     featurize = att[(att["step"] == "featurize") & (att["logical_date"] == "2026-01-02")]
-    assert bool(featurize["stale"].iloc[0])  # metrics.analyse's classification
+    assert bool(featurize["stale"].iloc[0])  # the classification run.json records
     ev = load_events(d)
     kinds = list(ev["kind"])
     for k in ("fault", "signal", "fix", "operator", "recovery_finished"):

@@ -1,0 +1,242 @@
+"""The result files of a run directory as typed, versioned models: ``run.json`` and
+``env.json`` (the native trace's records are in ``orchbench.trace``).
+
+Each file names its version in ``schema``. ``read_run`` and ``read_env`` bring a file of an
+older version up to the current one through ``MIGRATIONS`` (one step per version) and
+refuse any other with a ``SchemaError`` that names the file and its version. Writers build
+the model and ``write_record`` dumps it; field order is the file's key order.
+
+Versions:
+
+- ``orchbench.run/1``: identity, status, recovery plan, ``metrics``, oracle hashes.
+- ``orchbench.run/2``: adds ``attempts`` (each journaled attempt's classification, see
+  ``ClassifiedAttempt``) and names the days phase's overhead ``outside_steps_s_per_attempt``
+  (``overhead_s_per_task`` in /1). A /1 file loads with ``attempts`` null (not recorded).
+- ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
+- ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RUN = "orchbench.run"
+ENV = "orchbench.env"
+RUN_VERSION = 2
+ENV_VERSION = 2
+RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
+ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
+
+STATUSES = ("completed", "timeout", "harness_error", "not_applicable")
+Number = int | float  # int first: a count or an integral sum stays an int, as it was written
+Status = Literal["completed", "timeout", "harness_error", "not_applicable"]
+
+
+class SchemaError(ValueError):
+    """A result file this orchbench cannot read (its version, or its content)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ClassifiedAttempt(_Model):
+    """One journaled attempt as ``orchbench.metrics.analyse`` classified it."""
+
+    attempt_id: str
+    logical_date: str
+    step: str
+    attempt: int
+    status: str
+    failed: bool
+    stale: bool
+    tainted: bool
+    redundant: bool
+    wasted: bool
+
+
+class RunMetrics(_Model):
+    """The ``metrics`` block (each key is defined in ``orchbench.metrics``)."""
+
+    faults_activated: int | None = None
+    detected: bool | None = None
+    detection_s: Number | None = None
+    alert_delivered: bool | None = None
+    wasted_cpu_s: Number | None = None
+    stale_executions: int | None = None
+    tainted_executions: int | None = None
+    redundant_executions: int | None = None
+    failed_attempts: int | None = None
+    killed_attempts: int | None = None
+    recovered: bool | None = None
+    human_actions: int | None = None
+    rerun_cpu_s: Number | None = None
+    rerun_wall_s: Number | None = None
+    rerun_ratio: Number | None = None
+    bad_model_deployed: bool | None = None
+    final_state_correct: bool | None = None
+    lineage_completeness: Number | None = None
+    lineage_by_fact: dict[str, Number | None] | None = None
+    total_wall_s: Number | None = None
+    total_cpu_s: Number | None = None
+    steps_executed: int | None = None
+    outside_steps_s_per_attempt: Number | None = None
+    memory_limit_enforced: bool | None = None
+    oom_kills: int | None = None
+    notes: list[str] | None = None
+
+
+class OracleHashes(_Model):
+    champion_sha256: str | None
+    production_sha256: str | None
+
+
+class RunRecord(_Model):
+    """``run.json``."""
+
+    schema_id: str = Field(RUN_SCHEMA, alias="schema")
+    scenario: str
+    runner: str
+    system: str | None = None
+    profile: str | None = None
+    run_id: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: Status
+    reason: str | None = None
+    recovery_plan: dict[str, str] | None = None
+    metrics: RunMetrics | None = None
+    oracle: OracleHashes | None = None
+    attempts: list[ClassifiedAttempt] | None = None
+
+
+class EnvRecord(_Model):
+    """``env.json``: what a result depends on (see ``orchbench.rundir.env_info``)."""
+
+    schema_id: str = Field(ENV_SCHEMA, alias="schema")
+    bench_jobs: int | None = None
+    python: str | None = None
+    machine: dict[str, Any] | None = None
+    orchbench: dict[str, str | None] | None = None
+    harness_packages: dict[str, str | None] | None = None
+    runner: str | None = None
+    system: str | None = None
+    profile: str | None = None
+    versions: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+    system_version: str | None = None
+    notes: list[str] | None = None
+
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _run_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):  # rename in place: the key keeps its position
+        data["metrics"] = {
+            ("outside_steps_s_per_attempt" if k == "overhead_s_per_task" else k): v
+            for k, v in metrics.items()
+        }
+    return {**data, "schema": f"{RUN}/2", "attempts": None}
+
+
+def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {"schema": f"{ENV}/2", **data}
+
+
+# (format, version) -> the step that turns a file of that version into the next version.
+MIGRATIONS: dict[tuple[str, int], Migration] = {
+    (RUN, 1): _run_1_to_2,
+    (ENV, 1): _env_1_to_2,
+}
+CURRENT = {RUN: RUN_VERSION, ENV: ENV_VERSION}
+# The version of a file with no ``schema`` key (env.json had none before /2).
+UNMARKED = {ENV: 1}
+
+
+def readable(fmt: str) -> list[int]:
+    """The versions of ``fmt`` this orchbench reads: those with a migration, and the current."""
+    return sorted({v for f, v in MIGRATIONS if f == fmt} | {CURRENT[fmt]})
+
+
+def unsupported(path: Path | str, found: Any, fmt: str, versions: list[int]) -> SchemaError:
+    """``<path>: schema <found> is not supported (this orchbench reads <fmt>/1, /2)``."""
+    listed = ", ".join(f"{fmt}/{v}" if i == 0 else f"/{v}" for i, v in enumerate(versions))
+    return SchemaError(f"{path}: schema {found} is not supported (this orchbench reads {listed})")
+
+
+def version_of(path: Path | str, data: dict[str, Any], fmt: str, versions: list[int]) -> int:
+    """The version a file's ``schema`` names, or SchemaError if not one of ``versions``."""
+    found = data.get("schema")
+    if found is None and fmt in UNMARKED:
+        return UNMARKED[fmt]
+    name, _, number = str(found).rpartition("/")
+    if name == fmt and number.isdigit() and int(number) in versions:
+        return int(number)
+    raise unsupported(path, found, fmt, versions)
+
+
+def migrate(path: Path | str, data: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """``data`` brought up to the current version of ``fmt`` (SchemaError if it cannot be)."""
+    version = version_of(path, data, fmt, readable(fmt))
+    while version < CURRENT[fmt]:
+        data = MIGRATIONS[(fmt, version)](data)
+        version += 1
+    return data
+
+
+def _read(path: Path | str, fmt: str) -> dict[str, Any]:
+    """The file's JSON object (ValueError when it is not one) migrated to ``fmt``'s current
+    version."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return migrate(path, data, fmt)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], path: Path | str, data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise SchemaError(f"{path}: {problems}") from None
+
+
+def read_run(path: Path | str) -> RunRecord:
+    """``run.json`` of any readable version as a current ``RunRecord``.
+
+    Raises OSError/ValueError when the file cannot be read as JSON, SchemaError when its
+    version is not readable or its content does not fit the model."""
+    return _validated(RunRecord, path, _read(path, RUN))
+
+
+def read_env(path: Path | str) -> EnvRecord:
+    """``env.json`` of any readable version as a current ``EnvRecord`` (errors as
+    ``read_run``)."""
+    return _validated(EnvRecord, path, _read(path, ENV))
+
+
+def as_dict(record: RunRecord | EnvRecord) -> dict[str, Any]:
+    """The record as the file holds it: ``schema`` first, then the fields set, in field
+    order."""
+    fields = record.model_dump(exclude_unset=True, exclude={"schema_id"})
+    return {"schema": record.schema_id, **fields}
+
+
+def write_record(path: Path, record: RunRecord | EnvRecord) -> None:
+    """Write a record atomically, laid out as ``orchbench.rundir.write_json`` does."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(as_dict(record), indent=2, default=str) + "\n")
+    os.replace(tmp, path)
