@@ -1,9 +1,10 @@
 """Does anything a runner started listen beyond loopback? Read from /proc while it runs.
 
 The processes looked at are this test process and its descendants (the harness runs the
-runner in-process, so every service it starts is one of them unless it re-parents itself)
-plus the descendants of any process mentioning one of ``needles`` (the run's or the
-stack's directories: this catches daemons that detach, such as containerd's shims). A
+runner in-process, so every service it starts is one of them), every process in a session
+one of them leads (what was re-parented: Airflow's task processes, containerd's shims in
+dockerd's session), and the descendants of any process mentioning one of ``needles`` (a
+directory of the run or the stack, for whatever left both). A
 listener is a TCP socket in LISTEN state or a UDP socket with no peer (it takes datagrams
 from anyone), IPv4 or IPv6. Each process's sockets are read from its own network
 namespace (``/proc/<pid>/net/``). Loopback is 127.0.0.0/8 and ::1 (also IPv4-mapped);
@@ -25,7 +26,7 @@ from tests.integration.leftovers import processes_mentioning
 
 PROTOCOLS = ("tcp", "tcp6", "udp", "udp6")
 TCP_LISTEN = "0A"  # include/net/tcp_states.h
-SAMPLE_EVERY_S = 0.5
+SAMPLE_EVERY_S = 1.0  # services live for a run or longer; a sample costs ~15 ms CPU
 
 
 @dataclass(frozen=True)
@@ -75,24 +76,28 @@ def _open_sockets(pid: int) -> dict[int, tuple[str, str, int]]:
     return out
 
 
-def _parents() -> dict[int, int]:
+def _parents_and_sessions() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, session id) of every process."""
     out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                out[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                out[int(d.name)] = (int(f[1]), int(f[3]))
             except (OSError, IndexError, ValueError):
                 continue
     return out
 
 
 def started_processes(*needles: str) -> set[int]:
-    """This process, its descendants, and the descendants of processes mentioning
-    ``needles`` (each a directory of the run or stack)."""
-    parents = _parents()
+    """This process and its descendants, the members of sessions they lead, and the
+    descendants of processes mentioning ``needles`` (directories of the run or stack)."""
+    procs = _parents_and_sessions()
     children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
+    members: dict[int, list[int]] = {}
+    for pid, (ppid, sid) in procs.items():
         children.setdefault(ppid, []).append(pid)
+        members.setdefault(sid, []).append(pid)
     todo = [os.getpid()]
     if needles:
         todo += [int(line.split()[0]) for line in processes_mentioning(*needles)]
@@ -101,7 +106,7 @@ def started_processes(*needles: str) -> set[int]:
         pid = todo.pop()
         if pid not in seen:
             seen.add(pid)
-            todo += children.get(pid, [])
+            todo += children.get(pid, []) + members.get(pid, [])
     return seen
 
 
@@ -151,10 +156,12 @@ def assert_loopback_only(*needles: str) -> None:
 
 
 @contextmanager
-def assert_loopback_only_throughout(*needles: str) -> Iterator[None]:
-    """``assert_loopback_only`` every ``SAMPLE_EVERY_S`` while the block runs (for runners
-    whose services live only during a run); fails at the end of the block if any sample
-    found a public listener."""
+def assert_loopback_only_throughout(
+    *needles: str, every_s: float = SAMPLE_EVERY_S
+) -> Iterator[None]:
+    """``assert_loopback_only`` every ``every_s`` while the block runs (from its start, for
+    runners whose services live only during a run); fails at the end of the block if any
+    sample found a public listener."""
     found: dict[tuple[str, str, int, str], Listener] = {}
     stop = threading.Event()
 
@@ -162,7 +169,7 @@ def assert_loopback_only_throughout(*needles: str) -> Iterator[None]:
         while True:
             for x in public_listeners(*needles):
                 found.setdefault((x.protocol, x.address, x.port, x.command), x)
-            if stop.wait(SAMPLE_EVERY_S):
+            if stop.wait(every_s):
                 return
 
     thread = threading.Thread(target=sample, name="loopback-watch", daemon=True)
