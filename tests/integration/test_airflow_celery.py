@@ -29,6 +29,7 @@ from orchbench.runner import EnvironmentMissing
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import CELERY_WORKERS, AirflowStack
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,8 +164,10 @@ def out_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def default_run(scenario: Path, published_runs: Path) -> dict[str, Any]:
     """The same scenario on the default profile (its own stack, started and stopped),
     published into the session's results tree: notebook 03 shows this run as Airflow's
-    instead of starting another stack for the same 2-day run."""
-    run_dir = harness.run_scenario(scenario, "airflow", "default", published_runs)
+    instead of starting another stack for the same 2-day run. Nothing of the stack may
+    listen beyond loopback while it runs."""
+    with assert_loopback_only_throughout():
+        run_dir = harness.run_scenario(scenario, "airflow", "default", published_runs)
     return json.loads((run_dir / "run.json").read_text())
 
 
@@ -187,10 +190,10 @@ def test_celery_profile_has_the_default_outcome_and_leaves_nothing(
     try:
         stack = runner.stack
         assert stack is not None
-        ports = [stack.port, *stack.worker_log_ports.values()]
         assert stack.db is not None and stack.broker is not None
-        ports += [stack.db.port, stack.broker.port]
-        run_dir = harness.run_scenario(scenario, "airflow", "celery", out_root, runner=runner)
+        ports = [stack.port, stack.db.port, stack.broker.port]
+        with assert_loopback_only_throughout():  # the workers, PostgreSQL, Redis, ...
+            run_dir = harness.run_scenario(scenario, "airflow", "celery", out_root, runner=runner)
         assert runner.dag_id is not None
         workloads = _worker_workloads(stack, runner.dag_id)
         snap = _snapshot(_stack_pids(stack))

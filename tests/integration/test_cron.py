@@ -30,6 +30,7 @@ from runners.cron import daemon as cron_daemon
 from runners.cron import declared, native
 from runners.cron.daemon import render_crontab
 from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
+from tests.integration.listeners import assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,17 +200,18 @@ def wait_no_leftovers(marker: str, within_s: float) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(published_runs: Path) -> Callable[[str, str], Path]:
     """Run a scenario file on a runner through the harness, once per module, into the
-    session's results tree; after each run, nothing of it is left running and the host's
-    crontab files are untouched."""
+    session's results tree; nothing of it listens beyond loopback while it runs, after
+    each run nothing of it is left running, and the host's crontab files are untouched."""
     out = published_runs
     done: dict[tuple[str, str], Path] = {}
 
     def get(scenario: str, runner: str) -> Path:
         if (scenario, runner) not in done:
             before = host_cron_files()
-            run_dir = harness.run_scenario(
-                SCENARIOS / f"{scenario}.yaml", runner, "default", out, keep_work=True
-            )
+            with assert_loopback_only_throughout():  # the daemon, its jobs, the mail sink
+                run_dir = harness.run_scenario(
+                    SCENARIOS / f"{scenario}.yaml", runner, "default", out, keep_work=True
+                )
             assert leftovers(str(out)) == []
             assert host_cron_files() == before
             done[(scenario, runner)] = run_dir

@@ -18,6 +18,7 @@ from orchbench.containers.limits import memory_bytes
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
+from tests.integration.listeners import assert_loopback_only_throughout
 from tests.integration.test_kfp import VENV, hang_scenario, pids_with_env, scenario
 
 pytestmark = [
@@ -46,8 +47,9 @@ def _nothing_left(run_id: str) -> None:
 
 def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(tmp_path: Path) -> None:
     path = scenario(tmp_path, "kfpd_schema_break", SCHEMA_BREAK)
-    local, _ = _run(tmp_path, path, "kfp")
-    docker, out = _run(tmp_path, path, "kfp-docker")
+    with assert_loopback_only_throughout():  # kfp.local's processes; dockerd, containerd
+        local, _ = _run(tmp_path, path, "kfp")
+        docker, out = _run(tmp_path, path, "kfp-docker")
     assert docker["status"] == "completed", docker["reason"]
     m = docker["metrics"]
     assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}

@@ -36,6 +36,7 @@ from runners.prefect.adapter import POOL, PrefectRunner
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import assert_loopback_only, assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,8 +94,10 @@ def out(published_runs: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def schema_break_default(runner: PrefectRunner, out: Path) -> tuple[Path, dict[str, Any]]:
-    """``schema_break`` on the default profile, run once for the module."""
-    return run("schema_break", runner, out)
+    """``schema_break`` on the default profile, run once for the module; nothing of the
+    server or the flow processes listens beyond loopback meanwhile."""
+    with assert_loopback_only_throughout():
+        return run("schema_break", runner, out)
 
 
 def run(name: str, runner: PrefectRunner, out: Path, **kw: Any) -> tuple[Path, dict[str, Any]]:
@@ -336,6 +339,19 @@ def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRun
         assert not Path(needles[1]).exists()
 
 
+def test_tuned_profile_listens_on_loopback_only(tmp_path: Path) -> None:
+    """The tuned profile starts the same server with fewer services; no run, only a look
+    at what listens (its flow processes differ from the default's in two client settings)."""
+    r = PrefectRunner("tuned", repo_root=REPO)
+    r.check_environment()
+    r.start(tmp_path)
+    try:
+        assert r.api is not None and r.api.healthy()
+        assert_loopback_only()
+    finally:
+        r.stop()
+
+
 def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
     pool_runner: PrefectRunner, tmp_path: Path
 ) -> None:
@@ -353,7 +369,8 @@ def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     tmp_path: Path,
 ) -> None:
     _, default = schema_break_default
-    d, pool = run("schema_break", pool_runner, tmp_path)
+    with assert_loopback_only_throughout():  # server, PostgreSQL, workers, flow runs
+        d, pool = run("schema_break", pool_runner, tmp_path)
     assert pool["status"] == "completed", pool["reason"]
     assert pool["profile"] == "pool"
     assert pool["recovery_plan"] == default["recovery_plan"]
