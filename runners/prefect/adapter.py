@@ -31,6 +31,7 @@ in sessions of their own; see ``pool.py``); the next run starts the workers agai
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shlex
@@ -40,7 +41,6 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fault_injection import runner_faults as rf
 from orchbench import postgres
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import (
@@ -180,7 +180,6 @@ class PrefectRunner(Runner):
         self.home: Path | None = None
         self._flow: subprocess.Popen[bytes] | None = None
         self._flow_runs = 0
-        self._crashes_handled = 0
         self._versions: dict[str, str] | None = None
         self._server_info: dict[str, Any] = {}
         # pool profile
@@ -553,21 +552,16 @@ class PrefectRunner(Runner):
         return rc
 
     def _wait_flow(self, ctx: RunContext, logical_date: str) -> int:
-        """Wait for the flow process; restart a crashed server meanwhile (``scheduler_crash``)."""
+        """Wait for the flow process; the base runner's ``watch`` meanwhile (a crashed
+        server is restarted, the deadline)."""
         assert self._flow is not None
-        watch = bool(rf.fault_ids(ctx.scenario, "scheduler_crash"))
+        poll = 0.1 if ctx.scheduler_faults else None  # None: block until the deadline
         while True:
             try:
-                return self._flow.wait(timeout=0.1 if watch else max(ctx.remaining(), 0.01))
+                return self._flow.wait(timeout=poll or max(ctx.remaining(), 0.01))
             except subprocess.TimeoutExpired:
                 pass
-            if watch:
-                self._restart_crashed(ctx)
-            if ctx.remaining() <= 0:
-                self.abort()
-                raise RunTimeout(
-                    f"flow run for {logical_date} still running at the deadline; killed"
-                )
+            self.watch(ctx, f"flow run for {logical_date}")
 
     def _deployment_run(
         self, ctx: RunContext, logical_date: str, refresh_from: str | None = None
@@ -601,10 +595,9 @@ class PrefectRunner(Runner):
         return state
 
     def _await(self, ctx: RunContext, flow_run_id: str, logical_date: str) -> str:
-        """Poll the flow run's state until it is final; restart a crashed server meanwhile
-        (``scheduler_crash``: the API does not answer until then)."""
+        """Poll the flow run's state until it is final; the base runner's ``watch`` meanwhile
+        (a crashed server is restarted: the API does not answer until then)."""
         assert self.api is not None
-        watch = bool(rf.fault_ids(ctx.scenario, "scheduler_crash"))
         while True:
             try:
                 run = self.api.get(f"flow_runs/{flow_run_id}")
@@ -613,45 +606,33 @@ class PrefectRunner(Runner):
                     return kind
             except (OSError, ApiError, ValueError):
                 pass  # the server is down or restarting: keep waiting until the deadline
-            if watch:
-                self._restart_crashed(ctx)
-            if ctx.remaining() <= 0:
-                self.abort()
-                raise RunTimeout(
-                    f"flow run for {logical_date} still running at the deadline; killed"
-                )
+            self.watch(ctx, f"flow run for {logical_date}")
             time.sleep(POLL_S)
 
-    def _restart_crashed(self, ctx: RunContext) -> None:
-        """The server the fault killed comes back after ``restart_after_s`` on the same port
-        and database, as under a supervisor; the new processes are registered."""
-        for crash in rf.crashes(ctx.world)[self._crashes_handled :]:
-            self._crashes_handled += 1
-            if self.server is None:
-                continue
-            time.sleep(float(crash.get("restart_after_s") or 0.0))
-            self.api = self.server.restart()
-            rf.register_scheduler(ctx.world, SERVER, self.server.pids())
-            with (ctx.logs / "prefect-server-restarts.log").open("a") as f:
-                f.write(f"{crash}: restarted, pids {self.server.pids()}\n")
+    # --- hooks of the base runner's day loop --------------------------------------------
 
-    def run_days(self, ctx: RunContext) -> None:
-        self._crashes_handled = len(rf.crashes(ctx.world))
-        if rf.fault_ids(ctx.scenario, "scheduler_crash"):
-            if self.server is None:
-                raise NotApplicable(
-                    f"scheduler_crash needs a server this runner manages ({ENV_API_URL} is set)"
-                )
-            rf.register_scheduler(ctx.world, SERVER, self.server.pids())
-        for day in ctx.dates:
-            # the schedule that would have started this run is down
-            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
-                continue
-            if self.pool:
-                self._deployment_run(ctx, day.isoformat())
-            else:
-                self._flow_run(ctx, day.isoformat())
-        self._restart_crashed(ctx)  # a crash the last flow run outlived
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        """One flow run for the date (pool: created from the deployment), awaited."""
+        if self.pool:
+            self._deployment_run(ctx, date.isoformat())
+        else:
+            self._flow_run(ctx, date.isoformat())
+
+    def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
+        """The server's processes (its scheduling services run inside it)."""
+        if self.server is None:
+            raise NotApplicable(
+                f"scheduler_crash needs a server this runner manages ({ENV_API_URL} is set)"
+            )
+        return {SERVER: self.server.pids()}
+
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """The server comes back on the same port and database, as under a supervisor."""
+        if self.server is None:
+            return
+        self.api = self.server.restart()
+        with (ctx.logs / "prefect-server-restarts.log").open("a") as f:
+            f.write(f"{crash}: restarted, pids {self.server.pids()}\n")
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for logical_date, step in sorted(plan.restart_from.items()):

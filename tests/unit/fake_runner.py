@@ -6,6 +6,7 @@ native trace of what it did), used to test run directories, statuses and recover
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, ClassVar
 
@@ -63,15 +64,14 @@ class InProcessRunner(Runner):
         if self.profile == "nostart":
             raise OSError("port already in use")
 
-    def run_days(self, ctx: RunContext) -> None:
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
         if self.profile == "boom":
             raise RuntimeError("the adapter broke")
         if self.profile == "interrupt":
             raise KeyboardInterrupt
-        for day in ctx.dates:
-            if self.profile == "slow" and ctx.remaining() < 1e9:
-                raise RunTimeout("deadline passed")
-            self._day(ctx, day.isoformat(), tuple(s.name for s in STEPS))
+        if self.profile == "slow" and ctx.remaining() < 1e9:
+            raise RunTimeout("deadline passed")
+        self._day(ctx, date.isoformat(), tuple(s.name for s in STEPS))
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for day, first in plan.restart_from.items():
