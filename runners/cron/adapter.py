@@ -262,7 +262,7 @@ class CronRunner(Runner):
             )
 
             def restarted() -> dict[str, Any] | None:
-                self.watch(ctx, f"the cron day {date}")
+                self.watch(ctx, None)  # the deadline: wait_finished's own check
                 return self._restart
 
             self._live.append(cron_day)
