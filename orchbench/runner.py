@@ -20,11 +20,13 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, final
 
 from orchbench import journal as jr
-from orchbench.scenario import FaultSpec, Scenario
 from orchbench.world import World, step_env
+
+if TYPE_CHECKING:  # a step process imports this (fault kinds): it need not load scenarios
+    from orchbench.scenario import FaultSpec, Scenario
 
 
 class EnvironmentMissing(RuntimeError):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fault_injection import runner_faults
 from fault_injection.base import FaultKind
-from orchbench.runner import RunContext, Runner, SchedulerFault
-from orchbench.scenario import FaultSpec, Scenario
+from orchbench.runner import SchedulerFault
+
+if TYPE_CHECKING:
+    from orchbench.runner import RunContext, Runner
+    from orchbench.scenario import FaultSpec, Scenario
 
 
 class MissedDaysParams(BaseModel):

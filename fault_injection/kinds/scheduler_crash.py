@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fault_injection import runner_faults, state
 from fault_injection.base import FaultKind
-from orchbench.runner import RunContext, Runner, SchedulerFault
+from orchbench.runner import SchedulerFault
 
 if TYPE_CHECKING:
+    from orchbench.runner import RunContext, Runner
     from orchbench.wrapper import StepCall
 
 
