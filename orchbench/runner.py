@@ -219,11 +219,14 @@ class Runner:
         """The scheduler was just killed (``crash``: its record): stop at once what goes
         down with it that the fault could not reach."""
 
-    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool | None:
         """Bring the scheduler back as a supervisor (systemd, k8s) would; called once the
         crash's ``restart_after_s`` passed on the scheduler's clock. A scheduler that lives
         only while a date runs (a per-day daemon, a driver process) is restarted by
-        running that date again: the hook marks it and ``run_date`` does it."""
+        running that date again: the hook marks it and ``run_date`` does it. Return False
+        when nothing was running to restart; otherwise the restart is journaled as
+        harness help (``scheduler_restarted``)."""
+        return None
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         """After the fix: the system's own re-run mechanism (journal operator actions)."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fault_injection import runner_faults, state
 from fault_injection.base import FaultKind
+from orchbench import journal as jr
 from orchbench.runner import SchedulerFault
 
 if TYPE_CHECKING:
@@ -43,8 +44,18 @@ class KilledScheduler(SchedulerFault):
         for crash in self._crashes(ctx)[self.handled :]:
             self.handled += 1
             runner.scheduler_killed(ctx, crash)
-            runner.sleep(float(crash.get("restart_after_s") or 0.0))
-            runner.restart_scheduler(ctx, crash)
+            delay = float(crash.get("restart_after_s") or 0.0)
+            runner.sleep(delay)
+            if runner.restart_scheduler(ctx, crash) is False:
+                continue  # nothing of the scheduler was running (between two dates)
+            # the supervisor is ours: harness help, never the system's own recovery
+            jr.harness_event(
+                ctx.journal,
+                "scheduler_restarted",
+                fault_id=self.fault_id,
+                restart_after_s=delay,
+                by="orchbench harness, as a supervisor (systemd, k8s) would",
+            )
             self.scheduler_changed(runner, ctx)
 
     def _crashes(self, ctx: RunContext) -> list[dict[str, Any]]:

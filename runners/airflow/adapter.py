@@ -484,5 +484,5 @@ class AirflowRunner(Runner):
         if measured.is_file():  # python -m runners.airflow.overhead
             with contextlib.suppress(ValueError):
                 entry = json.loads(measured.read_text()).get(self.profile) or {}
-                out["overhead_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
+                out["probe_s_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
         return out

@@ -14,7 +14,7 @@ returned fibo(10)=55.
     .venv/bin/python -m runners.airflow.overhead [--profiles default,tuned] [--runs 5]
 
 writes ``results/overhead/airflow.json``; the runner copies its profile's entry into each
-run's ``env.json`` (``settings.overhead_per_task``).
+run's ``env.json`` (``settings.probe_s_per_task``).
 """
 
 from __future__ import annotations

@@ -280,6 +280,8 @@ class CronRunner(Runner):
                 cron_day.stop()
                 self._forget(cron_day)
                 self._day = None
+                # a crash recorded as the day ended belongs to it, not to the next day
+                self.watch(ctx, None)
             if self._restart is None or ended != "stopped":
                 # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
                 self._daemon_note(ctx, f"day {date} {ended}; daemon killed")
@@ -300,10 +302,13 @@ class CronRunner(Runner):
             f"restarted {delay:g} simulated s later",
         )
 
-    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
-        """A new daemon on the same day's clock: ``run_date`` starts it."""
-        if self._day is not None:
-            self._restart = crash
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool:
+        """A new daemon on the same day's clock: ``run_date`` starts it. False between two
+        dates: no daemon was running."""
+        if self._day is None:
+            return False
+        self._restart = crash
+        return True
 
     # --- recovery -----------------------------------------------------------------------
 

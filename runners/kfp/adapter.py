@@ -296,12 +296,12 @@ class KfpRunner(Runner):
         while True:
             self._restarts = []
             self._submit(ctx, logical_date, cache)
-            self.watch(ctx, f"submission for {logical_date}")  # a crash seen as it ended
+            self.watch(ctx, None)  # a crash seen as it ended (the date is done: no deadline)
             if not self._restarts:
                 return
             with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
                 f.write(f"{self._restarts}: re-submitting {logical_date} with caching\n")
-            cache = True
+            cache = True  # the restart is journaled as harness help (scheduler_restarted)
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
@@ -320,7 +320,8 @@ class KfpRunner(Runner):
             self.after_submission(ctx)
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
-        """The driver is restarted by re-submitting the date (``_submit_until_done``)."""
+        """The driver is restarted by re-submitting the date (``_submit_until_done``), as a
+        supervisor re-running the job would."""
         self._restarts.append(crash)
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:

@@ -350,13 +350,15 @@ class PrefectRunner(Runner):
             )
         return {SERVER: self.server.pids()}
 
-    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
-        """The server comes back on the same port and database, as under a supervisor."""
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool:
+        """The server comes back on the same port and database, as under a supervisor.
+        False when this run has no server of its own to restart."""
         if self.server is None:
-            return
+            return False
         self.api = self.server.restart()
         with (ctx.logs / "prefect-server-restarts.log").open("a") as f:
             f.write(f"{crash}: restarted, pids {self.server.pids()}\n")
+        return True
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for logical_date, step in sorted(plan.restart_from.items()):

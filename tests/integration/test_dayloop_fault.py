@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchbench import plugins
-from orchbench.harness import make_runner, run_scenario
+from orchbench.harness import run_scenario
 from orchbench.runner import EnvironmentMissing
 from tests.unit.test_dayloop import assert_paused_and_correct, pause_kind, pause_scenario
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def test_a_test_only_scheduler_fault_takes_effect(
     runner_name: str, pause_kind: str, tmp_path: Path
 ) -> None:
-    runner = make_runner(runner_name, "default")
+    runner = plugins.plugin(runner_name).adapter_class()(profile="default")
     try:
         runner.check_environment()
     except EnvironmentMissing as e:

@@ -51,7 +51,7 @@ class Paused(SchedulerFault):
 
 class PauseKind(FaultKind):
     name = PAUSE
-    claim = "test only: a scheduler pause delays a date and changes nothing else"
+    expects = "test only: a scheduler pause delays a date and changes nothing else"
     enters = "the scheduler pauses before the fault's date fires"
     fixed_by = "nothing: the pause ends by itself"
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest",)
