@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -11,6 +11,9 @@ from fault_injection import state as fault_state
 from orchbench.scenario import Scenario
 from orchbench.workflow.data import prepare_world
 from orchbench.world import World
+
+if TYPE_CHECKING:
+    from tests.conformance.bench import Bench
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,9 +40,17 @@ def small_world(tmp_path: Path) -> tuple[World, Path]:
 
 @pytest.fixture(scope="session")
 def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One results tree for the session: the cron and Prefect integration tests (and the
-    Airflow celery test's default-profile 2-day ``schema_break``) publish their
-    default-profile runs here, and the notebook tests read it as the published
-    results (``ORCHBENCH_RESULTS``), as after ``make bench``, instead of running the same
-    scenarios again."""
+    """One results tree for the session: the conformance suite publishes every runner's
+    default-profile runs of its short scenarios here (``conformance``), and the notebook
+    tests read it as the published results (``ORCHBENCH_RESULTS``), as after ``make
+    bench``, instead of running the same scenarios again."""
     return tmp_path_factory.mktemp("published")
+
+
+@pytest.fixture(scope="session")
+def conformance(published_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    """The conformance bench (``tests/conformance/bench.py``), run once per session: the
+    conformance properties and the runner-specific tests that read its runs share it."""
+    from tests.conformance.bench import run_bench
+
+    return run_bench(published_runs, tmp_path_factory.mktemp("conformance-scenarios"))
