@@ -103,6 +103,23 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
     return bench
 
 
+def read_bench(out: Path) -> Bench:
+    """A bench already run into ``out`` (the latest run of each runner and scenario), to
+    check the properties again without running: ``ORCHBENCH_CONFORMANCE_RUNS=DIR``."""
+    bench = Bench(out=out, log=f"read from {out}")
+    for name in runner_names():
+        problem = _environment_problem(name)
+        if problem:
+            bench.unavailable[name] = problem
+    for d in sorted(_published(out), key=lambda p: p.name):
+        bench.runs[(d.parent.name, d.parent.parent.name)] = d
+    for name in runner_names():
+        bench.leftovers[name] = _wait_gone(
+            [str(d) for (r, _), d in bench.runs.items() if r == name]
+        )
+    return bench
+
+
 def _wait_gone(needles: list[str]) -> list[str]:
     if not needles:
         return []
