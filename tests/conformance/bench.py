@@ -1,12 +1,16 @@
-"""The conformance bench: every runner's conformance scenarios, one ``orchbench bench``.
+"""The conformance bench: every runner's conformance scenarios, one bench lane each.
 
 ``run_bench`` writes the short scenarios (``scenarios.py``) to a directory and runs them
 on every runner the harness discovers (``orchbench.plugins``) whose environment is there,
-with the default profile, through ``orchbench bench --scenario-dir ... --jobs JOBS``: one
-service start per runner (a bench lane starts its runner once for all its runs), the
-published runs in the session's results tree. What the properties need beyond the run
-directories is taken while and right after the bench runs: which processes mentioning a
-runner's run or service directories are still alive after its lane ended.
+with the default profile: per runner one ``orchbench bench --scenario-dir ...`` in a
+process of its own (``lane.py``), so one service start per runner, up to ``JOBS`` lanes
+at once; the runs are published in the session's results tree. What the properties need
+beyond the run directories is taken while and right after the bench runs: which
+processes mentioning a runner's run or service directories are still alive after its
+lane ended.
+
+Unavailable runners (environment missing here) are not run; their tests skip with the
+reason.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from tests.integration.leftovers import processes_mentioning
 PROFILE = "default"
 # Bench lanes at once. On 2 cores two lanes keep both busy; cron runners are
 # ``exclusive`` where no raised-weight CPU cgroup can be made and then run alone after
-# the others (orchbench/matrix.py), whatever this says.
+# the others (as orchbench/matrix.py's lanes do), whatever this says.
 JOBS = 2
 LEFTOVER_GRACE_S = 10.0  # a process being reaped when its lane exits
 
@@ -72,34 +76,71 @@ def _published(out: Path) -> set[Path]:
     return {p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith(".")}
 
 
+def _lane(name: str, scenario_dir: Path, out: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "tests.conformance.lane"]
+    for ref in scenarios.setups():
+        cmd += ["--setup", ref]
+    cmd += ["--", "--runners", name, "--profiles", PROFILE]
+    return [*cmd, "--scenario-dir", str(scenario_dir), "--out", str(out)]
+
+
 def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
-    """Run the conformance scenarios on every available runner into ``out``."""
+    """Run the conformance scenarios on every available runner into ``out``: one bench
+    lane per runner (``lane.py``: ``orchbench bench`` in a process of its own, its runner
+    started once), up to ``jobs`` at once, longest first (the runners' ``cost_s``), an
+    ``exclusive`` runner alone, as ``orchbench bench --jobs`` orders them."""
     bench = Bench(out=out)
     for name in runner_names():
         problem = _environment_problem(name)
         if problem:
             bench.unavailable[name] = problem
-    names = [n for n in runner_names() if n not in bench.unavailable]
-    if not names:
-        return bench
+    found = plugins.all_plugins()
+    queue = sorted(
+        (n for n in found if n not in bench.unavailable),
+        key=lambda n: (plugins.runner_class(n).exclusive, -found[n].cost_s),
+    )
     scenarios.write(scenario_dir)
     before = _published(out)
-    cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", ",".join(names)]
-    cmd += ["--profiles", PROFILE, "--scenario-dir", str(scenario_dir), "--out", str(out)]
-    cmd += ["--jobs", str(jobs)]
+    env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
+    logs = out.parent / f"{out.name}-lanes"
+    logs.mkdir(exist_ok=True)
+    running: dict[str, subprocess.Popen[bytes]] = {}
     t0 = time.monotonic()
-    proc = subprocess.run(
-        cmd, cwd=harness.REPO_ROOT, capture_output=True, text=True, env={**os.environ}
-    )
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                alone = plugins.runner_class(queue[0]).exclusive
+                if alone and running:
+                    break
+                name = queue.pop(0)
+                lanes = 1 if alone else jobs
+                with (logs / f"{name}.log").open("wb") as log:
+                    running[name] = subprocess.Popen(
+                        _lane(name, scenario_dir, out),
+                        cwd=harness.REPO_ROOT,
+                        env={**env, rundir.ENV_BENCH_JOBS: str(lanes)},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                if alone:
+                    break
+            for name, proc in list(running.items()):
+                if proc.poll() is not None:
+                    del running[name]
+                    needles = [str(d) for d in _published(out) - before if d.parent.name == name]
+                    needles += [str(p) for p in (out / rundir.SERVICES_DIR).glob(f"{name}-*")]
+                    bench.leftovers[name] = _wait_gone(needles)
+            time.sleep(0.5)
+    finally:
+        for proc in running.values():
+            proc.kill()
+            proc.wait()
     bench.wall_s = time.monotonic() - t0
-    bench.log = proc.stdout + proc.stderr
+    bench.log = "\n".join(
+        f"{p.name}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log")
+    )
     for d in sorted(_published(out) - before):
-        scenario, runner = d.parent.parent.name, d.parent.name
-        bench.runs[(runner, scenario)] = d
-    for name in names:
-        needles = [str(d) for (r, _), d in bench.runs.items() if r == name]
-        needles += [str(p) for p in (out / rundir.SERVICES_DIR).glob(f"{name}-{PROFILE}-*")]
-        bench.leftovers[name] = _wait_gone(needles)
+        bench.runs[(d.parent.name, d.parent.parent.name)] = d
     return bench
 
 

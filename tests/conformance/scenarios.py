@@ -6,8 +6,9 @@ seven runs take minutes. A copy keeps its scenario's name, so its runs are publi
 that scenario's (the notebooks read the ``schema_break`` and ``transient_error`` ones).
 
 Adding a scenario is one line in ``SCENARIOS``: ``"name": Short()`` for a file under
-``scenarios/``, or ``Short(body={...})`` for a scenario defined here (a test-only fault
-kind's, say: its kind must then be importable by the ``orchbench bench`` process).
+``scenarios/``, or ``Short(body={...}, setup="module:function")`` for a scenario defined
+here whose fault kind a test registers: each bench lane calls ``setup`` before it runs
+(``lane.py``), so the kind is known where the runs happen.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ DAY1, DAY2 = "2026-01-01", "2026-01-02"
 @dataclass(frozen=True)
 class Short:
     """How a conformance copy differs from its scenario: ``params`` replace a fault's
-    params (by fault kind); ``body`` is a whole scenario instead of a file's."""
+    params (by fault kind); ``body`` is a whole scenario instead of a file's; ``setup``
+    (``"module:function"``) is called in each bench lane first (registers a fault kind)."""
 
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    setup: str | None = None
 
 
 SCENARIOS: dict[str, Short] = {
@@ -57,6 +60,11 @@ def shortened(name: str, how: Short) -> dict[str, Any]:
         f["params"] = {**(f.get("params") or {}), **how.params.get(f["kind"], {})}
     data["faults"] = faults
     return data
+
+
+def setups() -> list[str]:
+    """The setup functions the conformance scenarios need, each once."""
+    return sorted({how.setup for how in SCENARIOS.values() if how.setup})
 
 
 def write(directory: Path) -> Path:

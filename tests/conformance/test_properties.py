@@ -108,9 +108,15 @@ def test_nothing_left_running(conformance: Bench, runner: str) -> None:
     assert conformance.leftovers[runner] == []
 
 
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One results tree for the refusals (the oracle is computed once, then cached)."""
+    return tmp_path_factory.mktemp("refusals")
+
+
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_unsupported_scheduler_fault_is_refused_before_anything_starts(
-    runner: str, tmp_path: Path
+    runner: str, refusals: Path
 ) -> None:
     """A runner that does not implement a scheduler-level fault (here: one told it
     implements none, as a remote deployment is) publishes ``not_applicable`` naming the
@@ -121,9 +127,9 @@ def test_unsupported_scheduler_fault_is_refused_before_anything_starts(
         pytest.skip(str(e))
     r.runner_faults = frozenset()
     d = harness.run_scenario(
-        scenarios.write(tmp_path / "scenarios") / "scheduler_crash.yaml",
+        scenarios.write(refusals / "scenarios") / "scheduler_crash.yaml",
         runner,
-        out_root=tmp_path / "runs",
+        out_root=refusals / "runs",
         runner=r,
     )
     run = run_json(d)

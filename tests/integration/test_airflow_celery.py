@@ -2,9 +2,10 @@
 ``airflow celery worker`` processes beside api-server, scheduler and dag-processor.
 
 The conformance suite's 2-day schema break on the ``default`` profile (LocalExecutor,
-SQLite) runs again on ``celery``; the outcome metrics must be the same, the tasks must have run on a Celery
-worker, and no process of the celery stack may be left, after a normal stop and after a
-Ctrl-C of ``orchbench run``. Skipped without ``.venvs/airflow``, PostgreSQL or Redis.
+SQLite) runs again on ``celery``; the outcome metrics must be the same, the tasks must
+have run on a Celery worker, and no process of the celery stack may be left, after a
+normal stop and after a Ctrl-C of ``orchbench run``. Skipped without ``.venvs/airflow``,
+PostgreSQL or Redis.
 """
 
 from __future__ import annotations
