@@ -24,7 +24,7 @@ class FaultKind:
     """
 
     name: ClassVar[str]
-    claim: ClassVar[str]
+    expects: ClassVar[str]  # what a good system does when this fault hits
     enters: ClassVar[str]
     fixed_by: ClassVar[str]
     allowed_at: ClassVar[tuple[str, ...]] = ()

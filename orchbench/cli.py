@@ -56,7 +56,7 @@ def _take_ownership() -> None:
             f"orchbench: stopped {len(reaped)} processes a killed orchbench left running",
             file=sys.stderr,
         )
-    ownership.claim()
+    ownership.adopt()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from fault_injection.catalog import KINDS
 
         for k in KINDS.values():
-            print(f"{k.name}\t{k.enters}\tfixed by {k.fixed_by}\tclaim: {k.claim}")
+            print(f"{k.name}\t{k.enters}\tfixed by {k.fixed_by}\texpects: {k.expects}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Which harness process owns a process or a directory, so that what a killed harness left
 behind can be told from what a live one is using.
 
-A harness process (``orchbench run`` / ``bench``, each bench lane) calls ``claim()``: it
+A harness process (``orchbench run`` / ``bench``, each bench lane) calls ``adopt()``: it
 moves itself into a cgroup of its own in the v1 ``freezer`` hierarchy,
 ``/sys/fs/cgroup/freezer/orchbench-owner/<token>``, where every process it starts is born
 (orchestrator servers, schedulers, workers, databases, task processes; neither
@@ -14,7 +14,7 @@ dead, SIGKILLs its processes and removes it. Directories a harness writes under
 with the token, so ``--resume`` and a second bench on the same results tree remove only
 what a dead harness left.
 
-Without root or without the freezer hierarchy, ``claim()`` does nothing and nothing is
+Without root or without the freezer hierarchy, ``adopt()`` does nothing and nothing is
 reaped (the cron runners' PID namespaces still die with the harness, see
 runners/cron/sandbox.py). Containers of a Docker daemon live in Docker's own cgroups and
 are removed by label when their runner stops.
@@ -65,7 +65,7 @@ def available() -> bool:
     return os.geteuid() == 0 and ROOT.parent.is_dir()
 
 
-def claim() -> Path | None:
+def adopt() -> Path | None:
     """Put this process (and so everything it starts from now on) in its own owner group;
     the group, or None where owner groups cannot be made."""
     if not available():

@@ -35,7 +35,7 @@ class AccuracyRegression(FaultKind):
     artifact, so evaluate/register/canary consuming it are tainted."""
 
     name = "accuracy_regression"
-    claim = "deploy only if eval accuracy beats the champion/floor: a worse model is blocked"
+    expects = "deploy only if eval accuracy beats the champion/floor: a worse model is blocked"
     enters = "the model train produces is degraded (perturbed or inverted coefficients)"
     fixed_by = "the regression being reverted (re-training produces the normal model)"
     allowed_at: ClassVar[tuple[str, ...]] = ("train",)

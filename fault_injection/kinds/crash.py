@@ -40,7 +40,7 @@ class CrashParams(BaseModel):
 
 class Crash(FaultKind):
     name = "crash"
-    claim = "a crashed step is noticed and retried; nothing half-written is used downstream"
+    expects = "a crashed step is noticed and retried; nothing half-written is used downstream"
     enters = (
         "the attempt's process is killed while growing its memory, before the step writes "
         "anything (by the kernel's OOM killer under a container limit, else by itself)"

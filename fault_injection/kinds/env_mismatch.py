@@ -44,7 +44,7 @@ class EnvMismatchParams(BaseModel):
 
 class EnvMismatch(FaultKind):
     name = "env_mismatch"
-    claim = "per-step container images let one step use another library version"
+    expects = "per-step container images let one step use another library version"
     enters = (
         "on the fault day the step needs package==version; in an environment with another "
         "version it fails before doing any work"

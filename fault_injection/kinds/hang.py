@@ -32,7 +32,7 @@ class HangParams(BaseModel):
 
 class Hang(FaultKind):
     name = "hang"
-    claim = "a hung step is killed by the timeout, retried, and the run recovers"
+    expects = "a hung step is killed by the timeout, retried, and the run recovers"
     enters = "the step's attempt stops making progress before doing any work"
     fixed_by = "the stuck dependency recovering (attempts after the fix run normally)"
     Params = HangParams

@@ -33,7 +33,7 @@ class LateData(FaultKind):
     fix."""
 
     name = "late_data"
-    claim = "a late partition is retried/waited for instead of running on nothing or stale data"
+    expects = "a late partition is retried/waited for instead of running on nothing or stale data"
     enters = "the landing partition arrives delay_s seconds after the schedule fired"
     fixed_by = "the partition landing (it is moved into place)"
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest",)

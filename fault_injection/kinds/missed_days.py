@@ -21,7 +21,7 @@ class MissedDays(FaultKind):
     hooks do nothing."""
 
     name = "missed_days"
-    claim = "backfills: every missed logical date is produced once the scheduler is back"
+    expects = "backfills: every missed logical date is produced once the scheduler is back"
     enters = "the scheduler is down from the fault's day for N days: no schedule fires"
     fixed_by = (
         "the scheduler coming back; the system catches up (catchup/backfill) or an operator re-runs"

@@ -39,7 +39,7 @@ class PartialWrite(FaultKind):
     are hashed and journaled: the system sees a success; the artifact is cut mid-record."""
 
     name = "partial_write"
-    claim = "tasks are atomic: a torn write is not consumed as if it were complete"
+    expects = "tasks are atomic: a torn write is not consumed as if it were complete"
     enters = "an output artifact of the step is cut mid-file; the step still reports success"
     fixed_by = "the disk/network problem going away (a re-run writes the whole file)"
     Params = PartialWriteParams

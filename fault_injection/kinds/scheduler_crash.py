@@ -28,7 +28,7 @@ class SchedulerCrash(FaultKind):
     restarts them after ``restart_after_s`` (``runner_faults.crashes``)."""
 
     name = "scheduler_crash"
-    claim = "the system survives its scheduler/server being killed mid-run"
+    expects = "the system survives its scheduler/server being killed mid-run"
     enters = "the scheduler/server processes the runner registered are SIGKILLed as the step starts"
     fixed_by = "a supervisor restarting the scheduler after restart_after_s"
     Params = SchedulerCrashParams

@@ -48,7 +48,7 @@ def tabular_input(call: StepCall) -> tuple[str, Path] | None:
 
 class SchemaBreak(FaultKind):
     name = "schema_break"
-    claim = "a schema break stops the run before training; only the affected branch re-runs"
+    expects = "a schema break stops the run before training; only the affected branch re-runs"
     enters = "the table a step reads is rewritten with a renamed/retyped/dropped column"
     fixed_by = "the upstream re-delivers the original table"
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest", "validate", "featurize", "train")

@@ -44,7 +44,7 @@ class SilentCorruption(FaultKind):
     step and everything downstream run on wrong data unless a check notices."""
 
     name = "silent_corruption"
-    claim = "silently wrong data is caught by validation/the gate, or no one notices"
+    expects = "silently wrong data is caught by validation/the gate, or no one notices"
     enters = "the table a step reads has flipped labels or a shifted column, same schema"
     fixed_by = "the upstream re-delivers the correct table"
     allowed_at: ClassVar[tuple[str, ...]] = tables.TABLE_STEPS

@@ -25,7 +25,7 @@ class TransientErrorParams(BaseModel):
 
 class TransientError(FaultKind):
     name = "transient_error"
-    claim = "retries absorb transient errors with no human action"
+    expects = "retries absorb transient errors with no human action"
     enters = "the first N attempts of the step raise before doing any work"
     fixed_by = "the flaky dependency recovering (attempts after the fix succeed)"
     Params = TransientErrorParams

@@ -1,11 +1,12 @@
 """The real Airflow 3 stack on this machine: api-server + scheduler + dag-processor.
 
 LocalExecutor, a SQLite metadata DB and ``AIRFLOW_HOME`` under the directory the harness
-gives ``start()``, free ports on 127.0.0.1 (api-server and the scheduler's log server),
-random per-stack secrets. Each component is started in its own session (process group);
-Airflow's task processes make their own process groups, so the stack's processes are found
-through ``/proc`` by session (see ``session_processes``), which survives re-parenting.
-``kill()`` SIGKILLs every one of them and waits until none is left.
+gives ``start()``, the api-server on a free port on 127.0.0.1, no log server (see
+``SKIP_SERVE_LOGS``), random per-stack secrets. Each component is started in its own
+session (process group); Airflow's task processes make their own process groups, so the
+stack's processes are found through ``/proc`` by session (see ``session_processes``),
+which survives re-parenting. ``kill()`` SIGKILLs every one of them and waits until none is
+left.
 
 Profiles (recorded in env.json): ``default`` is Airflow's defaults as installed, plus only
 what running the stack at all needs (executor, DB, ports, auth, no example DAGs, lineage);
@@ -45,6 +46,19 @@ CELERY_WORKERS = 2  # `airflow celery worker` processes of the celery profile
 CELERY_CONCURRENCY = 2  # task slots (prefork pool children) per worker
 DAGS_SRC = Path(__file__).resolve().parent / "dags"
 HEALTH_TIMEOUT_S = 180.0
+# Every process of the stack shares one machine and AIRFLOW_HOME/logs, so the scheduler
+# (LocalExecutor) and the celery workers start no ``airflow serve-logs``: Airflow 3.3.2
+# binds it to every interface, with no setting for the host (airflow/utils/serve_logs/
+# core.py: ``uvicorn.run(..., host="", port=WORKER_LOG_SERVER_PORT)``, "[::]" or
+# "0.0.0.0"). ``--skip-serve-logs`` ("Don't start the serve logs process along with the
+# workers") is an argument of both ``airflow scheduler`` (cli/cli_config.py,
+# ARG_SKIP_SERVE_LOGS; scheduler_command.py ``_serve_logs``) and ``airflow celery worker``
+# (providers/celery/cli/definition.py; celery_command.py ``_serve_logs``). The api-server
+# still has every task log: for a finished try, FileTaskHandler._read (utils/log/
+# file_task_handler.py) reads the local file under ``[logging] base_log_folder`` and asks
+# a log server only when there is none; for a running try it reads the local file too
+# and adds a "could not read served logs" source line.
+SKIP_SERVE_LOGS = "--skip-serve-logs"
 
 # What each profile sets on top of the common settings. ``default`` is Airflow as installed.
 PROFILES: dict[str, dict[str, str]] = {
@@ -147,7 +161,6 @@ class AirflowStack:
     profile: str
     venv: Path
     port: int = 0
-    log_port: int = 0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup: dict[str, float] = field(default_factory=dict)
     pss_idle_mb: float | None = None
@@ -155,7 +168,6 @@ class AirflowStack:
     retired: set[int] = field(default_factory=set)  # sessions of restarted components
     db: MetadataDB | None = None  # celery profile: PostgreSQL
     broker: RedisServer | None = None  # celery profile: Redis
-    worker_log_ports: dict[str, int] = field(default_factory=dict)
     extra_dags: tuple[Path, ...] = ()  # DAG files deployed beside DAGS_SRC's (scale DAGs)
     _log_offsets: dict[str, int] = field(default_factory=dict)
     _secret: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -206,7 +218,6 @@ class AirflowStack:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
             "AIRFLOW__OPENLINEAGE__NAMESPACE": "orchbench",
             "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
                 {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
@@ -250,7 +261,7 @@ class AirflowStack:
         self.lineage_file.parent.mkdir(exist_ok=True)
         for src in [*DAGS_SRC.glob("*.py"), *self.extra_dags]:  # a copy: immutable per stack
             shutil.copy2(src, self.dags / src.name)
-        self.port, self.log_port = free_port(), free_port()
+        self.port = free_port()
         if self.celery:
             self._start_services()
         ts = time.monotonic()
@@ -306,21 +317,18 @@ class AirflowStack:
         log = path.open("ab")
         self._log_offsets[name] = log.tell()
         cmd = [str(self.venv / "bin" / "airflow"), name]
-        env = self.env()
-        if name.startswith("celery-worker-"):
-            # Each worker serves its task logs on a port of its own (one host, two workers)
-            # and has a node name of its own (Celery warns about duplicates).
+        if name == "scheduler":
+            cmd.append(SKIP_SERVE_LOGS)
+        elif name.startswith("celery-worker-"):
+            # Each worker has a node name of its own (Celery warns about duplicates).
             i = name.rsplit("-", 1)[1]
-            port = self.worker_log_ports.get(name) or free_port()
-            self.worker_log_ports[name] = port
-            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(port)
             cmd = [
                 cmd[0], "celery", "worker", "--celery-hostname", f"worker{i}@%h",
-                "--concurrency", str(CELERY_CONCURRENCY),
+                "--concurrency", str(CELERY_CONCURRENCY), SKIP_SERVE_LOGS,
             ]  # fmt: skip
         self.procs[name] = subprocess.Popen(
             cmd,
-            env=env,
+            env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

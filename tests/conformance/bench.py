@@ -5,9 +5,11 @@ on every runner the harness discovers (``orchbench.plugins``) whose environment 
 with the default profile: per runner one ``orchbench bench --scenario-dir ...`` in a
 process of its own (``lane.py``), so one service start per runner, up to ``JOBS`` lanes
 at once; the runs are published in the session's results tree. What the properties need
-beyond the run directories is taken while and right after the bench runs: which
-processes mentioning a runner's run or service directories are still alive after its
-lane ended.
+beyond the run directories is taken while and right after the bench runs: every second
+while a lane runs, its processes' listeners beyond loopback (``listeners.py``: the lane
+process, its descendants, the sessions they lead, and whatever mentions its run or
+service directories); after its lane ended, which processes mentioning those
+directories are still alive.
 
 Unavailable runners (environment missing here) are not run; their tests skip with the
 reason.
@@ -26,6 +28,7 @@ from orchbench import harness, plugins, rundir
 from orchbench.runner import EnvironmentMissing
 from tests.conformance import scenarios
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import public_listeners
 
 PROFILE = "default"
 # Bench lanes at once. On 2 cores two lanes keep both busy; cron runners are
@@ -33,6 +36,7 @@ PROFILE = "default"
 # the others (as orchbench/matrix.py's lanes do), whatever this says.
 JOBS = 2
 LEFTOVER_GRACE_S = 10.0  # a process being reaped when its lane exits
+SAMPLE_EVERY_S = 1.0  # listeners of each running lane; a sample costs ~15 ms CPU
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Bench:
     runs: dict[tuple[str, str], Path] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     leftovers: dict[str, list[str]] = field(default_factory=dict)
+    public: dict[str, set[str]] = field(default_factory=dict)  # listeners beyond loopback
+    samples: dict[str, int] = field(default_factory=dict)  # listener samples per lane
     wall_s: float = 0.0
     log: str = ""
 
@@ -74,6 +80,13 @@ def _environment_problem(name: str) -> str | None:
 
 def _published(out: Path) -> set[Path]:
     return {p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith(".")}
+
+
+def _needles(out: Path, name: str) -> list[str]:
+    """What a process of ``name``'s lane mentions: its run directories (temporary ones
+    too) or its services directory."""
+    runs = [f"{out}/{scenario}/{name}/" for scenario in scenarios.SCENARIOS]
+    return [*runs, f"{out}/{rundir.SERVICES_DIR}/{name}-{PROFILE}-"]
 
 
 def _lane(name: str, scenario_dir: Path, out: Path) -> list[str]:
@@ -127,10 +140,12 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
             for name, proc in list(running.items()):
                 if proc.poll() is not None:
                     del running[name]
-                    needles = [str(d) for d in _published(out) - before if d.parent.name == name]
-                    needles += [str(p) for p in (out / rundir.SERVICES_DIR).glob(f"{name}-*")]
-                    bench.leftovers[name] = _wait_gone(needles)
-            time.sleep(0.5)
+                    bench.leftovers[name] = _wait_gone(_needles(out, name))
+                else:
+                    found = public_listeners(*_needles(out, name), root=proc.pid)
+                    bench.public.setdefault(name, set()).update(map(str, found))
+                    bench.samples[name] = bench.samples.get(name, 0) + 1
+            time.sleep(SAMPLE_EVERY_S)
     finally:
         for proc in running.values():
             proc.kill()

@@ -108,6 +108,16 @@ def test_nothing_left_running(conformance: Bench, runner: str) -> None:
     assert conformance.leftovers[runner] == []
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_listens_on_loopback_only_while_running(conformance: Bench, runner: str) -> None:
+    """Sampled every second while the runner's lane ran its runs: no process of it (its
+    system's services, task processes, containers' shims...) listened on anything but
+    127.0.0.0/8 or ::1 (TCP LISTEN or unconnected UDP)."""
+    conformance.run_dir(runner, SCENARIOS[0])  # skips an unavailable runner
+    assert conformance.samples.get(runner, 0) > 0
+    assert sorted(conformance.public.get(runner, ())) == []
+
+
 @pytest.fixture(scope="module")
 def refusals(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One results tree for the refusals (the oracle is computed once, then cached)."""

@@ -29,6 +29,7 @@ from runners.airflow import native
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import session_processes
 from tests.conformance.bench import Bench
+from tests.integration.listeners import assert_loopback_only_throughout
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -132,7 +133,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]
     runner.start(tmp_path_factory.mktemp("airflow-matrix"))
     assert runner.stack is not None
     sessions = runner.stack.sessions
-    ports = (runner.stack.port, runner.stack.log_port)
+    port = runner.stack.port
     try:
         yield runner
     finally:
@@ -140,9 +141,8 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]
         runner.stop()
         runner.stop()  # safe twice
     assert session_processes(sessions) == [], "airflow processes left behind"
-    for port in ports:  # the api-server's and the scheduler's log server's
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still open"
+    with socket.socket() as s:  # the api-server's (the stack runs no log server)
+        assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still open"
 
 
 @pytest.fixture(scope="module")
@@ -224,9 +224,14 @@ def test_transient_error_is_retried_by_airflow(conformance: Bench) -> None:
 def test_failures_outlasting_the_retries_fail_visibly(
     airflow: AirflowRunner, out_root: Path
 ) -> None:
-    run_dir = harness.run_scenario(
-        SCENARIOS / "transient_error_exhausted.yaml", "airflow", "tuned", out_root, runner=airflow
-    )
+    with assert_loopback_only_throughout():  # the tuned profile's stack, during a run
+        run_dir = harness.run_scenario(
+            SCENARIOS / "transient_error_exhausted.yaml",
+            "airflow",
+            "tuned",
+            out_root,
+            runner=airflow,
+        )
     run, journal, trace = _load(run_dir)
     assert run["status"] == "completed", run["reason"]
     assert run["recovery_plan"] == {DAY2: "train"}

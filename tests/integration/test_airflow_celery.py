@@ -31,6 +31,7 @@ from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import CELERY_WORKERS, AirflowStack
 from tests.conformance.bench import Bench
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,10 +189,10 @@ def test_celery_profile_has_the_default_outcome_and_leaves_nothing(
     try:
         stack = runner.stack
         assert stack is not None
-        ports = [stack.port, *stack.worker_log_ports.values()]
         assert stack.db is not None and stack.broker is not None
-        ports += [stack.db.port, stack.broker.port]
-        run_dir = harness.run_scenario(scenario, "airflow", "celery", out_root, runner=runner)
+        ports = [stack.port, stack.db.port, stack.broker.port]
+        with assert_loopback_only_throughout():  # the workers, PostgreSQL, Redis, ...
+            run_dir = harness.run_scenario(scenario, "airflow", "celery", out_root, runner=runner)
         assert runner.dag_id is not None
         workloads = _worker_workloads(stack, runner.dag_id)
         snap = _snapshot(_stack_pids(stack))

@@ -38,6 +38,7 @@ from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.conformance.bench import Bench
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import assert_loopback_only, assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,6 +230,19 @@ def test_a_run_past_its_deadline_is_killed_and_leaves_nothing(
     assert journal.attempts  # it was killed mid-way, not before it started
 
 
+def test_tuned_profile_listens_on_loopback_only(tmp_path: Path) -> None:
+    """The tuned profile starts the same server with fewer services; no run, only a look
+    at what listens (its flow processes differ from the default's in two client settings)."""
+    r = PrefectRunner("tuned", repo_root=REPO)
+    r.check_environment()
+    r.start(tmp_path)
+    try:
+        assert r.api is not None and r.api.healthy()
+        assert_loopback_only()
+    finally:
+        r.stop()
+
+
 # --- issue 7: faults the runner itself must handle (the conformance runs) ------------------
 
 
@@ -336,9 +350,10 @@ def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     tmp_path: Path,
 ) -> None:
     default_dir, default = schema_break_default
-    d = run_scenario(
-        default_dir / "scenario.yaml", "prefect", out_root=tmp_path, runner=pool_runner
-    )
+    with assert_loopback_only_throughout():  # server, PostgreSQL, workers, flow runs
+        d = run_scenario(
+            default_dir / "scenario.yaml", "prefect", out_root=tmp_path, runner=pool_runner
+        )
     pool = json.loads((d / "run.json").read_text())
     assert pool["status"] == "completed", pool["reason"]
     assert pool["profile"] == "pool"

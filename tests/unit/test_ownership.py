@@ -74,7 +74,7 @@ def test_reap_kills_what_a_sigkilled_owner_started_even_in_a_new_session() -> No
         """
         import os, signal, subprocess, sys
         from orchbench import ownership
-        ownership.claim()
+        ownership.adopt()
         child = subprocess.Popen(
             [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True
         )
