@@ -52,15 +52,16 @@ CAPABILITIES: dict[str, Capability] = {
             lambda m: m.get("alert_delivered") is True,
         ),
         Capability(
-            "kills_hung_step",
+            "recovers_from_hang",
             "hang",
-            "a hung step is ended by the system and retried: recovered, 0 human actions",
+            "a hung step is ended (by the system's timeout, or the harness's where it has "
+            "none) and run again, the day completes: recovered, 0 human actions",
             _no_human,
         ),
         Capability(
-            "retries_crashed_step",
+            "recovers_from_crash",
             "crash",
-            "a step whose process is killed is retried by the system: recovered, 0 human actions",
+            "a step whose process is killed is run again by the system: recovered, 0 human actions",
             _no_human,
         ),
         Capability(

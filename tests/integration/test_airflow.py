@@ -180,9 +180,21 @@ def test_schema_break_fails_fast_and_reruns_the_date(conformance: Bench) -> None
     for step in STEP_NAMES[2:]:
         assert (step, "upstream_failed") in day2, step
     assert any(r["kind"] == "alert" and r["step"] == "validate" for r in trace)
-    # recovery re-ran exactly day 2 from ingest, once each
-    after = [(a.logical_date, a.step) for a in journal.attempts if a.start_ns > fix]
-    assert after == [(DAY2, s) for s in STEP_NAMES]
+    # recovery re-ran exactly day 2 from ingest, once each; register and canary only if
+    # evaluate let the candidate through the gate (deploy_gate skips them otherwise)
+    after = [a for a in journal.attempts if a.start_ns > fix]
+    deploy = next(a.result.get("deploy") for a in after if a.step == "evaluate")
+    gated = set() if deploy else set(GATED)
+    assert [(a.logical_date, a.step) for a in after] == [
+        (DAY2, s) for s in STEP_NAMES if s not in gated
+    ]
+    rerun = {r["run"] for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2}
+    skipped = {
+        r["step"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] in rerun and r["state"] == "skipped"
+    }
+    assert skipped == gated
     m = run["metrics"]
     assert m["detected"] is True and m["detection_s"] is not None and m["detection_s"] < 30
     assert m["alert_delivered"] is True
