@@ -110,7 +110,7 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
             bench.unavailable[name] = problem
     found = plugins.all_plugins()
     queue = sorted(
-        (n for n in found if n not in bench.unavailable),
+        (n for n in runner_names() if n not in bench.unavailable),
         key=lambda n: (plugins.runner_class(n).exclusive, -found[n].cost_s),
     )
     scenarios.write(scenario_dir)

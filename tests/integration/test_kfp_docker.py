@@ -80,11 +80,12 @@ def test_crash_is_a_kernel_oom_kill_under_the_spec_memory_limit(conformance: Ben
 def test_hang_is_killed_by_docker_kill_within_the_timeout(conformance: Bench) -> None:
     _, journal, _, _ = conformance_run(conformance, "hang", "kfp-docker")
     timeout = 6.0
-    hung = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
-    assert len(hung) == 1
-    kill = next(h for h in journal.harness if h.get("event") == "timeout_kill")
-    assert kill["containers"] == [hung[0].native["container_id"]]
-    assert (kill["t_ns"] - hung[0].start_ns) / 1e9 < timeout + 5
+    # on a loaded machine a healthy train may pass the 6 s too and be killed as well
+    (hung,) = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
+    kills = [h for h in journal.harness if h.get("event") == "timeout_kill"]
+    (kill,) = [h for h in kills if h["containers"] == [hung.native["container_id"]]]
+    assert kill["logical_date"] == "2026-01-02"
+    assert (kill["t_ns"] - hung.start_ns) / 1e9 < timeout + 5
 
 
 def test_a_timed_out_run_leaves_nothing(tmp_path: Path) -> None:
