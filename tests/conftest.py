@@ -48,6 +48,17 @@ def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("published")
 
 
+# The conformance bench runs in the setup of the first test that asks for it, under that
+# test's timeout: every such test gets this one instead of pyproject's 600 s.
+BENCH_TIMEOUT_S = 2400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "conformance" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
+
+
 @pytest.fixture(scope="session")
 def conformance(published_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Bench:
     """The conformance bench (``tests/conformance/bench.py``), run once per session: the

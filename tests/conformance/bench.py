@@ -147,10 +147,15 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
                     bench.public.setdefault(name, set()).update(map(str, found))
                     bench.samples[name] = bench.samples.get(name, 0) + 1
             time.sleep(SAMPLE_EVERY_S)
-    finally:
+    finally:  # interrupted: each lane stops its runner and removes its partial run
         for proc in running.values():
-            proc.kill()
-            proc.wait()
+            proc.terminate()
+        for proc in running.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     bench.wall_s = time.monotonic() - t0
     bench.log = "\n".join(
         f"{p.name}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log")
