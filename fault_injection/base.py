@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from orchbench.contracts import StepCall
+    from orchbench.runner import SchedulerFault
     from orchbench.world import World
 
 
@@ -31,6 +32,11 @@ class FaultKind:
     Params: ClassVar[type[BaseModel]] = NoParams
     # True when the scheduler, not the step wrapper, injects it (fault_injection.runner_faults)
     runner_level: ClassVar[bool] = False
+    # what the base runner's day loop does for a fault of this kind (orchbench.runner)
+    scheduler: ClassVar[type[SchedulerFault] | None] = None
+    # False when ``before``/``after`` do nothing: the step wrapper then never looks the
+    # kind up (a step process need not know it)
+    step_hooks: ClassVar[bool] = True
 
     def check(self, at: str, day: int, days: int, params: BaseModel) -> str | None:
         """A problem with this fault (entering at step ``at`` on ``day`` of a ``days``-day

@@ -23,7 +23,10 @@ def _matching(call: StepCall) -> list[dict[str, Any]]:
     return [
         f
         for f in state.read(call.world)["faults"]
-        if not f["fixed"] and f["at"] == call.step and f["logical_date"] == date
+        if not f["fixed"]
+        and f.get("step_hooks", True)
+        and f["at"] == call.step
+        and f["logical_date"] == date
     ]
 
 

@@ -1,46 +1,32 @@
-"""Faults that live in the scheduler, not inside a step: the API runner adapters call.
+"""Faults that live in the scheduler, not inside a step: their shared records.
 
-Two kinds cannot be injected by the shared step wrapper alone:
+Only the base runner's day loop acts on these kinds (``orchbench.runner.SchedulerFault``;
+each kind's handler is ``FaultKind.scheduler``); adapters implement the runner's hooks and
+never import this module.
 
 - ``missed_days`` (``params: {days: N}``, ``at: ingest``): the scheduler is down from the
-  fault's ``day`` for N logical dates; no schedule fires for them. ``outage_dates`` gives
-  those dates. A runner does not fire them during ``run_days`` and, at the moment the
-  first skipped schedule would have fired, calls ``record_activation`` (the journal's
+  fault's ``day`` for N logical dates; no schedule fires for them. ``outages`` gives those
+  dates. The day loop does not run them and, at the moment the first skipped schedule
+  would have fired, journals the activation (``record_activation``: the journal's
   ``fault_activated`` record, built by ``orchbench.contracts.fault_activated`` as
   ``StepCall.record_fault``'s is). When the scheduler is back the system does what it
-  natively does (Airflow catchup/backfill, Prefect or KFP a re-trigger, cron nothing: the
+  natively does (Airflow backfill, Prefect or KFP a re-trigger, cron nothing: the
   harness's recovery plan then restarts every scenario date without a complete good run
   from ``ingest``, see ``orchbench.contracts.recovery_plan``).
 - ``scheduler_crash`` (``params: {restart_after_s: 2}``; ``day``/``at``: the moment step
   ``at`` of that day starts): a step-level ``before`` hook (``kinds/scheduler_crash.py``)
-  journals the activation, then SIGKILLs the processes the runner registered with
-  ``register_scheduler`` (``world/faults/scheduler.json``) and appends a crash record
-  there. The runner notices (``crashes``), waits ``restart_after_s`` and restarts its
-  scheduler/server the way a supervisor (systemd, k8s) would, then registers the new pids.
-  With nothing registered the hook still journals the activation, with ``killed: []``.
+  journals the activation, then SIGKILLs the processes registered with
+  ``register_scheduler`` (``world/faults/scheduler.json``; the day loop registers what
+  ``Runner.scheduler_processes`` names) and appends a crash record there. The day loop's
+  ``watch`` notices it (``crashes``), waits ``restart_after_s`` and has the adapter restart
+  its scheduler (``Runner.restart_scheduler``), then registers the new pids. With nothing
+  registered the hook still journals the activation, with ``killed: []``.
 
-A runner declares which of these it implements with a class attribute; the harness
-records ``not_applicable`` (with the reason) for a scenario using one it does not declare::
+A runner declares which of these it supports with a class attribute; the harness records
+``not_applicable`` (with the reason) for a scenario using one it does not declare::
 
     class PrefectRunner(Runner):
         runner_faults = frozenset({"missed_days", "scheduler_crash"})
-
-Example (inside a runner's ``run_days``)::
-
-    from fault_injection import runner_faults as rf
-
-    down = rf.outage_dates(ctx.scenario)
-    for o in rf.outages(ctx.scenario):          # journal when the first skip would fire
-        ...  # at the time o.first would have been scheduled:
-        rf.record_activation(ctx.journal, o.fault_id, "missed_days", o.first,
-                             run_id=ctx.run_id, dates=[d.isoformat() for d in o.dates])
-    run only [d for d in ctx.dates if d not in down], then let the system catch up natively
-
-    rf.register_scheduler(ctx.world, "prefect-server", [server.pid])
-    ...  # while waiting for runs:
-    for c in rf.crashes(ctx.world)[handled:]:
-        time.sleep(c["restart_after_s"]); restart the server
-        rf.register_scheduler(ctx.world, "prefect-server", [new.pid]); handled += 1
 """
 
 from __future__ import annotations
@@ -102,18 +88,6 @@ def outages(scenario: Scenario) -> list[Outage]:
 def outage_dates(scenario: Scenario) -> set[dt.date]:
     """The logical dates on which the scheduler is down (no schedule fires)."""
     return {d for o in outages(scenario) for d in o.dates}
-
-
-def scheduler_down(journal_path: Path | str, scenario: Scenario, day: dt.date, run_id: str) -> bool:
-    """Whether ``missed_days`` has the scheduler down on ``day``; on an outage's first date
-    its activation is journaled (the first run that does not start)."""
-    for o in outages(scenario):
-        if o.first == day:
-            dates = [d.isoformat() for d in o.dates]
-            record_activation(
-                journal_path, o.fault_id, "missed_days", day, run_id=run_id, dates=dates
-            )
-    return day in outage_dates(scenario)
 
 
 def record_activation(

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fault_injection import catalog, runner_faults
 from fault_injection import hooks as fault_hooks
-from fault_injection import runner_faults
 from fault_injection import state as fault_state
 from fault_injection.scenario_faults import load_checked
 from orchbench import journal as jr
@@ -107,6 +107,7 @@ def run_scenario(
             world=prepare_world(tmp / "work" / "world", scenario),
             deadline=time.monotonic() + timeout,
             repo_root=REPO_ROOT,
+            scheduler_faults=catalog.scheduler_faults(scenario),
         )
         fault_state.arm(
             ctx.world,
@@ -116,6 +117,7 @@ def run_scenario(
                     "logical_date": scenario.date_of_day(f.day).isoformat(),
                     "at": f.at,
                     "params": f.params,
+                    "step_hooks": catalog.KINDS[f.kind].step_hooks,
                 }
                 for f in scenario.faults
             ],

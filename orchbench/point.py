@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchbench.records import SchemaError
+
 SCHEMA = "orchbench.scale/2"
 SCHEMA_V1 = "orchbench.scale/1"
 POINT_JSON = "point.json"
@@ -36,8 +38,9 @@ Status = Literal["completed", "timeout", "failed"]
 GrowthClass = Literal["roughly constant", "linear", "worse than linear", "not enough points"]
 
 
-class PointFileError(ValueError):
-    """A ``point.json`` that cannot be read: unreadable, invalid, or of another version."""
+class PointFileError(SchemaError):
+    """A ``point.json`` that cannot be read: unreadable, invalid, or of another version
+    (a ``SchemaError``, as an unreadable run.json or env.json is)."""
 
 
 class _Model(BaseModel):

@@ -5,22 +5,29 @@ scheduler) -> for each scenario run: ``run_days`` -> [harness applies the fix] -
 ``recover`` -> ``collect`` -> ... -> ``stop``. The harness talks to a runner's system only
 across a process boundary; adapters live in ``runners/<name>/adapter.py`` and only
 orchestrate. Where a runner cannot express something it raises ``NotApplicable``.
+
+The day loop (``Runner.run_days``) belongs to this base class and no adapter overrides
+it: it checks the deadline, lets every scheduler-level fault (``SchedulerFault``) act as
+each date is about to fire, and asks the adapter to run the date (``run_date``). An
+adapter's waiting loops call ``watch`` (scheduler faults, the deadline); the hooks
+``scheduler_processes``, ``scheduler_killed`` and ``restart_scheduler`` say what the
+system's scheduler is and how a supervisor brings it back. Adapters never see a fault.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, final
 
 from orchbench import journal as jr
-from orchbench.scenario import Scenario
 from orchbench.world import World, step_env
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a step process imports this (fault kinds): it need not load scenarios
     from orchbench.contracts import RecoveryPlan
+    from orchbench.scenario import FaultSpec, Scenario
 
 
 class EnvironmentMissing(RuntimeError):
@@ -47,6 +54,9 @@ class RunContext:
     world: World
     deadline: float  # time.monotonic() after which the run must stop
     repo_root: Path
+    # one per scenario fault that acts in the scheduler (the harness builds them from the
+    # fault kinds); only the base runner's day loop calls them
+    scheduler_faults: list[SchedulerFault] = field(default_factory=list)
 
     @property
     def journal(self) -> Path:
@@ -75,6 +85,35 @@ class RunContext:
         jr.operator_action(self.journal, command)
 
 
+class SchedulerFault:
+    """A scenario fault that acts in the scheduler, not inside a step (e.g. the scheduler
+    is down for some dates, or is killed and restarted).
+
+    A fault kind supplies its subclass (``FaultKind.scheduler``); the harness makes one per
+    fault of the scenario (``RunContext.scheduler_faults``). Only the base runner calls
+    these methods, so a new kind needs no adapter code. Each journals the moment it takes
+    effect itself.
+    """
+
+    def __init__(self, fault_id: str, spec: FaultSpec, scenario: Scenario) -> None:
+        self.fault_id = fault_id
+        self.spec = spec
+        self.scenario = scenario
+
+    def start(self, runner: Runner, ctx: RunContext) -> None:
+        """Before the first date, once the adapter has prepared its system."""
+
+    def fires(self, runner: Runner, ctx: RunContext, date: dt.date) -> bool:
+        """``date`` is about to fire: act now; False when the scheduler does not fire it."""
+        return True
+
+    def scheduler_changed(self, runner: Runner, ctx: RunContext) -> None:
+        """The scheduler's processes changed (``runner.scheduler_processes``)."""
+
+    def watch(self, runner: Runner, ctx: RunContext) -> None:
+        """Called on every poll of the adapter's waiting loops and after the last date."""
+
+
 class Runner:
     """Base class of runner adapters. ``name`` is what ``--runner`` takes."""
 
@@ -86,6 +125,9 @@ class Runner:
     # compressed clock: under load their fixed-minute jobs overlap). `bench --jobs` then
     # runs it alone, never beside another runner.
     exclusive: ClassVar[bool] = False
+    # simulated seconds per real second of the clock the system's scheduler reads (cron's
+    # daemon runs on a compressed libfaketime clock); 1.0: the real clock
+    clock_speed: float = 1.0
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         if profile not in self.profiles:
@@ -105,9 +147,83 @@ class Runner:
     def stop(self) -> None:
         """Stop everything ``start`` started; must be safe to call twice."""
 
+    # --- the day loop (final: adapters implement the hooks below) -----------------------
+
+    @final
     def run_days(self, ctx: RunContext) -> None:
-        """Run every logical date of the scenario the way the system schedules them."""
+        """Run every logical date of the scenario the way the system schedules them.
+
+        Per date, in order: the deadline; each scheduler fault acts as the date is about to
+        fire (``SchedulerFault.fires``; a date no fault lets fire goes to
+        ``scheduler_down``); then ``run_date``. After the last date, ``watch`` once more
+        (a scheduler crash the last date outlived is restarted).
+        """
+        self.prepare_days(ctx)
+        for fault in ctx.scheduler_faults:
+            fault.start(self, ctx)
+        for date in ctx.dates:
+            if ctx.remaining() <= 0:
+                raise RunTimeout(f"{self.name}: deadline reached before {date}")
+            fired = [fault.fires(self, ctx, date) for fault in ctx.scheduler_faults]
+            if not all(fired):
+                self.scheduler_down(ctx, date)
+                continue
+            self.run_date(ctx, date)
+        self.watch(ctx, None)
+
+    def watch(self, ctx: RunContext, running: str | None = "a date") -> None:
+        """Call on every poll while the system runs: lets the scheduler faults act (a
+        crashed scheduler is restarted through the hooks below), then, past the deadline,
+        raises RunTimeout naming what is still ``running`` (None: nothing runs any more,
+        no deadline check). The harness then calls ``abort``."""
+        for fault in ctx.scheduler_faults:
+            fault.watch(self, ctx)
+        if running is not None and ctx.remaining() <= 0:
+            raise RunTimeout(f"{self.name}: {running} still running at the deadline")
+
+    def scheduler_changed(self, ctx: RunContext) -> None:
+        """Call when the scheduler's processes changed on their own (e.g. a new driver or
+        daemon per date): the scheduler faults see the new ``scheduler_processes``."""
+        for fault in ctx.scheduler_faults:
+            fault.scheduler_changed(self, ctx)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on the clock the system's scheduler reads (``clock_speed``)."""
+        time.sleep(seconds / self.clock_speed)
+
+    # --- hooks of the day loop -----------------------------------------------------------
+
+    def prepare_days(self, ctx: RunContext) -> None:
+        """Before the first date: deploy the scenario run's workflow to the system."""
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        """Have the system run ``date`` and return once it has finished.
+
+        A system the harness triggers: trigger the date and await it (polling ``watch``).
+        A system whose own scheduler fires the dates (cron): let the scheduler's clock
+        reach the date (e.g. start its daemon on that date's clock) and await what it
+        fires, polling ``watch``.
+        """
         raise NotImplementedError
+
+    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
+        """``date`` does not fire (the scheduler is down); note it where users would."""
+
+    def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
+        """What "the scheduler" is now: name -> pids a scheduler crash kills. Empty when
+        a fault inside a step cannot reach it (the adapter then stops it in
+        ``scheduler_killed``); raise NotApplicable when the runner does not manage it."""
+        return {}
+
+    def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """The scheduler was just killed (``crash``: its record): stop at once what goes
+        down with it that the fault could not reach."""
+
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """Bring the scheduler back as a supervisor (systemd, k8s) would; called once the
+        crash's ``restart_after_s`` passed on the scheduler's clock. A scheduler that lives
+        only while a date runs (a per-day daemon, a driver process) is restarted by
+        running that date again: the hook marks it and ``run_date`` does it."""
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         """After the fix: the system's own re-run mechanism (journal operator actions)."""

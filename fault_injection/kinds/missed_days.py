@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fault_injection import runner_faults
 from fault_injection.base import FaultKind
+from orchbench.runner import SchedulerFault
+
+if TYPE_CHECKING:
+    from orchbench.runner import RunContext, Runner
+    from orchbench.scenario import FaultSpec, Scenario
 
 
 class MissedDaysParams(BaseModel):
@@ -15,10 +22,31 @@ class MissedDaysParams(BaseModel):
     days: int = Field(1, ge=1, le=30, description="logical dates the scheduler is down for")
 
 
+class SchedulerDown(SchedulerFault):
+    """The base runner's day loop fires none of the fault's dates; the activation is
+    journaled as the first of them would have fired."""
+
+    def __init__(self, fault_id: str, spec: FaultSpec, scenario: Scenario) -> None:
+        super().__init__(fault_id, spec, scenario)
+        outage = next(o for o in runner_faults.outages(scenario) if o.fault_id == fault_id)
+        self.dates = outage.dates
+
+    def fires(self, runner: Runner, ctx: RunContext, date: dt.date) -> bool:
+        if self.dates and date == self.dates[0]:
+            runner_faults.record_activation(
+                ctx.journal,
+                self.fault_id,
+                "missed_days",
+                date,
+                run_id=ctx.run_id,
+                dates=[d.isoformat() for d in self.dates],
+            )
+        return date not in self.dates
+
+
 class MissedDays(FaultKind):
-    """Runner-level: the runner skips the down dates (``runner_faults.outage_dates``) and
-    journals the activation when the first skipped schedule would have fired. The step
-    hooks do nothing."""
+    """Runner-level: the base runner skips the down dates (``SchedulerDown``) and journals
+    the activation when the first skipped schedule would have fired. No step hooks."""
 
     name = "missed_days"
     expects = "backfills: every missed logical date is produced once the scheduler is back"
@@ -29,6 +57,8 @@ class MissedDays(FaultKind):
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest",)
     Params = MissedDaysParams
     runner_level = True
+    scheduler = SchedulerDown
+    step_hooks = False
 
     def check(self, at: str, day: int, days: int, params: BaseModel) -> str | None:
         n = MissedDaysParams.model_validate(params.model_dump()).days

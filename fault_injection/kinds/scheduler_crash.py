@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fault_injection import runner_faults, state
 from fault_injection.base import FaultKind
+from orchbench.runner import SchedulerFault
 
 if TYPE_CHECKING:
     from orchbench.contracts import StepCall
+    from orchbench.runner import RunContext, Runner
 
 
 class SchedulerCrashParams(BaseModel):
@@ -20,6 +22,33 @@ class SchedulerCrashParams(BaseModel):
     restart_after_s: float = Field(
         2.0, ge=0, le=120, description="seconds until a supervisor restarts the scheduler"
     )
+
+
+class KilledScheduler(SchedulerFault):
+    """The base runner's side: registers what the runner says its scheduler is; on each
+    crash record of this fault, has the adapter stop what went down with it, waits
+    ``restart_after_s`` on the scheduler's clock, restarts it and registers it again."""
+
+    handled = 0  # crash records of this fault already restarted
+
+    def start(self, runner: Runner, ctx: RunContext) -> None:
+        self.handled = len(self._crashes(ctx))
+        self.scheduler_changed(runner, ctx)
+
+    def scheduler_changed(self, runner: Runner, ctx: RunContext) -> None:
+        for name, pids in runner.scheduler_processes(ctx).items():
+            runner_faults.register_scheduler(ctx.world, name, pids)
+
+    def watch(self, runner: Runner, ctx: RunContext) -> None:
+        for crash in self._crashes(ctx)[self.handled :]:
+            self.handled += 1
+            runner.scheduler_killed(ctx, crash)
+            runner.sleep(float(crash.get("restart_after_s") or 0.0))
+            runner.restart_scheduler(ctx, crash)
+            self.scheduler_changed(runner, ctx)
+
+    def _crashes(self, ctx: RunContext) -> list[dict[str, Any]]:
+        return [c for c in runner_faults.crashes(ctx.world) if c.get("fault_id") == self.fault_id]
 
 
 class SchedulerCrash(FaultKind):
@@ -33,6 +62,7 @@ class SchedulerCrash(FaultKind):
     fixed_by = "a supervisor restarting the scheduler after restart_after_s"
     Params = SchedulerCrashParams
     runner_level = True
+    scheduler = KilledScheduler
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         p = SchedulerCrashParams.model_validate(fault["params"])

@@ -18,6 +18,7 @@ Only orchestration lives here: no metric is computed.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fault_injection import runner_faults as rf
 from orchbench import postgres
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
@@ -94,7 +94,6 @@ class AirflowRunner(Runner):
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
-        self._crashes_handled = 0
         self.venv = self.repo_root / ".venvs" / "airflow"
         self.stack: AirflowStack | RemoteAirflow | None = None
         # --airflow-url: drive that deployment; start, stop and kill nothing of it
@@ -213,7 +212,10 @@ class AirflowRunner(Runner):
             "policy": ctx.scenario.policy.model_dump(),
         }
 
-    def run_days(self, ctx: RunContext) -> None:
+    # --- hooks of the base runner's day loop --------------------------------------------
+
+    def prepare_days(self, ctx: RunContext) -> None:
+        """Deploy the scenario run's DAG and wait until the dag processor has parsed it."""
         stack = self._ensure_stack(ctx)
         dep = self.deployment(ctx)
         self.dag_id, self.runs, self.pss_peak_mb = dep["dag_id"], {}, stack.pss_idle_mb
@@ -222,23 +224,36 @@ class AirflowRunner(Runner):
             stack.wait_dag(self.dag_id, min(ctx.deadline, time.monotonic() + 120))
         except TimeoutError as e:
             raise RunTimeout(str(e)) from None
-        api = stack.api()
-        self._crashes_handled = len(rf.crashes(ctx.world))
-        if rf.fault_ids(ctx.scenario, "scheduler_crash"):
-            assert isinstance(stack, AirflowStack)
-            rf.register_scheduler(ctx.world, SCHEDULER, [stack.procs[SCHEDULER].pid])
-        for day in ctx.dates:
-            # the scheduler is down: this run is never created
-            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
-                log.info("airflow: scheduler down on %s: no run", day)
-                continue
-            run = api.post(
-                f"/dags/{q(self.dag_id)}/dagRuns",
-                {"logical_date": f"{day.isoformat()}T00:00:00Z", "note": f"orchbench {ctx.run_id}"},
-            )
-            self.runs[day.isoformat()] = run["dag_run_id"]
-            log.info("airflow: triggered %s for %s", run["dag_run_id"], day)
-            self._wait(ctx, [run["dag_run_id"]])
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        """Trigger the date's dag run over the REST API and wait for it."""
+        assert self.stack is not None and self.dag_id is not None
+        run = self.stack.api().post(
+            f"/dags/{q(self.dag_id)}/dagRuns",
+            {"logical_date": f"{date.isoformat()}T00:00:00Z", "note": f"orchbench {ctx.run_id}"},
+        )
+        self.runs[date.isoformat()] = run["dag_run_id"]
+        log.info("airflow: triggered %s for %s", run["dag_run_id"], date)
+        self._wait(ctx, [run["dag_run_id"]])
+
+    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
+        log.info("airflow: scheduler down on %s: no run", date)
+
+    def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
+        """The scheduler process of our stack (a remote deployment's is not ours)."""
+        if not isinstance(self.stack, AirflowStack):
+            return {}
+        return {SCHEDULER: [self.stack.procs[SCHEDULER].pid]}
+
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """Start the killed scheduler again, as a supervisor would."""
+        assert isinstance(self.stack, AirflowStack)
+        proc = self.stack.procs.get(SCHEDULER)
+        end = time.monotonic() + 10
+        while proc is not None and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)  # SIGKILL was sent: wait for the exit to be visible
+        pid = self.stack.restart(SCHEDULER)
+        log.info("airflow: scheduler killed (%s); restarted as pid %s", crash, pid)
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         """Clear the restart task and everything downstream of it, date by date.
@@ -323,21 +338,6 @@ class AirflowRunner(Runner):
             log.warning("airflow: backfill created no run for %s", sorted(wanted - set(got)))
         return [got[d] for d in sorted(wanted & set(got))]
 
-    def _restart_crashed(self, ctx: RunContext) -> None:
-        """``scheduler_crash``: restart the scheduler the fault killed, as a supervisor would
-        (after ``restart_after_s``), and register the new process."""
-        assert isinstance(self.stack, AirflowStack)
-        for crash in rf.crashes(ctx.world)[self._crashes_handled :]:
-            self._crashes_handled += 1
-            proc = self.stack.procs.get(SCHEDULER)
-            end = time.monotonic() + 10
-            while proc is not None and proc.poll() is None and time.monotonic() < end:
-                time.sleep(0.05)  # SIGKILL was sent: wait for the exit to be visible
-            time.sleep(float(crash.get("restart_after_s") or 0.0))
-            pid = self.stack.restart(SCHEDULER)
-            rf.register_scheduler(ctx.world, SCHEDULER, [pid])
-            log.info("airflow: scheduler killed (%s); restarted as pid %s", crash, pid)
-
     def _wait(self, ctx: RunContext, run_ids: list[str]) -> None:
         """Poll the dag runs until Airflow says they are finished; honour the deadline."""
         assert self.stack is not None and self.dag_id is not None
@@ -352,16 +352,12 @@ class AirflowRunner(Runner):
                 rid: api.get(f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}")["state"] for rid in pending
             }
             pending = [rid for rid, s in states.items() if s not in FINISHED]
-            if rf.fault_ids(ctx.scenario, "scheduler_crash"):
-                self._restart_crashed(ctx)
             if not pending:
+                self.watch(ctx, None)  # e.g. a crashed scheduler is restarted
                 return
+            self.watch(ctx, f"dag runs {pending}")  # past the deadline: abort() stops them
             if not self.stack.alive():
                 raise RuntimeError("an airflow component died; see its log in AIRFLOW_HOME/logs")
-            if time.monotonic() > ctx.deadline:
-                self._fail_active_runs()
-                self.stack.kill_tasks()
-                raise RunTimeout(f"deadline reached with dag runs unfinished: {pending}")
             time.sleep(POLL_S)
 
     def _fail_active_runs(self) -> None:

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fault_injection import runner_faults as rf
 from orchbench.contracts import RecoveryPlan
 from orchbench.runner import (
     EnvironmentMissing,
@@ -83,7 +82,10 @@ class CronRunner(Runner):
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
         self.schedule: Schedule = SCHEDULES[profile]
+        self.clock_speed = self.schedule.speed  # the daemons' libfaketime clock
         self._live: list[Sandbox | CronDay] = []
+        self._day: tuple[dt.date, CronDay] | None = None  # the running day's daemon
+        self._restart: dict[str, Any] | None = None  # a crash its supervisor restarted
 
     # --- environment --------------------------------------------------------------------
 
@@ -216,46 +218,40 @@ class CronRunner(Runner):
 
     # --- running days -------------------------------------------------------------------
 
-    def run_days(self, ctx: RunContext) -> None:
-        """One fresh daemon per simulated day; no daemon at all on the days the host is
-        down (``missed_days``: cron has no catch-up, those runs are simply lost)."""
+    def prepare_days(self, ctx: RunContext) -> None:
         ctx.logs.mkdir(parents=True, exist_ok=True)
         self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
-        mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
-        stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
-        for day in ctx.dates:
-            if ctx.remaining() <= 0:
-                raise RunTimeout(f"{self.name}: deadline reached before {day}")
-            # the first job that does not fire
-            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
-                self._daemon_note(ctx, f"day {day}: the host is down, no cron daemon runs")
-                continue
-            self._run_day(ctx, day, stub)
+
+    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
+        """``missed_days``: the host is down; no daemon runs that day (cron has no
+        catch-up, those runs are simply lost)."""
+        self._daemon_note(ctx, f"day {date}: the host is down, no cron daemon runs")
 
     def _daemon_note(self, ctx: RunContext, text: str) -> None:
         with (ctx.logs / "cron-daemon.log").open("a") as f:
             f.write(f"# orchbench: {text}\n")
 
-    def _run_day(self, ctx: RunContext, day: dt.date, stub: str) -> None:
-        """Run one day's daemon until its jobs are done.
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        """Cron's own scheduler fires the date: a fresh daemon, its clock set to the
+        date's morning, runs until the day's jobs are done.
 
-        ``scheduler_crash``: when the fault's hook reports a crash (``runner_faults``), the
-        daemon is SIGKILLed from here (a process inside the PID namespace cannot SIGKILL
-        the namespace's PID 1, which the daemon is), and with it every running job. After
-        ``restart_after_s`` *simulated* seconds (the daemon's clock runs ``speed`` times
-        faster), a supervisor starts a new daemon on the same day's clock, as it now reads:
-        cron never runs a job whose minute passed while it was down.
+        ``scheduler_crash``: the fault's hook cannot SIGKILL the daemon (it is PID 1 of its
+        namespace: ``scheduler_processes`` is empty), so ``scheduler_killed`` does, with
+        every running job. After ``restart_after_s`` *simulated* seconds (``clock_speed``),
+        the supervisor starts a new daemon on the same day's clock, as it now reads: cron
+        never runs a job whose minute passed while it was down.
         """
+        mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
+        stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
         job_logs = [ctx.logs / f"{s}.log" for s in STEP_NAMES]
-        tab = self.crontab(ctx, day.isoformat())
+        tab = self.crontab(ctx, date.isoformat())
         (ctx.logs / CRONTAB_COPY).write_text(tab)  # what `crontab -l` shows that day
-        fake_start = self.schedule.daemon_start(day)
+        fake_start = self.schedule.daemon_start(date)
         # the day's jobs must be done before the next day's first job would fire
         cap = time.monotonic() + 86400 / self.schedule.speed
-        handled = len(rf.crashes(ctx.world))
         for n in itertools.count():
             cron_day = CronDay(
-                root=ctx.work / "cron" / (f"day-{day}" if n == 0 else f"day-{day}-restart{n}"),
+                root=ctx.work / "cron" / (f"day-{date}" if n == 0 else f"day-{date}-restart{n}"),
                 crontab=tab,
                 stub=stub,
                 fake_start=fake_start,
@@ -265,39 +261,49 @@ class CronRunner(Runner):
                 prioritized=self.cpu_priority is not None,
             )
 
-            def crashed(seen: int = handled) -> dict[str, Any] | None:
-                new = rf.crashes(ctx.world)[seen:]
-                return new[0] if new else None
+            def restarted() -> dict[str, Any] | None:
+                self.watch(ctx, None)  # the deadline: wait_finished's own check
+                return self._restart
 
             self._live.append(cron_day)
-            crash = None
+            self._day, self._restart = (date, cron_day), None
             try:
                 cron_day.start()
                 ended = cron_day.wait_finished(
-                    self.schedule.fire_time(day, STEP_NAMES[-1]),
+                    self.schedule.fire_time(date, STEP_NAMES[-1]),
                     ctx.deadline,
                     cap,
-                    stop_if=crashed,
+                    stop_if=restarted,
                     stall_s=self.stall_s,
                 )
-                crash = crashed()
             finally:
                 cron_day.stop()
                 self._forget(cron_day)
-            if crash is None or ended != "stopped":
+                self._day = None
+            if self._restart is None or ended != "stopped":
                 # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
-                self._daemon_note(ctx, f"day {day} {ended}; daemon killed")
+                self._daemon_note(ctx, f"day {date} {ended}; daemon killed")
                 return
-            handled += 1
-            delay = float(crash.get("restart_after_s") or 0.0)
-            self._daemon_note(
-                ctx,
-                f"day {day}: scheduler_crash {crash.get('fault_id')}: cron (PID 1) SIGKILLed "
-                f"at {cron_day.fake_now():%H:%M:%S} with its running jobs; "
-                f"restarted {delay:g} simulated s later",
-            )
-            time.sleep(delay / self.schedule.speed)
             fake_start = cron_day.fake_now()
+
+    def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """SIGKILL the day's daemon (PID 1: its whole namespace, running jobs included)."""
+        if self._day is None:
+            return
+        date, cron_day = self._day
+        cron_day.stop()
+        delay = float(crash.get("restart_after_s") or 0.0)
+        self._daemon_note(
+            ctx,
+            f"day {date}: scheduler_crash {crash.get('fault_id')}: cron (PID 1) SIGKILLed "
+            f"at {cron_day.fake_now():%H:%M:%S} with its running jobs; "
+            f"restarted {delay:g} simulated s later",
+        )
+
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """A new daemon on the same day's clock: ``run_date`` starts it."""
+        if self._day is not None:
+            self._restart = crash
 
     # --- recovery -----------------------------------------------------------------------
 

@@ -18,12 +18,14 @@
   last execution KFP shows as *successful* (the fix changed its input: e.g. a re-delivered
   source partition), its cache entry is stale and KFP cannot invalidate one task's entry, so
   that date is re-submitted with caching off.
-- Runner-level faults: ``missed_days``: the local runner has no scheduler, so the down dates
-  are simply not submitted; the operator re-submits them in recovery (what a KFP local user
-  does; a cluster's recurring run with catchup would backfill). ``scheduler_crash``: the
-  local runner's "scheduler" is the driver process (it orchestrates the tasks); the fault
-  SIGKILLs it mid-run, the adapter kills what it left, and after ``restart_after_s``
-  re-submits the date with caching, as a supervisor re-running the job would.
+- Scheduler-level faults (handled by the base runner's day loop): ``missed_days``: the
+  local runner has no scheduler, so the down dates are simply not submitted; the operator
+  re-submits them in recovery (what a KFP local user does; a cluster's recurring run with
+  catchup would backfill). ``scheduler_crash``: the local runner's "scheduler" is the
+  driver process (``scheduler_processes``: it orchestrates the tasks); the fault SIGKILLs
+  it mid-run, ``scheduler_killed`` kills what it left, and after ``restart_after_s``
+  ``restart_scheduler`` has the date re-submitted with caching, as a supervisor re-running
+  the job would.
 - ``--kfp-host URL`` (env ``ORCHBENCH_KFP_HOST``, optional ``ORCHBENCH_KFP_NAMESPACE``):
   submit the same compiled spec to a KFP API with ``kfp.Client`` and wait for each run. No
   cluster was reachable where this was built; only the unreachable-host error was tested.
@@ -32,6 +34,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -44,7 +47,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fault_injection import runner_faults as rf
 from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
 from orchbench.policy import DEFAULT_POLICY, Policy
@@ -82,7 +84,7 @@ class KfpRunner(Runner):
         super().__init__(profile, repo_root)
         self._driver: subprocess.Popen[bytes] | None = None
         self._submissions: list[Path] = []
-        self._crashes_handled = 0
+        self._restarts: list[dict[str, Any]] = []  # crashes whose date must be re-submitted
         self._versions: dict[str, str] | None = None
         self._timeout_kills = 0
 
@@ -240,8 +242,7 @@ class KfpRunner(Runner):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            if rf.fault_ids(ctx.scenario, "scheduler_crash"):
-                rf.register_scheduler(ctx.world, DRIVER, [self._driver.pid])
+            self.scheduler_changed(ctx)
             rc = self._watch(ctx, logical_date, log)
         self.after_submission(ctx)  # nothing a submission started may outlive it
         self._driver = None
@@ -263,9 +264,7 @@ class KfpRunner(Runner):
                 if now - since >= timeout:
                     self._kill_task(ctx, logical_date, task, timeout, log)
                     running.pop(task)
-            if ctx.remaining() <= 0:
-                self.abort()
-                raise RunTimeout(f"submission for {logical_date} still running at the deadline")
+            self.watch(ctx, f"submission for {logical_date}")
             time.sleep(POLL_S)
 
     def _kill_task(
@@ -292,27 +291,37 @@ class KfpRunner(Runner):
             )
 
     def _submit_until_done(self, ctx: RunContext, logical_date: str, cache: bool = True) -> None:
-        """Submit; if a scheduler_crash killed the driver, re-submit after the restart delay
-        (caching on), as a supervisor re-running the job would."""
+        """Submit; if the driver was killed and restarted meanwhile (``restart_scheduler``),
+        re-submit (caching on), as a supervisor re-running the job would."""
         while True:
+            self._restarts = []
             self._submit(ctx, logical_date, cache)
-            crashes = rf.crashes(ctx.world)[self._crashes_handled :]
-            if not crashes:
+            self.watch(ctx, f"submission for {logical_date}")  # a crash seen as it ended
+            if not self._restarts:
                 return
-            for crash in crashes:
-                self._crashes_handled += 1
-                time.sleep(float(crash.get("restart_after_s") or 0.0))
             with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
-                f.write(f"{crashes}: re-submitting {logical_date} with caching\n")
+                f.write(f"{self._restarts}: re-submitting {logical_date} with caching\n")
             cache = True
 
-    def run_days(self, ctx: RunContext) -> None:
-        self._crashes_handled = len(rf.crashes(ctx.world))
-        for day in ctx.dates:
-            # nothing submits this date: there is no scheduler
-            if rf.scheduler_down(ctx.journal, ctx.scenario, day, ctx.run_id):
-                continue
-            self._submit_until_done(ctx, day.isoformat())
+    # --- hooks of the base runner's day loop --------------------------------------------
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        """One submission of the date (kfp.local has no scheduler: a down date is simply
+        not submitted)."""
+        self._submit_until_done(ctx, date.isoformat())
+
+    def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
+        """The driver of the running submission orchestrates its tasks."""
+        return {DRIVER: [self._driver.pid]} if self._driver is not None else {}
+
+    def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """Kill what the killed driver left running."""
+        if self._driver is not None:
+            self.after_submission(ctx)
+
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
+        """The driver is restarted by re-submitting the date (``_submit_until_done``)."""
+        self._restarts.append(crash)
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         trace = self._trace(ctx) if plan else []

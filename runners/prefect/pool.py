@@ -26,6 +26,10 @@ from pathlib import Path
 from orchbench.procs import kill_group
 from runners.prefect.server import Api, ApiError
 
+POOL = "orchbench-process"  # the work pool's name
+DEPLOYMENT = "orchbench"  # the deployment: daily-retraining/orchbench
+WORKERS = 2
+WORKER_LIMIT = 1
 MARKER = "ORCHBENCH_PREFECT_STACK"
 WORKER_READY_TIMEOUT_S = 90.0
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
 
 
 def sigint_default() -> None:
@@ -12,3 +17,18 @@ def sigint_default() -> None:
     Python then keeps ignoring it (no KeyboardInterrupt); a terminal's job has the default.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for(
+    cond: Callable[[], object], within_s: float, what: str, proc: subprocess.Popen[bytes]
+) -> None:
+    """Poll ``cond`` every 0.1 s until it holds; fail if ``proc`` (the harness the test
+    started) exits first, or after ``within_s``."""
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args!r} exited ({proc.returncode}) before {what}")
+        time.sleep(0.1)
+    pytest.fail(f"not seen within {within_s:.0f} s: {what}")

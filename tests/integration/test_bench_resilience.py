@@ -24,7 +24,7 @@ import pytest
 
 from orchbench import ownership, rundir
 from tests.integration.leftovers import processes_mentioning
-from tests.integration.terminal import sigint_default
+from tests.integration.terminal import sigint_default, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = "kfp,prefect"
@@ -52,17 +52,6 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
             cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
             preexec_fn=sigint_default,
         )  # fmt: skip
-
-
-def wait_for(cond: object, within_s: float, what: str, proc: subprocess.Popen[bytes]) -> None:
-    end = time.monotonic() + within_s
-    while time.monotonic() < end:
-        if cond():  # type: ignore[operator]
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"the bench exited ({proc.returncode}) before {what}")
-        time.sleep(0.1)
-    pytest.fail(f"not seen within {within_s:.0f} s: {what}")
 
 
 def published(out: Path) -> list[Path]:

@@ -34,6 +34,7 @@ from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from runners.prefect import native
 from runners.prefect.adapter import POOL, PrefectRunner
+from runners.prefect.modes import PoolStack
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.conformance.bench import Bench
@@ -314,14 +315,21 @@ OUTCOME = (
 )
 
 
+def pool_stack(runner: PrefectRunner) -> PoolStack:
+    assert isinstance(runner.mode, PoolStack)
+    return runner.mode
+
+
 @pytest.fixture(scope="module")
 def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRunner]:
     r = PrefectRunner("pool", repo_root=REPO)
     r.check_environment()
     r.start(tmp_path_factory.mktemp("prefect-pool-matrix"))
-    assert r.home is not None and r.pg is not None and r.stack is not None
-    needles = (str(r.home), str(r.pg.root))
-    stack = r.stack
+    mode = r.mode
+    assert isinstance(mode, PoolStack)
+    assert r.home is not None and mode.pg is not None and mode.stack is not None
+    needles = (str(r.home), str(mode.pg.root))
+    stack = mode.stack
     assert processes_mentioning(*needles)  # the needles do find the stack while it runs
     try:
         yield r
@@ -339,7 +347,8 @@ def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
     d, run_json = run("clean", pool_runner, tmp_path, timeout_s=15)
     assert run_json["status"] == "timeout"
     assert processes_with_env(f"ORCHBENCH_RUN_ID={run_json['run_id']}") == []
-    assert pool_runner.workers is not None and pool_runner.workers.procs == []
+    workers = pool_stack(pool_runner).workers
+    assert workers is not None and workers.procs == []
     assert pool_runner.api is not None and pool_runner.api.healthy()
     assert Journal.load(d / "journal.jsonl").attempts  # killed mid-way, in a worker's run
 
@@ -363,14 +372,14 @@ def test_pool_schema_break_matches_default_and_runs_on_the_workers(
 
     # Every flow run of the run (2 days and the re-run) came from the deployment and was
     # executed by one of the pool's workers, not in this process or a plain subprocess.
-    api, workers = pool_runner.api, pool_runner.workers
+    api, workers = pool_runner.api, pool_stack(pool_runner).workers
     assert api is not None and workers is not None
     flow_runs = api.post(
         "flow_runs/filter", {"flow_runs": {"tags": {"all_": [native.run_tag(pool["run_id"])]}}}
     )
     assert len(flow_runs) == 3
     assert {f["work_pool_name"] for f in flow_runs} == {POOL}
-    assert {f["deployment_id"] for f in flow_runs} == {pool_runner.deployment_id}
+    assert {f["deployment_id"] for f in flow_runs} == {pool_stack(pool_runner).deployment_id}
     assert all(f["infrastructure_pid"] for f in flow_runs)
     trace = read_trace(d / "native.jsonl")
     ran_by = {r["run"]: r["worker"] for r in trace if r["kind"] == "run_state"}

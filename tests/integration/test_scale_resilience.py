@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ import pytest
 from orchbench import ownership, rundir
 from orchbench.point import POINT_JSON, load_points
 from tests.integration.leftovers import processes_mentioning
-from tests.integration.terminal import sigint_default
+from tests.integration.terminal import sigint_default, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,17 +47,6 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
             cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
             preexec_fn=sigint_default,
         )  # fmt: skip
-
-
-def wait_for(cond: Callable[[], object], what: str, proc: subprocess.Popen[bytes]) -> None:
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        if cond():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"orchbench scale exited ({proc.returncode}) before {what}")
-        time.sleep(0.1)
-    pytest.fail(f"not seen within 60 s: {what}")
 
 
 def published(out: Path) -> list[str]:
@@ -93,7 +81,7 @@ def test_sigkill_mid_point_then_the_next_scale_reaps_and_cleans(tmp_path: Path) 
     proc = start(scale(out, "1,10"), tmp_path / "killed.log")
     try:
         mid = "fanout-1 published and fanout-10's driver running"
-        wait_for(lambda: published(out) == ["fanout-1"] and driving(out), mid, proc)
+        wait_for(lambda: published(out) == ["fanout-1"] and driving(out), 60, mid, proc)
         kill_session(proc, signal.SIGKILL)  # no cleanup code runs
         proc.wait()
     finally:
@@ -123,7 +111,7 @@ def test_interrupt_mid_point_exits_130_and_leaves_nothing(
     out = tmp_path / "scale"
     proc = start(scale(out, "10"), tmp_path / "scale.log")
     try:
-        wait_for(lambda: driving(out), "fanout-10's driver running", proc)
+        wait_for(lambda: driving(out), 60, "fanout-10's driver running", proc)
         time.sleep(2)  # inside the point: kfp.local is running its tasks
         if sig == signal.SIGINT:
             kill_session(proc, sig)  # what Ctrl-C at a terminal does

@@ -7,6 +7,7 @@ Its name, system and profiles are its declaration's (``plugin.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from importlib.metadata import version
 from typing import Any, ClassVar
@@ -74,15 +75,14 @@ class InProcessRunner(Runner):
         if self.profile == "nostart":
             raise OSError("port already in use")
 
-    def run_days(self, ctx: RunContext) -> None:
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
         if self.profile == "boom":
             raise RuntimeError("the adapter broke")
         if self.profile == "interrupt":
             raise KeyboardInterrupt
-        for day in ctx.dates:
-            if self.profile == "slow" and ctx.remaining() < 1e9:
-                raise RunTimeout("deadline passed")
-            self._day(ctx, day.isoformat(), tuple(s.name for s in STEPS))
+        if self.profile == "slow" and ctx.remaining() < 1e9:
+            raise RunTimeout("deadline passed")
+        self._day(ctx, date.isoformat(), tuple(s.name for s in STEPS))
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for day, first in plan.restart_from.items():

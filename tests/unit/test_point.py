@@ -78,19 +78,3 @@ def test_the_report_shows_v1_points_and_says_no_fit_was_recorded(tmp_path: Path)
     assert any("no fit recorded" in w and SCHEMA_V1 in w for w in words)
     table = next(b for b in blocks if isinstance(b, Table))
     assert [r[1] for r in table.rows] == ["1", "10"]
-
-
-def test_the_report_reads_point_files_only() -> None:
-    """No module of the report imports the scale harness or the growth fit."""
-    import ast
-
-    report = Path(__file__).resolve().parents[2] / "orchbench" / "report"
-    imported = set()
-    for path in report.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
-            elif isinstance(node, ast.Import):
-                imported |= {a.name for a in node.names}
-    assert "orchbench.point" in imported
-    assert not imported & {"orchbench.scale", "orchbench.growth"}

@@ -1,0 +1,436 @@
+"""The prefect runner's deployment modes: which services are ours and how a date runs.
+
+``PrefectRunner`` holds one mode, chosen by profile and ``ORCHBENCH_PREFECT_API_URL``:
+
+- ``LocalServer`` (profiles default, tuned): a ``prefect server start`` of our own (SQLite
+  in ``PREFECT_HOME``); each date is a flow process ``python -m runners.prefect``.
+- ``RemoteServer`` (default, tuned with the URL): the same flow processes against the
+  user's server; nothing is started or stopped there.
+- ``PoolStack`` (profile pool): PostgreSQL, a server on it, a process work pool, the
+  deployment and its workers, all ours; each date is a flow run of the deployment
+  (``POST /deployments/{id}/create_flow_run``), executed by a worker and awaited.
+- ``RemotePool`` (pool with the URL): the user's server, deployment and workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from orchbench import postgres
+from orchbench.procs import kill_group
+from orchbench.runner import EnvironmentMissing, RunContext, RunTimeout
+from runners.prefect import native
+from runners.prefect.pool import (
+    DEPLOYMENT,
+    POOL,
+    TERMINAL,
+    WORKER_LIMIT,
+    WORKERS,
+    PoolError,
+    Workers,
+    create_pool,
+    kill_marked,
+    register_deployment,
+)
+from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class PrefectRunner(Protocol):
+    """What a mode uses of the runner that holds it (``adapter.PrefectRunner``; named here
+    as a protocol, since the adapter imports this module)."""
+
+    profile: str
+    api: Api | None
+    server_info: dict[str, Any]
+
+    def python(self) -> Path: ...
+
+    def flow_command(
+        self, ctx: RunContext, logical_date: str, refresh_from: str | None
+    ) -> list[str]: ...
+
+    def watch(self, ctx: RunContext, running: str | None = ...) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+ENV_API_URL = "ORCHBENCH_PREFECT_API_URL"
+POLL_S = 0.5  # how often the state of an awaited flow run is read
+# What a pool worker and the flow-run processes it starts import on top.
+POOL_WARM_IMPORTS = (
+    "prefect.workers.process, prefect.engine, prefect.runner._workspace_supervisor,"
+    " runners.prefect.deploy, asyncpg"
+)
+
+
+def deployment_run_command(logical_date: str, refresh_from: str | None) -> list[str]:
+    """The CLI command that starts the deployment's run for one date."""
+    cmd = ["prefect", "deployment", "run", f"daily-retraining/{DEPLOYMENT}"]
+    cmd += ["--param", f"logical_date={logical_date}"]
+    return cmd + (["--param", f"refresh_from={refresh_from}"] if refresh_from else [])
+
+
+def mode_for(runner: PrefectRunner) -> Mode:
+    """The mode of the runner's profile, on the server ``ORCHBENCH_PREFECT_API_URL`` names
+    if it is set."""
+    remote = os.environ.get(ENV_API_URL) or None
+    if runner.profile == "pool":
+        return RemotePool(runner, remote) if remote else PoolStack(runner)
+    return RemoteServer(runner, remote) if remote else LocalServer(runner)
+
+
+def _need_cli(runner: PrefectRunner) -> None:
+    py = runner.python()
+    if not (py.parent / "prefect").exists():
+        raise EnvironmentMissing(
+            f"the prefect CLI is not in {py.parent}: run `make setup` (builds .venvs/prefect)"
+        )
+
+
+class Mode:
+    """One way to deploy the daily flow: ``start`` sets the runner's ``api`` (and
+    ``server`` when the server is ours); ``run`` runs one date and waits for it."""
+
+    warm_imports: ClassVar[str] = ""  # imported on top of the runner's WARM_IMPORTS
+
+    def __init__(self, runner: PrefectRunner) -> None:
+        self.runner = runner
+
+    def check_environment(self) -> None:
+        """What the mode needs beyond the flow's venv."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop what ``start`` started besides the server (the runner stops that)."""
+
+    def abort(self) -> None:
+        """Stop the date being run and whatever it started."""
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
+        raise NotImplementedError
+
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+        """What the operator types to re-run ``logical_date`` from ``step``."""
+        raise NotImplementedError
+
+
+class LocalServer(Mode):
+    """A server of our own (SQLite); each date a flow process in its own process group."""
+
+    def __init__(self, runner: PrefectRunner) -> None:
+        super().__init__(runner)
+        self._flow: subprocess.Popen[bytes] | None = None
+
+    def check_environment(self) -> None:
+        _need_cli(self.runner)
+
+    def start(self) -> None:
+        r = self.runner
+        assert r.home is not None
+        r.server = PrefectServer(r.python().parent / "prefect", r.home, r.server_env())
+        try:
+            r.api = r.server.start()
+        except ServerError as e:
+            r.server = None
+            raise EnvironmentMissing(f"prefect server did not start: {e}") from e
+        except BaseException:  # Ctrl-C while waiting for health: leave nothing behind
+            r.server.stop()
+            r.server = None
+            raise
+        r.server_info = {
+            "api_url": r.api.url,
+            "managed": True,
+            "database": "SQLite in PREFECT_HOME",
+            "startup_s": r.server.startup_s,
+            "rss_mb_after_start": r.server.rss_mb,
+        }
+
+    def abort(self) -> None:
+        if self._flow is not None:
+            kill_group(self._flow, grace_s=0.0)
+            self._flow = None
+
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+        # re-run the flow for that date from the broken step
+        return ["python", *self.runner.flow_command(ctx, logical_date, step)[1:]]
+
+    def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
+        """Run the flow for one date in its own process group."""
+        r = self.runner
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the flow run for {logical_date}")
+        r.flow_runs += 1
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        log = ctx.logs / f"prefect-flow-{r.flow_runs:02d}-{logical_date}.log"
+        with log.open("wb") as out:
+            self._flow = subprocess.Popen(
+                r.flow_command(ctx, logical_date, refresh_from),
+                env=r.flow_env(ctx),
+                cwd=r.repo_root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._wait_flow(ctx, logical_date)
+        kill_group(self._flow, grace_s=0.0)  # nothing it started may outlive it
+        self._flow = None
+
+    def _wait_flow(self, ctx: RunContext, logical_date: str) -> int:
+        """Wait for the flow process; the base runner's ``watch`` meanwhile (a crashed
+        server is restarted, the deadline)."""
+        assert self._flow is not None
+        poll = 0.1 if ctx.scheduler_faults else None  # None: block until the deadline
+        while True:
+            try:
+                return self._flow.wait(timeout=poll or max(ctx.remaining(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass
+            self.runner.watch(ctx, f"flow run for {logical_date}")
+
+
+class RemoteServer(LocalServer):
+    """The user's server (``ORCHBENCH_PREFECT_API_URL``): flow processes against it; the
+    server is not ours to start, stop or crash."""
+
+    def __init__(self, runner: PrefectRunner, url: str) -> None:
+        super().__init__(runner)
+        self.url = url
+
+    def check_environment(self) -> None:
+        """Only the flow's venv: the server is the user's."""
+
+    def start(self) -> None:
+        r = self.runner
+        r.api = Api(self.url)
+        if not r.api.healthy():
+            raise EnvironmentMissing(f"{ENV_API_URL}={self.url} does not answer /health")
+        r.server_info = {"api_url": self.url, "managed": False}
+
+
+class PoolStack(Mode):
+    """PostgreSQL, a server on it, a process work pool, the deployment and ``WORKERS``
+    workers of our own; each date a flow run of the deployment, awaited by polling."""
+
+    warm_imports = POOL_WARM_IMPORTS
+
+    def __init__(self, runner: PrefectRunner) -> None:
+        super().__init__(runner)
+        self.pg: postgres.PostgresCluster | None = None
+        self.workers: Workers | None = None
+        self.deployment_id: str | None = None
+        self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
+        self._awaited: str | None = None  # the flow run being awaited
+
+    def check_environment(self) -> None:
+        _need_cli(self.runner)
+        if missing := postgres.available():
+            raise EnvironmentMissing(f"profile pool needs PostgreSQL: {missing}")
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "flow_process": (
+                f"one flow run per logical date from deployment daily-retraining/{DEPLOYMENT}, "
+                "executed by a process worker (prefect.engine in a subprocess)"
+            ),
+            "work_pool": {"name": POOL, "type": "process"},
+            "workers": {
+                "count": WORKERS,
+                "limit": WORKER_LIMIT,
+                "command": f"prefect worker start --pool {POOL} --type process "
+                f"--limit {WORKER_LIMIT}",
+                "poll": "as installed: PREFECT_WORKER_QUERY_SECONDS=10, PREFETCH_SECONDS=10",
+            },
+            "deployment": {
+                "name": f"daily-retraining/{DEPLOYMENT}",
+                "id": self.deployment_id,
+                "how": "flow.from_source(checkout, 'runners.prefect.flow.daily_retraining')"
+                f".deploy({DEPLOYMENT!r}, work_pool_name={POOL!r})",
+                "flow_run": "POST /deployments/{id}/create_flow_run with job_variables.env",
+            },
+        }
+
+    def start(self) -> None:
+        try:
+            self._start_stack()
+        except BaseException:  # a failed or interrupted start leaves nothing behind
+            self.runner.stop()
+            raise
+
+    def _start_stack(self) -> None:
+        """PostgreSQL, the server on it, the work pool, the deployment, the workers."""
+        r = self.runner
+        assert r.home is not None
+        self.stack = f"{r.home}#{uuid.uuid4().hex[:8]}"
+        self.pg = postgres.PostgresCluster(fsync=False)  # in a temp dir of its own
+        try:
+            self.pg.start()
+            self.pg.create_database("prefect")
+        except (postgres.PostgresMissing, RuntimeError) as e:
+            raise EnvironmentMissing(f"PostgreSQL for profile pool did not start: {e}") from e
+        db_url = self.pg.url("prefect", "postgresql+asyncpg")
+        env = {**r.server_env(), "PREFECT_API_DATABASE_CONNECTION_URL": db_url}
+        r.server = PrefectServer(r.python().parent / "prefect", r.home, env)
+        try:
+            r.api = r.server.start()
+        except ServerError as e:
+            raise EnvironmentMissing(f"prefect server (PostgreSQL) did not start: {e}") from e
+        r.server_info = {
+            "api_url": r.api.url,
+            "managed": True,
+            "database": "PostgreSQL (orchbench.postgres, loopback, fsync off)",
+            "database_url": db_url,
+            "postgresql_version": postgres.version(),
+            "fsync": False,
+            "startup_s": r.server.startup_s,
+            "rss_mb_after_start": r.server.rss_mb,
+        }
+        cli_env = r.client_env()
+        try:
+            create_pool(r.python().parent / "prefect", POOL, cli_env, r.home)
+            self.deployment_id = register_deployment(
+                r.python(), DEPLOYMENT, POOL, cli_env, r.repo_root
+            )
+            self._start_workers()
+        except PoolError as e:
+            raise EnvironmentMissing(f"prefect work pool set-up failed: {e}") from e
+
+    def _start_workers(self) -> None:
+        """(Re)start the pool's workers; they are gone after an ``abort``."""
+        r = self.runner
+        assert r.api is not None and r.home is not None and self.stack is not None
+        if self.workers is not None and self.workers.alive():
+            return
+        self.workers = Workers(
+            r.python().parent / "prefect",
+            POOL,
+            r.client_env(),
+            r.home / "workers",
+            self.stack,
+            count=WORKERS,
+            limit=WORKER_LIMIT,
+        )
+        self.workers.start(r.api)
+
+    def stop(self) -> None:
+        if self.pg is not None:
+            self.pg.remove()
+            self.pg = None
+
+    def abort(self) -> None:
+        api = self.runner.api
+        if self._awaited is not None and api is not None:
+            # what an operator does with a run that must stop: cancel it (best effort; the
+            # API may be the thing that is down)
+            with contextlib.suppress(OSError, ApiError, ValueError):
+                Api(api.url, timeout=5, retries=0).post(
+                    f"flow_runs/{self._awaited}/set_state",
+                    {"state": {"type": "CANCELLED", "message": "aborted"}, "force": True},
+                )
+        self._awaited = None
+        if self.workers is not None:
+            self.workers.stop()
+        if self.stack is not None:
+            kill_marked(self.stack)
+
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+        # a run of the deployment from the broken step
+        return deployment_run_command(logical_date, step)
+
+    def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
+        """One flow run of the deployment for ``logical_date``, awaited until it is final
+        (what ``run_deployment`` does)."""
+        r = self.runner
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the flow run for {logical_date}")
+        if r.api is None or self.deployment_id is None:
+            raise RuntimeError("the prefect runner was not started")
+        self._start_workers()
+        r.flow_runs += 1
+        params: dict[str, Any] = {"logical_date": logical_date}
+        if refresh_from:
+            params["refresh_from"] = refresh_from
+        run = r.api.post(
+            f"deployments/{self.deployment_id}/create_flow_run",
+            {
+                "parameters": params,
+                "state": {"type": "SCHEDULED"},
+                "tags": [native.run_tag(ctx.run_id)],
+                "job_variables": {"env": r.run_env(ctx)},
+            },
+        )
+        self._awaited = str(run["id"])
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / "prefect-flow-runs.log").open("a") as f:
+            f.write(f"{r.flow_runs:02d} {logical_date} from {refresh_from}: {run['id']}\n")
+        self._await(ctx, self._awaited, logical_date)
+        self._awaited = None
+
+    def _await(self, ctx: RunContext, flow_run_id: str, logical_date: str) -> str:
+        """Poll the flow run's state until it is final; the base runner's ``watch``
+        meanwhile (a crashed server is restarted: the API does not answer until then)."""
+        while True:
+            api = self.runner.api  # a restarted server is a new Api
+            assert api is not None
+            try:
+                run = api.get(f"flow_runs/{flow_run_id}")
+                kind = str((run.get("state") or {}).get("type"))
+                if kind in TERMINAL:
+                    return kind
+            except (OSError, ApiError, ValueError):
+                pass  # the server is down or restarting: keep waiting until the deadline
+            self.runner.watch(ctx, f"flow run for {logical_date}")
+            time.sleep(POLL_S)
+
+
+class RemotePool(PoolStack):
+    """The user's server with deployment ``daily-retraining/orchbench`` on pool
+    ``orchbench-process`` and workers the user started (``orchbench export prefect DIR``
+    says how). Nothing is started here, and ``stop`` stops nothing of it."""
+
+    def __init__(self, runner: PrefectRunner, url: str) -> None:
+        super().__init__(runner)
+        self.url = url
+
+    def check_environment(self) -> None:
+        """Only the flow's venv: the server, pool and workers are the user's."""
+
+    def start(self) -> None:
+        api = Api(self.url)
+        if not api.healthy():
+            raise EnvironmentMissing(f"{ENV_API_URL}={self.url} does not answer /health")
+        how = "deploy it and start its workers as `orchbench export prefect DIR` describes"
+        try:
+            dep = api.get(f"deployments/name/daily-retraining/{DEPLOYMENT}")
+        except ApiError as e:
+            raise EnvironmentMissing(
+                f"no deployment daily-retraining/{DEPLOYMENT} at {self.url}: {how}"
+            ) from e
+        if dep.get("work_pool_name") != POOL:
+            raise EnvironmentMissing(
+                f"deployment daily-retraining/{DEPLOYMENT} at {self.url} is on pool "
+                f"{dep.get('work_pool_name')!r}, not {POOL!r}: {how}"
+            )
+        rows = api.post(f"work_pools/{POOL}/workers/filter", {}) or []
+        online = sorted(w["name"] for w in rows if w.get("status") == "ONLINE")
+        if not online:
+            raise EnvironmentMissing(f"no worker of pool {POOL} is online at {self.url}: {how}")
+        self.runner.api = api
+        self.deployment_id = str(dep["id"])
+        self.runner.server_info = {"api_url": self.url, "managed": False, "workers_online": online}
+
+    def _start_workers(self) -> None:
+        """The workers are the user's."""
