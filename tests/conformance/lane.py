@@ -5,16 +5,16 @@ setups registered."""
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from tests.conformance import scenarios
 
 
 def main(argv: list[str]) -> int:
     cut = argv.index("--")
     setups, bench_args = argv[:cut], argv[cut + 1 :]
     for ref in setups[1::2]:  # "--setup", "mod:fn", ...
-        module, _, fn = ref.partition(":")
-        getattr(importlib.import_module(module), fn)()
+        scenarios.call(ref)
     from orchbench.cli import main as orchbench
 
     return orchbench(["bench", *bench_args])

@@ -13,6 +13,9 @@ here whose fault kind a test registers: each bench lane calls ``setup`` before i
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,18 @@ class Short:
     setup: str | None = None
 
 
+# the base runner's day loop with a scheduler-level kind only a test defines
+PAUSED = {
+    "schema": "orchbench.scenario/1",
+    "name": "paused",
+    "claim": "test only: a scheduler pause delays a date and changes nothing else",
+    "days": 2,
+    "data": {"rows_per_day": 2000, "seed": 5},
+    "faults": [
+        {"kind": "test_scheduler_pause", "day": 2, "at": "ingest", "params": {"seconds": 1.0}}
+    ],
+}
+
 SCENARIOS: dict[str, Short] = {
     "clean": Short(),
     "schema_break": Short(),
@@ -44,6 +59,7 @@ SCENARIOS: dict[str, Short] = {
     "crash": Short(),
     "scheduler_crash": Short(),
     "missed_days": Short(params={"missed_days": {"days": 1}}),
+    "paused": Short(body=PAUSED, setup="tests.conformance.kinds:pause"),
 }
 
 
@@ -65,6 +81,28 @@ def shortened(name: str, how: Short) -> dict[str, Any]:
 def setups() -> list[str]:
     """The setup functions the conformance scenarios need, each once."""
     return sorted({how.setup for how in SCENARIOS.values() if how.setup})
+
+
+def call(ref: str) -> None:
+    """Call a setup function named ``"module:function"``."""
+    module, _, fn = ref.partition(":")
+    getattr(importlib.import_module(module), fn)()
+
+
+@contextmanager
+def set_up() -> Iterator[None]:
+    """The setups, in this process, for the block only: the fault catalog they register
+    kinds in is as before afterwards (later tests see the real catalog)."""
+    from fault_injection import catalog
+
+    saved = dict(catalog.KINDS)
+    try:
+        for ref in setups():
+            call(ref)
+        yield
+    finally:
+        catalog.KINDS.clear()
+        catalog.KINDS.update(saved)
 
 
 def write(directory: Path) -> Path:

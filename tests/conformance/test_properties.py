@@ -23,6 +23,7 @@ from orchbench.trace import read_trace
 from orchbench.workflow.spec import STEP_NAMES
 from tests.conformance import scenarios
 from tests.conformance.bench import Bench, runner_names
+from tests.unit.test_dayloop import assert_paused_and_correct
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +56,9 @@ def test_runs_to_the_end_or_is_refused_with_the_reason(
     scheduler-level faults: then it is ``not_applicable`` and the reason names them."""
     d = conformance.run_dir(runner, scenario)
     run = run_json(d)
-    refusal = check_supported(
-        harness.make_runner(runner, "default"), load_checked(d / "scenario.yaml")
-    )
+    with scenarios.set_up():  # a fault kind a test defines
+        scenario = load_checked(d / "scenario.yaml")
+    refusal = check_supported(harness.make_runner(runner, "default"), scenario)
     if refusal:
         assert (run["status"], run["reason"]) == ("not_applicable", refusal)
     else:
@@ -98,6 +99,15 @@ def test_final_state_correct_and_recovered(conformance: Bench, runner: str, scen
     _, run = completed(conformance, runner, scenario)
     m = run["metrics"]
     assert (m["final_state_correct"], m["recovered"]) == (True, True)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_test_only_scheduler_fault_takes_effect(conformance: Bench, runner: str) -> None:
+    """``paused``: a scheduler-level fault kind defined only in a test
+    (``tests/unit/test_dayloop.py``), handled by the base runner's day loop, no adapter
+    knowing it; cron's own daemon fires the dates, the others are triggered by the
+    harness. The pause is journaled once, between date 1 and date 2, and holds date 2."""
+    assert_paused_and_correct(conformance.run_dir(runner, "paused"))
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
