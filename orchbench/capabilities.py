@@ -4,7 +4,9 @@ run that shows it and the rule over that run's ``run.json`` that decides it.
 A capability is a behaviour a short run of one scenario shows without a human: the
 conformance suite (``tests/conformance``) runs each scenario on each runner and checks
 every declaration both ways, so a runner declares a capability exactly when its run
-shows it (declared and not shown fails; shown and not declared fails too).
+shows it (declared and not shown fails; shown and not declared fails too). A runner whose
+runs show one only sometimes (a race in the system) declares it in ``capabilities_vary``
+instead, with a comment saying what was seen; the suite then checks it neither way.
 
 These are not the seed article's claims (``orchbench/claims.py``): a claim pools many
 runs for the report; a capability is one yes/no the suite keeps honest.

@@ -82,6 +82,9 @@ class RunnerPlugin:
     # what its runs show it can do, names from orchbench.capabilities (the conformance
     # suite checks each both ways: declared and not shown fails, shown and undeclared too)
     capabilities: frozenset[str] = frozenset()
+    # capabilities its runs show only sometimes (a race in the system, seen in repeated
+    # runs): the suite checks these neither way and says why
+    capabilities_vary: frozenset[str] = frozenset()
     package: str = field(default="", compare=False)  # set by discovery: "runners.cron"
 
     @property
@@ -174,8 +177,10 @@ def load_declarations(module: str) -> list[RunnerPlugin]:
     if not isinstance(plugins, tuple) or not all(isinstance(p, RunnerPlugin) for p in plugins):
         raise PluginError(f"{module}: PLUGINS must be a tuple of RunnerPlugin")
     for p in plugins:
-        if bad := capabilities.unknown(p.capabilities):
+        if bad := capabilities.unknown(p.capabilities | p.capabilities_vary):
             raise PluginError(f"{module}: runner {p.name!r}: unknown capabilities {bad}")
+        if both := sorted(p.capabilities & p.capabilities_vary):
+            raise PluginError(f"{module}: runner {p.name!r}: {both} both hold and vary")
     return [_bind(p, pkg) for p in plugins]
 
 

@@ -160,5 +160,14 @@ def test_an_unknown_capability_is_refused(tmp_path: Path) -> None:
     try:
         with pytest.raises(plugins.PluginError, match=r"'c': unknown capabilities \['flies'\]"):
             plugins.discover(tmp_path / "caps", "caps")
+        (tmp_path / "caps" / "x" / "plugin.py").write_text(
+            "from orchbench.plugins import RunnerPlugin\n"
+            "PLUGINS = (RunnerPlugin(name='d', system='s', adapter='.x:X', version_key='v',"
+            " capabilities=frozenset({'alerts_on_failure'}),"
+            " capabilities_vary=frozenset({'alerts_on_failure'})),)\n"
+        )
+        sys.modules.pop("caps.x.plugin", None)
+        with pytest.raises(plugins.PluginError, match=r"\['alerts_on_failure'\] both hold"):
+            plugins.discover(tmp_path / "caps", "caps")
     finally:
         sys.path.remove(str(tmp_path))
