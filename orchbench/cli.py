@@ -148,9 +148,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for prof in [pinned] if pinned else profiles:
             if (name, prof) not in pairs:
                 pairs.append((name, prof))
-    files = matrix.scenario_files(args.scenarios, quick=args.quick)
+    where = Path(args.scenario_dir) if args.scenario_dir else matrix.SCENARIO_DIR
+    if not where.is_dir():
+        _fail(f"{where}: no such scenario directory")
+    files = matrix.scenario_files(args.scenarios, quick=args.quick, directory=where)
     if not files:
-        _fail(f"no scenario matches {args.scenarios!r} in {matrix.SCENARIO_DIR}")
+        _fail(f"no scenario matches {args.scenarios!r} in {where}")
     _validate_run_inputs(files, [], None)
     for name, prof in pairs:
         _validate_run_inputs([], [name], prof)
@@ -193,6 +196,8 @@ def _lane_args(args: argparse.Namespace) -> list[str]:
         out.append("--quick")
     if args.scenarios:
         out += ["--scenarios", args.scenarios]
+    if args.scenario_dir:
+        out += ["--scenario-dir", str(Path(args.scenario_dir).resolve())]
     from orchbench.plugins import remote_flags
 
     for f in remote_flags():
@@ -321,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--profiles", default="default", help="comma-separated profiles")
     p.add_argument("--scenarios", help="comma-separated globs over scenario names")
+    p.add_argument(
+        "--scenario-dir", help="take the scenario files from this directory (default: scenarios/)"
+    )
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--resume", action="store_true", help="skip runs already published")
     p.add_argument(

@@ -20,10 +20,13 @@ SCENARIO_DIR = harness.REPO_ROOT / "scenarios"
 QUICK_SCENARIOS = ("clean", "schema_break", "transient_error")
 
 
-def scenario_files(pattern: str | None = None, quick: bool = False) -> list[Path]:
-    """Scenario files in ``scenarios/`` (not the schema), filtered by the quick set and by
-    ``pattern``: comma-separated globs over names or paths (``clean,transient_*``)."""
-    files = sorted(p for p in SCENARIO_DIR.glob("*.yaml"))
+def scenario_files(
+    pattern: str | None = None, quick: bool = False, directory: Path = SCENARIO_DIR
+) -> list[Path]:
+    """Scenario files in ``directory`` (``scenarios/`` unless given; not the schema),
+    filtered by the quick set and by ``pattern``: comma-separated globs over names or paths
+    (``clean,transient_*``)."""
+    files = sorted(p for p in Path(directory).glob("*.yaml"))
     if quick:
         files = [p for p in files if p.stem in QUICK_SCENARIOS]
     if pattern:

@@ -2,9 +2,10 @@
 
 A declaration (``RunnerPlugin``) is everything the harness needs to know about a runner
 without importing its adapter: names, profiles, where the adapter and scale engine are,
-which version names the system, a cost hint, remote-target flags, the environment and
-the report's caveats. The harness, CLI, matrix and scale find runners here; nothing in
-``orchbench/`` names one. A folder may declare several runners (cron and cron-hardened).
+which version names the system, a cost hint, remote-target flags, the environment, the
+report's caveats and the capabilities its runs show (``orchbench.capabilities``). The
+harness, CLI, matrix and scale find runners here; nothing in ``orchbench/`` names one. A
+folder may declare several runners (cron and cron-hardened).
 
 Importing a ``plugin.py`` must stay cheap: it imports only this module. Adapter and engine
 paths are ``"module:Class"``; a module starting with ``.`` is relative to the folder's
@@ -22,6 +23,8 @@ import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from orchbench import capabilities
 
 if TYPE_CHECKING:
     from orchbench.runner import Runner
@@ -76,6 +79,12 @@ class RunnerPlugin:
     environment: str | None = None  # .venvs/<environment>; None: the folder's name
     notes: tuple[Note, ...] = ()
     image_lock: str | None = None  # a lock file in the folder the container step image installs
+    # what its runs show it can do, names from orchbench.capabilities (the conformance
+    # suite checks each both ways: declared and not shown fails, shown and undeclared too)
+    capabilities: frozenset[str] = frozenset()
+    # capabilities its runs show only sometimes (a race in the system, seen in repeated
+    # runs): the suite checks these neither way and says why
+    capabilities_vary: frozenset[str] = frozenset()
     package: str = field(default="", compare=False)  # set by discovery: "runners.cron"
 
     @property
@@ -167,6 +176,11 @@ def load_declarations(module: str) -> list[RunnerPlugin]:
     plugins = getattr(mod, "PLUGINS", None)
     if not isinstance(plugins, tuple) or not all(isinstance(p, RunnerPlugin) for p in plugins):
         raise PluginError(f"{module}: PLUGINS must be a tuple of RunnerPlugin")
+    for p in plugins:
+        if bad := capabilities.unknown(p.capabilities | p.capabilities_vary):
+            raise PluginError(f"{module}: runner {p.name!r}: unknown capabilities {bad}")
+        if both := sorted(p.capabilities & p.capabilities_vary):
+            raise PluginError(f"{module}: runner {p.name!r}: {both} both hold and vary")
     return [_bind(p, pkg) for p in plugins]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -11,6 +12,9 @@ from fault_injection import state as fault_state
 from orchbench.scenario import Scenario
 from orchbench.workflow.data import prepare_world
 from orchbench.world import World
+
+if TYPE_CHECKING:
+    from tests.conformance.bench import Bench
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,9 +41,30 @@ def small_world(tmp_path: Path) -> tuple[World, Path]:
 
 @pytest.fixture(scope="session")
 def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One results tree for the session: the cron and Prefect integration tests (and the
-    Airflow celery test's default-profile 2-day ``schema_break``) publish their
-    default-profile runs here, and the notebook tests read it as the published
-    results (``ORCHBENCH_RESULTS``), as after ``make bench``, instead of running the same
-    scenarios again."""
+    """One results tree for the session: the conformance suite publishes every runner's
+    default-profile runs of its short scenarios here (``conformance``), and the notebook
+    tests read it as the published results (``ORCHBENCH_RESULTS``), as after ``make
+    bench``, instead of running the same scenarios again."""
     return tmp_path_factory.mktemp("published")
+
+
+# The conformance bench runs in the setup of the first test that asks for it, under that
+# test's timeout: every such test gets this one instead of pyproject's 600 s.
+BENCH_TIMEOUT_S = 2400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "conformance" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
+
+
+@pytest.fixture(scope="session")
+def conformance(published_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    """The conformance bench (``tests/conformance/bench.py``), run once per session: the
+    conformance properties and the runner-specific tests that read its runs share it."""
+    from tests.conformance.bench import read_bench, run_bench
+
+    if os.environ.get("ORCHBENCH_CONFORMANCE_RUNS"):  # check a bench run before again
+        return read_bench(Path(os.environ["ORCHBENCH_CONFORMANCE_RUNS"]))
+    return run_bench(published_runs, tmp_path_factory.mktemp("conformance-scenarios"))

@@ -1,9 +1,9 @@
 """Every teaching notebook executes top to bottom without an error (nbclient, the .venv's
 ipykernel). Runs a notebook makes for itself go to one temporary work directory shared by
 the notebooks of this module, as under ``make notebooks`` (04 reuses 03's small runs); the
-published results they read are the session's (``published_runs``: what the cron,
-Prefect and Airflow-celery integration tests ran), so they re-run only what no earlier
-test published."""
+published results they read are the session's (``published_runs``: the conformance
+suite's 2-day runs of every runner, ``tests/conformance``), so they re-run only what no
+earlier test published."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchbench.report.notebooks import execute
+from tests.conformance.bench import Bench
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
 
@@ -33,6 +34,7 @@ def test_notebook_runs_without_error(
     tmp_path: Path,
     nb_work: Path,
     published_runs: Path,
+    conformance: Bench,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import nbformat

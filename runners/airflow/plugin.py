@@ -12,6 +12,17 @@ PLUGINS = (
             "2 workers, Redis, PostgreSQL"
         ),
         profiles=("default", "tuned", "celery"),
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "alerts_on_failure",
+                "recovers_from_hang",
+                "recovers_from_crash",
+                "survives_scheduler_crash",
+            }
+        ),
         adapter=".adapter:AirflowRunner",
         scale=".scale:AirflowScale",
         version_key="apache-airflow",

@@ -14,6 +14,12 @@ PLUGINS = (
         name="cron",
         system="cron",
         description="Debian cron, one crontab line per step, scripts as teams write them",
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(),
+        # the daemon SIGKILLed as featurize starts: in some runs the job survives it (0
+        # human actions), in others it dies with it and the scripts are re-run by hand
+        # (5); seen both ways before and after the day loop moved (2026-12-05)
+        capabilities_vary=frozenset({"survives_scheduler_crash"}),
         adapter=".adapter:CronRunner",
         scale=".scale:CronScale",
         version_key="cron",
@@ -24,6 +30,16 @@ PLUGINS = (
         name="cron-hardened",
         system="cron",
         description="Debian cron with set -euo pipefail, flock, markers, retries, timeout, MAILTO",
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "alerts_on_failure",
+                "recovers_from_hang",
+                "recovers_from_crash",
+            }
+        ),
         adapter=".adapter:HardenedCronRunner",
         version_key="cron",
         cost_s=40,

@@ -16,6 +16,16 @@ PLUGINS = (
         name="kfp",
         system="KFP (local runner)",
         description="KFP v2 compiled spec on kfp.local: typed artifacts, dsl.If gate, caching",
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "recovers_from_hang",
+                "recovers_from_crash",
+                "survives_scheduler_crash",
+            }
+        ),
         adapter=".adapter:KfpRunner",
         scale=".scale:KfpScale",
         version_key="kfp",
@@ -27,6 +37,16 @@ PLUGINS = (
         name="kfp-docker",
         system="KFP (local DockerRunner)",
         description="the kfp pipeline on kfp.local.DockerRunner: one container per task",
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "recovers_from_hang",
+                "recovers_from_crash",
+                "survives_scheduler_crash",
+            }
+        ),
         adapter=".docker_adapter:KfpDockerRunner",
         version_key="kfp",
         cost_s=60,

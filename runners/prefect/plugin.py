@@ -8,6 +8,16 @@ PLUGINS = (
         system="Prefect",
         description="Prefect 3 flow (retries, input-content cache, assets) on a local server",
         profiles=("default", "tuned", "pool"),
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "alerts_on_failure",
+                "recovers_from_hang",
+                "survives_scheduler_crash",
+            }
+        ),
         adapter=".adapter:PrefectRunner",
         scale=".scale:PrefectScale",
         version_key="prefect",

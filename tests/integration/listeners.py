@@ -89,16 +89,17 @@ def _parents_and_sessions() -> dict[int, tuple[int, int]]:
     return out
 
 
-def started_processes(*needles: str) -> set[int]:
-    """This process and its descendants, the members of sessions they lead, and the
-    descendants of processes mentioning ``needles`` (directories of the run or stack)."""
+def started_processes(*needles: str, root: int | None = None) -> set[int]:
+    """This process (or ``root``) and its descendants, the members of sessions they lead,
+    and the descendants of processes mentioning ``needles`` (directories of the run or
+    stack)."""
     procs = _parents_and_sessions()
     children: dict[int, list[int]] = {}
     members: dict[int, list[int]] = {}
     for pid, (ppid, sid) in procs.items():
         children.setdefault(ppid, []).append(pid)
         members.setdefault(sid, []).append(pid)
-    todo = [os.getpid()]
+    todo = [os.getpid() if root is None else root]
     if needles:
         todo += [int(line.split()[0]) for line in processes_mentioning(*needles)]
     seen: set[int] = set()
@@ -143,9 +144,10 @@ def listeners(pids: set[int]) -> list[Listener]:
     return found
 
 
-def public_listeners(*needles: str) -> list[Listener]:
+def public_listeners(*needles: str, root: int | None = None) -> list[Listener]:
     """Listeners not on loopback of the processes ``started_processes`` finds."""
-    return [x for x in listeners(started_processes(*needles)) if not is_loopback(x.address)]
+    found = listeners(started_processes(*needles, root=root))
+    return [x for x in found if not is_loopback(x.address)]
 
 
 def assert_loopback_only(*needles: str) -> None:

@@ -1,6 +1,8 @@
 """The Airflow runner end to end: the real stack (api-server, scheduler, dag-processor).
 
-One stack for the module (``tuned`` profile, to keep it short), the scenarios driven through
+The conformance suite's runs (``tests/conformance``, default profile) are read for
+Airflow's own records; one stack for the module (``tuned`` profile, to keep it short)
+runs what the suite does not (retries exhausted, a run past its deadline) through
 ``orchbench.harness.run_scenario`` exactly as ``orchbench run`` does. Skipped when
 ``.venvs/airflow`` is missing (``make setup`` builds it). The first tests are quick checks
 that need no stack.
@@ -26,6 +28,7 @@ from orchbench.workflow.spec import STEP_NAMES, edges
 from runners.airflow import native
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import session_processes
+from tests.conformance.bench import Bench
 from tests.integration.listeners import assert_loopback_only_throughout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,13 +155,17 @@ def _load(run_dir: Path) -> tuple[dict[str, Any], Journal, list[dict[str, Any]]]
     return run, Journal.load(run_dir / "journal.jsonl"), read_trace(run_dir / "native.jsonl")
 
 
+def conformance_run(
+    conformance: Bench, scenario: str
+) -> tuple[Path, dict[str, Any], Journal, list[dict[str, Any]]]:
+    """The conformance suite's run of ``scenario`` on Airflow (default profile, 2 days)."""
+    run_dir = conformance.run_dir("airflow", scenario)
+    return run_dir, *_load(run_dir)
+
+
 @pytest.mark.slow
-def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
-    with assert_loopback_only_throughout():  # the tuned profile's stack, during a run
-        run_dir = harness.run_scenario(
-            SCENARIOS / "schema_break.yaml", "airflow", "tuned", out_root, runner=airflow
-        )
-    run, journal, trace = _load(run_dir)
+def test_schema_break_fails_fast_and_reruns_the_date(conformance: Bench) -> None:
+    run_dir, run, journal, trace = conformance_run(conformance, "schema_break")
     assert run["status"] == "completed", run["reason"]
     fix = journal.harness_time("fix_applied")
     assert fix is not None
@@ -173,18 +180,26 @@ def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
     for step in STEP_NAMES[2:]:
         assert (step, "upstream_failed") in day2, step
     assert any(r["kind"] == "alert" and r["step"] == "validate" for r in trace)
-    # recovery re-ran exactly day 2 from ingest, once each
-    after = [(a.logical_date, a.step) for a in journal.attempts if a.start_ns > fix]
-    assert after == [(DAY2, s) for s in STEP_NAMES]
+    # recovery re-ran exactly day 2 from ingest, once each; register and canary only if
+    # evaluate let the candidate through the gate (deploy_gate skips them otherwise)
+    after = [a for a in journal.attempts if a.start_ns > fix]
+    deploy = next(a.result.get("deploy") for a in after if a.step == "evaluate")
+    gated = set() if deploy else set(GATED)
+    assert [(a.logical_date, a.step) for a in after] == [
+        (DAY2, s) for s in STEP_NAMES if s not in gated
+    ]
+    rerun = {r["run"] for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2}
+    skipped = {
+        r["step"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] in rerun and r["state"] == "skipped"
+    }
+    assert skipped == gated
     m = run["metrics"]
     assert m["detected"] is True and m["detection_s"] is not None and m["detection_s"] < 30
     assert m["alert_delivered"] is True
-    assert m["stale_executions"] == 0
     assert m["human_actions"] == 1
-    assert m["bad_model_deployed"] is False
-    assert m["final_state_correct"] is True
     assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 2.0
-    assert m["recovered"] is True
     by_fact = m["lineage_by_fact"]
     assert by_fact["run_step"] == 1.0 and by_fact["deployment_model"] == 1.0
     # the DAG puts each output's sha256 in its asset event: outputs are named by content
@@ -204,17 +219,10 @@ def test_schema_break(airflow: AirflowRunner, out_root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_transient_error_recovers_without_a_human(airflow: AirflowRunner, out_root: Path) -> None:
-    run_dir = harness.run_scenario(
-        SCENARIOS / "transient_error.yaml", "airflow", "tuned", out_root, runner=airflow
-    )
-    run, journal, trace = _load(run_dir)
+def test_transient_error_is_retried_by_airflow(conformance: Bench) -> None:
+    _, run, _, trace = conformance_run(conformance, "transient_error")
     assert run["status"] == "completed", run["reason"]
-    m = run["metrics"]
-    assert m["human_actions"] == 0
-    assert m["failed_attempts"] >= 1
-    assert m["final_state_correct"] is True
-    assert m["recovered"] is True
+    assert run["metrics"]["failed_attempts"] >= 1
     tries = [
         r
         for r in trace
@@ -222,26 +230,20 @@ def test_transient_error_recovers_without_a_human(airflow: AirflowRunner, out_ro
     ]
     assert [(r["attempt"], r["state"]) for r in tries] == [(1, "failed"), (2, "success")]
     assert not [r for r in trace if r["kind"] == "alert"]  # no final failure, no alert
-    # day 3's candidate is not better than day 2's champion: the gate skipped register/canary
-    day3 = "2026-01-03"
-    evaluate = [a for a in journal.attempts if (a.logical_date, a.step) == (day3, "evaluate")]
-    assert [a.result.get("deploy") for a in evaluate] == [False]
-    assert not [a for a in journal.attempts if a.logical_date == day3 and a.step in GATED]
-    skipped = {
-        r["step"]
-        for r in trace
-        if r["kind"] == "task_attempt" and r["logical_date"] == day3 and r["state"] == "skipped"
-    }
-    assert skipped == set(GATED)
 
 
 @pytest.mark.slow
 def test_failures_outlasting_the_retries_fail_visibly(
     airflow: AirflowRunner, out_root: Path
 ) -> None:
-    run_dir = harness.run_scenario(
-        SCENARIOS / "transient_error_exhausted.yaml", "airflow", "tuned", out_root, runner=airflow
-    )
+    with assert_loopback_only_throughout():  # the tuned profile's stack, during a run
+        run_dir = harness.run_scenario(
+            SCENARIOS / "transient_error_exhausted.yaml",
+            "airflow",
+            "tuned",
+            out_root,
+            runner=airflow,
+        )
     run, journal, trace = _load(run_dir)
     assert run["status"] == "completed", run["reason"]
     assert run["recovery_plan"] == {DAY2: "train"}
@@ -305,65 +307,41 @@ def _scenario(tmp_path: Path, name: str, days: int, policy: str, faults: list[st
 
 
 @pytest.mark.slow
-def test_hang_is_timed_out_and_a_scheduler_crash_is_survived(
-    airflow: AirflowRunner, out_root: Path, tmp_path: Path
-) -> None:
-    """Day 1: train hangs on its first try; ``execution_timeout`` ends it, the retry
-    succeeds. Day 2: the scheduler is SIGKILLed as train starts and restarted 1 s later."""
-    scenario = _scenario(
-        tmp_path,
-        "hang_then_scheduler_crash",
-        2,
-        "{retries: 1, retry_delay_s: 1, timeout_s: 5}",
-        [
-            "{kind: hang, day: 1, at: train, params: {attempts: 1}}",
-            "{kind: scheduler_crash, day: 2, at: train, params: {restart_after_s: 1}}",
-        ],
-    )
-    assert airflow.stack is not None
-    old_scheduler = airflow.stack.procs["scheduler"].pid
-    run_dir = harness.run_scenario(scenario, "airflow", "tuned", out_root, runner=airflow)
-    run, journal, trace = _load(run_dir)
+def test_hang_is_ended_by_execution_timeout(conformance: Bench) -> None:
+    """The conformance ``hang``: train sleeps on its first try on day 2;
+    ``execution_timeout`` ends it, the retry succeeds."""
+    _, run, journal, trace = conformance_run(conformance, "hang")
     assert run["status"] == "completed", run["reason"]
-    train1 = [a for a in journal.attempts if (a.logical_date, a.step) == ("2026-01-01", "train")]
-    assert [a.status for a in train1] == ["failed", "success"]
-    assert train1[0].error_type == "AirflowTaskTimeout"
+    train2 = [a for a in journal.attempts if (a.logical_date, a.step) == (DAY2, "train")]
+    assert [a.status for a in train2] == ["failed", "success"]
+    assert train2[0].error_type == "AirflowTaskTimeout"
     tries = [
         (r["attempt"], r["state"])
         for r in trace
-        if r["kind"] == "task_attempt"
-        and r["step"] == "train"
-        and r["logical_date"] == "2026-01-01"
+        if r["kind"] == "task_attempt" and r["step"] == "train" and r["logical_date"] == DAY2
     ]
     assert tries == [(1, "failed"), (2, "success")]
-    # the scheduler really died and a new one took over
-    crash = next(f for f in journal.faults if f["kind"] == "scheduler_crash")
-    assert crash["detail"]["killed"] == [{"name": "scheduler", "pid": old_scheduler}]
-    assert airflow.stack.procs["scheduler"].pid != old_scheduler and airflow.stack.alive()
-    # what Airflow did with the running task is measured, not assumed: every day ended
-    # with a state Airflow finished, and the recovery (if any) left the right model
-    assert {r["state"] for r in trace if r["kind"] == "run_state"} <= {"success", "failed"}
-    assert run["metrics"]["final_state_correct"] is True
     (declared,) = [r for r in trace if r["kind"] == "declared"]
     assert declared["retries"] == dict.fromkeys([*STEP_NAMES, "deploy_gate"], 1)
-    assert declared["timeouts"]["train"] == 5.0
+    assert declared["timeouts"]["train"] == 6.0
     assert declared["deploy_condition"] and "deploy_gate" in declared["deploy_condition"]
     assert declared["typed_artifacts"] == [] and declared["caching"] is False
 
 
 @pytest.mark.slow
-def test_missed_day_is_backfilled_with_one_command(
-    airflow: AirflowRunner, out_root: Path, tmp_path: Path
-) -> None:
-    scenario = _scenario(
-        tmp_path,
-        "missed_day",
-        2,
-        "{retries: 0, retry_delay_s: 1, timeout_s: 30}",
-        ["{kind: missed_days, day: 2, at: ingest, params: {days: 1}}"],
-    )
-    run_dir = harness.run_scenario(scenario, "airflow", "tuned", out_root, runner=airflow)
-    run, journal, trace = _load(run_dir)
+def test_scheduler_crash_kills_the_scheduler_alone(conformance: Bench) -> None:
+    """The conformance ``scheduler_crash``: only the scheduler is SIGKILLed (and restarted);
+    every day ended with a state Airflow finished."""
+    _, run, journal, trace = conformance_run(conformance, "scheduler_crash")
+    assert run["status"] == "completed", run["reason"]
+    crash = next(f for f in journal.faults if f["kind"] == "scheduler_crash")
+    assert [k["name"] for k in crash["detail"]["killed"]] == ["scheduler"]
+    assert {r["state"] for r in trace if r["kind"] == "run_state"} <= {"success", "failed"}
+
+
+@pytest.mark.slow
+def test_missed_day_is_backfilled_with_one_command(conformance: Bench) -> None:
+    _, run, journal, trace = conformance_run(conformance, "missed_days")
     assert run["status"] == "completed", run["reason"]
     assert run["recovery_plan"] == {DAY2: "ingest"}
     fix = journal.harness_time("fix_applied")
@@ -374,5 +352,4 @@ def test_missed_day_is_backfilled_with_one_command(
     ]
     runs = {r["logical_date"]: r for r in trace if r["kind"] == "run_state"}
     assert runs[DAY2]["run_type"] == "backfill" and runs[DAY2]["state"] == "success"
-    m = run["metrics"]
-    assert m["human_actions"] == 1 and m["recovered"] is True
+    assert run["metrics"]["human_actions"] == 1

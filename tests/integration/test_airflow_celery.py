@@ -1,10 +1,11 @@
 """``airflow --profile celery`` on the real stack: PostgreSQL, Redis, CeleryExecutor, two
 ``airflow celery worker`` processes beside api-server, scheduler and dag-processor.
 
-A 2-day schema break runs on the ``default`` profile (LocalExecutor, SQLite) and on
-``celery``; the outcome metrics must be the same, the tasks must have run on a Celery
-worker, and no process of the celery stack may be left, after a normal stop and after a
-Ctrl-C of ``orchbench run``. Skipped without ``.venvs/airflow``, PostgreSQL or Redis.
+The conformance suite's 2-day schema break on the ``default`` profile (LocalExecutor,
+SQLite) runs again on ``celery``; the outcome metrics must be the same, the tasks must
+have run on a Celery worker, and no process of the celery stack may be left, after a
+normal stop and after a Ctrl-C of ``orchbench run``. Skipped without ``.venvs/airflow``,
+PostgreSQL or Redis.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from orchbench.journal import Journal
 from orchbench.runner import EnvironmentMissing
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.stack import CELERY_WORKERS, AirflowStack
+from tests.conformance.bench import Bench
 from tests.integration.leftovers import processes_mentioning
 from tests.integration.listeners import assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
@@ -151,8 +153,9 @@ def _assert_kinds(snap: dict[int, tuple[str, str]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _schema_break_2d(tmp_path_factory.mktemp("scenarios"))
+def scenario(conformance: Bench) -> Path:
+    """The conformance suite's 2-day ``schema_break`` as its Airflow run kept it."""
+    return conformance.run_dir("airflow", "schema_break") / "scenario.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -161,13 +164,9 @@ def out_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def default_run(scenario: Path, published_runs: Path) -> dict[str, Any]:
-    """The same scenario on the default profile (its own stack, started and stopped),
-    published into the session's results tree: notebook 03 shows this run as Airflow's
-    instead of starting another stack for the same 2-day run. Nothing of the stack may
-    listen beyond loopback while it runs."""
-    with assert_loopback_only_throughout():
-        run_dir = harness.run_scenario(scenario, "airflow", "default", published_runs)
+def default_run(conformance: Bench) -> dict[str, Any]:
+    """The same scenario on the default profile: the conformance suite's run."""
+    run_dir = conformance.run_dir("airflow", "schema_break")
     return json.loads((run_dir / "run.json").read_text())
 
 

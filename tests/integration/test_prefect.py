@@ -1,9 +1,10 @@
 """The Prefect runner against a real ``prefect server start`` (one per module).
 
-Runs ``schema_break``, ``transient_error`` and ``transient_error_exhausted`` through
-``orchbench.harness.run_scenario`` and checks run.json metrics, the journal and the native
-trace read from Prefect's API; then a run forced past its deadline; and that neither the
-flow processes nor the server outlive ``stop``.
+Reads the conformance suite's runs (``tests/conformance``: schema_break, transient_error,
+hang, crash, scheduler_crash, missed_days on the default profile) for Prefect's own
+records; runs ``transient_error_exhausted`` (the cache on re-run) and a run forced past
+its deadline on a server of its own, and checks that neither the flow processes nor the
+server outlive ``stop``.
 
 The ``pool`` profile (issue 10) gets a stack of its own (PostgreSQL, the server on it, a
 process work pool, its deployment, two workers): ``schema_break`` there must give the same
@@ -36,6 +37,7 @@ from runners.prefect.adapter import POOL, PrefectRunner
 from runners.prefect.modes import PoolStack
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
+from tests.conformance.bench import Bench
 from tests.integration.leftovers import processes_mentioning
 from tests.integration.listeners import assert_loopback_only, assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
@@ -94,11 +96,16 @@ def out(published_runs: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def schema_break_default(runner: PrefectRunner, out: Path) -> tuple[Path, dict[str, Any]]:
-    """``schema_break`` on the default profile, run once for the module; nothing of the
-    server or the flow processes listens beyond loopback meanwhile."""
-    with assert_loopback_only_throughout():
-        return run("schema_break", runner, out)
+def schema_break_default(conformance: Bench) -> tuple[Path, dict[str, Any]]:
+    """The conformance suite's ``schema_break`` on the default profile (2 days; its
+    ``scenario.yaml`` is what the pool and remote tests run to compare with it)."""
+    d = conformance.run_dir("prefect", "schema_break")
+    return d, json.loads((d / "run.json").read_text())
+
+
+def conformance_run(conformance: Bench, scenario: str) -> tuple[Path, dict[str, Any]]:
+    d = conformance.run_dir("prefect", scenario)
+    return d, json.loads((d / "run.json").read_text())
 
 
 def run(name: str, runner: PrefectRunner, out: Path, **kw: Any) -> tuple[Path, dict[str, Any]]:
@@ -117,6 +124,7 @@ def attempts(trace: list[dict[str, Any]], date: str, step: str) -> list[dict[str
 def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
     schema_break_default: tuple[Path, dict[str, Any]],
 ) -> None:
+    """The conformance ``schema_break``, read for Prefect's own records."""
     d, run_json = schema_break_default
     assert run_json["status"] == "completed", run_json["reason"]
     assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
@@ -154,8 +162,8 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
     assert journal.operator_actions[0]["command"].startswith("python -m runners.prefect")
 
 
-def test_transient_error_is_retried_without_a_human(runner: PrefectRunner, out: Path) -> None:
-    d, run_json = run("transient_error", runner, out)
+def test_transient_error_is_retried_in_the_same_flow_run(conformance: Bench) -> None:
+    d, run_json = conformance_run(conformance, "transient_error")
     assert run_json["status"] == "completed", run_json["reason"]
     m = run_json["metrics"]
     assert m["human_actions"] == 0
@@ -223,84 +231,70 @@ def test_a_run_past_its_deadline_is_killed_and_leaves_nothing(
     assert journal.attempts  # it was killed mid-way, not before it started
 
 
-# --- issue 7: faults the runner itself must handle ------------------------------------------
+def test_tuned_profile_listens_on_loopback_only(tmp_path: Path) -> None:
+    """The tuned profile starts the same server with fewer services; no run, only a look
+    at what listens (its flow processes differ from the default's in two client settings)."""
+    r = PrefectRunner("tuned", repo_root=REPO)
+    r.check_environment()
+    r.start(tmp_path)
+    try:
+        assert r.api is not None and r.api.healthy()
+        assert_loopback_only()
+    finally:
+        r.stop()
 
 
-def _scenario(tmp_path: Path, name: str, policy: str, faults: list[str]) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"schema: orchbench.scenario/1\nname: {name}\nclaim: runner-level fault check ({name})\n"
-        f"days: 2\ndata: {{rows_per_day: 2000, seed: 7}}\npolicy: {policy}\nfaults:\n"
-        + "".join(f"  - {f}\n" for f in faults)
-    )
-    return path
+# --- issue 7: faults the runner itself must handle (the conformance runs) ------------------
 
 
-def test_hang_is_timed_out_and_a_server_crash_is_survived(
-    runner: PrefectRunner, out: Path, tmp_path: Path
-) -> None:
-    """Day 1: train hangs in ``block`` mode (a C-level lock wait); ``timeout_seconds``
-    interrupts it in the flow's main thread and the retry succeeds. Day 2: the server's
-    whole process group is SIGKILLed as train starts and restarted on the same port."""
-    scenario = _scenario(
-        tmp_path,
-        "hang_then_server_crash",
-        "{retries: 1, retry_delay_s: 1, timeout_s: 5}",
-        [
-            "{kind: hang, day: 1, at: train, params: {attempts: 1, mode: block}}",
-            "{kind: scheduler_crash, day: 2, at: train, params: {restart_after_s: 1}}",
-        ],
-    )
-    assert runner.server is not None
-    old = set(runner.server.pids())
-    d = run_scenario(scenario, "prefect", out_root=out, runner=runner)
-    run_json = json.loads((d / "run.json").read_text())
-    assert run_json["status"] == "completed", run_json["reason"]
+def test_hang_is_timed_out_by_prefect_and_retried(conformance: Bench) -> None:
+    """The conformance ``hang``: train sleeps on its first try on day 2; the task's
+    ``timeout_seconds`` ends it and the retry succeeds, as Prefect records it too."""
+    d, _ = conformance_run(conformance, "hang")
     journal = Journal.load(d / "journal.jsonl")
     trace = read_trace(d / "native.jsonl")
-    train1 = [a for a in journal.attempts if (a.logical_date, a.step) == ("2026-01-01", "train")]
-    assert [a.status for a in train1] == ["failed", "success"]
-    assert [r["state"] for r in attempts(trace, "2026-01-01", "train")] == ["failed", "success"]
-    crash = next(f for f in journal.faults if f["kind"] == "scheduler_crash")
-    assert {k["pid"] for k in crash["detail"]["killed"]} == old
-    assert runner.api is not None and runner.api.healthy()
-    assert not old & set(runner.server.pids())
-    # what the flow run did against a dead API is measured: whatever Prefect recorded,
-    # the run ended and the final state is judged against the oracle
-    assert run_json["metrics"]["final_state_correct"] is not None
+    train2 = [a for a in journal.attempts if (a.logical_date, a.step) == ("2026-01-02", "train")]
+    assert [a.status for a in train2] == ["failed", "success"]
+    assert [r["state"] for r in attempts(trace, "2026-01-02", "train")] == ["failed", "success"]
     (declared,) = [r for r in trace if r["kind"] == "declared"]
-    assert declared["timeouts"]["train"] == 5.0 and declared["retries"]["train"] == 1
+    assert declared["timeouts"]["train"] == 6.0 and declared["retries"]["train"] == 1
     assert declared["caching"] is True and declared["deploy_condition"] is None
 
 
-def test_crash_and_missed_day_need_the_operator(
-    runner: PrefectRunner, out: Path, tmp_path: Path
-) -> None:
-    """Day 1: featurize's process is SIGKILLed; the task runs in the flow process, so the
-    flow run dies with it. Day 2: no flow run at all (the scheduler is down)."""
-    scenario = _scenario(
-        tmp_path,
-        "crash_then_missed_day",
-        "{retries: 1, retry_delay_s: 1, timeout_s: 30}",
-        [
-            "{kind: crash, day: 1, at: featurize, params: {attempts: 1}}",
-            "{kind: missed_days, day: 2, at: ingest, params: {days: 1}}",
-        ],
-    )
-    d = run_scenario(scenario, "prefect", out_root=out, runner=runner)
-    run_json = json.loads((d / "run.json").read_text())
-    assert run_json["status"] == "completed", run_json["reason"]
-    assert run_json["recovery_plan"] == {"2026-01-01": "featurize", "2026-01-02": "ingest"}
+def test_a_server_crash_kills_the_whole_server_process_group(conformance: Bench) -> None:
+    """The conformance ``scheduler_crash``: the server's processes were SIGKILLed as
+    featurize started on day 2 (and restarted); the run still ended with a final state."""
+    d, run_json = conformance_run(conformance, "scheduler_crash")
+    journal = Journal.load(d / "journal.jsonl")
+    crash = next(f for f in journal.faults if f["kind"] == "scheduler_crash")
+    assert crash["detail"]["killed"] and all(k["pid"] for k in crash["detail"]["killed"])
+    assert run_json["metrics"]["final_state_correct"] is not None
+
+
+def test_a_crashed_task_kills_its_flow_run_so_the_operator_reruns(conformance: Bench) -> None:
+    """The conformance ``crash``: featurize's process is SIGKILLed on day 2; the task runs
+    in the flow process, so the flow run dies with it: no retry, the operator re-runs."""
+    d, run_json = conformance_run(conformance, "crash")
+    assert run_json["recovery_plan"] == {"2026-01-02": "featurize"}
     journal = Journal.load(d / "journal.jsonl")
     fix = journal.harness_time("fix_applied")
     assert fix is not None
     before = [(a.logical_date, a.step, a.status) for a in journal.attempts if a.start_ns < fix]
-    assert before[-1] == ("2026-01-01", "featurize", "killed")  # no retry: the flow died
-    assert not [b for b in before if b[0] == "2026-01-02"]
-    assert len(journal.operator_actions) == 2
-    m = run_json["metrics"]
-    assert m["human_actions"] == 2 and m["recovered"] is True
-    assert processes_with_env(f"ORCHBENCH_RUN_ID={run_json['run_id']}") == []
+    assert before[-1] == ("2026-01-02", "featurize", "killed")  # no retry: the flow died
+    assert run_json["metrics"]["human_actions"] == 1
+
+
+def test_a_missed_day_is_run_by_the_operator(conformance: Bench) -> None:
+    """The conformance ``missed_days``: no flow run on day 2 (the scheduler is down); the
+    operator runs the deployment for it."""
+    d, run_json = conformance_run(conformance, "missed_days")
+    assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
+    journal = Journal.load(d / "journal.jsonl")
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    assert not [a for a in journal.attempts if a.start_ns < fix and a.logical_date == "2026-01-02"]
+    assert len(journal.operator_actions) == 1
+    assert journal.operator_actions[0]["command"].startswith("python -m runners.prefect")
 
 
 # --- issue 10: the production-like `pool` profile ---------------------------------------------
@@ -347,19 +341,6 @@ def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRun
         assert not Path(needles[1]).exists()
 
 
-def test_tuned_profile_listens_on_loopback_only(tmp_path: Path) -> None:
-    """The tuned profile starts the same server with fewer services; no run, only a look
-    at what listens (its flow processes differ from the default's in two client settings)."""
-    r = PrefectRunner("tuned", repo_root=REPO)
-    r.check_environment()
-    r.start(tmp_path)
-    try:
-        assert r.api is not None and r.api.healthy()
-        assert_loopback_only()
-    finally:
-        r.stop()
-
-
 def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
     pool_runner: PrefectRunner, tmp_path: Path
 ) -> None:
@@ -377,23 +358,26 @@ def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     schema_break_default: tuple[Path, dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    _, default = schema_break_default
+    default_dir, default = schema_break_default
     with assert_loopback_only_throughout():  # server, PostgreSQL, workers, flow runs
-        d, pool = run("schema_break", pool_runner, tmp_path)
+        d = run_scenario(
+            default_dir / "scenario.yaml", "prefect", out_root=tmp_path, runner=pool_runner
+        )
+    pool = json.loads((d / "run.json").read_text())
     assert pool["status"] == "completed", pool["reason"]
     assert pool["profile"] == "pool"
     assert pool["recovery_plan"] == default["recovery_plan"]
     assert {k: pool["metrics"][k] for k in OUTCOME} == {k: default["metrics"][k] for k in OUTCOME}
     assert (pool["metrics"]["detection_s"] is None) == (default["metrics"]["detection_s"] is None)
 
-    # Every flow run of the run (3 days and the re-run) came from the deployment and was
+    # Every flow run of the run (2 days and the re-run) came from the deployment and was
     # executed by one of the pool's workers, not in this process or a plain subprocess.
     api, workers = pool_runner.api, pool_stack(pool_runner).workers
     assert api is not None and workers is not None
     flow_runs = api.post(
         "flow_runs/filter", {"flow_runs": {"tags": {"all_": [native.run_tag(pool["run_id"])]}}}
     )
-    assert len(flow_runs) == 4
+    assert len(flow_runs) == 3
     assert {f["work_pool_name"] for f in flow_runs} == {POOL}
     assert {f["deployment_id"] for f in flow_runs} == {pool_stack(pool_runner).deployment_id}
     assert all(f["infrastructure_pid"] for f in flow_runs)
@@ -492,12 +476,12 @@ def test_pool_on_a_remote_server_the_harness_neither_starts_nor_stops(
         before = server.pids()
 
         monkeypatch.setenv("ORCHBENCH_PREFECT_API_URL", api.url)
+        default_dir, default = schema_break_default
         d = run_scenario(
-            SCENARIOS / "schema_break.yaml", "prefect", profile="pool", out_root=tmp_path / "runs"
+            default_dir / "scenario.yaml", "prefect", profile="pool", out_root=tmp_path / "runs"
         )
         remote = json.loads((d / "run.json").read_text())
         assert remote["status"] == "completed", remote["reason"]
-        _, default = schema_break_default
         assert remote["recovery_plan"] == default["recovery_plan"]
         got = {k: remote["metrics"][k] for k in OUTCOME}
         assert got == {k: default["metrics"][k] for k in OUTCOME}

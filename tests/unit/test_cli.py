@@ -129,3 +129,33 @@ def test_bench_checks_every_pinned_runner_profile_before_writing(tmp_path: Path)
     r = orchbench("bench", "--runners", "kfp", "--profiles", "default,bad", "--out", str(out))
     assert r.returncode == 2 and "no profile 'bad'" in r.stderr
     assert not out.exists()
+
+
+def test_bench_takes_scenarios_from_a_directory_that_must_exist(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    r = orchbench(
+        "bench", "--runners", "kfp", "--scenario-dir", str(tmp_path / "no"), "--out", str(out)
+    )
+    assert r.returncode == 2 and "no such scenario directory" in r.stderr
+    (tmp_path / "scen").mkdir()
+    r = orchbench(
+        "bench", "--runners", "kfp", "--scenario-dir", str(tmp_path / "scen"), "--out", str(out)
+    )
+    assert (
+        r.returncode == 2
+        and "no scenario matches" in r.stderr
+        and str(tmp_path / "scen") in r.stderr
+    )
+    assert not out.exists()
+
+
+def test_scenario_files_globs_in_the_directory_given(tmp_path: Path) -> None:
+    from orchbench.matrix import scenario_files
+
+    for name in ("clean", "hang", "crash"):
+        (tmp_path / f"{name}.yaml").write_text("")
+    assert [p.name for p in scenario_files("c*", directory=tmp_path)] == [
+        "clean.yaml",
+        "crash.yaml",
+    ]
+    assert [p.name for p in scenario_files(quick=True, directory=tmp_path)] == ["clean.yaml"]

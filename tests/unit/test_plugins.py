@@ -146,3 +146,28 @@ def test_no_makefile_rule_names_a_runner_folder() -> None:
     text = (REPO / "Makefile").read_text()
     assert "runners/kfp" not in text and "runners.airflow" not in text
     assert "-include $(sort $(wildcard runners/*/runner.mk))" in text
+
+
+def test_an_unknown_capability_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "caps" / "x").mkdir(parents=True)
+    (tmp_path / "caps" / "__init__.py").write_text("")
+    (tmp_path / "caps" / "x" / "plugin.py").write_text(
+        "from orchbench.plugins import RunnerPlugin\n"
+        "PLUGINS = (RunnerPlugin(name='c', system='s', adapter='.x:X', version_key='v',"
+        " capabilities=frozenset({'retries_without_human', 'flies'})),)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(plugins.PluginError, match=r"'c': unknown capabilities \['flies'\]"):
+            plugins.discover(tmp_path / "caps", "caps")
+        (tmp_path / "caps" / "x" / "plugin.py").write_text(
+            "from orchbench.plugins import RunnerPlugin\n"
+            "PLUGINS = (RunnerPlugin(name='d', system='s', adapter='.x:X', version_key='v',"
+            " capabilities=frozenset({'alerts_on_failure'}),"
+            " capabilities_vary=frozenset({'alerts_on_failure'})),)\n"
+        )
+        sys.modules.pop("caps.x.plugin", None)
+        with pytest.raises(plugins.PluginError, match=r"\['alerts_on_failure'\] both hold"):
+            plugins.discover(tmp_path / "caps", "caps")
+    finally:
+        sys.path.remove(str(tmp_path))

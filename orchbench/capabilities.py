@@ -1,0 +1,89 @@
+"""What a runner may declare it can do (``RunnerPlugin.capabilities``), each with the one
+run that shows it and the rule over that run's ``run.json`` that decides it.
+
+A capability is a behaviour a short run of one scenario shows without a human: the
+conformance suite (``tests/conformance``) runs each scenario on each runner and checks
+every declaration both ways, so a runner declares a capability exactly when its run
+shows it (declared and not shown fails; shown and not declared fails too). A runner whose
+runs show one only sometimes (a race in the system) declares it in ``capabilities_vary``
+instead, with a comment saying what was seen; the suite then checks it neither way.
+
+These are not the seed article's claims (``orchbench/claims.py``): a claim pools many
+runs for the report; a capability is one yes/no the suite keeps honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    scenario: str  # the scenario whose run shows it
+    definition: str
+    shown_by: Callable[[dict[str, Any]], bool]  # the rule over the run's ``metrics``
+
+
+def _no_human(m: dict[str, Any]) -> bool:
+    return m.get("recovered") is True and m.get("human_actions") == 0
+
+
+CAPABILITIES: dict[str, Capability] = {
+    c.name: c
+    for c in (
+        Capability(
+            "retries_without_human",
+            "transient_error",
+            "a step that fails once is retried by the system: recovered, 0 human actions",
+            _no_human,
+        ),
+        Capability(
+            "stops_on_schema_break",
+            "schema_break",
+            "bad input is detected and nothing downstream runs on stale data: "
+            "detected, 0 stale executions",
+            lambda m: m.get("detected") is True and m.get("stale_executions") == 0,
+        ),
+        Capability(
+            "alerts_on_failure",
+            "schema_break",
+            "a failure reaches a human by itself (a mail, a callback): alert delivered",
+            lambda m: m.get("alert_delivered") is True,
+        ),
+        Capability(
+            "recovers_from_hang",
+            "hang",
+            "a hung step is ended (by the system's timeout, or the harness's where it has "
+            "none) and run again, the day completes: recovered, 0 human actions",
+            _no_human,
+        ),
+        Capability(
+            "recovers_from_crash",
+            "crash",
+            "a step whose process is killed is run again by the system: recovered, 0 human actions",
+            _no_human,
+        ),
+        Capability(
+            "survives_scheduler_crash",
+            "scheduler_crash",
+            "the scheduler killed mid-run and restarted, the day still completes: "
+            "recovered, 0 human actions",
+            _no_human,
+        ),
+        Capability(
+            "catches_up_missed_days",
+            "missed_days",
+            "dates missed while the scheduler was down are run once it is back: "
+            "recovered, 0 human actions",
+            _no_human,
+        ),
+    )
+}
+
+
+def unknown(names: frozenset[str]) -> list[str]:
+    """The names in ``names`` that are not capabilities."""
+    return sorted(n for n in names if n not in CAPABILITIES)

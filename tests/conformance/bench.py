@@ -1,0 +1,191 @@
+"""The conformance bench: every runner's conformance scenarios, one bench lane each.
+
+``run_bench`` writes the short scenarios (``scenarios.py``) to a directory and runs them
+on every runner the harness discovers (``orchbench.plugins``) whose environment is there,
+with the default profile: per runner one ``orchbench bench --scenario-dir ...`` in a
+process of its own (``lane.py``), so one service start per runner, up to ``JOBS`` lanes
+at once; the runs are published in the session's results tree. What the properties need
+beyond the run directories is taken while and right after the bench runs: every second
+while a lane runs, its processes' listeners beyond loopback (``listeners.py``: the lane
+process, its descendants, the sessions they lead, and whatever mentions its run or
+service directories); after its lane ended, which processes mentioning those
+directories are still alive.
+
+Unavailable runners (environment missing here) are not run; their tests skip with the
+reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchbench import harness, plugins, rundir
+from orchbench.runner import EnvironmentMissing
+from tests.conformance import scenarios
+from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import public_listeners
+
+PROFILE = "default"
+# Bench lanes at once, as ``make bench``'s default: on 2 cores the runs wait on schedules,
+# retry delays and timeouts as much as on the CPU, so three lanes keep both cores busy.
+# Cron runners are ``exclusive`` where no raised-weight CPU cgroup can be made and then
+# run alone after the others (as orchbench/matrix.py's lanes do), whatever this says.
+JOBS = 3
+LEFTOVER_GRACE_S = 10.0  # a process being reaped when its lane exits
+SAMPLE_EVERY_S = 1.0  # listeners of each running lane; a sample costs ~15 ms CPU
+
+
+@dataclass
+class Bench:
+    """What one conformance bench left: run directories by (runner, scenario), the
+    runners it could not run (with the reason), and processes left per runner."""
+
+    out: Path
+    runs: dict[tuple[str, str], Path] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    leftovers: dict[str, list[str]] = field(default_factory=dict)
+    public: dict[str, set[str]] = field(default_factory=dict)  # listeners beyond loopback
+    samples: dict[str, int] = field(default_factory=dict)  # listener samples per lane
+    wall_s: float = 0.0
+    log: str = ""
+
+    def run_dir(self, runner: str, scenario: str) -> Path:
+        """The run of ``scenario`` on ``runner``; skips the test when the runner's
+        environment is missing here, fails when the bench published no run for it."""
+        import pytest
+
+        if runner in self.unavailable:
+            pytest.skip(f"{runner}: {self.unavailable[runner]}")
+        if (runner, scenario) not in self.runs:
+            pytest.fail(f"no published run of {scenario} on {runner}:\n{self.log[-3000:]}")
+        return self.runs[(runner, scenario)]
+
+
+def runner_names() -> list[str]:
+    """Every runner the harness discovers (a new ``runners/<folder>`` is one more)."""
+    return list(plugins.all_plugins())
+
+
+def _environment_problem(name: str) -> str | None:
+    try:
+        harness.make_runner(name, PROFILE)
+    except EnvironmentMissing as e:
+        return str(e)
+    return None
+
+
+def _published(out: Path) -> set[Path]:
+    return {p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith(".")}
+
+
+def _needles(out: Path, name: str) -> list[str]:
+    """What a process of ``name``'s lane mentions: its run directories (temporary ones
+    too) or its services directory."""
+    runs = [f"{out}/{scenario}/{name}/" for scenario in scenarios.SCENARIOS]
+    return [*runs, f"{out}/{rundir.SERVICES_DIR}/{name}-{PROFILE}-"]
+
+
+def _lane(name: str, scenario_dir: Path, out: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "tests.conformance.lane"]
+    for ref in scenarios.setups():
+        cmd += ["--setup", ref]
+    cmd += ["--", "--runners", name, "--profiles", PROFILE]
+    return [*cmd, "--scenario-dir", str(scenario_dir), "--out", str(out)]
+
+
+def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
+    """Run the conformance scenarios on every available runner into ``out``: one bench
+    lane per runner (``lane.py``: ``orchbench bench`` in a process of its own, its runner
+    started once), up to ``jobs`` at once, longest first (the runners' ``cost_s``), an
+    ``exclusive`` runner alone, as ``orchbench bench --jobs`` orders them."""
+    bench = Bench(out=out)
+    for name in runner_names():
+        problem = _environment_problem(name)
+        if problem:
+            bench.unavailable[name] = problem
+    found = plugins.all_plugins()
+    queue = sorted(
+        (n for n in runner_names() if n not in bench.unavailable),
+        key=lambda n: (plugins.runner_class(n).exclusive, -found[n].cost_s),
+    )
+    scenarios.write(scenario_dir)
+    before = _published(out)
+    env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
+    logs = out.parent / f"{out.name}-lanes"
+    logs.mkdir(exist_ok=True)
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    t0 = time.monotonic()
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                alone = plugins.runner_class(queue[0]).exclusive
+                if alone and running:
+                    break
+                name = queue.pop(0)
+                lanes = 1 if alone else jobs
+                with (logs / f"{name}.log").open("wb") as log:
+                    running[name] = subprocess.Popen(
+                        _lane(name, scenario_dir, out),
+                        cwd=harness.REPO_ROOT,
+                        env={**env, rundir.ENV_BENCH_JOBS: str(lanes)},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                if alone:
+                    break
+            for name, proc in list(running.items()):
+                if proc.poll() is not None:
+                    del running[name]
+                    bench.leftovers[name] = _wait_gone(_needles(out, name))
+                else:
+                    found = public_listeners(*_needles(out, name), root=proc.pid)
+                    bench.public.setdefault(name, set()).update(map(str, found))
+                    bench.samples[name] = bench.samples.get(name, 0) + 1
+            time.sleep(SAMPLE_EVERY_S)
+    finally:  # interrupted: each lane stops its runner and removes its partial run
+        for proc in running.values():
+            proc.terminate()
+        for proc in running.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    bench.wall_s = time.monotonic() - t0
+    bench.log = "\n".join(
+        f"{p.name}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log")
+    )
+    for d in sorted(_published(out) - before):
+        bench.runs[(d.parent.name, d.parent.parent.name)] = d
+    return bench
+
+
+def read_bench(out: Path) -> Bench:
+    """A bench already run into ``out`` (the latest run of each runner and scenario), to
+    check the properties again without running: ``ORCHBENCH_CONFORMANCE_RUNS=DIR``."""
+    bench = Bench(out=out, log=f"read from {out}")
+    for name in runner_names():
+        problem = _environment_problem(name)
+        if problem:
+            bench.unavailable[name] = problem
+    for d in sorted(_published(out), key=lambda p: p.name):
+        bench.runs[(d.parent.name, d.parent.parent.name)] = d
+    for name in runner_names():
+        bench.leftovers[name] = _wait_gone(
+            [str(d) for (r, _), d in bench.runs.items() if r == name]
+        )
+    return bench
+
+
+def _wait_gone(needles: list[str]) -> list[str]:
+    if not needles:
+        return []
+    end = time.monotonic() + LEFTOVER_GRACE_S
+    while (left := processes_mentioning(*needles)) and time.monotonic() < end:
+        time.sleep(0.2)
+    return left

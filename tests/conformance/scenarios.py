@@ -1,0 +1,115 @@
+"""The conformance scenarios: short copies of ``scenarios/<name>.yaml``, one line each.
+
+Each entry names a scenario file and what the copy changes: every copy has at most
+``DAYS`` days (faults after them dropped) and at most ``ROWS`` rows a day, so a runner's
+seven runs take minutes. A copy keeps its scenario's name, so its runs are published as
+that scenario's (the notebooks read the ``schema_break`` and ``transient_error`` ones).
+
+Adding a scenario is one line in ``SCENARIOS``: ``"name": Short()`` for a file under
+``scenarios/``, or ``Short(body={...}, setup="module:function")`` for a scenario defined
+here whose fault kind a test registers: each bench lane calls ``setup`` before it runs
+(``lane.py``), so the kind is known where the runs happen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DAYS = 2
+ROWS = 5000
+DAY1, DAY2 = "2026-01-01", "2026-01-02"
+
+
+@dataclass(frozen=True)
+class Short:
+    """How a conformance copy differs from its scenario: ``params`` replace a fault's
+    params (by fault kind); ``body`` is a whole scenario instead of a file's; ``setup``
+    (``"module:function"``) is called in each bench lane first (registers a fault kind)."""
+
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    setup: str | None = None
+
+
+# the base runner's day loop with a scheduler-level kind only a test defines
+PAUSED = {
+    "schema": "orchbench.scenario/1",
+    "name": "paused",
+    "claim": "test only: a scheduler pause delays a date and changes nothing else",
+    "days": 2,
+    "data": {"rows_per_day": 2000, "seed": 5},
+    "faults": [
+        {"kind": "test_scheduler_pause", "day": 2, "at": "ingest", "params": {"seconds": 1.0}}
+    ],
+}
+
+SCENARIOS: dict[str, Short] = {
+    "clean": Short(),
+    "schema_break": Short(),
+    "transient_error": Short(),
+    "hang": Short(),
+    "crash": Short(),
+    "scheduler_crash": Short(),
+    "missed_days": Short(params={"missed_days": {"days": 1}}),
+    "paused": Short(body=PAUSED, setup="tests.conformance.kinds:pause"),
+}
+
+
+def shortened(name: str, how: Short) -> dict[str, Any]:
+    """The scenario ``name`` as its conformance copy."""
+    if how.body is not None:
+        data = dict(how.body)
+    else:
+        data = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
+    data["days"] = min(DAYS, int(data["days"]))
+    data["data"] = {**data["data"], "rows_per_day": min(ROWS, data["data"]["rows_per_day"])}
+    faults = [dict(f) for f in data.get("faults") or [] if f["day"] <= data["days"]]
+    for f in faults:
+        f["params"] = {**(f.get("params") or {}), **how.params.get(f["kind"], {})}
+    data["faults"] = faults
+    return data
+
+
+def setups() -> list[str]:
+    """The setup functions the conformance scenarios need, each once."""
+    return sorted({how.setup for how in SCENARIOS.values() if how.setup})
+
+
+def call(ref: str) -> None:
+    """Call a setup function named ``"module:function"``."""
+    module, _, fn = ref.partition(":")
+    getattr(importlib.import_module(module), fn)()
+
+
+@contextmanager
+def set_up() -> Iterator[None]:
+    """The setups, in this process, for the block only: the fault catalog they register
+    kinds in is as before afterwards (later tests see the real catalog)."""
+    from fault_injection import catalog
+
+    saved = dict(catalog.KINDS)
+    try:
+        for ref in setups():
+            call(ref)
+        yield
+    finally:
+        catalog.KINDS.clear()
+        catalog.KINDS.update(saved)
+
+
+def write(directory: Path) -> Path:
+    """Write every conformance copy into ``directory``; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, how in SCENARIOS.items():
+        (directory / f"{name}.yaml").write_text(
+            yaml.safe_dump(shortened(name, how), sort_keys=False)
+        )
+    return directory
