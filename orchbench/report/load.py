@@ -64,22 +64,11 @@ def capabilities_of(scen: dict[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-# Files written before env.json and point.json recorded ``system_version`` (2026-12-05):
-# the version keys the systems of that time used, read in this order. Nothing new is
-# added here: a runner declares its key in its plugin.py and the harness records it.
-LEGACY_VERSION_KEYS = ("apache-airflow", "prefect", "kfp", "cron")
-
-
 def system_version(record: dict[str, Any]) -> str | None:
-    """The system's own version (``"apache-airflow 3.3.2"``) as an ``env.json`` or
-    ``point.json`` records it; for older files, the first legacy key in ``versions``."""
-    if record.get("system_version"):
-        return str(record["system_version"])
-    versions = record.get("versions") or {}
-    for key in LEGACY_VERSION_KEYS:
-        if key in versions:
-            return f"{key} {versions[key]}"
-    return None
+    """The system's own version (``"apache-airflow 3.3.2"``) as an ``env.json``,
+    ``point.json`` or overhead probe records it (the runner's plugin names its key); files
+    written before 2026-12-05 recorded none and show no version."""
+    return str(record["system_version"]) if record.get("system_version") else None
 
 
 def load_runs(results: Path | str) -> pd.DataFrame:
@@ -285,7 +274,6 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
             )
             if per_task is None:
                 continue
-            versions = entry.get("versions") or {}
             rows.append(
                 {
                     "system": path.stem,
@@ -296,7 +284,7 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
                     "median_total_s": entry.get("median_total_s"),
                     "min_total_s": entry.get("min_total_s"),
                     "max_total_s": entry.get("max_total_s"),
-                    "version": system_version({"versions": versions}),
+                    "version": system_version(entry),
                     "settings": entry.get("profile_settings") or {},
                     "method": entry.get("method"),
                     "measured_at": entry.get("measured_at"),

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (venv / "bin" / "airflow").is_file():
         print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
         return 2
+    from orchbench import plugins
     from orchbench.rundir import machine_info, write_json
     from runners.airflow.adapter import AirflowRunner
 
@@ -119,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 stack.kill()
         res["machine"] = machine_info()
-        res["versions"] = AirflowRunner(profile, REPO).versions()
+        runner = AirflowRunner(profile, REPO)
+        res["versions"] = runner.versions()
+        declared = plugins.of_runner(runner)
+        res["system_version"] = declared.system_version(res["versions"]) if declared else None
         results[profile] = res
         print(
             f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "

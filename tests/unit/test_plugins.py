@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchbench import plugins
-from orchbench.report.load import LEGACY_VERSION_KEYS, system_version
+from orchbench.report.load import system_version
 from tests.conftest import REPO
 from tests.unit.fake_runner import DOUBLE, InProcessRunner
 
@@ -106,7 +106,7 @@ def test_system_version_from_the_declared_key_and_for_older_files() -> None:
     assert DOUBLE.system_version({"orchbench": "0.1", "numpy": "2"}) == "orchbench 0.1"
     assert DOUBLE.system_version({"numpy": "2"}) is None
     assert system_version({"system_version": "x 1", "versions": {"kfp": "2"}}) == "x 1"
-    assert system_version({"versions": {"numpy": "2", "kfp": "2.17"}}) == "kfp 2.17"
+    assert system_version({"versions": {"numpy": "2", "kfp": "2.17"}}) is None  # no guessing
     assert system_version({"versions": {"numpy": "2"}}) is None
 
 
@@ -116,30 +116,20 @@ def test_the_double_reads_its_identity_from_its_declaration() -> None:
 
 
 def _runner_literals(path: Path, names: set[str]) -> list[str]:
-    tree = ast.parse(path.read_text())
-    legacy = {
-        id(c)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign)
-        and any(getattr(t, "id", None) == "LEGACY_VERSION_KEYS" for t in node.targets)
-        for c in ast.walk(node.value)
-    }
     return [
         f"{path}:{n.lineno}: {n.value!r}"
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and n.value in names and id(n) not in legacy
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Constant) and n.value in names
     ]
 
 
 def test_no_runner_is_named_under_orchbench() -> None:
-    """No string in orchbench/ is a runner's name, apart from the frozen version keys the
-    report reads in files written before env.json recorded ``system_version``."""
+    """No string in orchbench/ is a runner's name."""
     names = set(FOUND)
     hits = [
         h for p in sorted((REPO / "orchbench").rglob("*.py")) for h in _runner_literals(p, names)
     ]
     assert hits == []
-    assert set(LEGACY_VERSION_KEYS) - names == {"apache-airflow"}  # frozen: no new key
 
 
 def test_no_makefile_rule_names_a_runner_folder() -> None:
