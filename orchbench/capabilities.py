@@ -56,9 +56,10 @@ CAPABILITIES: dict[str, Capability] = {
         Capability(
             "recovers_from_hang",
             "hang",
-            "a hung step is ended (by the system's timeout, or the harness's where it has "
-            "none) and run again, the day completes: recovered, 0 human actions",
-            _no_human,
+            "a hung step is ended by the system's own timeout and run again, the day "
+            "completes: recovered, 0 human actions, no harness help (a kill by our adapter "
+            "where the system has no timeout is never credited to the system)",
+            lambda m: _no_human(m) and m.get("harness_help") == 0,
         ),
         Capability(
             "recovers_from_crash",

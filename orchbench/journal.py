@@ -91,6 +91,12 @@ def append_start(path: Path | str, record: dict[str, Any]) -> int:
         os.close(fd)  # releases the lock
 
 
+# Harness events that are help to the system: something our adapter or supervisor did that
+# the system did not do itself (a kill on timeout where the system has none, a restart of a
+# killed scheduler). Counted in run.json as ``harness_help``, never credited to the system.
+HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
+
+
 def harness_event(path: Path | str, event: str, **detail: Any) -> None:
     append_record(path, {"type": "harness", "t_ns": time.time_ns(), "event": event, **detail})
 

@@ -23,6 +23,8 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
   journal and the scenario) has a successful, untainted attempt (gated steps excepted
   where evaluate said not to deploy: ``Analysis.required_steps``).
 - ``human_actions``: ``operator_action`` records.
+- ``harness_help``: harness records of help the system got from us
+  (``orchbench.journal.HELP_EVENTS``: a timeout kill, a scheduler restart).
 - ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``.
 - ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
   tainted ``canary`` attempt deployed one.
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchbench.containers.limits import memory_bytes
-from orchbench.journal import ArtifactRef, Attempt, Journal
+from orchbench.journal import HELP_EVENTS, ArtifactRef, Attempt, Journal
 from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
 from orchbench.trace import FAILURE_STATES
@@ -476,6 +478,7 @@ def compute_metrics(
         "killed_attempts": killed,
         "recovered": final_ok and all((d, s) in good for d in dates for s in an.required_steps(d)),
         "human_actions": len(journal.operator_actions),
+        "harness_help": sum(h.get("event") in HELP_EVENTS for h in journal.harness),
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,
         "rerun_ratio": ratio,

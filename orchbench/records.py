@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RUN = "orchbench.run"
 ENV = "orchbench.env"
-RUN_VERSION = 2
+RUN_VERSION = 3
 ENV_VERSION = 2
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
@@ -76,6 +76,7 @@ class RunMetrics(_Model):
     killed_attempts: int | None = None
     recovered: bool | None = None
     human_actions: int | None = None
+    harness_help: int | None = None
     rerun_cpu_s: Number | None = None
     rerun_wall_s: Number | None = None
     rerun_ratio: Number | None = None
@@ -147,6 +148,11 @@ def _run_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{RUN}/2", "attempts": None}
 
 
+def _run_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """run/3 added ``metrics.harness_help``; an older file did not count it (left unset)."""
+    return {**data, "schema": f"{RUN}/3"}
+
+
 def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"{ENV}/2", **data}
 
@@ -154,6 +160,7 @@ def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 # (format, version) -> the step that turns a file of that version into the next version.
 MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 1): _run_1_to_2,
+    (RUN, 2): _run_2_to_3,
     (ENV, 1): _env_1_to_2,
 }
 CURRENT = {RUN: RUN_VERSION, ENV: ENV_VERSION}

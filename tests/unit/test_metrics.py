@@ -484,6 +484,7 @@ def test_metrics_keys() -> None:
         "failed_attempts",
         "recovered",
         "human_actions",
+        "harness_help",
         "rerun_cpu_s",
         "rerun_wall_s",
         "rerun_ratio",
@@ -499,6 +500,17 @@ def test_metrics_keys() -> None:
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
     extra |= {"faults_activated", "memory_limit_enforced", "oom_kills"}
     assert set(metrics(b)) == required | extra
+
+
+def test_harness_help_counts_our_kills_and_restarts_never_the_phases() -> None:
+    b = Builder()
+    b.event("run_started")
+    b.day(D1)
+    assert metrics(b)["harness_help"] == 0
+    b.event("timeout_kill", logical_date=D1, step="train", by="orchbench harness")
+    b.event("scheduler_restarted", fault_id="f1", restart_after_s=2)
+    b.event("days_finished")
+    assert metrics(b)["harness_help"] == 2
 
 
 # --- the deploy gate ----------------------------------------------------------------------
