@@ -70,8 +70,9 @@ CAPABILITIES: dict[str, Capability] = {
         Capability(
             "survives_scheduler_crash",
             "scheduler_crash",
-            "the scheduler killed mid-run and restarted, the day still completes: "
-            "recovered, 0 human actions",
+            "the scheduler killed mid-run and restarted by a supervisor (ours, as systemd "
+            "or k8s would; journaled as harness help, which the deployment, not the "
+            "system, provides), the day still completes: recovered, 0 human actions",
             _no_human,
         ),
         Capability(
