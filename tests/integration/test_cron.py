@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from orchbench.journal import Journal
+from orchbench.plugins import runner_class
 from orchbench.runner import EnvironmentMissing
 from orchbench.trace import read_trace
 from orchbench.workflow.paths import FILENAMES
 from orchbench.workflow.spec import ARTIFACTS, STEP_NAMES
-from runners import runner_class
 from runners.cron import daemon as cron_daemon
 from runners.cron import declared, native
 from runners.cron.daemon import render_crontab
