@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,16 @@ def sigint_default() -> None:
     Python then keeps ignoring it (no KeyboardInterrupt); a terminal's job has the default.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_job(cmd: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """``cmd`` in its own session, as a terminal's job (SIGINT at its default), stdout
+    discarded, stderr to ``log``."""
+    with log.open("wb") as f:
+        return subprocess.Popen(
+            cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+            preexec_fn=sigint_default,
+        )  # fmt: skip
 
 
 def wait_for(

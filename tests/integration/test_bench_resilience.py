@@ -24,7 +24,7 @@ import pytest
 
 from orchbench import ownership, rundir
 from tests.integration.leftovers import processes_mentioning
-from tests.integration.terminal import sigint_default, wait_for
+from tests.integration.terminal import start_job, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = "kfp,prefect"
@@ -45,15 +45,6 @@ def bench(out: Path, scenarios: str, *extra: str) -> list[str]:
             "--scenarios", scenarios, "--out", str(out), *extra]  # fmt: skip
 
 
-def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A bench in its own session (a terminal's job), stderr to ``log``."""
-    with log.open("wb") as f:
-        return subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
-            preexec_fn=sigint_default,
-        )  # fmt: skip
-
-
 def published(out: Path) -> list[Path]:
     return sorted(p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith("."))
 
@@ -70,7 +61,7 @@ def kill_session(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 def test_sigkill_mid_matrix_then_resume_leaves_one_complete_run_per_cell(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     scenarios = "clean,transient_error"
-    proc = start(bench(out, scenarios), tmp_path / "first.log")
+    proc = start_job(bench(out, scenarios), tmp_path / "first.log", REPO)
     try:
         # mid-matrix: a run published, another one half-way, the Prefect server up
         mid = "a run published and one in flight"
@@ -113,7 +104,7 @@ def test_sigkill_mid_matrix_then_resume_leaves_one_complete_run_per_cell(tmp_pat
 
 def test_two_benches_at_once_on_one_results_tree_do_not_collide(tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    procs = [start(bench(out, "clean"), tmp_path / f"bench{i}.log") for i in (1, 2)]
+    procs = [start_job(bench(out, "clean"), tmp_path / f"bench{i}.log", REPO) for i in (1, 2)]
     try:
         rcs = [p.wait(900) for p in procs]
     finally:
@@ -148,7 +139,7 @@ def test_two_benches_at_once_on_one_results_tree_do_not_collide(tmp_path: Path) 
 
 def test_ctrl_c_stops_a_bench_within_10_s_and_publishes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    proc = start(bench(out, "clean"), tmp_path / "bench.log")
+    proc = start_job(bench(out, "clean"), tmp_path / "bench.log", REPO)
     try:
         wait_for(lambda: len(in_flight(out)) == 2, 400, "both lanes running a scenario", proc)
         time.sleep(3)  # well inside the runs: kfp tasks and Prefect flows are executing

@@ -23,7 +23,7 @@ import pytest
 from orchbench import ownership, rundir
 from orchbench.point import POINT_JSON, load_points
 from tests.integration.leftovers import processes_mentioning
-from tests.integration.terminal import sigint_default, wait_for
+from tests.integration.terminal import start_job, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,15 +38,6 @@ pytestmark = [
 def scale(out: Path, fanout: str) -> list[str]:
     return [sys.executable, "-m", "orchbench", "scale", "--runners", "kfp", "--fanout", fanout,
             "--backfill", "", "--concurrent", "", "--out", str(out)]  # fmt: skip
-
-
-def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """``orchbench scale`` in its own session (a terminal's job), stderr to ``log``."""
-    with log.open("wb") as f:
-        return subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
-            preexec_fn=sigint_default,
-        )  # fmt: skip
 
 
 def published(out: Path) -> list[str]:
@@ -78,7 +69,7 @@ def gone(out: Path, within_s: float = 10) -> list[str]:
 
 def test_sigkill_mid_point_then_the_next_scale_reaps_and_cleans(tmp_path: Path) -> None:
     out = tmp_path / "scale"
-    proc = start(scale(out, "1,10"), tmp_path / "killed.log")
+    proc = start_job(scale(out, "1,10"), tmp_path / "killed.log", REPO)
     try:
         mid = "fanout-1 published and fanout-10's driver running"
         wait_for(lambda: published(out) == ["fanout-1"] and driving(out), 60, mid, proc)
@@ -109,7 +100,7 @@ def test_interrupt_mid_point_exits_130_and_leaves_nothing(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     out = tmp_path / "scale"
-    proc = start(scale(out, "10"), tmp_path / "scale.log")
+    proc = start_job(scale(out, "10"), tmp_path / "scale.log", REPO)
     try:
         wait_for(lambda: driving(out), 60, "fanout-10's driver running", proc)
         time.sleep(2)  # inside the point: kfp.local is running its tasks
