@@ -1,7 +1,7 @@
 """The Airflow runner: drives the real Airflow 3 stack the way its users do.
 
-- ``start``: one stack per matrix (``stack.AirflowStack``: api-server, scheduler,
-  dag-processor; LocalExecutor; SQLite under the matrix directory; free ports).
+- ``start``: one deployment per matrix, reached through a mode (``modes.py``: our own
+  LocalExecutor or CeleryExecutor stack under the matrix directory, or the user's).
 - ``run_days``: deploys this scenario run's DAG (``dags/orchbench_retrain.py`` + one
   deployment file), then, one simulated day after another, triggers the run for that
   logical date through the REST API and waits for Airflow to finish it.
@@ -10,7 +10,7 @@
   waits for the runs.
 - ``collect``: the REST API and the OpenLineage event file (``native.Collector``).
 - ``--airflow-url`` (env ``ORCHBENCH_AIRFLOW_URL``): the same against a deployment the user
-  runs (``remote.RemoteAirflow``), with the bundle ``export`` writes; nothing is started.
+  runs (``modes.RemoteDeployment``), with the bundle ``export`` writes; nothing is started.
 
 Only orchestration lives here: no metric is computed.
 """
@@ -27,22 +27,13 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench import postgres
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
-from orchbench.runner import EnvironmentMissing, RunContext, Runner, RunTimeout
+from orchbench.runner import RunContext, Runner, RunTimeout
 from runners.airflow.api import APIError, q
+from runners.airflow.modes import ENV_URL, Deployment, mode_for
 from runners.airflow.native import Collector
-from runners.airflow.remote import ENV_URL, RemoteAirflow
-from runners.airflow.services import redis_available, redis_version
-from runners.airflow.stack import (
-    CELERY_CONCURRENCY,
-    CELERY_WORKERS,
-    DAGS_SRC,
-    PROFILES,
-    AirflowStack,
-    iter_lineage,
-)
+from runners.airflow.stack import DAGS_SRC
 
 log = logging.getLogger("orchbench")
 
@@ -54,7 +45,6 @@ MARK_FAILED_CHECKS = 10  # read-backs after "mark failed" (POLL_S apart)
 # plus whatever task processes are alive at the moment.
 PSS_EVERY_S = 10.0
 FINISHED = ("success", "failed")
-SCHEDULER = "scheduler"  # the component a scheduler_crash kills
 RUNNER_ARTIFACTS = "airflow"
 KEY_PACKAGES = (
     "apache-airflow",
@@ -71,13 +61,6 @@ KEY_PACKAGES = (
     "pydantic",
     "scikit-learn",
 )
-CELERY_PACKAGES = (
-    "apache-airflow-providers-celery",
-    "celery",
-    "kombu",
-    "redis",
-    "psycopg2-binary",
-)
 
 
 class AirflowRunner(Runner):
@@ -90,78 +73,40 @@ class AirflowRunner(Runner):
     )
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
 
-    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
-
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
         self.venv = self.repo_root / ".venvs" / "airflow"
-        self.stack: AirflowStack | RemoteAirflow | None = None
         # --airflow-url: drive that deployment; start, stop and kill nothing of it
-        self.remote = os.environ.get(ENV_URL) or None
-        if self.remote:  # a scheduler crash needs the scheduler's process
-            self.runner_faults = frozenset({"missed_days"})
+        self.mode = mode_for(profile, self.venv, os.environ.get(ENV_URL) or None)
+        self.runner_faults = self.mode.runner_faults
         self.dag_id: str | None = None
         self.runs: dict[str, str] = {}  # logical date -> dag_run_id (this scenario run)
         self.pss_peak_mb: float | None = None
         self._pss_at = 0.0
-        self._home: Path | None = None
-        self._last: AirflowStack | RemoteAirflow | None = None  # for env.json, after stop()
+
+    @property
+    def stack(self) -> Deployment | None:
+        """The deployment in use (None when stopped)."""
+        return self.mode.stack
 
     # --- environment and services ------------------------------------------------------
 
     def check_environment(self) -> None:
-        if self.remote:
-            return  # the deployment's environment is the user's
-        if not (self.venv / "bin" / "airflow").is_file():
-            raise EnvironmentMissing(
-                f"the airflow runner needs its environment {self.venv}: run `make setup`"
-            )
-        if self.profile == "celery":
-            site = sorted((self.venv / "lib").glob("python3*/site-packages"))
-            if not any((s / "airflow" / "providers" / "celery").is_dir() for s in site):
-                raise EnvironmentMissing(
-                    f"--profile celery needs apache-airflow-providers-celery in {self.venv}: "
-                    "run `make setup`"
-                )
-            missing = postgres.available() or redis_available()
-            if missing:
-                raise EnvironmentMissing(f"--profile celery: {missing}")
+        self.mode.check_environment()
 
     def start(self, matrix_dir: Path) -> None:
-        """A fresh stack (new metadata DB) for this matrix under ``matrix_dir/airflow``;
-        with ``--airflow-url``, only a check that the remote deployment has the bundle."""
-        if self.remote:
-            self._connect()
-            return
-        self._home = Path(matrix_dir) / "airflow"
-        shutil.rmtree(self._home, ignore_errors=True)
-        self._start_stack()
-
-    def _start_stack(self) -> None:
-        assert self._home is not None
-        self.stack = AirflowStack(self._home, self.profile, self.venv)
-        log.info("starting airflow (%s) in %s", self.profile, self._home)
-        self.stack.start()
-        self._last = self.stack
-        log.info("airflow healthy: %s, %.0f MB PSS", self.stack.startup, self.stack.pss_idle_mb)
-
-    def _connect(self) -> None:
-        assert self.remote is not None
-        remote = RemoteAirflow(self.remote)
-        log.info("airflow: remote deployment %s", remote.root)
-        remote.start()
-        self.stack = self._last = remote
+        """This matrix's deployment: a fresh stack (new metadata DB) under
+        ``matrix_dir/airflow``, or a check that the user's has the bundle."""
+        self.mode.start(Path(matrix_dir) / "airflow")
 
     def stop(self) -> None:
-        if self.stack is not None:
-            self.stack.kill()  # a remote deployment is left running
-            self.stack = None
+        self.mode.stop()
 
     def abort(self) -> None:
         """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes.
 
-        The stack itself stays up for the next run of the matrix; if it does not answer, it
-        is killed whole (and restarted by the next run).
+        The deployment itself stays up for the next run of the matrix; if our stack does not
+        answer, it is killed whole (and restarted by the next run).
         """
         if self.stack is None:
             return
@@ -171,27 +116,7 @@ class AirflowRunner(Runner):
             time.sleep(0.5)
             self.stack.kill_tasks()
         except (APIError, OSError) as e:
-            if self.remote:
-                log.warning("remote airflow did not answer during abort (%s)", e)
-                return
-            log.warning("airflow did not answer during abort (%s): killing the stack", e)
-            self.stop()
-
-    def _ensure_stack(self, ctx: RunContext) -> AirflowStack | RemoteAirflow:
-        if self.remote:
-            if self.stack is None:
-                self._connect()
-            assert self.stack is not None
-            return self.stack
-        if self._home is None:  # not started by a matrix: this run owns the services
-            self._home = ctx.work / "airflow"
-        if self.stack is None or not self.stack.alive():
-            if self.stack is not None:
-                log.warning("airflow stack is down: restarting it")
-                self.stack.kill()
-            self._start_stack()
-        assert self.stack is not None
-        return self.stack
+            self.mode.unreachable(e)
 
     # --- one scenario run --------------------------------------------------------------
 
@@ -216,7 +141,7 @@ class AirflowRunner(Runner):
 
     def prepare_days(self, ctx: RunContext) -> None:
         """Deploy the scenario run's DAG and wait until the dag processor has parsed it."""
-        stack = self._ensure_stack(ctx)
+        stack = self.mode.ensure(ctx.work / "airflow")
         dep = self.deployment(ctx)
         self.dag_id, self.runs, self.pss_peak_mb = dep["dag_id"], {}, stack.pss_idle_mb
         stack.deploy(dep)
@@ -241,18 +166,11 @@ class AirflowRunner(Runner):
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """The scheduler process of our stack (a remote deployment's is not ours)."""
-        if not isinstance(self.stack, AirflowStack):
-            return {}
-        return {SCHEDULER: [self.stack.procs[SCHEDULER].pid]}
+        return self.mode.scheduler_processes()
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
         """Start the killed scheduler again, as a supervisor would."""
-        assert isinstance(self.stack, AirflowStack)
-        proc = self.stack.procs.get(SCHEDULER)
-        end = time.monotonic() + 10
-        while proc is not None and proc.poll() is None and time.monotonic() < end:
-            time.sleep(0.05)  # SIGKILL was sent: wait for the exit to be visible
-        pid = self.stack.restart(SCHEDULER)
+        pid = self.mode.restart_scheduler()
         log.info("airflow: scheduler killed (%s); restarted as pid %s", crash, pid)
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
@@ -344,10 +262,11 @@ class AirflowRunner(Runner):
         api = self.stack.api()
         pending = list(run_ids)
         while pending:
-            if not self.remote and time.monotonic() - self._pss_at >= PSS_EVERY_S:
-                assert isinstance(self.stack, AirflowStack)
+            if time.monotonic() - self._pss_at >= PSS_EVERY_S:
                 self._pss_at = time.monotonic()
-                self.pss_peak_mb = max(self.pss_peak_mb or 0.0, self.stack.pss_mb())
+                pss = self.mode.pss_mb()
+                if pss is not None:
+                    self.pss_peak_mb = max(self.pss_peak_mb or 0.0, pss)
             states = {
                 rid: api.get(f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}")["state"] for rid in pending
             }
@@ -391,28 +310,12 @@ class AirflowRunner(Runner):
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         if self.stack is None or self.dag_id is None:
             return []
-        if isinstance(self.stack, RemoteAirflow):  # its OpenLineage events are not ours to read
-            return Collector(self.stack.api(), self.dag_id, ctx.world.alerts, iter([])).collect()
         records = Collector(
-            self.stack.api(),
-            self.dag_id,
-            ctx.world.alerts,
-            iter_lineage(self.stack.lineage_file),
+            self.stack.api(), self.dag_id, ctx.world.alerts, self.mode.lineage()
         ).collect()
-        self._copy_logs(ctx)
+        # this run's task logs and OpenLineage events, for people reading the run dir
+        self.mode.copy_logs(self.dag_id, ctx.logs / "airflow")
         return records
-
-    def _copy_logs(self, ctx: RunContext) -> None:
-        """This run's task logs and OpenLineage events, for people reading the run dir."""
-        assert isinstance(self.stack, AirflowStack)
-        src = self.stack.home / "logs" / f"dag_id={self.dag_id}"
-        if src.is_dir():
-            shutil.copytree(src, ctx.logs / "airflow" / "tasks", dirs_exist_ok=True)
-        events = [e for e in iter_lineage(self.stack.lineage_file) if self.dag_id in str(e)]
-        if events:
-            out = ctx.logs / "airflow" / "openlineage.jsonl"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text("".join(json.dumps(e) + "\n" for e in events))
 
     # --- remote deployments ------------------------------------------------------------
 
@@ -431,11 +334,8 @@ class AirflowRunner(Runner):
     # --- env.json --------------------------------------------------------------------
 
     def versions(self) -> dict[str, str]:
-        wanted = KEY_PACKAGES + (CELERY_PACKAGES if self.profile == "celery" else ())
-        out = venv_versions(self.venv / "bin" / "python", wanted)
-        if self.profile == "celery":
-            out["redis-server"] = redis_version()
-            out["postgresql"] = postgres.version()
+        out = venv_versions(self.venv / "bin" / "python", KEY_PACKAGES + self.mode.packages)
+        out.update(self.mode.versions())
         cfg = self.venv / "pyvenv.cfg"
         if cfg.is_file():
             for line in cfg.read_text().splitlines():
@@ -444,34 +344,8 @@ class AirflowRunner(Runner):
         return dict(sorted(out.items()))
 
     def settings(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "profile_settings": PROFILES[self.profile],
-            "executor": "LocalExecutor",
-            "metadata_db": "sqlite",
-        }
-        if self.remote:
-            out = {"remote": True, "executor": "as deployed", "metadata_db": "as deployed"}
-        elif self.profile == "celery":
-            out.update(
-                {
-                    "executor": "CeleryExecutor",
-                    "metadata_db": "postgresql",
-                    "postgresql": {
-                        "version": postgres.version(),
-                        "fsync": False,
-                        "synchronous_commit": False,
-                    },
-                    "celery_result_backend": "postgresql (db+postgresql+psycopg2, the metadata DB)",
-                    "broker": {
-                        "kind": "redis",
-                        "version": redis_version(),
-                        "persistence": "off (--save '' --appendonly no)",
-                    },
-                    "celery_workers": CELERY_WORKERS,
-                    "worker_concurrency": CELERY_CONCURRENCY,
-                }
-            )
-        stack = self.stack or self._last
+        out = self.mode.settings()
+        stack = self.stack or self.mode.last
         if stack is not None:
             out["airflow_config"] = stack.settings()
             out["stack"] = {

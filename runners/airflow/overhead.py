@@ -31,7 +31,7 @@ from typing import Any
 from orchbench.overhead import probe_summary
 from runners.airflow.api import AirflowAPI, q
 from runners.airflow.native import to_ns
-from runners.airflow.stack import PROFILES, AirflowStack
+from runners.airflow.stack import PROFILES, AirflowStack, new_stack
 
 DAG_ID = "orchbench_overhead_40"
 STEPS = 40
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for profile in args.profiles.split(","):
         with tempfile.TemporaryDirectory(prefix="orchbench-airflow-overhead-") as tmp:
-            stack = AirflowStack(Path(tmp) / "airflow", profile, venv)
+            stack = new_stack(Path(tmp) / "airflow", profile, venv)
             try:
                 stack.start()
                 res = measure(stack, args.runs, args.warmup)

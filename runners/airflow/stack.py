@@ -35,7 +35,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from orchbench.procs import free_port
 from runners.airflow.api import AirflowAPI, APIError
@@ -155,7 +155,13 @@ def is_task_process(p: ProcInfo) -> bool:
 
 @dataclass
 class AirflowStack:
-    """One running Airflow deployment: its home, environment, processes and REST client."""
+    """One running Airflow deployment: its home, environment, processes and REST client.
+
+    This class is the LocalExecutor stack on SQLite; ``CeleryAirflowStack`` adds the celery
+    profile's services and workers. ``new_stack`` picks one by profile.
+    """
+
+    services: ClassVar[tuple[str, ...]] = ()  # what starts before ``db migrate``
 
     home: Path
     profile: str
@@ -166,8 +172,6 @@ class AirflowStack:
     pss_idle_mb: float | None = None
     processes_idle: int | None = None
     retired: set[int] = field(default_factory=set)  # sessions of restarted components
-    db: MetadataDB | None = None  # celery profile: PostgreSQL
-    broker: RedisServer | None = None  # celery profile: Redis
     extra_dags: tuple[Path, ...] = ()  # DAG files deployed beside DAGS_SRC's (scale DAGs)
     _log_offsets: dict[str, int] = field(default_factory=dict)
     _secret: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -192,19 +196,13 @@ class AirflowStack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def celery(self) -> bool:
-        return self.profile == "celery"
-
-    @property
     def services_dir(self) -> Path:
         return self.home / "services"
 
     @property
     def components(self) -> tuple[str, ...]:
-        """The Airflow processes this profile runs (each in its own session)."""
-        if not self.celery:
-            return COMPONENTS
-        return COMPONENTS + tuple(worker_name(i + 1) for i in range(CELERY_WORKERS))
+        """The Airflow processes this stack runs (each in its own session)."""
+        return COMPONENTS
 
     def settings(self) -> dict[str, str]:
         """The Airflow configuration of this stack, without secrets (for env.json)."""
@@ -223,13 +221,7 @@ class AirflowStack:
                 {"type": "file", "log_file_path": str(self.lineage_file), "append": True}
             ),
         }
-        out = {**common, **PROFILES[self.profile]}
-        if self.db is not None and self.broker is not None:
-            out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.db.url()
-            out["AIRFLOW__CELERY__BROKER_URL"] = self.broker.url()
-            # psycopg2 named: SQLAlchemy 2.1's default driver for postgresql:// is psycopg 3
-            out["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.db.url()
-        return out
+        return {**common, **PROFILES[self.profile]}
 
     def env(self) -> dict[str, str]:
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "USER", "LOGNAME")
@@ -252,7 +244,7 @@ class AirflowStack:
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the services (celery), migrate the DB, start the components, wait until
+        """Start the services (if any), migrate the DB, start the components, wait until
         healthy."""
         t0 = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -262,8 +254,7 @@ class AirflowStack:
         for src in [*DAGS_SRC.glob("*.py"), *self.extra_dags]:  # a copy: immutable per stack
             shutil.copy2(src, self.dags / src.name)
         self.port = free_port()
-        if self.celery:
-            self._start_services()
+        self._start_services()
         ts = time.monotonic()
         airflow = str(self.venv / "bin" / "airflow")
         with (self.home / "logs" / "db-migrate.log").open("wb") as log:
@@ -285,7 +276,7 @@ class AirflowStack:
             "db_migrate_s": round(t1 - ts, 3),
             "components_healthy_s": round(t2 - t1, 3),
         }
-        if self.celery:
+        if self.services:
             self.startup["services_s"] = round(ts - t0, 3)
         self.startup["total_s"] = round(t2 - t0, 3)
         time.sleep(1.0)  # let start-up work settle before measuring memory
@@ -293,41 +284,22 @@ class AirflowStack:
         self.processes_idle = len(self.processes())
 
     def _start_services(self) -> None:
-        """PostgreSQL (the ``airflow`` database) and Redis, before anything talks to them."""
-        try:
-            self.db = MetadataDB()
-            self.db.start()
-            self.broker = RedisServer(self.services_dir / "redis")
-            self.broker.start()
-        except BaseException:
-            self._stop_services()
-            raise
+        """Start what the components need besides SQLite (nothing here)."""
 
     def _stop_services(self) -> None:
-        broker, db = self.broker, self.db
-        try:
-            if broker is not None:
-                broker.stop()
-        finally:
-            if db is not None:
-                db.stop()
+        """Stop what ``_start_services`` started."""
+
+    def _command(self, name: str) -> list[str]:
+        """The command line of component ``name``."""
+        cmd = [str(self.venv / "bin" / "airflow"), name]
+        return [*cmd, SKIP_SERVE_LOGS] if name == "scheduler" else cmd
 
     def _spawn(self, name: str) -> None:
         path = self.home / "logs" / f"{name}.log"
         log = path.open("ab")
         self._log_offsets[name] = log.tell()
-        cmd = [str(self.venv / "bin" / "airflow"), name]
-        if name == "scheduler":
-            cmd.append(SKIP_SERVE_LOGS)
-        elif name.startswith("celery-worker-"):
-            # Each worker has a node name of its own (Celery warns about duplicates).
-            i = name.rsplit("-", 1)[1]
-            cmd = [
-                cmd[0], "celery", "worker", "--celery-hostname", f"worker{i}@%h",
-                "--concurrency", str(CELERY_CONCURRENCY), SKIP_SERVE_LOGS,
-            ]  # fmt: skip
         self.procs[name] = subprocess.Popen(
-            cmd,
+            self._command(name),
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -369,7 +341,7 @@ class AirflowStack:
                 ):
                     if self._workers_ready():
                         return
-                    last = "celery workers not ready yet"
+                    last = "workers not ready yet"
             except APIError as e:
                 last = str(e)
             time.sleep(0.2)
@@ -377,21 +349,11 @@ class AirflowStack:
         raise RuntimeError(f"airflow did not become healthy in {HEALTH_TIMEOUT_S:.0f} s: {last}")
 
     def _workers_ready(self) -> bool:
-        """Every celery worker logged Celery's "<node> ready." since it was spawned (the
-        health endpoint does not cover workers)."""
-        for name in self.components[len(COMPONENTS) :]:
-            path = self.home / "logs" / f"{name}.log"
-            with path.open("rb") as f:
-                f.seek(self._log_offsets.get(name, 0))
-                if b" ready." not in f.read():
-                    return False
+        """The executor's workers are ready (LocalExecutor: they are the scheduler's own)."""
         return True
 
     def alive(self) -> bool:
-        up = bool(self.procs) and all(p.poll() is None for p in self.procs.values())
-        if self.celery:
-            up = up and all(s is not None and s.alive() for s in (self.db, self.broker))
-        return up
+        return bool(self.procs) and all(p.poll() is None for p in self.procs.values())
 
     @property
     def sessions(self) -> set[int]:
@@ -405,14 +367,12 @@ class AirflowStack:
         return [p for p in self.processes() if is_task_process(p)]
 
     def service_pids(self) -> list[int]:
-        """PostgreSQL's and Redis's processes (celery profile; none otherwise)."""
-        return [pid for s in (self.db, self.broker) if s is not None for pid in s.pids()]
+        """The processes of the services (none here)."""
+        return []
 
     def pss_mb(self) -> float:
-        """PSS of the Airflow processes, plus the services of the celery profile."""
-        pids = [p.pid for p in self.processes()]
-        if self.celery:
-            pids += self.service_pids()
+        """PSS of the Airflow processes and of the services."""
+        pids = [p.pid for p in self.processes()] + self.service_pids()
         return round(pss_kib(pids) / 1024, 1)
 
     def kill_tasks(self) -> int:
@@ -428,7 +388,7 @@ class AirflowStack:
 
     def kill(self, timeout: float = 20.0) -> None:
         """SIGKILL every process of this stack and wait until none is left; then stop the
-        services (celery profile), also when an Airflow process survived."""
+        services, also when an Airflow process survived."""
         try:
             self._kill_airflow(timeout)
         finally:
@@ -499,6 +459,87 @@ class AirflowStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"DAG {dag_id} was not parsed in time")
             time.sleep(0.1)
+
+
+@dataclass
+class CeleryAirflowStack(AirflowStack):
+    """The celery profile: CeleryExecutor, PostgreSQL (metadata DB and result backend), a
+    Redis broker and ``CELERY_WORKERS`` ``airflow celery worker`` components."""
+
+    services: ClassVar[tuple[str, ...]] = ("postgresql", "redis")
+    db: MetadataDB | None = None
+    broker: RedisServer | None = None
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return COMPONENTS + tuple(worker_name(i + 1) for i in range(CELERY_WORKERS))
+
+    def settings(self) -> dict[str, str]:
+        out = super().settings()
+        if self.db is not None and self.broker is not None:
+            out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.db.url()
+            out["AIRFLOW__CELERY__BROKER_URL"] = self.broker.url()
+            # psycopg2 named: SQLAlchemy 2.1's default driver for postgresql:// is psycopg 3
+            out["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.db.url()
+        return out
+
+    def _start_services(self) -> None:
+        """PostgreSQL (the ``airflow`` database) and Redis, before anything talks to them."""
+        try:
+            self.db = MetadataDB()
+            self.db.start()
+            self.broker = RedisServer(self.services_dir / "redis")
+            self.broker.start()
+        except BaseException:
+            self._stop_services()
+            raise
+
+    def _stop_services(self) -> None:
+        broker, db = self.broker, self.db
+        try:
+            if broker is not None:
+                broker.stop()
+        finally:
+            if db is not None:
+                db.stop()
+
+    def _command(self, name: str) -> list[str]:
+        if not name.startswith("celery-worker-"):
+            return super()._command(name)
+        # Each worker has a node name of its own (Celery warns about duplicates).
+        i = name.rsplit("-", 1)[1]
+        return [
+            str(self.venv / "bin" / "airflow"), "celery", "worker",
+            "--celery-hostname", f"worker{i}@%h",
+            "--concurrency", str(CELERY_CONCURRENCY), SKIP_SERVE_LOGS,
+        ]  # fmt: skip
+
+    def _workers_ready(self) -> bool:
+        """Every celery worker logged Celery's "<node> ready." since it was spawned (the
+        health endpoint does not cover workers)."""
+        for name in self.components[len(COMPONENTS) :]:
+            path = self.home / "logs" / f"{name}.log"
+            with path.open("rb") as f:
+                f.seek(self._log_offsets.get(name, 0))
+                if b" ready." not in f.read():
+                    return False
+        return True
+
+    def alive(self) -> bool:
+        services = all(s is not None and s.alive() for s in (self.db, self.broker))
+        return super().alive() and services
+
+    def service_pids(self) -> list[int]:
+        """PostgreSQL's and Redis's processes."""
+        return [pid for s in (self.db, self.broker) if s is not None for pid in s.pids()]
+
+
+STACKS: dict[str, type[AirflowStack]] = {"celery": CeleryAirflowStack}  # else AirflowStack
+
+
+def new_stack(home: Path, profile: str, venv: Path, **kw: Any) -> AirflowStack:
+    """The stack class of ``profile`` (``STACKS``), not started."""
+    return STACKS.get(profile, AirflowStack)(home, profile, venv, **kw)
 
 
 def iter_lineage(path: Path) -> Iterator[dict[str, Any]]:
