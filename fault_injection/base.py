@@ -30,9 +30,8 @@ class FaultKind:
     fixed_by: ClassVar[str]
     allowed_at: ClassVar[tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
-    # True when the scheduler, not the step wrapper, injects it (fault_injection.runner_faults)
-    runner_level: ClassVar[bool] = False
-    # what the base runner's day loop does for a fault of this kind (orchbench.runner)
+    # what the base runner's day loop does for a fault of this kind (orchbench.runner); set
+    # for the kinds the scheduler, not the step wrapper, injects (fault_injection.runner_faults)
     scheduler: ClassVar[type[SchedulerFault] | None] = None
     # False when ``before``/``after`` do nothing: the step wrapper then never looks the
     # kind up (a step process need not know it)
@@ -48,6 +47,11 @@ class FaultKind:
 
     def after(self, call: StepCall, fault: dict[str, Any]) -> None:
         """Act after the step function returned (tamper with outputs...)."""
+
+    def requires(self, params: BaseModel) -> str | None:
+        """What a fault of this kind declares its step needs ("package==version"), or
+        None; runners read it through ``RunContext.requirements``."""
+        return None
 
     def fix(self, world: World, fault: dict[str, Any]) -> None:
         """Undo the fault's effect on the world (the switch itself is flipped by the caller)."""

@@ -44,6 +44,44 @@ def get(name: str) -> FaultKind | None:
     return KINDS.get(name)
 
 
+def check_supported(runner: object, scenario: Scenario) -> str | None:
+    """Why ``runner`` cannot run the scenario's scheduler-level faults, or None if it can.
+
+    A kind whose handler needs adapter hooks (``SchedulerFault.hooks``) runs only on a
+    runner that lists it in ``runner_faults``; a kind with none is the base runner's alone
+    and runs everywhere.
+    """
+    declared = getattr(runner, "runner_faults", frozenset())
+    needed = sorted(
+        {
+            f.kind
+            for f in scenario.faults
+            if (handler := KINDS[f.kind].scheduler) is not None and handler.hooks
+        }
+    )
+    missing = [k for k in needed if k not in declared]
+    if not missing:
+        return None
+    name = getattr(runner, "name", type(runner).__name__)
+    hooks = sorted({h for k in missing for h in KINDS[k].scheduler.hooks})  # type: ignore[union-attr]
+    return (
+        f"runner {name!r} does not implement the scheduler-level fault(s) "
+        f"{', '.join(missing)} (hooks {', '.join(hooks)}; Runner.runner_faults)"
+    )
+
+
+def requirements(scenario: Scenario) -> dict[tuple[str, str], list[str]]:
+    """``{(logical date, step): ["package==version", ...]}`` the scenario's faults declare
+    their steps need (``FaultKind.requires``)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for f in scenario.faults:
+        kind = KINDS[f.kind]
+        needed = kind.requires(kind.Params.model_validate(f.params))
+        if needed is not None:
+            out.setdefault((scenario.date_of_day(f.day).isoformat(), f.at), []).append(needed)
+    return out
+
+
 def scheduler_faults(scenario: Scenario) -> list[SchedulerFault]:
     """The base runner's handler of each scenario fault whose kind acts in the scheduler
     (ids f1, f2... by position, as ``state.arm`` numbers them)."""

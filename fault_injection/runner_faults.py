@@ -22,11 +22,13 @@ never import this module.
   its scheduler (``Runner.restart_scheduler``), then registers the new pids. With nothing
   registered the hook still journals the activation, with ``killed: []``.
 
-A runner declares which of these it supports with a class attribute; the harness records
-``not_applicable`` (with the reason) for a scenario using one it does not declare::
+A kind whose handler needs adapter hooks (``SchedulerFault.hooks``: scheduler_crash needs
+``scheduler_processes`` and ``restart_scheduler``) runs only on a runner that lists it;
+the harness records ``not_applicable`` (with the reason) for a scenario using one it does
+not list (``catalog.check_supported``). missed_days needs no hook and runs everywhere::
 
     class PrefectRunner(Runner):
-        runner_faults = frozenset({"missed_days", "scheduler_crash"})
+        runner_faults = frozenset({"scheduler_crash"})
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from orchbench.scenario import FaultSpec, Scenario
     from orchbench.world import World
 
-RUNNER_LEVEL = ("missed_days", "scheduler_crash")
 SCHEDULER_FILE = "scheduler.json"
 
 
@@ -85,11 +86,6 @@ def outages(scenario: Scenario) -> list[Outage]:
     return out
 
 
-def outage_dates(scenario: Scenario) -> set[dt.date]:
-    """The logical dates on which the scheduler is down (no schedule fires)."""
-    return {d for o in outages(scenario) for d in o.dates}
-
-
 def record_activation(
     journal_path: Path | str,
     fault_id: str,
@@ -113,20 +109,6 @@ def record_activation(
         detail=detail,
     )
     append_record(journal_path, record)
-
-
-def check_supported(runner: object, scenario: Scenario) -> str | None:
-    """Why ``runner`` cannot run the scenario's runner-level faults, or None if it can."""
-    declared = getattr(runner, "runner_faults", frozenset())
-    needed = sorted({f.kind for f in scenario.faults if f.kind in RUNNER_LEVEL})
-    missing = [k for k in needed if k not in declared]
-    if not missing:
-        return None
-    name = getattr(runner, "name", type(runner).__name__)
-    return (
-        f"runner {name!r} does not implement the scheduler-level fault(s) "
-        f"{', '.join(missing)} (Runner.runner_faults; see fault_injection/runner_faults.py)"
-    )
 
 
 # -- scheduler processes and crashes (world/faults/scheduler.json) ------------------------

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fault_injection import catalog, runner_faults
+from fault_injection import catalog
 from fault_injection import hooks as fault_hooks
 from fault_injection import state as fault_state
 from fault_injection.scenario_faults import load_checked
@@ -108,6 +108,7 @@ def run_scenario(
             deadline=time.monotonic() + timeout,
             repo_root=REPO_ROOT,
             scheduler_faults=catalog.scheduler_faults(scenario),
+            requirements=catalog.requirements(scenario),
         )
         fault_state.arm(
             ctx.world,
@@ -200,7 +201,7 @@ def _execute(
     try:
         phase("oracle")
         oracle = run_oracle(scenario, cache_dir=oracle_cache)
-        not_supported = runner_faults.check_supported(runner, scenario)
+        not_supported = catalog.check_supported(runner, scenario)
         if not_supported:
             raise NotApplicable(not_supported)
         if own_runner:

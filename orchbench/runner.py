@@ -57,6 +57,9 @@ class RunContext:
     # one per scenario fault that acts in the scheduler (the harness builds them from the
     # fault kinds); only the base runner's day loop calls them
     scheduler_faults: list[SchedulerFault] = field(default_factory=list)
+    # what the scenario declares a step needs on a date, as a team knows its own step's
+    # requirements: {(logical date, step): ["package==version", ...]} (env_mismatch)
+    requirements: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @property
     def journal(self) -> Path:
@@ -95,6 +98,11 @@ class SchedulerFault:
     effect itself.
     """
 
+    # the Runner hooks beyond the day loop's own that this kind needs an adapter to
+    # implement; a runner lists the kinds it implements in ``Runner.runner_faults``. A kind
+    # with none is the base runner's alone and runs on every runner.
+    hooks: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, fault_id: str, spec: FaultSpec, scenario: Scenario) -> None:
         self.fault_id = fault_id
         self.spec = spec
@@ -128,6 +136,9 @@ class Runner:
     # simulated seconds per real second of the clock the system's scheduler reads (cron's
     # daemon runs on a compressed libfaketime clock); 1.0: the real clock
     clock_speed: float = 1.0
+    # the scheduler-level fault kinds whose hooks (``SchedulerFault.hooks``) this runner
+    # implements; the harness refuses a scenario with another such kind (not_applicable)
+    runner_faults: frozenset[str] = frozenset()
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         if profile not in self.profiles:

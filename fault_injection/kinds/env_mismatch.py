@@ -7,7 +7,7 @@ its own step's requirements. A runner whose steps have their own environments ca
 that step an image with the version (``kfp-docker`` does); where every step shares one
 environment (cron, Airflow's LocalExecutor, Prefect, ``kfp``'s SubprocessRunner) the step
 finds the shared version and fails before doing any work, as an import of an API the
-installed version lacks would. ``requires()`` is what runners read.
+installed version lacks would. Runners read it in ``RunContext.requirements``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from fault_injection.base import FaultKind
 
 if TYPE_CHECKING:
     from orchbench.contracts import StepCall
-    from orchbench.scenario import Scenario
 
 
 class EnvironmentMismatch(ImportError):
@@ -52,6 +51,10 @@ class EnvMismatch(FaultKind):
     fixed_by = "the step's change being reverted to the shared pin (later attempts run)"
     Params = EnvMismatchParams
 
+    def requires(self, params: BaseModel) -> str | None:
+        p = EnvMismatchParams.model_validate(params.model_dump())
+        return f"{p.package}=={p.version}"
+
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         p = EnvMismatchParams.model_validate(fault["params"])
         try:
@@ -68,13 +71,3 @@ class EnvMismatch(FaultKind):
         raise EnvironmentMismatch(
             f"{call.step} needs {p.package}=={p.version}; this environment {found}"
         )
-
-
-def requires(scenario: Scenario) -> dict[tuple[str, str], str]:
-    """``{(logical date, step): "package==version"}`` the scenario's steps need."""
-    out = {}
-    for f in scenario.faults:
-        if f.kind == EnvMismatch.name:
-            p = EnvMismatchParams.model_validate(f.params)
-            out[(scenario.date_of_day(f.day).isoformat(), f.at)] = f"{p.package}=={p.version}"
-    return out

@@ -56,7 +56,6 @@ class MissedDays(FaultKind):
     )
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest",)
     Params = MissedDaysParams
-    runner_level = True
     scheduler = SchedulerDown
     step_hooks = False
 

@@ -30,6 +30,8 @@ class KilledScheduler(SchedulerFault):
     crash record of this fault, has the adapter stop what went down with it, waits
     ``restart_after_s`` on the scheduler's clock, restarts it and registers it again."""
 
+    hooks = ("scheduler_processes", "restart_scheduler")
+
     handled = 0  # crash records of this fault already restarted
 
     def start(self, runner: Runner, ctx: RunContext) -> None:
@@ -72,7 +74,6 @@ class SchedulerCrash(FaultKind):
     enters = "the scheduler/server processes the runner registered are SIGKILLed as the step starts"
     fixed_by = "a supervisor restarting the scheduler after restart_after_s"
     Params = SchedulerCrashParams
-    runner_level = True
     scheduler = KilledScheduler
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:

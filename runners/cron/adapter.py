@@ -74,7 +74,7 @@ class CronRunner(Runner):
     exclusive = cpu_priority is None
     description = "Debian cron, one crontab line per step, scripts as teams write them"
     variant: ClassVar[str] = "naive"
-    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
+    runner_faults = frozenset({"scheduler_crash"})
     mailto: ClassVar[str | None] = None  # no MAILTO: mail would go to root's local box
     # naive scripts never wait, sleep or time out: a job left without CPU is hung for good
     stall_s: ClassVar[float | None] = STALL_S

@@ -76,7 +76,7 @@ class KfpRunner(Runner):
     description = "KFP v2 compiled spec on kfp.local: typed artifacts, dsl.If gate, caching"
     # kfp.local has no setting that changes its own overhead: both profiles are the same.
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
-    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
+    runner_faults = frozenset({"scheduler_crash"})
 
     base_image: str | None = None  # None: the spec's default image (unused by SubprocessRunner)
 

@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fault_injection.kinds import env_mismatch
 from orchbench import trace
 from orchbench.containers import daemon as dd
 from orchbench.containers import image as img
@@ -134,10 +133,9 @@ class KfpDockerRunner(KfpRunner):
 
     def spec_for(self, ctx: RunContext, logical_date: str) -> Path:
         assert self._docker_env is not None and self.base_image is not None
-        needs: dict[str, list[str]] = {}
-        for (date, step), requirement in env_mismatch.requires(ctx.scenario).items():
-            if date == logical_date:
-                needs.setdefault(step, []).append(requirement)
+        needs = {
+            step: reqs for (date, step), reqs in ctx.requirements.items() if date == logical_date
+        }
         if not needs:
             return super().spec_for(ctx, logical_date)
         images = {

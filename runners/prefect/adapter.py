@@ -140,7 +140,7 @@ class PrefectRunner(Runner):
     system = "Prefect"
     description = "Prefect 3 flow (retries, input-content cache, assets) on a local server"
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "pool")
-    runner_faults: ClassVar[frozenset[str]] = frozenset({"missed_days", "scheduler_crash"})
+    runner_faults = frozenset({"scheduler_crash"})
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)

@@ -56,7 +56,6 @@ class PauseKind(FaultKind):
     fixed_by = "nothing: the pause ends by itself"
     allowed_at: ClassVar[tuple[str, ...]] = ("ingest",)
     Params = PauseParams
-    runner_level = True
     scheduler = Paused
     step_hooks = False
 

@@ -236,7 +236,8 @@ def test_env_mismatch_fails_in_a_shared_env_and_is_silent_where_the_version_is_t
 ) -> None:
     from importlib import metadata
 
-    from fault_injection.kinds.env_mismatch import EnvironmentMismatch, requires
+    from fault_injection import catalog
+    from fault_injection.kinds.env_mismatch import EnvironmentMismatch
 
     world, journal = small_world
     have = metadata.version("scikit-learn")
@@ -258,4 +259,7 @@ def test_env_mismatch_fails_in_a_shared_env_and_is_silent_where_the_version_is_t
         "faults:\n"
         "  - {kind: env_mismatch, day: 2, at: train, params: {version: '1.8.0'}}\n"
     )
-    assert requires(s) == {(s.date_of_day(2).isoformat(), "train"): "scikit-learn==1.8.0"}
+    # what a runner reads (RunContext.requirements): the declaration, never the fault state
+    assert catalog.requirements(s) == {
+        (s.date_of_day(2).isoformat(), "train"): ["scikit-learn==1.8.0"]
+    }
