@@ -186,7 +186,8 @@ bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, 
 	.venv/bin/python benchmarks/wrapper_overhead.py
 
 image: setup ## build the step image for container runners (debootstrap + wheels, own dockerd; cached)
-	.venv/bin/python -m orchbench.containers.image
+	$(if $(IMAGE_LOCK),,$(error no runner's runner.mk sets IMAGE_LOCK, the lock file the step image installs))
+	.venv/bin/python -m orchbench.containers.image --lock $(IMAGE_LOCK)
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report

@@ -78,7 +78,6 @@ class RunnerPlugin:
     remote_flags: tuple[RemoteFlag, ...] = ()
     environment: str | None = None  # .venvs/<environment>; None: the folder's name
     notes: tuple[Note, ...] = ()
-    image_lock: str | None = None  # a lock file in the folder the container step image installs
     # what its runs show it can do, names from orchbench.capabilities (the conformance
     # suite checks each both ways: declared and not shown fails, shown and undeclared too)
     capabilities: frozenset[str] = frozenset()

@@ -1,8 +1,9 @@
 """The step image, built here from Debian packages and PyPI wheels only (no registry pulls).
 
 Recipe (DESIGN.md, runner table): ``debootstrap --variant=minbase`` a Debian bookworm
-with python3; a venv at ``/opt/venv`` holding the wheels of the lock file a runner's
-``plugin.py`` names as ``image_lock`` (``requirements()``), fetched/built by the host's pip and
+with python3; a venv at ``/opt/venv`` holding the wheels of a lock file (``lock``: the
+container runner passes its own; ``make image`` the ``IMAGE_LOCK`` its ``runner.mk`` sets),
+fetched/built by the host's pip and
 installed inside a chroot with ``--no-index`` (pip inside the chroot cannot verify this
 network's TLS); this project's source at ``/opt/orchbench`` (a ``.pth`` puts it on the
 path); ``docker import`` into the harness's own daemon.
@@ -56,23 +57,9 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return r
 
 
-def requirements() -> Path:
-    """The lock file the image installs: the one a runner's ``plugin.py`` names as its
-    ``image_lock`` (one lock for every container runner)."""
-    from orchbench.plugins import all_plugins
-
-    locks = sorted({p.path / p.image_lock for p in all_plugins().values() if p.image_lock})
-    if len(locks) != 1:
-        raise RuntimeError(
-            f"the step image needs exactly one runner declaring image_lock, found {len(locks)}"
-            + (f": {', '.join(str(x.relative_to(REPO_ROOT)) for x in locks)}" if locks else "")
-        )
-    return locks[0]
-
-
-def base_hash() -> str:
+def base_hash(lock: Path) -> str:
     h = hashlib.sha256()
-    for part in (RECIPE_VERSION, SUITE, MIRROR, ",".join(PACKAGES), requirements().read_text()):
+    for part in (RECIPE_VERSION, SUITE, MIRROR, ",".join(PACKAGES), lock.read_text()):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:12]
 
@@ -86,18 +73,18 @@ def source_files() -> list[Path]:
     return files
 
 
-def image_tag() -> str:
-    h = hashlib.sha256(base_hash().encode())
+def image_tag(lock: Path) -> str:
+    h = hashlib.sha256(base_hash(lock).encode())
     for p in source_files():
         h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0" + p.read_bytes())
     return f"{REPO}:{h.hexdigest()[:12]}"
 
 
-def _requirement_lines() -> str:
+def _requirement_lines(lock: Path) -> str:
     """The lock's pins (``name==version`` lines), without comments."""
     return "".join(
         line.split("#")[0].strip() + "\n"
-        for line in requirements().read_text().splitlines()
+        for line in lock.read_text().splitlines()
         if line.split("#")[0].strip()
     )
 
@@ -112,7 +99,7 @@ def _host_pip() -> Path:
     return pip
 
 
-def build_base(h: str) -> Path:
+def build_base(h: str, lock: Path) -> Path:
     """Debian + venv with the pinned wheels, as a tar; reused when the inputs are unchanged."""
     out = BUILD / f"base-{h}.tar"
     if out.exists():
@@ -126,8 +113,8 @@ def build_base(h: str) -> Path:
     _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
           str(rootfs), MIRROR])  # fmt: skip
     req = BUILD / f"requirements-{h}.txt"
-    req.write_text(_requirement_lines())
-    _log(f"wheels for {requirements().relative_to(REPO_ROOT)} (host pip)")
+    req.write_text(_requirement_lines(lock))
+    _log(f"wheels for {_shown(lock)} (host pip)")
     _run([str(_host_pip()), "wheel", "--quiet", "--no-deps", "-r", str(req), "-w", str(wheels)])
     _log("venv inside the chroot, installed from those wheels only")
     shutil.copytree(wheels, rootfs / "tmp" / "wheels")
@@ -173,13 +160,18 @@ def image_on(env: dict[str, str], tag: str) -> bool:
     return r.returncode == 0
 
 
-def ensure_image(daemon: DockerDaemon) -> str:
-    """The current step image's tag, building or importing what is missing."""
-    tag = image_tag()
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def ensure_image(daemon: DockerDaemon, lock: Path) -> str:
+    """The current step image's tag (its venv from ``lock``), building or importing what is
+    missing."""
+    tag = image_tag(lock)
     if image_exists(daemon, tag):
         return tag
-    h = base_hash()
-    base = build_base(h)
+    h = base_hash(lock)
+    base = build_base(h, lock)
     final = BUILD / "image.tar.tmp"
     _with_source(base, final)
     _log(f"docker import {tag}")
@@ -192,7 +184,7 @@ def ensure_image(daemon: DockerDaemon) -> str:
         "base": base.name,
         "suite": SUITE,
         "debian_packages": list(PACKAGES),
-        "requirements": str(requirements().relative_to(REPO_ROOT)),
+        "requirements": _shown(lock),
         "python_packages": (BUILD / f"base-{h}.freeze.txt").read_text().split(),
     }
     (BUILD / f"{tag.replace(':', '-')}.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -259,14 +251,18 @@ def manifest(tag: str) -> dict[str, object] | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m orchbench.containers.image")
+    ap.add_argument("--lock", type=Path, required=True, help="the lock file the venv installs")
     ap.add_argument("--print-tag", action="store_true", help="print the tag; build nothing")
     args = ap.parse_args(argv)
+    if not args.lock.is_file():
+        ap.error(f"--lock {args.lock}: no such file")
+    lock = args.lock.resolve()
     if args.print_tag:
-        print(image_tag())
+        print(image_tag(lock))
         return 0
     t0 = time.monotonic()
     with DockerDaemon() as d:
-        tag = ensure_image(d)
+        tag = ensure_image(d, lock)
     _log(f"{tag} ready in {time.monotonic() - t0:.1f} s")
     print(tag)
     return 0

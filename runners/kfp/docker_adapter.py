@@ -52,6 +52,8 @@ from runners.kfp import native
 from runners.kfp.adapter import KfpRunner
 
 ENV_DOCKER_HOST = "ORCHBENCH_DOCKER_HOST"
+# the lock the step image's venv installs: the kfp runner's own (runner.mk's IMAGE_LOCK)
+IMAGE_LOCK = Path(__file__).resolve().parent / "requirements.txt"
 LABEL = "orchbench.run"
 EVENTS_LOG = "docker-events.jsonl"
 
@@ -91,7 +93,7 @@ class KfpDockerRunner(KfpRunner):
         if self.user_docker_host:
             self._docker_env = {**os.environ, "DOCKER_HOST": self.user_docker_host}
             self._docker_version = _docker_version(self._docker_env)
-            self.base_image = img.image_tag()
+            self.base_image = img.image_tag(IMAGE_LOCK)
             if not img.image_on(self._docker_env, self.base_image):
                 raise EnvironmentMissing(
                     f"{self.base_image} is not on {self.user_docker_host}: load it there "
@@ -102,7 +104,7 @@ class KfpDockerRunner(KfpRunner):
         self._daemon = dd.DockerDaemon(log_path=matrix_dir / "dockerd.log")
         try:
             self._daemon.start()
-            self.base_image = img.ensure_image(self._daemon)
+            self.base_image = img.ensure_image(self._daemon, IMAGE_LOCK)
         except (dd.DockerUnavailable, RuntimeError) as e:
             self._daemon.stop()
             self._daemon = None

@@ -58,7 +58,6 @@ PLUGINS = (
                 "container runners: use this Docker daemon, not our own",
             ),
         ),
-        image_lock="requirements.txt",
         notes=(LOCAL,),
     ),
 )

@@ -8,6 +8,10 @@ kfp-spec: $(KFP_SPEC) ## compile the KFP pipeline to its IR YAML (build/kfp/)
 $(KFP_SPEC): runners/kfp/pipeline.py runners/kfp/task.py runners/kfp/__main__.py .venvs/kfp/.synced
 	.venvs/kfp/bin/python -m runners.kfp compile --out $@
 
+# the lock file the step image's venv installs (`make image`; the kfp-docker runner passes
+# the same file, runners/kfp/docker_adapter.py IMAGE_LOCK)
+IMAGE_LOCK := runners/kfp/requirements.txt
+
 SETUP_HOOKS += $(if $(filter kfp,$(RUNNERS)),kfp-spec)
 
 .PHONY: kfp-spec

@@ -10,6 +10,7 @@ import pytest
 
 from orchbench.containers import daemon as dd
 from orchbench.containers.image import REPO, ensure_image, image_exists, manifest
+from runners.kfp.docker_adapter import IMAGE_LOCK
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,7 +29,7 @@ def test_image_runs_the_workflow_and_stop_leaves_nothing(tmp_path):
     d = dd.DockerDaemon(log_path=tmp_path / "dockerd.log")
     d.start()
     try:
-        tag = ensure_image(d)
+        tag = ensure_image(d, IMAGE_LOCK)
         assert tag.startswith(f"{REPO}:") and image_exists(d, tag)
         m = manifest(tag)
         assert m is not None and any(p.startswith("scikit-learn==") for p in m["python_packages"])
