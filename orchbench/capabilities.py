@@ -54,6 +54,13 @@ CAPABILITIES: dict[str, Capability] = {
             lambda m: m.get("alert_delivered") is True,
         ),
         Capability(
+            "fails_fast_on_bad_data",
+            "schema_break",
+            "a validation failure (the day's data is bad: a retry cannot fix it) is not "
+            "retried: one attempt of the failing step before the fix",
+            lambda m: m.get("attempts_before_fix") == 1,
+        ),
+        Capability(
             "recovers_from_hang",
             "hang",
             "a hung step is ended by the system's own timeout and run again, the day "

@@ -15,6 +15,10 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
   stale) or redundant; each attempt counted once.
 - ``stale_executions``, ``tainted_executions``, ``redundant_executions``: attempt counts
   (see ``AttemptInfo``).
+- ``attempts_before_fix``: attempts, started before the operator's fix (``fix_applied``;
+  all without a fix), of the step and date whose attempt was the first to fail at or
+  after the first fault activation: 1 when the system did not retry an error a retry
+  cannot fix. None without a fault or without a failed attempt.
 - ``failed_attempts``: attempts that failed or were killed; ``killed_attempts``: the killed
   ones (start without end). A killed attempt's CPU is the one its last heartbeat recorded
   (the wrapper writes one about every second; 0 for one killed before its first beat):
@@ -261,6 +265,23 @@ def _signal_time(r: dict[str, Any]) -> int | None:
     return None
 
 
+def attempts_before_fix(journal: Journal) -> int | None:
+    """Attempts before the fix of the (date, step) that failed first after the first
+    activation (see the module docstring)."""
+    if not journal.faults:
+        return None
+    act = min(int(f["t_ns"]) for f in journal.faults)
+    fix = journal.harness_time("fix_applied")
+    before = [a for a in journal.attempts if fix is None or a.start_ns < fix]
+    failed = [
+        a for a in before if a.status in ("failed", "killed") and (a.end_ns or a.start_ns) >= act
+    ]
+    if not failed:
+        return None
+    first = min(failed, key=lambda a: a.start_ns)
+    return sum(a.logical_date == first.logical_date and a.step == first.step for a in before)
+
+
 def rerun(journal: Journal, oracle: OracleResult) -> tuple[float, float, float | None]:
     """(rerun_cpu_s, rerun_wall_s, rerun_ratio).
 
@@ -474,6 +495,7 @@ def compute_metrics(
         "stale_executions": sum(i.stale for i in infos),
         "tainted_executions": sum(i.tainted for i in infos),
         "redundant_executions": sum(i.redundant for i in infos),
+        "attempts_before_fix": attempts_before_fix(journal),
         "failed_attempts": sum(i.failed for i in infos),
         "killed_attempts": killed,
         "recovered": final_ok and all((d, s) in good for d in dates for s in an.required_steps(d)),

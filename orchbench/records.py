@@ -12,8 +12,12 @@ Versions:
 - ``orchbench.run/2``: adds ``attempts`` (each journaled attempt's classification, see
   ``ClassifiedAttempt``) and names the days phase's overhead ``outside_steps_s_per_attempt``
   (``overhead_s_per_task`` in /1). A /1 file loads with ``attempts`` null (not recorded).
+- ``orchbench.run/3``: adds ``metrics.harness_help``.
+- ``orchbench.run/4``: adds ``metrics.attempts_before_fix``.
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
+- ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
+  and ``clock`` (schedule interval, clock speed, which waits are compressed).
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RUN = "orchbench.run"
 ENV = "orchbench.env"
-RUN_VERSION = 3
-ENV_VERSION = 2
+RUN_VERSION = 4
+ENV_VERSION = 3
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
 
@@ -72,6 +76,7 @@ class RunMetrics(_Model):
     stale_executions: int | None = None
     tainted_executions: int | None = None
     redundant_executions: int | None = None
+    attempts_before_fix: int | None = None
     failed_attempts: int | None = None
     killed_attempts: int | None = None
     recovered: bool | None = None
@@ -133,6 +138,8 @@ class EnvRecord(_Model):
     settings: dict[str, Any] | None = None
     system_version: str | None = None
     notes: list[str] | None = None
+    central_view: str | None = None
+    clock: dict[str, Any] | None = None
 
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -153,15 +160,27 @@ def _run_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{RUN}/3"}
 
 
+def _run_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """run/4 added ``metrics.attempts_before_fix``; an older file did not count it."""
+    return {**data, "schema": f"{RUN}/4"}
+
+
 def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"{ENV}/2", **data}
+
+
+def _env_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """env/3 added ``central_view`` and ``clock``; an older file did not record them."""
+    return {**data, "schema": f"{ENV}/3"}
 
 
 # (format, version) -> the step that turns a file of that version into the next version.
 MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 1): _run_1_to_2,
     (RUN, 2): _run_2_to_3,
+    (RUN, 3): _run_3_to_4,
     (ENV, 1): _env_1_to_2,
+    (ENV, 2): _env_2_to_3,
 }
 CURRENT = {RUN: RUN_VERSION, ENV: ENV_VERSION}
 # The version of a file with no ``schema`` key (env.json had none before /2).

@@ -47,7 +47,7 @@ def test_clean_run_is_published_complete(
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/3" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/4" and run["status"] == "completed"
     m = run["metrics"]
     assert m["final_state_correct"] and m["recovered"] and not m["detected"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
@@ -80,6 +80,7 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
+        "compressed_wait",  # the schedule interval between the two dates
         "days_finished",
         "fix_applied",
         "recovery_started",

@@ -289,6 +289,19 @@ def test_failed_run_state_is_a_signal_and_a_successful_one_is_not() -> None:
     assert metrics(b, [ok, bad])["detection_s"] == pytest.approx(6.0)
 
 
+def test_attempts_before_fix_count_the_first_failing_step_until_the_fix() -> None:
+    b, _ = faulted_run()  # ingest tampered (the fault), validate fails once: not retried
+    assert metrics(b)["attempts_before_fix"] == 1
+    b.step("validate", D2, status="failed")  # a retry of bad data
+    b.step("validate", D2, status="failed")
+    b.event("fix_applied")
+    b.step("validate", D2)  # the operator's re-run after the fix is not counted
+    assert metrics(b)["attempts_before_fix"] == 3
+    clean = Builder()
+    clean.day(D1)
+    assert metrics(clean)["attempts_before_fix"] is None  # no fault
+
+
 def test_activation_is_the_earliest_fault() -> None:
     b, act = faulted_run()
     b.fault("x", "train", D2, [], t_ns=act + 10 * S)
@@ -498,7 +511,7 @@ def test_metrics_keys() -> None:
         "outside_steps_s_per_attempt",
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
-    extra |= {"faults_activated", "memory_limit_enforced", "oom_kills"}
+    extra |= {"faults_activated", "memory_limit_enforced", "oom_kills", "attempts_before_fix"}
     assert set(metrics(b)) == required | extra
 
 
