@@ -13,7 +13,10 @@ Versions:
   ``ClassifiedAttempt``) and names the days phase's overhead ``outside_steps_s_per_attempt``
   (``overhead_s_per_task`` in /1). A /1 file loads with ``attempts`` null (not recorded).
 - ``orchbench.run/3``: adds ``metrics.harness_help``.
-- ``orchbench.run/4``: adds ``metrics.attempts_before_fix``.
+- ``orchbench.run/4``: ``detected``/``detection_s``/``alert_delivered`` become ``alerted``,
+  ``alert_s``, ``visible``, ``visible_s`` (with ``*_production_s``); adds
+  ``misreported_attempts`` (and its evidence, ``misreported``), ``attempts_before_fix``
+  and ``rerun_wall_production_s``.
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
@@ -69,9 +72,14 @@ class RunMetrics(_Model):
     """The ``metrics`` block (each key is defined in ``orchbench.metrics``)."""
 
     faults_activated: int | None = None
-    detected: bool | None = None
-    detection_s: Number | None = None
-    alert_delivered: bool | None = None
+    alerted: bool | None = None
+    alert_s: Number | None = None
+    alert_production_s: Number | None = None
+    visible: bool | None = None
+    visible_s: Number | None = None
+    visible_production_s: Number | None = None
+    misreported_attempts: int | None = None
+    misreported: list[dict[str, Any]] | None = None
     wasted_cpu_s: Number | None = None
     stale_executions: int | None = None
     tainted_executions: int | None = None
@@ -84,6 +92,7 @@ class RunMetrics(_Model):
     harness_help: int | None = None
     rerun_cpu_s: Number | None = None
     rerun_wall_s: Number | None = None
+    rerun_wall_production_s: Number | None = None
     rerun_ratio: Number | None = None
     bad_model_deployed: bool | None = None
     final_state_correct: bool | None = None
@@ -161,7 +170,18 @@ def _run_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
-    """run/4 added ``metrics.attempts_before_fix``; an older file did not count it."""
+    """run/4 split ``detected`` (any failure signal) into ``alerted`` (a message pushed to
+    a human) and ``visible`` (the system's central view showed it), with production-clock
+    times, and added ``misreported_attempts`` and ``attempts_before_fix``. An older file's
+    ``alert_delivered`` is its ``alerted``; what it did not record is left unset (its
+    ``detection_s`` timed whichever signal came first, so it is neither time)."""
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):  # the renamed key keeps its place
+        data["metrics"] = {
+            ("alerted" if k == "alert_delivered" else k): v
+            for k, v in metrics.items()
+            if k not in ("detected", "detection_s")
+        }
     return {**data, "schema": f"{RUN}/4"}
 
 

@@ -29,14 +29,17 @@ def test_run_json_v1_loads_through_its_migration() -> None:
     assert run.attempts is None  # /1 recorded no classification
     assert run.metrics is not None
     got = run.metrics.model_dump(exclude_unset=True)
-    # the one renamed key keeps its value and its place; every other key is as written
+    # renamed keys keep their value and their place (/2: the overhead's name; /4:
+    # alert_delivered is alerted); detected and detection_s, which mixed an alert with
+    # what the system's view showed, are dropped (/4); every other key is as written
     assert got["outside_steps_s_per_attempt"] == raw["metrics"]["overhead_s_per_task"]
-    renamed = [
-        "outside_steps_s_per_attempt" if k == "overhead_s_per_task" else k for k in raw["metrics"]
-    ]
+    assert got["alerted"] == raw["metrics"]["alert_delivered"]
+    names = {"overhead_s_per_task": "outside_steps_s_per_attempt", "alert_delivered": "alerted"}
+    dropped = ("detected", "detection_s")
+    renamed = [names.get(k, k) for k in raw["metrics"] if k not in dropped]
     assert list(got) == renamed
-    assert {k: v for k, v in got.items() if k != "outside_steps_s_per_attempt"} == {
-        k: v for k, v in raw["metrics"].items() if k != "overhead_s_per_task"
+    assert {k: v for k, v in got.items() if k not in names.values()} == {
+        k: v for k, v in raw["metrics"].items() if k not in (*names, *dropped)
     }
     assert run.status == "completed" and run.recovery_plan == raw["recovery_plan"]
 
@@ -110,8 +113,11 @@ def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path:
     run = read_run(V1_RUN / "run.json")
     records.write_record(tmp_path / "run.json", run)
     again = (tmp_path / "run.json").read_text()
-    expected = raw_text.replace('"orchbench.run/1"', '"orchbench.run/4"').replace(
-        "overhead_s_per_task", "outside_steps_s_per_attempt"
+    expected = (
+        raw_text.replace('"orchbench.run/1"', '"orchbench.run/4"')
+        .replace("overhead_s_per_task", "outside_steps_s_per_attempt")
+        .replace('    "detected": true,\n    "detection_s": 0.117516443,\n', "")
+        .replace('"alert_delivered"', '"alerted"')
     )
     assert again == expected.rstrip("\n").removesuffix("}").rstrip() + ',\n  "attempts": null\n}\n'
     env = read_env(V1_RUN / "env.json")
