@@ -15,8 +15,9 @@ production clock, and the attempts a system misreports. Part of the metrics laye
   poll intervals run in real time and stay as they are.
 - **misreported**: a journaled attempt whose record in the system (``match_trace``) says
   otherwise: ``success`` where the step failed or was killed, a failure where it
-  succeeded, or ``running`` (read when the run was collected) for an attempt whose
-  process had ended or been killed.
+  succeeded, or ``running`` with a start time (read when the run was collected: the system
+  says it started the try and it still runs) for an attempt whose process had ended or
+  been killed.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def misreported(
             says = f"success where the step {'was killed' if a.status == 'killed' else 'failed'}"
         elif _failing(r) and a.status == "success":
             says = f"{state} where the step succeeded"
-        elif state == "running" and (a.finished or a.status == "killed"):
+        elif state == "running" and r.get("start_ns") and (a.finished or a.status == "killed"):
             says = "running after the attempt's process had ended"
         else:
             continue

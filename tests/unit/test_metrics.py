@@ -342,7 +342,7 @@ def test_without_compressed_waits_production_equals_real() -> None:
 
 def _says(date: str, step: str, state: str, attempt: int | None = None) -> dict[str, Any]:
     return tr.task_attempt(
-        logical_date=date, step=step, state=state, source="system-api", attempt=attempt
+        logical_date=date, step=step, state=state, source="system-api", attempt=attempt, start_ns=1
     )
 
 
@@ -372,6 +372,9 @@ def test_running_after_the_process_ended_is_misreported() -> None:
     m = metrics(b, trace)
     assert m["misreported_attempts"] == 2
     assert {e["journal"]["status"] for e in m["misreported"]} == {"success", "killed"}
+    # queued, never started in the system's own view: not a claim that it runs
+    queued = {**_says(D1, "ingest", "running", attempt=1), "start_ns": None}
+    assert metrics(b, [queued])["misreported_attempts"] == 0
 
 
 def test_agreeing_records_are_not_misreported() -> None:
