@@ -2,9 +2,10 @@
 
 The rule a change that must not change outcomes is held to (issue 22): per scenario x
 runner x profile, the *outcome* columns of every completed run are identical in both
-sets (detected, stale executions, human actions, bad model deployed, final state correct,
-recovered, each lineage fact), and each *timing* column's range after overlaps its range
-before (min-max over the repeats, ``orchbench.aggregate.spread``). Both sets are read
+sets (alerted, visible, stale executions, human actions, bad model deployed, final state
+correct, recovered, each lineage fact; ``detected`` before run.json /4), and each
+*timing* column's range after overlaps its range before (min-max over the repeats,
+``orchbench.aggregate.spread``). Both sets are read
 through ``orchbench.records`` (an older run.json through its migration).
 
 Usage: ``python benchmarks/before_after.py OLD_RESULTS NEW_RESULTS`` prints a markdown
@@ -23,14 +24,15 @@ from orchbench.aggregate import spread
 from orchbench.records import SchemaError, read_run
 
 OUTCOMES = (
-    "detected",
+    "alerted",
+    "visible",
     "stale_executions",
     "human_actions",
     "bad_model_deployed",
     "final_state_correct",
     "recovered",
 )
-TIMINGS = ("total_wall_s", "detection_s", "wasted_cpu_s", "rerun_cpu_s")
+TIMINGS = ("total_wall_s", "alert_s", "visible_s", "wasted_cpu_s", "rerun_cpu_s")
 
 Cell = tuple[str, str, str]
 

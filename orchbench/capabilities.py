@@ -43,15 +43,23 @@ CAPABILITIES: dict[str, Capability] = {
         Capability(
             "stops_on_schema_break",
             "schema_break",
-            "bad input is detected and nothing downstream runs on stale data: "
-            "detected, 0 stale executions",
-            lambda m: m.get("detected") is True and m.get("stale_executions") == 0,
+            "the run stops at bad input: nothing downstream runs on stale data and no bad "
+            "model is deployed (0 stale executions; whether anyone is told is "
+            "alerts_on_failure)",
+            lambda m: m.get("stale_executions") == 0 and m.get("bad_model_deployed") is False,
         ),
         Capability(
             "alerts_on_failure",
             "schema_break",
-            "a failure reaches a human by itself (a mail, a callback): alert delivered",
-            lambda m: m.get("alert_delivered") is True,
+            "a failure reaches a human by itself (a mail, a callback, a hook): alerted",
+            lambda m: m.get("alerted") is True,
+        ),
+        Capability(
+            "fails_fast_on_bad_data",
+            "schema_break",
+            "a validation failure (the day's data is bad: a retry cannot fix it) is not "
+            "retried: one attempt of the failing step before the fix",
+            lambda m: m.get("attempts_before_fix") == 1,
         ),
         Capability(
             "recovers_from_hang",

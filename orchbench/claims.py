@@ -72,7 +72,8 @@ CLAIMS: dict[str, Claim] = {
             "observability",
             "Observability",
             "you find out hours later",
-            "detected and detection_s (first failure signal a user sees)",
+            "alerted and alert_s, on the production clock too (a message pushed to a "
+            "human); visible and visible_s (the system's own view showed it) beside",
         ),
         Claim(
             "lineage",
@@ -84,7 +85,7 @@ CLAIMS: dict[str, Claim] = {
             "stop_on_schema_break",
             "Stop on schema break, no garbage model",
             "the orchestrator stops the run and alerts — no garbage model gets trained",
-            "detected, stale_executions == 0 and bad_model_deployed == false",
+            "alerted, stale_executions == 0 and bad_model_deployed == false",
         ),
         Claim(
             "conditional_deploy",

@@ -95,6 +95,12 @@ def append_start(path: Path | str, record: dict[str, Any]) -> int:
 # the system did not do itself (a kill on timeout where the system has none, a restart of a
 # killed scheduler). Counted in run.json as ``harness_help``, never credited to the system.
 HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
+# A harness event for a stretch of real time that stands for a longer one in production
+# (``start_ns``, ``end_ns``, ``production_s``): the schedule interval between two dates the
+# day loop fires back to back, a cron daemon's idle time on its compressed clock. The
+# metrics layer turns a real interval into the production clock by adding, for each such
+# wait inside it, ``production_s`` minus its real length (``Runner.compressed_wait``).
+COMPRESSED_WAIT = "compressed_wait"
 
 
 def harness_event(path: Path | str, event: str, **detail: Any) -> None:

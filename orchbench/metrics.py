@@ -7,14 +7,24 @@ look up comes from the native trace alone. ``analyse`` classifies each journaled
 is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys:
 
 - ``faults_activated``: journaled fault activations; 0 when no fault took effect (e.g. an
-  ``env_mismatch`` the step's own image satisfied), so ``detected`` does not apply.
-- ``detected``, ``detection_s``: whether, and how many seconds after the first fault
-  activation, the trace shows a failure signal (see ``detection``). No fault: False, None.
-- ``alert_delivered``: one of those signals is an ``alert`` (a message reached a human).
+  ``env_mismatch`` the step's own image satisfied), so alerts and visibility do not apply.
+- ``alerted``, ``alert_s``, ``alert_production_s``: whether a message was pushed to a
+  human, and how many seconds after the first fault activation, on the real and on the
+  production clock (``orchbench.signals``). No fault: False, None, None.
+- ``visible``, ``visible_s``, ``visible_production_s``: the same for the first failure the
+  system's own central view showed (a retried try included; a log file nobody is pointed
+  to is passive and never counts).
+- ``misreported_attempts``, ``misreported``: journaled attempts whose state in the
+  system's own records contradicts the journal, and the evidence of each (both records
+  side by side; ``orchbench.signals.misreported``).
 - ``wasted_cpu_s``: CPU of attempts that failed, were killed, are tainted (which includes
   stale) or redundant; each attempt counted once.
 - ``stale_executions``, ``tainted_executions``, ``redundant_executions``: attempt counts
   (see ``AttemptInfo``).
+- ``attempts_before_fix``: attempts, started before the operator's fix (``fix_applied``;
+  all without a fix), of the step and date whose attempt was the first to fail at or
+  after the first fault activation: 1 when the system did not retry an error a retry
+  cannot fix. None without a fault or without a failed attempt.
 - ``failed_attempts``: attempts that failed or were killed; ``killed_attempts``: the killed
   ones (start without end). A killed attempt's CPU is the one its last heartbeat recorded
   (the wrapper writes one about every second; 0 for one killed before its first beat):
@@ -25,7 +35,8 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
 - ``human_actions``: ``operator_action`` records.
 - ``harness_help``: harness records of help the system got from us
   (``orchbench.journal.HELP_EVENTS``: a timeout kill, a scheduler restart).
-- ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``.
+- ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``;
+  ``rerun_wall_production_s``: the rerun's wall on the production clock.
 - ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
   tainted ``canary`` attempt deployed one.
 - ``final_state_correct``: the final champion and production model hashes equal the oracle's.
@@ -60,7 +71,7 @@ from orchbench.containers.limits import memory_bytes
 from orchbench.journal import HELP_EVENTS, ArtifactRef, Attempt, Journal
 from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
-from orchbench.trace import FAILURE_STATES
+from orchbench.signals import misreported, production_s, signals
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
 
 if TYPE_CHECKING:
@@ -215,50 +226,21 @@ def _producer(made: dict[Version, list[Attempt]], a: Attempt, ref: ArtifactRef) 
     return max(done, key=lambda p: p.end_ns or 0, default=None)
 
 
-def detection(journal: Journal, trace: list[dict[str, Any]]) -> tuple[bool, float | None, bool]:
-    """(detected, detection_s, alert_delivered) from the trace alone.
-
-    Activation is the earliest ``fault_activated``. A signal is a non-passive ``alert``
-    (``t_ns``), ``task_attempt`` in a failure state (``end_ns``, else ``start_ns``) or
-    ``run_state`` in a failure state (``t_ns``). A signal timed before activation counts
-    as at activation when it is for the activation's date and step (a ``run_state``, or a
-    record without a step, matches on date), because system clocks are coarser than ours;
-    otherwise it is ignored.
-    """
+def attempts_before_fix(journal: Journal) -> int | None:
+    """Attempts before the fix of the (date, step) that failed first after the first
+    activation (see the module docstring)."""
     if not journal.faults:
-        return False, None, False
-    first = min(journal.faults, key=lambda f: f["t_ns"])
-    act = int(first["t_ns"])
-    best: int | None = None
-    alert = False
-    for r in trace:
-        t = _signal_time(r)
-        if t is None:
-            continue
-        if t < act:
-            same = r.get("logical_date") == first.get("logical_date") and r.get("step") in (
-                None,
-                first.get("step"),
-            )
-            if not same:
-                continue
-            t = act
-        best = t if best is None else min(best, t)
-        alert = alert or r.get("kind") == "alert"
-    return best is not None, None if best is None else (best - act) / 1e9, alert
-
-
-def _signal_time(r: dict[str, Any]) -> int | None:
-    if r.get("passive"):
         return None
-    kind, failing = r.get("kind"), str(r.get("state", "")).lower() in FAILURE_STATES
-    if kind == "alert":
-        return r.get("t_ns")
-    if kind == "task_attempt" and failing:
-        return r["end_ns"] if r.get("end_ns") is not None else r.get("start_ns")
-    if kind == "run_state" and failing:
-        return r.get("t_ns")
-    return None
+    act = min(int(f["t_ns"]) for f in journal.faults)
+    fix = journal.harness_time("fix_applied")
+    before = [a for a in journal.attempts if fix is None or a.start_ns < fix]
+    failed = [
+        a for a in before if a.status in ("failed", "killed") and (a.end_ns or a.start_ns) >= act
+    ]
+    if not failed:
+        return None
+    first = min(failed, key=lambda a: a.start_ns)
+    return sum(a.logical_date == first.logical_date and a.step == first.step for a in before)
 
 
 def rerun(journal: Journal, oracle: OracleResult) -> tuple[float, float, float | None]:
@@ -450,10 +432,13 @@ def compute_metrics(
             "else 0; wall unknown"
         )
     if not journal.faults:
-        notes.append("no fault activated: detection does not apply")
+        notes.append("no fault activated: alerts and visibility do not apply")
 
-    detected, detection_s, alert = detection(journal, trace)
+    told = signals(journal, trace)
+    wrong = misreported(attempts, match_trace(attempts, trace))
     rerun_cpu, rerun_wall, ratio = rerun(journal, oracle)
+    fix = journal.harness_time("fix_applied")
+    rerun_prod = production_s(journal, fix, fix + int(rerun_wall * 1e9)) if fix else 0.0
     final_ok = (final.get("champion_sha256"), final.get("production_sha256")) == (
         oracle.champion_sha256,
         oracle.production_sha256,
@@ -467,13 +452,19 @@ def compute_metrics(
 
     return {
         "faults_activated": len(journal.faults),
-        "detected": detected,
-        "detection_s": detection_s,
-        "alert_delivered": alert,
+        "alerted": told.alerted,
+        "alert_s": told.alert_s,
+        "alert_production_s": told.alert_production_s,
+        "visible": told.visible,
+        "visible_s": told.visible_s,
+        "visible_production_s": told.visible_production_s,
+        "misreported_attempts": len(wrong),
+        "misreported": wrong,
         "wasted_cpu_s": sum(cpu_of(i.attempt) for i in infos if i.wasted),
         "stale_executions": sum(i.stale for i in infos),
         "tainted_executions": sum(i.tainted for i in infos),
         "redundant_executions": sum(i.redundant for i in infos),
+        "attempts_before_fix": attempts_before_fix(journal),
         "failed_attempts": sum(i.failed for i in infos),
         "killed_attempts": killed,
         "recovered": final_ok and all((d, s) in good for d in dates for s in an.required_steps(d)),
@@ -481,6 +472,7 @@ def compute_metrics(
         "harness_help": sum(h.get("event") in HELP_EVENTS for h in journal.harness),
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,
+        "rerun_wall_production_s": rerun_prod,
         "rerun_ratio": ratio,
         "bad_model_deployed": any(
             i.tainted

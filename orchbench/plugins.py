@@ -78,6 +78,11 @@ class RunnerPlugin:
     remote_flags: tuple[RemoteFlag, ...] = ()
     environment: str | None = None  # .venvs/<environment>; None: the folder's name
     notes: tuple[Note, ...] = ()
+    # where the system's users see a failure without being told: its UI, API or CLI run
+    # listing ("Airflow UI / REST API"); None when it has none (a log file nobody is
+    # pointed to is no central view). Recorded in env.json; the report says "no central
+    # view" for such a runner instead of a time.
+    central_view: str | None = None
     # what its runs show it can do, names from orchbench.capabilities (the conformance
     # suite checks each both ways: declared and not shown fails, shown and undeclared too)
     capabilities: frozenset[str] = frozenset()

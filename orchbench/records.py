@@ -12,8 +12,15 @@ Versions:
 - ``orchbench.run/2``: adds ``attempts`` (each journaled attempt's classification, see
   ``ClassifiedAttempt``) and names the days phase's overhead ``outside_steps_s_per_attempt``
   (``overhead_s_per_task`` in /1). A /1 file loads with ``attempts`` null (not recorded).
+- ``orchbench.run/3``: adds ``metrics.harness_help``.
+- ``orchbench.run/4``: ``detected``/``detection_s``/``alert_delivered`` become ``alerted``,
+  ``alert_s``, ``visible``, ``visible_s`` (with ``*_production_s``); adds
+  ``misreported_attempts`` (and its evidence, ``misreported``), ``attempts_before_fix``
+  and ``rerun_wall_production_s``.
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
+- ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
+  and ``clock`` (schedule interval, clock speed, which waits are compressed).
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RUN = "orchbench.run"
 ENV = "orchbench.env"
-RUN_VERSION = 3
-ENV_VERSION = 2
+RUN_VERSION = 4
+ENV_VERSION = 3
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
 
@@ -65,13 +72,19 @@ class RunMetrics(_Model):
     """The ``metrics`` block (each key is defined in ``orchbench.metrics``)."""
 
     faults_activated: int | None = None
-    detected: bool | None = None
-    detection_s: Number | None = None
-    alert_delivered: bool | None = None
+    alerted: bool | None = None
+    alert_s: Number | None = None
+    alert_production_s: Number | None = None
+    visible: bool | None = None
+    visible_s: Number | None = None
+    visible_production_s: Number | None = None
+    misreported_attempts: int | None = None
+    misreported: list[dict[str, Any]] | None = None
     wasted_cpu_s: Number | None = None
     stale_executions: int | None = None
     tainted_executions: int | None = None
     redundant_executions: int | None = None
+    attempts_before_fix: int | None = None
     failed_attempts: int | None = None
     killed_attempts: int | None = None
     recovered: bool | None = None
@@ -79,6 +92,7 @@ class RunMetrics(_Model):
     harness_help: int | None = None
     rerun_cpu_s: Number | None = None
     rerun_wall_s: Number | None = None
+    rerun_wall_production_s: Number | None = None
     rerun_ratio: Number | None = None
     bad_model_deployed: bool | None = None
     final_state_correct: bool | None = None
@@ -133,6 +147,8 @@ class EnvRecord(_Model):
     settings: dict[str, Any] | None = None
     system_version: str | None = None
     notes: list[str] | None = None
+    central_view: str | None = None
+    clock: dict[str, Any] | None = None
 
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -153,15 +169,38 @@ def _run_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{RUN}/3"}
 
 
+def _run_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """run/4 split ``detected`` (any failure signal) into ``alerted`` (a message pushed to
+    a human) and ``visible`` (the system's central view showed it), with production-clock
+    times, and added ``misreported_attempts`` and ``attempts_before_fix``. An older file's
+    ``alert_delivered`` is its ``alerted``; what it did not record is left unset (its
+    ``detection_s`` timed whichever signal came first, so it is neither time)."""
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):  # the renamed key keeps its place
+        data["metrics"] = {
+            ("alerted" if k == "alert_delivered" else k): v
+            for k, v in metrics.items()
+            if k not in ("detected", "detection_s")
+        }
+    return {**data, "schema": f"{RUN}/4"}
+
+
 def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"{ENV}/2", **data}
+
+
+def _env_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """env/3 added ``central_view`` and ``clock``; an older file did not record them."""
+    return {**data, "schema": f"{ENV}/3"}
 
 
 # (format, version) -> the step that turns a file of that version into the next version.
 MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 1): _run_1_to_2,
     (RUN, 2): _run_2_to_3,
+    (RUN, 3): _run_3_to_4,
     (ENV, 1): _env_1_to_2,
+    (ENV, 2): _env_2_to_3,
 }
 CURRENT = {RUN: RUN_VERSION, ENV: ENV_VERSION}
 # The version of a file with no ``schema`` key (env.json had none before /2).

@@ -203,6 +203,7 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
     ``system_version`` (``"apache-airflow 3.3.2"``) and ``notes``, the caveats the report
     lists for its runs."""
     from orchbench.plugins import of_runner
+    from orchbench.runner import SCHEDULE_INTERVAL_S
 
     versions = runner.versions()
     settings = runner.settings()
@@ -224,4 +225,10 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
         "settings": settings,
         "system_version": plugin.system_version(versions) if plugin else None,
         "notes": plugin.notes_for(runner.profile, settings) if plugin else [],
+        "central_view": plugin.central_view if plugin else None,
+        "clock": {
+            "schedule_interval_s": SCHEDULE_INTERVAL_S,
+            "speed": runner.clock_speed,
+            "compressed": ["the schedule interval between dates", *runner.compressed],
+        },
     }

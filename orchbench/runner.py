@@ -38,6 +38,11 @@ class NotApplicable(RuntimeError):
     """The scenario cannot be expressed on this runner; recorded with the reason."""
 
 
+# Every scenario's schedule is daily: in production a date fires one interval after the
+# previous one; the day loop fires them back to back and journals the difference.
+SCHEDULE_INTERVAL_S = 86_400.0
+
+
 class RunTimeout(RuntimeError):
     """The run exceeded its deadline; the runner killed what it started."""
 
@@ -136,6 +141,10 @@ class Runner:
     # simulated seconds per real second of the clock the system's scheduler reads (cron's
     # daemon runs on a compressed libfaketime clock); 1.0: the real clock
     clock_speed: float = 1.0
+    # which waits of this runner run on a compressed clock besides the schedule interval
+    # between dates (the base runner journals that one): each is journaled with
+    # ``compressed_wait``; shown in env.json and the report's threats to validity
+    compressed: ClassVar[tuple[str, ...]] = ()
     # the scheduler-level fault kinds whose hooks (``SchedulerFault.hooks``) this runner
     # implements; the harness refuses a scenario with another such kind (not_applicable)
     runner_faults: frozenset[str] = frozenset()
@@ -167,20 +176,42 @@ class Runner:
         Per date, in order: the deadline; each scheduler fault acts as the date is about to
         fire (``SchedulerFault.fires``; a date no fault lets fire goes to
         ``scheduler_down``); then ``run_date``. After the last date, ``watch`` once more
-        (a scheduler crash the last date outlived is restarted).
+        (a scheduler crash the last date outlived is restarted). Between two dates it
+        journals the schedule interval the loop skipped as a ``compressed_wait``.
         """
         self.prepare_days(ctx)
         for fault in ctx.scheduler_faults:
             fault.start(self, ctx)
+        fired_ns: int | None = None  # when the previous date fired
+        ended_ns = 0
         for date in ctx.dates:
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before {date}")
+            now = time.time_ns()
+            if fired_ns is not None:  # production waits one interval from fire to fire
+                took = (ended_ns - fired_ns) / 1e9
+                self.compressed_wait(ctx, ended_ns, now, max(0.0, SCHEDULE_INTERVAL_S - took))
+            fired_ns = now
             fired = [fault.fires(self, ctx, date) for fault in ctx.scheduler_faults]
-            if not all(fired):
+            if all(fired):
+                self.run_date(ctx, date)
+            else:
                 self.scheduler_down(ctx, date)
-                continue
-            self.run_date(ctx, date)
+            ended_ns = time.time_ns()
         self.watch(ctx, None)
+
+    def compressed_wait(
+        self, ctx: RunContext, start_ns: int, end_ns: int, production_s: float
+    ) -> None:
+        """Journal that real time ``start_ns``..``end_ns`` stands for ``production_s``
+        seconds in production (``orchbench.journal.COMPRESSED_WAIT``)."""
+        jr.harness_event(
+            ctx.journal,
+            jr.COMPRESSED_WAIT,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            production_s=round(production_s, 3),
+        )
 
     def watch(self, ctx: RunContext, running: str | None = "a date") -> None:
         """Call on every poll while the system runs: lets the scheduler faults act (a

@@ -20,7 +20,7 @@ import pandas as pd
 from orchbench.aggregate import spread
 from orchbench.claims import CLAIMS
 from orchbench.report.load import load_declared
-from orchbench.report.tables import completed
+from orchbench.report.tables import completed, duration
 
 YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
 NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
@@ -42,6 +42,11 @@ def _share(ok: pd.DataFrame, passed: pd.Series, what: str) -> tuple[str, str]:
 def _num(ok: pd.DataFrame, col: str, fmt: str = "{:.3g}") -> str:
     s = spread(pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce"))
     return "–" if s is None else fmt.format(s.median)
+
+
+def _duration(ok: pd.DataFrame, col: str) -> str:
+    s = spread(pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce"))
+    return "–" if s is None else duration(s.median)
 
 
 def _bool(ok: pd.DataFrame, col: str) -> pd.Series:
@@ -73,8 +78,11 @@ def rule_caching(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_observability(ok: pd.DataFrame) -> tuple[str, str]:
-    v, t = _share(ok, _bool(ok, "detected"), "detected")
-    return v, f"{t}; detection {_num(ok, 'detection_s')} s"
+    v, t = _share(ok, _bool(ok, "alerted"), "alerted a human")
+    return v, (
+        f"{t}; alert after {_num(ok, 'alert_s')} s "
+        f"({_duration(ok, 'alert_production_s')} on the production clock)"
+    )
 
 
 def rule_lineage(ok: pd.DataFrame) -> tuple[str, str]:
@@ -83,11 +91,11 @@ def rule_lineage(ok: pd.DataFrame) -> tuple[str, str]:
 
 def rule_stop_on_schema_break(ok: pd.DataFrame) -> tuple[str, str]:
     passed = (
-        _bool(ok, "detected")
+        _bool(ok, "alerted")
         & (_int(ok, "stale_executions") == 0)
         & ~_bool(ok, "bad_model_deployed")
     )
-    return _share(ok, passed, "detected, 0 stale, no bad model")
+    return _share(ok, passed, "alerted, 0 stale, no bad model")
 
 
 def rule_conditional_deploy(ok: pd.DataFrame) -> tuple[str, str]:

@@ -18,8 +18,11 @@ from orchbench.report.tables import completed
 
 THRESHOLD = 0.10  # relative change that counts, as asv's default factor 1.1
 METRICS: dict[str, bool] = {  # metric -> higher is better
-    "detected": True,
-    "detection_s": False,
+    "alerted": True,
+    "alert_s": False,
+    "visible": True,
+    "visible_s": False,
+    "misreported_attempts": False,
     "stale_executions": False,
     "wasted_cpu_s": False,
     "rerun_cpu_s": False,
@@ -71,7 +74,7 @@ def compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
             n = float("nan") if n is None or pd.isna(n) else float(n)
             if math.isnan(o) and math.isnan(n):
                 continue
-            boolean = m in ("detected", "bad_model_deployed", "final_state_correct")
+            boolean = m in ("alerted", "visible", "bad_model_deployed", "final_state_correct")
             ratio = n / o if o and not (math.isnan(o) or math.isnan(n)) else None
             rows.append(
                 {

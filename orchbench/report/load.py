@@ -27,7 +27,16 @@ from orchbench.rundir import TMP_PREFIX
 from orchbench.trace import TRACE_NAME, read_trace
 
 ID_COLUMNS = ["scenario", "runner", "system", "profile", "run_id", "status", "reason"]
-EXTRA_COLUMNS = ["started_at", "capabilities", "days", "faults", "version", "run_dir"]
+EXTRA_COLUMNS = [
+    "started_at",
+    "capabilities",
+    "days",
+    "faults",
+    "version",
+    "central_view",
+    "clock_speed",
+    "run_dir",
+]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -100,6 +109,11 @@ def load_runs(results: Path | str) -> pd.DataFrame:
         row["days"] = scen.get("days")
         row["faults"] = len(scen.get("faults") or ())
         row["version"] = system_version(env)
+        # the system's central view: its name, "" for none (env.json /3 on), None when an
+        # older env.json did not say
+        recorded = env.get("clock") is not None
+        row["central_view"] = (env.get("central_view") or "") if recorded else None
+        row["clock_speed"] = (env.get("clock") or {}).get("speed")
         row["run_dir"] = str(run_json.parent)
         rows.append(row)
     if not rows:
@@ -201,9 +215,9 @@ def load_events(run_dir: Path | str) -> pd.DataFrame:
     """The moments a timeline marks, each read from a record (seconds from run start).
 
     - ``fault``: every ``fault_activated`` journal record;
-    - ``signal``: the first failure signal a user of the system would see, placed at the
-      earliest activation + ``detection_s`` from ``run.json`` (the metric the harness
-      computed; absent when ``detected`` is false);
+    - ``visible``: the first failure the system's own view showed, placed at the earliest
+      activation + ``visible_s`` from ``run.json`` (the metric the harness computed;
+      absent when ``visible`` is false);
     - ``alert``: every non-passive ``alert`` record of the native trace;
     - ``fix``/``recovery_started``/``recovery_finished``: the harness's records;
     - ``operator``: every ``operator_action`` (a command a human typed).
@@ -220,13 +234,13 @@ def load_events(run_dir: Path | str) -> pd.DataFrame:
             }
         )
     metrics = load_run_json(run_dir).get("metrics") or {}
-    if j.faults and metrics.get("detected") and metrics.get("detection_s") is not None:
+    if j.faults and metrics.get("visible") and metrics.get("visible_s") is not None:
         act = min(int(f["t_ns"]) for f in j.faults)
         rows.append(
             {
-                "kind": "signal",
-                "t_s": (act - t0) / 1e9 + float(metrics["detection_s"]),
-                "label": f"first native signal (+{metrics['detection_s']:.1f} s)",
+                "kind": "visible",
+                "t_s": (act - t0) / 1e9 + float(metrics["visible_s"]),
+                "label": f"visible in the system's view (+{metrics['visible_s']:.1f} s)",
             }
         )
     for r in load_trace(run_dir):

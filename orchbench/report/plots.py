@@ -1,8 +1,8 @@
 """Heatmaps (scenario x runner), one per metric, drawn with matplotlib to PNG bytes.
 
 Each cell shows its value as text, so the figure reads without the report; cells with no
-number say why (``not run``, the run's status, ``not detected``). Colours run from good
-(light) to bad (dark) in the metric's own direction.
+number say why (``not run``, the run's status, ``no alert``, ``no central view``). Colours
+run from good (light) to bad (dark) in the metric's own direction.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from orchbench.report.tables import (
+    NO_VIEW,
     column_names,
     completed,
     numeric_median,
@@ -25,7 +26,8 @@ from orchbench.report.tables import (
 
 # metric -> (title, unit, higher_is_better)
 HEATMAPS: dict[str, tuple[str, str, bool]] = {
-    "detection_s": ("Detection time", "s from fault to first native signal", False),
+    "alert_s": ("Time to alert", "s from fault to a message pushed to a human", False),
+    "visible_s": ("Time to visible", "s from fault to the failure in the system's view", False),
     "wasted_cpu_s": ("Wasted CPU", "CPU s thrown away or spent on bad/stale data", False),
     "stale_executions": ("Stale executions", "steps that ran on another day's data", False),
     "rerun_ratio": ("Rerun ratio", "rerun CPU / minimal rerun CPU (1 = ideal)", False),
@@ -49,13 +51,16 @@ def _missing_label(runs: pd.DataFrame, scen: str, col: str, metric: str, status:
         return "not run"
     if status != "completed":
         return status.replace("_", " ")
-    if metric == "detection_s":
+    flag = {"alert_s": "alerted", "visible_s": "visible"}.get(metric)
+    if flag:
         ok = completed(runs)
         ok = ok[(ok["scenario"] == scen) & (column_names(ok) == col)]
         if not (ok["faults"].fillna(0) > 0).any():
             return "no fault"
-        if "detected" in ok and not ok["detected"].fillna(False).astype(bool).any():
-            return "not detected"
+        if flag == "visible" and "central_view" in ok and (ok["central_view"] == "").all():
+            return NO_VIEW
+        if flag in ok and not ok[flag].fillna(False).astype(bool).any():
+            return "no alert" if flag == "alerted" else "not visible"
     return "–"
 
 

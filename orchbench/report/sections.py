@@ -11,9 +11,9 @@ import pandas as pd
 from orchbench.claims import CLAIMS
 from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
-from orchbench.report.load import load_env, system_version
+from orchbench.report.load import load_env, load_run_json, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
-from orchbench.report.tables import HEADLINE, deployments, headline, summarize
+from orchbench.report.tables import HEADLINE, completed, deployments, headline, summarize
 from orchbench.report.timeline import timeline_png
 
 VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial"}
@@ -51,7 +51,13 @@ def headline_section(runs: pd.DataFrame) -> list[Block]:
         *blocks,
         Para(
             "Each cell pools every completed run of every scenario that injects a fault "
-            "(`runs` = completed/all). `detected`: the system itself showed a failure; "
+            "(`runs` = completed/all). `alerted`: a message was pushed to a human (a mail, "
+            "a callback, a hook), `alert s` after the fault on the real clock and "
+            "`alert (production)` on the production clock the schedule stands for; "
+            "`visible`: the failure showed in the system's own view (UI, API, CLI run "
+            "listing; `no central view` for a system without one: a log file nobody is "
+            "pointed to does not count); `misreported`: attempts whose state in the "
+            "system's own records contradicts what ran (evidence below); "
             "`rerun ratio`: CPU of the recovery / CPU of the minimal re-execution (1 = "
             "ideal); `lineage`: share of the ground-truth lineage facts the system recorded."
         ),
@@ -263,10 +269,34 @@ def _runner_notes(runs: pd.DataFrame) -> list[str]:
     return out
 
 
+def clock_lines(runs: pd.DataFrame) -> list[str]:
+    """One line per runner (and profile where they differ) on the clock its runs had:
+    its speed and which waits were compressed, as the latest run's ``env.json`` recorded."""
+    lines: dict[str, list[str]] = {}
+    for (runner, profile), g in runs.groupby(["runner", "profile"]):
+        clock = load_env(g.sort_values("run_id")["run_dir"].iloc[-1]).get("clock")
+        if not clock:
+            text = "clock not recorded (runs from before env.json /3)"
+        else:
+            speed = float(clock.get("speed") or 1.0)
+            rate = "the real clock" if speed == 1.0 else f"a clock x{speed:g} the real one"
+            compressed = "; ".join(clock.get("compressed") or ()) or "nothing"
+            text = f"scheduler on {rate}; compressed: {compressed}"
+        lines.setdefault(text, []).append(f"{runner}/{profile}")
+    return [f"`{', '.join(who)}`: {text}." for text, who in lines.items()]
+
+
 def threats_section(runs: pd.DataFrame) -> list[Block]:
     envs = _latest_env(runs)
     cores = {str((e.get("machine") or {}).get("cores")) for e in envs.values()}
-    items = _runner_notes(runs)
+    items = [
+        "Compressed clocks. A day's runs follow each other in seconds, not a day apart, "
+        "and cron's daemon runs on a sped-up clock. Times to alert, to visible and of "
+        "recovery are also given on the production clock: the real seconds plus, for each "
+        "compressed wait inside, the time it stands for. Per runner:",
+        *(f"  - {line}" for line in clock_lines(runs)),
+    ]
+    items += _runner_notes(runs)
     items += [
         f"Everything shares one machine with {', '.join(sorted(cores))} cores: timings are "
         "noisy and orchestrator services compete with the steps for CPU.",
@@ -283,6 +313,46 @@ def threats_section(runs: pd.DataFrame) -> list[Block]:
             "taken under that load. `--jobs 1` gives each run the machine to itself."
         )
     return [Heading("Threats to validity"), *[Para(f"- {t}") for t in items]]
+
+
+def misreported_section(runs: pd.DataFrame, out: Path) -> list[Block]:
+    """Per runner, the attempts whose state in the system's own records contradicts the
+    journal, with both records side by side (``misreported`` in ``run.json``)."""
+    if "misreported_attempts" not in runs:
+        return []
+    hit = completed(runs)
+    hit = hit[pd.to_numeric(hit["misreported_attempts"], errors="coerce").fillna(0) > 0]
+    blocks: list[Block] = [Heading("Misreported attempts")]
+    if hit.empty:
+        return [*blocks, Para("No system contradicted the journal in these runs.")]
+    rows: list[list[str | Link]] = []
+    for r in hit.sort_values(["runner", "scenario", "run_id"]).itertuples():
+        evidence = (load_run_json(r.run_dir).get("metrics") or {}).get("misreported") or []
+        for ev in evidence:
+            journal, system = ev.get("journal") or {}, ev.get("system") or {}
+            rows.append(
+                [
+                    str(r.runner),
+                    str(r.scenario),
+                    f"{ev.get('logical_date')} {ev.get('step')} #{ev.get('attempt')}",
+                    str(ev.get("system_says")),
+                    f"{journal.get('status')}"
+                    + (f" ({journal['error']})" if journal.get("error") else ""),
+                    f"{system.get('state')} ({system.get('source')})",
+                    Link(str(r.run_id), rel(str(r.run_dir), out)),
+                ]
+            )
+    return [
+        *blocks,
+        Para(
+            "Attempts where the system said one thing and the step journal another (what "
+            "ran). Counted, not corrected: the system is left as released."
+        ),
+        Table(
+            ["runner", "scenario", "attempt", "the system says", "journal", "system record", "run"],
+            rows,
+        ),
+    ]
 
 
 def compare_section(table: pd.DataFrame, new_v: str, old_v: str) -> list[Block]:

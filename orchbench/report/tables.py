@@ -13,8 +13,12 @@ import pandas as pd
 from orchbench.aggregate import median, spread
 
 HEADLINE = [
-    ("detected", "detected"),
-    ("detection_s", "detection s"),
+    ("alerted", "alerted"),
+    ("alert_s", "alert s"),
+    ("alert_production_s", "alert (production)"),
+    ("visible", "visible"),
+    ("visible_s", "visible s"),
+    ("misreported_attempts", "misreported"),
     ("stale_executions", "stale execs"),
     ("wasted_cpu_s", "wasted CPU s"),
     ("rerun_ratio", "rerun ratio"),
@@ -27,8 +31,12 @@ HEADLINE = [
 
 # The headline: the metrics a reader chooses a tool by, over the scenarios with faults.
 HEADLINE_METRICS = [
-    ("detected", "detected"),
-    ("detection_s", "detection s"),
+    ("alerted", "alerted"),
+    ("alert_s", "alert s"),
+    ("alert_production_s", "alert (production)"),
+    ("visible", "visible"),
+    ("visible_s", "visible s"),
+    ("misreported_attempts", "misreported"),
     ("wasted_cpu_s", "wasted CPU s"),
     ("rerun_cpu_s", "rerun CPU s"),
     ("rerun_ratio", "rerun ratio"),
@@ -36,6 +44,38 @@ HEADLINE_METRICS = [
     ("bad_model_deployed", "bad model deployed"),
     ("lineage_completeness", "lineage"),
 ]
+
+
+def duration(seconds: float) -> str:
+    """Production-clock seconds as people say them: ``45 s``, ``12 min``, ``3 h 10 min``,
+    ``2 d 4 h``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def cell(runs: pd.DataFrame, key: str) -> str:
+    """``fmt`` of one metric over some runs, with production-clock times as durations, and
+    ``no central view`` for the visibility of a system whose runs say it has none."""
+    no_view = "central_view" in runs and not runs.empty and (runs["central_view"] == "").all()
+    if key in VIEW_KEYS and no_view:
+        return NO_VIEW
+    if key not in runs:
+        return "–"
+    if key in PRODUCTION_KEYS:
+        s = spread(pd.to_numeric(runs[key].dropna(), errors="coerce"))
+        if s is None:
+            return "–"
+        text = duration(s.median)
+        return text + (f" ({duration(s.min)}–{duration(s.max)})" if s.varies else "")
+    return fmt(runs[key])
 
 
 def is_bool_series(vals: pd.Series) -> bool:
@@ -79,7 +119,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         row["completed"] = len(ok)
         row["not_completed"] = not_completed_text(g)
         for key, _ in HEADLINE:
-            row[key] = fmt(ok[key]) if key in ok else "–"
+            row[key] = cell(ok, key)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -106,12 +146,24 @@ def headline(runs: pd.DataFrame) -> pd.DataFrame:
         }
         for key, label in HEADLINE_METRICS:
             src = _activated(ok) if key in DETECTION_KEYS else ok
-            row[label] = fmt(src[key]) if key in src and not src.empty else "–"
+            row[label] = cell(src, key) if not src.empty else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-DETECTION_KEYS = ("detected", "detection_s")
+# pooled only over runs where a fault took effect (nothing to tell about otherwise)
+DETECTION_KEYS = (
+    "alerted",
+    "alert_s",
+    "alert_production_s",
+    "visible",
+    "visible_s",
+    "visible_production_s",
+)
+# shown as "no central view" for a runner whose system has none (env.json's central_view)
+VIEW_KEYS = ("visible", "visible_s", "visible_production_s")
+PRODUCTION_KEYS = ("alert_production_s", "visible_production_s", "rerun_wall_production_s")
+NO_VIEW = "no central view"
 
 
 def _activated(ok: pd.DataFrame) -> pd.DataFrame:
@@ -160,8 +212,9 @@ def status_matrix(runs: pd.DataFrame) -> pd.DataFrame:
 DEPLOYMENT_METRICS = [
     ("total_wall_s", "wall s"),
     ("outside_steps_s_per_attempt", "outside steps s/attempt"),
-    ("detected", "detected"),
-    ("detection_s", "detection s"),
+    ("alerted", "alerted"),
+    ("alert_s", "alert s"),
+    ("visible", "visible"),
     ("recovered", "recovered"),
     ("human_actions", "human actions"),
     ("bad_model_deployed", "bad model deployed"),
@@ -187,6 +240,6 @@ def deployments(runs: pd.DataFrame) -> pd.DataFrame:
             sub = g[(g["profile"] == prof) & g["scenario"].isin(common)]
             row = {"runner": runner, "profile": prof, "scenarios": len(common), "runs": len(sub)}
             for key, label in DEPLOYMENT_METRICS:
-                row[label] = fmt(sub[key]) if key in sub else "–"
+                row[label] = cell(sub, key)
             rows.append(row)
     return pd.DataFrame(rows)

@@ -2,9 +2,9 @@
 
 Each step attempt is a bar on its (logical date, step) row, coloured by status; attempts
 that ran on another day's data (stale) are hatched ``///`` and attempts on faulty data
-(tainted) ``..``. Vertical lines mark the fault's activation, the first failure signal the
-system showed (activation + ``detection_s`` from ``run.json``), alerts that reached a
-human, the fix and the end of recovery; triangles mark each command an operator typed.
+(tainted) ``..``. Vertical lines mark the fault's activation, the first failure the
+system's own view showed (activation + ``visible_s`` from ``run.json``), alerts that
+reached a human, the fix and the end of recovery; triangles mark each command an operator typed.
 The x axis is real seconds from the run's start (cron runs on a sped-up fake clock: see
 the report's threats to validity).
 """
@@ -29,7 +29,7 @@ from orchbench.workflow.spec import STEP_NAMES
 STATUS_COLOURS = {"success": "#43a047", "failed": "#e53935", "killed": "#fb8c00"}
 MARKERS = {  # kind -> (colour, linestyle, legend label)
     "fault": ("#b71c1c", "--", "fault activated"),
-    "signal": ("#6a1b9a", "-", "first native failure signal"),
+    "visible": ("#6a1b9a", "-", "failure visible in the system's view"),
     "alert": ("#6a1b9a", ":", "alert reached a human"),
     "fix": ("#1565c0", "--", "fix applied"),
     "recovery_finished": ("#2e7d32", "-.", "recovery finished"),
@@ -93,11 +93,12 @@ def _draw(ax: plt.Axes, run_dir: str, title: str) -> None:
             ax.axvline(e.t_s, color=colour, linestyle=style, linewidth=1.4)
         elif e.kind == "operator":
             ax.plot(e.t_s, -0.9, marker="v", color="black", markersize=5, clip_on=False)
-    if (ev["kind"] == "fault").any() and not (ev["kind"] == "signal").any():
+    told = ev["kind"].isin(["visible", "alert"]).any()
+    if (ev["kind"] == "fault").any() and not told:
         ax.text(
             0.99,
             0.02,
-            "no native failure signal: nobody was told",
+            "nothing visible, no alert: nobody was told",
             transform=ax.transAxes,
             ha="right",
             va="bottom",

@@ -17,12 +17,14 @@ PLUGINS = (
             {
                 "retries_without_human",
                 "stops_on_schema_break",
+                "fails_fast_on_bad_data",
                 "alerts_on_failure",
                 "recovers_from_hang",
                 "recovers_from_crash",
                 "survives_scheduler_crash",
             }
         ),
+        central_view="Airflow UI / REST API (dag runs, task instances and their tries)",
         adapter=".adapter:AirflowRunner",
         scale=".scale:AirflowScale",
         version_key="apache-airflow",

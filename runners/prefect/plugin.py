@@ -18,6 +18,7 @@ PLUGINS = (
                 "survives_scheduler_crash",
             }
         ),
+        central_view="Prefect UI / REST API (flow runs, task runs and their states)",
         adapter=".adapter:PrefectRunner",
         scale=".scale:PrefectScale",
         version_key="prefect",

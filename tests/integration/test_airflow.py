@@ -196,8 +196,8 @@ def test_schema_break_fails_fast_and_reruns_the_date(conformance: Bench) -> None
     }
     assert skipped == gated
     m = run["metrics"]
-    assert m["detected"] is True and m["detection_s"] is not None and m["detection_s"] < 30
-    assert m["alert_delivered"] is True
+    assert m["visible"] is True and m["visible_s"] is not None and m["visible_s"] < 30
+    assert m["alerted"] is True
     assert m["human_actions"] == 1
     assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 2.0
     by_fact = m["lineage_by_fact"]
@@ -248,7 +248,7 @@ def test_failures_outlasting_the_retries_fail_visibly(
     assert run["status"] == "completed", run["reason"]
     assert run["recovery_plan"] == {DAY2: "train"}
     m = run["metrics"]
-    assert m["detected"] is True and m["alert_delivered"] is True
+    assert m["visible"] is True and m["alerted"] is True
     assert m["failed_attempts"] == 3  # retries: 2
     alerts = [r for r in trace if r["kind"] == "alert"]
     assert [(r["logical_date"], r["step"]) for r in alerts] == [(DAY2, "train")]  # last try only

@@ -37,8 +37,8 @@ from tests.integration.terminal import sigint_default
 REPO = Path(__file__).resolve().parents[2]
 # The outcome metrics (timings, CPU and lineage are the deployment's, not the outcome)
 OUTCOME = (
-    "detected",
-    "alert_delivered",
+    "alerted",
+    "visible",
     "stale_executions",
     "failed_attempts",
     "recovered",
@@ -214,9 +214,9 @@ def test_celery_profile_has_the_default_outcome_and_leaves_nothing(
     got = {k: run["metrics"][k] for k in OUTCOME}
     want = {k: default_run["metrics"][k] for k in OUTCOME}
     assert got == want
-    assert got["detected"] and got["final_state_correct"] and not got["bad_model_deployed"]
+    assert got["visible"] and got["final_state_correct"] and not got["bad_model_deployed"]
     assert run["recovery_plan"] == default_run["recovery_plan"] == {"2026-01-02": "ingest"}
-    assert run["metrics"]["detection_s"] is not None
+    assert run["metrics"]["visible_s"] is not None
 
     # the tasks ran on the Celery workers: every journaled step attempt has its workload
     # in a worker's log (the LocalExecutor would leave the worker logs without one)

@@ -123,7 +123,7 @@ def test_remote_deployment_is_driven_not_started(
     assert run["recovery_plan"] == {"2026-01-02": "ingest"}
     m = run["metrics"]
     # the default profile's outcome (tests/integration/test_airflow_celery.py measures it)
-    assert m["detected"] and m["alert_delivered"] and m["recovered"]
+    assert m["visible"] and m["alerted"] and m["recovered"]
     assert (m["stale_executions"], m["failed_attempts"], m["human_actions"]) == (0, 1, 1)
     assert m["bad_model_deployed"] is False and m["final_state_correct"] is True
     env = json.loads((run_dir / "env.json").read_text())

@@ -156,7 +156,7 @@ def test_gate_skips_deploy_of_worse_candidate(tmp_path: Path) -> None:
 def test_hang_is_killed_by_the_harness_timeout(conformance: Bench) -> None:
     """The conformance ``hang`` (train sleeps on day 2, timeout 6 s): kfp.local has no
     timeout of its own, so the harness kills the task at the policy's timeout."""
-    record, journal, trace, _ = conformance_run(conformance, "hang")
+    _record, journal, trace, _ = conformance_run(conformance, "hang")
     timeout = 6.0
     # on a loaded machine a healthy train may pass the 6 s too and be killed as well: the
     # hung one is the one the journal has as killed
@@ -173,7 +173,6 @@ def test_hang_is_killed_by_the_harness_timeout(conformance: Bench) -> None:
     assert [(r["step"], r["state"], r["killed_by"]) for r in killed] == [
         ("train", "failed", "harness-timeout")
     ]
-    assert record["metrics"]["detected"] is True
 
 
 def test_unreachable_kfp_host_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,14 @@ pytestmark = [
     pytest.mark.skipif(not VENV.exists(), reason=".venvs/kfp missing: run `make setup`"),
 ]
 
-OUTCOME = ("detected", "stale_executions", "recovered", "final_state_correct", "bad_model_deployed")
+OUTCOME = (
+    "alerted",
+    "visible",
+    "stale_executions",
+    "recovered",
+    "final_state_correct",
+    "bad_model_deployed",
+)
 
 
 def _run(tmp_path: Path, path: Path, runner: str, **kw: Any) -> tuple[dict[str, Any], Path]:

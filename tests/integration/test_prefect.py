@@ -129,9 +129,9 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
     assert run_json["status"] == "completed", run_json["reason"]
     assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
     m = run_json["metrics"]
-    assert m["detected"] is True
-    assert m["detection_s"] is not None and m["detection_s"] < 5
-    assert m["alert_delivered"] is True
+    assert m["visible"] is True
+    assert m["visible_s"] is not None and m["visible_s"] < 5
+    assert m["alerted"] is True
     assert m["stale_executions"] == 0
     assert m["bad_model_deployed"] is False
     assert m["final_state_correct"] is True
@@ -169,7 +169,7 @@ def test_transient_error_is_retried_in_the_same_flow_run(conformance: Bench) -> 
     assert m["human_actions"] == 0
     assert m["failed_attempts"] == 1
     assert m["final_state_correct"] is True
-    assert m["alert_delivered"] is False  # the retry absorbed it: no failure hook fired
+    assert m["alerted"] is False  # the retry absorbed it: no failure hook fired
     assert run_json["recovery_plan"] == {}
 
     trace = read_trace(d / "native.jsonl")
@@ -192,7 +192,7 @@ def test_exhausted_retries_fail_then_the_rerun_reuses_the_cache(
     assert run_json["status"] == "completed", run_json["reason"]
     assert run_json["recovery_plan"] == {"2026-01-02": "train"}
     m = run_json["metrics"]
-    assert m["detected"] is True and m["alert_delivered"] is True
+    assert m["visible"] is True and m["alerted"] is True
     assert m["failed_attempts"] == 3
     assert m["stale_executions"] == 0
     assert m["final_state_correct"] is True
@@ -301,8 +301,8 @@ def test_a_missed_day_is_run_by_the_operator(conformance: Bench) -> None:
 
 # What a run's outcome is, as opposed to how long it took.
 OUTCOME = (
-    "detected",
-    "alert_delivered",
+    "alerted",
+    "visible",
     "stale_executions",
     "failed_attempts",
     "recovered",
@@ -368,7 +368,7 @@ def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     assert pool["profile"] == "pool"
     assert pool["recovery_plan"] == default["recovery_plan"]
     assert {k: pool["metrics"][k] for k in OUTCOME} == {k: default["metrics"][k] for k in OUTCOME}
-    assert (pool["metrics"]["detection_s"] is None) == (default["metrics"]["detection_s"] is None)
+    assert (pool["metrics"]["alert_s"] is None) == (default["metrics"]["alert_s"] is None)
 
     # Every flow run of the run (2 days and the re-run) came from the deployment and was
     # executed by one of the pool's workers, not in this process or a plain subprocess.

@@ -34,7 +34,7 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
     from playwright.sync_api import sync_playwright
 
     res = tmp_path / "results" / "runs"
-    _run(res, "schema_break", "cron", "r1", "completed", journal=_journal(), detected=False)
+    _run(res, "schema_break", "cron", "r1", "completed", journal=_journal(), alerted=False)
     _run(res, "schema_break", "airflow", "r2", "completed", journal=_journal())
     _run(res, "clean", "airflow", "r3", "completed", faults=0, journal=_journal())
     _run(res, "clean", "cron", "r4", "timeout", faults=0)

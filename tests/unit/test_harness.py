@@ -47,9 +47,9 @@ def test_clean_run_is_published_complete(
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/3" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/4" and run["status"] == "completed"
     m = run["metrics"]
-    assert m["final_state_correct"] and m["recovered"] and not m["detected"]
+    assert m["final_state_correct"] and m["recovered"] and not m["alerted"] and not m["visible"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
     journal = Journal.load(d / "journal.jsonl")
     assert [a["attempt_id"] for a in run["attempts"]] == [a.attempt_id for a in journal.attempts]
@@ -69,7 +69,7 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     run = json.loads((d / "run.json").read_text())
     assert run["recovery_plan"] == {"2026-01-02": "ingest"}
     m = run["metrics"]
-    assert m["detected"] and m["detection_s"] >= 0
+    assert m["visible"] and m["visible_s"] >= 0
     assert m["human_actions"] == 1 and m["final_state_correct"] and m["recovered"]
     assert m["stale_executions"] == 0 and m["rerun_ratio"] is not None
     # run.json's per-attempt classification is the one the metrics count
@@ -80,6 +80,7 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
+        "compressed_wait",  # the schedule interval between the two dates
         "days_finished",
         "fix_applied",
         "recovery_started",

@@ -221,7 +221,7 @@ def test_wasted_cpu_counts_each_attempt_once() -> None:
     assert (m["tainted_executions"], m["redundant_executions"]) == (2, 1)
 
 
-# --- detection ----------------------------------------------------------------------------
+# --- alerted and visible (orchbench.signals) -----------------------------------------------
 
 
 def faulted_run() -> tuple[Builder, int]:
@@ -233,67 +233,176 @@ def faulted_run() -> tuple[Builder, int]:
     return b, b.journal().faults[0]["t_ns"]
 
 
-def test_failed_run_without_fault_is_not_detected() -> None:
+TOLD = ("alerted", "alert_s", "visible", "visible_s")
+
+
+def test_failed_run_without_fault_is_neither_alerted_nor_visible() -> None:
     b = Builder()
     b.step("ingest", D1, status="failed")
     m = metrics(b, [failed_task(D1, "ingest", b.t), tr.alert(t_ns=b.t, **ALERT)])
-    assert (m["detected"], m["detection_s"], m["alert_delivered"]) == (False, None, False)
+    assert tuple(m[k] for k in TOLD) == (False, None, False, None)
 
 
-def test_detection_from_failed_task_end_time() -> None:
+def test_a_failed_task_in_the_central_view_is_visible_not_alerted() -> None:
     b, act = faulted_run()
     m = metrics(b, [failed_task(D2, "validate", act + 3 * S, start_ns=act)])
-    assert m["detected"] and m["detection_s"] == pytest.approx(3.0)
-    assert not m["alert_delivered"]
+    assert m["visible"] and m["visible_s"] == pytest.approx(3.0)
+    assert not m["alerted"] and m["alert_s"] is None
 
 
-def test_detection_falls_back_to_start_time_and_takes_the_earliest_signal() -> None:
+def test_a_retried_try_is_visible_and_never_an_alert() -> None:
+    b, act = faulted_run()
+    retried = failed_task(D2, "validate", act + S, attempt=1)  # e.g. up_for_retry in the UI
+    ok = tr.task_attempt(
+        logical_date=D2, step="validate", state="success", source="t", attempt=2, end_ns=act + 2 * S
+    )
+    m = metrics(b, [retried, ok])
+    assert (m["visible"], m["visible_s"]) == (True, pytest.approx(1.0)) and not m["alerted"]
+
+
+def test_alert_and_visible_each_take_their_own_earliest_signal() -> None:
     b, act = faulted_run()
     trace = [
         tr.alert(t_ns=act + 9 * S, **ALERT),
-        failed_task(D2, "validate", None, start_ns=act + 4 * S),
+        failed_task(D2, "validate", None, start_ns=act + 4 * S),  # no end: its start counts
         tr.task_attempt(logical_date=D2, step="ingest", state="success", source="t", end_ns=act),
     ]
     m = metrics(b, trace)
-    assert m["detection_s"] == pytest.approx(4.0) and m["alert_delivered"]
+    assert m["visible_s"] == pytest.approx(4.0) and m["alert_s"] == pytest.approx(9.0)
 
 
-def test_passive_failed_log_record_is_not_detection() -> None:
+@pytest.mark.parametrize("kind", ["task_attempt", "alert"])
+def test_a_passive_log_record_is_neither_visible_nor_an_alert(kind: str) -> None:
+    """A log file nobody is pointed to (cron's logs, kfp.local's console) counts for no
+    runner, whatever it says."""
     b, act = faulted_run()
-    m = metrics(b, [failed_task(D2, "validate", act + S, passive=True)])
-    assert not m["detected"] and m["detection_s"] is None
+    rec = (
+        failed_task(D2, "validate", act + S, passive=True)
+        if kind == "task_attempt"
+        else {**tr.alert(t_ns=act + S, **ALERT), "passive": True}
+    )
+    assert tuple(metrics(b, [rec])[k] for k in TOLD) == (False, None, False, None)
 
 
 def test_alert_before_activation_does_not_count() -> None:
     b, act = faulted_run()
     early = tr.alert(t_ns=act - 5 * S, channel="mail", subject="x", logical_date=D1, step=None)
-    assert not metrics(b, [early])["alert_delivered"]
+    assert not metrics(b, [early])["alerted"]
     late = {**early, "t_ns": act + 2 * S}
     m = metrics(b, [early, late])
-    assert m["alert_delivered"] and m["detection_s"] == pytest.approx(2.0)
+    assert m["alerted"] and m["alert_s"] == pytest.approx(2.0)
 
 
 def test_coarse_clock_before_activation_clamps_only_for_the_same_date_and_step() -> None:
     b, act = faulted_run()
     same = failed_task(D2, "ingest", act - S // 2)  # second-granularity log of the fault's step
     other = failed_task(D1, "ingest", act - S // 2)
-    assert metrics(b, [same])["detection_s"] == 0.0
-    assert not metrics(b, [other])["detected"]
+    assert metrics(b, [same])["visible_s"] == 0.0
+    assert not metrics(b, [other])["visible"]
 
 
-def test_failed_run_state_is_a_signal_and_a_successful_one_is_not() -> None:
+def test_failed_run_state_is_visible_and_a_successful_one_is_not() -> None:
     b, act = faulted_run()
     ok = tr.record("run_state", run="r", logical_date=D2, state="success", t_ns=act + S)
     bad = {**ok, "state": "failed", "t_ns": act + 6 * S}
-    assert not metrics(b, [ok])["detected"]
-    assert metrics(b, [ok, bad])["detection_s"] == pytest.approx(6.0)
+    assert not metrics(b, [ok])["visible"]
+    assert metrics(b, [ok, bad])["visible_s"] == pytest.approx(6.0)
+
+
+# --- the production clock -------------------------------------------------------------------
+
+
+def test_production_clock_adds_each_compressed_wait_inside_the_interval() -> None:
+    """production = real + sum over compressed waits inside of (production - real length),
+    pro rata where the interval cuts a wait; a wait outside changes nothing."""
+    b, act = faulted_run()
+    # a cron daemon idling 2 s real at x300 (600 s in production), 1 s after activation
+    b.event("compressed_wait", start_ns=act + S, end_ns=act + 3 * S, production_s=600.0)
+    # the schedule interval the day loop skipped: no real length, 86390 s in production
+    b.event("compressed_wait", start_ns=act + 4 * S, end_ns=act + 4 * S, production_s=86390.0)
+    # a wait after the alert: outside the interval
+    b.event("compressed_wait", start_ns=act + 20 * S, end_ns=act + 21 * S, production_s=300.0)
+    alert = tr.alert(t_ns=act + 5 * S, **ALERT)
+    visible = failed_task(D2, "validate", act + 2 * S)  # half-way through the first wait
+    m = metrics(b, [alert, visible])
+    assert m["alert_s"] == pytest.approx(5.0)
+    assert m["alert_production_s"] == pytest.approx(5.0 + (600 - 2) + 86390)
+    assert m["visible_s"] == pytest.approx(2.0)
+    assert m["visible_production_s"] == pytest.approx(2.0 + (600 - 2) / 2)
+
+
+def test_without_compressed_waits_production_equals_real() -> None:
+    b, act = faulted_run()
+    m = metrics(b, [tr.alert(t_ns=act + 7 * S, **ALERT)])
+    assert m["alert_production_s"] == pytest.approx(m["alert_s"]) == pytest.approx(7.0)
+
+
+# --- misreported attempts --------------------------------------------------------------------
+
+
+def _says(date: str, step: str, state: str, attempt: int | None = None) -> dict[str, Any]:
+    return tr.task_attempt(
+        logical_date=date, step=step, state=state, source="system-api", attempt=attempt, start_ns=1
+    )
+
+
+def test_success_where_the_step_failed_is_misreported_with_both_records() -> None:
+    b, _ = faulted_run()  # validate failed on D2 (journal)
+    m = metrics(b, [_says(D2, "validate", "success", attempt=1)])
+    assert m["misreported_attempts"] == 1
+    [ev] = m["misreported"]
+    assert (ev["logical_date"], ev["step"]) == (D2, "validate")
+    assert ev["journal"]["status"] == "failed" and ev["system"]["state"] == "success"
+    assert "success where the step failed" in ev["system_says"]
+
+
+def test_failed_where_the_step_succeeded_is_misreported() -> None:
+    b = Builder()
+    b.day(D1)
+    m = metrics(b, [_says(D1, "train", "failed", attempt=1)])
+    assert m["misreported_attempts"] == 1
+    assert m["misreported"][0]["journal"]["status"] == "success"
+
+
+def test_running_after_the_process_ended_is_misreported() -> None:
+    b = Builder()
+    b.day(D1)
+    b.step("train", D2, status="killed")  # no end record: its process is gone
+    trace = [_says(D1, "ingest", "running", attempt=1), _says(D2, "train", "running", attempt=1)]
+    m = metrics(b, trace)
+    assert m["misreported_attempts"] == 2
+    assert {e["journal"]["status"] for e in m["misreported"]} == {"success", "killed"}
+    # queued, never started in the system's own view: not a claim that it runs
+    queued = {**_says(D1, "ingest", "running", attempt=1), "start_ns": None}
+    assert metrics(b, [queued])["misreported_attempts"] == 0
+
+
+def test_agreeing_records_are_not_misreported() -> None:
+    b, _ = faulted_run()
+    trace = [_says(D2, "ingest", "success", 1), _says(D2, "validate", "failed", 1)]
+    trace.append(_says(D2, "featurize", "upstream_failed"))  # never ran: not matched
+    m = metrics(b, trace)
+    assert (m["misreported_attempts"], m["misreported"]) == (0, [])
+
+
+def test_attempts_before_fix_count_the_first_failing_step_until_the_fix() -> None:
+    b, _ = faulted_run()  # ingest tampered (the fault), validate fails once: not retried
+    assert metrics(b)["attempts_before_fix"] == 1
+    b.step("validate", D2, status="failed")  # a retry of bad data
+    b.step("validate", D2, status="failed")
+    b.event("fix_applied")
+    b.step("validate", D2)  # the operator's re-run after the fix is not counted
+    assert metrics(b)["attempts_before_fix"] == 3
+    clean = Builder()
+    clean.day(D1)
+    assert metrics(clean)["attempts_before_fix"] is None  # no fault
 
 
 def test_activation_is_the_earliest_fault() -> None:
     b, act = faulted_run()
     b.fault("x", "train", D2, [], t_ns=act + 10 * S)
     m = metrics(b, [failed_task(D2, "train", act + 12 * S)])
-    assert m["detection_s"] == pytest.approx(12.0)
+    assert m["visible_s"] == pytest.approx(12.0)
 
 
 # --- recovery plan ------------------------------------------------------------------------
@@ -476,9 +585,10 @@ def test_metrics_keys() -> None:
     b = Builder()
     b.day(D1)
     required = {
-        "detected",
-        "detection_s",
-        "alert_delivered",
+        "alerted",
+        "alert_s",
+        "visible",
+        "visible_s",
         "wasted_cpu_s",
         "stale_executions",
         "failed_attempts",
@@ -498,7 +608,9 @@ def test_metrics_keys() -> None:
         "outside_steps_s_per_attempt",
     }
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
-    extra |= {"faults_activated", "memory_limit_enforced", "oom_kills"}
+    extra |= {"faults_activated", "memory_limit_enforced", "oom_kills", "attempts_before_fix"}
+    extra |= {"alert_production_s", "visible_production_s", "rerun_wall_production_s"}
+    extra |= {"misreported_attempts", "misreported"}
     assert set(metrics(b)) == required | extra
 
 
@@ -593,7 +705,7 @@ def test_missed_days_restart_from_ingest_and_are_not_detected_if_nobody_notices(
     assert plan_of(b.journal(), dates).restart_from == {D2: "ingest"}
     assert plan_of(b.journal()).restart_from == {}
     m = metrics(b, scenario=sc)
-    assert (m["detected"], m["detection_s"]) == (False, None)
+    assert (m["alerted"], m["visible"], m["visible_s"]) == (False, False, None)
     assert not m["recovered"] and m["stale_executions"] == 0
     b.day(D2)  # the backfill
     assert plan_of(b.journal(), dates).restart_from == {}

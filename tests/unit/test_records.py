@@ -25,18 +25,21 @@ def test_run_json_v1_loads_through_its_migration() -> None:
     raw = json.loads((V1_RUN / "run.json").read_text())
     assert raw["schema"] == "orchbench.run/1"
     run = read_run(V1_RUN / "run.json")
-    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/3"
+    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/4"
     assert run.attempts is None  # /1 recorded no classification
     assert run.metrics is not None
     got = run.metrics.model_dump(exclude_unset=True)
-    # the one renamed key keeps its value and its place; every other key is as written
+    # renamed keys keep their value and their place (/2: the overhead's name; /4:
+    # alert_delivered is alerted); detected and detection_s, which mixed an alert with
+    # what the system's view showed, are dropped (/4); every other key is as written
     assert got["outside_steps_s_per_attempt"] == raw["metrics"]["overhead_s_per_task"]
-    renamed = [
-        "outside_steps_s_per_attempt" if k == "overhead_s_per_task" else k for k in raw["metrics"]
-    ]
+    assert got["alerted"] == raw["metrics"]["alert_delivered"]
+    names = {"overhead_s_per_task": "outside_steps_s_per_attempt", "alert_delivered": "alerted"}
+    dropped = ("detected", "detection_s")
+    renamed = [names.get(k, k) for k in raw["metrics"] if k not in dropped]
     assert list(got) == renamed
-    assert {k: v for k, v in got.items() if k != "outside_steps_s_per_attempt"} == {
-        k: v for k, v in raw["metrics"].items() if k != "overhead_s_per_task"
+    assert {k: v for k, v in got.items() if k not in names.values()} == {
+        k: v for k, v in raw["metrics"].items() if k not in (*names, *dropped)
     }
     assert run.status == "completed" and run.recovery_plan == raw["recovery_plan"]
 
@@ -45,8 +48,8 @@ def test_env_json_v1_without_schema_loads_through_its_migration() -> None:
     raw = json.loads((V1_RUN / "env.json").read_text())
     assert "schema" not in raw
     env = read_env(V1_RUN / "env.json")
-    assert env.schema_id == "orchbench.env/2"
-    assert records.as_dict(env) == {"schema": "orchbench.env/2", **raw}
+    assert env.schema_id == "orchbench.env/3"
+    assert records.as_dict(env) == {"schema": "orchbench.env/3", **raw}
     assert env.system_version is None and env.notes is None
 
 
@@ -70,7 +73,7 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
     read = read_run if name == "run.json" else read_env
     with pytest.raises(SchemaError) as e:
         read(path)
-    readable = "/1, /2, /3" if name == "run.json" else "/1, /2"
+    readable = "/1, /2, /3, /4" if name == "run.json" else "/1, /2, /3"
     assert str(e.value) == (
         f"{path}: schema {fmt}/0 is not supported (this orchbench reads {fmt}{readable})"
     )
@@ -78,8 +81,8 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
 
 def test_a_newer_version_is_refused_too(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    path.write_text(json.dumps({"schema": "orchbench.run/4", "scenario": "s"}))
-    with pytest.raises(SchemaError, match=r"schema orchbench.run/4 is not supported"):
+    path.write_text(json.dumps({"schema": "orchbench.run/5", "scenario": "s"}))
+    with pytest.raises(SchemaError, match=r"schema orchbench.run/5 is not supported"):
         read_run(path)
 
 
@@ -110,15 +113,18 @@ def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path:
     run = read_run(V1_RUN / "run.json")
     records.write_record(tmp_path / "run.json", run)
     again = (tmp_path / "run.json").read_text()
-    expected = raw_text.replace('"orchbench.run/1"', '"orchbench.run/3"').replace(
-        "overhead_s_per_task", "outside_steps_s_per_attempt"
+    expected = (
+        raw_text.replace('"orchbench.run/1"', '"orchbench.run/4"')
+        .replace("overhead_s_per_task", "outside_steps_s_per_attempt")
+        .replace('    "detected": true,\n    "detection_s": 0.117516443,\n', "")
+        .replace('"alert_delivered"', '"alerted"')
     )
     assert again == expected.rstrip("\n").removesuffix("}").rstrip() + ',\n  "attempts": null\n}\n'
     env = read_env(V1_RUN / "env.json")
     records.write_record(tmp_path / "env.json", env)
     env_text = (V1_RUN / "env.json").read_text()
     assert (tmp_path / "env.json").read_text() == env_text.replace(
-        "{\n", '{\n  "schema": "orchbench.env/2",\n', 1
+        "{\n", '{\n  "schema": "orchbench.env/3",\n', 1
     )
 
 

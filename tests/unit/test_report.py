@@ -9,6 +9,7 @@ import yaml
 
 from orchbench.journal import Journal
 from orchbench.metrics import classify_attempts
+from orchbench.records import RUN_SCHEMA
 from orchbench.report import build_report
 from orchbench.report.load import load_runs
 
@@ -34,8 +35,12 @@ def _run(
     d = root / scenario / runner / run_id
     d.mkdir(parents=True)
     base = {
-        "detected": True,
-        "detection_s": 1.5,
+        "alerted": True,
+        "alert_s": 1.5,
+        "alert_production_s": 1.5,
+        "visible": True,
+        "visible_s": 1.0,
+        "misreported_attempts": 0,
         "stale_executions": 0,
         "wasted_cpu_s": 0.2,
         "rerun_ratio": 1.0,
@@ -51,7 +56,7 @@ def _run(
     (d / "run.json").write_text(
         json.dumps(
             {
-                "schema": "orchbench.run/2",
+                "schema": RUN_SCHEMA,
                 "scenario": scenario,
                 "runner": runner,
                 "system": runner,
@@ -89,8 +94,9 @@ def test_report_shows_failures_and_missing_runners(tmp_path: Path) -> None:
         "cron",
         "r1",
         "completed",
-        detected=False,
-        detection_s=None,
+        alerted=False,
+        alert_s=None,
+        alert_production_s=None,
         stale_executions=3,
     )
     _run(res, "schema_break", "cron-hardened", "r2", "timeout")
@@ -109,7 +115,7 @@ def test_report_shows_failures_and_missing_runners(tmp_path: Path) -> None:
     sb_cron = next(
         line for line in md.splitlines() if line.startswith("| cron | default") and "| 3 |" in line
     )
-    assert "| no |" in sb_cron and "| – |" in sb_cron  # not detected, no detection time
+    assert "| no | – | – |" in sb_cron  # not alerted: no alert time on either clock
     assert (out / "summary.csv").exists() and (out / "index.html").exists()
     assert "r1" in (out / "runs.csv").read_text()
 
@@ -146,15 +152,71 @@ def test_environment_lists_step_images_and_threats_name_parallel_lanes(tmp_path:
     assert "benched 3 runners at a time" in md.split("## Threats")[1]
 
 
-def test_headline_detection_skips_runs_where_no_fault_took_effect(tmp_path: Path) -> None:
+def test_headline_alerts_skip_runs_where_no_fault_took_effect(tmp_path: Path) -> None:
     from orchbench.report.tables import headline
 
     res = tmp_path / "runs"
     _run(res, "schema_break", "kfp-docker", "r1", "completed", faults_activated=1)
     _run(res, "env_mismatch", "kfp-docker", "r2", "completed", faults_activated=0,
-         detected=False, detection_s=None)  # fmt: skip
+         alerted=False, alert_s=None)  # fmt: skip
     row = headline(load_runs(res)).iloc[0]
-    assert row["detected"] == "yes" and row["runs"] == "2/2"
+    assert row["alerted"] == "yes" and row["runs"] == "2/2"
+
+
+def _env(d: Path, central_view: str | None, speed: float, compressed: list[str]) -> None:
+    clock = {"schedule_interval_s": 86400.0, "speed": speed, "compressed": compressed}
+    (d / "env.json").write_text(json.dumps({"central_view": central_view, "clock": clock}))
+
+
+def test_a_system_without_a_central_view_shows_so_instead_of_a_time(tmp_path: Path) -> None:
+    from orchbench.report.tables import NO_VIEW, headline
+
+    res = tmp_path / "runs"
+    _env(_run(res, "schema_break", "cron", "r1", "completed", visible=False, visible_s=None),
+         None, 300.0, ["the schedule interval between dates"])  # fmt: skip
+    _env(_run(res, "schema_break", "airflow", "r2", "completed"), "Airflow UI", 1.0, [])
+    _run(res, "schema_break", "prefect", "r3", "completed", visible=False, visible_s=None)
+    rows = headline(load_runs(res)).set_index("runner")
+    assert rows.loc["cron", "visible"] == NO_VIEW == rows.loc["cron", "visible s"]
+    assert rows.loc["airflow", "visible"] == "yes" and rows.loc["airflow", "visible s"] == "1"
+    # an env.json from before /3 does not say whether there is a view: not "no view"
+    assert rows.loc["prefect", "visible"] == "no"
+
+
+def test_threats_list_every_runner_clock(tmp_path: Path) -> None:
+    res = tmp_path / "runs"
+    cron = ["the schedule interval between dates", "the daemon's idle time, x300"]
+    _env(_run(res, "clean", "cron", "r1", "completed"), None, 300.0, cron)
+    _env(_run(res, "clean", "airflow", "r2", "completed"), "Airflow UI", 1.0, cron[:1])
+    _run(res, "clean", "prefect", "r3", "completed")  # no env.json
+    md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
+    threats = md.split("## Threats to validity")[1]
+    assert "`cron/default`: scheduler on a clock x300 the real one" in threats
+    assert "the daemon's idle time, x300" in threats
+    assert "`airflow/default`: scheduler on the real clock" in threats
+    assert "`prefect/default`: clock not recorded" in threats
+
+
+def test_misreported_attempts_show_their_evidence(tmp_path: Path) -> None:
+    res = tmp_path / "runs"
+    evidence = {
+        "attempt_id": "a1",
+        "logical_date": "2026-01-02",
+        "step": "train",
+        "attempt": 1,
+        "system_says": "success where the step failed",
+        "journal": {"status": "failed", "error": "ValueError: Input X contains NaN"},
+        "system": {"state": "success", "source": "kfp-log"},
+    }
+    _run(res, "partial_write", "kfp-docker", "r1", "completed", misreported_attempts=1,
+         misreported=[evidence])  # fmt: skip
+    _run(res, "partial_write", "airflow", "r2", "completed")
+    md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
+    section = md.split("## Misreported attempts")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| kfp-docker"))
+    assert "2026-01-02 train #1" in row and "success where the step failed" in row
+    assert "failed (ValueError: Input X contains NaN)" in row and "success (kfp-log)" in row
+    assert "| airflow" not in section
 
 
 def test_deployments_compare_profiles_only_over_scenarios_both_completed(tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ def test_compare_marks_worse_better_and_flips(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     _run(old, "s", "airflow", "r1", "completed", total_wall_s=10.0, lineage_completeness=0.5)
     _run(new, "s", "airflow", "r2", "completed", total_wall_s=20.0, lineage_completeness=0.9)
-    _run(old, "s", "prefect", "r3", "completed", detected=True)
-    _run(new, "s", "prefect", "r4", "completed", detected=False)
+    _run(old, "s", "prefect", "r3", "completed", alerted=True)
+    _run(new, "s", "prefect", "r4", "completed", alerted=False)
     _run(new, "s", "kfp", "r5", "completed")
     t = compare(load_runs(new), load_runs(old)).set_index(["runner", "metric"])
     assert t.loc[("airflow", "total_wall_s"), "mark"] == "worse"
     assert t.loc[("airflow", "lineage_completeness"), "mark"] == "better"
     assert t.loc[("airflow", "human_actions"), "mark"] == ""
-    assert t.loc[("prefect", "detected"), "mark"] == "changed"
+    assert t.loc[("prefect", "alerted"), "mark"] == "changed"
     assert t.loc[("kfp", "*"), "mark"] == "added"
 
 

@@ -27,21 +27,21 @@ def _journal() -> list[dict]:
 
 
 def test_events_and_attempts_are_read_not_computed(tmp_path: Path) -> None:
-    d = _run(tmp_path, "s", "cron", "r1", "completed", journal=_journal(), detection_s=2.0)
+    d = _run(tmp_path, "s", "cron", "r1", "completed", journal=_journal(), visible_s=2.0)
     att = load_attempts(d)
     assert list(att["status"]).count("failed") == 1
     featurize = att[(att["step"] == "featurize") & (att["logical_date"] == "2026-01-02")]
     assert bool(featurize["stale"].iloc[0])  # the classification run.json records
     ev = load_events(d)
     kinds = list(ev["kind"])
-    for k in ("fault", "signal", "fix", "operator", "recovery_finished"):
+    for k in ("fault", "visible", "fix", "operator", "recovery_finished"):
         assert k in kinds
     fault_t = ev.loc[ev["kind"] == "fault", "t_s"].iloc[0]
-    signal_t = ev.loc[ev["kind"] == "signal", "t_s"].iloc[0]
-    assert abs(signal_t - fault_t - 2.0) < 1e-6  # activation + run.json's detection_s
+    visible_t = ev.loc[ev["kind"] == "visible", "t_s"].iloc[0]
+    assert abs(visible_t - fault_t - 2.0) < 1e-6  # activation + run.json's visible_s
 
 
-def test_undetected_run_has_no_signal_marker(tmp_path: Path) -> None:
+def test_a_run_nothing_showed_has_no_visible_marker(tmp_path: Path) -> None:
     d = _run(
         tmp_path,
         "s",
@@ -49,15 +49,15 @@ def test_undetected_run_has_no_signal_marker(tmp_path: Path) -> None:
         "r1",
         "completed",
         journal=_journal(),
-        detected=False,
-        detection_s=None,
+        visible=False,
+        visible_s=None,
     )
-    assert "signal" not in set(load_events(d)["kind"])
+    assert "visible" not in set(load_events(d)["kind"])
 
 
 def test_timeline_and_report_render_from_journals(tmp_path: Path) -> None:
     res = tmp_path / "runs"
-    _run(res, "s", "cron", "r1", "completed", journal=_journal(), detected=False)
+    _run(res, "s", "cron", "r1", "completed", journal=_journal(), visible=False)
     _run(res, "s", "airflow", "r2", "timeout", journal=_journal())
     png = timeline_png(load_runs(res), "s")
     assert png is not None and png.startswith(b"\x89PNG")

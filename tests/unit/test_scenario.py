@@ -72,5 +72,5 @@ def test_exported_json_schema_is_current() -> None:
 def test_scenario_never_states_outcomes() -> None:
     for p in (REPO / "scenarios").glob("*.yaml"):
         text = p.read_text()
-        for word in ("expected", "detected", "stale_executions", "final_state"):
+        for word in ("expected", "detected", "alerted", "stale_executions", "final_state"):
             assert word not in text, f"{p.name} states an outcome ({word})"
