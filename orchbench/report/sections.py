@@ -293,8 +293,8 @@ def threats_section(runs: pd.DataFrame) -> list[Block]:
         "Compressed clocks. A day's runs follow each other in seconds, not a day apart, "
         "and cron's daemon runs on a sped-up clock. Times to alert, to visible and of "
         "recovery are also given on the production clock: the real seconds plus, for each "
-        "compressed wait inside, the time it stands for. Per runner:",
-        *(f"  - {line}" for line in clock_lines(runs)),
+        "compressed wait inside, the time it stands for. Each runner's clock follows.",
+        *(f"Clock of {line}" for line in clock_lines(runs)),
     ]
     items += _runner_notes(runs)
     items += [

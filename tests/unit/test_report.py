@@ -191,7 +191,7 @@ def test_threats_list_every_runner_clock(tmp_path: Path) -> None:
     _run(res, "clean", "prefect", "r3", "completed")  # no env.json
     md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
     threats = md.split("## Threats to validity")[1]
-    assert "`cron/default`: scheduler on a clock x300 the real one" in threats
+    assert "Clock of `cron/default`: scheduler on a clock x300 the real one" in threats
     assert "the daemon's idle time, x300" in threats
     assert "`airflow/default`: scheduler on the real clock" in threats
     assert "`prefect/default`: clock not recorded" in threats
