@@ -14,6 +14,7 @@ PLUGINS = (
                 "retries_without_human",
                 "stops_on_schema_break",
                 "alerts_on_failure",
+                "fails_fast_on_bad_data",  # retry_condition_fn (flow.py)
                 "recovers_from_hang",
                 "survives_scheduler_crash",
             }

@@ -142,14 +142,19 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
 
     trace = read_trace(d / "native.jsonl")
     journal = Journal.load(d / "journal.jsonl")
-    # The first flow run for the broken date: validate failed (with its retries), and no
-    # task downstream of it ran at all.
+    # The first flow run for the broken date: validate failed once, not retried (its
+    # retry_condition_fn refuses ValidationFailed), and no task downstream of it ran.
     first_run = next(
         r["run"] for r in attempts(trace, "2026-01-02", "ingest") if r["state"] == "success"
     )
     in_first = [r for r in trace if r["kind"] == "task_attempt" and r["run"] == first_run]
     assert {r["step"] for r in in_first} == {"ingest", "validate"}
-    assert [r["state"] for r in in_first if r["step"] == "validate"] == ["failed"] * 3
+    validate = [r for r in in_first if r["step"] == "validate"]
+    assert [(r["state"], r["native_state"]) for r in validate] == [("failed", "Failed")]
+    assert "ValidationFailed" in (validate[0]["message"] or "")
+    assert m["attempts_before_fix"] == 1
+    alerts = [r for r in trace if r["kind"] == "alert"]
+    assert any(a["step"] == "validate" and a["logical_date"] == "2026-01-02" for a in alerts)
     states = {r["run"]: r["state"] for r in trace if r["kind"] == "run_state"}
     assert states[first_run] == "failed"
     # After the fix, only the broken date ran again (every step of it).
@@ -259,6 +264,8 @@ def test_hang_is_timed_out_by_prefect_and_retried(conformance: Bench) -> None:
     (declared,) = [r for r in trace if r["kind"] == "declared"]
     assert declared["timeouts"]["train"] == 6.0 and declared["retries"]["train"] == 1
     assert declared["caching"] is True and declared["deploy_condition"] is None
+    assert set(declared["retry_condition"].values()) == {"retry_unless_not_transient"}
+    assert "orchbench.workflow.steps.ValidationFailed" in declared["not_retried"]
 
 
 def test_a_server_crash_kills_the_whole_server_process_group(conformance: Bench) -> None:
