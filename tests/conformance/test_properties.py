@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fault_injection.runner_faults import check_supported
+from fault_injection.catalog import check_supported
 from fault_injection.scenario_faults import load_checked
 from orchbench import harness
 from orchbench.journal import Journal
