@@ -32,8 +32,9 @@ Run one date: ``python -m runners.prefect --logical-date 2026-01-02`` with
 ``PREFECT_API_URL`` and the ``ORCHBENCH_*`` variables set (the adapter does this).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: ``flow.serve()`` hands the flow to a spawned
+# subprocess by value (cloudpickle), where string annotations cannot be resolved (pydantic:
+# "Daily_RetrainingModel is not fully defined; you should define `dt`").
 import datetime as dt
 import json
 import os
