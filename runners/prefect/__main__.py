@@ -5,9 +5,13 @@
 the process work pool ``POOL`` (``flow.from_source`` on this checkout, module entrypoint)
 and prints its id (JSON).
 
-This is the process a scheduled deployment would start for one day's run. The flow is
-imported from ``runners.prefect.flow`` (not run as ``__main__``), so the classes in
-persisted results keep their importable names.
+``--serve NAME`` serves the flow as deployment ``daily-retraining/NAME`` in this process
+(``flow.serve``: polls the server and runs the deployment's flow runs in supervised
+subprocesses; runs until killed).
+
+Without those, one bare flow run for one date (profile ``script``: nothing supervises the
+process). The flow is imported from ``runners.prefect.flow`` (not run as ``__main__``), so
+the classes in persisted results keep their importable names.
 """
 
 from __future__ import annotations
@@ -38,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
     parser.add_argument("--deploy", metavar="NAME", help="register a deployment and exit")
     parser.add_argument("--pool", help="the work pool of --deploy")
+    parser.add_argument("--serve", metavar="NAME", help="serve the flow as a deployment")
     args = parser.parse_args(argv)
+    if args.serve:
+        # no schedule to pause; the adapter creates each date's flow run over the API
+        daily_retraining.serve(
+            name=args.serve, pause_on_shutdown=False, print_starting_message=False
+        )
+        return 0
     if args.deploy:
         if not args.pool:
             parser.error("--deploy needs --pool")

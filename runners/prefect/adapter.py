@@ -4,12 +4,18 @@
   SQLite database under the matrix directory, a free loopback port, analytics off) and
   waits for ``/api/health``; ``stop`` kills its process group. With
   ``ORCHBENCH_PREFECT_API_URL`` set, the runner uses that (already running) server instead.
-- ``run_date`` (called by the base runner's day loop): one flow run per logical date, each as
-  ``.venvs/prefect/bin/python -m runners.prefect --logical-date D`` (the way a
-  scheduled deployment's process runs the flow), tagged with the run id.
-- ``recover``: the operator re-runs the flow for each date of the plan with
-  ``--refresh-from STEP``; Prefect's cache skips what is still valid (shown as ``Cached``).
-  One command per date, journaled as an operator action.
+- ``prepare_days`` (profiles default, tuned): the scenario run's ``flow.serve()`` process
+  (``serve.py``), serving deployment ``daily-retraining/orchbench-<run id>``; it is stopped
+  once the run was collected, on ``abort`` and on ``stop``.
+- ``run_date`` (called by the base runner's day loop): one flow run per logical date,
+  tagged with the run id: a flow run of the deployment created over the API, which the
+  serve process starts and supervises (default, tuned), or a pool worker (pool); or a
+  bare ``.venvs/prefect/bin/python -m runners.prefect --logical-date D`` process that
+  nothing supervises (profile ``script``).
+- ``recover``: the operator re-runs the flow for each date of the plan from the broken
+  step (``refresh_from``; ``prefect deployment run ... --param refresh_from=STEP``, or
+  ``--refresh-from STEP`` for ``script``); Prefect's cache skips what is still valid
+  (shown as ``Cached``). One command per date, journaled as an operator action.
 - ``collect``: ``native.collect`` reads the API once its view is stable.
 
 Flow processes run in their own process group and are killed at the run's deadline
@@ -17,7 +23,8 @@ Flow processes run in their own process group and are killed at the run's deadli
 ``orchbench.metrics`` from the journal and the trace.
 
 Which services are ours and how a date runs is the runner's mode, a strategy object
-(``modes.py``): ``LocalServer``, ``RemoteServer``, ``PoolStack``, ``RemotePool``.
+(``modes.py``): ``Served``, ``LocalServer``, ``RemoteServer``, ``PoolStack``,
+``RemotePool``.
 
 Profile ``pool`` (production-like): the server's database is a throwaway PostgreSQL
 cluster (``orchbench.postgres``, fsync off); the flow is a deployment on a process work
@@ -90,10 +97,14 @@ PROFILES: dict[str, dict[str, dict[str, str]]] = {
     # Production-like: server and flow runs as installed, but the server's database is
     # PostgreSQL and the flow runs are deployment runs executed by process workers.
     "pool": {"server": {}, "client": {}},
+    # A flow run as a bare script: no supervisor (not how a scheduled Prefect deployment
+    # runs). Server and flow process as installed.
+    "script": {"server": {}, "client": {}},
 }
 DEFAULT_FLUSH_S = 5.0  # Prefect's event persister / task run recorder flush interval
 COLLECT_MAX_WAIT_S = 60.0
 SERVER = "prefect-server"  # what a scheduler_crash kills: the whole server process group
+# ... and, on default/tuned, the serve process (modes.Served.scheduler_processes)
 ENTRYPOINT = "runners.prefect.flow.daily_retraining"  # the deployment's (module path)
 WORKERS_MD = """# Running orchbench's Prefect pool profile against your server
 
@@ -139,7 +150,7 @@ class PrefectRunner(Runner):
     name = "prefect"
     system = "Prefect"
     description = "Prefect 3 flow (retries, input-content cache, assets) on a local server"
-    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "pool")
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "pool", "script")
     runner_faults = frozenset({"scheduler_crash"})
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
@@ -185,7 +196,6 @@ class PrefectRunner(Runner):
             "profile": self.profile,
             "server_env": {**BASE_SERVER_ENV, **prof["server"]},
             "client_env": dict(prof["client"]),
-            "flow_process": "one per logical date: python -m runners.prefect",
             "task_options": "retries/retry_delay_seconds/timeout_seconds from the scenario policy",
             "cache": "input file content (register, canary: no cache); results persisted as JSON",
             "server": dict(self.server_info),
@@ -338,17 +348,24 @@ class PrefectRunner(Runner):
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
+    def prepare_days(self, ctx: RunContext) -> None:
+        """The mode's per-run set-up (default, tuned: the run's serve process)."""
+        self.mode.prepare(ctx)
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """One flow run for the date, the mode's way, awaited."""
         self.mode.run(ctx, date.isoformat())
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
-        """The server's processes (its scheduling services run inside it)."""
+        """The server's processes (its scheduling services run inside it) and, on default
+        and tuned, the serve process, which polls the server for the deployment's runs and
+        starts and supervises them (not the flow-run process it started: that one runs
+        the steps)."""
         if self.server is None:
             raise NotApplicable(
                 f"scheduler_crash needs a server this runner manages ({ENV_API_URL} is set)"
             )
-        return {SERVER: self.server.pids()}
+        return {SERVER: self.server.pids(), **self.mode.scheduler_processes()}
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool:
         """The server comes back on the same port and database, as under a supervisor.
@@ -356,8 +373,9 @@ class PrefectRunner(Runner):
         if self.server is None:
             return False
         self.api = self.server.restart()
+        self.mode.restart(ctx)  # the serve process, once the server answers again
         with (ctx.logs / "prefect-server-restarts.log").open("a") as f:
-            f.write(f"{crash}: restarted, pids {self.server.pids()}\n")
+            f.write(f"{crash}: restarted, pids {self.scheduler_processes(ctx)}\n")
         return True
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
@@ -369,14 +387,19 @@ class PrefectRunner(Runner):
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         if self.api is None:
             raise RuntimeError("the prefect runner was not started")
-        records, stable = native.collect(
-            self.api,
-            ctx.run_id,
-            ctx.world.alerts,
-            ctx.world,
-            quiet_s=self._quiet_s(),
-            max_wait_s=COLLECT_MAX_WAIT_S,
-        )
+        try:
+            records, stable = native.collect(
+                self.api,
+                ctx.run_id,
+                ctx.world.alerts,
+                ctx.world,
+                quiet_s=self._quiet_s(),
+                max_wait_s=COLLECT_MAX_WAIT_S,
+            )
+        finally:
+            # read as it stands while the supervisor still runs (a run it shows Running
+            # is recorded so); then the run's serve process goes
+            self.mode.finish()
         if not stable:
             (ctx.logs / "prefect-collect.log").write_text(
                 f"API view still changing after {COLLECT_MAX_WAIT_S:.0f} s; trace may be partial\n"

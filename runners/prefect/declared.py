@@ -5,7 +5,8 @@ Read from the task objects the flow module defines, in the runner's own environm
 ``timeout_seconds`` and cache policy, as Prefect holds them. The deploy gate is a plain
 Python ``if`` in the flow body: Prefect never sees it as a condition, so
 ``deploy_condition`` is null. Task results and assets are untyped for Prefect (a
-``file://`` key and metadata), so ``typed_artifacts`` is empty.
+``file://`` key and metadata), so ``typed_artifacts`` is empty. ``retry_condition`` names
+each task's ``retry_condition_fn``, ``not_retried`` the exception classes it fails at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def declared() -> dict[str, Any]:
         resources={},
     )
     rec["cache_policies"] = {n: type(t.cache_policy).__name__ for n, t in tasks.items()}
+    rec["retry_condition"] = {
+        n: t.retry_condition_fn.__name__ for n, t in tasks.items() if t.retry_condition_fn
+    }
+    rec["not_retried"] = sorted(flow.NOT_TRANSIENT)
     rec["cached_steps"] = [n for n, c in cached.items() if c]
     rec["gate"] = "python `if` on evaluate's result in the flow body (not known to Prefect)"
     return rec

@@ -7,6 +7,11 @@ as an argument, so Prefect records the dependency (``task_inputs``) itself.
 
 - Retries, retry delay and timeout come from the scenario's policy (``ORCHBENCH_POLICY``,
   JSON; the defaults of ``orchbench.policy`` otherwise).
+- Errors a retry cannot fix are not retried: the tasks' ``retry_condition_fn``
+  (``retry_unless_not_transient``) returns False for a bad day's data (``ValidationFailed``)
+  and a rolled-back canary (``CanaryCheckFailed``), matched by class path along the
+  exception's MRO as the Airflow DAG's ``FailFastOn`` does; the task run then fails at once
+  (and its failure hook alerts).
 - Caching: every task but ``register`` and ``canary`` is cached on the *content* of what it
   reads (``InputFiles``): the step's code version, the run's step config, and each input
   file's path and sha256; outputs count by path. Results are persisted (JSON) so a later
@@ -27,8 +32,9 @@ Run one date: ``python -m runners.prefect --logical-date 2026-01-02`` with
 ``PREFECT_API_URL`` and the ``ORCHBENCH_*`` variables set (the adapter does this).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: ``flow.serve()`` hands the flow to a spawned
+# subprocess by value (cloudpickle), where string annotations cannot be resolved (pydantic:
+# "Daily_RetrainingModel is not fully defined; you should define `dt`").
 import datetime as dt
 import json
 import os
@@ -124,6 +130,33 @@ class InputFiles(CachePolicy):
         return hash_objects(*parts)
 
 
+# Errors a retry cannot fix, named by class path and matched along the exception's MRO (the
+# rule of the Airflow DAG's ``FailFastOn``).
+NOT_TRANSIENT = frozenset(
+    {
+        "orchbench.workflow.steps.ValidationFailed",  # the day's data is bad: fix the data
+        "orchbench.workflow.steps.CanaryCheckFailed",  # rolled back: the model is bad
+    }
+)
+
+
+def not_transient(exc: BaseException) -> str | None:
+    """The class path in ``NOT_TRANSIENT`` that ``exc`` is an instance of, if any."""
+    for cls in type(exc).__mro__:
+        path = f"{cls.__module__}.{cls.__qualname__}"
+        if path in NOT_TRANSIENT:
+            return path
+    return None
+
+
+def retry_unless_not_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """``retry_condition_fn`` of every task: False (fail now) when the attempt raised an
+    error a retry cannot fix. Prefect calls it with the failed state, whose ``data`` is the
+    exception (``task_engine.can_retry``), and only while retries are left."""
+    exc = state.data
+    return not (isinstance(exc, BaseException) and not_transient(exc))
+
+
 def alert_sink(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> None:
     """on_failure hook: deliver a message to the alert sink (the team's channel)."""
     world = World.from_env()
@@ -174,6 +207,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "persist_result": True,
     "result_serializer": "json",
     "on_failure": [alert_sink],
+    "retry_condition_fn": retry_unless_not_transient,
 }
 CACHED = InputFiles()
 # The assets a task materializes are per date: the flow sets them with `with_options`.

@@ -2,10 +2,15 @@
 
 ``PrefectRunner`` holds one mode, chosen by profile and ``ORCHBENCH_PREFECT_API_URL``:
 
-- ``LocalServer`` (profiles default, tuned): a ``prefect server start`` of our own (SQLite
-  in ``PREFECT_HOME``); each date is a flow process ``python -m runners.prefect``.
-- ``RemoteServer`` (default, tuned with the URL): the same flow processes against the
-  user's server; nothing is started or stopped there.
+- ``Served`` (profiles default, tuned): a ``prefect server start`` of our own (SQLite in
+  ``PREFECT_HOME``; the user's server with the URL) and, per scenario run, a
+  ``flow.serve()`` process of our own serving the run's deployment (``serve.py``); each
+  date is a flow run of that deployment (``POST /deployments/{id}/create_flow_run``),
+  started and supervised by the serve process, awaited.
+- ``LocalServer`` (profile script): the server of our own; each date is a bare flow
+  process ``python -m runners.prefect`` that nothing supervises.
+- ``RemoteServer`` (script with the URL): the same flow processes against the user's
+  server; nothing is started or stopped there.
 - ``PoolStack`` (profile pool): PostgreSQL, a server on it, a process work pool, the
   deployment and its workers, all ours; each date is a flow run of the deployment
   (``POST /deployments/{id}/create_flow_run``), executed by a worker and awaited.
@@ -37,6 +42,8 @@ from runners.prefect.pool import (
     kill_marked,
     register_deployment,
 )
+from runners.prefect.serve import POLL_S as SERVE_POLL_S
+from runners.prefect.serve import ServeError, ServeProcess, deployment_name
 from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
 
 if TYPE_CHECKING:
@@ -61,6 +68,12 @@ class PrefectRunner(Protocol):
 
     def stop(self) -> None: ...
 
+    def server_env(self) -> dict[str, str]: ...
+
+    def flow_env(self, ctx: RunContext) -> dict[str, str]: ...
+
+    def run_env(self, ctx: RunContext) -> dict[str, str]: ...
+
 
 ENV_API_URL = "ORCHBENCH_PREFECT_API_URL"
 POLL_S = 0.5  # how often the state of an awaited flow run is read
@@ -71,9 +84,15 @@ POOL_WARM_IMPORTS = (
 )
 
 
-def deployment_run_command(logical_date: str, refresh_from: str | None) -> list[str]:
+# What the serve process and the flow-run processes it starts import on top.
+SERVED_WARM_IMPORTS = "prefect.runner, prefect.flow_engine"
+
+
+def deployment_run_command(
+    logical_date: str, refresh_from: str | None, deployment: str = DEPLOYMENT
+) -> list[str]:
     """The CLI command that starts the deployment's run for one date."""
-    cmd = ["prefect", "deployment", "run", f"daily-retraining/{DEPLOYMENT}"]
+    cmd = ["prefect", "deployment", "run", f"daily-retraining/{deployment}"]
     cmd += ["--param", f"logical_date={logical_date}"]
     return cmd + (["--param", f"refresh_from={refresh_from}"] if refresh_from else [])
 
@@ -84,7 +103,40 @@ def mode_for(runner: PrefectRunner) -> Mode:
     remote = os.environ.get(ENV_API_URL) or None
     if runner.profile == "pool":
         return RemotePool(runner, remote) if remote else PoolStack(runner)
-    return RemoteServer(runner, remote) if remote else LocalServer(runner)
+    if runner.profile == "script":
+        return RemoteServer(runner, remote) if remote else LocalServer(runner)
+    return Served(runner, remote)
+
+
+def start_local_server(r: PrefectRunner) -> None:
+    """A ``prefect server start`` of our own (SQLite in ``PREFECT_HOME``): ``r.server``,
+    ``r.api``, ``r.server_info``; nothing left behind if it does not come up."""
+    assert r.home is not None
+    r.server = PrefectServer(r.python().parent / "prefect", r.home, r.server_env())
+    try:
+        r.api = r.server.start()
+    except ServerError as e:
+        r.server = None
+        raise EnvironmentMissing(f"prefect server did not start: {e}") from e
+    except BaseException:  # Ctrl-C while waiting for health: leave nothing behind
+        r.server.stop()
+        r.server = None
+        raise
+    r.server_info = {
+        "api_url": r.api.url,
+        "managed": True,
+        "database": "SQLite in PREFECT_HOME",
+        "startup_s": r.server.startup_s,
+        "rss_mb_after_start": r.server.rss_mb,
+    }
+
+
+def use_remote_server(r: PrefectRunner, url: str) -> Api:
+    """The user's server at ``url`` (checked once); nothing of it is ours."""
+    api = Api(url)
+    if not api.healthy():
+        raise EnvironmentMissing(f"{ENV_API_URL}={url} does not answer /health")
+    return api
 
 
 def _need_cli(runner: PrefectRunner) -> None:
@@ -109,6 +161,19 @@ class Mode:
 
     def start(self) -> None:
         raise NotImplementedError
+
+    def prepare(self, ctx: RunContext) -> None:
+        """Before a scenario run's first date (the day loop's ``prepare_days``)."""
+
+    def finish(self) -> None:
+        """After a scenario run was collected: stop what ``prepare`` started for it."""
+
+    def scheduler_processes(self) -> dict[str, list[int]]:
+        """What a scheduler crash kills besides the server (name -> pids)."""
+        return {}
+
+    def restart(self, ctx: RunContext) -> None:
+        """After a scheduler crash, once the server is back: restart what else died."""
 
     def stop(self) -> None:
         """Stop what ``start`` started besides the server (the runner stops that)."""
@@ -138,24 +203,12 @@ class LocalServer(Mode):
         _need_cli(self.runner)
 
     def start(self) -> None:
-        r = self.runner
-        assert r.home is not None
-        r.server = PrefectServer(r.python().parent / "prefect", r.home, r.server_env())
-        try:
-            r.api = r.server.start()
-        except ServerError as e:
-            r.server = None
-            raise EnvironmentMissing(f"prefect server did not start: {e}") from e
-        except BaseException:  # Ctrl-C while waiting for health: leave nothing behind
-            r.server.stop()
-            r.server = None
-            raise
-        r.server_info = {
-            "api_url": r.api.url,
-            "managed": True,
-            "database": "SQLite in PREFECT_HOME",
-            "startup_s": r.server.startup_s,
-            "rss_mb_after_start": r.server.rss_mb,
+        start_local_server(self.runner)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "flow_process": "one per logical date: python -m runners.prefect (a bare "
+            "script: nothing supervises it)",
         }
 
     def abort(self) -> None:
@@ -215,13 +268,193 @@ class RemoteServer(LocalServer):
 
     def start(self) -> None:
         r = self.runner
-        r.api = Api(self.url)
-        if not r.api.healthy():
-            raise EnvironmentMissing(f"{ENV_API_URL}={self.url} does not answer /health")
+        r.api = use_remote_server(r, self.url)
         r.server_info = {"api_url": self.url, "managed": False}
 
 
-class PoolStack(Mode):
+class DeploymentRuns(Mode):
+    """Each date a flow run of a deployment, created over the API
+    (``POST /deployments/{id}/create_flow_run``, what ``run_deployment`` does) and awaited
+    by polling its state; ``abort`` cancels the awaited one."""
+
+    def __init__(self, runner: PrefectRunner) -> None:
+        super().__init__(runner)
+        self.deployment = DEPLOYMENT  # its name: daily-retraining/<deployment>
+        self.deployment_id: str | None = None
+        self._awaited: str | None = None  # the flow run being awaited
+
+    def _ready(self, ctx: RunContext) -> None:
+        """Make sure what executes the deployment's runs is there."""
+
+    def _flow_run_extra(self, ctx: RunContext) -> dict[str, Any]:
+        """What the create_flow_run body adds for this mode."""
+        return {}
+
+    def cancel_awaited(self) -> None:
+        api = self.runner.api
+        if self._awaited is not None and api is not None:
+            # what an operator does with a run that must stop: cancel it (best effort; the
+            # API may be the thing that is down)
+            with contextlib.suppress(OSError, ApiError, ValueError):
+                Api(api.url, timeout=5, retries=0).post(
+                    f"flow_runs/{self._awaited}/set_state",
+                    {"state": {"type": "CANCELLED", "message": "aborted"}, "force": True},
+                )
+        self._awaited = None
+
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+        # a run of the deployment from the broken step
+        return deployment_run_command(logical_date, step, self.deployment)
+
+    def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
+        """One flow run of the deployment for ``logical_date``, awaited until it is final
+        (what ``run_deployment`` does)."""
+        r = self.runner
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the flow run for {logical_date}")
+        if r.api is None:
+            raise RuntimeError("the prefect runner was not started")
+        self._ready(ctx)
+        if self.deployment_id is None:
+            raise RuntimeError("the prefect runner has no deployment")
+        r.flow_runs += 1
+        params: dict[str, Any] = {"logical_date": logical_date}
+        if refresh_from:
+            params["refresh_from"] = refresh_from
+        run = r.api.post(
+            f"deployments/{self.deployment_id}/create_flow_run",
+            {
+                "parameters": params,
+                "state": {"type": "SCHEDULED"},
+                "tags": [native.run_tag(ctx.run_id)],
+                **self._flow_run_extra(ctx),
+            },
+        )
+        self._awaited = str(run["id"])
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / "prefect-flow-runs.log").open("a") as f:
+            f.write(f"{r.flow_runs:02d} {logical_date} from {refresh_from}: {run['id']}\n")
+        self._await(ctx, self._awaited, logical_date)
+        self._awaited = None
+
+    def _await(self, ctx: RunContext, flow_run_id: str, logical_date: str) -> str:
+        """Poll the flow run's state until it is final; the base runner's ``watch``
+        meanwhile (a crashed server is restarted: the API does not answer until then)."""
+        while True:
+            api = self.runner.api  # a restarted server is a new Api
+            assert api is not None
+            try:
+                run = api.get(f"flow_runs/{flow_run_id}")
+                kind = str((run.get("state") or {}).get("type"))
+                if kind in TERMINAL:
+                    return kind
+            except (OSError, ApiError, ValueError):
+                pass  # the server is down or restarting: keep waiting until the deadline
+            self.runner.watch(ctx, f"flow run for {logical_date}")
+            time.sleep(POLL_S)
+
+
+class Served(DeploymentRuns):
+    """The server of our own (or the user's, with the URL) and, per scenario run, a
+    ``flow.serve()`` process of our own serving deployment ``daily-retraining/orchbench-
+    <run id>`` (``serve.py``); each date a flow run of it, awaited."""
+
+    warm_imports = SERVED_WARM_IMPORTS
+
+    def __init__(self, runner: PrefectRunner, url: str | None = None) -> None:
+        super().__init__(runner)
+        self.url = url
+        self.serve: ServeProcess | None = None
+
+    def check_environment(self) -> None:
+        if self.url is None:
+            _need_cli(self.runner)
+
+    def start(self) -> None:
+        r = self.runner
+        if self.url is None:
+            start_local_server(r)
+        else:
+            r.api = use_remote_server(r, self.url)
+            r.server_info = {"api_url": self.url, "managed": False}
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "flow_process": (
+                "one flow run per logical date of the scenario run's deployment "
+                "daily-retraining/orchbench-<run id>, started and supervised by that "
+                "deployment's flow.serve() process (python -m runners.prefect --serve NAME; "
+                "each flow run in a subprocess of it: run_flow_in_subprocess)"
+            ),
+            "serve": {
+                "command": "python -m runners.prefect --serve orchbench-<run id>",
+                "one_per": "scenario run (the serve runner gives flow runs its own "
+                "environment: the run's ORCHBENCH_* variables must be in it)",
+                "poll": f"PREFECT_RUNNER_POLL_FREQUENCY={SERVE_POLL_S} (10 as installed)",
+                "pause_on_shutdown": False,
+            },
+            "deployment": {
+                "name": "daily-retraining/orchbench-<run id>",
+                "how": "daily_retraining.serve(name, pause_on_shutdown=False)",
+                "flow_run": "POST /deployments/{id}/create_flow_run",
+            },
+        }
+
+    def prepare(self, ctx: RunContext) -> None:
+        """Start the scenario run's serve process (stopping any earlier run's)."""
+        r = self.runner
+        assert r.api is not None and r.home is not None
+        self.finish()
+        self.deployment = deployment_name(ctx.run_id)
+        self.serve = ServeProcess(
+            r.python(),
+            self.deployment,
+            r.flow_env(ctx),
+            ctx.logs / "prefect-serve.log",
+            r.repo_root,
+            stack=f"{r.home}#serve-{uuid.uuid4().hex[:8]}",
+        )
+        try:
+            self.deployment_id = self.serve.start(r.api)
+        except ServeError as e:
+            self.finish()
+            raise EnvironmentMissing(f"prefect serve process did not start: {e}") from e
+        except BaseException:
+            self.finish()
+            raise
+
+    def _ready(self, ctx: RunContext) -> None:
+        if self.serve is None:
+            self.prepare(ctx)
+
+    def scheduler_processes(self) -> dict[str, list[int]]:
+        """The serve process (it starts and supervises the flow runs): a scheduler crash
+        kills it. Not the flow-run process it started, which runs the steps."""
+        pid = self.serve.pid() if self.serve is not None else None
+        return {"prefect-serve": [pid]} if pid is not None else {}
+
+    def restart(self, ctx: RunContext) -> None:
+        """A killed serve process is started again with the same deployment; the flow run
+        its death orphaned keeps running and reporting to the server."""
+        r = self.runner
+        if self.serve is not None and not self.serve.alive() and r.api is not None:
+            self.serve.start(r.api)
+
+    def finish(self) -> None:
+        if self.serve is not None:
+            self.serve.stop()
+            self.serve = None
+        self.deployment_id = None
+
+    def abort(self) -> None:
+        self.cancel_awaited()
+        self.finish()
+
+    def stop(self) -> None:
+        self.finish()
+
+
+class PoolStack(DeploymentRuns):
     """PostgreSQL, a server on it, a process work pool, the deployment and ``WORKERS``
     workers of our own; each date a flow run of the deployment, awaited by polling."""
 
@@ -231,9 +464,7 @@ class PoolStack(Mode):
         super().__init__(runner)
         self.pg: postgres.PostgresCluster | None = None
         self.workers: Workers | None = None
-        self.deployment_id: str | None = None
         self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
-        self._awaited: str | None = None  # the flow run being awaited
 
     def check_environment(self) -> None:
         _need_cli(self.runner)
@@ -331,69 +562,17 @@ class PoolStack(Mode):
             self.pg = None
 
     def abort(self) -> None:
-        api = self.runner.api
-        if self._awaited is not None and api is not None:
-            # what an operator does with a run that must stop: cancel it (best effort; the
-            # API may be the thing that is down)
-            with contextlib.suppress(OSError, ApiError, ValueError):
-                Api(api.url, timeout=5, retries=0).post(
-                    f"flow_runs/{self._awaited}/set_state",
-                    {"state": {"type": "CANCELLED", "message": "aborted"}, "force": True},
-                )
-        self._awaited = None
+        self.cancel_awaited()
         if self.workers is not None:
             self.workers.stop()
         if self.stack is not None:
             kill_marked(self.stack)
 
-    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
-        # a run of the deployment from the broken step
-        return deployment_run_command(logical_date, step)
-
-    def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
-        """One flow run of the deployment for ``logical_date``, awaited until it is final
-        (what ``run_deployment`` does)."""
-        r = self.runner
-        if ctx.remaining() <= 0:
-            raise RunTimeout(f"deadline reached before the flow run for {logical_date}")
-        if r.api is None or self.deployment_id is None:
-            raise RuntimeError("the prefect runner was not started")
+    def _ready(self, ctx: RunContext) -> None:
         self._start_workers()
-        r.flow_runs += 1
-        params: dict[str, Any] = {"logical_date": logical_date}
-        if refresh_from:
-            params["refresh_from"] = refresh_from
-        run = r.api.post(
-            f"deployments/{self.deployment_id}/create_flow_run",
-            {
-                "parameters": params,
-                "state": {"type": "SCHEDULED"},
-                "tags": [native.run_tag(ctx.run_id)],
-                "job_variables": {"env": r.run_env(ctx)},
-            },
-        )
-        self._awaited = str(run["id"])
-        ctx.logs.mkdir(parents=True, exist_ok=True)
-        with (ctx.logs / "prefect-flow-runs.log").open("a") as f:
-            f.write(f"{r.flow_runs:02d} {logical_date} from {refresh_from}: {run['id']}\n")
-        self._await(ctx, self._awaited, logical_date)
-        self._awaited = None
 
-    def _await(self, ctx: RunContext, flow_run_id: str, logical_date: str) -> str:
-        """Poll the flow run's state until it is final; the base runner's ``watch``
-        meanwhile (a crashed server is restarted: the API does not answer until then)."""
-        while True:
-            api = self.runner.api  # a restarted server is a new Api
-            assert api is not None
-            try:
-                run = api.get(f"flow_runs/{flow_run_id}")
-                kind = str((run.get("state") or {}).get("type"))
-                if kind in TERMINAL:
-                    return kind
-            except (OSError, ApiError, ValueError):
-                pass  # the server is down or restarting: keep waiting until the deadline
-            self.runner.watch(ctx, f"flow run for {logical_date}")
-            time.sleep(POLL_S)
+    def _flow_run_extra(self, ctx: RunContext) -> dict[str, Any]:
+        return {"job_variables": {"env": self.runner.run_env(ctx)}}
 
 
 class RemotePool(PoolStack):
@@ -409,9 +588,7 @@ class RemotePool(PoolStack):
         """Only the flow's venv: the server, pool and workers are the user's."""
 
     def start(self) -> None:
-        api = Api(self.url)
-        if not api.healthy():
-            raise EnvironmentMissing(f"{ENV_API_URL}={self.url} does not answer /health")
+        api = use_remote_server(self.runner, self.url)
         how = "deploy it and start its workers as `orchbench export prefect DIR` describes"
         try:
             dep = api.get(f"deployments/name/daily-retraining/{DEPLOYMENT}")

@@ -7,7 +7,12 @@ states point to, and the messages the failure hooks delivered to the alert sink.
 - ``task_attempt``: one per attempt. Prefect keeps one task run per task call in a flow
   run and records every attempt in its state history: an attempt starts at ``Running`` or
   ``Retrying`` and ends at the next state (``AwaitingRetry`` or ``Failed``/``TimedOut``:
-  failed; ``Completed``: success; ``Cached``: cached; ``Crashed``: crashed). ``attempt`` is
+  failed; ``Completed``: success; ``Cached``: cached; ``Crashed``: crashed; with no retry
+  delay Prefect goes straight to ``Retrying``, which ends the previous attempt as failed).
+  An attempt the API still shows running when the run is collected (its process was
+  killed and nothing marked it) is written as ``running``, as is a flow run still shown
+  ``Running``: what the system says, not what happened. Every record here is read from
+  the API, the system's central view (none is passive); ``attempt`` is
   Prefect's own count within the task run; ``run`` the flow run id; ``code_version`` the
   task's ``version`` (Prefect records it on the task run).
 - Inputs: for each argument that came from another task, that task run's persisted result
@@ -210,7 +215,10 @@ def attempts(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind, name = s.get("type"), s.get("name")
         if kind == "RUNNING":
             if current is not None and current["state"] == "running":
-                current.update(state="unknown")  # a new attempt began without an end
+                if name == "Retrying":  # a retry with no delay: no AwaitingRetry between
+                    current.update(end=s["timestamp"], state="failed", native=name)
+                else:
+                    current.update(state="unknown")  # a new attempt began without an end
             current = {"start": s["timestamp"], "end": None, "state": "running", "native": name}
             out.append(current)
             continue

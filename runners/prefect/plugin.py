@@ -7,13 +7,17 @@ PLUGINS = (
         name="prefect",
         system="Prefect",
         description="Prefect 3 flow (retries, input-content cache, assets) on a local server",
-        profiles=("default", "tuned", "pool"),
+        # default, tuned: the flow as a served deployment (flow.serve); pool: a deployment on
+        # a process work pool; script: a flow run as a bare script: no supervisor (not how
+        # a scheduled Prefect deployment runs)
+        profiles=("default", "tuned", "pool", "script"),
         # what its conformance runs show (tests/conformance checks it both ways)
         capabilities=frozenset(
             {
                 "retries_without_human",
                 "stops_on_schema_break",
                 "alerts_on_failure",
+                "fails_fast_on_bad_data",  # retry_condition_fn (flow.py)
                 "recovers_from_hang",
                 "survives_scheduler_crash",
             }
@@ -35,7 +39,12 @@ PLUGINS = (
             Note(
                 "Prefect's metadata database is SQLite (profiles default and tuned), not "
                 "Postgres: single-writer latency differs from production setups.",
-                profiles=("default", "tuned"),
+                profiles=("default", "tuned", "script"),
+            ),
+            Note(
+                "Profile script: a flow run as a bare script: no supervisor (not how a "
+                "scheduled Prefect deployment runs); a killed flow process stays Running.",
+                profiles=("script",),
             ),
         ),
     ),

@@ -142,14 +142,19 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
 
     trace = read_trace(d / "native.jsonl")
     journal = Journal.load(d / "journal.jsonl")
-    # The first flow run for the broken date: validate failed (with its retries), and no
-    # task downstream of it ran at all.
+    # The first flow run for the broken date: validate failed once, not retried (its
+    # retry_condition_fn refuses ValidationFailed), and no task downstream of it ran.
     first_run = next(
         r["run"] for r in attempts(trace, "2026-01-02", "ingest") if r["state"] == "success"
     )
     in_first = [r for r in trace if r["kind"] == "task_attempt" and r["run"] == first_run]
     assert {r["step"] for r in in_first} == {"ingest", "validate"}
-    assert [r["state"] for r in in_first if r["step"] == "validate"] == ["failed"] * 3
+    validate = [r for r in in_first if r["step"] == "validate"]
+    assert [(r["state"], r["native_state"]) for r in validate] == [("failed", "Failed")]
+    assert "ValidationFailed" in (validate[0]["message"] or "")
+    assert m["attempts_before_fix"] == 1
+    alerts = [r for r in trace if r["kind"] == "alert"]
+    assert any(a["step"] == "validate" and a["logical_date"] == "2026-01-02" for a in alerts)
     states = {r["run"]: r["state"] for r in trace if r["kind"] == "run_state"}
     assert states[first_run] == "failed"
     # After the fix, only the broken date ran again (every step of it).
@@ -159,7 +164,8 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
     assert {a.logical_date for a in rerun} == {"2026-01-02"}
     assert {a.step for a in rerun} >= {"ingest", "validate", "featurize", "train", "evaluate"}
     assert all(a.status == "success" for a in rerun)
-    assert journal.operator_actions[0]["command"].startswith("python -m runners.prefect")
+    served = f"prefect deployment run daily-retraining/orchbench-{run_json['run_id']}"
+    assert journal.operator_actions[0]["command"].startswith(served)
 
 
 def test_transient_error_is_retried_in_the_same_flow_run(conformance: Bench) -> None:
@@ -259,6 +265,8 @@ def test_hang_is_timed_out_by_prefect_and_retried(conformance: Bench) -> None:
     (declared,) = [r for r in trace if r["kind"] == "declared"]
     assert declared["timeouts"]["train"] == 6.0 and declared["retries"]["train"] == 1
     assert declared["caching"] is True and declared["deploy_condition"] is None
+    assert set(declared["retry_condition"].values()) == {"retry_unless_not_transient"}
+    assert "orchbench.workflow.steps.ValidationFailed" in declared["not_retried"]
 
 
 def test_a_server_crash_kills_the_whole_server_process_group(conformance: Bench) -> None:
@@ -273,7 +281,9 @@ def test_a_server_crash_kills_the_whole_server_process_group(conformance: Bench)
 
 def test_a_crashed_task_kills_its_flow_run_so_the_operator_reruns(conformance: Bench) -> None:
     """The conformance ``crash``: featurize's process is SIGKILLed on day 2; the task runs
-    in the flow process, so the flow run dies with it: no retry, the operator re-runs."""
+    in the flow-run process, so the flow run dies with it: no retry, the operator re-runs.
+    The serve process that started it marks the flow run Crashed and runs ``on_crashed``,
+    whose message reaches the alert sink; the task run it was running stays Running."""
     d, run_json = conformance_run(conformance, "crash")
     assert run_json["recovery_plan"] == {"2026-01-02": "featurize"}
     journal = Journal.load(d / "journal.jsonl")
@@ -282,6 +292,16 @@ def test_a_crashed_task_kills_its_flow_run_so_the_operator_reruns(conformance: B
     before = [(a.logical_date, a.step, a.status) for a in journal.attempts if a.start_ns < fix]
     assert before[-1] == ("2026-01-02", "featurize", "killed")  # no retry: the flow died
     assert run_json["metrics"]["human_actions"] == 1
+
+    trace = read_trace(d / "native.jsonl")
+    crashed = [r for r in trace if r["kind"] == "run_state" and r["state"] == "crashed"]
+    assert [(r["logical_date"], r["native_state"]) for r in crashed] == [("2026-01-02", "Crashed")]
+    alerts = [r for r in trace if r["kind"] == "alert" and r["logical_date"] == "2026-01-02"]
+    assert any(a["step"] is None and "Crashed" in a["subject"] for a in alerts)
+    killed = [
+        r for r in attempts(trace, "2026-01-02", "featurize") if r["run"] == crashed[0]["run"]
+    ]
+    assert [r["state"] for r in killed] == ["running"]  # what the API still shows
 
 
 def test_a_missed_day_is_run_by_the_operator(conformance: Bench) -> None:
@@ -294,7 +314,7 @@ def test_a_missed_day_is_run_by_the_operator(conformance: Bench) -> None:
     assert fix is not None
     assert not [a for a in journal.attempts if a.start_ns < fix and a.logical_date == "2026-01-02"]
     assert len(journal.operator_actions) == 1
-    assert journal.operator_actions[0]["command"].startswith("python -m runners.prefect")
+    assert journal.operator_actions[0]["command"].startswith("prefect deployment run")
 
 
 # --- issue 10: the production-like `pool` profile ---------------------------------------------

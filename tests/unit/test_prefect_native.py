@@ -37,6 +37,33 @@ def test_state_history_splits_into_attempts() -> None:
     assert [a["state"] for a in attempts(cached)] == ["cached"]
     killed = [state("PENDING", "Pending", "01.0"), state("RUNNING", "Running", "01.1")]
     assert [(a["state"], a["end"]) for a in attempts(killed)] == [("running", None)]
+    no_delay = [
+        state("RUNNING", "Running", "02.0"),
+        state("RUNNING", "Retrying", "02.5"),
+        state("COMPLETED", "Completed", "03.0"),
+    ]
+    got = [(a["state"], a["native"], a["end"]) for a in attempts(no_delay)]
+    assert got == [
+        ("failed", "Retrying", "2026-11-25T06:40:02.5Z"),
+        ("success", "Completed", "2026-11-25T06:40:03.0Z"),
+    ]
+
+
+def test_what_the_api_still_shows_running_is_written_running() -> None:
+    """A flow process killed with nothing watching it: its flow run and task run stay
+    Running in the API, and the trace says so (the metrics compare it with the journal)."""
+    snap = Snapshot(
+        flow_runs=[{"id": "fr1", "name": "retrain-2026-01-02", "parameters": {}}],
+        flow_states={"fr1": [state("RUNNING", "Running", "10.0")]},
+        task_runs=[_task_run("t1", "featurize", "fr1")],
+        task_states={"t1": [state("RUNNING", "Running", "10.5")]},
+    )
+    recs = convert(snap)
+    (attempt,) = [r for r in recs if r["kind"] == "task_attempt"]
+    (run,) = [r for r in recs if r["kind"] == "run_state"]
+    assert (attempt["state"], attempt["end_ns"]) == ("running", None)
+    assert (run["state"], run["native_state"]) == ("running", "Running")
+    assert not any(r.get("passive") for r in recs)
 
 
 def _task_run(tid: str, step: str, flow_run: str, **kw: Any) -> dict[str, Any]:
