@@ -38,6 +38,9 @@ PLUGINS = (
                 "alerts_on_failure",
                 "recovers_from_hang",
                 "recovers_from_crash",
+                # lib.sh does not retry the step program's exit 65 (EX_DATAERR: a
+                # validation or canary failure), so a schema break fails at once
+                "fails_fast_on_bad_data",
             }
         ),
         adapter=".adapter:HardenedCronRunner",
