@@ -336,7 +336,10 @@ class KfpRunner(Runner):
         if self.host:
             return native.collect_cluster(self._submissions, self.ensure_spec(ctx.scenario.policy))
         return native.collect(
-            self._submissions, self.pipeline_root(ctx), self.ensure_spec(ctx.scenario.policy)
+            self._submissions,
+            self.pipeline_root(ctx),
+            self.ensure_spec(ctx.scenario.policy),
+            ctx.world.alerts,
         )
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:

@@ -229,6 +229,29 @@ def test_convert_failed_submission(tmp_path: Path) -> None:
     assert "killed_by" not in attempts[1]
     (state,) = [r for r in records if r["kind"] == "run_state"]
     assert state["state"] == "failed" and state["logical_date"] == "2026-01-02"
+    # kfp.local's console is a log nobody is pointed to: nothing from it is a live signal
+    assert records and all(r.get("passive") is True for r in records)
+
+
+def test_exit_handler_messages_become_alerts_and_other_files_do_not(tmp_path: Path) -> None:
+    sink = tmp_path / "alerts"
+    sink.mkdir()
+    message = {
+        "t_ns": 5,
+        "channel": "exit-handler",
+        "subject": "[kfp] daily-retraining FAILED for 2026-01-02: Task exit-handler-1 failed.",
+        "logical_date": "2026-01-02",
+        "step": None,
+    }
+    (sink / "kfp-1.json").write_text(json.dumps(message))
+    (sink / "kfp-2.json").write_text("{not json")  # a half-written file is skipped
+    (sink / "prefect-1.json").write_text(json.dumps({**message, "t_ns": 1}))
+    spec = write_spec(tmp_path)
+    records = native.collect([failing_log(tmp_path)], tmp_path / "root", spec, sink)
+    (alert,) = [r for r in records if r["kind"] == "alert"]
+    assert alert["t_ns"] == 5 and alert["logical_date"] == "2026-01-02"
+    assert alert["channel"] == "exit-handler" and not alert.get("passive")
+    assert native.read_alerts(tmp_path / "missing") == []
 
 
 def test_convert_success_with_metadata_and_skipped_gate(tmp_path: Path) -> None:
