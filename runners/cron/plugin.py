@@ -9,6 +9,10 @@ CLOCK = Note(
     "hours a real 02:00 crontab would take."
 )
 
+# x30: the default crontab on a clock ten times slower (schedule.py), to check that the
+# compression does not change the verdicts
+PROFILES = ("default", "tuned", "x30")
+
 PLUGINS = (
     RunnerPlugin(
         name="cron",
@@ -21,6 +25,7 @@ PLUGINS = (
         # (5); seen both ways before and after the day loop moved (2026-12-05)
         capabilities_vary=frozenset({"survives_scheduler_crash"}),
         adapter=".adapter:CronRunner",
+        profiles=PROFILES,
         scale=".scale:CronScale",
         version_key="cron",
         cost_s=50,  # seconds per run, serial `make bench` of 2026-12-02 (after the hang cut)
@@ -44,6 +49,7 @@ PLUGINS = (
             }
         ),
         adapter=".adapter:HardenedCronRunner",
+        profiles=PROFILES,
         version_key="cron",
         cost_s=40,
         notes=(CLOCK,),
