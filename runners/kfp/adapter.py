@@ -305,6 +305,12 @@ class KfpRunner(Runner):
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
+    def prepare_days(self, ctx: RunContext) -> None:
+        """A new scenario run: one runner serves a whole bench lane, so forget the
+        submissions of the runs before (their logs are in those runs' directories)."""
+        self._submissions = []
+        self._timeout_kills = 0
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """One submission of the date (kfp.local has no scheduler: a down date is simply
         not submitted)."""
