@@ -45,6 +45,7 @@ PLUGINS = (
             {
                 "retries_without_human",
                 "stops_on_schema_break",
+                "alerts_on_failure",  # the exit task runs in a container too
                 "recovers_from_crash",
                 "survives_scheduler_crash",
             }
