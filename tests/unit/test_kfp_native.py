@@ -334,3 +334,29 @@ def test_recovery_caching_decision() -> None:
     assert _succeeded(trace, "d", "ingest") is True  # its cache entry is stale after a fix
     assert _succeeded(trace, "d", "train") is False
     assert _succeeded(trace, "d", "canary") is False
+
+
+def test_docker_race_success_is_kept_as_kfp_printed_it(tmp_path: Path) -> None:
+    """kubeflow/pipelines#13332: the DockerRunner turns a vanished container into exit 0,
+    so kfp.local prints SUCCESS for a train whose step failed, then dies resolving its
+    missing output. The trace keeps KFP's word; the journal says failed."""
+    log = tmp_path / "race.log"
+    log.write_text(
+        '2026-11-25 08:00:00.000 - orchbench-kfp: submitting {"logical_date": "2026-01-02"}\n'
+        "08:00:00.100 - INFO - Running pipeline: 'daily-retraining'\n"
+        "08:00:00.200 - INFO - Executing task 'train'\n"
+        "    ValueError: Input X contains NaN.\n"
+        f"08:00:01.200 - INFO - Task {CYAN}'train'{RESET} finished with status {GREEN}SUCCESS"
+        f"{RESET}\n"
+        "08:00:01.201 - INFO - Task 'train' has no outputs\n"
+        "Traceback (most recent call last):\n"
+        "ValueError: Tried to get output 'model' from task 'train', but task 'train' not"
+        " found.\n"
+    )
+    records = native.convert(
+        [native.parse_log(log)], tmp_path / "root", native.Spec.load(write_spec(tmp_path))
+    )
+    (train,) = [r for r in records if r["kind"] == "task_attempt" and r["step"] == "train"]
+    assert train["state"] == "success" and train["outputs"] == []
+    (state,) = [r for r in records if r["kind"] == "run_state"]
+    assert state["state"] == "crashed"  # the driver died on the ValueError, no last line
