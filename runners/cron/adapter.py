@@ -308,7 +308,13 @@ class CronRunner(Runner):
         """Journal the date's waits on the daemon's clock (``waits.py``), from the daemons'
         lives and the date's journaled attempts, now that the date is done."""
         attempts = Journal.load(ctx.journal).attempts
-        for w in compressed_waits(self.schedule, date, segments, attempts):
+        mailed = []  # cron mails a job's output once it ended: the job's real end
+        for box in (ctx.world.alerts, ctx.work / "cron" / "mail" / "root"):
+            for f in sorted(box.glob("*.eml")) if box.is_dir() else ():
+                rec = native.parse_mail(f)
+                if rec is not None:
+                    mailed.append(int(rec["t_ns"]))
+        for w in compressed_waits(self.schedule, date, segments, attempts, mailed):
             self.compressed_wait(ctx, w.start_ns, w.end_ns, w.production_s)
 
     def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:

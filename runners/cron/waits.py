@@ -2,7 +2,7 @@
 
 The daemon runs on a libfaketime clock ``speed`` times faster than the real one; the jobs
 run on the real clock. So the real time the pipeline spends waiting for a crontab minute
-stands for ``speed`` times as much in production, and nothing else does:
+stands for more in production, and nothing else does:
 
 - the lead-in: from the daemon's start to the first job's minute;
 - each gap: from the last job's end (a job works from its first attempt's start to its
@@ -12,7 +12,14 @@ stands for ``speed`` times as much in production, and nothing else does:
   still retrying, a hung job), the real clock rules there: no wait, so the production
   time is never overstated.
 
-Step work, hardened retry delays (``sleep`` in the job, real clock) and flock waits are
+A wait's production length is what production would wait there: the crontab's time from
+the last minute that fired (or the daemon's start) to this one, less the real time the
+jobs worked since that minute (a job takes as long in production). Not its real length x
+``speed``: the compressed clock kept running while the jobs worked, so a 1 s job in a
+7-minute slot leaves 419 s of production wait but only (7 x 60 / speed - 1) real seconds.
+
+Step work, hardened retry delays (``sleep`` in the job, real clock), flock waits and the
+mail cron sends when a job ends (the adapter passes its receive times as ``marks``) are
 real time and never counted. A restarted daemon (``scheduler_crash``) is one more
 segment, with its own start and clock; a minute that passed while the daemon was down
 never fires.
@@ -52,24 +59,37 @@ def fire_ns(schedule: Schedule, seg: Segment, date: dt.date, step: str) -> int:
 
 
 def compressed_waits(
-    schedule: Schedule, date: dt.date, segments: Iterable[Segment], attempts: Iterable[Attempt]
+    schedule: Schedule,
+    date: dt.date,
+    segments: Iterable[Segment],
+    attempts: Iterable[Attempt],
+    marks: Iterable[int] = (),
 ) -> list[Wait]:
-    """The date's waits on the daemon's clock (see the module docstring), in time order."""
+    """The date's waits on the daemon's clock (see the module docstring), in time order.
+
+    ``marks``: other instants (ns) at which the date's jobs were still at work, such as
+    the receive time of the mail cron sent when a job ended: a wait starts after them.
+    """
     day = date.isoformat()
     mine = [a for a in attempts if a.logical_date == day]
+    marked = sorted(marks)
     out: list[Wait] = []
     for seg in segments:
         busy = _jobs(mine, seg)
-        lo = seg.start_ns  # the later of the segment's start and the last minute that fired
+        anchor = seg.start_ns  # the segment's start, then the last minute that fired
         for step in STEP_NAMES:
             t = fire_ns(schedule, seg, date, step)
             if not seg.start_ns <= t <= seg.end_ns:
                 continue
             if not any(start <= t < end for start, end in busy):
-                since = max([lo, *(end for _, end in busy if end <= t)])
+                ends = [end for _, end in busy if end <= t]
+                since = max([anchor, *ends, *(m for m in marked if anchor <= m <= t)])
                 if t > since:
-                    out.append(Wait(since, t, (t - since) / 1e9 * schedule.speed))
-            lo = t
+                    # the clock ran x speed from the anchor to this minute; the jobs' work
+                    # in between (since - anchor) takes as long in production
+                    production = (t - anchor) / 1e9 * schedule.speed - (since - anchor) / 1e9
+                    out.append(Wait(since, t, production))
+            anchor = t
     return out
 
 

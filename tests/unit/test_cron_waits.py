@@ -47,7 +47,10 @@ def test_clean_day_lead_in_and_every_gap_before_a_minute() -> None:
     waits = compressed_waits(SCHED, DATE, [SEG], runs)
     assert spans(waits)[:3] == [(0.0, 0.1), (0.65, 1.5), (2.05, 3.5)]
     assert waits[0].production_s == pytest.approx(30.0)  # the lead-in, fake seconds
-    assert waits[1].production_s == pytest.approx(0.85 * 300)
+    # validate's minute is 7 min after ingest's; ingest's job worked 0.55 s of them
+    assert waits[1].production_s == pytest.approx(7 * 60 - 0.55)
+    # the production clock from ingest's minute to validate's is the crontab's 7 minutes
+    assert 0.55 + waits[1].production_s == pytest.approx(420.0)
     # register and canary made no attempt: the gap runs from the previous minute
     assert spans(waits)[-2:] == [(9.65, 10.5), (10.5, 11.9)]
     assert len(waits) == 7
@@ -86,3 +89,15 @@ def test_restarted_daemon_counts_its_own_lead_in_and_skips_passed_minutes() -> N
     got = spans(compressed_waits(SCHED, DATE, [first, second], runs))
     # the second daemon's lead-in ends at featurize's minute: 3 s + (1050 - 600) / 300
     assert (0.0, 0.1) in got and (0.6, 1.5) in got and (3.0, 4.5) in got
+    lead_in = compressed_waits(SCHED, DATE, [first, second], runs)[2]
+    assert lead_in.production_s == pytest.approx(1.5 * 300)  # nothing worked in it
+
+
+def test_the_mail_cron_sends_after_a_job_is_real_time() -> None:
+    runs = [attempt("ingest", 0.15, 0.6), attempt("validate", 1.55, 2.0)]
+    mail = T0 + round(2.16 * S)  # the failed validate's report reached the sink
+    waits = compressed_waits(SCHED, DATE, [SEG], runs, marks=[mail, T0 + 30 * S])
+    got = spans(waits)
+    assert (2.16, 3.5) in got  # featurize's wait starts once the mail is in
+    before_featurize = waits[got.index((2.16, 3.5))]
+    assert before_featurize.production_s == pytest.approx(10 * 60 - (2.16 - 1.5))
