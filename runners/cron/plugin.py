@@ -5,8 +5,8 @@ from orchbench.plugins import Note, RunnerPlugin
 CLOCK = Note(
     "Simulated clock for cron: the cron daemon runs on libfaketime, sped up "
     "x{schedule[speed]}, so a day of crontab slots takes seconds; jobs run on the real "
-    "clock. Detection times for cron are real seconds on that compressed schedule, not the "
-    "hours a real 02:00 crontab would take."
+    "clock. Times in real seconds are on that compressed schedule; the production-clock "
+    "times add back the daemon's idle time each run journals (compressed waits)."
 )
 
 # x30: the default crontab on a clock ten times slower (schedule.py), to check that the
