@@ -3,7 +3,9 @@
 ``python -m orchbench.step STEP --date D [--in NAME=PATH] [--out NAME=PATH]``
 
 This is what script-based runners (cron) call. The world and journal come from the
-``ORCHBENCH_*`` environment variables. Exit status 0 on success, 1 on a step failure
+``ORCHBENCH_*`` environment variables. Exit status 0 on success, ``EX_DATAERR`` (65,
+sysexits.h) when the step raised an error a retry cannot fix (``ValidationFailed``,
+``CanaryCheckFailed``: the data or the model is bad), 1 on any other step failure
 (traceback on stderr), 2 on bad usage.
 """
 
@@ -14,6 +16,8 @@ import sys
 import traceback
 
 from orchbench.workflow.spec import STEP_NAMES
+
+EX_DATAERR = 65  # sysexits.h: the input data was incorrect; retrying cannot fix it
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         help="what the caller knows about this attempt (e.g. its own try number)",
     )
     args = ap.parse_args(argv)
+    from orchbench.workflow.steps import CanaryCheckFailed, ValidationFailed
     from orchbench.wrapper import run_step
 
     try:
@@ -50,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             _pairs(args.outputs, "--out"),
             native=_pairs(args.native, "--native"),
         )
+    except (ValidationFailed, CanaryCheckFailed):
+        traceback.print_exc()
+        return EX_DATAERR
     except Exception:
         traceback.print_exc()
         return 1

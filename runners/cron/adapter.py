@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench.contracts import RecoveryPlan
+from orchbench.journal import Journal
 from orchbench.runner import (
     EnvironmentMissing,
     RunContext,
@@ -48,6 +49,7 @@ from runners.cron.daemon import (
 )
 from runners.cron.sandbox import SETPRIV, UNSHARE, Sandbox
 from runners.cron.schedule import SCHEDULES, Schedule
+from runners.cron.waits import Segment, compressed_waits
 
 ENV_PYTHON = "ORCHBENCH_CRON_PYTHON"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -73,11 +75,20 @@ class CronRunner(Runner):
     cpu_priority: ClassVar[str | None] = cpu_group.available()
     exclusive = cpu_priority is None
     description = "Debian cron, one crontab line per step, scripts as teams write them"
+    # x30: the default crontab on a clock ten times slower than default's x300
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "x30")
     variant: ClassVar[str] = "naive"
     runner_faults = frozenset({"scheduler_crash"})
     mailto: ClassVar[str | None] = None  # no MAILTO: mail would go to root's local box
     # naive scripts never wait, sleep or time out: a job left without CPU is hung for good
     stall_s: ClassVar[float | None] = STALL_S
+    # the daemon's idle time runs on its x<speed> libfaketime clock (waits.py derives and
+    # journals each wait once the date finished); jobs, retry delays and flock waits do not
+    compressed: ClassVar[tuple[str, ...]] = (
+        "the cron daemon's lead-in before a date's first job (libfaketime clock)",
+        "the gaps between one step's job ending and the next step's crontab minute "
+        "(libfaketime clock)",
+    )
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -249,6 +260,7 @@ class CronRunner(Runner):
         fake_start = self.schedule.daemon_start(date)
         # the day's jobs must be done before the next day's first job would fire
         cap = time.monotonic() + 86400 / self.schedule.speed
+        segments: list[Segment] = []  # each daemon's life on this date (restarts too)
         for n in itertools.count():
             cron_day = CronDay(
                 root=ctx.work / "cron" / (f"day-{date}" if n == 0 else f"day-{date}-restart{n}"),
@@ -278,6 +290,9 @@ class CronRunner(Runner):
                 )
             finally:
                 cron_day.stop()
+                if cron_day.sandbox is not None and cron_day.sandbox.started_at:
+                    started = int(cron_day.sandbox.started_at * 1e9)
+                    segments.append(Segment(started, time.time_ns(), cron_day.fake_start))
                 self._forget(cron_day)
                 self._day = None
                 # a crash recorded as the day ended belongs to it, not to the next day
@@ -285,8 +300,22 @@ class CronRunner(Runner):
             if self._restart is None or ended != "stopped":
                 # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
                 self._daemon_note(ctx, f"day {date} {ended}; daemon killed")
+                self._journal_waits(ctx, date, segments)
                 return
             fake_start = cron_day.fake_now()
+
+    def _journal_waits(self, ctx: RunContext, date: dt.date, segments: list[Segment]) -> None:
+        """Journal the date's waits on the daemon's clock (``waits.py``), from the daemons'
+        lives and the date's journaled attempts, now that the date is done."""
+        attempts = Journal.load(ctx.journal).attempts
+        mailed = []  # cron mails a job's output once it ended: the job's real end
+        for box in (ctx.world.alerts, ctx.work / "cron" / "mail" / "root"):
+            for f in sorted(box.glob("*.eml")) if box.is_dir() else ():
+                rec = native.parse_mail(f)
+                if rec is not None:
+                    mailed.append(int(rec["t_ns"]))
+        for w in compressed_waits(self.schedule, date, segments, attempts, mailed):
+            self.compressed_wait(ctx, w.start_ns, w.end_ns, w.production_s)
 
     def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:
         """SIGKILL the day's daemon (PID 1: its whole namespace, running jobs included)."""

@@ -5,9 +5,13 @@ from orchbench.plugins import Note, RunnerPlugin
 CLOCK = Note(
     "Simulated clock for cron: the cron daemon runs on libfaketime, sped up "
     "x{schedule[speed]}, so a day of crontab slots takes seconds; jobs run on the real "
-    "clock. Detection times for cron are real seconds on that compressed schedule, not the "
-    "hours a real 02:00 crontab would take."
+    "clock. Times in real seconds are on that compressed schedule; the production-clock "
+    "times add back the daemon's idle time each run journals (compressed waits)."
 )
+
+# x30: the default crontab on a clock ten times slower (schedule.py), to check that the
+# compression does not change the verdicts
+PROFILES = ("default", "tuned", "x30")
 
 PLUGINS = (
     RunnerPlugin(
@@ -21,6 +25,7 @@ PLUGINS = (
         # (5); seen both ways before and after the day loop moved (2026-12-05)
         capabilities_vary=frozenset({"survives_scheduler_crash"}),
         adapter=".adapter:CronRunner",
+        profiles=PROFILES,
         scale=".scale:CronScale",
         version_key="cron",
         cost_s=50,  # seconds per run, serial `make bench` of 2026-12-02 (after the hang cut)
@@ -38,9 +43,13 @@ PLUGINS = (
                 "alerts_on_failure",
                 "recovers_from_hang",
                 "recovers_from_crash",
+                # lib.sh does not retry the step program's exit 65 (EX_DATAERR: a
+                # validation or canary failure), so a schema break fails at once
+                "fails_fast_on_bad_data",
             }
         ),
         adapter=".adapter:HardenedCronRunner",
+        profiles=PROFILES,
         version_key="cron",
         cost_s=40,
         notes=(CLOCK,),

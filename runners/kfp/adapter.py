@@ -305,6 +305,12 @@ class KfpRunner(Runner):
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
+    def prepare_days(self, ctx: RunContext) -> None:
+        """A new scenario run: one runner serves a whole bench lane, so forget the
+        submissions of the runs before (their logs are in those runs' directories)."""
+        self._submissions = []
+        self._timeout_kills = 0
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """One submission of the date (kfp.local has no scheduler: a down date is simply
         not submitted)."""
@@ -336,7 +342,10 @@ class KfpRunner(Runner):
         if self.host:
             return native.collect_cluster(self._submissions, self.ensure_spec(ctx.scenario.policy))
         return native.collect(
-            self._submissions, self.pipeline_root(ctx), self.ensure_spec(ctx.scenario.policy)
+            self._submissions,
+            self.pipeline_root(ctx),
+            self.ensure_spec(ctx.scenario.policy),
+            ctx.world.alerts,
         )
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:

@@ -26,7 +26,13 @@ compiled pipeline spec (the DAG: which task's output feeds which input; what is 
   ``deployment`` for each ``canary`` whose artifact metadata says it deployed.
 - ``declared``: read from the compiled spec (``declared_from_spec``).
 
-The local runner delivers no notifications, so there are no ``alert`` records.
+kfp.local has no UI, no API and no notifications: everything above is read from its console
+output and files on disk that nobody is pointed to, so every such record is ``passive``
+(it shows what KFP recorded, never that someone was told). The only push to a human is
+the pipeline's own exit handler (``pipeline.alert_on_failure``): each message it delivered
+to the alert sink (``world/alerts/kfp-*.json``) becomes an ``alert`` record
+(``read_alerts``). Cluster mode (``collect_cluster``) reads the KFP API's run states, not
+a console, and leaves them non-passive.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from orchbench import trace
 from orchbench.workflow.spec import STEP_NAMES
 
 SOURCE = "kfp-local"
+ALERT_PREFIX = "kfp-"  # the exit handler's files in the alert sink (task.ALERT_PREFIX)
 RUN_PREFIX = "daily-retraining-"
 STARTED = "orchbench-kfp: submitting"
 ENDED = "orchbench-kfp: pipeline run"
@@ -134,6 +141,8 @@ def declared_from_spec(path: Path | str) -> dict[str, Any]:
                 conditions.append(f"{name}: {' '.join(str(cond).split())}")
             if "dag" in comp:
                 walk(comp["dag"])
+                continue
+            if name not in STEP_NAMES:  # the exit handler's alert task is not a step
                 continue
             for side in ("inputDefinitions", "outputDefinitions"):
                 for art, d in ((comp.get(side) or {}).get("artifacts") or {}).items():
@@ -439,6 +448,7 @@ def _submission(
                 inputs=inputs,
                 outputs=outputs,
                 code_version=spec.code.get(task),
+                passive=True,
                 **extra,
             )
         )
@@ -454,6 +464,7 @@ def _submission(
                         training=training,
                         run=run,
                         source=SOURCE,
+                        passive=True,
                     )
                 )
         if task == "canary" and a["state"] == "success" and mine:
@@ -468,6 +479,7 @@ def _submission(
                         run=run,
                         logical_date=date,
                         source=SOURCE,
+                        passive=True,
                     )
                 )
     end = next((e.t_ns for e in sub.events if e.kind == "ended"), sub.last_ns)
@@ -482,6 +494,7 @@ def _submission(
             parameters=sub.arguments,
             log=str(sub.log),
             source=SOURCE,
+            passive=True,
         )
     )
     return out
@@ -523,9 +536,34 @@ def collect_cluster(logs: list[Path], spec_path: Path) -> list[dict[str, Any]]:
     return [*records, declared_from_spec(spec_path)]
 
 
-def collect(logs: list[Path], pipeline_root: Path, spec_path: Path) -> list[dict[str, Any]]:
-    """The native trace of a run: its submissions' logs (in order), the run directory and
-    the compiled spec."""
+def read_alerts(alerts_dir: Path | None) -> list[dict[str, Any]]:
+    """The messages the pipeline's exit handler delivered to the alert sink."""
+    out: list[dict[str, Any]] = []
+    if alerts_dir is None or not alerts_dir.is_dir():
+        return out
+    for p in sorted(alerts_dir.glob(f"{ALERT_PREFIX}*.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        out.append(
+            trace.alert(
+                t_ns=int(m["t_ns"]),
+                channel=m.get("channel", "exit-handler"),
+                subject=str(m.get("subject", "")),
+                logical_date=m.get("logical_date"),
+                step=m.get("step") if m.get("step") in STEP_NAMES else None,
+            )
+        )
+    return sorted(out, key=lambda r: r["t_ns"])
+
+
+def collect(
+    logs: list[Path], pipeline_root: Path, spec_path: Path, alerts_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """The native trace of a run: its submissions' logs (in order), the run directory, the
+    compiled spec and the exit handler's messages in the alert sink."""
     spec = Spec.load(spec_path)
     subs = [parse_log(p) for p in logs]
-    return convert(subs, Path(pipeline_root), spec, declared_from_spec(spec_path))
+    records = convert(subs, Path(pipeline_root), spec, declared_from_spec(spec_path))
+    return records + read_alerts(alerts_dir)

@@ -30,6 +30,11 @@ the shared step through ``runners.kfp.task.run`` (the shared wrapper,
   runners do not read it; ``kfp-docker`` passes it to Docker (see ``docker_adapter``).
 - KFP v2's pipeline spec has no task timeout field; the policy's ``timeout_s`` is enforced
   by whoever runs the pipeline (locally: the orchbench adapter).
+- Alerts: the steps run inside ``dsl.ExitHandler(alert_on_failure)``; the exit task
+  receives the block's ``dsl.PipelineTaskFinalStatus`` and, when it is not ``SUCCEEDED``,
+  delivers a message to the run's alert sink (``world/alerts``), as KFP's docs show for
+  notifications (control flow, "Exit handling"). It runs after every body task, whatever
+  their outcome; a driver killed mid-run runs no exit task.
 
 Compile: ``python -m runners.kfp compile --out build/kfp/daily_retraining.yaml``.
 """
@@ -62,6 +67,7 @@ TRAIN_RESOURCES = {
     "accelerator_limit": "1",
 }
 CACHED = ("ingest", "validate", "featurize", "train")
+ALERT_TASK = "alert-on-failure"  # the exit task's name in the compiled spec
 
 
 def _component(fn):  # KFP's decorator returns its own PythonComponent type
@@ -142,6 +148,15 @@ def canary(
     run("canary", logical_date, {"registration": registration}, {"deployment": deployment})
 
 
+@_component
+def alert_on_failure(logical_date: str, status: dsl.PipelineTaskFinalStatus) -> None:
+    """The exit task: tell someone when the steps did not all succeed."""
+    from runners.kfp.task import alert
+
+    if status.state != "SUCCEEDED":
+        alert(logical_date, status.state, status.pipeline_task_name, status.error_message)
+
+
 def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
     """The pipeline with ``policy``'s retries (KFP compiles retries into the spec)."""
 
@@ -156,12 +171,7 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
         task.set_memory_limit(STEP_MEMORY_LIMIT)
         return task
 
-    @dsl.pipeline(
-        name=PIPELINE_NAME,
-        description="Daily retraining: ingest, validate, featurize, train, evaluate, "
-        "then register and canary only if the candidate passes the gate.",
-    )
-    def daily_retraining(logical_date: str, min_accuracy: float = 0.0) -> None:
+    def _steps(logical_date: str, min_accuracy: float) -> None:
         raw = options(ingest(logical_date=logical_date), "ingest")
         validated = options(validate(logical_date=logical_date, raw=raw.outputs["raw"]), "validate")
         features = options(
@@ -195,6 +205,19 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
                 canary(logical_date=logical_date, registration=reg.outputs["registration"]),
                 "canary",
             )
+
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Daily retraining: ingest, validate, featurize, train, evaluate, "
+        "then register and canary only if the candidate passes the gate.",
+    )
+    def daily_retraining(logical_date: str, min_accuracy: float = 0.0) -> None:
+        notify = alert_on_failure(logical_date=logical_date)
+        notify.set_display_name(ALERT_TASK)
+        notify.set_caching_options(enable_caching=False)  # every failure is told
+        notify.set_memory_limit(STEP_MEMORY_LIMIT)
+        with dsl.ExitHandler(notify, name="steps"):
+            _steps(logical_date, min_accuracy)
 
     return daily_retraining
 

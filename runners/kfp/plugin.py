@@ -21,10 +21,12 @@ PLUGINS = (
             {
                 "retries_without_human",
                 "stops_on_schema_break",
+                "alerts_on_failure",  # the pipeline's dsl.ExitHandler task (pipeline.py)
                 "recovers_from_crash",
                 "survives_scheduler_crash",
             }
         ),
+        # not fails_fast_on_bad_data: set_retry has no condition, validate is retried
         # not recovers_from_hang: kfp.local has no task timeout; the hung task is killed by
         # the harness (journaled as harness help), which is never credited to the system
         adapter=".adapter:KfpRunner",
@@ -43,6 +45,7 @@ PLUGINS = (
             {
                 "retries_without_human",
                 "stops_on_schema_break",
+                "alerts_on_failure",  # the exit task runs in a container too
                 "recovers_from_crash",
                 "survives_scheduler_crash",
             }

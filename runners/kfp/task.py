@@ -63,3 +63,31 @@ def run(
             if isinstance(v, SCALARS):
                 artifact.metadata[k] = v
     return summary
+
+
+ALERT_PREFIX = "kfp-"  # the alert sink's files this runner writes: kfp-<uuid>.json
+
+
+def alert(logical_date: str, state: str, group: str, error: str | None) -> Path:
+    """The exit handler's message to the team's alert sink (``world/alerts``), written
+    atomically; returns its path."""
+    import json
+    import time
+    import uuid
+
+    world = World.from_env()
+    now = time.time_ns()
+    message = {
+        "t_ns": now,
+        "channel": "exit-handler",
+        "subject": f"[kfp] daily-retraining {state} for {logical_date}: {error or group}",
+        "logical_date": logical_date,
+        "step": None,  # the final status names the ExitHandler block, not the step
+        "state": state,
+    }
+    world.alerts.mkdir(parents=True, exist_ok=True)
+    path = world.alerts / f"{ALERT_PREFIX}{uuid.uuid4().hex}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(message))
+    tmp.replace(path)
+    return path

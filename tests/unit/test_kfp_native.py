@@ -229,6 +229,29 @@ def test_convert_failed_submission(tmp_path: Path) -> None:
     assert "killed_by" not in attempts[1]
     (state,) = [r for r in records if r["kind"] == "run_state"]
     assert state["state"] == "failed" and state["logical_date"] == "2026-01-02"
+    # kfp.local's console is a log nobody is pointed to: nothing from it is a live signal
+    assert records and all(r.get("passive") is True for r in records)
+
+
+def test_exit_handler_messages_become_alerts_and_other_files_do_not(tmp_path: Path) -> None:
+    sink = tmp_path / "alerts"
+    sink.mkdir()
+    message = {
+        "t_ns": 5,
+        "channel": "exit-handler",
+        "subject": "[kfp] daily-retraining FAILED for 2026-01-02: Task exit-handler-1 failed.",
+        "logical_date": "2026-01-02",
+        "step": None,
+    }
+    (sink / "kfp-1.json").write_text(json.dumps(message))
+    (sink / "kfp-2.json").write_text("{not json")  # a half-written file is skipped
+    (sink / "prefect-1.json").write_text(json.dumps({**message, "t_ns": 1}))
+    spec = write_spec(tmp_path)
+    records = native.collect([failing_log(tmp_path)], tmp_path / "root", spec, sink)
+    (alert,) = [r for r in records if r["kind"] == "alert"]
+    assert alert["t_ns"] == 5 and alert["logical_date"] == "2026-01-02"
+    assert alert["channel"] == "exit-handler" and not alert.get("passive")
+    assert native.read_alerts(tmp_path / "missing") == []
 
 
 def test_convert_success_with_metadata_and_skipped_gate(tmp_path: Path) -> None:
@@ -311,3 +334,29 @@ def test_recovery_caching_decision() -> None:
     assert _succeeded(trace, "d", "ingest") is True  # its cache entry is stale after a fix
     assert _succeeded(trace, "d", "train") is False
     assert _succeeded(trace, "d", "canary") is False
+
+
+def test_docker_race_success_is_kept_as_kfp_printed_it(tmp_path: Path) -> None:
+    """kubeflow/pipelines#13332: the DockerRunner turns a vanished container into exit 0,
+    so kfp.local prints SUCCESS for a train whose step failed, then dies resolving its
+    missing output. The trace keeps KFP's word; the journal says failed."""
+    log = tmp_path / "race.log"
+    log.write_text(
+        '2026-11-25 08:00:00.000 - orchbench-kfp: submitting {"logical_date": "2026-01-02"}\n'
+        "08:00:00.100 - INFO - Running pipeline: 'daily-retraining'\n"
+        "08:00:00.200 - INFO - Executing task 'train'\n"
+        "    ValueError: Input X contains NaN.\n"
+        f"08:00:01.200 - INFO - Task {CYAN}'train'{RESET} finished with status {GREEN}SUCCESS"
+        f"{RESET}\n"
+        "08:00:01.201 - INFO - Task 'train' has no outputs\n"
+        "Traceback (most recent call last):\n"
+        "ValueError: Tried to get output 'model' from task 'train', but task 'train' not"
+        " found.\n"
+    )
+    records = native.convert(
+        [native.parse_log(log)], tmp_path / "root", native.Spec.load(write_spec(tmp_path))
+    )
+    (train,) = [r for r in records if r["kind"] == "task_attempt" and r["step"] == "train"]
+    assert train["state"] == "success" and train["outputs"] == []
+    (state,) = [r for r in records if r["kind"] == "run_state"]
+    assert state["state"] == "crashed"  # the driver died on the ValueError, no last line

@@ -7,7 +7,8 @@
 #   success markers     markers/<date>/<step>.ok after success; a step refuses to run
 #                       without its upstream's marker and skips if its own exists
 #   retries + timeout   RETRIES extra attempts, RETRY_DELAY_S apart, each killed after
-#                       STEP_TIMEOUT_S
+#                       STEP_TIMEOUT_S; exit 65 (EX_DATAERR: bad data or a rolled-back
+#                       model, which a retry cannot fix) fails at once, without a retry
 #   quiet unless broken details go to $PIPELINE_LOGS/<step>.log; a failure prints a short
 #                       report, which cron mails to MAILTO with "(failed)" in the subject
 set -euo pipefail
@@ -15,6 +16,7 @@ set -euo pipefail
 LOGICAL_DATE=${LOGICAL_DATE:-$(date -d yesterday +%F)}
 : "${PIPELINE_PYTHON:?} ${PIPELINE_DATA:?} ${PIPELINE_LOGS:?}"
 RETRIES=${RETRIES:-2}
+EX_DATAERR=65 # the step program's exit status for errors a retry cannot fix
 RETRY_DELAY_S=${RETRY_DELAY_S:-60}
 STEP_TIMEOUT_S=${STEP_TIMEOUT_S:-3600}
 UPSTREAM_WAIT_S=${UPSTREAM_WAIT_S:-10800}
@@ -79,6 +81,7 @@ run_step() {
             --native try="$attempt" "$@" || rc=$?
         log "end exit=$rc attempt $attempt/$((RETRIES + 1))"
         ((rc == 0)) && break
+        ((rc != EX_DATAERR)) || fail "bad data, not retried (exit $rc, attempt $attempt)"
         ((attempt <= RETRIES)) || fail "gave up after $attempt attempts (last exit $rc)"
         sleep "$RETRY_DELAY_S"
         attempt=$((attempt + 1))
