@@ -145,6 +145,8 @@ class Runner:
     # between dates (the base runner journals that one): each is journaled with
     # ``compressed_wait``; shown in env.json and the report's threats to validity
     compressed: ClassVar[tuple[str, ...]] = ()
+    # production seconds minus real seconds of the waits journaled since the date fired
+    _stretch_s: float = 0.0
     # the scheduler-level fault kinds whose hooks (``SchedulerFault.hooks``) this runner
     # implements; the harness refuses a scenario with another such kind (not_applicable)
     runner_faults: frozenset[str] = frozenset()
@@ -189,9 +191,10 @@ class Runner:
                 raise RunTimeout(f"{self.name}: deadline reached before {date}")
             now = time.time_ns()
             if fired_ns is not None:  # production waits one interval from fire to fire
-                took = (ended_ns - fired_ns) / 1e9
+                took = (ended_ns - fired_ns) / 1e9 + self._stretch_s  # the date, in production
                 self.compressed_wait(ctx, ended_ns, now, max(0.0, SCHEDULE_INTERVAL_S - took))
             fired_ns = now
+            self._stretch_s = 0.0
             fired = [fault.fires(self, ctx, date) for fault in ctx.scheduler_faults]
             if all(fired):
                 self.run_date(ctx, date)
@@ -204,7 +207,10 @@ class Runner:
         self, ctx: RunContext, start_ns: int, end_ns: int, production_s: float
     ) -> None:
         """Journal that real time ``start_ns``..``end_ns`` stands for ``production_s``
-        seconds in production (``orchbench.journal.COMPRESSED_WAIT``)."""
+        seconds in production (``orchbench.journal.COMPRESSED_WAIT``). The day loop adds
+        what a date's own waits stretch it by, so the next date fires one schedule
+        interval after it on the production clock, not one interval plus those waits."""
+        self._stretch_s += production_s - (end_ns - start_ns) / 1e9
         jr.harness_event(
             ctx.journal,
             jr.COMPRESSED_WAIT,

@@ -190,6 +190,35 @@ def test_a_crash_record_restarts_the_scheduler_once_and_registers_it_again(
     assert runner_faults.registered(ctx.world) == {"sched": [202]}
 
 
+class _Compressing(_Recording):
+    """A date whose scheduler idles on a compressed clock: about 0.05 s real for 600 s."""
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        super().run_date(ctx, date)
+        t = time.time_ns()
+        time.sleep(0.05)
+        self.compressed_wait(ctx, t, time.time_ns(), 600.0)
+
+
+def test_dates_fire_one_schedule_interval_apart_on_the_production_clock(tmp_path: Path) -> None:
+    """The wait the loop journals between two dates is the interval less the date's own
+    production length (its real time plus what its compressed waits stand for), so fire to
+    fire is one interval, not one interval plus the date's waits."""
+    from orchbench.runner import SCHEDULE_INTERVAL_S
+    from orchbench.signals import production_s
+
+    ctx = _ctx(tmp_path, "[]", days=3)
+    _Compressing().run_days(ctx)
+    j = Journal.load(ctx.journal)
+    waits = [h for h in j.harness if h["event"] == "compressed_wait"]
+    assert [w["production_s"] for w in waits[::2]] == [600.0] * 3  # the dates' own waits
+    gaps = waits[1::2]  # the loop's, before dates 2 and 3
+    assert len(gaps) == 2
+    # date 2 fired when the first gap ended, date 3 when the second did
+    fire_to_fire = production_s(j, int(gaps[0]["end_ns"]), int(gaps[1]["end_ns"]))
+    assert fire_to_fire == pytest.approx(SCHEDULE_INTERVAL_S, abs=0.01)
+
+
 def test_the_deadline_is_the_base_runners(tmp_path: Path) -> None:
     from orchbench.runner import RunTimeout
 
