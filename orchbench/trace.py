@@ -41,6 +41,7 @@ Each kind is a typed model below (``MODELS``; runners may add fields of their ow
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +98,41 @@ def alert(
     return record(
         "alert", t_ns=t_ns, channel=channel, subject=subject, logical_date=logical_date, step=step
     )
+
+
+def sink_alerts(
+    alerts_dir: Path | None,
+    pattern: str,
+    channel: str,
+    steps: Collection[str],
+    step_key: str = "step",
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """``alert`` records, in time order, for the JSON messages a system's hook delivered to
+    the world's alert sink (``world/alerts``): the files matching ``pattern`` whose message
+    ``keep`` accepts, each with ``t_ns``, ``subject``, ``logical_date`` and the step under
+    ``step_key`` (null unless one of ``steps``). An unreadable file is no message."""
+    out: list[dict[str, Any]] = []
+    if alerts_dir is None or not alerts_dir.is_dir():
+        return out
+    for path in sorted(alerts_dir.glob(pattern)):
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if keep is not None and not keep(m):
+            continue
+        step = m.get(step_key)
+        out.append(
+            alert(
+                t_ns=int(m["t_ns"]),
+                channel=str(m.get("channel") or channel),
+                subject=str(m.get("subject", "")),
+                logical_date=m.get("logical_date"),
+                step=step if step in steps else None,
+            )
+        )
+    return sorted(out, key=lambda r: r["t_ns"])
 
 
 def declared(

@@ -378,27 +378,15 @@ class Collector:
     # --- alerts ------------------------------------------------------------------------
 
     def _alerts(self) -> list[dict[str, Any]]:
-        out = []
-        if not self.alerts.is_dir():
-            return out
-        for f in sorted(self.alerts.glob("*.airflow.json")):
-            try:
-                m = json.loads(f.read_text())
-            except ValueError:
-                continue
-            if m.get("dag_id") != self.dag_id:
-                continue
-            task = m.get("task_id")
-            out.append(
-                trace.alert(
-                    t_ns=int(m["t_ns"]),
-                    channel="callback",
-                    subject=str(m.get("subject", "")),
-                    logical_date=m.get("logical_date"),
-                    step=task if task in STEP_NAMES else None,
-                )
-            )
-        return out
+        """The messages this DAG's ``on_failure_callback`` delivered to the alert sink."""
+        return trace.sink_alerts(
+            self.alerts,
+            "*.airflow.json",
+            "callback",
+            STEP_NAMES,
+            step_key="task_id",
+            keep=lambda m: m.get("dag_id") == self.dag_id,
+        )
 
 
 def _lineage_by_try(events: Iterable[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:

@@ -538,24 +538,7 @@ def collect_cluster(logs: list[Path], spec_path: Path) -> list[dict[str, Any]]:
 
 def read_alerts(alerts_dir: Path | None) -> list[dict[str, Any]]:
     """The messages the pipeline's exit handler delivered to the alert sink."""
-    out: list[dict[str, Any]] = []
-    if alerts_dir is None or not alerts_dir.is_dir():
-        return out
-    for p in sorted(alerts_dir.glob(f"{ALERT_PREFIX}*.json")):
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        out.append(
-            trace.alert(
-                t_ns=int(m["t_ns"]),
-                channel=m.get("channel", "exit-handler"),
-                subject=str(m.get("subject", "")),
-                logical_date=m.get("logical_date"),
-                step=m.get("step") if m.get("step") in STEP_NAMES else None,
-            )
-        )
-    return sorted(out, key=lambda r: r["t_ns"])
+    return trace.sink_alerts(alerts_dir, f"{ALERT_PREFIX}*.json", "exit-handler", STEP_NAMES)
 
 
 def collect(

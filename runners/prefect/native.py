@@ -482,22 +482,7 @@ def _run_state(kind: str | None, name: str | None) -> str:
 
 def read_alerts(alerts_dir: Path) -> list[dict[str, Any]]:
     """The messages the flow's failure hooks delivered to the alert sink."""
-    out = []
-    for p in sorted(alerts_dir.glob("prefect-*.json")):
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        out.append(
-            trace.alert(
-                t_ns=int(m["t_ns"]),
-                channel=m.get("channel", "callback"),
-                subject=m.get("subject", ""),
-                logical_date=m.get("logical_date"),
-                step=m.get("step"),
-            )
-        )
-    return sorted(out, key=lambda r: r["t_ns"])
+    return trace.sink_alerts(alerts_dir, "prefect-*.json", "callback", STEP_BY_NAME)
 
 
 def collect(

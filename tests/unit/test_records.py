@@ -153,3 +153,24 @@ def test_a_trace_record_that_does_not_fit_its_kind_is_not_written(tmp_path: Path
 
 def test_the_v1_fixture_trace_fits_the_trace_models() -> None:
     assert len(read_trace(V1_RUN / "native.jsonl")) > 0
+
+
+def test_sink_alerts_read_one_systems_messages_in_time_order(tmp_path: Path) -> None:
+    from orchbench.trace import sink_alerts
+
+    sink = tmp_path / "alerts"
+    sink.mkdir()
+    msg = {"t_ns": 20, "subject": "train failed", "logical_date": "2026-01-02"}
+    (sink / "x-2.json").write_text(json.dumps({**msg, "step": "train", "dag_id": "d1"}))
+    (sink / "x-1.json").write_text(json.dumps({**msg, "t_ns": 10, "step": "exit-handler-1"}))
+    (sink / "x-3.json").write_text("{torn")  # a message cut short is no message
+    (sink / "y-1.json").write_text(json.dumps(msg))  # another system's
+    got = sink_alerts(sink, "x-*.json", "hook", {"train"})
+    assert [(a["t_ns"], a["step"], a["channel"]) for a in got] == [
+        (10, None, "hook"),  # no workflow step: null
+        (20, "train", "hook"),
+    ]
+    assert sink_alerts(sink, "x-*.json", "hook", {"train"}, keep=lambda m: "dag_id" in m) == [
+        got[1]
+    ]
+    assert sink_alerts(tmp_path / "missing", "*.json", "hook", set()) == []
