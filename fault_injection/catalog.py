@@ -56,7 +56,9 @@ def check_supported(runner: object, scenario: Scenario) -> str | None:
         {
             f.kind
             for f in scenario.faults
-            if (handler := KINDS[f.kind].scheduler) is not None and handler.hooks
+            if (kind := KINDS.get(f.kind)) is not None
+            and (handler := kind.scheduler) is not None
+            and handler.hooks
         }
     )
     missing = [k for k in needed if k not in declared]

@@ -58,7 +58,7 @@ def test_runs_to_the_end_or_is_refused_with_the_reason(
     run = run_json(d)
     with scenarios.set_up():  # a fault kind a test defines
         scenario = load_checked(d / "scenario.yaml")
-    refusal = check_supported(harness.make_runner(runner, "default"), scenario)
+        refusal = check_supported(harness.make_runner(runner, "default"), scenario)
     if refusal:
         assert (run["status"], run["reason"]) == ("not_applicable", refusal)
     else:
