@@ -10,8 +10,9 @@ compiled pipeline spec (the DAG: which task's output feeds which input; what is 
 
 - ``task_attempt``: one per ``Executing task`` (``success``/``failed``; a task killed by the
   harness's timeout is ``failed`` with ``killed_by``; one still open when the driver died is
-  ``running``: the console's last word on it, whatever became of its process), one ``cached`` per cache hit, ``upstream_failed`` per task skipped because
-  an upstream failed, ``skipped`` per task inside a ``dsl.If`` whose condition was false.
+  ``running``: the console's last word on it, whatever became of its process), one
+  ``cached`` per cache hit, ``upstream_failed`` per task skipped because an upstream
+  failed, ``skipped`` per task inside a ``dsl.If`` whose condition was false.
   ``attempt`` counts executions of the task within its submission (KFP's retry count).
   ``run`` is the submission's run directory name. Inputs: per the spec, the producer's
   output artifact in the same submission (executed, or the cache entry a hit reused), plus
