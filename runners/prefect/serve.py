@@ -26,7 +26,7 @@ from pathlib import Path
 
 from orchbench.procs import kill_group
 from runners.prefect.pool import MARKER, kill_marked, marked_pids
-from runners.prefect.server import Api, ApiError
+from runners.prefect.server import Api, ApiError, LoggedProcess
 
 FLOW_NAME = "daily-retraining"
 # How often the serve process asks the server for flow runs to start (Prefect's
@@ -46,7 +46,7 @@ def deployment_name(run_id: str) -> str:
     return f"orchbench-{run_id}"
 
 
-class ServeProcess:
+class ServeProcess(LoggedProcess):
     """``python -m runners.prefect --serve NAME`` with ``env``, in its own process group."""
 
     def __init__(
@@ -89,15 +89,6 @@ class ServeProcess:
             if time.monotonic() > end:
                 raise ServeError(f"deployment {self.name} not served in {READY_TIMEOUT_S:.0f} s")
             time.sleep(0.2)
-
-    def tail(self, n: int = 15) -> str:
-        try:
-            return " | ".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def pid(self) -> int | None:
         return self.proc.pid if self.alive() and self.proc is not None else None

@@ -99,7 +99,24 @@ def group_rss_mb(pgid: int) -> float | None:
     return round(total / 1024, 1) if found else None
 
 
-class PrefectServer:
+class LoggedProcess:
+    """A process of ours that writes one log: ``proc`` (None when not started) and ``log``."""
+
+    proc: subprocess.Popen[bytes] | None
+    log: Path
+
+    def tail(self, n: int = 15) -> str:
+        """The log's last ``n`` lines on one line (for error messages)."""
+        try:
+            return " | ".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class PrefectServer(LoggedProcess):
     """``prefect server start`` on a free port; ``api`` once ``start`` returned."""
 
     def __init__(self, prefect_bin: Path, home: Path, env: dict[str, str]) -> None:
@@ -175,15 +192,6 @@ class PrefectServer:
         self.startup_s = round(time.monotonic() - t0, 2)
         self.rss_mb = group_rss_mb(self.proc.pid)
         return Api(self.api_url)
-
-    def tail(self, n: int = 15) -> str:
-        try:
-            return " | ".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc is not None:
