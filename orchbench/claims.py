@@ -66,7 +66,7 @@ CLAIMS: dict[str, Claim] = {
             "caching",
             "Step caching / re-run only the branch",
             "re-run just that branch after the fix",
-            "rerun_ratio (1.0 = only the minimal re-execution)",
+            "rerun_cost_ratio (1.0 = only the minimal re-execution)",
         ),
         Claim(
             "observability",

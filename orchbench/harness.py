@@ -225,7 +225,9 @@ def _execute(
             jr.harness_event(ctx.journal, "recovery_started", plan=plan)
             if plan:
                 phase("recovery")
-                runner.recover(ctx, RecoveryPlan(dict(plan)))
+                chosen = runner.operator_plan(ctx, RecoveryPlan(dict(plan)))
+                ctx.intervention(decision(chosen))
+                runner.recover(ctx, chosen)
             jr.harness_event(ctx.journal, "recovery_finished")
         return "completed", None, plan, oracle
     except RunTimeout as e:
@@ -241,6 +243,16 @@ def _execute(
         log.error("run failed:\n%s", traceback.format_exc())
         runner.abort()
         return "harness_error", f"{type(e).__name__}: {e}", plan, oracle
+
+
+def decision(plan: RecoveryPlan) -> str:
+    """The operator's one decision after the fix, in words: which dates to re-run, from
+    which step (dates restarting from the same step named together)."""
+    by_step: dict[str, list[str]] = {}
+    for date, step in sorted(plan.restart_from.items()):
+        by_step.setdefault(step, []).append(date)
+    parts = [f"{', '.join(dates)} from {step}" for step, dates in by_step.items()]
+    return "after the fix, re-run " + "; ".join(parts)
 
 
 def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reason: str) -> Path:

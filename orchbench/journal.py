@@ -15,9 +15,14 @@ Record types (field ``type``):
   ``attempt_id``, ``affected`` (artifacts the fault made wrong, ``{name, uri, sha256}``),
   ``detail``.
 - ``harness``: ``t_ns``, ``event`` (``run_started``, ``days_finished``, ``fix_applied``,
-  ``recovery_started``, ``recovery_finished``, ``run_finished``, ...), ``detail``.
-- ``operator_action``: ``t_ns``, ``command``: one manual command a human would type
-  during recovery (counted as ``human_actions``).
+  ``recovery_started``, ``recovery_finished``, ``run_finished``, ...), ``detail``. Event
+  ``harness_assist`` is help the system got from us (see ``harness_assist``).
+- ``operator_intervention``: ``t_ns``, ``intervention`` (1, 2, ... in journal order),
+  ``decision``: one decision of the operator, such as "after the fix, re-run 2024-01-02,
+  2024-01-03 from validate" (counted as ``human_actions``).
+- ``operator_action``: ``t_ns``, ``command``, ``intervention`` (the decision it carries
+  out, or null): one command a human types (counted as ``operator_commands``; a command
+  outside any decision is a decision of its own).
 
 A side file per attempt, ``heartbeats/<attempt_id>.json`` beside the journal
 (``{"cpu_s", "t_ns"}``, replaced atomically about every second by the wrapper while the
@@ -91,10 +96,20 @@ def append_start(path: Path | str, record: dict[str, Any]) -> int:
         os.close(fd)  # releases the lock
 
 
-# Harness events that are help to the system: something our adapter or supervisor did that
-# the system did not do itself (a kill on timeout where the system has none, a restart of a
-# killed scheduler). Counted in run.json as ``harness_help``, never credited to the system.
-HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
+# Help the system got from us: something our adapter or supervisor did that the system
+# did not do itself. Journaled as harness event ``harness_assist`` with ``assist`` (its
+# kind, below) and ``what`` (a sentence); counted in run.json as ``harness_assists``
+# (per kind) and ``harness_help`` (all), never credited to the system.
+HARNESS_ASSIST = "harness_assist"
+ASSISTS = {
+    "timeout_kill": "our adapter killed an attempt at the step's timeout (the system has none)",
+    "memory_limit": "our adapter passed the step's memory limit to the container runtime",
+    "scheduler_restarted": "our supervisor restarted the killed scheduler (as systemd or "
+    "k8s would)",
+    "resubmitted": "our adapter resubmitted a date after the system's driver died",
+}
+# Journals written before ``harness_assist`` recorded these two as events of their own.
+LEGACY_HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
 # A harness event for a stretch of real time that stands for a longer one in production
 # (``start_ns``, ``end_ns``, ``production_s``): the schedule interval between two dates the
 # day loop fires back to back, a cron daemon's idle time on its compressed clock. The
@@ -107,8 +122,21 @@ def harness_event(path: Path | str, event: str, **detail: Any) -> None:
     append_record(path, {"type": "harness", "t_ns": time.time_ns(), "event": event, **detail})
 
 
-def operator_action(path: Path | str, command: str) -> None:
-    append_record(path, {"type": "operator_action", "t_ns": time.time_ns(), "command": command})
+def harness_assist(path: Path | str, assist: str, what: str, **detail: Any) -> None:
+    """Journal one piece of help the system got from us (``assist``: a kind of ``ASSISTS``)."""
+    if assist not in ASSISTS:
+        raise ValueError(f"unknown harness assist {assist!r}; known: {', '.join(ASSISTS)}")
+    harness_event(path, HARNESS_ASSIST, assist=assist, what=what, **detail)
+
+
+def operator_intervention(path: Path | str, intervention: int, decision: str) -> None:
+    record = {"type": "operator_intervention", "t_ns": time.time_ns()}
+    append_record(path, {**record, "intervention": intervention, "decision": decision})
+
+
+def operator_action(path: Path | str, command: str, intervention: int | None = None) -> None:
+    record = {"type": "operator_action", "t_ns": time.time_ns(), "command": command}
+    append_record(path, {**record, "intervention": intervention})
 
 
 def read_records(path: Path | str) -> Iterator[dict[str, Any]]:
@@ -179,11 +207,12 @@ class Journal:
     faults: list[dict[str, Any]]
     harness: list[dict[str, Any]]
     operator_actions: list[dict[str, Any]]
+    interventions: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_records(cls, records: list[dict[str, Any]] | Iterator[dict[str, Any]]) -> Journal:
         attempts: dict[str, Attempt] = {}
-        faults, harness, ops = [], [], []
+        faults, harness, ops, decisions = [], [], [], []
         for r in records:
             t = r.get("type")
             if t == "attempt_start":
@@ -217,8 +246,10 @@ class Journal:
                 harness.append(r)
             elif t == "operator_action":
                 ops.append(r)
+            elif t == "operator_intervention":
+                decisions.append(r)
         ordered = sorted(attempts.values(), key=lambda a: a.start_ns)
-        return cls(ordered, faults, harness, ops)
+        return cls(ordered, faults, harness, ops, decisions)
 
     @classmethod
     def load(cls, path: Path | str) -> Journal:
@@ -234,6 +265,24 @@ class Journal:
             a.heartbeat_cpu_s = float(beat.get("cpu_s", 0.0))
             a.heartbeat_ns = beat.get("t_ns")
         return j
+
+    @property
+    def assists(self) -> list[dict[str, Any]]:
+        """The harness's help, each with its ``assist`` kind (older journals' own events
+        included)."""
+        out = []
+        for h in self.harness:
+            if h.get("event") == HARNESS_ASSIST:
+                out.append(h)
+            elif h.get("event") in LEGACY_HELP_EVENTS:
+                out.append({**h, "assist": h["event"]})
+        return out
+
+    @property
+    def human_actions(self) -> int:
+        """Operator interventions: the decisions, plus commands typed outside any."""
+        loose = sum(a.get("intervention") is None for a in self.operator_actions)
+        return len(self.interventions) + loose
 
     def harness_time(self, event: str) -> int | None:
         """Time of the first harness record with this event, or None."""

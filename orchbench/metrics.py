@@ -32,17 +32,25 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
 - ``recovered``: ``final_state_correct`` and every step of every logical date (of the
   journal and the scenario) has a successful, untainted attempt (gated steps excepted
   where evaluate said not to deploy: ``Analysis.required_steps``).
-- ``human_actions``: ``operator_action`` records.
-- ``harness_help``: harness records of help the system got from us
-  (``orchbench.journal.HELP_EVENTS``: a timeout kill, a scheduler restart).
-- ``rerun_cpu_s``, ``rerun_wall_s``, ``rerun_ratio``: see ``rerun``;
-  ``rerun_wall_production_s``: the rerun's wall on the production clock.
+- ``human_actions``: operator interventions, one per decision (``Journal.human_actions``:
+  "after the fix, re-run these dates from these steps" is one, however many commands it
+  takes); ``operator_commands``: the commands typed (``operator_action`` records).
+- ``harness_help``: help the system got from us (``Journal.assists``: a timeout kill, a
+  memory limit our adapter passed, a scheduler restart, a resubmission);
+  ``harness_assists``: the same per kind (``orchbench.journal.ASSISTS``).
+- ``rerun_cpu_s``, ``rerun_wall_s``: see ``rerun`` (measured: they move with machine
+  load); ``rerun_wall_production_s``: the rerun's wall on the production clock;
+  ``rerun_cost_ratio``: see ``rerun_cost_ratio`` (priced: it does not).
 - ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
   tainted ``canary`` attempt deployed one.
 - ``final_state_correct``: the final champion and production model hashes equal the oracle's.
 - ``lineage_by_fact``, ``lineage_completeness``: see ``lineage_by_fact``; completeness is
   the mean of the per-fact fractions over the fact kinds that have at least one fact
   (each kind weighs the same however many facts it has), None if there are no facts.
+  Scored on the whole trace: ``lineage_practiced`` is the same figure. ``lineage_native``
+  and ``lineage_native_by_fact`` score the trace without the records and fields
+  ``practiced`` marks (``orchbench.trace.native_only``): what the system records with
+  no lineage code of ours.
 - ``total_wall_s``: harness ``run_started`` to ``run_finished`` (fallback: first attempt
   start to last attempt end); ``total_cpu_s``: CPU of all attempts; ``steps_executed``:
   number of attempts.
@@ -68,10 +76,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchbench.containers.limits import memory_bytes
-from orchbench.journal import HELP_EVENTS, ArtifactRef, Attempt, Journal
+from orchbench.journal import ArtifactRef, Attempt, Journal
 from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
 from orchbench.signals import misreported, production_s, signals
+from orchbench.trace import native_only
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
 
 if TYPE_CHECKING:
@@ -243,30 +252,51 @@ def attempts_before_fix(journal: Journal) -> int | None:
     return sum(a.logical_date == first.logical_date and a.step == first.step for a in before)
 
 
-def rerun(journal: Journal, oracle: OracleResult) -> tuple[float, float, float | None]:
-    """(rerun_cpu_s, rerun_wall_s, rerun_ratio).
-
-    CPU of the attempts started from ``fix_applied`` to ``recovery_finished`` (to the
-    journal's end if recovery never finished); wall from the fix to ``recovery_finished``
-    (else to the last of those attempts' end), 0 when no attempt ran. The ratio divides
-    the CPU by the oracle's CPU for the plan journaled with ``recovery_started``; None
-    when that plan is empty or costs no CPU. (0, 0, None) without a fix.
-    """
+def rerun_window(journal: Journal) -> list[Attempt]:
+    """The attempts started from ``fix_applied`` to ``recovery_finished`` (to the journal's
+    end if recovery never finished); none without a fix."""
     fix = journal.harness_time("fix_applied")
     if fix is None:
-        return 0.0, 0.0, None
+        return []
     end = journal.harness_time("recovery_finished")
-    ran = [a for a in journal.attempts if a.start_ns >= fix and (end is None or a.start_ns <= end)]
-    cpu = sum(cpu_of(a) for a in ran)
-    wall = 0.0
-    if ran:
-        stop = end if end is not None else max(a.end_ns or a.start_ns for a in ran)
-        wall = (stop - fix) / 1e9
+    return [a for a in journal.attempts if a.start_ns >= fix and (end is None or a.start_ns <= end)]
+
+
+def rerun(journal: Journal) -> tuple[float, float]:
+    """(rerun_cpu_s, rerun_wall_s): the measured CPU of the attempts of ``rerun_window``,
+    and the wall from the fix to ``recovery_finished`` (else to the last of those
+    attempts' end), 0 when no attempt ran."""
+    fix = journal.harness_time("fix_applied")
+    ran = rerun_window(journal)
+    if fix is None or not ran:
+        return 0.0, 0.0
+    end = journal.harness_time("recovery_finished")
+    stop = end if end is not None else max(a.end_ns or a.start_ns for a in ran)
+    return sum(cpu_of(a) for a in ran), (stop - fix) / 1e9
+
+
+def journaled_plan(journal: Journal) -> dict[str, str]:
+    """The minimal recovery plan journaled with ``recovery_started`` (date -> step)."""
     started = next((h for h in journal.harness if h.get("event") == "recovery_started"), {})
     plan = started.get("plan") or {}
-    plan = plan.get("restart_from", plan)  # the RecoveryPlan's dict, or the plan itself
-    minimal = oracle.minimal_cpu(plan) if plan else 0.0
-    return cpu, wall, cpu / minimal if minimal > 0 else None
+    return dict(plan.get("restart_from", plan))  # the RecoveryPlan's dict, or the plan itself
+
+
+def rerun_cost_ratio(journal: Journal, oracle: OracleResult) -> float | None:
+    """What the recovery re-executed, priced, over what it had to.
+
+    Each attempt of ``rerun_window`` costs its (date, step)'s price, the minimal set (the
+    journaled plan: each date's restart step and everything downstream) likewise; the
+    ratio is the first sum over the second. A step's price is the median of the oracle's
+    CPU for that step over the scenario's dates (``OracleResult.step_price``), so the
+    ratio depends on which (date, step) pairs ran, never on how loaded the machine was.
+    1.0 is minimal; None without a plan or when the plan costs nothing.
+    """
+    plan = journaled_plan(journal)
+    minimal = oracle.minimal_price(plan) if plan else 0.0
+    if minimal <= 0:
+        return None
+    return sum(oracle.step_price(a.step) for a in rerun_window(journal)) / minimal
 
 
 def match_trace(
@@ -385,6 +415,12 @@ def lineage_by_fact(analysis: Analysis, trace: list[dict[str, Any]]) -> dict[str
     return {k: (sum(v) / len(v) if v else None) for k, v in facts.items()}
 
 
+def completeness(by_fact: dict[str, float | None]) -> float | None:
+    """The mean of the per-fact fractions over the kinds with facts (None: no facts)."""
+    known = [v for v in by_fact.values() if v is not None]
+    return sum(known) / len(known) if known else None
+
+
 def _chain(
     analysis: Analysis, info: AttemptInfo, out: ArtifactRef
 ) -> tuple[list[tuple[AttemptInfo, ArtifactRef, ArtifactRef]], bool]:
@@ -436,7 +472,7 @@ def compute_metrics(
 
     told = signals(journal, trace)
     wrong = misreported(attempts, match_trace(attempts, trace))
-    rerun_cpu, rerun_wall, ratio = rerun(journal, oracle)
+    rerun_cpu, rerun_wall = rerun(journal)
     fix = journal.harness_time("fix_applied")
     rerun_prod = production_s(journal, fix, fix + int(rerun_wall * 1e9)) if fix else 0.0
     final_ok = (final.get("champion_sha256"), final.get("production_sha256")) == (
@@ -448,7 +484,10 @@ def compute_metrics(
         dates |= {d.isoformat() for d in scenario.logical_dates()}
     good = {(i.attempt.logical_date, i.attempt.step) for i in infos if i.good}
     by_fact = lineage_by_fact(an, trace)
-    known = [v for v in by_fact.values() if v is not None]
+    native_by_fact = lineage_by_fact(an, native_only(trace))
+    assists: dict[str, int] = defaultdict(int)
+    for h in journal.assists:
+        assists[str(h.get("assist"))] += 1
 
     return {
         "faults_activated": len(journal.faults),
@@ -468,12 +507,14 @@ def compute_metrics(
         "failed_attempts": sum(i.failed for i in infos),
         "killed_attempts": killed,
         "recovered": final_ok and all((d, s) in good for d in dates for s in an.required_steps(d)),
-        "human_actions": len(journal.operator_actions),
-        "harness_help": sum(h.get("event") in HELP_EVENTS for h in journal.harness),
+        "human_actions": journal.human_actions,
+        "operator_commands": len(journal.operator_actions),
+        "harness_help": sum(assists.values()),
+        "harness_assists": dict(sorted(assists.items())),
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,
         "rerun_wall_production_s": rerun_prod,
-        "rerun_ratio": ratio,
+        "rerun_cost_ratio": rerun_cost_ratio(journal, oracle),
         "bad_model_deployed": any(
             i.tainted
             and (
@@ -483,8 +524,11 @@ def compute_metrics(
             for i in infos
         ),
         "final_state_correct": final_ok,
-        "lineage_completeness": sum(known) / len(known) if known else None,
+        "lineage_completeness": completeness(by_fact),
         "lineage_by_fact": by_fact,
+        "lineage_practiced": completeness(by_fact),
+        "lineage_native": completeness(native_by_fact),
+        "lineage_native_by_fact": native_by_fact,
         "total_wall_s": _total_wall(journal),
         "total_cpu_s": sum(cpu_of(a) for a in attempts),
         "steps_executed": len(attempts),

@@ -1,7 +1,7 @@
 """The oracle: the same steps, in process, with no faults.
 
 It gives the expected final registry/serving state (by model content hash) and the CPU
-of every (date, step), from which ``rerun_ratio``'s minimal re-execution is priced.
+of every (date, step), from which ``rerun_cost_ratio`` prices re-executions.
 Results are cached per scenario content (faults and recovery do not change the oracle).
 """
 
@@ -30,14 +30,24 @@ class OracleResult:
     # "YYYY-MM-DD/artifact" -> sha256 of the clean artifact
     artifacts: dict[str, str | None] = field(default_factory=dict)
 
-    def minimal_cpu(self, restart_from: dict[str, str]) -> float:
-        """CPU of re-executing, for each date, the given step and everything downstream."""
+    def step_price(self, step: str) -> float:
+        """What re-executing ``step`` costs, on any date: the median of the oracle's CPU
+        for that step over the scenario's dates (0 for a step it never ran). The median
+        over dates damps one noisy measurement; the price is the same for every runner
+        scored against this oracle."""
+        cpus = sorted(v for k, v in self.cpu_s.items() if k.split("/", 1)[1] == step)
+        if not cpus:
+            return 0.0
+        mid = len(cpus) // 2
+        return cpus[mid] if len(cpus) % 2 else (cpus[mid - 1] + cpus[mid]) / 2
+
+    def minimal_price(self, restart_from: dict[str, str]) -> float:
+        """The price of re-executing, for each date, the given step and everything
+        downstream."""
         from orchbench.workflow.spec import downstream_from
 
         return sum(
-            self.cpu_s.get(f"{d}/{s}", 0.0)
-            for d, first in restart_from.items()
-            for s in downstream_from(first)
+            self.step_price(s) for first in restart_from.values() for s in downstream_from(first)
         )
 
     def to_json(self) -> dict[str, Any]:

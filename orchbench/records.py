@@ -17,6 +17,10 @@ Versions:
   ``alert_s``, ``visible``, ``visible_s`` (with ``*_production_s``); adds
   ``misreported_attempts`` (and its evidence, ``misreported``), ``attempts_before_fix``
   and ``rerun_wall_production_s``.
+- ``orchbench.run/5``: ``human_actions`` counts operator interventions (decisions), the
+  commands typed are ``operator_commands``; adds ``harness_assists`` (per kind),
+  ``lineage_native``/``lineage_practiced`` (with ``lineage_native_by_fact``) and
+  ``rerun_cost_ratio`` (priced re-execution), which replaces the measured ``rerun_ratio``.
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
@@ -35,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RUN = "orchbench.run"
 ENV = "orchbench.env"
-RUN_VERSION = 4
+RUN_VERSION = 5
 ENV_VERSION = 3
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
@@ -89,15 +93,20 @@ class RunMetrics(_Model):
     killed_attempts: int | None = None
     recovered: bool | None = None
     human_actions: int | None = None
+    operator_commands: int | None = None
     harness_help: int | None = None
+    harness_assists: dict[str, int] | None = None
     rerun_cpu_s: Number | None = None
     rerun_wall_s: Number | None = None
     rerun_wall_production_s: Number | None = None
-    rerun_ratio: Number | None = None
+    rerun_cost_ratio: Number | None = None
     bad_model_deployed: bool | None = None
     final_state_correct: bool | None = None
     lineage_completeness: Number | None = None
     lineage_by_fact: dict[str, Number | None] | None = None
+    lineage_practiced: Number | None = None
+    lineage_native: Number | None = None
+    lineage_native_by_fact: dict[str, Number | None] | None = None
     total_wall_s: Number | None = None
     total_cpu_s: Number | None = None
     steps_executed: int | None = None
@@ -185,6 +194,26 @@ def _run_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{RUN}/4"}
 
 
+def _run_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
+    """run/5 counts interventions, not commands: an older file's ``human_actions`` counted
+    the commands typed, so it becomes ``operator_commands`` and the interventions are left
+    unset. Its ``rerun_ratio`` divided measured CPU by the oracle's, a different figure
+    from ``rerun_cost_ratio``: dropped, not renamed. Its ``lineage_completeness`` scored
+    the whole trace, which is ``lineage_practiced``; native lineage was not recorded."""
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):
+        out: dict[str, Any] = {}
+        for k, v in metrics.items():
+            if k == "human_actions":
+                out["operator_commands"] = v
+            elif k != "rerun_ratio":
+                out[k] = v
+        if "lineage_completeness" in out:
+            out["lineage_practiced"] = out["lineage_completeness"]
+        data["metrics"] = out
+    return {**data, "schema": f"{RUN}/5"}
+
+
 def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"{ENV}/2", **data}
 
@@ -199,6 +228,7 @@ MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 1): _run_1_to_2,
     (RUN, 2): _run_2_to_3,
     (RUN, 3): _run_3_to_4,
+    (RUN, 4): _run_4_to_5,
     (ENV, 1): _env_1_to_2,
     (ENV, 2): _env_2_to_3,
 }

@@ -65,6 +65,7 @@ class RunContext:
     # what the scenario declares a step needs on a date, as a team knows its own step's
     # requirements: {(logical date, step): ["package==version", ...]} (env_mismatch)
     requirements: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    _interventions: int = 0
 
     @property
     def journal(self) -> Path:
@@ -88,9 +89,16 @@ class RunContext:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def intervention(self, decision: str) -> int:
+        """Journal one decision of the operator; the commands journaled after it (until
+        the next decision) carry it out. Returns its number."""
+        self._interventions += 1
+        jr.operator_intervention(self.journal, self._interventions, decision)
+        return self._interventions
+
     def operator(self, command: str) -> None:
-        """Journal one manual command a human operator would type."""
-        jr.operator_action(self.journal, command)
+        """Journal one command the operator types, as part of the current decision."""
+        jr.operator_action(self.journal, command, self._interventions or None)
 
 
 class SchedulerFault:
@@ -276,8 +284,17 @@ class Runner:
         harness help (``scheduler_restarted``)."""
         return None
 
+    def operator_plan(self, ctx: RunContext, plan: RecoveryPlan) -> RecoveryPlan:
+        """What a competent operator of this system decides to re-run, given the minimal
+        ``plan`` (what the journal shows broken). The same plan unless re-running one date
+        breaks another on this system (shared files overwritten by the re-run); the
+        harness journals the decision as one operator intervention, then calls
+        ``recover`` with it. ``rerun_cost_ratio`` prices the difference."""
+        return plan
+
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
-        """After the fix: the system's own re-run mechanism (journal operator actions)."""
+        """After the fix, carry out the operator's decision with the system's own re-run
+        mechanism (journal each command typed with ``ctx.operator``)."""
         raise NotImplementedError
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:

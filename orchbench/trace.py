@@ -33,6 +33,13 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
   ``container_id``, ``oom_killed`` (the system reported the kernel's OOM kill),
   ``exit_code`` (or null), ``t_ns`` (when it died), ``source`` (``docker-events``).
 
+Any record may carry ``practiced``: ``true`` when the whole record, or a list of the field
+names whose values, exist only because of lineage code a careful team adds through the
+system's own API (hashing each file a task writes into its metadata, a manifest line per
+step). ``lineage_native`` is scored on the trace without them (``native_only``),
+``lineage_practiced`` with them. What the system records by itself (run and task ids,
+its artifact and asset events, URIs, its own versions) is never marked.
+
 Each kind is a typed model below (``MODELS``; runners may add fields of their own).
 ``write_trace`` and ``read_trace`` check every record against its model, and
 ``read_trace`` refuses a record of another schema version with a message naming it.
@@ -90,6 +97,24 @@ def task_attempt(
         code_version=code_version,
         **extra,
     )
+
+
+def native_only(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trace without what ``practiced`` marks: practiced records dropped, practiced
+    fields emptied (a list field to ``[]``, any other to null)."""
+    out = []
+    for r in trace:
+        marked = r.get("practiced")
+        if marked is True:
+            continue
+        if marked:
+            r = {k: _emptied(v) if k in marked else v for k, v in r.items()}
+        out.append(r)
+    return out
+
+
+def _emptied(value: Any) -> Any:
+    return [] if isinstance(value, list) else None
 
 
 def alert(

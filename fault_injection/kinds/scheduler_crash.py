@@ -51,9 +51,12 @@ class KilledScheduler(SchedulerFault):
             if runner.restart_scheduler(ctx, crash) is False:
                 continue  # nothing of the scheduler was running (between two dates)
             # the supervisor is ours: harness help, never the system's own recovery
-            jr.harness_event(
+            jr.harness_assist(
                 ctx.journal,
                 "scheduler_restarted",
+                "restarted the killed "
+                + (", ".join(sorted({k["name"] for k in crash.get("killed") or []})) or "scheduler")
+                + f" {delay:g} s after the crash",
                 fault_id=self.fault_id,
                 restart_after_s=delay,
                 by="orchbench harness, as a supervisor (systemd, k8s) would",

@@ -74,7 +74,7 @@ def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_caching(ok: pd.DataFrame) -> tuple[str, str]:
-    return INFO, f"rerun ratio {_num(ok, 'rerun_ratio')} (1 = minimal)"
+    return INFO, f"rerun cost ratio {_num(ok, 'rerun_cost_ratio')} (1 = minimal)"
 
 
 def rule_observability(ok: pd.DataFrame) -> tuple[str, str]:
@@ -86,7 +86,10 @@ def rule_observability(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_lineage(ok: pd.DataFrame) -> tuple[str, str]:
-    return INFO, f"completeness {_num(ok, 'lineage_completeness', '{:.2f}')}"
+    return INFO, (
+        f"native {_num(ok, 'lineage_native', '{:.2f}')}, "
+        f"practiced {_num(ok, 'lineage_practiced', '{:.2f}')}"
+    )
 
 
 def rule_stop_on_schema_break(ok: pd.DataFrame) -> tuple[str, str]:

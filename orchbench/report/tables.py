@@ -26,11 +26,13 @@ HEADLINE = [
     *TOLD,
     ("stale_executions", "stale execs"),
     ("wasted_cpu_s", "wasted CPU s"),
-    ("rerun_ratio", "rerun ratio"),
-    ("human_actions", "human actions"),
+    ("rerun_cost_ratio", "rerun cost ratio"),
+    ("human_actions", "interventions"),
+    ("operator_commands", "commands"),
     ("bad_model_deployed", "bad model deployed"),
     ("final_state_correct", "final state correct"),
-    ("lineage_completeness", "lineage"),
+    ("lineage_native", "lineage native"),
+    ("lineage_practiced", "lineage practiced"),
     ("total_wall_s", "wall s"),
 ]
 
@@ -39,10 +41,12 @@ HEADLINE_METRICS = [
     *TOLD,
     ("wasted_cpu_s", "wasted CPU s"),
     ("rerun_cpu_s", "rerun CPU s"),
-    ("rerun_ratio", "rerun ratio"),
-    ("human_actions", "human actions"),
+    ("rerun_cost_ratio", "rerun cost ratio"),
+    ("human_actions", "interventions"),
+    ("operator_commands", "commands"),
     ("bad_model_deployed", "bad model deployed"),
-    ("lineage_completeness", "lineage"),
+    ("lineage_native", "lineage native"),
+    ("lineage_practiced", "lineage practiced"),
 ]
 
 

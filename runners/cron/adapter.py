@@ -341,15 +341,20 @@ class CronRunner(Runner):
 
     # --- recovery -----------------------------------------------------------------------
 
-    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
-        """Re-run each script by hand, from the restart step on, as in the crontab.
+    def operator_plan(self, ctx: RunContext, plan: RecoveryPlan) -> RecoveryPlan:
+        """The scripts share fixed ``current/`` files, which hold the last thing any script
+        wrote. A date can restart from its broken step only if those files are still its
+        own: it is the last date of the run and no other date is re-run before it. Every
+        other date restarts from the first script (the only one that reads a per-date
+        file), paying for the whole chain."""
+        last = ctx.dates[-1].isoformat()
+        out: dict[str, str] = {}
+        for k, (date, step) in enumerate(sorted(plan.restart_from.items())):
+            out[date] = step if k == 0 and date == last else STEP_NAMES[0]
+        return RecoveryPlan(out)
 
-        The scripts share fixed ``current/`` files, which every later day overwrote: for
-        any date but the last, an operator who knows that starts again from the first
-        script (the only one that reads a per-date file), paying for the whole chain.
-        """
-        if date != ctx.dates[-1].isoformat():
-            restart = STEP_NAMES[0]
+    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
+        """Re-run each script by hand, from the restart step on, as in the crontab."""
         return [f"LOGICAL_DATE={date} {self.job_command(ctx, s)}" for s in downstream_from(restart)]
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
@@ -433,6 +438,10 @@ class HardenedCronRunner(CronRunner):
             "policy": "the scenario's policy: RETRIES, RETRY_DELAY_S, STEP_TIMEOUT_S crontab "
             "variables; a downstream job waits (flock -w) while its upstream still runs",
         }
+
+    def operator_plan(self, ctx: RunContext, plan: RecoveryPlan) -> RecoveryPlan:
+        """Each date has its own data directory: re-running one breaks no other."""
+        return plan
 
     def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
         """Remove the markers from the restart step on, then the provided rerun script.

@@ -274,9 +274,10 @@ class KfpRunner(Runner):
         from the harness."""
         killed = self.kill_running_task(ctx)
         self._timeout_kills += 1
-        jr.harness_event(
+        jr.harness_assist(
             ctx.journal,
             "timeout_kill",
+            f"killed {task} of {logical_date} after {timeout:g} s",
             logical_date=logical_date,
             step=task,
             **killed,
