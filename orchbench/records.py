@@ -208,8 +208,8 @@ def _run_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
                 out["operator_commands"] = v
             elif k != "rerun_ratio":
                 out[k] = v
-        if "lineage_completeness" in out:
-            out["lineage_practiced"] = out["lineage_completeness"]
+            if k == "lineage_completeness":
+                out["lineage_practiced"] = v
         data["metrics"] = out
     return {**data, "schema": f"{RUN}/5"}
 

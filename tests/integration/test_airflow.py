@@ -199,7 +199,7 @@ def test_schema_break_fails_fast_and_reruns_the_date(conformance: Bench) -> None
     assert m["visible"] is True and m["visible_s"] is not None and m["visible_s"] < 30
     assert m["alerted"] is True
     assert m["human_actions"] == 1
-    assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 2.0
+    assert m["rerun_cost_ratio"] is not None and 0.5 < m["rerun_cost_ratio"] < 2.0
     by_fact = m["lineage_by_fact"]
     assert by_fact["run_step"] == 1.0 and by_fact["deployment_model"] == 1.0
     # the DAG puts each output's sha256 in its asset event: outputs are named by content

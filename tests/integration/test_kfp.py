@@ -89,7 +89,7 @@ def test_schema_break_stops_downstream_and_recovers_by_resubmission(conformance:
     record, journal, trace, _ = conformance_run(conformance, "schema_break")
     m = record["metrics"]
     assert m["bad_model_deployed"] is False
-    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 2.0
+    assert m["rerun_cost_ratio"] is not None and m["rerun_cost_ratio"] < 2.0
     fix = journal.harness_time("fix_applied")
     day2 = "2026-01-02"
     before = [a for a in journal.attempts if a.logical_date == day2 and a.start_ns < fix]

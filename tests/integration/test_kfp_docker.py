@@ -55,7 +55,7 @@ def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(
     docker, journal, _, out = conformance_run(conformance, "schema_break", "kfp-docker")
     m = docker["metrics"]
     assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}
-    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 2.0
+    assert m["rerun_cost_ratio"] is not None and m["rerun_cost_ratio"] < 2.0
     fix = journal.harness_time("fix_applied")
     before = [a for a in journal.attempts if a.logical_date == "2026-01-02" and a.start_ns < fix]
     assert {a.step for a in before} == {"ingest", "validate"}  # nothing downstream ran

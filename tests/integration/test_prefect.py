@@ -136,7 +136,7 @@ def test_schema_break_stops_alerts_and_reruns_only_the_broken_date(
     assert m["bad_model_deployed"] is False
     assert m["final_state_correct"] is True
     assert m["human_actions"] == 1
-    assert m["rerun_ratio"] is not None and 0.5 < m["rerun_ratio"] < 3
+    assert m["rerun_cost_ratio"] is not None and 0.5 < m["rerun_cost_ratio"] < 3
     assert m["lineage_by_fact"]["run_step"] == 1.0
     assert m["lineage_by_fact"]["model_training"] == 1.0
 
@@ -204,7 +204,7 @@ def test_exhausted_retries_fail_then_the_rerun_reuses_the_cache(
     assert m["final_state_correct"] is True
     assert m["human_actions"] == 1
     assert m["redundant_executions"] == 0
-    assert m["rerun_ratio"] is not None and m["rerun_ratio"] < 3
+    assert m["rerun_cost_ratio"] is not None and m["rerun_cost_ratio"] < 3
 
     trace = read_trace(d / "native.jsonl")
     journal = Journal.load(d / "journal.jsonl")

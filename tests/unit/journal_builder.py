@@ -171,8 +171,19 @@ class Builder:
         self.records.append({"type": "harness", "t_ns": self.t, "event": event, **detail})
         return self.t
 
-    def op(self, command: str) -> None:
-        self.records.append({"type": "operator_action", "t_ns": self.t, "command": command})
+    def op(self, command: str, intervention: int | None = None) -> None:
+        record = {"type": "operator_action", "t_ns": self.t, "command": command}
+        self.records.append({**record, "intervention": intervention})
+
+    def decide(self, decision: str) -> int:
+        """Journal one operator intervention; returns its number (for ``op``)."""
+        n = 1 + sum(r["type"] == "operator_intervention" for r in self.records)
+        record = {"type": "operator_intervention", "t_ns": self.t, "intervention": n}
+        self.records.append({**record, "decision": decision})
+        return n
+
+    def assist(self, assist: str, **detail: Any) -> int:
+        return self.event("harness_assist", assist=assist, what=f"test {assist}", **detail)
 
     def journal(self) -> Journal:
         return Journal.from_records(list(self.records))

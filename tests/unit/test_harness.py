@@ -47,7 +47,7 @@ def test_clean_run_is_published_complete(
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/4" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/5" and run["status"] == "completed"
     m = run["metrics"]
     assert m["final_state_correct"] and m["recovered"] and not m["alerted"] and not m["visible"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0
@@ -71,7 +71,7 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     m = run["metrics"]
     assert m["visible"] and m["visible_s"] >= 0
     assert m["human_actions"] == 1 and m["final_state_correct"] and m["recovered"]
-    assert m["stale_executions"] == 0 and m["rerun_ratio"] is not None
+    assert m["stale_executions"] == 0 and m["rerun_cost_ratio"] is not None
     # run.json's per-attempt classification is the one the metrics count
     att = run["attempts"]
     assert len(att) == m["steps_executed"] and m["tainted_executions"] > 0

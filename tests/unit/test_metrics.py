@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchbench import journal as jr
 from orchbench import trace as tr
 from orchbench.contracts import RecoveryPlan, recovery_plan
 from orchbench.journal import Journal
@@ -464,33 +466,50 @@ def recovered_run(plan: dict[str, Any], rerun_cpu: float) -> tuple[Builder, int,
     return b, fix, done
 
 
-def test_rerun_ratio_is_one_when_rerun_cpu_equals_the_oracle_minimum() -> None:
+def test_rerun_cost_ratio_is_one_for_the_minimal_re_execution() -> None:
     b, fix, done = recovered_run({D2: "validate"}, rerun_cpu=0.5)
     oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 0.5 for s in STEP_NAMES})
     m = metrics(b, oracle=oracle)
     assert m["rerun_cpu_s"] == pytest.approx(3.0)
-    assert m["rerun_ratio"] == pytest.approx(1.0)
+    assert m["rerun_cost_ratio"] == pytest.approx(1.0)
     assert m["rerun_wall_s"] == pytest.approx((done - fix) / 1e9)
-    assert m["human_actions"] == 1
+    assert (m["human_actions"], m["operator_commands"]) == (1, 1)
 
 
-def test_rerun_ratio_prices_the_plan_and_accepts_the_recovery_plan_dict() -> None:
+def test_rerun_cost_ratio_prices_the_plan_and_accepts_the_recovery_plan_dict() -> None:
     b, _, _ = recovered_run({"restart_from": {D2: "ingest"}}, rerun_cpu=1.0)
     oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 1.0 for s in STEP_NAMES})
-    assert metrics(b, oracle=oracle)["rerun_ratio"] == pytest.approx(6 / 7)
+    assert metrics(b, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(6 / 7)
 
 
-def test_rerun_ratio_is_none_for_an_empty_plan() -> None:
+def test_rerun_cost_ratio_does_not_move_with_measured_cpu() -> None:
+    """The same re-executions cost the same whatever CPU the attempts measured (machine
+    load); only which (date, step) pairs ran moves the ratio. The price is the median of
+    the oracle's CPU for the step over the dates."""
+    cpu = {f"{d}/{s}": 1.0 for d in (D1, D2) for s in STEP_NAMES}
+    cpu[f"{D1}/train"], cpu[f"{D2}/train"] = 3.0, 5.0  # train's price: 4.0
+    oracle = OracleResult("champ", "prod", cpu_s=cpu)
+    quiet, _, _ = recovered_run({D2: "validate"}, rerun_cpu=0.5)
+    loaded, _, _ = recovered_run({D2: "validate"}, rerun_cpu=2.5)
+    assert metrics(quiet, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(1.0)
+    assert metrics(loaded, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(1.0)
+    wide, _, _ = recovered_run({D2: "train"}, rerun_cpu=0.5)  # re-ran validate..canary
+    assert metrics(wide, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(
+        (1 + 1 + 4 + 1 + 1 + 1) / (4 + 1 + 1 + 1)
+    )
+
+
+def test_rerun_cost_ratio_is_none_for_an_empty_plan() -> None:
     b, _, _ = recovered_run({}, rerun_cpu=1.0)
     m = metrics(b)
-    assert m["rerun_ratio"] is None and m["rerun_cpu_s"] == pytest.approx(6.0)
+    assert m["rerun_cost_ratio"] is None and m["rerun_cpu_s"] == pytest.approx(6.0)
 
 
 def test_no_fix_means_no_rerun() -> None:
     b = Builder()
     b.day(D1)
     m = metrics(b)
-    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_ratio"]) == (0.0, 0.0, None)
+    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_cost_ratio"]) == (0.0, 0.0, None)
     assert m["human_actions"] == 0
 
 
@@ -502,7 +521,7 @@ def test_fix_without_any_attempt_has_zero_rerun_wall() -> None:
     b.event("recovery_finished")
     oracle = OracleResult("champ", "prod", cpu_s={f"{D1}/train": 2.0})
     m = metrics(b, oracle=oracle)
-    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_ratio"]) == (0.0, 0.0, 0.0)
+    assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_cost_ratio"]) == (0.0, 0.0, 0.0)
 
 
 # --- outcomes -----------------------------------------------------------------------------
@@ -597,7 +616,7 @@ def test_metrics_keys() -> None:
         "harness_help",
         "rerun_cpu_s",
         "rerun_wall_s",
-        "rerun_ratio",
+        "rerun_cost_ratio",
         "bad_model_deployed",
         "final_state_correct",
         "lineage_completeness",
@@ -610,7 +629,8 @@ def test_metrics_keys() -> None:
     extra = {"killed_attempts", "tainted_executions", "redundant_executions", "notes"}
     extra |= {"faults_activated", "memory_limit_enforced", "oom_kills", "attempts_before_fix"}
     extra |= {"alert_production_s", "visible_production_s", "rerun_wall_production_s"}
-    extra |= {"misreported_attempts", "misreported"}
+    extra |= {"misreported_attempts", "misreported", "operator_commands", "harness_assists"}
+    extra |= {"lineage_native", "lineage_practiced", "lineage_native_by_fact"}
     assert set(metrics(b)) == required | extra
 
 
@@ -622,7 +642,38 @@ def test_harness_help_counts_our_kills_and_restarts_never_the_phases() -> None:
     b.event("timeout_kill", logical_date=D1, step="train", by="orchbench harness")
     b.event("scheduler_restarted", fault_id="f1", restart_after_s=2)
     b.event("days_finished")
-    assert metrics(b)["harness_help"] == 2
+    assert metrics(b)["harness_help"] == 2  # a journal from before harness_assist
+    b.assist("memory_limit", step="train")
+    b.assist("resubmitted", logical_date=D1)
+    b.assist("resubmitted", logical_date=D1)
+    m = metrics(b)
+    assert m["harness_help"] == 5
+    assert m["harness_assists"] == {
+        "memory_limit": 1,
+        "resubmitted": 2,
+        "scheduler_restarted": 1,
+        "timeout_kill": 1,
+    }
+
+
+def test_an_unknown_assist_kind_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown harness assist 'magic'"):
+        jr.harness_assist(tmp_path / "journal.jsonl", "magic", "did something")
+
+
+def test_interventions_count_decisions_and_commands_count_keystrokes() -> None:
+    """One decision carried out by seven commands is one intervention; a command typed
+    outside any decision is a decision of its own."""
+    b = Builder()
+    b.day(D1)
+    n = b.decide(f"after the fix, re-run {D1} from ingest")
+    for s in STEP_NAMES:
+        b.op(f"LOGICAL_DATE={D1} {s}.sh", intervention=n)
+    m = metrics(b)
+    assert (m["human_actions"], m["operator_commands"]) == (1, 7)
+    b.op("systemctl restart cron")
+    m = metrics(b)
+    assert (m["human_actions"], m["operator_commands"]) == (2, 8)
 
 
 # --- the deploy gate ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_run_json_v1_loads_through_its_migration() -> None:
     raw = json.loads((V1_RUN / "run.json").read_text())
     assert raw["schema"] == "orchbench.run/1"
     run = read_run(V1_RUN / "run.json")
-    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/4"
+    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/5"
     assert run.attempts is None  # /1 recorded no classification
     assert run.metrics is not None
     got = run.metrics.model_dump(exclude_unset=True)
@@ -34,9 +34,16 @@ def test_run_json_v1_loads_through_its_migration() -> None:
     # what the system's view showed, are dropped (/4); every other key is as written
     assert got["outside_steps_s_per_attempt"] == raw["metrics"]["overhead_s_per_task"]
     assert got["alerted"] == raw["metrics"]["alert_delivered"]
-    names = {"overhead_s_per_task": "outside_steps_s_per_attempt", "alert_delivered": "alerted"}
-    dropped = ("detected", "detection_s")
+    # /5: human_actions counted commands (operator_commands), rerun_ratio is dropped, the
+    # whole-trace lineage is lineage_practiced
+    names = {
+        "overhead_s_per_task": "outside_steps_s_per_attempt",
+        "alert_delivered": "alerted",
+        "human_actions": "operator_commands",
+    }
+    dropped = ("detected", "detection_s", "rerun_ratio")
     renamed = [names.get(k, k) for k in raw["metrics"] if k not in dropped]
+    assert got.pop("lineage_practiced") == raw["metrics"]["lineage_completeness"]
     assert list(got) == renamed
     assert {k: v for k, v in got.items() if k not in names.values()} == {
         k: v for k, v in raw["metrics"].items() if k not in (*names, *dropped)
@@ -73,7 +80,7 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
     read = read_run if name == "run.json" else read_env
     with pytest.raises(SchemaError) as e:
         read(path)
-    readable = "/1, /2, /3, /4" if name == "run.json" else "/1, /2, /3"
+    readable = "/1, /2, /3, /4, /5" if name == "run.json" else "/1, /2, /3"
     assert str(e.value) == (
         f"{path}: schema {fmt}/0 is not supported (this orchbench reads {fmt}{readable})"
     )
@@ -81,8 +88,8 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
 
 def test_a_newer_version_is_refused_too(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    path.write_text(json.dumps({"schema": "orchbench.run/5", "scenario": "s"}))
-    with pytest.raises(SchemaError, match=r"schema orchbench.run/5 is not supported"):
+    path.write_text(json.dumps({"schema": "orchbench.run/6", "scenario": "s"}))
+    with pytest.raises(SchemaError, match=r"schema orchbench.run/6 is not supported"):
         read_run(path)
 
 
@@ -99,12 +106,12 @@ def test_the_report_refuses_a_results_tree_with_an_unknown_run_version(tmp_path:
 def test_content_that_does_not_fit_the_model_is_named(tmp_path: Path) -> None:
     data = json.loads((V1_RUN / "run.json").read_text())
     data["status"] = "finished"
-    data["metrics"]["human_actions"] = "two"
+    data["metrics"]["steps_executed"] = "two"
     path = tmp_path / "run.json"
     path.write_text(json.dumps(data))
     with pytest.raises(SchemaError) as e:
         read_run(path)
-    assert "status" in str(e.value) and "metrics.human_actions" in str(e.value)
+    assert "status" in str(e.value) and "metrics.steps_executed" in str(e.value)
 
 
 def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path: Path) -> None:
@@ -114,10 +121,16 @@ def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path:
     records.write_record(tmp_path / "run.json", run)
     again = (tmp_path / "run.json").read_text()
     expected = (
-        raw_text.replace('"orchbench.run/1"', '"orchbench.run/4"')
+        raw_text.replace('"orchbench.run/1"', '"orchbench.run/5"')
         .replace("overhead_s_per_task", "outside_steps_s_per_attempt")
         .replace('    "detected": true,\n    "detection_s": 0.117516443,\n', "")
         .replace('"alert_delivered"', '"alerted"')
+        .replace('"human_actions"', '"operator_commands"')
+        .replace('    "rerun_ratio": 1.0654451763650494,\n', "")
+        .replace(
+            '"code_version": 0.0\n    },\n',
+            '"code_version": 0.0\n    },\n    "lineage_practiced": 0.16666666666666666,\n',
+        )
     )
     assert again == expected.rstrip("\n").removesuffix("}").rstrip() + ',\n  "attempts": null\n}\n'
     env = read_env(V1_RUN / "env.json")
