@@ -19,7 +19,8 @@ PLUGINS = (
         system="cron",
         description="Debian cron, one crontab line per step, scripts as teams write them",
         # what its conformance runs show (tests/conformance checks it both ways)
-        capabilities=frozenset({"fails_fast_on_bad_data"}),  # it retries nothing at all
+        # not fails_fast_on_bad_data: it retries nothing, but the later scripts run on
+        capabilities=frozenset(),
         # the daemon SIGKILLed as featurize starts: in some runs the job survives it (0
         # human actions), in others it dies with it and the scripts are re-run by hand
         # (5); seen both ways before and after the day loop moved (2026-12-05)
