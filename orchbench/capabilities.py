@@ -9,7 +9,8 @@ runs show one only sometimes (a race in the system) declares it in ``capabilitie
 instead, with a comment saying what was seen; the suite then checks it neither way.
 
 These are not the seed article's claims (``orchbench/claims.py``): a claim pools many
-runs for the report; a capability is one yes/no the suite keeps honest.
+runs for the report; a capability is one yes/no the suite keeps honest. No rule passes on
+the operator's recovery alone (``tests/unit/test_rules_can_fail.py``).
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ CAPABILITIES: dict[str, Capability] = {
         Capability(
             "fails_fast_on_bad_data",
             "schema_break",
-            "a validation failure (the day's data is bad: a retry cannot fix it) is not "
-            "retried: one attempt of the failing step before the fix",
-            lambda m: m.get("attempts_before_fix") == 1,
+            "a validation failure (the day's data is bad: a retry cannot fix it) stops the "
+            "run at once: one attempt of the failing step before the fix, and nothing "
+            "downstream ran on stale data (a system that retries nothing and runs on does "
+            "not fail fast)",
+            lambda m: m.get("attempts_before_fix") == 1 and m.get("stale_executions") == 0,
         ),
         Capability(
             "recovers_from_hang",

@@ -19,8 +19,8 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
   side by side; ``orchbench.signals.misreported``).
 - ``wasted_cpu_s``: CPU of attempts that failed, were killed, are tainted (which includes
   stale) or redundant; each attempt counted once.
-- ``stale_executions``, ``tainted_executions``, ``redundant_executions``: attempt counts
-  (see ``AttemptInfo``).
+- ``stale_executions``, ``tainted_executions``, ``redundant_executions``,
+  ``bad_input_executions``: attempt counts (see ``AttemptInfo``).
 - ``attempts_before_fix``: attempts, started before the operator's fix (``fix_applied``;
   all without a fix), of the step and date whose attempt was the first to fail at or
   after the first fault activation: 1 when the system did not retry an error a retry
@@ -109,6 +109,9 @@ class AttemptInfo:
       not produced in this run. ``source`` and ``state`` inputs are never stale.
     - ``tainted``: stale; or a fault that made artifacts wrong activated during it; or an
       input version is one a fault made wrong; or an input's producer is tainted.
+    - ``bad_input``: tainted through what it read (stale, a version a fault made wrong, a
+      tainted producer's output), not only because a fault activated during it: a step
+      that consumed a torn or wrong artifact.
     - ``redundant``: successful, and the same step, date and input hashes as an earlier
       successful untainted attempt.
     """
@@ -118,6 +121,7 @@ class AttemptInfo:
     stale: bool
     tainted: bool
     redundant: bool = False
+    bad_input: bool = False
 
     @property
     def failed(self) -> bool:
@@ -183,13 +187,14 @@ def analyse(journal: Journal) -> Analysis:
             and (p is None or p.logical_date != a.logical_date)
             for i, p in zip(a.inputs, producers, strict=True)
         )
-        tainted = (
+        bad_input = (
             stale
-            or a.attempt_id in fault_attempts
             or any((i.uri, i.sha256) in faulty for i in a.inputs)
             or any(p is not None and infos[p.attempt_id].tainted for p in producers)
         )
+        tainted = bad_input or a.attempt_id in fault_attempts
         info = infos[a.attempt_id] = AttemptInfo(a, producers, stale, tainted)
+        info.bad_input = bad_input
         if a.status == "success":
             key = (a.step, a.logical_date, tuple(sorted((i.name, i.sha256) for i in a.inputs)))
             info.redundant = key in clean_runs
@@ -503,6 +508,7 @@ def compute_metrics(
         "stale_executions": sum(i.stale for i in infos),
         "tainted_executions": sum(i.tainted for i in infos),
         "redundant_executions": sum(i.redundant for i in infos),
+        "bad_input_executions": sum(i.bad_input for i in infos),
         "attempts_before_fix": attempts_before_fix(journal),
         "failed_attempts": sum(i.failed for i in infos),
         "killed_attempts": killed,

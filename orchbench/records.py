@@ -20,7 +20,8 @@ Versions:
 - ``orchbench.run/5``: ``human_actions`` counts operator interventions (decisions), the
   commands typed are ``operator_commands``; adds ``harness_assists`` (per kind),
   ``lineage_native``/``lineage_practiced`` (with ``lineage_native_by_fact``) and
-  ``rerun_cost_ratio`` (priced re-execution), which replaces the measured ``rerun_ratio``.
+  ``rerun_cost_ratio`` (priced re-execution), which replaces the measured ``rerun_ratio``,
+  and ``bad_input_executions``.
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
@@ -88,6 +89,7 @@ class RunMetrics(_Model):
     stale_executions: int | None = None
     tainted_executions: int | None = None
     redundant_executions: int | None = None
+    bad_input_executions: int | None = None
     attempts_before_fix: int | None = None
     failed_attempts: int | None = None
     killed_attempts: int | None = None

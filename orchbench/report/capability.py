@@ -2,11 +2,18 @@
 
 A dynamic claim's cell pools the runner's runs of every scenario tagged with the claim
 (``capabilities: [...]`` in the scenario copy each run keeps) and applies the claim's
-rule below to the metrics in ``run.json``. A static claim (``Claim.static``) reads the
-native trace's ``declared`` record (what the pipeline the system runs declares); a runner
-whose runs carry none shows ``not recorded``. Runs that were not applicable show so, with
-their reason; a runner without runs for the claim shows ``not run``. Nothing is typed by
-hand: change a run and the cell changes.
+rule below to the metrics in ``run.json``. A cell that passes while its runs had help
+from us of a kind that can make that rule pass (``ASSISTED_BY``: a kill at the timeout,
+a scheduler restart, a resubmission, a memory limit our adapter passed) reads
+``harness-assisted``, never ``yes``. No rule passes on the operator's recovery alone
+(``tests/unit/test_rules_can_fail.py``); backfills, which only that could show until the
+systems' own schedulers fire the days (issue 25), reads ``not measured``.
+
+A static claim (``Claim.static``) reads the native trace's ``declared`` record (what the
+pipeline the system runs declares); a runner whose runs carry none shows ``not
+recorded``. Runs that were not applicable show so, with their reason; a runner without
+runs for the claim shows ``not run``. Nothing is typed by hand: change a run and the cell
+changes.
 """
 
 from __future__ import annotations
@@ -19,16 +26,20 @@ import pandas as pd
 
 from orchbench.aggregate import spread
 from orchbench.claims import CLAIMS
-from orchbench.report.load import load_declared
+from orchbench.report.load import ASSIST_PREFIX, load_declared
 from orchbench.report.tables import completed, duration
 
 YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
 NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
+ASSISTED, NOT_MEASURED = "harness-assisted", "not measured"
+PASSING = (YES, PARTIAL)
 
 
 @dataclass
 class Cell:
-    verdict: str  # yes | no | partial | info | not applicable | not run | not recorded
+    # yes | no | partial | info | harness-assisted | not measured | not applicable |
+    # not run | not recorded
+    verdict: str
     text: str
     runs: list[str] = field(default_factory=list)  # run directories behind the cell
 
@@ -59,7 +70,7 @@ def _int(ok: pd.DataFrame, col: str) -> pd.Series:
 
 def rule_retries(ok: pd.DataFrame) -> tuple[str, str]:
     passed = _bool(ok, "recovered") & (_int(ok, "human_actions") == 0)
-    return _share(ok, passed, "recovered with 0 human actions")
+    return _share(ok, passed, "recovered with 0 interventions")
 
 
 def rule_dependency(ok: pd.DataFrame) -> tuple[str, str]:
@@ -68,9 +79,14 @@ def rule_dependency(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
-    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
-    v, t = _share(ok, passed, "produced every date correctly")
-    return v, f"{t}; wall {_num(ok, 'total_wall_s', '{:.0f}')} s"
+    """Not measured: "recovered and correct" is what the operator's recovery gives any
+    system; the systems' own schedulers do not fire the days yet (issue 25)."""
+    n = int((_bool(ok, "recovered") & _bool(ok, "final_state_correct")).sum())
+    return NOT_MEASURED, (
+        f"not measured: {n}/{len(ok)} runs ended with every date correct, which the "
+        "operator's recovery alone gives; the days are not yet fired by the system's own "
+        "scheduler"
+    )
 
 
 def rule_caching(ok: pd.DataFrame) -> tuple[str, str]:
@@ -111,19 +127,25 @@ def rule_timeouts(ok: pd.DataFrame) -> tuple[str, str]:
     passed = (
         _bool(ok, "recovered") & _bool(ok, "final_state_correct") & (_int(ok, "human_actions") == 0)
     )
-    v, t = _share(ok, passed, "recovered with 0 human actions")
+    v, t = _share(ok, passed, "recovered with 0 interventions")
     return v, f"{t}; killed attempts {_num(ok, 'killed_attempts')}"
 
 
 def rule_atomic(ok: pd.DataFrame) -> tuple[str, str]:
-    passed = _bool(ok, "final_state_correct") & (_int(ok, "stale_executions") == 0)
-    return _share(ok, passed, "correct final state, 0 stale")
+    """No step consumed a torn, wrong or stale artifact (``bad_input_executions``) and
+    the final state is correct: a recovery after downstream ran on the torn file does
+    not count."""
+    passed = _bool(ok, "final_state_correct") & (_int(ok, "bad_input_executions") == 0)
+    return _share(ok, passed, "correct final state, no step read a bad input")
 
 
 def rule_scheduler(ok: pd.DataFrame) -> tuple[str, str]:
-    passed = _bool(ok, "recovered") & _bool(ok, "final_state_correct")
-    v, t = _share(ok, passed, "recovered")
-    return v, f"{t}; human actions {_num(ok, 'human_actions')}"
+    """The day completed after the scheduler came back, with no intervention."""
+    passed = (
+        _bool(ok, "recovered") & _bool(ok, "final_state_correct") & (_int(ok, "human_actions") == 0)
+    )
+    v, t = _share(ok, passed, "recovered with 0 interventions")
+    return v, f"{t}; interventions {_num(ok, 'human_actions')}"
 
 
 def rule_container(ok: pd.DataFrame) -> tuple[str, str]:
@@ -178,6 +200,15 @@ RULES: dict[str, DynamicRule] = {
     "container_isolation": rule_container,
     "resource_limits": rule_resource_limits,
 }
+# The harness assists (``orchbench.journal.ASSISTS``) that can make a claim's rule pass
+# where the system alone would not: such a passing cell reads ``harness-assisted``.
+ASSISTED_BY: dict[str, tuple[str, ...]] = {
+    "retries": ("timeout_kill", "resubmitted"),
+    "timeouts": ("timeout_kill",),
+    "scheduler_resilience": ("scheduler_restarted", "resubmitted"),
+    "resource_limits": ("memory_limit",),
+    "atomic_steps": ("resubmitted",),
+}
 STATIC_RULES: dict[str, StaticRule] = {
     "typed_artifacts": static_typed_artifacts,
     "gpu_control": static_gpu,
@@ -202,6 +233,9 @@ def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
         statuses = ", ".join(sorted(set(other["status"])))
         return Cell(NO, f"no completed run ({statuses})", _latest_first(other))
     verdict, text = RULES[claim](ok)
+    help_text = assists_text(ok, ASSISTED_BY.get(claim, ()))
+    if verdict in PASSING and help_text:
+        verdict, text = ASSISTED, f"{text}; with harness help: {help_text}"
     scen = sorted(set(ok["scenario"]))
     text += f" [{', '.join(scen)}]"
     if not other.empty:
@@ -209,6 +243,12 @@ def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
     if not na.empty:
         text += f"; {len(na)} not applicable"
     return Cell(verdict, text, _latest_first(ok))
+
+
+def assists_text(ok: pd.DataFrame, kinds: tuple[str, ...]) -> str:
+    """``timeout_kill ×3, ...``: the assists of these kinds the runs had, or ``""``."""
+    counts = {k: int(_int(ok, f"{ASSIST_PREFIX}{k}").sum()) for k in kinds}
+    return ", ".join(f"{k} ×{n}" for k, n in counts.items() if n)
 
 
 def static_cell(claim: str, g: pd.DataFrame) -> Cell:

@@ -80,6 +80,9 @@ def system_version(record: dict[str, Any]) -> str | None:
     return str(record["system_version"]) if record.get("system_version") else None
 
 
+ASSIST_PREFIX = "assist."  # load_runs' columns of run.json's harness_assists, per kind
+
+
 def load_runs(results: Path | str) -> pd.DataFrame:
     """One row per run: identity columns, every scalar metric, tags, and the run directory.
 
@@ -100,6 +103,9 @@ def load_runs(results: Path | str) -> pd.DataFrame:
             if k == "lineage_by_fact":
                 for fact, frac in (v or {}).items():
                     row[f"lineage.{fact}"] = frac
+            elif k == "harness_assists":
+                for kind, n in (v or {}).items():
+                    row[f"{ASSIST_PREFIX}{kind}"] = n
             elif not isinstance(v, (list, dict)):
                 row[k] = v
         scen = scenario_of(run_json.parent)

@@ -11,12 +11,13 @@ import pandas as pd
 from orchbench.claims import CLAIMS
 from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
-from orchbench.report.load import load_env, load_run_json, system_version
+from orchbench.report.load import ASSIST_PREFIX, load_env, load_run_json, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
 from orchbench.report.tables import HEADLINE, completed, deployments, headline, summarize
 from orchbench.report.timeline import timeline_png
 
-VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial"}
+VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial", capability.ASSISTED: "assisted"}
+VERDICT_CLASS |= {capability.NOT_MEASURED: "na"}
 VERDICT_CLASS |= {capability.NA: "na", capability.NOT_RUN: "na", capability.NOT_RECORDED: "na"}
 
 
@@ -286,6 +287,28 @@ def clock_lines(runs: pd.DataFrame) -> list[str]:
     return [f"`{', '.join(who)}`: {text}." for text, who in lines.items()]
 
 
+def assist_lines(runs: pd.DataFrame) -> list[str]:
+    """Per runner, the help its system got from our harness in these runs (run.json's
+    ``harness_assists``), with the scenarios it came in; runners that got none are named
+    together."""
+    cols = sorted(c for c in runs.columns if c.startswith(ASSIST_PREFIX))
+    lines, none = [], []
+    for runner, g in runs.groupby("runner"):
+        got = []
+        for col in cols:
+            n = pd.to_numeric(g[col], errors="coerce").fillna(0)
+            if n.sum() > 0:
+                scen = ", ".join(sorted(set(g.loc[n > 0, "scenario"])))
+                got.append(f"{col.removeprefix(ASSIST_PREFIX)} ×{int(n.sum())} ({scen})")
+        if got:
+            lines.append(f"Harness help to {runner}, never credited to it: {'; '.join(got)}.")
+        else:
+            none.append(str(runner))
+    if none:
+        lines.append(f"No harness help in these runs: {', '.join(none)}.")
+    return lines
+
+
 def threats_section(runs: pd.DataFrame) -> list[Block]:
     envs = _latest_env(runs)
     cores = {str((e.get("machine") or {}).get("cores")) for e in envs.values()}
@@ -297,11 +320,12 @@ def threats_section(runs: pd.DataFrame) -> list[Block]:
         *(f"Clock of {line}" for line in clock_lines(runs)),
     ]
     items += _runner_notes(runs)
+    items += assist_lines(runs)
     items += [
         f"Everything shares one machine with {', '.join(sorted(cores))} cores: timings are "
         "noisy and orchestrator services compete with the steps for CPU.",
         "Small data and seconds-long steps: overhead weighs far more here than in a real "
-        "training pipeline; ratios (rerun ratio, lineage) transfer better than seconds.",
+        "training pipeline; ratios (rerun cost ratio, lineage) transfer better than seconds.",
         "Each runner is written the way we believe good users of that system write it; "
         "another team's pipeline may do better or worse (see each runner's README).",
     ]

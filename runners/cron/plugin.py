@@ -23,7 +23,7 @@ PLUGINS = (
         capabilities=frozenset(),
         # the daemon SIGKILLed as featurize starts: in some runs the job survives it (0
         # human actions), in others it dies with it and the scripts are re-run by hand
-        # (5); seen both ways before and after the day loop moved (2026-12-05)
+        # (one intervention); seen both ways before and after the day loop moved (2026-12-05)
         capabilities_vary=frozenset({"survives_scheduler_crash"}),
         adapter=".adapter:CronRunner",
         profiles=PROFILES,

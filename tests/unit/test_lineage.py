@@ -268,3 +268,23 @@ def test_code_version_needs_a_consistent_native_mapping() -> None:
     same_native = full_trace(b)
     same_native[-1]["code_version"] = same_native[0]["code_version"]  # v1 and v2 look alike
     assert facts(b, same_native)["code_version"] == pytest.approx(1 / 3)
+
+
+def test_native_lineage_leaves_out_what_practiced_marks() -> None:
+    """A system that recorded hashes only because our flow code put them in its metadata
+    (``practiced``) gets them in lineage_practiced, not in lineage_native; what it recorded
+    by itself (the run, the task, its code version) counts in both."""
+    b = Builder()
+    b.day(D1)
+    trace = full_trace(b, practiced=["inputs", "outputs"]) + [
+        {**d, "practiced": True} for d in deployments(b)
+    ]
+    m = compute_metrics(b.journal(), trace, OracleResult("c", "p"), {})
+    native = m["lineage_native_by_fact"]
+    assert m["lineage_practiced"] == m["lineage_completeness"] == 1.0
+    assert native["run_step"] == native["code_version"] == 1.0
+    assert native["inputs"] == native["outputs"] == native["model_training"] == 0.0
+    assert native["deployment_model"] == 0.0
+    assert m["lineage_native"] == pytest.approx(2 / 6)
+    # the trace itself is left as it was
+    assert all(r.get("inputs") for r in trace if r["kind"] == "task_attempt")

@@ -7,8 +7,10 @@ from pathlib import Path
 from orchbench.claims import CLAIMS
 from orchbench.report import build_report
 from orchbench.report.capability import (
+    ASSISTED,
     NA,
     NO,
+    NOT_MEASURED,
     NOT_RECORDED,
     NOT_RUN,
     RULES,
@@ -79,3 +81,39 @@ def test_report_links_each_cell_to_its_run(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "](../runs/transient/a/r1)" in md
     assert "claim,runner,verdict" in (out / "capabilities.csv").read_text()
+
+
+def test_a_cell_that_passes_with_harness_help_reads_harness_assisted(tmp_path: Path) -> None:
+    """The same passing run, with and without a kill by our adapter at the timeout: only
+    help of a kind that can make the rule pass turns the cell (a memory limit our adapter
+    passed does not get a hung step past its hang)."""
+    res = tmp_path / "runs"
+    done = {"capabilities": ["timeouts"], "human_actions": 0, "killed_attempts": 1}
+    _run(res, "hang", "sys", "r1", "completed", **done)
+    _run(res, "hang", "kfp", "r2", "completed", **done, harness_assists={"timeout_kill": 1})
+    _run(res, "hang", "dock", "r3", "completed", **done, harness_assists={"memory_limit": 4})
+    table = capability_table(load_runs(res))
+    assert table["timeouts"]["sys"].verdict == YES
+    assert table["timeouts"]["kfp"].verdict == ASSISTED
+    assert "with harness help: timeout_kill ×1" in table["timeouts"]["kfp"].text
+    assert table["timeouts"]["dock"].verdict == YES
+    md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
+    threats = md.split("## Threats to validity")[1]
+    assert "Harness help to kfp, never credited to it: timeout_kill ×1 (hang)." in threats
+    assert "No harness help in these runs: sys." in threats
+
+
+def test_a_failing_cell_stays_no_whatever_the_help(tmp_path: Path) -> None:
+    res = tmp_path / "runs"
+    _run(res, "hang", "kfp", "r1", "completed", capabilities=["timeouts"], human_actions=1,
+         harness_assists={"timeout_kill": 2})  # fmt: skip
+    assert capability_table(load_runs(res))["timeouts"]["kfp"].verdict == NO
+
+
+def test_backfills_are_not_measured_until_the_systems_schedulers_fire_the_days(
+    tmp_path: Path,
+) -> None:
+    res = tmp_path / "runs"
+    _run(res, "missed", "a", "r1", "completed", capabilities=["backfills"])
+    cell = capability_table(load_runs(res))["backfills"]["a"]
+    assert cell.verdict == NOT_MEASURED and "operator's recovery alone" in cell.text
