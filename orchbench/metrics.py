@@ -81,6 +81,7 @@ from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
 from orchbench.signals import misreported, production_s, signals
 from orchbench.trace import native_only
+from orchbench.workflow.prices import minimal_price, price
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
 
 if TYPE_CHECKING:
@@ -287,21 +288,21 @@ def journaled_plan(journal: Journal) -> dict[str, str]:
     return dict(plan.get("restart_from", plan))  # the RecoveryPlan's dict, or the plan itself
 
 
-def rerun_cost_ratio(journal: Journal, oracle: OracleResult) -> float | None:
+def rerun_cost_ratio(journal: Journal) -> float | None:
     """What the recovery re-executed, priced, over what it had to.
 
-    Each attempt of ``rerun_window`` costs its (date, step)'s price, the minimal set (the
-    journaled plan: each date's restart step and everything downstream) likewise; the
-    ratio is the first sum over the second. A step's price is the median of the oracle's
-    CPU for that step over the scenario's dates (``OracleResult.step_price``), so the
-    ratio depends on which (date, step) pairs ran, never on how loaded the machine was.
-    1.0 is minimal; None without a plan or when the plan costs nothing.
+    Each attempt of ``rerun_window`` costs its step's price
+    (``orchbench.workflow.prices``: fixed CPU seconds the oracle measured), the minimal
+    set (the journaled plan: each date's restart step and everything downstream)
+    likewise; the ratio is the first sum over the second. It depends only on which
+    (date, step) pairs ran, never on how loaded the machine was. 1.0 is minimal; None
+    without a plan.
     """
     plan = journaled_plan(journal)
-    minimal = oracle.minimal_price(plan) if plan else 0.0
+    minimal = minimal_price(plan) if plan else 0.0
     if minimal <= 0:
         return None
-    return sum(oracle.step_price(a.step) for a in rerun_window(journal)) / minimal
+    return sum(price(a.step) for a in rerun_window(journal)) / minimal
 
 
 def match_trace(
@@ -520,7 +521,7 @@ def compute_metrics(
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,
         "rerun_wall_production_s": rerun_prod,
-        "rerun_cost_ratio": rerun_cost_ratio(journal, oracle),
+        "rerun_cost_ratio": rerun_cost_ratio(journal),
         "bad_model_deployed": any(
             i.tainted
             and (

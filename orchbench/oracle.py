@@ -1,7 +1,8 @@
 """The oracle: the same steps, in process, with no faults.
 
 It gives the expected final registry/serving state (by model content hash) and the CPU
-of every (date, step), from which ``rerun_cost_ratio`` prices re-executions.
+of every (date, step) (``benchmarks/step_prices.py`` measures the step prices of
+``rerun_cost_ratio`` with it).
 Results are cached per scenario content (faults and recovery do not change the oracle).
 """
 
@@ -29,26 +30,6 @@ class OracleResult:
     wall_s: dict[str, float] = field(default_factory=dict)
     # "YYYY-MM-DD/artifact" -> sha256 of the clean artifact
     artifacts: dict[str, str | None] = field(default_factory=dict)
-
-    def step_price(self, step: str) -> float:
-        """What re-executing ``step`` costs, on any date: the median of the oracle's CPU
-        for that step over the scenario's dates (0 for a step it never ran). The median
-        over dates damps one noisy measurement; the price is the same for every runner
-        scored against this oracle."""
-        cpus = sorted(v for k, v in self.cpu_s.items() if k.split("/", 1)[1] == step)
-        if not cpus:
-            return 0.0
-        mid = len(cpus) // 2
-        return cpus[mid] if len(cpus) % 2 else (cpus[mid - 1] + cpus[mid]) / 2
-
-    def minimal_price(self, restart_from: dict[str, str]) -> float:
-        """The price of re-executing, for each date, the given step and everything
-        downstream."""
-        from orchbench.workflow.spec import downstream_from
-
-        return sum(
-            self.step_price(s) for first in restart_from.values() for s in downstream_from(first)
-        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

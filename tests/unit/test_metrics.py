@@ -14,6 +14,7 @@ from orchbench.contracts import RecoveryPlan, recovery_plan
 from orchbench.journal import Journal
 from orchbench.metrics import analyse, compute_metrics
 from orchbench.oracle import OracleResult
+from orchbench.workflow.prices import STEP_PRICES
 from orchbench.workflow.spec import STEP_NAMES
 from tests.conftest import make_scenario
 from tests.unit.journal_builder import Builder, S, digest
@@ -468,8 +469,7 @@ def recovered_run(plan: dict[str, Any], rerun_cpu: float) -> tuple[Builder, int,
 
 def test_rerun_cost_ratio_is_one_for_the_minimal_re_execution() -> None:
     b, fix, done = recovered_run({D2: "validate"}, rerun_cpu=0.5)
-    oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 0.5 for s in STEP_NAMES})
-    m = metrics(b, oracle=oracle)
+    m = metrics(b)
     assert m["rerun_cpu_s"] == pytest.approx(3.0)
     assert m["rerun_cost_ratio"] == pytest.approx(1.0)
     assert m["rerun_wall_s"] == pytest.approx((done - fix) / 1e9)
@@ -478,24 +478,24 @@ def test_rerun_cost_ratio_is_one_for_the_minimal_re_execution() -> None:
 
 def test_rerun_cost_ratio_prices_the_plan_and_accepts_the_recovery_plan_dict() -> None:
     b, _, _ = recovered_run({"restart_from": {D2: "ingest"}}, rerun_cpu=1.0)
-    oracle = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 1.0 for s in STEP_NAMES})
-    assert metrics(b, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(6 / 7)
+    everything = sum(STEP_PRICES.values())
+    assert metrics(b)["rerun_cost_ratio"] == pytest.approx(
+        (everything - STEP_PRICES["ingest"]) / everything
+    )
 
 
-def test_rerun_cost_ratio_does_not_move_with_measured_cpu() -> None:
+def test_rerun_cost_ratio_does_not_move_with_measured_cpu_or_the_oracle() -> None:
     """The same re-executions cost the same whatever CPU the attempts measured (machine
-    load); only which (date, step) pairs ran moves the ratio. The price is the median of
-    the oracle's CPU for the step over the dates."""
-    cpu = {f"{d}/{s}": 1.0 for d in (D1, D2) for s in STEP_NAMES}
-    cpu[f"{D1}/train"], cpu[f"{D2}/train"] = 3.0, 5.0  # train's price: 4.0
-    oracle = OracleResult("champ", "prod", cpu_s=cpu)
+    load) and whatever the oracle measured: only which (date, step) pairs ran moves it."""
     quiet, _, _ = recovered_run({D2: "validate"}, rerun_cpu=0.5)
     loaded, _, _ = recovered_run({D2: "validate"}, rerun_cpu=2.5)
-    assert metrics(quiet, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(1.0)
-    assert metrics(loaded, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(1.0)
+    other = OracleResult("champ", "prod", cpu_s={f"{D2}/{s}": 9.0 for s in STEP_NAMES})
+    assert metrics(quiet)["rerun_cost_ratio"] == pytest.approx(1.0)
+    assert metrics(loaded, oracle=other)["rerun_cost_ratio"] == pytest.approx(1.0)
     wide, _, _ = recovered_run({D2: "train"}, rerun_cpu=0.5)  # re-ran validate..canary
-    assert metrics(wide, oracle=oracle)["rerun_cost_ratio"] == pytest.approx(
-        (1 + 1 + 4 + 1 + 1 + 1) / (4 + 1 + 1 + 1)
+    minimal = sum(STEP_PRICES[s] for s in STEP_NAMES[3:])
+    assert metrics(wide)["rerun_cost_ratio"] == pytest.approx(
+        (minimal + STEP_PRICES["validate"] + STEP_PRICES["featurize"]) / minimal
     )
 
 
@@ -519,8 +519,7 @@ def test_fix_without_any_attempt_has_zero_rerun_wall() -> None:
     b.event("fix_applied")
     b.event("recovery_started", plan={D1: "train"})
     b.event("recovery_finished")
-    oracle = OracleResult("champ", "prod", cpu_s={f"{D1}/train": 2.0})
-    m = metrics(b, oracle=oracle)
+    m = metrics(b)
     assert (m["rerun_cpu_s"], m["rerun_wall_s"], m["rerun_cost_ratio"]) == (0.0, 0.0, 0.0)
 
 
@@ -807,3 +806,7 @@ def test_accuracy_regression_is_a_bad_deploy_only_if_the_gate_lets_it_through(
     m = metrics(b)
     assert m["bad_model_deployed"] is (not gate_blocks)
     assert plan_of(b.journal()).restart_from == {D2: "train"}
+
+
+def test_every_step_has_a_price() -> None:
+    assert list(STEP_PRICES) == list(STEP_NAMES) and all(p > 0 for p in STEP_PRICES.values())
