@@ -137,15 +137,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from orchbench import matrix, rundir
+    from orchbench import matrix, plugins, rundir
 
     specs = args.runners.split(",") if args.runners else matrix.all_runners()
-    profiles = args.profiles.split(",")
-    # RUNNER/PROFILE pins one profile (airflow/celery); a bare RUNNER takes --profiles
+    # RUNNER/PROFILE pins one profile (airflow/celery); a bare RUNNER takes --profiles,
+    # else its declared bench profiles (RunnerPlugin.bench_profiles)
     pairs: list[tuple[str, str]] = []
     for spec in specs:
         name, _, pinned = spec.strip().partition("/")
-        for prof in [pinned] if pinned else profiles:
+        if pinned:
+            chosen = [pinned]
+        elif args.profiles:
+            chosen = args.profiles.split(",")
+        else:
+            plugin = plugins.all_plugins().get(name)
+            chosen = list(plugin.bench_profiles) if plugin else ["default"]
+        for prof in chosen:
             if (name, prof) not in pairs:
                 pairs.append((name, prof))
     where = Path(args.scenario_dir) if args.scenario_dir else matrix.SCENARIO_DIR
@@ -324,7 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--runners",
         help="comma-separated runner names, RUNNER/PROFILE to pin a profile (default: all)",
     )
-    p.add_argument("--profiles", default="default", help="comma-separated profiles")
+    p.add_argument(
+        "--profiles",
+        default=None,
+        help="comma-separated profiles (default: each runner's bench profiles: 'default', "
+        "plus labelled extras its plugin lists)",
+    )
     p.add_argument("--scenarios", help="comma-separated globs over scenario names")
     p.add_argument(
         "--scenario-dir", help="take the scenario files from this directory (default: scenarios/)"

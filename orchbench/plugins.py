@@ -89,6 +89,10 @@ class RunnerPlugin:
     # capabilities its runs show only sometimes (a race in the system, seen in repeated
     # runs): the suite checks these neither way and says why
     capabilities_vary: frozenset[str] = frozenset()
+    # the profiles ``orchbench bench`` (and so ``make bench``) runs when ``--profiles`` is
+    # not given: the default, plus any labelled extra whose column the README's tables
+    # show (cron-hardened's ``pipeline``)
+    bench_profiles: tuple[str, ...] = ("default",)
     package: str = field(default="", compare=False)  # set by discovery: "runners.cron"
 
     @property
@@ -185,6 +189,8 @@ def load_declarations(module: str) -> list[RunnerPlugin]:
             raise PluginError(f"{module}: runner {p.name!r}: unknown capabilities {bad}")
         if both := sorted(p.capabilities & p.capabilities_vary):
             raise PluginError(f"{module}: runner {p.name!r}: {both} both hold and vary")
+        if extra := sorted(set(p.bench_profiles) - set(p.profiles)):
+            raise PluginError(f"{module}: runner {p.name!r}: bench profiles {extra} unknown")
     return [_bind(p, pkg) for p in plugins]
 
 
