@@ -220,7 +220,7 @@ DEPLOYMENT_METRICS = [
     ("alert_s", "alert s"),
     ("visible", "visible"),
     ("recovered", "recovered"),
-    ("human_actions", "human actions"),
+    ("human_actions", "interventions"),
     ("bad_model_deployed", "bad model deployed"),
     ("final_state_correct", "final state correct"),
 ]
