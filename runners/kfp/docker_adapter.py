@@ -236,7 +236,8 @@ class KfpDockerRunner(KfpRunner):
         s["variant_images"] = {v: img.manifest(v) for v in sorted(self._variants)}
         s["resource_limits"] = (
             "the spec's memory limit (largest of its tasks) passed to every container by the "
-            "adapter; CPU and accelerator requests not enforced (kfp.local passes none)"
+            "adapter, journaled as harness help (memory_limit); CPU and accelerator requests "
+            "not enforced (kfp.local passes none)"
         )
         return s
 

@@ -25,7 +25,13 @@ compiled pipeline spec (the DAG: which task's output feeds which input; what is 
   (``crashed`` when the driver died without one).
 - ``model_lineage`` for each successful ``train`` (model and the features it read) and
   ``deployment`` for each ``canary`` whose artifact metadata says it deployed.
-- ``declared``: read from the compiled spec (``declared_from_spec``).
+- ``declared``: read from the compiled spec (``declared_from_spec``); each step's
+  resources say which of them kfp.local enforces (``enforced``: none, ``LOCAL_ENFORCES``).
+- ``practiced`` (``orchbench.trace``): what exists only because ``task.py`` hashed files
+  into KFP metadata. A KFP artifact ref is ``practiced: ["sha256"]`` (URI KFP's, hash
+  ours); a ``reads``/``writes`` file is a ``practiced: true`` ref; ``model_lineage`` marks
+  ``model_sha256``; ``deployment`` (from the step summary in metadata) is practiced whole.
+  Run ids, task names, URIs, the spec's wiring and ``code_version`` stay native.
 
 kfp.local has no UI, no API and no notifications: everything above is read from its console
 output and files on disk that nobody is pointed to, so every such record is ``passive``
