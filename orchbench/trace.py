@@ -27,8 +27,10 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
   ``deploy_condition`` (the gate's expression as the system holds it, or null),
   ``retries`` (``{step: n}``), ``caching`` (bool), ``timeouts`` (``{step: seconds}``),
   ``resources`` (``{step: {cpu, memory, memory_limit, accelerator_type,
-  accelerator_limit}}``, only what is declared). One record per run at most; the report's
-  capability table reads it, and metrics only its declared memory limits.
+  accelerator_limit}}``, only what is declared; ``enforced``: the list of those keys the
+  system itself enforces where it ran, absent when the runner does not say). One record
+  per run at most; the report's capability table reads it, and metrics only its declared
+  memory limits.
 - ``container``: the container system's record of one container that ran a task:
   ``container_id``, ``oom_killed`` (the system reported the kernel's OOM kill),
   ``exit_code`` (or null), ``t_ns`` (when it died), ``source`` (``docker-events``).
@@ -36,7 +38,8 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
 Any record may carry ``practiced``: ``true`` when the whole record, or a list of the field
 names whose values, exist only because of lineage code a careful team adds through the
 system's own API (hashing each file a task writes into its metadata, a manifest line per
-step). ``lineage_native`` is scored on the trace without them (``native_only``),
+step); a ref inside a record may carry the same mark (``native_only``).
+``lineage_native`` is scored on the trace without them (``native_only``),
 ``lineage_practiced`` with them. What the system records by itself (run and task ids,
 its artifact and asset events, URIs, its own versions) is never marked.
 
@@ -101,16 +104,37 @@ def task_attempt(
 
 def native_only(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The trace without what ``practiced`` marks: practiced records dropped, practiced
-    fields emptied (a list field to ``[]``, any other to null)."""
+    fields emptied (a list field to ``[]``, any other to null). The same rule holds one
+    level down, for a ref (``{name, uri, sha256}``) in a record's field or list field: a
+    ref marked ``practiced: true`` is dropped (null in a plain field), and its marked keys
+    are nulled (``["sha256"]``: the system recorded the uri, our code the hash)."""
     out = []
     for r in trace:
-        marked = r.get("practiced")
-        if marked is True:
-            continue
-        if marked:
-            r = {k: _emptied(v) if k in marked else v for k, v in r.items()}
-        out.append(r)
+        native = _native(r)
+        if native is not None:
+            out.append({k: _native_field(v) for k, v in native.items()})
     return out
+
+
+def _native(r: dict[str, Any]) -> dict[str, Any] | None:
+    marked = r.get("practiced")
+    if marked is True:
+        return None
+    if marked:
+        return {k: _emptied(v) if k in marked else v for k, v in r.items()}
+    return r
+
+
+def _native_field(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _native(value)
+    if isinstance(value, list):
+        return [_native(v) if isinstance(v, dict) else v for v in value if not _dropped(v)]
+    return value
+
+
+def _dropped(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("practiced") is True
 
 
 def _emptied(value: Any) -> Any:

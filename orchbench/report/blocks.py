@@ -16,7 +16,7 @@ color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
-td.yes{background:#e8f5e9}td.no{background:#ffebee}td.partial{background:#fff8e1}td.assisted{background:#e3f2fd}
+td.yes{background:#e8f5e9}td.no{background:#ffebee}td.partial{background:#fff8e1}td.assisted{background:#e3f2fd}td.declared{background:#f3e5f5}
 td.na{background:#eceff1;color:#555}
 img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
 code{background:#f5f5f5;padding:0 3px}

@@ -33,12 +33,14 @@ YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
 NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
 ASSISTED, NOT_MEASURED = "harness-assisted", "not measured"
 PASSING = (YES, PARTIAL)
+# a static request the system holds but does not enforce where it ran (kfp.local's GPU)
+DECLARED_NOT_ENFORCED = "declared, not enforced here"
 
 
 @dataclass
 class Cell:
-    # yes | no | partial | info | harness-assisted | not measured | not applicable |
-    # not run | not recorded
+    # yes | no | partial | info | harness-assisted | not measured | declared, not
+    # enforced here | not applicable | not run | not recorded
     verdict: str
     text: str
     runs: list[str] = field(default_factory=list)  # run directories behind the cell
@@ -175,11 +177,19 @@ def static_typed_artifacts(declared: dict[str, Any]) -> tuple[str, str]:
 
 
 def static_gpu(declared: dict[str, Any]) -> tuple[str, str]:
+    """YES only when train's accelerator request is one the system enforces where it ran
+    (every declared accelerator key in the step's ``enforced``); a request it holds but
+    ignores, or whose enforcement the runner does not record, is only declared."""
     res = (declared.get("resources") or {}).get("train") or {}
     acc = {k: v for k, v in res.items() if k.startswith("accelerator") and v}
     if not acc:
         return NO, "no accelerator request on train"
-    return YES, "train requests " + ", ".join(f"{k}={v}" for k, v in sorted(acc.items()))
+    text = "train requests " + ", ".join(f"{k}={v}" for k, v in sorted(acc.items()))
+    enforced = res.get("enforced")
+    if enforced is not None and set(acc) <= set(enforced):
+        return YES, f"{text}, enforced where it ran"
+    why = "enforcement not recorded" if enforced is None else "the system ignores it here"
+    return DECLARED_NOT_ENFORCED, f"{text}; {why}"
 
 
 DynamicRule = Callable[[pd.DataFrame], tuple[str, str]]

@@ -1,6 +1,7 @@
 """``python -m runners.kfp``: compile the pipeline, run it locally, or submit it to a cluster.
 
-- ``compile --out FILE [--policy JSON]``: the KFP IR YAML (``make kfp-spec`` runs this).
+- ``compile --out FILE [--policy JSON] [--accelerator]``: the KFP IR YAML (``make kfp-spec``
+  runs this); ``--accelerator`` adds the accelerator request on ``train`` (gpu-request).
 - ``run --spec FILE --logical-date D --pipeline-root DIR [--min-accuracy X] [--no-cache]``:
   one submission of the compiled spec to ``kfp.local`` (``SubprocessRunner(use_venv=False)``:
   each task is a subprocess of this interpreter; caching on unless ``--no-cache``). Exit 0
@@ -38,7 +39,7 @@ def _compile(args: argparse.Namespace) -> int:
     from runners.kfp.pipeline import compile_spec
 
     policy = Policy.model_validate_json(args.policy) if args.policy else DEFAULT_POLICY
-    print(compile_spec(Path(args.out), policy))
+    print(compile_spec(Path(args.out), policy, accelerator=args.accelerator))
     return 0
 
 
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--policy", default=None, help="orchbench policy as JSON (retries...)")
     c.add_argument("--base-image", default=None, help="every component's image")
     c.add_argument("--step-image", action="append", default=[], help="STEP=IMAGE override")
+    c.add_argument("--accelerator", action="store_true", help="request a GPU on train")
     for name in ("run", "submit"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True)

@@ -27,11 +27,14 @@ Debian + the ``kfp`` lock + this project's source; no registry pull is possible 
   DockerRunner's own arguments). The adapter reads the memory limit the spec declares
   (``set_memory_limit``) and gives it to every container (``mem_limit`` = ``memswap_limit``),
   as a cluster's kubelet would; when steps declare different limits, the largest (one
-  DockerRunner serves the whole submission). CPU and accelerator requests are not
-  enforced. The journal's ``memory_limit_bytes`` shows what each container really had;
-  the daemon's ``die``/``oom`` events (``logs/docker-events.jsonl``, read after every
-  submission because kfp.local removes its containers) become ``container`` trace records,
-  so a kernel OOM kill is the container system's own report, not ours.
+  DockerRunner serves the whole submission). That is harness help: journaled as a
+  ``memory_limit`` assist per task execution (container), and the ``declared`` record says
+  ``enforced: []`` with ``applied_by_harness: ["memory_limit"]``. CPU and accelerator
+  requests are not enforced. The journal's ``memory_limit_bytes`` shows what each
+  container really had; the daemon's ``die``/``oom`` events (``logs/docker-events.jsonl``,
+  read after every submission because kfp.local removes its containers) become
+  ``container`` trace records, so a kernel OOM kill is the container system's own report,
+  not ours.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchbench import journal as jr
 from orchbench import trace
 from orchbench.containers import daemon as dd
 from orchbench.containers import image as img
@@ -72,6 +76,8 @@ class KfpDockerRunner(KfpRunner):
         self._run_ids: set[str] = set()
         self._docker_version = "unknown (daemon not started)"
         self._variants: set[str] = set()
+        self._limit: int | None = None  # the --mem-limit of the running submission
+        self._declared_limits: dict[str, str | None] = {}  # step -> its declared limit
 
     @property
     def user_docker_host(self) -> str | None:
@@ -152,12 +158,30 @@ class KfpDockerRunner(KfpRunner):
         args = ["--docker", "--mount", str(ctx.run_dir), "--label", f"{LABEL}={ctx.run_id}"]
         for name in [*ctx.step_env(), "PYTHONUNBUFFERED"]:
             args += ["--env", name]
-        limit = self.memory_limit(ctx)
+        limit = self._limit = self.memory_limit(ctx)
         return [*args, "--mem-limit", str(limit)] if limit else args
+
+    def task_started(self, ctx: RunContext, logical_date: str, task: str) -> None:
+        """Journal the memory limit the adapter gave this task's container (harness help:
+        kfp.local's DockerRunner passes none of the spec's resources to Docker)."""
+        if not self._limit:
+            return
+        jr.harness_assist(
+            ctx.journal,
+            "memory_limit",
+            f"ran {task} of {logical_date} with mem_limit=memswap_limit={self._limit} bytes",
+            logical_date=logical_date,
+            step=task,
+            memory_limit_bytes=self._limit,
+            declared=self._declared_limits.get(task),
+            by="orchbench adapter: DockerRunner(mem_limit=..., memswap_limit=...); "
+            + native.LOCAL_ENFORCES_NOTE,
+        )
 
     def memory_limit(self, ctx: RunContext) -> int | None:
         """The largest per-step memory limit the spec declares, in bytes (None: none)."""
         resources = native.declared_from_spec(self.ensure_spec(ctx.scenario.policy))["resources"]
+        self._declared_limits = {s: r.get("memory_limit") for s, r in resources.items()}
         limits = [memory_bytes(r.get("memory_limit")) for r in resources.values()]
         return max((b for b in limits if b), default=None)
 
@@ -187,7 +211,13 @@ class KfpDockerRunner(KfpRunner):
             dd.remove_containers(self._docker_env, f"{LABEL}={ctx.run_id}")
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
-        return [*super().collect(ctx), *containers_from_events(ctx.logs / EVENTS_LOG)]
+        records = super().collect(ctx)
+        if self.memory_limit(ctx):  # the adapter, not kfp.local, gave every container one
+            for r in records:
+                if r["kind"] == "declared":
+                    for res in r["resources"].values():
+                        res["applied_by_harness"] = ["memory_limit"]
+        return [*records, *containers_from_events(ctx.logs / EVENTS_LOG)]
 
     def versions(self) -> dict[str, str]:
         v = dict(super().versions())
@@ -206,7 +236,8 @@ class KfpDockerRunner(KfpRunner):
         s["variant_images"] = {v: img.manifest(v) for v in sorted(self._variants)}
         s["resource_limits"] = (
             "the spec's memory limit (largest of its tasks) passed to every container by the "
-            "adapter; CPU and accelerator requests not enforced (kfp.local passes none)"
+            "adapter, journaled as harness help (memory_limit); CPU and accelerator requests "
+            "not enforced (kfp.local passes none)"
         )
         return s
 

@@ -25,7 +25,13 @@ compiled pipeline spec (the DAG: which task's output feeds which input; what is 
   (``crashed`` when the driver died without one).
 - ``model_lineage`` for each successful ``train`` (model and the features it read) and
   ``deployment`` for each ``canary`` whose artifact metadata says it deployed.
-- ``declared``: read from the compiled spec (``declared_from_spec``).
+- ``declared``: read from the compiled spec (``declared_from_spec``); each step's
+  resources say which of them kfp.local enforces (``enforced``: none, ``LOCAL_ENFORCES``).
+- ``practiced`` (``orchbench.trace``): what exists only because ``task.py`` hashed files
+  into KFP metadata. A KFP artifact ref is ``practiced: ["sha256"]`` (URI KFP's, hash
+  ours); a ``reads``/``writes`` file is a ``practiced: true`` ref; ``model_lineage`` marks
+  ``model_sha256``; ``deployment`` (from the step summary in metadata) is practiced whole.
+  Run ids, task names, URIs, the spec's wiring and ``code_version`` stay native.
 
 kfp.local has no UI, no API and no notifications: everything above is read from its console
 output and files on disk that nobody is pointed to, so every such record is ``passive``
@@ -123,8 +129,25 @@ class Spec:
         return cls(groups, feeds, code)
 
 
-def declared_from_spec(path: Path | str) -> dict[str, Any]:
-    """The ``declared`` record: what the compiled IR YAML itself says."""
+# What kfp.local (2.17.3) does with a task's resources: nothing. ``orchestrator/
+# task_executor.py`` (``_warn_local_only_noops``) warns that cpu/memory limits and requests
+# and the accelerator "have no effect in the current local runner and will be ignored";
+# SubprocessRunner starts a plain process, and ``docker_task_handler.py`` passes Docker only
+# the DockerRunner's own ``container_run_args``, the step's environment and the mounts.
+LOCAL_ENFORCES: tuple[str, ...] = ()
+LOCAL_ENFORCES_NOTE = (
+    "kfp.local ignores every resource field of the spec (kfp/local/orchestrator/"
+    "task_executor.py _warn_local_only_noops; docker_task_handler.py passes Docker only the "
+    "DockerRunner's own arguments)"
+)
+
+
+def declared_from_spec(
+    path: Path | str, enforces: tuple[str, ...] | None = LOCAL_ENFORCES
+) -> dict[str, Any]:
+    """The ``declared`` record: what the compiled IR YAML itself says. Each step's
+    resources get ``enforced``: the declared keys among ``enforces`` (what the system
+    enforces where it ran; None: not said, no ``enforced``)."""
     doc = yaml.safe_load(Path(path).read_text())
     comps = doc.get("components", {})
     executors = doc.get("deploymentSpec", {}).get("executors", {})
@@ -164,6 +187,9 @@ def declared_from_spec(path: Path | str) -> dict[str, Any]:
                     "accelerator_type": acc.get("resourceType") or acc.get("type"),
                     "accelerator_limit": acc.get("resourceCount") or acc.get("count"),
                 }
+                if enforces is not None:
+                    held = resources[name]
+                    resources[name]["enforced"] = [k for k in enforces if held.get(k)]
 
     walk(doc.get("root", {}).get("dag", {}))
     rec = trace.declared(
@@ -176,6 +202,8 @@ def declared_from_spec(path: Path | str) -> dict[str, Any]:
         resources=resources,
     )
     rec["caching_by_step"] = cache
+    if enforces == LOCAL_ENFORCES:
+        rec["enforced_note"] = LOCAL_ENFORCES_NOTE
     rec["timeouts_note"] = (
         "KFP v2 pipeline specs have no task timeout field; the orchbench adapter enforces "
         "the policy's timeout_s on the local runner"
@@ -466,6 +494,7 @@ def _submission(
                         run=run,
                         source=SOURCE,
                         passive=True,
+                        practiced=["model_sha256"],  # task.py's hash; the URIs are KFP's
                     )
                 )
         if task == "canary" and a["state"] == "success" and mine:
@@ -481,6 +510,7 @@ def _submission(
                         logical_date=date,
                         source=SOURCE,
                         passive=True,
+                        practiced=True,  # only from the step summary task.py put in metadata
                     )
                 )
     end = next((e.t_ns for e in sub.events if e.kind == "ended"), sub.last_ns)
@@ -507,11 +537,15 @@ def _last(attempts: list[dict[str, Any]], task: str, state: str) -> dict[str, An
 
 
 def _ref(r: dict[str, Any]) -> dict[str, Any]:
-    return {"name": r["name"], "uri": r["uri"], "sha256": r.get("sha256")}
+    """A KFP artifact: its URI is KFP's; its sha256 only task.py's metadata (practiced)."""
+    ref = {"name": r["name"], "uri": r["uri"], "sha256": r.get("sha256")}
+    return {**ref, "practiced": ["sha256"]} if ref["sha256"] is not None else ref
 
 
 def _plain(r: dict[str, Any]) -> dict[str, Any]:
-    return {"name": r.get("name"), "uri": r.get("uri"), "sha256": r.get("sha256")}
+    """A file task.py listed in metadata (``reads``/``writes``): practiced as a whole."""
+    ref = {"name": r.get("name"), "uri": r.get("uri"), "sha256": r.get("sha256")}
+    return {**ref, "practiced": True}
 
 
 def collect_cluster(logs: list[Path], spec_path: Path) -> list[dict[str, Any]]:
@@ -534,7 +568,7 @@ def collect_cluster(logs: list[Path], spec_path: Path) -> list[dict[str, Any]]:
                 source="kfp-api",
             )
         )
-    return [*records, declared_from_spec(spec_path)]
+    return [*records, declared_from_spec(spec_path, enforces=None)]  # a cluster: not measured
 
 
 def read_alerts(alerts_dir: Path | None) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 Written the way KFP users write one: lightweight Python components (``@dsl.component``)
 passing **typed artifacts** (``Dataset`` -> ``Model`` -> ``Metrics``), a ``dsl.If`` deploy
 gate on the evaluation's outputs, ``set_retry``, caching and a memory limit per task, and
-resource requests (CPU, memory, an accelerator) on ``train``. Every component body calls
+resource requests (CPU, memory) on ``train``. Every component body calls
 the shared step through ``runners.kfp.task.run`` (the shared wrapper,
 ``orchbench.wrapper.run_step``).
 
@@ -28,6 +28,11 @@ the shared step through ``runners.kfp.task.run`` (the shared wrapper,
 - Memory: every task declares ``set_memory_limit(STEP_MEMORY_LIMIT)`` (train peaks near
   180 MB RSS here), as cluster users do so one task cannot starve its node. kfp.local's
   runners do not read it; ``kfp-docker`` passes it to Docker (see ``docker_adapter``).
+- Accelerators: none by default. ``train`` is a scikit-learn logistic regression, which
+  runs on CPU only, and KFP's docs present ``set_accelerator_type``/``set_accelerator_limit``
+  for tasks that use a GPU; a competent team declares none here. ``compile_spec(...,
+  accelerator=True)`` (the runners' ``gpu-request`` profile) adds ``TRAIN_ACCELERATOR`` on
+  ``train`` to show what a run does with a request it cannot use (kfp.local ignores it).
 - KFP v2's pipeline spec has no task timeout field; the policy's ``timeout_s`` is enforced
   by whoever runs the pipeline (locally: the orchbench adapter).
 - Alerts: the steps run inside ``dsl.ExitHandler(alert_on_failure)``; the exit task
@@ -60,12 +65,9 @@ STEP_IMAGES = dict(
     if "=" in item
 )
 STEP_MEMORY_LIMIT = "512M"  # Kubernetes quantity: 512 * 10**6 bytes
-TRAIN_RESOURCES = {
-    "cpu_request": "1",
-    "memory_request": "512M",
-    "accelerator_type": "nvidia.com/gpu",
-    "accelerator_limit": "1",
-}
+TRAIN_RESOURCES = {"cpu_request": "1", "memory_request": "512M"}
+# only with accelerator=True (profile gpu-request): train needs no GPU (see the docstring)
+TRAIN_ACCELERATOR = {"accelerator_type": "nvidia.com/gpu", "accelerator_limit": "1"}
 CACHED = ("ingest", "validate", "featurize", "train")
 ALERT_TASK = "alert-on-failure"  # the exit task's name in the compiled spec
 
@@ -157,8 +159,9 @@ def alert_on_failure(logical_date: str, status: dsl.PipelineTaskFinalStatus) -> 
         alert(logical_date, status.state, status.pipeline_task_name, status.error_message)
 
 
-def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
-    """The pipeline with ``policy``'s retries (KFP compiles retries into the spec)."""
+def build(policy: Policy = DEFAULT_POLICY, accelerator: bool = False):  # a GraphComponent
+    """The pipeline with ``policy``'s retries (KFP compiles retries into the spec);
+    ``accelerator``: also request ``TRAIN_ACCELERATOR`` on ``train``."""
 
     def options(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
         task.set_display_name(step)
@@ -183,8 +186,9 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
         )
         trained.set_cpu_request(TRAIN_RESOURCES["cpu_request"])
         trained.set_memory_request(TRAIN_RESOURCES["memory_request"])
-        trained.set_accelerator_type(TRAIN_RESOURCES["accelerator_type"])
-        trained.set_accelerator_limit(TRAIN_RESOURCES["accelerator_limit"])
+        if accelerator:
+            trained.set_accelerator_type(TRAIN_ACCELERATOR["accelerator_type"])
+            trained.set_accelerator_limit(TRAIN_ACCELERATOR["accelerator_limit"])
         ev = evaluate(logical_date=logical_date, model=trained.outputs["model"])
         options(ev, "evaluate")
         accurate = ev.outputs["Output"] > min_accuracy
@@ -222,11 +226,11 @@ def build(policy: Policy = DEFAULT_POLICY):  # returns a KFP GraphComponent
     return daily_retraining
 
 
-def compile_spec(out: Path, policy: Policy = DEFAULT_POLICY) -> Path:
+def compile_spec(out: Path, policy: Policy = DEFAULT_POLICY, accelerator: bool = False) -> Path:
     """Compile the pipeline to KFP's IR YAML at ``out`` (written atomically)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
-    compiler.Compiler().compile(build(policy), str(tmp))
+    compiler.Compiler().compile(build(policy, accelerator), str(tmp))
     tmp.replace(out)
     return out

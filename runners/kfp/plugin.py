@@ -11,6 +11,9 @@ KFP_HOST = RemoteFlag(
     "kfp_host", "ORCHBENCH_KFP_HOST", "kfp runner: submit to this KFP API, not kfp.local"
 )
 
+# gpu-request: the default pipeline plus an accelerator request on train (adapter.GPU_PROFILE)
+PROFILES = ("default", "tuned", "gpu-request")
+
 PLUGINS = (
     RunnerPlugin(
         name="kfp",
@@ -30,6 +33,7 @@ PLUGINS = (
         # not recovers_from_hang: kfp.local has no task timeout; the hung task is killed by
         # the harness (journaled as harness help), which is never credited to the system
         adapter=".adapter:KfpRunner",
+        profiles=PROFILES,
         scale=".scale:KfpScale",
         version_key="kfp",
         cost_s=35,  # seconds per run, serial `make bench` of 2026-12-02
@@ -57,6 +61,7 @@ PLUGINS = (
         # clean-clone make test of 2026-12-05 16:46)
         capabilities_vary=frozenset({"recovers_from_crash"}),
         adapter=".docker_adapter:KfpDockerRunner",
+        profiles=PROFILES,
         version_key="kfp",
         cost_s=60,
         remote_flags=(

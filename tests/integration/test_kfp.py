@@ -104,9 +104,11 @@ def test_schema_break_stops_downstream_and_recovers_by_resubmission(conformance:
     runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == day2]
     assert [r["state"] for r in runs] == ["failed", "success"]
     (declared,) = [r for r in trace if r["kind"] == "declared"]
-    assert declared["resources"]["train"]["accelerator_limit"] == "1"
+    assert declared["resources"]["train"]["accelerator_limit"] is None  # CPU-only train
     assert declared["resources"]["featurize"]["memory_limit"]  # every task declares one
+    assert declared["resources"]["featurize"]["enforced"] == []  # kfp.local ignores it
     assert m["memory_limit_enforced"] is False  # SubprocessRunner: no container, no limit
+    assert "memory_limit" not in m["harness_assists"]  # and the adapter passes none
     assert "better_than_champion" in declared["deploy_condition"]
     assert {"step": "train", "name": "model", "type": "system.Model", "direction": "output"} in (
         declared["typed_artifacts"]
@@ -161,7 +163,7 @@ def test_hang_is_killed_by_the_harness_timeout(conformance: Bench) -> None:
     # on a loaded machine a healthy train may pass the 6 s too and be killed as well: the
     # hung one is the one the journal has as killed
     (hung,) = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
-    kills = [h for h in journal.harness if h.get("event") == "timeout_kill"]
+    kills = [h for h in journal.assists if h["assist"] == "timeout_kill"]
     (kill,) = [h for h in kills if h["logical_date"] == hung.logical_date == "2026-01-02"]
     assert kill["step"] == "train"
     assert (kill["t_ns"] - hung.start_ns) / 1e9 < timeout + 5

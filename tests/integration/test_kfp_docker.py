@@ -56,6 +56,8 @@ def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(
     m = docker["metrics"]
     assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}
     assert m["rerun_cost_ratio"] is not None and m["rerun_cost_ratio"] < 2.0
+    # the memory limit is the adapter's: one assist per container (exit tasks too)
+    assert m["harness_assists"]["memory_limit"] >= len(journal.attempts)
     fix = journal.harness_time("fix_applied")
     before = [a for a in journal.attempts if a.logical_date == "2026-01-02" and a.start_ns < fix]
     assert {a.step for a in before} == {"ingest", "validate"}  # nothing downstream ran
@@ -89,7 +91,7 @@ def test_hang_is_killed_by_docker_kill_within_the_timeout(conformance: Bench) ->
     timeout = 6.0
     # on a loaded machine a healthy train may pass the 6 s too and be killed as well
     (hung,) = [a for a in journal.attempts if a.step == "train" and a.status == "killed"]
-    kills = [h for h in journal.harness if h.get("event") == "timeout_kill"]
+    kills = [h for h in journal.assists if h["assist"] == "timeout_kill"]
     (kill,) = [h for h in kills if h["containers"] == [hung.native["container_id"]]]
     assert kill["logical_date"] == "2026-01-02"
     assert (kill["t_ns"] - hung.start_ns) / 1e9 < timeout + 5

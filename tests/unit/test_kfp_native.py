@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from orchbench import trace
 from runners.kfp import native
 from runners.kfp.adapter import _follow, _succeeded
 
@@ -147,8 +148,12 @@ def test_declared_reads_types_condition_retries_caching_resources(tmp_path: Path
             "memory_limit": "512M",
             "accelerator_type": "nvidia.com/gpu",
             "accelerator_limit": "1",
+            "enforced": [],  # kfp.local ignores every resource field
         }
     }
+    assert "task_executor.py" in d["enforced_note"]
+    cluster = native.declared_from_spec(write_spec(tmp_path), enforces=None)
+    assert "enforced" not in cluster["resources"]["validate"]  # a cluster: not said
     assert d["timeouts"] == {}
 
 
@@ -222,9 +227,10 @@ def test_convert_failed_submission(tmp_path: Path) -> None:
     ]
     attempts = [r for r in records if r["kind"] == "task_attempt"]
     assert all(r["run"] == RUN for r in attempts)
-    assert attempts[0]["outputs"] == [{"name": "raw", "uri": raw["uri"], "sha256": "r" * 64}]
+    hashed = {"name": "raw", "uri": raw["uri"], "sha256": "r" * 64, "practiced": ["sha256"]}
+    assert attempts[0]["outputs"] == [hashed]  # the hash is task.py's, the uri KFP's
     # the failed validate read the cached raw: lineage through the cache entry
-    assert attempts[1]["inputs"] == [{"name": "raw", "uri": raw["uri"], "sha256": "r" * 64}]
+    assert attempts[1]["inputs"] == [hashed]
     assert attempts[2]["killed_by"] == "harness-timeout"
     assert "killed_by" not in attempts[1]
     (state,) = [r for r in records if r["kind"] == "run_state"]
@@ -285,11 +291,17 @@ def test_convert_success_with_metadata_and_skipped_gate(tmp_path: Path) -> None:
     records = native.convert([native.parse_log(log)], root, spec)
     by_step = {r["step"]: r for r in records if r["kind"] == "task_attempt"}
     assert by_step["ingest"]["state"] == "success"
-    assert by_step["ingest"]["inputs"] == [
-        {"name": "landing", "uri": "/w/landing/d.csv", "sha256": "l" * 64}
-    ]
-    assert by_step["validate"]["inputs"] == [{"name": "raw", "uri": raw["uri"], "sha256": "a" * 64}]
+    landing = {"name": "landing", "uri": "/w/landing/d.csv", "sha256": "l" * 64}
+    assert by_step["ingest"]["inputs"] == [{**landing, "practiced": True}]  # task.py's reads
+    raw_ref = {"name": "raw", "uri": raw["uri"], "sha256": "a" * 64, "practiced": ["sha256"]}
+    assert by_step["validate"]["inputs"] == [raw_ref]
     assert by_step["validate"]["outputs"][0]["sha256"] == "b" * 64
+    # natively: KFP's artifact URIs stay, task.py's hashes and its external files go
+    native_steps = {r["step"]: r for r in trace.native_only(records) if r.get("step")}
+    assert native_steps["ingest"]["inputs"] == []
+    assert native_steps["validate"]["inputs"] == [{**raw_ref, "sha256": None}]
+    assert native_steps["validate"]["outputs"][0]["uri"] == validated["uri"]
+    assert native_steps["validate"]["outputs"][0]["sha256"] is None
     assert by_step["register"]["state"] == "skipped"
     assert by_step["ingest"]["code_version"] == spec.code["ingest"]
     (state,) = [r for r in records if r["kind"] == "run_state"]
@@ -317,14 +329,14 @@ def test_adapter_follow_tracks_running_tasks(tmp_path: Path) -> None:
     log = tmp_path / "live.log"
     log.write_text("08:00:00.200 - INFO - Executing task 'train'\n08:00:00.300 - INFO - Exec")
     running: dict[str, float] = {}
-    offset = _follow(log, 0, running)
-    assert set(running) == {"train"}
+    offset, started = _follow(log, 0, running)
+    assert set(running) == {"train"} and started == ["train"]
     with log.open("a") as f:
         f.write(
             "uting task 'x'\n08:00:01.000 - ERROR - Task 'train' finished with status FAILURE\n"
         )
-    _follow(log, offset, running)
-    assert set(running) == {"x"}
+    _, started = _follow(log, offset, running)
+    assert set(running) == {"x"} and started == ["x"]  # the half line counted once
 
 
 def test_recovery_caching_decision() -> None:

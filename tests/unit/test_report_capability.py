@@ -57,7 +57,8 @@ def test_not_applicable_shows_reason_and_static_rows_need_a_declared_record(
 ) -> None:
     res = tmp_path / "runs"
     _run(res, "env", "a", "r1", "not_applicable", capabilities=["container_isolation"])
-    gpu = {"train": {"accelerator_type": "nvidia.com/gpu", "accelerator_limit": 1}}
+    acc = {"accelerator_type": "nvidia.com/gpu", "accelerator_limit": 1}
+    gpu = {"train": {**acc, "enforced": ["accelerator_type", "accelerator_limit"]}}
     rec = declared(
         source="pipeline.yaml",
         typed_artifacts=[{"step": "train", "name": "model", "type": "system.Model"}],
