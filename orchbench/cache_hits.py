@@ -14,7 +14,8 @@ before the hit. The hit is stale when none of those attempts is *fresh* at the h
   hashes inputs before fault hooks tamper with them);
 - the content of a file at time t is the last content the journal shows for its uri before
   t: an attempt's inputs at its start, its outputs at its end, a fault's ``affected``, and
-  the harness event ``redelivered`` (a file the upstream replaced in place at the fix). A
+  the harness event ``redelivered`` (a table a fault rewrote, put back in place at the
+  fix: ``redelivery``, ``silent_corruption``; ``tables.restore``). A
   file the journal shows no change for counts as unchanged.
 - only data inputs count (``source`` and ``dated`` artifacts): the ``state`` the pipeline
   itself moves on (the champion pointer, the serving slots) changes by design every time

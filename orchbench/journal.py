@@ -117,10 +117,10 @@ LEGACY_HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
 # metrics layer turns a real interval into the production clock by adding, for each such
 # wait inside it, ``production_s`` minus its real length (``Runner.compressed_wait``).
 COMPRESSED_WAIT = "compressed_wait"
-# A harness event for a file outside every pipeline whose content the world changed in
-# place (``artifacts``: ``{name, uri, sha256}`` as it is now; ``fault_id``,
-# ``logical_date``): the upstream re-delivered a landing partition at the fix. The metrics
-# layer reads it as a change of that input (``stale_cache_hits``).
+# A harness event for files whose content the fix replaced in place (``artifacts``:
+# ``{name, uri, sha256}`` as they are now; ``fault_id``, ``logical_date``): the upstream
+# re-delivered a table a fault had rewritten. The metrics layer reads it as a change of
+# that input (``stale_cache_hits``).
 REDELIVERED = "redelivered"
 
 

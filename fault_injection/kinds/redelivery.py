@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fault_injection import state, tables
+from fault_injection import tables
 from fault_injection.base import FaultKind
-from orchbench.hashing import sha256_path
-from orchbench.journal import REDELIVERED, harness_event
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +30,8 @@ class Redelivery(FaultKind):
     at random, so the day still passes validation: same schema, no drift). Ingest reads it
     and the day's pipeline runs on it; the activation lists the partition as it was read.
     The fix is the upstream's corrected delivery: the complete partition is put back under
-    the same path, and a harness event ``redelivered`` journals its new content (the
-    journal of the attempt that read the first delivery; ``orchbench.journal.REDELIVERED``).
+    the same path, and a harness event ``redelivered`` journals its new content
+    (``tables.restore``).
     A system whose cache keys on the path or on parameters serves the first delivery's
     results when the date is re-run (``stale_cache_hits``)."""
 
@@ -54,24 +51,7 @@ class Redelivery(FaultKind):
             keep = np.random.default_rng(p.seed).random(len(df)) < p.keep_fraction
             return df[keep]
 
-        with state.locked(call.world) as st:
-            f = next(f for f in st["faults"] if f["id"] == fault["id"])
-            f["journal"] = str(call.journal)
         tables.rewrite_input(call, fault, first_delivery, keep_fraction=p.keep_fraction)
 
     def fix(self, world: World, fault: dict[str, Any]) -> None:
         tables.restore(world, fault)
-        journal = fault.get("journal")
-        artifacts = []
-        for target in fault.get("backups", {}):
-            t = Path(target)
-            if t.is_file():
-                artifacts.append({"name": "landing", "uri": str(t), "sha256": sha256_path(t)})
-        if journal and artifacts:
-            harness_event(
-                journal,
-                REDELIVERED,
-                fault_id=fault["id"],
-                logical_date=fault["logical_date"],
-                artifacts=artifacts,
-            )

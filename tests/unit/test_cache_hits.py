@@ -124,3 +124,17 @@ def test_redelivery_fault_serves_a_valid_subset_then_puts_the_full_partition_bac
     assert stale_cache_hits(j, served) == 2
     run_one(world, journal, "ingest", D1, tmp_path)
     assert len(pd.read_csv(dated_paths(tmp_path, D1)["raw"])) == len(full)
+
+
+def test_every_table_fault_journals_what_its_fix_put_back(
+    small_world: tuple[World, Path], tmp_path: Path
+) -> None:
+    world, journal = small_world
+    arm_fault(world, "silent_corruption", D1, "featurize", {"flip_labels": 0.3, "seed": 1})
+    _upto(world, journal, D1, tmp_path, "featurize")
+    validated = dated_paths(tmp_path, D1)["validated"]
+    hooks.fix_all(world)
+    [event] = [h for h in Journal.load(journal).harness if h["event"] == REDELIVERED]
+    assert event["artifacts"] == [
+        {"name": "validated", "uri": str(validated), "sha256": sha256_path(validated)}
+    ]
