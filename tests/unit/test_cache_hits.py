@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
 import pandas as pd
 
-from fault_injection import hooks
+from fault_injection import catalog, hooks
+from fault_injection import state as fault_state
 from orchbench.cache_hits import stale_cache_hits
 from orchbench.hashing import sha256_path
 from orchbench.journal import REDELIVERED, Journal
 from orchbench.trace import task_attempt
+from orchbench.workflow.data import prepare_world
 from orchbench.workflow.paths import dated_paths
 from orchbench.workflow.spec import STEP_NAMES
 from orchbench.world import World
+from tests.conftest import make_scenario
 from tests.unit.journal_builder import Builder, S, ref
 from tests.unit.step_helpers import arm_fault, run_one
 
@@ -98,26 +101,37 @@ def _upto(world: World, journal: Path, day: str, root: Path, last: str) -> None:
         run_one(world, journal, s, day, root)
 
 
-def test_redelivery_fault_serves_a_valid_subset_then_puts_the_full_partition_back(
-    small_world: tuple[World, Path], tmp_path: Path
+def test_redelivery_fault_lands_a_valid_subset_before_the_date_fires_then_the_full_file(
+    tmp_path: Path,
 ) -> None:
-    world, journal = small_world
+    scenario = make_scenario(faults=[{"kind": "redelivery", "day": 1, "at": "ingest"}])
+    world = prepare_world(tmp_path / "world", scenario)
+    fault_state.arm(world, [{"kind": "redelivery", "logical_date": D1, "at": "ingest"}])
+    journal = tmp_path / "journal.jsonl"
+    ctx = SimpleNamespace(world=world, journal=journal, run_id="r1")
     landing = world.landing_partition(D1)
     full, full_sha = pd.read_csv(landing), sha256_path(landing)
-    arm_fault(world, "redelivery", D1, "ingest", {"keep_fraction": 0.7, "seed": 3})
+    [handler] = catalog.scheduler_faults(scenario)
+    assert handler.fires(None, ctx, scenario.date_of_day(2))  # another date: untouched
+    assert sha256_path(landing) == full_sha
+    assert handler.fires(None, ctx, scenario.date_of_day(1))
+    first_sha = sha256_path(landing)
     _upto(world, journal, D1, tmp_path, "validate")  # the first delivery passes validation
     raw = pd.read_csv(dated_paths(tmp_path, D1)["raw"])
     assert 0.6 * len(full) < len(raw) < 0.8 * len(full)
-    [fault] = Journal.load(journal).faults
-    first_sha = fault["affected"][0]["sha256"]
-    assert fault["affected"][0]["uri"] == str(landing) and first_sha != full_sha
+    j = Journal.load(journal)
+    [fault] = j.faults
+    assert fault["attempt_id"] is None and fault["affected"] == [
+        {"name": "landing", "uri": str(landing), "sha256": first_sha}
+    ]
+    assert j.attempts[0].inputs[0].sha256 == first_sha  # the system saw it from the start
     hooks.fix_all(world)
     assert sha256_path(landing) == full_sha
     j = Journal.load(journal)
     [event] = [h for h in j.harness if h["event"] == REDELIVERED]
     assert event["artifacts"] == [{"name": "landing", "uri": str(landing), "sha256": full_sha}]
     # a cache that served D1's results now is stale; re-running ingest is not
-    served: list[dict[str, Any]] = [
+    served = [
         task_attempt(logical_date=D1, step=s, state="cached", source="test", start_ns=None)
         for s in ("ingest", "validate")
     ]
