@@ -12,6 +12,7 @@ from fault_injection.kinds.hang import Hang
 from fault_injection.kinds.late_data import LateData
 from fault_injection.kinds.missed_days import MissedDays
 from fault_injection.kinds.partial_write import PartialWrite
+from fault_injection.kinds.redelivery import Redelivery
 from fault_injection.kinds.scheduler_crash import SchedulerCrash
 from fault_injection.kinds.schema_break import SchemaBreak
 from fault_injection.kinds.silent_corruption import SilentCorruption
@@ -36,6 +37,7 @@ KINDS: dict[str, FaultKind] = {
         MissedDays(),
         SchedulerCrash(),
         EnvMismatch(),
+        Redelivery(),
     )
 }
 

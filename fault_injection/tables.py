@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fault_injection import state
 from orchbench.hashing import sha256_path
+from orchbench.journal import REDELIVERED, harness_event
 from orchbench.workflow.spec import STEP_BY_NAME
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ def rewrite_input(
             current = sha256_path(path)
             f["corrupted_sha256"] = current
             f["backups"][str(path)] = str(backup)
+            f.setdefault("tables", {})[str(path)] = name
+            f["journal"] = str(call.journal)  # where ``restore`` journals the re-delivery
             state.count_activation(f)
     call.record_fault(
         fault["id"],
@@ -82,8 +85,21 @@ def rewrite_input(
 
 
 def restore(world: World, fault: dict[str, Any]) -> None:
-    """Put back every table the fault rewrote, if it still holds the corrupted version."""
+    """Put back every table the fault rewrote, if it still holds the corrupted version, and
+    journal what is there now as harness event ``redelivered`` (the content changed in
+    place; ``orchbench.journal.REDELIVERED``)."""
+    put_back = []
     for target, backup in fault.get("backups", {}).items():
         t = Path(target)
         if t.is_file() and sha256_path(t) == fault.get("corrupted_sha256"):
             shutil.copy2(backup, t)
+            put_back.append({"name": fault.get("tables", {}).get(target), "uri": target})
+    if put_back and fault.get("journal"):
+        artifacts = [{**r, "sha256": sha256_path(Path(r["uri"]))} for r in put_back]
+        harness_event(
+            fault["journal"],
+            REDELIVERED,
+            fault_id=fault["id"],
+            logical_date=fault.get("logical_date"),
+            artifacts=artifacts,
+        )

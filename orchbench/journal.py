@@ -16,7 +16,8 @@ Record types (field ``type``):
   ``detail``.
 - ``harness``: ``t_ns``, ``event`` (``run_started``, ``days_finished``, ``fix_applied``,
   ``recovery_started``, ``recovery_finished``, ``run_finished``, ...), ``detail``. Event
-  ``harness_assist`` is help the system got from us (see ``harness_assist``).
+  ``harness_assist`` is help the system got from us (see ``harness_assist``); event
+  ``redelivered`` a landing file the upstream replaced in place (see ``REDELIVERED``).
 - ``operator_intervention``: ``t_ns``, ``intervention`` (1, 2, ... in journal order),
   ``decision``: one decision of the operator, such as "after the fix, re-run 2024-01-02,
   2024-01-03 from validate" (counted as ``human_actions``).
@@ -116,6 +117,11 @@ LEGACY_HELP_EVENTS = ("timeout_kill", "scheduler_restarted")
 # metrics layer turns a real interval into the production clock by adding, for each such
 # wait inside it, ``production_s`` minus its real length (``Runner.compressed_wait``).
 COMPRESSED_WAIT = "compressed_wait"
+# A harness event for files whose content the fix replaced in place (``artifacts``:
+# ``{name, uri, sha256}`` as they are now; ``fault_id``, ``logical_date``): the upstream
+# re-delivered a table a fault had rewritten. The metrics layer reads it as a change of
+# that input (``stale_cache_hits``).
+REDELIVERED = "redelivered"
 
 
 def harness_event(path: Path | str, event: str, **detail: Any) -> None:

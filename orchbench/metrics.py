@@ -41,6 +41,9 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
 - ``rerun_cpu_s``, ``rerun_wall_s``: see ``rerun`` (measured: they move with machine
   load); ``rerun_wall_production_s``: the rerun's wall on the production clock;
   ``rerun_cost_ratio``: see ``rerun_cost_ratio`` (priced: it does not).
+- ``stale_cache_hits``: results the system served from its cache (trace ``cached``
+  records) after an input of theirs, or of a step upstream, changed content: e.g. the
+  upstream re-delivered the landing file under the same path (``orchbench.cache_hits``).
 - ``bad_model_deployed``: a tainted (or stale) ``register`` attempt registered a model, or a
   tainted ``canary`` attempt deployed one.
 - ``final_state_correct``: the final champion and production model hashes equal the oracle's.
@@ -75,6 +78,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchbench.cache_hits import stale_cache_hits
 from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
 from orchbench.overhead import outside_steps_s_per_attempt
@@ -522,6 +526,7 @@ def compute_metrics(
         "rerun_wall_s": rerun_wall,
         "rerun_wall_production_s": rerun_prod,
         "rerun_cost_ratio": rerun_cost_ratio(journal),
+        "stale_cache_hits": stale_cache_hits(journal, trace),
         "bad_model_deployed": any(
             i.tainted
             and (

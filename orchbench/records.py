@@ -21,7 +21,7 @@ Versions:
   commands typed are ``operator_commands``; adds ``harness_assists`` (per kind),
   ``lineage_native``/``lineage_practiced`` (with ``lineage_native_by_fact``) and
   ``rerun_cost_ratio`` (priced re-execution), which replaces the measured ``rerun_ratio``,
-  and ``bad_input_executions``.
+  ``bad_input_executions`` and ``stale_cache_hits`` (null in older files: not measured).
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
@@ -102,6 +102,7 @@ class RunMetrics(_Model):
     rerun_wall_s: Number | None = None
     rerun_wall_production_s: Number | None = None
     rerun_cost_ratio: Number | None = None
+    stale_cache_hits: int | None = None
     bad_model_deployed: bool | None = None
     final_state_correct: bool | None = None
     lineage_completeness: Number | None = None

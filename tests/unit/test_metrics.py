@@ -630,7 +630,7 @@ def test_metrics_keys() -> None:
     extra |= {"alert_production_s", "visible_production_s", "rerun_wall_production_s"}
     extra |= {"misreported_attempts", "misreported", "operator_commands", "harness_assists"}
     extra |= {"lineage_native", "lineage_practiced", "lineage_native_by_fact"}
-    extra |= {"bad_input_executions"}
+    extra |= {"bad_input_executions", "stale_cache_hits"}
     assert set(metrics(b)) == required | extra
 
 
