@@ -97,6 +97,8 @@ class CronRunner(Runner):
         super().__init__(profile, repo_root)
         self.schedule: Schedule = SCHEDULES[profile]
         self.clock_speed = self.schedule.speed  # the daemons' libfaketime clock
+        if len(self.schedule.jobs) == 1:  # one crontab minute: no gaps between jobs
+            self.compressed = self.compressed[:1]
         self._live: list[Sandbox | CronDay] = []
         self._day: tuple[dt.date, CronDay] | None = None  # the running day's daemon
         self._restart: dict[str, Any] | None = None  # a crash its supervisor restarted
