@@ -449,6 +449,7 @@ class HardenedCronRunner(CronRunner):
             **super().settings(),
             "policy": "the scenario's policy: RETRIES, RETRY_DELAY_S, STEP_TIMEOUT_S crontab "
             "variables; a downstream job waits (flock -w) while its upstream still runs",
+            "manifest": f"logs/{native.MANIFEST}: one line per attempt (lib.sh)",
         }
 
     def operator_plan(self, ctx: RunContext, plan: RecoveryPlan) -> RecoveryPlan:
