@@ -4,7 +4,9 @@
 minutes, scripts reading and writing fixed ``current/`` files, output appended to log
 files (so nothing is ever mailed). ``cron-hardened`` is the steelman: the same daemon with
 ``set -euo pipefail``, flock, per-date paths, success markers, retries and ``timeout``
-from the scenario's policy, and MAILTO delivered to the run's alert sink.
+from the scenario's policy, MAILTO delivered to the run's alert sink, and a manifest line
+per attempt (arguments, sha256 of inputs and outputs, revision of the step code). Its
+``pipeline`` profile has one crontab entry running the whole chain from one script.
 
 Each simulated day gets a fresh daemon in fresh namespaces (see ``daemon.py``); the day
 ends once every job fired and no process but cron is left, then the namespace is killed.
@@ -25,6 +27,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,7 +51,7 @@ from runners.cron.daemon import (
     render_crontab,
 )
 from runners.cron.sandbox import SETPRIV, UNSHARE, Sandbox
-from runners.cron.schedule import SCHEDULES, Schedule
+from runners.cron.schedule import PIPELINE, SCHEDULES, Schedule
 from runners.cron.waits import Segment, compressed_waits
 
 ENV_PYTHON = "ORCHBENCH_CRON_PYTHON"
@@ -94,6 +97,8 @@ class CronRunner(Runner):
         super().__init__(profile, repo_root)
         self.schedule: Schedule = SCHEDULES[profile]
         self.clock_speed = self.schedule.speed  # the daemons' libfaketime clock
+        if len(self.schedule.jobs) == 1:  # one crontab minute: no gaps between jobs
+            self.compressed = self.compressed[:1]
         self._live: list[Sandbox | CronDay] = []
         self._day: tuple[dt.date, CronDay] | None = None  # the running day's daemon
         self._restart: dict[str, Any] | None = None  # a crash its supervisor restarted
@@ -224,7 +229,8 @@ class CronRunner(Runner):
             env["MAILTO"] = self.mailto
         env["LOGICAL_DATE"] = logical_date  # jobs see the real clock: the day is given
         env.update(self.job_env(ctx))
-        lines = {self.schedule.cron_fields(s): self.job_command(ctx, s) for s in STEP_NAMES}
+        jobs = self.schedule.jobs
+        lines = {self.schedule.cron_fields(j): self.job_command(ctx, j) for j in jobs}
         return render_crontab(env, lines)
 
     # --- running days -------------------------------------------------------------------
@@ -254,7 +260,7 @@ class CronRunner(Runner):
         """
         mailbox = ctx.work / "cron" / "mail" / "root"  # root's local mail: nobody reads it
         stub = mail_stub(ALERT_TO, ctx.world.alerts, mailbox)
-        job_logs = [ctx.logs / f"{s}.log" for s in STEP_NAMES]
+        job_logs = [ctx.logs / f"{j}.log" for j in self.schedule.jobs]
         tab = self.crontab(ctx, date.isoformat())
         (ctx.logs / CRONTAB_COPY).write_text(tab)  # what `crontab -l` shows that day
         fake_start = self.schedule.daemon_start(date)
@@ -282,7 +288,7 @@ class CronRunner(Runner):
             try:
                 cron_day.start()
                 ended = cron_day.wait_finished(
-                    self.schedule.fire_time(date, STEP_NAMES[-1]),
+                    self.schedule.fire_time(date, self.schedule.jobs[-1]),
                     ctx.deadline,
                     cap,
                     stop_if=restarted,
@@ -357,11 +363,15 @@ class CronRunner(Runner):
         """Re-run each script by hand, from the restart step on, as in the crontab."""
         return [f"LOGICAL_DATE={date} {self.job_command(ctx, s)}" for s in downstream_from(restart)]
 
-    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+    def recovery_commands(self, ctx: RunContext, plan: RecoveryPlan) -> Iterator[str]:
+        """The commands carrying out the plan, in the order the operator types them."""
         for date in sorted(plan.restart_from):
-            for command in self.operator_commands(ctx, date, plan.restart_from[date]):
-                ctx.operator(command)
-                self._run_by_hand(ctx, command)
+            yield from self.operator_commands(ctx, date, plan.restart_from[date])
+
+    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+        for command in self.recovery_commands(ctx, plan):
+            ctx.operator(command)
+            self._run_by_hand(ctx, command)
 
     def _run_by_hand(self, ctx: RunContext, command: str) -> int:
         """Run one operator command in a shell with the pipeline's variables."""
@@ -408,11 +418,13 @@ class CronRunner(Runner):
 
 
 class HardenedCronRunner(CronRunner):
-    """The steelman: careful scripts (markers, flock, retries, timeout) and MAILTO alerts."""
+    """The steelman: careful scripts (markers, flock, retries, timeout, manifest) and MAILTO
+    alerts; profile ``pipeline``: one crontab entry runs the chain (``pipeline.sh``)."""
 
     name = "cron-hardened"
     system = "cron"
     description = "Debian cron with set -euo pipefail, flock, markers, retries, timeout, MAILTO"
+    profiles: ClassVar[tuple[str, ...]] = (*CronRunner.profiles, PIPELINE)
     variant = "hardened"
     mailto = ALERT_TO
     stall_s = None  # its jobs sleep between retries and wait on flock: timeout decides
@@ -437,24 +449,29 @@ class HardenedCronRunner(CronRunner):
             **super().settings(),
             "policy": "the scenario's policy: RETRIES, RETRY_DELAY_S, STEP_TIMEOUT_S crontab "
             "variables; a downstream job waits (flock -w) while its upstream still runs",
+            "manifest": f"logs/{native.MANIFEST}: one line per attempt (lib.sh)",
         }
 
     def operator_plan(self, ctx: RunContext, plan: RecoveryPlan) -> RecoveryPlan:
         """Each date has its own data directory: re-running one breaks no other."""
         return plan
 
-    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
-        """Remove the markers from the restart step on, then the provided rerun script.
+    def rerun_command(self, dates: list[str], restart: str) -> str:
+        """``rerun.sh DATE... --from STEP``: removes the markers of STEP and later steps of
+        each date, then runs the chain for each date in order (a date that never ran has
+        no markers to remove)."""
+        rerun = shlex.quote(str(SCRIPTS / self.variant / "rerun.sh"))
+        return f"{rerun} {' '.join(dates)} --from {restart}"
 
-        A date that never ran (the host was down) has no markers: only the rerun script.
-        """
-        rerun = f"{shlex.quote(str(SCRIPTS / self.variant / 'rerun.sh'))} {date}"
-        if not (self.data_dir(ctx) / "markers" / date).is_dir():
-            return [rerun]
-        steps = downstream_from(restart)
-        markers = shlex.quote(str(self.data_dir(ctx) / "markers" / date))
-        names = steps[0] if len(steps) == 1 else "{" + ",".join(steps) + "}"
-        return [f"rm -f {markers}/{names}.ok", rerun]
+    def operator_commands(self, ctx: RunContext, date: str, restart: str) -> list[str]:
+        return [self.rerun_command([date], restart)]
+
+    def recovery_commands(self, ctx: RunContext, plan: RecoveryPlan) -> Iterator[str]:
+        """One ``rerun.sh`` per run of consecutive dates (in date order) restarting from the
+        same step: dates keep their order, as the shared champion and serving slots need."""
+        dates = sorted(plan.restart_from.items())
+        for restart, group in itertools.groupby(dates, key=lambda d: d[1]):
+            yield self.rerun_command([d for d, _ in group], restart)
 
 
 def _dpkg_version(package: str) -> str:

@@ -3,7 +3,9 @@
 A crontab line declares a schedule and a command, nothing else: no retries, no timeout, no
 types, no condition. The hardened scripts add a retry loop and ``timeout`` driven by the
 crontab's ``RETRIES`` and ``STEP_TIMEOUT_S`` variables; they count as declared for a step
-only when its command runs a script that uses that loop (``run_step`` from ``lib.sh``).
+only when its command runs a script that uses that loop (``run_step`` from ``lib.sh``);
+the one line of the ``pipeline`` profile runs ``pipeline.sh``, which runs every step's
+script beside it.
 The deploy gate lives inside the register step's own code, so no crontab holds it
 (``deploy_condition`` null); artifacts are untyped files; nothing is cached.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from orchbench import trace
 from orchbench.workflow.spec import STEP_NAMES
+from runners.cron.schedule import PIPELINE
 
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _SCRIPT = re.compile(r"(/\S+/scripts/(?:naive|hardened)/([a-z]+)\.sh)")
@@ -36,6 +39,9 @@ def parse_crontab(text: str) -> tuple[dict[str, str], dict[str, str]]:
         s = _SCRIPT.search(line)
         if s and s[2] in STEP_NAMES:
             jobs[s[2]] = s[1]
+        elif s and s[2] == PIPELINE:
+            here = Path(s[1]).parent
+            jobs.update({step: str(here / f"{step}.sh") for step in STEP_NAMES})
     return env, jobs
 
 

@@ -9,6 +9,13 @@ plus what the step prints (``STEP DATE: ...``, with paths but no hashes) and tra
 Every start becomes a ``task_attempt`` marked ``passive`` (a log file nobody is told about
 is not a detection signal); a refusal becomes an ``upstream_failed`` one. Mail files
 written by the sendmail stub become ``alert`` records at the stub's real receive time.
+
+The hardened scripts also write ``manifest.jsonl`` beside the logs (``lib.sh``): per
+attempt its date, step, arguments, sha256 of each input and output file, the revision of
+the step code, start and end (the log's own timestamps) and exit status. An attempt whose
+manifest line is found (same date, step and start) takes its inputs, outputs and
+``code_version`` (``STEP@REVISION``) from it, marked ``practiced``: lineage code a careful
+team writes, not something cron records (``orchbench.trace``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -41,6 +49,10 @@ _IO: dict[str, re.Pattern[str]] = {
     "canary": re.compile(r"promoted (?P<serving>\S+) to production"),
 }
 _SCRIPT = re.compile(r"/scripts/(?:naive|hardened)/([a-z]+)\.sh")
+_REPORT = re.compile(r"^([a-z]+) for \d{4}-\d{2}-\d{2} failed", re.MULTILINE)  # lib.sh's
+MANIFEST = "manifest.jsonl"
+PRACTICED = ["inputs", "outputs", "code_version"]
+Manifest = dict[tuple[str, str, int], dict[str, Any]]  # (date, step, start ns) -> line
 
 
 def parse_ts(text: str) -> int:
@@ -76,8 +88,43 @@ def _io(step: str, lines: list[str]) -> tuple[list[dict[str, Any]], list[dict[st
     return ins, outs
 
 
-def parse_log(path: Path) -> list[dict[str, Any]]:
-    """The ``task_attempt`` records one job's log file shows."""
+def parse_manifest(path: Path) -> Manifest:
+    """The manifest's lines by (date, step, start ns); unreadable lines are skipped."""
+    out: Manifest = {}
+    if not path.is_file():
+        return out
+    for raw in path.read_text(errors="replace").splitlines():
+        try:
+            line = json.loads(raw)
+            out[(line["date"], line["step"], parse_ts(line["start"]))] = line
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _refs(refs: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": r.get("name"), "uri": r.get("uri"), "sha256": r.get("sha256")}
+        for r in refs or []
+        if isinstance(r, dict)
+    ]
+
+
+def _practiced(record: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the inputs, outputs and code version of its manifest line."""
+    revision = line.get("code_revision")
+    return {
+        **record,
+        "inputs": _refs(line.get("inputs")),
+        "outputs": _refs(line.get("outputs")),
+        "code_version": f"{record['step']}@{revision}" if revision else None,
+        "args": line.get("args"),
+        "practiced": PRACTICED,
+    }
+
+
+def parse_log(path: Path, manifest: Manifest | None = None) -> list[dict[str, Any]]:
+    """The ``task_attempt`` records one job's log file shows (with its manifest lines)."""
     if not path.is_file():
         return []
     out: list[dict[str, Any]] = []
@@ -88,11 +135,11 @@ def parse_log(path: Path) -> list[dict[str, Any]]:
         if current is None:
             return
         ins, outs = _io(current["step"], current.pop("lines"))
-        out.append(
-            trace.task_attempt(
-                **current, state=state, end_ns=end_ns, inputs=ins, outputs=outs, passive=True
-            )
+        rec = trace.task_attempt(
+            **current, state=state, end_ns=end_ns, inputs=ins, outputs=outs, passive=True
         )
+        line = (manifest or {}).get((rec["logical_date"], rec["step"], rec["start_ns"]))
+        out.append(rec if line is None else _practiced(rec, line))
         current = None
 
     for line in path.read_text(errors="replace").splitlines():
@@ -157,20 +204,26 @@ def parse_mail(path: Path) -> dict[str, Any] | None:
         key, _, val = str(value).strip().strip("<>").partition("=")
         env[key] = val
     m = _SCRIPT.search(subject)
+    step = m[1] if m else None
+    if step not in STEP_NAMES:  # pipeline.sh: the failed step's report names it
+        body = msg.get_payload(decode=True)
+        r = _REPORT.search(body.decode(errors="replace") if isinstance(body, bytes) else "")
+        step = r[1] if r else None
     return trace.alert(
         t_ns=int(received),
         channel="mail",
         subject=subject,
         logical_date=env.get("LOGICAL_DATE"),
-        step=m[1] if m and m[1] in STEP_NAMES else None,
+        step=step if step in STEP_NAMES else None,
     )
 
 
 def collect(logs: Path, alerts: Path) -> list[dict[str, Any]]:
     """Every job log under ``logs`` and every mail in the alert sink, in time order."""
     records: list[dict[str, Any]] = []
+    manifest = parse_manifest(logs / MANIFEST)
     for step in STEP_NAMES:
-        records += parse_log(logs / f"{step}.log")
+        records += parse_log(logs / f"{step}.log", manifest)
     if alerts.is_dir():
         for f in sorted(alerts.glob("*.eml")):
             rec = parse_mail(f)

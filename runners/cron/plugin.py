@@ -9,9 +9,18 @@ CLOCK = Note(
     "times add back the daemon's idle time each run journals (compressed waits)."
 )
 
+PIPELINE = Note(
+    "Profile pipeline: one crontab entry runs the whole chain from one script "
+    "(pipeline.sh), each step with lib.sh's markers, retries, timeout, mail and manifest; "
+    "the script's order is the only dependency management.",
+    profiles=("pipeline",),
+)
+
 # x30: the default crontab on a clock ten times slower (schedule.py), to check that the
 # compression does not change the verdicts
 PROFILES = ("default", "tuned", "x30")
+# pipeline: one crontab entry runs every step from one script (hardened scripts only)
+HARDENED_PROFILES = (*PROFILES, "pipeline")
 
 PLUGINS = (
     RunnerPlugin(
@@ -50,9 +59,9 @@ PLUGINS = (
             }
         ),
         adapter=".adapter:HardenedCronRunner",
-        profiles=PROFILES,
+        profiles=HARDENED_PROFILES,
         version_key="cron",
         cost_s=40,
-        notes=(CLOCK,),
+        notes=(CLOCK, PIPELINE),
     ),
 )

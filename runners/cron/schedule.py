@@ -12,6 +12,9 @@ busy or cold machine, ``MEASURED_WARM_S`` on a quiet warm one. ``default`` leave
 quarter more than the slow figures, like a team sizing slots for its bad days; ``tuned``
 leaves about half more than the warm figures, and overlaps when the machine is slow (the
 price of tightening cron offsets). At x300 one fake minute is 0.2 real seconds.
+
+``pipeline`` has one crontab entry (``PIPELINE``, at ``default``'s first minute) running
+the whole chain from one script: there are no slots between steps, only the lead-in.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from orchbench.workflow.spec import STEP_NAMES
 
+PIPELINE = "pipeline"  # the job of a one-entry crontab: pipeline.sh runs every step
 MEASURED_SLOW_S: Mapping[str, float] = {
     "ingest": 1.1,
     "validate": 1.6,
@@ -46,60 +50,73 @@ MEASURED_WARM_S: Mapping[str, float] = {
 
 @dataclass(frozen=True)
 class Schedule:
-    """When each job fires (minutes after ``first_run``, daily) and how fast the clock runs."""
+    """When each job fires (minutes after ``first_run``, daily) and how fast the clock runs.
+
+    A job is a step (one crontab line per step, every step in order) or ``PIPELINE`` alone
+    (one line whose script runs every step in order).
+    """
 
     speed: float  # fake seconds per real second (libfaketime ``x`` factor)
     first_run: dt.time  # daily time of the first job
-    offsets_min: Mapping[str, int] = field(default_factory=dict)  # step -> minutes after it
+    offsets_min: Mapping[str, int] = field(default_factory=dict)  # job -> minutes after it
     lead_in_s: float = 30.0  # fake seconds the daemon starts before the first job's minute
 
     def __post_init__(self) -> None:
-        if list(self.offsets_min) != list(STEP_NAMES):
-            raise ValueError(f"offsets must name every step in order: {STEP_NAMES}")
+        if list(self.offsets_min) not in (list(STEP_NAMES), [PIPELINE]):
+            raise ValueError(f"offsets must name every step in order {STEP_NAMES}, or {PIPELINE}")
         values = list(self.offsets_min.values())
         if values != sorted(values) or len(set(values)) != len(values):
             raise ValueError("offsets must be strictly increasing")
 
-    def fire_time(self, logical_date: dt.date, step: str) -> dt.datetime:
-        """Fake wall-clock time the job of ``step`` fires for ``logical_date``.
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """The crontab's jobs, in the order they fire."""
+        return tuple(self.offsets_min)
+
+    def steps_of(self, job: str) -> tuple[str, ...]:
+        """The steps one job runs."""
+        return STEP_NAMES if job == PIPELINE else (job,)
+
+    def fire_time(self, logical_date: dt.date, job: str) -> dt.datetime:
+        """Fake wall-clock time ``job`` fires for ``logical_date``.
 
         A daily job processes yesterday's data: logical date D runs on day D+1.
         """
         day = logical_date + dt.timedelta(days=1)
         base = dt.datetime.combine(day, self.first_run)
-        return base + dt.timedelta(minutes=self.offsets_min[step])
+        return base + dt.timedelta(minutes=self.offsets_min[job])
 
     def daemon_start(self, logical_date: dt.date) -> dt.datetime:
         """Fake time the day's daemon starts: ``lead_in_s`` before the first job."""
-        return self.fire_time(logical_date, STEP_NAMES[0]) - dt.timedelta(seconds=self.lead_in_s)
+        return self.fire_time(logical_date, self.jobs[0]) - dt.timedelta(seconds=self.lead_in_s)
 
-    def cron_fields(self, step: str) -> str:
-        """The five time fields of the step's crontab line."""
+    def cron_fields(self, job: str) -> str:
+        """The five time fields of the job's crontab line."""
         t = dt.datetime.combine(dt.date(2000, 1, 1), self.first_run) + dt.timedelta(
-            minutes=self.offsets_min[step]
+            minutes=self.offsets_min[job]
         )
         return f"{t.minute} {t.hour} * * *"
 
     def margins(self, measured: Mapping[str, float]) -> dict[str, float]:
-        """Slot length / fake duration of each step but the last (>1 means it fits)."""
+        """Slot length / fake duration of each job but the last (>1 means it fits)."""
         out = {}
-        for a, b in itertools.pairwise(STEP_NAMES):
+        for a, b in itertools.pairwise(self.jobs):
             slot_s = (self.offsets_min[b] - self.offsets_min[a]) * 60
             out[a] = round(slot_s / (measured[a] * self.speed), 2)
         return out
 
     def real_day_s(self, measured: Mapping[str, float]) -> float:
-        """Expected real seconds of one simulated day (lead-in, slots, the last step)."""
-        last = STEP_NAMES[-1]
+        """Expected real seconds of one simulated day (lead-in, slots, the last job)."""
+        last = self.jobs[-1]
         fake = self.lead_in_s + self.offsets_min[last] * 60
-        return fake / self.speed + measured[last]
+        return fake / self.speed + sum(measured[s] for s in self.steps_of(last))
 
     def describe(self) -> dict[str, Any]:
         return {
             "speed": self.speed,
             "first_run": self.first_run.strftime("%H:%M"),
             "lead_in_s": self.lead_in_s,
-            "crontab": {s: self.cron_fields(s) for s in STEP_NAMES},
+            "crontab": {j: self.cron_fields(j) for j in self.jobs},
             "offsets_min": dict(self.offsets_min),
             "slot_margin_slow": self.margins(MEASURED_SLOW_S),
             "slot_margin_warm": self.margins(MEASURED_WARM_S),
@@ -137,4 +154,7 @@ SCHEDULES: dict[str, Schedule] = {
             "canary": 29,
         },
     ),
+    # One crontab entry runs the whole chain from one script (pipeline.sh), at default's
+    # first minute on default's clock: the steps follow each other with no slot between.
+    PIPELINE: Schedule(speed=300, first_run=dt.time(2, 0), offsets_min={PIPELINE: 0}),
 }

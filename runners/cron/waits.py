@@ -23,6 +23,9 @@ mail cron sends when a job ends (the adapter passes its receive times as ``marks
 real time and never counted. A restarted daemon (``scheduler_crash``) is one more
 segment, with its own start and clock; a minute that passed while the daemon was down
 never fires.
+
+A one-entry crontab (profile ``pipeline``: ``pipeline.sh`` runs every step) has one
+minute, so only its lead-in: its steps follow each other on the real clock.
 """
 
 from __future__ import annotations
@@ -52,9 +55,9 @@ class Wait:
     production_s: float
 
 
-def fire_ns(schedule: Schedule, seg: Segment, date: dt.date, step: str) -> int:
-    """Real time (ns) at which the segment's daemon clock shows ``step``'s minute."""
-    fake_s = (schedule.fire_time(date, step) - seg.fake_start).total_seconds()
+def fire_ns(schedule: Schedule, seg: Segment, date: dt.date, job: str) -> int:
+    """Real time (ns) at which the segment's daemon clock shows ``job``'s minute."""
+    fake_s = (schedule.fire_time(date, job) - seg.fake_start).total_seconds()
     return seg.start_ns + round(fake_s / schedule.speed * 1e9)
 
 
@@ -77,8 +80,8 @@ def compressed_waits(
     for seg in segments:
         busy = _jobs(mine, seg)
         anchor = seg.start_ns  # the segment's start, then the last minute that fired
-        for step in STEP_NAMES:
-            t = fire_ns(schedule, seg, date, step)
+        for job in schedule.jobs:
+            t = fire_ns(schedule, seg, date, job)
             if not seg.start_ns <= t <= seg.end_ns:
                 continue
             if not any(start <= t < end for start, end in busy):

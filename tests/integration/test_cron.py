@@ -313,10 +313,10 @@ def test_schema_break_hardened_refuses_and_mails(runs: Callable[[str, str], Path
         if r.get("state") == "upstream_failed" and r["logical_date"] == DAY2
     }
     assert refused == set(STEP_NAMES[2:])
-    # recovery: remove the markers, run the rerun script
+    # recovery: one decision, one command: the rerun script from the plan's step
     commands = [o["command"] for o in j.operator_actions]
-    assert any(c.startswith("rm -f ") and f"/markers/{DAY2}/" in c for c in commands)
-    assert any(c.endswith(f"rerun.sh {DAY2}") for c in commands)
+    assert j.human_actions == 1
+    assert commands == [f"{SCRIPTS}/hardened/rerun.sh {DAY2} --from {run['recovery_plan'][DAY2]}"]
     after = {a.step: a.status for a in j.attempts if a.logical_date == DAY2 and a.start_ns > fix}
     assert after == dict.fromkeys(STEP_NAMES, "success")
 

@@ -101,3 +101,33 @@ def test_the_mail_cron_sends_after_a_job_is_real_time() -> None:
     assert (2.16, 3.5) in got  # featurize's wait starts once the mail is in
     before_featurize = waits[got.index((2.16, 3.5))]
     assert before_featurize.production_s == pytest.approx(10 * 60 - (2.16 - 1.5))
+
+
+def test_one_entry_crontab_counts_only_its_lead_in() -> None:
+    """Profile pipeline: pipeline.sh runs every step from one minute; the gaps between
+    its steps (and the minutes the default crontab would have) are real time."""
+    sched = SCHEDULES["pipeline"]
+    assert sched.jobs == ("pipeline",) and sched.cron_fields("pipeline") == "0 2 * * *"
+    seg = Segment(T0, T0 + 20 * S, sched.daemon_start(DATE))
+    t = 0.15
+    runs = []
+    for step in ("ingest", "validate", "featurize", "train", "evaluate", "register", "canary"):
+        runs.append(attempt(step, t, t + 0.9))
+        t += 1.0  # 0.1 s between steps: the script starting the next one
+    waits = compressed_waits(sched, DATE, [seg], runs)
+    assert spans(waits) == [(0.0, 0.1)]
+    assert waits[0].production_s == pytest.approx(30.0)
+    # the default crontab on the same attempts counts the minutes between the steps
+    assert len(compressed_waits(SCHED, DATE, [SEG], runs)) > 1
+
+
+def test_schedule_takes_every_step_or_one_pipeline_job() -> None:
+    from runners.cron.schedule import Schedule
+
+    with pytest.raises(ValueError):
+        Schedule(speed=300, first_run=dt.time(2), offsets_min={"ingest": 0, "train": 5})
+    sched = SCHEDULES["pipeline"]
+    assert sched.margins({"pipeline": 1.0}) == {}
+    assert sched.real_day_s(dict.fromkeys(sched.steps_of("pipeline"), 1.0)) == pytest.approx(
+        30 / 300 + 7
+    )

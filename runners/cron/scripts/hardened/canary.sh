@@ -4,4 +4,8 @@ source "$(dirname "$0")/lib.sh"
 
 run_step canary "register" \
     --in registration="$DAY/registration.json" \
-    --out deployment="$DAY/deployment.json"
+    --reads holdout="$WORLD/reference/holdout.csv" \
+    --reads champion="$WORLD/registry/champion.json" \
+    --reads serving="$WORLD/serving" \
+    --out deployment="$DAY/deployment.json" \
+    --writes serving="$WORLD/serving"

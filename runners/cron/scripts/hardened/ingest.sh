@@ -3,4 +3,5 @@
 source "$(dirname "$0")/lib.sh"
 
 run_step ingest "" \
+    --reads landing="$WORLD/landing/$LOGICAL_DATE.csv" \
     --out raw="$DAY/raw.csv"

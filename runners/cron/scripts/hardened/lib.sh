@@ -11,10 +11,13 @@
 #                       model, which a retry cannot fix) fails at once, without a retry
 #   quiet unless broken details go to $PIPELINE_LOGS/<step>.log; a failure prints a short
 #                       report, which cron mails to MAILTO with "(failed)" in the subject
+#   manifest            one JSON line per attempt in $PIPELINE_LOGS/manifest.jsonl: date,
+#                       step, arguments, sha256 of each input and output file, revision
+#                       of the step code, start and end time, exit status
 set -euo pipefail
 
 LOGICAL_DATE=${LOGICAL_DATE:-$(date -d yesterday +%F)}
-: "${PIPELINE_PYTHON:?} ${PIPELINE_DATA:?} ${PIPELINE_LOGS:?}"
+: "${PIPELINE_PYTHON:?} ${PIPELINE_DATA:?} ${PIPELINE_LOGS:?} ${ORCHBENCH_WORLD:?}"
 RETRIES=${RETRIES:-2}
 EX_DATAERR=65 # the step program's exit status for errors a retry cannot fix
 RETRY_DELAY_S=${RETRY_DELAY_S:-60}
@@ -24,8 +27,12 @@ UPSTREAM_WAIT_S=${UPSTREAM_WAIT_S:-10800}
 DAY=$PIPELINE_DATA/$LOGICAL_DATE
 MARKERS=$PIPELINE_DATA/markers/$LOGICAL_DATE
 LOCKS=$PIPELINE_DATA/locks
+MANIFEST=$PIPELINE_LOGS/manifest.jsonl
+WORLD=$ORCHBENCH_WORLD # the landing area, reference data, registry and serving slots
+CODE=$WORLD/code       # the team's step code repository, where it is deployed from one
 STEP=unknown
 WHY=""
+REVISION=""
 
 log() { echo "[$(date --rfc-3339=ns)] $STEP $LOGICAL_DATE $*"; }
 
@@ -46,12 +53,76 @@ report_failure() {
     } >&3
 }
 
+# The revision of the step code: the commit of the code repository when there is one,
+# else the sha256 of the installed step module. Once per script run.
+code_revision() {
+    local rev module sum
+    if [[ -e $CODE/.git ]]; then
+        rev=$(git -C "$CODE" rev-parse --short HEAD) && echo "git:$rev"
+    else
+        module=$("$PIPELINE_PYTHON" -c \
+            'import importlib.util as u; print(u.find_spec("orchbench.workflow.steps").origin)') &&
+            sum=$(sha256sum <"$module") && echo "sha256:${sum%% *}"
+    fi
+}
+
+# hashes SIDE NAME=PATH...: "SIDE<TAB>NAME<TAB>PATH<TAB>SHA256" per file (each file of a
+# directory; "-" for a missing one)
+hashes() {
+    local side=$1 ref name path f
+    shift
+    for ref in "$@"; do
+        name=${ref%%=*} path=${ref#*=}
+        if [[ -d $path ]]; then
+            find "$path" -type f | sort | while read -r f; do
+                printf '%s\t%s\t%s\t%s\n' "$side" "$name" "$f" "$(sha256sum <"$f" | cut -d' ' -f1)"
+            done
+        elif [[ -f $path ]]; then
+            printf '%s\t%s\t%s\t%s\n' "$side" "$name" "$path" "$(sha256sum <"$path" | cut -d' ' -f1)"
+        else
+            printf '%s\t%s\t%s\t-\n' "$side" "$name" "$path"
+        fi
+    done
+}
+
+# manifest ATTEMPT START END RC REVISION ARG...: append the attempt's line (ARG...: the
+# step program's arguments); reads hashes() on stdin
+manifest() {
+    "$PIPELINE_PYTHON" -I -c '
+import json, sys
+path, date, step, attempt, start, end, rc, revision, *args = sys.argv[1:]
+refs = {"in": [], "out": []}
+for line in filter(str.strip, sys.stdin):
+    side, name, uri, sha = line.rstrip("\n").split("\t")
+    refs[side].append({"name": name, "uri": uri, "sha256": None if sha == "-" else sha})
+line = {"date": date, "step": step, "attempt": int(attempt), "args": args,
+        "inputs": refs["in"], "outputs": refs["out"], "code_revision": revision,
+        "start": start, "end": end, "exit": int(rc)}
+with open(path, "a") as f:
+    f.write(json.dumps(line) + "\n")
+' "$MANIFEST" "$LOGICAL_DATE" "$STEP" "$@"
+}
+
 # run_step STEP UPSTREAM [--in NAME=PATH ...] [--out NAME=PATH ...]
-# UPSTREAM is the step whose marker must exist first ("" for the first step).
+#                        [--reads NAME=PATH ...] [--writes NAME=PATH ...]
+# UPSTREAM is the step whose marker must exist first ("" for the first step). --in and
+# --out are passed to the step program; --reads and --writes name the files it finds
+# itself (the world's). The manifest hashes all four.
 run_step() {
     STEP=$1
-    local upstream=$2 attempt=1 rc
+    local upstream=$2 attempt=1 rc start end ins
+    local -a args=() reads=() writes=() argv
     shift 2
+    while (($#)); do
+        case $1 in
+            --in) args+=(--in "$2") reads+=("$2") ;;
+            --out) args+=(--out "$2") writes+=("$2") ;;
+            --reads) reads+=("$2") ;;
+            --writes) writes+=("$2") ;;
+            *) fail "run_step: unknown option $1" ;;
+        esac
+        shift 2
+    done
     mkdir -p "$DAY" "$MARKERS" "$LOCKS" "$PIPELINE_LOGS"
     exec 3>&2 >>"$PIPELINE_LOGS/$STEP.log" 2>&1 # fd 3 goes to cron (and to the mail)
     trap 'report_failure $?' EXIT
@@ -73,13 +144,20 @@ run_step() {
         fi
     fi
 
+    [[ -n $REVISION ]] || REVISION=$(code_revision) || REVISION=unknown
     while :; do
-        log "start attempt $attempt/$((RETRIES + 1))"
+        argv=("$STEP" --date "$LOGICAL_DATE" --native try="$attempt" "${args[@]}")
+        ins=$(hashes in "${reads[@]}")
+        start=$(date --rfc-3339=ns)
+        echo "[$start] $STEP $LOGICAL_DATE start attempt $attempt/$((RETRIES + 1))"
         rc=0
-        timeout --kill-after=5 "$STEP_TIMEOUT_S" \
-            "$PIPELINE_PYTHON" -m orchbench.step "$STEP" --date "$LOGICAL_DATE" \
-            --native try="$attempt" "$@" || rc=$?
-        log "end exit=$rc attempt $attempt/$((RETRIES + 1))"
+        timeout --kill-after=5 "$STEP_TIMEOUT_S" "$PIPELINE_PYTHON" -m orchbench.step "${argv[@]}" ||
+            rc=$?
+        end=$(date --rfc-3339=ns)
+        echo "[$end] $STEP $LOGICAL_DATE end exit=$rc attempt $attempt/$((RETRIES + 1))"
+        { echo "$ins" && hashes out "${writes[@]}"; } |
+            manifest "$attempt" "$start" "$end" "$rc" "$REVISION" "${argv[@]}" ||
+            log "manifest: could not write the line of attempt $attempt"
         ((rc == 0)) && break
         ((rc != EX_DATAERR)) || fail "bad data, not retried (exit $rc, attempt $attempt)"
         ((attempt <= RETRIES)) || fail "gave up after $attempt attempts (last exit $rc)"

@@ -5,4 +5,6 @@ source "$(dirname "$0")/lib.sh"
 run_step register "evaluate" \
     --in model="$DAY/model.json" \
     --in evaluation="$DAY/evaluation.json" \
-    --out registration="$DAY/registration.json"
+    --reads champion="$WORLD/registry/champion.json" \
+    --out registration="$DAY/registration.json" \
+    --writes champion="$WORLD/registry/champion.json"
