@@ -13,9 +13,10 @@ written by the sendmail stub become ``alert`` records at the stub's real receive
 The hardened scripts also write ``manifest.jsonl`` beside the logs (``lib.sh``): per
 attempt its date, step, arguments, sha256 of each input and output file, the revision of
 the step code, start and end (the log's own timestamps) and exit status. An attempt whose
-manifest line is found (same date, step and start) takes its inputs, outputs and
-``code_version`` (``STEP@REVISION``) from it, marked ``practiced``: lineage code a careful
-team writes, not something cron records (``orchbench.trace``).
+manifest line is found (same date, step and start) gets its inputs and outputs with
+their hashes added beside the paths its log printed, and its ``code_version``
+(``STEP@REVISION``), all marked ``practiced``: lineage code a careful team writes, not
+something cron records (``orchbench.trace``). The log's paths stay native.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _IO: dict[str, re.Pattern[str]] = {
 _SCRIPT = re.compile(r"/scripts/(?:naive|hardened)/([a-z]+)\.sh")
 _REPORT = re.compile(r"^([a-z]+) for \d{4}-\d{2}-\d{2} failed", re.MULTILINE)  # lib.sh's
 MANIFEST = "manifest.jsonl"
-PRACTICED = ["inputs", "outputs", "code_version"]
+PRACTICED = ["code_version", "args"]  # the refs it adds are marked one by one
 Manifest = dict[tuple[str, str, int], dict[str, Any]]  # (date, step, start ns) -> line
 
 
@@ -111,16 +112,22 @@ def _refs(refs: Any) -> list[dict[str, Any]]:
 
 
 def _practiced(record: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with the inputs, outputs and code version of its manifest line."""
+    """``record`` with the inputs, outputs and code version of its manifest line added:
+    the manifest's refs beside the paths the step's own log printed (those stay native),
+    each marked ``practiced``; the code version is the manifest's alone."""
     revision = line.get("code_revision")
     return {
         **record,
-        "inputs": _refs(line.get("inputs")),
-        "outputs": _refs(line.get("outputs")),
+        "inputs": [*record["inputs"], *_marked(line.get("inputs"))],
+        "outputs": [*record["outputs"], *_marked(line.get("outputs"))],
         "code_version": f"{record['step']}@{revision}" if revision else None,
         "args": line.get("args"),
         "practiced": PRACTICED,
     }
+
+
+def _marked(refs: Any) -> list[dict[str, Any]]:
+    return [{**r, "practiced": True} for r in _refs(refs)]
 
 
 def parse_log(path: Path, manifest: Manifest | None = None) -> list[dict[str, Any]]:

@@ -60,6 +60,8 @@ PLUGINS = (
         ),
         adapter=".adapter:HardenedCronRunner",
         profiles=HARDENED_PROFILES,
+        # make bench carries the strongest cron beside the steelman's default
+        bench_profiles=("default", "pipeline"),
         version_key="cron",
         cost_s=40,
         notes=(CLOCK, PIPELINE),

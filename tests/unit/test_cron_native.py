@@ -43,12 +43,18 @@ def test_manifest_fills_the_attempt_marked_practiced(tmp_path: Path) -> None:
     (tmp_path / native.MANIFEST).write_text(json.dumps(_manifest_line()) + "\nnot json\n")
     [rec] = native.collect(tmp_path, tmp_path / "alerts")
     assert rec["passive"] is True and rec["state"] == "success"
-    assert rec["practiced"] == ["inputs", "outputs", "code_version"]
+    assert rec["practiced"] == ["code_version", "args"]
     assert rec["code_version"] == "train@git:abc1234"
-    assert [r["sha256"] for r in rec["outputs"]] == ["m" * 64]
+    # the log's own path (native, no hash) and the manifest's ref (practiced, hashed)
+    assert [(r["sha256"], r.get("practiced")) for r in rec["outputs"]] == [
+        (None, None),
+        ("m" * 64, True),
+    ]
     assert rec["args"][0] == "train"
     [bare] = trace.native_only([rec])
-    assert (bare["inputs"], bare["outputs"], bare["code_version"]) == ([], [], None)
+    assert [r["uri"] for r in bare["outputs"]] == [f"/a/{D}/model.json"]  # from the log
+    assert all(r["sha256"] is None for r in bare["inputs"] + bare["outputs"])
+    assert bare["code_version"] is None
     assert bare["step"] == "train" and bare["start_ns"] == rec["start_ns"]
 
 
