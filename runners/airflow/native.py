@@ -24,7 +24,11 @@ What becomes what:
     DAG wrote (landing, holdout, reference) has no hash.
   OpenLineage's datasets name assets, not a day's file, so they are kept beside them
   (``openlineage``) rather than counted as inputs/outputs.
-- ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
+- ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task,
+  with the bundle version when the bundle is versioned. A new DAG version exists only when
+  the serialized DAG changed: a change inside the code a task imports makes none.
+- ``practiced``: inputs and outputs (their hashes are the DAG's own ``sha256_path`` in the
+  asset events' ``extra``) and ``model_lineage`` (built from them) are marked practiced.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful try of train (a cleared run
   trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
@@ -48,6 +52,9 @@ from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES
 from runners.airflow.api import AirflowAPI, APIError, q
 
 SOURCE = "airflow-api"
+# A try's inputs and outputs carry the sha256 our DAG put in each asset event's ``extra``
+# (and register's hash of the model it read): practiced lineage, not Airflow's own.
+PRACTICED_REFS = ["inputs", "outputs"]
 GATE = "deploy_gate"
 _STATE = {
     "success": "success",
@@ -149,6 +156,7 @@ class _Run:
     xcoms: dict[str, dict[str, Any] | None]  # task_id -> return value (successful tasks)
     events: dict[str, list[dict[str, Any]]]  # task_id -> asset events it emitted
     dag_events: list[dict[str, Any]]  # every asset event of the DAG, all runs
+    bundle_version: str | None = None  # the dag run's bundle version (versioned bundles)
 
 
 class Collector:
@@ -191,7 +199,7 @@ class Collector:
             xcoms = {
                 tid: self._xcom(base, tid) for tid, t in tis.items() if t["state"] == "success"
             }
-            view = _Run(rid, date, tis, xcoms, events[rid], dag_events)
+            view = _Run(rid, date, tis, xcoms, events[rid], dag_events, run.get("bundle_version"))
             for tid in sorted(tis, key=_order):
                 tries = self.api.get(f"{base}/{q(tid)}/tries").get("task_instances", [])
                 tries.sort(key=lambda t: t["try_number"])
@@ -273,7 +281,12 @@ class Collector:
                 model = next((r for r in ins if r["name"] == "model"), None)
                 if model is not None:
                     ins.append(_ref("model", model["uri"], xcom["model_sha256"]))
-        version = (t.get("dag_version") or {}).get("version_number")
+        dag_version = t.get("dag_version") or {}
+        version = dag_version.get("version_number")
+        # the bundle version the dag run used (None for a local, unversioned bundle); a
+        # DagVersion's own bundle_version is refreshed in place when the bundle advances
+        # without a DAG change (SerializedDagModel.write_dag), so it is not per try
+        bundle = run.bundle_version
         extra: dict[str, Any] = {
             "task_id": tid,
             "max_tries": t.get("max_tries"),
@@ -299,7 +312,12 @@ class Collector:
             run=run.rid,
             inputs=_merge(ins),
             outputs=_merge(outs),
-            code_version=f"dag v{version}/{tid}" if version is not None and ran else None,
+            code_version=(
+                f"dag v{version}{f' ({bundle})' if bundle else ''}/{tid}"
+                if version is not None and ran
+                else None
+            ),
+            practiced=PRACTICED_REFS,
             **extra,
         )
 
@@ -356,6 +374,7 @@ class Collector:
                         run=run.rid,
                         attempt=int(t["try_number"]) or None,
                         source=SOURCE,
+                        practiced=True,  # its hashes are the ones our DAG recorded
                     )
                 )
             return out

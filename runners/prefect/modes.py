@@ -43,7 +43,7 @@ from runners.prefect.pool import (
     register_deployment,
 )
 from runners.prefect.serve import POLL_S as SERVE_POLL_S
-from runners.prefect.serve import ServeError, ServeProcess, deployment_name
+from runners.prefect.serve import ServeError, ServeProcess, code_revision, deployment_name
 from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
 
 if TYPE_CHECKING:
@@ -174,6 +174,11 @@ class Mode:
 
     def restart(self, ctx: RunContext) -> None:
         """After a scheduler crash, once the server is back: restart what else died."""
+
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """New code was committed to the world's code repository: deploy it the way this
+        mode's users do; what was done (None: nothing, the next flow run imports it)."""
+        return None
 
     def stop(self) -> None:
         """Stop what ``start`` started besides the server (the runner stops that)."""
@@ -439,6 +444,18 @@ class Served(DeploymentRuns):
         r = self.runner
         if self.serve is not None and not self.serve.alive() and r.api is not None:
             self.serve.start(r.api)
+
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """Re-serve: stop the serve process and start it again, as a team restarts
+        ``flow.serve()`` after pulling new code; the new process updates the deployment's
+        version to the repository's new revision before the next flow run is created."""
+        r = self.runner
+        if self.serve is None or r.api is None:
+            return None
+        version = code_revision(ctx.world.root)
+        self.serve.stop()
+        self.deployment_id = self.serve.start(r.api, version=version)
+        return f"re-served deployment daily-retraining/{self.deployment} version {version}"
 
     def finish(self) -> None:
         if self.serve is not None:

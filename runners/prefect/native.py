@@ -14,7 +14,10 @@ states point to, and the messages the failure hooks delivered to the alert sink.
   ``Running``: what the system says, not what happened. Every record here is read from
   the API, the system's central view (none is passive); ``attempt`` is
   Prefect's own count within the task run; ``run`` the flow run id; ``code_version`` the
-  task's ``version`` (Prefect records it on the task run).
+  task's ``version`` if it has one, else the flow run's deployment version (the git
+  revision the team serves; ``flow_version`` without a deployment), per task.
+- ``practiced``: inputs and outputs carry the sha256 our flow stored in asset metadata and
+  task results, and ``model_lineage`` is built from them: marked practiced.
 - Inputs: for each argument that came from another task, that task run's persisted result
   (what it wrote and its sha256); the assets the materialization event names as upstream
   (source/state files, by key only). Outputs: the materialization event's assets with the
@@ -52,6 +55,9 @@ SOURCE = "prefect-api"
 PAGE = 200  # the most flow/task runs one filter call returns
 EVENTS_PAGE = 50  # the most events one call returns
 MATERIALIZED = "prefect.asset.materialization."
+# Every sha256 in a task attempt's inputs and outputs is one our flow computed and stored
+# through Prefect's API (asset metadata, the task's returned ``Output``): practiced lineage.
+PRACTICED_REFS = ["inputs", "outputs"]
 WORKER_EVENTS = "prefect.worker."
 
 
@@ -295,6 +301,7 @@ def convert(
     """The common trace records for one run's snapshot (see the module docstring)."""
     records: list[dict[str, Any]] = []
     dates = {f["id"]: str((f.get("parameters") or {}).get("logical_date")) for f in snap.flow_runs}
+    run_versions = {f["id"]: code_version_of(f) for f in snap.flow_runs}
     by_id = {t["id"]: t for t in snap.task_runs}
     results = {t["id"]: _load_result(t.get("state")) for t in snap.task_runs}
     events: dict[str, list[dict[str, Any]]] = {}
@@ -388,11 +395,12 @@ def convert(
                     run=run,
                     inputs=inputs,
                     outputs=out,
-                    code_version=t.get("task_version"),
+                    code_version=_task_version(t, run_versions.get(run), step),
                     native_state=a["native"],
                     task_run=t["id"],
                     message=a.get("message"),
                     artifacts=published if last else [],
+                    practiced=PRACTICED_REFS,
                 )
             )
         if step == "train" and tries and tries[-1]["state"] == "success":
@@ -407,6 +415,7 @@ def convert(
                         training=training[0],
                         run=run,
                         source=SOURCE,
+                        practiced=True,  # built from the hashes our flow recorded
                     )
                 )
         if step == "canary":
@@ -448,6 +457,25 @@ def convert(
         )
     records.extend(read_alerts(alerts_dir) if alerts_dir is not None else [])
     return records
+
+
+def code_version_of(flow_run: dict[str, Any]) -> str | None:
+    """The code version Prefect recorded on a flow run: its deployment's version when it
+    ran from one (the repository's git revision, set where the flow is served), else the
+    flow's version (by default a hash of the flow's file)."""
+    if dv := flow_run.get("deployment_version"):
+        return f"deployment {dv}"
+    if fv := flow_run.get("flow_version"):
+        return f"flow {fv}"
+    return None
+
+
+def _task_version(task_run: dict[str, Any], run_version: str | None, step: str) -> str | None:
+    """A task run's code version: its own ``task_version`` when the task sets one, else the
+    flow run's version, per task (one flow version covers every task of the flow)."""
+    if tv := task_run.get("task_version"):
+        return str(tv)
+    return f"{run_version}/{step}" if run_version else None
 
 
 def _workers(worker_events: list[dict[str, Any]]) -> dict[str, str]:
