@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
     parser.add_argument("--deploy", metavar="NAME", help="register a deployment and exit")
     parser.add_argument("--pool", help="the work pool of --deploy")
+    parser.add_argument("--version", help="the deployment version of --deploy")
     parser.add_argument("--serve", metavar="NAME", help="serve the flow as a deployment")
     args = parser.parse_args(argv)
     if args.serve:
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--deploy needs --pool")
         from runners.prefect.deploy import deploy
 
-        print(json.dumps({"deployment_id": str(deploy(args.deploy, args.pool))}), flush=True)
+        dep_id = deploy(args.deploy, args.pool, version=args.version)
+        print(json.dumps({"deployment_id": str(dep_id)}), flush=True)
         return 0
     if args.declare:
         from runners.prefect.declared import declared
