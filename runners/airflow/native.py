@@ -27,8 +27,11 @@ What becomes what:
 - ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task,
   with the bundle version when the bundle is versioned. A new DAG version exists only when
   the serialized DAG changed: a change inside the code a task imports makes none.
-- ``practiced``: inputs and outputs (their hashes are the DAG's own ``sha256_path`` in the
-  asset events' ``extra``) and ``model_lineage`` (built from them) are marked practiced.
+- ``practiced`` (``orchbench.trace``): a ref whose sha256 is the DAG's own ``sha256_path``
+  from an asset event's ``extra`` is ``practiced: ["sha256"]`` (the path is Airflow's: a
+  rendered argument or the event's); register's XCom hash of its model is the task's
+  return value, which Airflow stores itself (unmarked); ``model_lineage`` marks
+  ``model_sha256``.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful try of train (a cleared run
   trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
@@ -52,9 +55,9 @@ from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES
 from runners.airflow.api import AirflowAPI, APIError, q
 
 SOURCE = "airflow-api"
-# A try's inputs and outputs carry the sha256 our DAG put in each asset event's ``extra``
-# (and register's hash of the model it read): practiced lineage, not Airflow's own.
-PRACTICED_REFS = ["inputs", "outputs"]
+# The mark of a ref whose sha256 our DAG put in an asset event's ``extra``: the path is
+# Airflow's, the hash practiced lineage.
+PRACTICED_SHA = ["sha256"]
 GATE = "deploy_gate"
 _STATE = {
     "success": "success",
@@ -88,12 +91,22 @@ def _ref(name: str, uri: str | None, sha256: str | None = None) -> dict[str, Any
     return {"name": name, "uri": uri, "sha256": sha256}
 
 
+def _practiced(ref: dict[str, Any]) -> dict[str, Any]:
+    """``ref`` with its sha256 marked practiced (the DAG's hash), when it has one."""
+    return {**ref, "practiced": PRACTICED_SHA} if ref.get("sha256") else ref
+
+
 def _merge(refs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ref per (name, uri), keeping a sha256 when any source had one."""
+    """One ref per (name, uri), keeping a sha256 when any source had one (Airflow's own
+    before the DAG's practiced one)."""
+
+    def rank(r: dict[str, Any]) -> int:
+        return 0 if not r.get("sha256") else 1 if r.get("practiced") else 2
+
     out: dict[tuple[Any, Any], dict[str, Any]] = {}
     for r in refs:
         key = (r["name"], r["uri"])
-        if key not in out or (r.get("sha256") and not out[key].get("sha256")):
+        if key not in out or rank(r) > rank(out[key]):
             out[key] = dict(r)
     return list(out.values())
 
@@ -103,7 +116,7 @@ def written(event: dict[str, Any]) -> dict[str, Any]:
     task wrote (``extra.path``, else the asset's URI) and the ``sha256`` it recorded."""
     extra = event.get("extra") or {}
     name = str(event.get("name") or "").rsplit(".", 1)[-1]
-    return _ref(name, extra.get("path") or _path(event["uri"]), extra.get("sha256"))
+    return _practiced(_ref(name, extra.get("path") or _path(event["uri"]), extra.get("sha256")))
 
 
 def events_by_try(
@@ -268,7 +281,7 @@ class Collector:
             args = _kwargs(run.tis[tid])
             # what the DAG's tasks last recorded writing there before this try started
             ins += [
-                _ref(k, str(v), hash_before(run.dag_events, str(v), start))
+                _practiced(_ref(k, str(v), hash_before(run.dag_events, str(v), start)))
                 for k, v in args.items()
                 if k in spec.inputs
             ]
@@ -317,7 +330,6 @@ class Collector:
                 if version is not None and ran
                 else None
             ),
-            practiced=PRACTICED_REFS,
             **extra,
         )
 
@@ -360,21 +372,26 @@ class Collector:
                     continue
                 refs = rec.get("outputs") or []
                 sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
+                # the DAG's hash (practiced), else register's return value (Airflow's XCom)
+                mark = ["model_sha256"] if sha else None
                 if k == len(tries) - 1:
                     sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
                 ins = rec.get("inputs") or []
-                training = next((r["sha256"] for r in ins if r["uri"] == features), None)
+                training = next((r for r in ins if r["uri"] == features), None)
+                training = _practiced(
+                    {"uri": features, "sha256": training["sha256"] if training else None}
+                )
                 out.append(
                     trace.record(
                         "model_lineage",
                         model_uri=model,
                         model_sha256=sha,
-                        training={"uri": features, "sha256": training},
+                        training=training,
                         logical_date=run.date,
                         run=run.rid,
                         attempt=int(t["try_number"]) or None,
                         source=SOURCE,
-                        practiced=True,  # its hashes are the ones our DAG recorded
+                        **({"practiced": mark} if mark else {}),
                     )
                 )
             return out

@@ -16,8 +16,11 @@ states point to, and the messages the failure hooks delivered to the alert sink.
   Prefect's own count within the task run; ``run`` the flow run id; ``code_version`` the
   task's ``version`` if it has one, else the flow run's deployment version (the git
   revision the team serves; ``flow_version`` without a deployment), per task.
-- ``practiced``: inputs and outputs carry the sha256 our flow stored in asset metadata and
-  task results, and ``model_lineage`` is built from them: marked practiced.
+- ``practiced`` (``orchbench.trace``): every sha256 in a ref is one our flow computed and
+  stored through Prefect's API (asset metadata, the task's returned ``Output``): such a
+  ref is ``practiced: ["sha256"]`` (the asset key or returned path is Prefect's record);
+  ``model_lineage`` marks ``model_sha256``; ``deployment`` (read from the metadata the
+  flow added) is practiced whole.
 - Inputs: for each argument that came from another task, that task run's persisted result
   (what it wrote and its sha256); the assets the materialization event names as upstream
   (source/state files, by key only). Outputs: the materialization event's assets with the
@@ -55,9 +58,16 @@ SOURCE = "prefect-api"
 PAGE = 200  # the most flow/task runs one filter call returns
 EVENTS_PAGE = 50  # the most events one call returns
 MATERIALIZED = "prefect.asset.materialization."
-# Every sha256 in a task attempt's inputs and outputs is one our flow computed and stored
-# through Prefect's API (asset metadata, the task's returned ``Output``): practiced lineage.
-PRACTICED_REFS = ["inputs", "outputs"]
+# Every sha256 in a ref is one our flow computed and stored through Prefect's API (asset
+# metadata, the task's returned ``Output``): practiced lineage; the key or path is Prefect's.
+PRACTICED_SHA = ["sha256"]
+
+
+def _practiced(ref: dict[str, Any]) -> dict[str, Any]:
+    """``ref`` with its sha256 marked practiced, when it has one."""
+    return {**ref, "practiced": PRACTICED_SHA} if ref.get("sha256") else ref
+
+
 WORKER_EVENTS = "prefect.worker."
 
 
@@ -317,7 +327,8 @@ def convert(
                 uri = _key_uri(e["resource"]["prefect.resource.id"])
                 name = _artifact_name(uri, world)
                 sha = (e.get("payload") or {}).get("sha256")
-                produced.setdefault(tr, {})[name] = {"name": name, "uri": uri, "sha256": sha}
+                ref = {"name": name, "uri": uri, "sha256": sha}
+                produced.setdefault(tr, {})[name] = _practiced(ref)
 
     # Each asset's materializations in time order: which version a later reader saw.
     history: dict[str, list[tuple[int, str | None]]] = {}
@@ -339,7 +350,9 @@ def convert(
         name = STEP_BY_NAME[step].outputs[0]
         ref = produced.get(task_run_id, {}).get(name)
         if ref is None and (res := results.get(task_run_id)) is not None:
-            ref = {"name": res.get("name"), "uri": res.get("uri"), "sha256": res.get("sha256")}
+            ref = _practiced(
+                {"name": res.get("name"), "uri": res.get("uri"), "sha256": res.get("sha256")}
+            )
         return ref
 
     for t in snap.task_runs:
@@ -368,7 +381,9 @@ def convert(
                         named.add(uri)
                         sha = _version_at(history.get(uri, []), began)
                         inputs.append(
-                            {"name": _artifact_name(uri, world), "uri": uri, "sha256": sha}
+                            _practiced(
+                                {"name": _artifact_name(uri, world), "uri": uri, "sha256": sha}
+                            )
                         )
         cached = results.get(t["id"])
         published = [
@@ -382,7 +397,8 @@ def convert(
             if last and a["state"] == "success":
                 out = outputs
             elif last and a["state"] == "cached" and cached is not None:
-                out = [{"name": cached["name"], "uri": cached["uri"], "sha256": cached["sha256"]}]
+                ref = {"name": cached["name"], "uri": cached["uri"], "sha256": cached["sha256"]}
+                out = [_practiced(ref)]
             records.append(
                 trace.task_attempt(
                     logical_date=date,
@@ -400,7 +416,6 @@ def convert(
                     task_run=t["id"],
                     message=a.get("message"),
                     artifacts=published if last else [],
-                    practiced=PRACTICED_REFS,
                 )
             )
         if step == "train" and tries and tries[-1]["state"] == "success":
@@ -415,7 +430,7 @@ def convert(
                         training=training[0],
                         run=run,
                         source=SOURCE,
-                        practiced=True,  # built from the hashes our flow recorded
+                        practiced=["model_sha256"],  # the flow's hash; the keys Prefect's
                     )
                 )
         if step == "canary":
@@ -433,6 +448,7 @@ def convert(
                             run=run,
                             logical_date=date,
                             source=SOURCE,
+                            practiced=True,  # from the metadata the flow added to the event
                         )
                     )
 

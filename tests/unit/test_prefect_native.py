@@ -115,10 +115,11 @@ def test_convert_links_inputs_through_upstream_task_runs(tmp_path: Path) -> None
     )
     records = convert(snap, alerts_dir=tmp_path)
     ingest, validate = (r for r in records if r["kind"] == "task_attempt")
-    assert ingest["outputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    sha_ours = {"practiced": ["sha256"]}  # the flow's hash in asset metadata
+    assert ingest["outputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc", **sha_ours}]
     assert {"uri": landing[7:], "sha256": None}.items() <= ingest["inputs"][0].items()
     assert validate["state"] == "failed" and validate["run"] == fr
-    assert validate["inputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    assert validate["inputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc", **sha_ours}]
     assert validate["code_version"] == "v-validate"
     (run_state,) = (r for r in records if r["kind"] == "run_state")
     assert run_state["state"] == "failed" and run_state["logical_date"] == "2026-01-02"
@@ -156,8 +157,7 @@ def test_run_state_names_the_pool_and_the_worker_that_submitted_it() -> None:
 
 def test_code_version_is_the_flow_runs_deployment_version_per_task(tmp_path: Path) -> None:
     """Without a task ``version``, a task run's code version is its flow run's deployment
-    version (the git revision served), else the flow version; the hashes our flow stored
-    are marked practiced, and so is the model lineage built from them."""
+    version (the git revision served), else the flow version."""
     runs = [
         {
             "id": "f1",
@@ -185,4 +185,4 @@ def test_code_version_is_the_flow_runs_deployment_version_per_task(tmp_path: Pat
         "deployment 5a08691/train",
         "flow filehash/train",
     ]
-    assert all(r["practiced"] == ["inputs", "outputs"] for r in records)
+    assert not any("practiced" in r for r in records)  # no hashes here: nothing marked
