@@ -2,8 +2,9 @@
 
 It gives the expected final registry/serving state (by model content hash) and the CPU
 of every (date, step) (``benchmarks/step_prices.py`` measures the step prices of
-``rerun_cost_ratio`` with it).
-Results are cached per scenario content (faults and recovery do not change the oracle).
+``rerun_cost_ratio`` with it). Results are cached per scenario content (faults and
+recovery do not change the oracle; the scenario's code changes do, and are applied before
+the same dates as in the run).
 """
 
 from __future__ import annotations
@@ -40,21 +41,24 @@ class OracleResult:
 
 
 def oracle_key(scenario: Scenario) -> str:
-    """What the oracle depends on: the data, the dates and the gate (not faults/recovery)."""
+    """What the oracle depends on: the data, the dates, the gate, the step code and the
+    code changes deployed on which days (not faults/recovery)."""
     basis = {
         "dates": [d.isoformat() for d in scenario.logical_dates()],
         "data": scenario.data.model_dump(),
         "gate": scenario.gate.model_dump(),
         "code": _code_fingerprint(),
+        "code_changes": [c.model_dump() for c in scenario.code_changes],
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _code_fingerprint() -> str:
+    from orchbench.workflow.repo import fingerprint
     from orchbench.workflow.spec import STEP_NAMES
     from orchbench.wrapper import code_version
 
-    return ",".join(code_version(s) for s in STEP_NAMES)
+    return ",".join([*(code_version(s) for s in STEP_NAMES), fingerprint()])
 
 
 def run_oracle(scenario: Scenario, cache_dir: Path | None = None) -> OracleResult:
@@ -81,13 +85,16 @@ def _execute(scenario: Scenario, tmp: Path) -> OracleResult:
     from orchbench.journal import Journal
     from orchbench.workflow.data import prepare_world
     from orchbench.workflow.paths import dated_paths, step_paths
+    from orchbench.workflow.repo import commit_revision
     from orchbench.workflow.spec import STEPS
     from orchbench.wrapper import run_step
 
     world = prepare_world(tmp / "world", scenario)
     journal = tmp / "journal.jsonl"
     artifacts = tmp / "artifacts"
-    for day in scenario.logical_dates():
+    for n, day in enumerate(scenario.logical_dates(), start=1):
+        for change in scenario.code_changes_on(n):  # as the day loop does before a date
+            commit_revision(world, change.step, change.revision)
         paths = dated_paths(artifacts, day)
         for step in STEPS:
             run_step(

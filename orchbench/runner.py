@@ -41,6 +41,9 @@ class NotApplicable(RuntimeError):
 # Every scenario's schedule is daily: in production a date fires one interval after the
 # previous one; the day loop fires them back to back and journals the difference.
 SCHEDULE_INTERVAL_S = 86_400.0
+# A harness event: the scenario's team committed a new revision of a step's module to the
+# world's code repository (``step``, ``revision``, ``commit``) just before a date fired.
+CODE_CHANGE = "code_change"
 
 
 class RunTimeout(RuntimeError):
@@ -183,8 +186,10 @@ class Runner:
     def run_days(self, ctx: RunContext) -> None:
         """Run every logical date of the scenario the way the system schedules them.
 
-        Per date, in order: the deadline; each scheduler fault acts as the date is about to
-        fire (``SchedulerFault.fires``; a date no fault lets fire goes to
+        Per date, in order: the deadline; the scenario's code changes of that day (a
+        commit in the world's code repository, then ``deploy_code``); each scheduler
+        fault acts as the date is about to fire (``SchedulerFault.fires``; a date no fault
+        lets fire goes to
         ``scheduler_down``); then ``run_date``. After the last date, ``watch`` once more
         (a scheduler crash the last date outlived is restarted). Between two dates it
         journals the schedule interval the loop skipped as a ``compressed_wait``.
@@ -194,9 +199,11 @@ class Runner:
             fault.start(self, ctx)
         fired_ns: int | None = None  # when the previous date fired
         ended_ns = 0
-        for date in ctx.dates:
+        for day, date in enumerate(ctx.dates, start=1):
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before {date}")
+            for change in ctx.scenario.code_changes_on(day):
+                self._change_code(ctx, change.step, change.revision)
             now = time.time_ns()
             if fired_ns is not None:  # production waits one interval from fire to fire
                 took = (ended_ns - fired_ns) / 1e9 + self._stretch_s  # the date, in production
@@ -210,6 +217,15 @@ class Runner:
                 self.scheduler_down(ctx, date)
             ended_ns = time.time_ns()
         self.watch(ctx, None)
+
+    def _change_code(self, ctx: RunContext, step: str, revision: int) -> None:
+        """The team merges ``revision`` of ``step``'s module (a new commit in the world's
+        code repository), then deploys it the way this system's users do."""
+        from orchbench.workflow.repo import commit_revision
+
+        commit = commit_revision(ctx.world, step, revision)
+        jr.harness_event(ctx.journal, CODE_CHANGE, step=step, revision=revision, commit=commit)
+        self.deploy_code(ctx, step, revision)
 
     def compressed_wait(
         self, ctx: RunContext, start_ns: int, end_ns: int, production_s: float
@@ -251,6 +267,12 @@ class Runner:
 
     def prepare_days(self, ctx: RunContext) -> None:
         """Before the first date: deploy the scenario run's workflow to the system."""
+
+    def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
+        """A new ``revision`` of ``step``'s module was just committed to the world's code
+        repository (``ctx.world.code``): do what this system's users do when they deploy
+        new code (re-parse a DAG bundle, re-serve a flow, recompile and resubmit). The
+        default does nothing: the next attempt imports the new file."""
 
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """Have the system run ``date`` and return once it has finished.

@@ -52,6 +52,18 @@ class FaultSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="kind-specific parameters")
 
 
+class CodeChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: int = Field(ge=2, description="1-based index of the first logical date run with it")
+    step: Literal["train"] = Field(
+        description="the step whose module in the team's code repository changes"
+    )
+    revision: int = Field(
+        ge=2, description="the revision committed (orchbench.workflow.repo.REVISIONS)"
+    )
+
+
 class RecoverySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +90,12 @@ class Scenario(BaseModel):
     gate: GateSpec = Field(default_factory=GateSpec)
     policy: Policy = Field(default_factory=Policy)
     faults: list[FaultSpec] = Field(default_factory=list)
+    code_changes: list[CodeChange] = Field(
+        default_factory=list,
+        description="deploys of new step code: before the day fires, the revision is "
+        "committed to the world's code repository and each runner deploys it its own way; "
+        "not a fault (nothing is fixed after it), the oracle runs the same change",
+    )
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
 
     @model_validator(mode="after")
@@ -85,6 +103,19 @@ class Scenario(BaseModel):
         for i, f in enumerate(self.faults):
             if f.day > self.days:
                 raise ValueError(f"faults.{i}.day: {f.day} is after the last day ({self.days})")
+        from orchbench.workflow.repo import REVISIONS
+
+        for i, c in enumerate(self.code_changes):
+            if c.day > self.days:
+                raise ValueError(
+                    f"code_changes.{i}.day: {c.day} is after the last day ({self.days})"
+                )
+            if c.revision not in REVISIONS.get(c.step, {}):
+                known = ", ".join(map(str, sorted(REVISIONS.get(c.step, {}))))
+                raise ValueError(
+                    f"code_changes.{i}.revision: {c.step} has no revision {c.revision}; "
+                    f"known: {known}"
+                )
         return self
 
     def logical_dates(self) -> list[dt.date]:
@@ -92,6 +123,10 @@ class Scenario(BaseModel):
 
     def date_of_day(self, day: int) -> dt.date:
         return self.start_date + dt.timedelta(days=day - 1)
+
+    def code_changes_on(self, day: int) -> list[CodeChange]:
+        """The code changes deployed before the ``day``-th date fires."""
+        return [c for c in self.code_changes if c.day == day]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False)

@@ -11,6 +11,8 @@ that exists outside any pipeline lives here:
     serving/canary.json, serving/production.json
     faults/state.json         armed/fixed switches of the scenario's faults
     alerts/                   the alert sink (mail, callbacks) runners deliver to
+    code/                     the team's git repository of the step code that changes
+                              (``orchbench.workflow.repo``: train.py)
     config.json               step parameters from the scenario (gate floor, data spec)
 
 Steps find the world through ``ORCHBENCH_WORLD``; the journal through ``ORCHBENCH_JOURNAL``.
@@ -76,6 +78,10 @@ class World:
     @property
     def alerts(self) -> Path:
         return self.root / "alerts"
+
+    @property
+    def code(self) -> Path:
+        return self.root / "code"
 
     @property
     def config_path(self) -> Path:

@@ -30,17 +30,25 @@ from orchbench.journal import append_record, append_start, heartbeat_path
 from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME
 from orchbench.world import ENV_JOURNAL, ENV_RUN_ID, ENV_RUNNER, World
 
-_CODE_VERSIONS: dict[str, str] = {}
+_SOURCES: dict[str, str] = {}
 
 
-def code_version(step: str) -> str:
-    """Hash of the step function's source: changes exactly when the step's code does."""
-    if step not in _CODE_VERSIONS:
+def code_version(step: str, world: World | None = None) -> str:
+    """Hash of the step function's source plus, for a step whose implementation lives in
+    the world's code repository (``orchbench.workflow.repo``), that module's text as it is
+    now: changes exactly when the step's code does, also between two attempts of one
+    process (the module is re-read on every call; the function's source is fixed)."""
+    from orchbench.workflow.repo import module_source
+
+    if step not in _SOURCES:
         from orchbench.workflow.steps import STEP_FUNCS
 
-        src = inspect.getsource(STEP_FUNCS[step])
-        _CODE_VERSIONS[step] = hashlib.sha256(src.encode()).hexdigest()[:16]
-    return _CODE_VERSIONS[step]
+        _SOURCES[step] = inspect.getsource(STEP_FUNCS[step])
+    src = _SOURCES[step]
+    module = module_source(world, step)
+    if module is not None:
+        src += "\n" + module
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
 def default_paths(world: World, logical_date: dt.date) -> dict[str, Path]:
@@ -157,7 +165,7 @@ def run_step(
         "step": step,
         "pid": os.getpid(),
         "start_ns": time.time_ns(),
-        "code_version": code_version(step),
+        "code_version": code_version(step, call.world),
         "inputs": _refs(call.inputs),
         "native": call.native,
     }

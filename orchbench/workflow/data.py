@@ -97,9 +97,13 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def prepare_world(root: Path, scenario: Scenario) -> World:
-    """Create the world of one run: landing partitions for every date, reference, config."""
+    """Create the world of one run: landing partitions for every date, reference, config,
+    and the code repository at revision 1."""
+    from orchbench.workflow.repo import init_repo
+
     world = World(Path(root))
     world.create_dirs()
+    init_repo(world)
     for day in scenario.logical_dates():
         write_csv(
             partition(day, scenario.data.rows_per_day, scenario.data.seed),

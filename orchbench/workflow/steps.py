@@ -26,6 +26,7 @@ import pandas as pd
 
 from orchbench.hashing import sha256_path
 from orchbench.workflow.data import COUNTRIES, write_csv
+from orchbench.workflow.repo import load_module
 
 if TYPE_CHECKING:
     from orchbench.contracts import StepCall
@@ -178,11 +179,13 @@ def train(call: StepCall) -> dict[str, Any]:
     x = df[list(FEATURES)].to_numpy(dtype=float)
     y = df["label"].to_numpy()
     scaler = StandardScaler().fit(x)
-    # A small hyper-parameter search (20 strengths x 5 folds): about a second of CPU.
+    # The constants come from the team's code repository (world/code/train.py), read at
+    # each attempt: revision 1 searches 20 strengths x 5 folds, about a second of CPU.
     # One BLAS thread: the same CPU cost whatever else the machine runs, on every runner.
+    impl = load_module(call.world, "train")
     with threadpool_limits(limits=1):
         clf = LogisticRegressionCV(
-            Cs=20,
+            Cs=int(impl["CS"]),
             cv=5,
             max_iter=1000,
             l1_ratios=(0.0,),

@@ -150,6 +150,15 @@ class AirflowRunner(Runner):
         except TimeoutError as e:
             raise RunTimeout(str(e)) from None
 
+    def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
+        """What an Airflow team does once new code is in place: re-parse the DAG bundle
+        (``airflow dags reserialize``), so the scheduler runs what the files now say.
+        Airflow makes a new DAG version only when the serialized DAG changes
+        (``SerializedDagModel.write_dag``); a change inside the code a task imports does
+        not change it, and the task processes import the new module anyway."""
+        cmd = self.mode.reparse()
+        log.info("airflow: deployed %s revision %s; re-parsed: %s", step, revision, cmd)
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """Trigger the date's dag run over the REST API and wait for it."""
         assert self.stack is not None and self.dag_id is not None

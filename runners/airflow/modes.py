@@ -96,6 +96,12 @@ class Mode:
         """Start the killed scheduler again, as a supervisor would; its new pid."""
         raise NotImplementedError(f"{type(self).__name__} has no scheduler of ours")
 
+    def reparse(self) -> list[str] | None:
+        """Re-parse the DAG bundle after a deploy of new code (``airflow dags
+        reserialize``); the command run, or None when the deployment is not ours (its own
+        dag processor re-parses on its interval)."""
+        return None
+
     def pss_mb(self) -> float | None:
         """Memory of the deployment now (None when it is not ours to read)."""
         return None
@@ -178,6 +184,14 @@ class LocalStack(Mode):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
         return stack.restart(SCHEDULER)  # raises if it is still running
+
+    def reparse(self) -> list[str] | None:
+        stack = self._own()
+        cmd = [str(self.venv / "bin" / "airflow"), "dags", "reserialize"]
+        done = subprocess.run(cmd, env=stack.env(), capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow dags reserialize failed: {done.stderr[-2000:]}")
+        return cmd[1:]
 
     def pss_mb(self) -> float | None:
         return None if self.stack is None else self._own().pss_mb()

@@ -24,7 +24,14 @@ What becomes what:
     DAG wrote (landing, holdout, reference) has no hash.
   OpenLineage's datasets name assets, not a day's file, so they are kept beside them
   (``openlineage``) rather than counted as inputs/outputs.
-- ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task.
+- ``code_version``: the DAG version (Airflow 3 DAG versioning) each try ran, per task,
+  with the bundle version when the bundle is versioned. A new DAG version exists only when
+  the serialized DAG changed: a change inside the code a task imports makes none.
+- ``practiced`` (``orchbench.trace``): a ref whose sha256 is the DAG's own ``sha256_path``
+  from an asset event's ``extra`` is ``practiced: ["sha256"]`` (the path is Airflow's: a
+  rendered argument or the event's); register's XCom hash of its model is the task's
+  return value, which Airflow stores itself (unmarked); ``model_lineage`` marks
+  ``model_sha256``.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful try of train (a cleared run
   trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
@@ -48,6 +55,9 @@ from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES
 from runners.airflow.api import AirflowAPI, APIError, q
 
 SOURCE = "airflow-api"
+# The mark of a ref whose sha256 our DAG put in an asset event's ``extra``: the path is
+# Airflow's, the hash practiced lineage.
+PRACTICED_SHA = ["sha256"]
 GATE = "deploy_gate"
 _STATE = {
     "success": "success",
@@ -81,12 +91,22 @@ def _ref(name: str, uri: str | None, sha256: str | None = None) -> dict[str, Any
     return {"name": name, "uri": uri, "sha256": sha256}
 
 
+def _practiced(ref: dict[str, Any]) -> dict[str, Any]:
+    """``ref`` with its sha256 marked practiced (the DAG's hash), when it has one."""
+    return {**ref, "practiced": PRACTICED_SHA} if ref.get("sha256") else ref
+
+
 def _merge(refs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ref per (name, uri), keeping a sha256 when any source had one."""
+    """One ref per (name, uri), keeping a sha256 when any source had one (Airflow's own
+    before the DAG's practiced one)."""
+
+    def rank(r: dict[str, Any]) -> int:
+        return 0 if not r.get("sha256") else 1 if r.get("practiced") else 2
+
     out: dict[tuple[Any, Any], dict[str, Any]] = {}
     for r in refs:
         key = (r["name"], r["uri"])
-        if key not in out or (r.get("sha256") and not out[key].get("sha256")):
+        if key not in out or rank(r) > rank(out[key]):
             out[key] = dict(r)
     return list(out.values())
 
@@ -96,7 +116,7 @@ def written(event: dict[str, Any]) -> dict[str, Any]:
     task wrote (``extra.path``, else the asset's URI) and the ``sha256`` it recorded."""
     extra = event.get("extra") or {}
     name = str(event.get("name") or "").rsplit(".", 1)[-1]
-    return _ref(name, extra.get("path") or _path(event["uri"]), extra.get("sha256"))
+    return _practiced(_ref(name, extra.get("path") or _path(event["uri"]), extra.get("sha256")))
 
 
 def events_by_try(
@@ -149,6 +169,7 @@ class _Run:
     xcoms: dict[str, dict[str, Any] | None]  # task_id -> return value (successful tasks)
     events: dict[str, list[dict[str, Any]]]  # task_id -> asset events it emitted
     dag_events: list[dict[str, Any]]  # every asset event of the DAG, all runs
+    bundle_version: str | None = None  # the dag run's bundle version (versioned bundles)
 
 
 class Collector:
@@ -191,7 +212,7 @@ class Collector:
             xcoms = {
                 tid: self._xcom(base, tid) for tid, t in tis.items() if t["state"] == "success"
             }
-            view = _Run(rid, date, tis, xcoms, events[rid], dag_events)
+            view = _Run(rid, date, tis, xcoms, events[rid], dag_events, run.get("bundle_version"))
             for tid in sorted(tis, key=_order):
                 tries = self.api.get(f"{base}/{q(tid)}/tries").get("task_instances", [])
                 tries.sort(key=lambda t: t["try_number"])
@@ -260,7 +281,7 @@ class Collector:
             args = _kwargs(run.tis[tid])
             # what the DAG's tasks last recorded writing there before this try started
             ins += [
-                _ref(k, str(v), hash_before(run.dag_events, str(v), start))
+                _practiced(_ref(k, str(v), hash_before(run.dag_events, str(v), start)))
                 for k, v in args.items()
                 if k in spec.inputs
             ]
@@ -273,7 +294,12 @@ class Collector:
                 model = next((r for r in ins if r["name"] == "model"), None)
                 if model is not None:
                     ins.append(_ref("model", model["uri"], xcom["model_sha256"]))
-        version = (t.get("dag_version") or {}).get("version_number")
+        dag_version = t.get("dag_version") or {}
+        version = dag_version.get("version_number")
+        # the bundle version the dag run used (None for a local, unversioned bundle); a
+        # DagVersion's own bundle_version is refreshed in place when the bundle advances
+        # without a DAG change (SerializedDagModel.write_dag), so it is not per try
+        bundle = run.bundle_version
         extra: dict[str, Any] = {
             "task_id": tid,
             "max_tries": t.get("max_tries"),
@@ -299,7 +325,11 @@ class Collector:
             run=run.rid,
             inputs=_merge(ins),
             outputs=_merge(outs),
-            code_version=f"dag v{version}/{tid}" if version is not None and ran else None,
+            code_version=(
+                f"dag v{version}{f' ({bundle})' if bundle else ''}/{tid}"
+                if version is not None and ran
+                else None
+            ),
             **extra,
         )
 
@@ -342,20 +372,26 @@ class Collector:
                     continue
                 refs = rec.get("outputs") or []
                 sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
+                # the DAG's hash (practiced), else register's return value (Airflow's XCom)
+                mark = ["model_sha256"] if sha else None
                 if k == len(tries) - 1:
                     sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
                 ins = rec.get("inputs") or []
-                training = next((r["sha256"] for r in ins if r["uri"] == features), None)
+                training = next((r for r in ins if r["uri"] == features), None)
+                training = _practiced(
+                    {"uri": features, "sha256": training["sha256"] if training else None}
+                )
                 out.append(
                     trace.record(
                         "model_lineage",
                         model_uri=model,
                         model_sha256=sha,
-                        training={"uri": features, "sha256": training},
+                        training=training,
                         logical_date=run.date,
                         run=run.rid,
                         attempt=int(t["try_number"]) or None,
                         source=SOURCE,
+                        **({"practiced": mark} if mark else {}),
                     )
                 )
             return out

@@ -137,6 +137,12 @@ class KfpRunner(Runner):
         newest = max((src / f).stat().st_mtime for f in SOURCES)
         if path.exists() and path.stat().st_mtime >= newest:
             return path
+        return self.compile(path, policy, step_images)
+
+    def compile(
+        self, path: Path, policy: Policy = DEFAULT_POLICY, step_images: dict[str, str] | None = None
+    ) -> Path:
+        """Compile the pipeline for ``policy`` (and per-step images) into ``path``."""
         cmd = [str(self.python()), "-m", MODULE, "compile", "--out", str(path)]
         if policy != DEFAULT_POLICY:
             cmd += ["--policy", policy.model_dump_json()]
@@ -332,6 +338,26 @@ class KfpRunner(Runner):
         submissions of the runs before (their logs are in those runs' directories)."""
         self._submissions = []
         self._timeout_kills = 0
+
+    def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
+        """What a KFP team does with new code: recompile the pipeline, then submit the next
+        dates (each date is a new submission anyway). The step's code lives in the team's
+        repository (``world/code``), which no component's image or command in the spec
+        contains, so the recompiled spec names the same code for every task and the code
+        versions KFP records (``native.Spec.code``, read from the spec) stay the same;
+        logs/kfp-deploys.log says which tasks' versions changed (measured: none)."""
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        path = self.compile(
+            ctx.work / "kfp" / f"recompiled-{step}-r{revision}.yaml", ctx.scenario.policy
+        )
+        before = native.Spec.load(self.ensure_spec(ctx.scenario.policy)).code
+        after = native.Spec.load(path).code
+        changed = sorted(t for t in after if after[t] != before.get(t))
+        with (ctx.logs / "kfp-deploys.log").open("a") as f:
+            f.write(
+                f"{step} revision {revision}: recompiled {path.name}; "
+                f"tasks whose code version changed: {changed or 'none'}\n"
+            )
 
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """One submission of the date (kfp.local has no scheduler: a down date is simply

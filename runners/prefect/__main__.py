@@ -7,7 +7,8 @@ and prints its id (JSON).
 
 ``--serve NAME`` serves the flow as deployment ``daily-retraining/NAME`` in this process
 (``flow.serve``: polls the server and runs the deployment's flow runs in supervised
-subprocesses; runs until killed).
+subprocesses; runs until killed). The deployment's version is the git revision of the
+world's code repository (``serve.code_revision``).
 
 Without those, one bare flow run for one date (profile ``script``: nothing supervises the
 process). The flow is imported from ``runners.prefect.flow`` (not run as ``__main__``), so
@@ -19,12 +20,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 
 from prefect import tags
 
 from orchbench.workflow.spec import STEP_NAMES
+from orchbench.world import ENV_WORLD
 from runners.prefect.flow import daily_retraining
+from runners.prefect.serve import code_revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,12 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", action="append", default=[], help="tag the flow run")
     parser.add_argument("--deploy", metavar="NAME", help="register a deployment and exit")
     parser.add_argument("--pool", help="the work pool of --deploy")
+    parser.add_argument("--version", help="the deployment version of --deploy")
     parser.add_argument("--serve", metavar="NAME", help="serve the flow as a deployment")
     args = parser.parse_args(argv)
     if args.serve:
         # no schedule to pause; the adapter creates each date's flow run over the API
+        # the deployment's version: the git revision of the team's code repository, as
+        # Prefect's own git version inference does (it needs a remote URL ours lacks)
         daily_retraining.serve(
-            name=args.serve, pause_on_shutdown=False, print_starting_message=False
+            name=args.serve,
+            version=code_revision(os.environ.get(ENV_WORLD)),
+            pause_on_shutdown=False,
+            print_starting_message=False,
         )
         return 0
     if args.deploy:
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--deploy needs --pool")
         from runners.prefect.deploy import deploy
 
-        print(json.dumps({"deployment_id": str(deploy(args.deploy, args.pool))}), flush=True)
+        dep_id = deploy(args.deploy, args.pool, version=args.version)
+        print(json.dumps({"deployment_id": str(dep_id)}), flush=True)
         return 0
     if args.declare:
         from runners.prefect.declared import declared

@@ -352,6 +352,14 @@ class PrefectRunner(Runner):
         """The mode's per-run set-up (default, tuned: the run's serve process)."""
         self.mode.prepare(ctx)
 
+    def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
+        """New code in the team's repository: the mode deploys it as its users do
+        (default, tuned: re-serve, so the deployment's version is the new revision)."""
+        done = self.mode.deploy_code(ctx) or "nothing to do: the next flow run imports it"
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / "prefect-deploys.log").open("a") as f:
+            f.write(f"{step} revision {revision}: {done}\n")
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """One flow run for the date, the mode's way, awaited."""
         self.mode.run(ctx, date.isoformat())

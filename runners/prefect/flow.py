@@ -13,7 +13,7 @@ as an argument, so Prefect records the dependency (``task_inputs``) itself.
   exception's MRO as the Airflow DAG's ``FailFastOn`` does; the task run then fails at once
   (and its failure hook alerts).
 - Caching: every task but ``register`` and ``canary`` is cached on the *content* of what it
-  reads (``InputFiles``): the step's code version, the run's step config, and each input
+  reads (``InputFiles``): the code repository's git revision, the run's step config, and each input
   file's path and sha256; outputs count by path. Results are persisted (JSON) so a later
   flow run for the same date reuses what is still valid and shows it as ``Cached``.
   ``register`` and ``canary`` change shared state (champion, serving slots), so they are
@@ -61,7 +61,8 @@ from orchbench.policy import Policy
 from orchbench.workflow.paths import dated_paths
 from orchbench.workflow.spec import downstream_from
 from orchbench.world import World
-from orchbench.wrapper import code_version, run_step
+from orchbench.wrapper import run_step
+from runners.prefect.serve import code_revision
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -100,11 +101,12 @@ def _path_of(value: Any) -> Path | None:
 class InputFiles(CachePolicy):
     """Cache key from what the task reads, by content.
 
-    The task's step and that step's code version, the run's step config (gate floor,
+    The task's step and the git revision of the team's code repository (``world/code``),
+    the run's step config (gate floor,
     minimum rows), and every argument: files (``Path`` or an upstream ``Output``) by path
     and sha256 of their current content, except the arguments named in ``outputs``, which
     count by path only. The same inputs at the same place give the same key; a changed
-    input file, a changed step, or another run's directory gives another.
+    input file, new code, or another run's directory gives another.
     """
 
     outputs: tuple[str, ...] = field(default=("output",))
@@ -118,7 +120,8 @@ class InputFiles(CachePolicy):
     ) -> str | None:
         step = task_ctx.task.name
         world = World.from_env()
-        parts: list[Any] = [step, code_version(step), sha256_path(world.config_path)]
+        revision = code_revision(world.root)  # the team's code, by its git revision
+        parts: list[Any] = [step, revision, sha256_path(world.config_path)]
         for name in sorted(inputs):
             value, path = inputs[name], _path_of(inputs[name])
             if path is None:
@@ -217,14 +220,14 @@ _PLACEHOLDER = "file:///orchbench/placeholder"
 def step_task(
     cache_policy: CachePolicy = CACHED,
 ) -> Callable[[Callable[P, R]], MaterializingTask[P, R]]:
-    """``@materialize`` with the shared options; the task's name is the step's name and its
-    version the step's code version (Prefect records it on every task run)."""
+    """``@materialize`` with the shared options; the task's name is the step's name. No
+    task ``version``: the code's version is the deployment's (the repository's git
+    revision, set where the flow is served), which Prefect records on each flow run."""
 
     def decorate(fn: Callable[P, R]) -> MaterializingTask[P, R]:
         return materialize(
             _PLACEHOLDER,
             name=fn.__name__,
-            version=code_version(fn.__name__),
             cache_policy=cache_policy,
             **TASK_OPTIONS,
         )(fn)

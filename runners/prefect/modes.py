@@ -43,7 +43,7 @@ from runners.prefect.pool import (
     register_deployment,
 )
 from runners.prefect.serve import POLL_S as SERVE_POLL_S
-from runners.prefect.serve import ServeError, ServeProcess, deployment_name
+from runners.prefect.serve import ServeError, ServeProcess, code_revision, deployment_name
 from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
 
 if TYPE_CHECKING:
@@ -174,6 +174,11 @@ class Mode:
 
     def restart(self, ctx: RunContext) -> None:
         """After a scheduler crash, once the server is back: restart what else died."""
+
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """New code was committed to the world's code repository: deploy it the way this
+        mode's users do; what was done (None: nothing, the next flow run imports it)."""
+        return None
 
     def stop(self) -> None:
         """Stop what ``start`` started besides the server (the runner stops that)."""
@@ -440,6 +445,18 @@ class Served(DeploymentRuns):
         if self.serve is not None and not self.serve.alive() and r.api is not None:
             self.serve.start(r.api)
 
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """Re-serve: stop the serve process and start it again, as a team restarts
+        ``flow.serve()`` after pulling new code; the new process updates the deployment's
+        version to the repository's new revision before the next flow run is created."""
+        r = self.runner
+        if self.serve is None or r.api is None:
+            return None
+        version = code_revision(ctx.world.root)
+        self.serve.stop()
+        self.deployment_id = self.serve.start(r.api, version=version)
+        return f"re-served deployment daily-retraining/{self.deployment} version {version}"
+
     def finish(self) -> None:
         if self.serve is not None:
             self.serve.stop()
@@ -465,6 +482,7 @@ class PoolStack(DeploymentRuns):
         self.pg: postgres.PostgresCluster | None = None
         self.workers: Workers | None = None
         self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
+        self._versioned = False  # deploy_code gave the deployment this run's version
 
     def check_environment(self) -> None:
         _need_cli(self.runner)
@@ -539,6 +557,27 @@ class PoolStack(DeploymentRuns):
         except PoolError as e:
             raise EnvironmentMissing(f"prefect work pool set-up failed: {e}") from e
 
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """Re-deploy: ``flow.deploy`` again with the repository's new revision as the
+        deployment's version, as a team's CI does after a merge; the next flow runs
+        record it. The deployment serves the whole matrix, so ``finish`` deploys it back
+        without a version once the run was collected."""
+        r = self.runner
+        version = code_revision(ctx.world.root)
+        self.deployment_id = register_deployment(
+            r.python(), DEPLOYMENT, POOL, r.client_env(), r.repo_root, version=version
+        )
+        self._versioned = True
+        return f"re-deployed daily-retraining/{DEPLOYMENT} version {version}"
+
+    def finish(self) -> None:
+        if self._versioned:
+            r = self.runner
+            self.deployment_id = register_deployment(
+                r.python(), DEPLOYMENT, POOL, r.client_env(), r.repo_root
+            )
+            self._versioned = False
+
     def _start_workers(self) -> None:
         """(Re)start the pool's workers; they are gone after an ``abort``."""
         r = self.runner
@@ -608,6 +647,10 @@ class RemotePool(PoolStack):
         self.runner.api = api
         self.deployment_id = str(dep["id"])
         self.runner.server_info = {"api_url": self.url, "managed": False, "workers_online": online}
+
+    def deploy_code(self, ctx: RunContext) -> str | None:
+        """The deployment is the user's: their own CI deploys new code, not the harness."""
+        return None
 
     def _start_workers(self) -> None:
         """The workers are the user's."""

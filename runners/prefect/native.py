@@ -14,7 +14,13 @@ states point to, and the messages the failure hooks delivered to the alert sink.
   ``Running``: what the system says, not what happened. Every record here is read from
   the API, the system's central view (none is passive); ``attempt`` is
   Prefect's own count within the task run; ``run`` the flow run id; ``code_version`` the
-  task's ``version`` (Prefect records it on the task run).
+  task's ``version`` if it has one, else the flow run's deployment version (the git
+  revision the team serves; ``flow_version`` without a deployment), per task.
+- ``practiced`` (``orchbench.trace``): every sha256 in a ref is one our flow computed and
+  stored through Prefect's API (asset metadata, the task's returned ``Output``): such a
+  ref is ``practiced: ["sha256"]`` (the asset key or returned path is Prefect's record);
+  ``model_lineage`` marks ``model_sha256``; ``deployment`` (read from the metadata the
+  flow added) is practiced whole.
 - Inputs: for each argument that came from another task, that task run's persisted result
   (what it wrote and its sha256); the assets the materialization event names as upstream
   (source/state files, by key only). Outputs: the materialization event's assets with the
@@ -52,6 +58,16 @@ SOURCE = "prefect-api"
 PAGE = 200  # the most flow/task runs one filter call returns
 EVENTS_PAGE = 50  # the most events one call returns
 MATERIALIZED = "prefect.asset.materialization."
+# Every sha256 in a ref is one our flow computed and stored through Prefect's API (asset
+# metadata, the task's returned ``Output``): practiced lineage; the key or path is Prefect's.
+PRACTICED_SHA = ["sha256"]
+
+
+def _practiced(ref: dict[str, Any]) -> dict[str, Any]:
+    """``ref`` with its sha256 marked practiced, when it has one."""
+    return {**ref, "practiced": PRACTICED_SHA} if ref.get("sha256") else ref
+
+
 WORKER_EVENTS = "prefect.worker."
 
 
@@ -295,6 +311,7 @@ def convert(
     """The common trace records for one run's snapshot (see the module docstring)."""
     records: list[dict[str, Any]] = []
     dates = {f["id"]: str((f.get("parameters") or {}).get("logical_date")) for f in snap.flow_runs}
+    run_versions = {f["id"]: code_version_of(f) for f in snap.flow_runs}
     by_id = {t["id"]: t for t in snap.task_runs}
     results = {t["id"]: _load_result(t.get("state")) for t in snap.task_runs}
     events: dict[str, list[dict[str, Any]]] = {}
@@ -310,7 +327,8 @@ def convert(
                 uri = _key_uri(e["resource"]["prefect.resource.id"])
                 name = _artifact_name(uri, world)
                 sha = (e.get("payload") or {}).get("sha256")
-                produced.setdefault(tr, {})[name] = {"name": name, "uri": uri, "sha256": sha}
+                ref = {"name": name, "uri": uri, "sha256": sha}
+                produced.setdefault(tr, {})[name] = _practiced(ref)
 
     # Each asset's materializations in time order: which version a later reader saw.
     history: dict[str, list[tuple[int, str | None]]] = {}
@@ -332,7 +350,9 @@ def convert(
         name = STEP_BY_NAME[step].outputs[0]
         ref = produced.get(task_run_id, {}).get(name)
         if ref is None and (res := results.get(task_run_id)) is not None:
-            ref = {"name": res.get("name"), "uri": res.get("uri"), "sha256": res.get("sha256")}
+            ref = _practiced(
+                {"name": res.get("name"), "uri": res.get("uri"), "sha256": res.get("sha256")}
+            )
         return ref
 
     for t in snap.task_runs:
@@ -361,7 +381,9 @@ def convert(
                         named.add(uri)
                         sha = _version_at(history.get(uri, []), began)
                         inputs.append(
-                            {"name": _artifact_name(uri, world), "uri": uri, "sha256": sha}
+                            _practiced(
+                                {"name": _artifact_name(uri, world), "uri": uri, "sha256": sha}
+                            )
                         )
         cached = results.get(t["id"])
         published = [
@@ -375,7 +397,8 @@ def convert(
             if last and a["state"] == "success":
                 out = outputs
             elif last and a["state"] == "cached" and cached is not None:
-                out = [{"name": cached["name"], "uri": cached["uri"], "sha256": cached["sha256"]}]
+                ref = {"name": cached["name"], "uri": cached["uri"], "sha256": cached["sha256"]}
+                out = [_practiced(ref)]
             records.append(
                 trace.task_attempt(
                     logical_date=date,
@@ -388,7 +411,7 @@ def convert(
                     run=run,
                     inputs=inputs,
                     outputs=out,
-                    code_version=t.get("task_version"),
+                    code_version=_task_version(t, run_versions.get(run), step),
                     native_state=a["native"],
                     task_run=t["id"],
                     message=a.get("message"),
@@ -407,6 +430,7 @@ def convert(
                         training=training[0],
                         run=run,
                         source=SOURCE,
+                        practiced=["model_sha256"],  # the flow's hash; the keys Prefect's
                     )
                 )
         if step == "canary":
@@ -424,6 +448,7 @@ def convert(
                             run=run,
                             logical_date=date,
                             source=SOURCE,
+                            practiced=True,  # from the metadata the flow added to the event
                         )
                     )
 
@@ -448,6 +473,25 @@ def convert(
         )
     records.extend(read_alerts(alerts_dir) if alerts_dir is not None else [])
     return records
+
+
+def code_version_of(flow_run: dict[str, Any]) -> str | None:
+    """The code version Prefect recorded on a flow run: its deployment's version when it
+    ran from one (the repository's git revision, set where the flow is served), else the
+    flow's version (by default a hash of the flow's file)."""
+    if dv := flow_run.get("deployment_version"):
+        return f"deployment {dv}"
+    if fv := flow_run.get("flow_version"):
+        return f"flow {fv}"
+    return None
+
+
+def _task_version(task_run: dict[str, Any], run_version: str | None, step: str) -> str | None:
+    """A task run's code version: its own ``task_version`` when the task sets one, else the
+    flow run's version, per task (one flow version covers every task of the flow)."""
+    if tv := task_run.get("task_version"):
+        return str(tv)
+    return f"{run_version}/{step}" if run_version else None
 
 
 def _workers(worker_events: list[dict[str, Any]]) -> dict[str, str]:

@@ -95,9 +95,18 @@ def create_pool(prefect_bin: Path, name: str, env: dict[str, str], cwd: Path) ->
     _run([str(prefect_bin), *args], f"prefect {' '.join(args)}", env, cwd)
 
 
-def register_deployment(python: Path, name: str, pool: str, env: dict[str, str], cwd: Path) -> str:
-    """Deploy the flow as ``daily-retraining/<name>`` on ``pool``; the deployment id."""
+def register_deployment(
+    python: Path,
+    name: str,
+    pool: str,
+    env: dict[str, str],
+    cwd: Path,
+    version: str | None = None,
+) -> str:
+    """Deploy the flow as ``daily-retraining/<name>`` on ``pool`` (with ``version``, else
+    Prefect's default: the flow's version); the deployment id."""
     cmd = [str(python), "-m", "runners.prefect", "--deploy", name, "--pool", pool]
+    cmd += ["--version", version] if version else []
     out = _run(cmd, "deploy", env, cwd)
     return str(json.loads(out.strip().splitlines()[-1])["deployment_id"])
 

@@ -38,6 +38,19 @@ POLL_S = 1
 READY_TIMEOUT_S = 120.0
 
 
+def code_revision(world_root: str | Path | None) -> str | None:
+    """The team's version of the code it serves: ``git rev-parse --short HEAD`` of the
+    world's code repository (None when there is none)."""
+    if not world_root or not (Path(world_root) / "code").is_dir():
+        return None
+    done = subprocess.run(
+        ["git", "-C", str(Path(world_root) / "code"), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
 class ServeError(RuntimeError):
     """The serve process did not come up (the message has the tail of its log)."""
 
@@ -63,10 +76,12 @@ class ServeProcess(LoggedProcess):
     def command(self) -> list[str]:
         return [str(self.python), "-m", "runners.prefect", "--serve", self.name]
 
-    def start(self, api: Api) -> str:
+    def start(self, api: Api, version: str | None = None) -> str:
         """Start the process and wait until its deployment is registered (at once after a
-        restart: it exists already); its id. Processes a previous start left (a flow run a
-        killed serve process orphaned) are left alone: they still report to the server."""
+        restart: it exists already), with ``version`` when given (a re-serve after a
+        deploy: the new process updates the deployment's version); its id. Processes a
+        previous start left (a flow run a killed serve process orphaned) are left alone:
+        they still report to the server."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -83,8 +98,10 @@ class ServeProcess(LoggedProcess):
             if self.proc.poll() is not None:
                 raise ServeError(f"serve process exited ({self.proc.returncode}): {self.tail()}")
             try:
-                return str(api.get(f"deployments/name/{FLOW_NAME}/{self.name}")["id"])
-            except (OSError, ApiError, ValueError, KeyError, TypeError):
+                deployment = api.get(f"deployments/name/{FLOW_NAME}/{self.name}")
+                if version is None or deployment.get("version") == version:
+                    return str(deployment["id"])
+            except (OSError, ApiError, ValueError, KeyError, TypeError, AttributeError):
                 pass
             if time.monotonic() > end:
                 raise ServeError(f"deployment {self.name} not served in {READY_TIMEOUT_S:.0f} s")

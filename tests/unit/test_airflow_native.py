@@ -40,7 +40,12 @@ def a_try(n: int, state: str, start: str) -> dict[str, Any]:
 
 def test_an_event_names_the_path_written_and_its_hash() -> None:
     e = event("ingest", "raw", "/art/2026-01-02/raw.csv", "aa", "10.0")
-    assert written(e) == {"name": "raw", "uri": "/art/2026-01-02/raw.csv", "sha256": "aa"}
+    assert written(e) == {
+        "name": "raw",
+        "uri": "/art/2026-01-02/raw.csv",
+        "sha256": "aa",
+        "practiced": ["sha256"],  # the DAG's hash; the path is Airflow's
+    }
     bare = {"name": "retrain__x.champion", "uri": "file:///world/champion.json", "extra": {}}
     assert written(bare) == {"name": "champion", "uri": "/world/champion.json", "sha256": None}
 
@@ -114,3 +119,22 @@ def test_every_successful_try_of_train_gets_its_model_lineage(tmp_path: Path) ->
     tries.insert(1, {**a_try(2, "failed", "20.0"), "task_id": "train"})
     got = collector._derived(run, "train", tries, [rec("m1", "bad"), {}, rec("m2", "good")])
     assert [r["model_sha256"] for r in got] == ["m1", "m2"]
+
+
+def test_code_version_is_the_dag_version_and_the_runs_bundle_version(tmp_path: Path) -> None:
+    """A try's code version is the DAG version it ran, per task; a versioned bundle adds
+    the dag run's bundle version. The record itself is Airflow's (no practiced mark)."""
+    ti = {
+        "task_id": "train",
+        "state": "success",
+        "try_number": 1,
+        "rendered_fields": {"op_kwargs": {"features": "/a/f.csv", "model": "/a/m.json"}},
+    }
+    a = {**ti, "start_date": ts("10.0"), "dag_version": {"version_number": 1}}
+    collector = Collector(None, "retrain__x", tmp_path, [])  # type: ignore[arg-type]
+    local = _Run(RUN, "2026-01-02", {"train": ti}, {}, {}, [])
+    rec = collector._attempt(local, a, [])
+    assert rec["code_version"] == "dag v1/train"
+    assert "practiced" not in rec
+    git = _Run(RUN, "2026-01-02", {"train": ti}, {}, {}, [], bundle_version="0d1cd13")
+    assert collector._attempt(git, a, [])["code_version"] == "dag v1 (0d1cd13)/train"

@@ -115,10 +115,11 @@ def test_convert_links_inputs_through_upstream_task_runs(tmp_path: Path) -> None
     )
     records = convert(snap, alerts_dir=tmp_path)
     ingest, validate = (r for r in records if r["kind"] == "task_attempt")
-    assert ingest["outputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    sha_ours = {"practiced": ["sha256"]}  # the flow's hash in asset metadata
+    assert ingest["outputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc", **sha_ours}]
     assert {"uri": landing[7:], "sha256": None}.items() <= ingest["inputs"][0].items()
     assert validate["state"] == "failed" and validate["run"] == fr
-    assert validate["inputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc"}]
+    assert validate["inputs"] == [{"name": "raw", "uri": raw[7:], "sha256": "abc", **sha_ours}]
     assert validate["code_version"] == "v-validate"
     (run_state,) = (r for r in records if r["kind"] == "run_state")
     assert run_state["state"] == "failed" and run_state["logical_date"] == "2026-01-02"
@@ -152,3 +153,36 @@ def test_run_state_names_the_pool_and_the_worker_that_submitted_it() -> None:
     states = {r["run"]: r for r in convert(snap) if r["kind"] == "run_state"}
     assert (states["fr1"]["work_pool"], states["fr1"]["worker"]) == ("p", "w-2")
     assert (states["fr2"]["work_pool"], states["fr2"]["worker"]) == (None, None)
+
+
+def test_code_version_is_the_flow_runs_deployment_version_per_task(tmp_path: Path) -> None:
+    """Without a task ``version``, a task run's code version is its flow run's deployment
+    version (the git revision served), else the flow version."""
+    runs = [
+        {
+            "id": "f1",
+            "parameters": {"logical_date": "2026-01-01"},
+            "name": "a",
+            "deployment_version": "5a08691",
+            "flow_version": "filehash",
+        },
+        {
+            "id": "f2",
+            "parameters": {"logical_date": "2026-01-02"},
+            "name": "b",
+            "deployment_version": None,
+            "flow_version": "filehash",
+        },
+    ]
+    done = [state("RUNNING", "Running", "10.0"), state("COMPLETED", "Completed", "11.0")]
+    task_runs = [
+        {**_task_run("t1", "train", "f1"), "task_version": None},
+        {**_task_run("t2", "train", "f2"), "task_version": None},
+    ]
+    snap = Snapshot(flow_runs=runs, task_runs=task_runs, task_states={"t1": done, "t2": done})
+    records = [r for r in convert(snap, alerts_dir=tmp_path) if r["kind"] == "task_attempt"]
+    assert [r["code_version"] for r in records] == [
+        "deployment 5a08691/train",
+        "flow filehash/train",
+    ]
+    assert not any("practiced" in r for r in records)  # no hashes here: nothing marked
