@@ -273,14 +273,26 @@ def static_cell(claim: str, g: pd.DataFrame) -> Cell:
     return Cell(NOT_RECORDED, "not recorded (no declared record in the native trace)")
 
 
+def columns(runs: pd.DataFrame) -> pd.Series:
+    """Each run's column in the table: its runner on the ``default`` profile, else
+    ``runner/profile`` (cron-hardened's ``pipeline``, Airflow's ``celery``): runs of two
+    deployments are never pooled into one cell."""
+    if runs.empty:
+        return pd.Series(dtype=str)
+    default = runs["profile"].fillna("default") == "default"
+    return runs["runner"].where(default, runs["runner"] + "/" + runs["profile"].astype(str))
+
+
 def capability_table(runs: pd.DataFrame) -> dict[str, dict[str, Cell]]:
-    """``{claim_id: {runner: Cell}}`` for every claim and every runner present in ``runs``."""
-    runners = sorted(runs["runner"].unique()) if not runs.empty else []
+    """``{claim_id: {column: Cell}}`` for every claim and every runner (and non-default
+    profile, ``columns``) present in ``runs``."""
+    col = columns(runs)
+    runners = sorted(col.unique()) if not runs.empty else []
     table: dict[str, dict[str, Cell]] = {}
     for cid, claim in CLAIMS.items():
         row: dict[str, Cell] = {}
         for runner in runners:
-            mine = runs[runs["runner"] == runner]
+            mine = runs[col == runner]
             if claim.static:
                 row[runner] = static_cell(cid, mine)
             else:

@@ -88,7 +88,7 @@ def deployments_section(runs: pd.DataFrame) -> list[Block]:
 
 def capability_section(runs: pd.DataFrame, out: Path) -> list[Block]:
     table = capability.capability_table(runs)
-    runners = sorted(runs["runner"].unique())
+    runners = sorted(capability.columns(runs).unique())
     rows: list[list[str | Link]] = []
     classes: list[list[str]] = []
     for cid, cells in table.items():

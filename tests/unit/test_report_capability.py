@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from orchbench.claims import CLAIMS
@@ -118,3 +119,16 @@ def test_backfills_are_not_measured_until_the_systems_schedulers_fire_the_days(
     _run(res, "missed", "a", "r1", "completed", capabilities=["backfills"])
     cell = capability_table(load_runs(res))["backfills"]["a"]
     assert cell.verdict == NOT_MEASURED and "operator's recovery alone" in cell.text
+
+
+def test_a_second_profile_gets_its_own_column_never_pooled(tmp_path: Path) -> None:
+    res = tmp_path / "runs"
+    _run(res, "transient", "cron-hardened", "r1", "completed", capabilities=["retries"],
+         human_actions=0)  # fmt: skip
+    d = _run(res, "transient", "cron-hardened", "r2", "completed", capabilities=["retries"],
+             human_actions=1)  # fmt: skip
+    run = json.loads((d / "run.json").read_text())
+    (d / "run.json").write_text(json.dumps({**run, "profile": "pipeline"}))
+    table = capability_table(load_runs(res))
+    assert table["retries"]["cron-hardened"].verdict == YES
+    assert table["retries"]["cron-hardened/pipeline"].verdict == NO
