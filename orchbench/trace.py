@@ -104,7 +104,8 @@ def task_attempt(
 
 def native_only(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The trace without what ``practiced`` marks: practiced records dropped, practiced
-    fields emptied (a list field to ``[]``, any other to null). The same rule holds one
+    fields replaced by the record's ``native_<field>`` when it has one, else emptied (a
+    list field to ``[]``, any other to null). The same rule holds one
     level down, for a ref (``{name, uri, sha256}``) in a record's field or list field: a
     ref marked ``practiced: true`` is dropped (null in a plain field), and its marked keys
     are nulled (``["sha256"]``: the system recorded the uri, our code the hash)."""
@@ -121,8 +122,15 @@ def _native(r: dict[str, Any]) -> dict[str, Any] | None:
     if marked is True:
         return None
     if marked:
-        return {k: _emptied(v) if k in marked else v for k, v in r.items()}
+        return {k: _without(r, k, v) if k in marked else v for k, v in r.items()}
     return r
+
+
+def _without(r: dict[str, Any], key: str, value: Any) -> Any:
+    """A practiced field's native value: what the system recorded by itself in its place
+    (``native_<key>``, e.g. Prefect's flow version where our code set the deployment's),
+    else emptied."""
+    return r.get(f"native_{key}", _emptied(value))
 
 
 def _native_field(value: Any) -> Any:

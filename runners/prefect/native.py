@@ -312,6 +312,10 @@ def convert(
     records: list[dict[str, Any]] = []
     dates = {f["id"]: str((f.get("parameters") or {}).get("logical_date")) for f in snap.flow_runs}
     run_versions = {f["id"]: code_version_of(f) for f in snap.flow_runs}
+    # the flow's own version (Prefect's default: a hash of the flow's file), what Prefect
+    # records where our code did not set the deployment's version
+    flow_versions = {f["id"]: _flow_version(f) for f in snap.flow_runs}
+    deployed = {f["id"] for f in snap.flow_runs if f.get("deployment_version")}
     by_id = {t["id"]: t for t in snap.task_runs}
     results = {t["id"]: _load_result(t.get("state")) for t in snap.task_runs}
     events: dict[str, list[dict[str, Any]]] = {}
@@ -412,6 +416,8 @@ def convert(
                     inputs=inputs,
                     outputs=out,
                     code_version=_task_version(t, run_versions.get(run), step),
+                    native_code_version=_task_version(t, flow_versions.get(run), step),
+                    practiced=["code_version"] if run in deployed else None,
                     native_state=a["native"],
                     task_run=t["id"],
                     message=a.get("message"),
@@ -477,13 +483,19 @@ def convert(
 
 def code_version_of(flow_run: dict[str, Any]) -> str | None:
     """The code version Prefect recorded on a flow run: its deployment's version when it
-    ran from one (the repository's git revision, set where the flow is served), else the
-    flow's version (by default a hash of the flow's file)."""
+    ran from one (the repository's git revision, which our code sets where the flow is
+    served or deployed: practiced, as cron-hardened's manifest revision is), else the
+    flow's version (by default a hash of the flow's file: native)."""
     if dv := flow_run.get("deployment_version"):
         return f"deployment {dv}"
     if fv := flow_run.get("flow_version"):
         return f"flow {fv}"
     return None
+
+
+def _flow_version(flow_run: dict[str, Any]) -> str | None:
+    fv = flow_run.get("flow_version")
+    return f"flow {fv}" if fv else None
 
 
 def _task_version(task_run: dict[str, Any], run_version: str | None, step: str) -> str | None:

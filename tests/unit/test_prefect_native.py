@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchbench import trace as tr
 from runners.prefect import native
 from runners.prefect.native import Snapshot, attempts, convert, ts_ns
 
@@ -185,4 +186,10 @@ def test_code_version_is_the_flow_runs_deployment_version_per_task(tmp_path: Pat
         "deployment 5a08691/train",
         "flow filehash/train",
     ]
-    assert not any("practiced" in r for r in records)  # no hashes here: nothing marked
+    # the deployment version is the git revision our code set: practiced, and the flow's
+    # own version is what Prefect recorded by itself in its place
+    assert [r["practiced"] for r in records] == [["code_version"], None]
+    assert [r["code_version"] for r in tr.native_only(records)] == [
+        "flow filehash/train",
+        "flow filehash/train",
+    ]
