@@ -68,9 +68,9 @@ CAPABILITIES: dict[str, Capability] = {
             "recovers_from_hang",
             "hang",
             "a hung step is ended by the system's own timeout and run again, the day "
-            "completes: recovered, 0 human actions, no harness help (a kill by our adapter "
-            "where the system has no timeout is never credited to the system)",
-            lambda m: _no_human(m) and m.get("harness_help") == 0,
+            "completes: recovered, 0 human actions, no kill by our adapter at the timeout "
+            "(where the system has none, it is never credited to the system)",
+            lambda m: _no_human(m) and not (m.get("harness_assists") or {}).get("timeout_kill"),
         ),
         Capability(
             "recovers_from_crash",

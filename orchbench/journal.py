@@ -107,7 +107,6 @@ ASSISTS = {
     "memory_limit": "our adapter passed the step's memory limit to the container runtime",
     "scheduler_restarted": "our supervisor restarted the killed scheduler (as systemd or "
     "k8s would)",
-    "resubmitted": "our adapter resubmitted a date after the system's driver died",
 }
 # Journals written before ``harness_assist`` recorded these two as events of their own.
 LEGACY_HELP_EVENTS = ("timeout_kill", "scheduler_restarted")

@@ -85,8 +85,8 @@ from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
 from orchbench.signals import misreported, production_s, signals
 from orchbench.trace import native_only
-from orchbench.workflow.prices import minimal_price, price
-from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES
+from orchbench.workflow.prices import price
+from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES, downstream_from
 
 if TYPE_CHECKING:
     from orchbench.oracle import OracleResult
@@ -292,18 +292,26 @@ def journaled_plan(journal: Journal) -> dict[str, str]:
     return dict(plan.get("restart_from", plan))  # the RecoveryPlan's dict, or the plan itself
 
 
-def rerun_cost_ratio(journal: Journal) -> float | None:
+def rerun_cost_ratio(journal: Journal, analysis: Analysis | None = None) -> float | None:
     """What the recovery re-executed, priced, over what it had to.
 
     Each attempt of ``rerun_window`` costs its step's price
     (``orchbench.workflow.prices``: fixed CPU seconds the oracle measured), the minimal
-    set (the journaled plan: each date's restart step and everything downstream)
-    likewise; the ratio is the first sum over the second. It depends only on which
-    (date, step) pairs ran, never on how loaded the machine was. 1.0 is minimal; None
-    without a plan.
+    set likewise: for each date of the journaled plan, its restart step and everything
+    downstream that the date needs (``Analysis.required_steps``: register and canary
+    are left out where the final evaluate closed the deploy gate, so a system that skips
+    them natively is not scored below 1 for it). The ratio is the first sum over the
+    second; it depends only on which (date, step) pairs ran, never on how loaded the
+    machine was. 1.0 is minimal, below 1 a cache served part of it; None without a plan.
     """
     plan = journaled_plan(journal)
-    minimal = minimal_price(plan) if plan else 0.0
+    an = analysis or analyse(journal)
+    minimal = sum(
+        price(s)
+        for date, first in plan.items()
+        for s in downstream_from(first)
+        if s in an.required_steps(date)
+    )
     if minimal <= 0:
         return None
     return sum(price(a.step) for a in rerun_window(journal)) / minimal
@@ -525,7 +533,7 @@ def compute_metrics(
         "rerun_cpu_s": rerun_cpu,
         "rerun_wall_s": rerun_wall,
         "rerun_wall_production_s": rerun_prod,
-        "rerun_cost_ratio": rerun_cost_ratio(journal),
+        "rerun_cost_ratio": rerun_cost_ratio(journal, an),
         "stale_cache_hits": stale_cache_hits(journal, trace),
         "bad_model_deployed": any(
             i.tainted

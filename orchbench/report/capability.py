@@ -4,7 +4,7 @@ A dynamic claim's cell pools the runner's runs of every scenario tagged with the
 (``capabilities: [...]`` in the scenario copy each run keeps) and applies the claim's
 rule below to the metrics in ``run.json``. A cell that passes while its runs had help
 from us of a kind that can make that rule pass (``ASSISTED_BY``: a kill at the timeout,
-a scheduler restart, a resubmission, a memory limit our adapter passed) reads
+a scheduler restart, a memory limit our adapter passed) reads
 ``harness-assisted``, never ``yes``. No rule passes on the operator's recovery alone
 (``tests/unit/test_rules_can_fail.py``); backfills, which only that could show until the
 systems' own schedulers fire the days (issue 25), reads ``not measured``.
@@ -213,11 +213,13 @@ RULES: dict[str, DynamicRule] = {
 # The harness assists (``orchbench.journal.ASSISTS``) that can make a claim's rule pass
 # where the system alone would not: such a passing cell reads ``harness-assisted``.
 ASSISTED_BY: dict[str, tuple[str, ...]] = {
-    "retries": ("timeout_kill", "resubmitted"),
+    "retries": ("timeout_kill",),
     "timeouts": ("timeout_kill",),
-    "scheduler_resilience": ("scheduler_restarted", "resubmitted"),
+    # an alert sent only once our kill ended a hung task, or our restart brought the
+    # scheduler back, is not the system's alone
+    "observability": ("timeout_kill", "scheduler_restarted"),
+    "scheduler_resilience": ("scheduler_restarted",),
     "resource_limits": ("memory_limit",),
-    "atomic_steps": ("resubmitted",),
 }
 STATIC_RULES: dict[str, StaticRule] = {
     "typed_artifacts": static_typed_artifacts,

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchbench.workflow.spec import downstream_from
-
 STEP_PRICES: Mapping[str, float] = {
     "ingest": 0.0010,
     "validate": 0.0524,
@@ -28,9 +26,3 @@ STEP_PRICES: Mapping[str, float] = {
 
 def price(step: str) -> float:
     return STEP_PRICES[step]
-
-
-def minimal_price(restart_from: Mapping[str, str]) -> float:
-    """The price of re-executing, for each date, its restart step and everything
-    downstream."""
-    return sum(price(s) for first in restart_from.values() for s in downstream_from(first))

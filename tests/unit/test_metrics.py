@@ -644,16 +644,11 @@ def test_harness_help_counts_our_kills_and_restarts_never_the_phases() -> None:
     b.event("days_finished")
     assert metrics(b)["harness_help"] == 2  # a journal from before harness_assist
     b.assist("memory_limit", step="train")
-    b.assist("resubmitted", logical_date=D1)
-    b.assist("resubmitted", logical_date=D1)
+    b.assist("memory_limit", step="evaluate")
+    b.assist("timeout_kill", logical_date=D1, step="train")
     m = metrics(b)
     assert m["harness_help"] == 5
-    assert m["harness_assists"] == {
-        "memory_limit": 1,
-        "resubmitted": 2,
-        "scheduler_restarted": 1,
-        "timeout_kill": 1,
-    }
+    assert m["harness_assists"] == {"memory_limit": 2, "scheduler_restarted": 1, "timeout_kill": 2}
 
 
 def test_an_unknown_assist_kind_is_refused(tmp_path: Path) -> None:
@@ -810,3 +805,29 @@ def test_accuracy_regression_is_a_bad_deploy_only_if_the_gate_lets_it_through(
 
 def test_every_step_has_a_price() -> None:
     assert list(STEP_PRICES) == list(STEP_NAMES) and all(p > 0 for p in STEP_PRICES.values())
+
+
+def test_a_gate_the_system_skips_natively_is_not_priced_as_saved_work() -> None:
+    """When the final evaluate closed the gate, register and canary are not part of the
+    minimal re-execution: a system that skips them scores 1.0, one that runs them above."""
+    skipper = Builder()
+    skipper.day(D1)
+    skipper.step("train", D2, status="failed")
+    skipper.event("fix_applied")
+    skipper.event("recovery_started", plan={D2: "train"})
+    skipper.step("train", D2)
+    skipper.step("evaluate", D2, deploy=False)
+    skipper.event("recovery_finished")
+    assert metrics(skipper)["rerun_cost_ratio"] == pytest.approx(1.0)
+    runner = Builder()
+    runner.day(D1)
+    runner.step("train", D2, status="failed")
+    runner.event("fix_applied")
+    runner.event("recovery_started", plan={D2: "train"})
+    for s in STEP_NAMES[3:]:
+        runner.step(s, D2, deploy=False)
+    runner.event("recovery_finished")
+    gated = STEP_PRICES["train"] + STEP_PRICES["evaluate"]
+    assert metrics(runner)["rerun_cost_ratio"] == pytest.approx(
+        (gated + STEP_PRICES["register"] + STEP_PRICES["canary"]) / gated
+    )
