@@ -245,9 +245,11 @@ def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
         statuses = ", ".join(sorted(set(other["status"])))
         return Cell(NO, f"no completed run ({statuses})", _latest_first(other))
     verdict, text = RULES[claim](ok)
-    help_text = assists_text(ok, ASSISTED_BY.get(claim, ()))
-    if verdict in PASSING and help_text:
-        verdict, text = ASSISTED, f"{text}; with harness help: {help_text}"
+    helped = assisted_passes(claim, ok)
+    if verdict in PASSING and not helped.empty:
+        help_text = assists_text(helped, ASSISTED_BY[claim])
+        scen = ", ".join(sorted(set(helped["scenario"])))
+        verdict, text = ASSISTED, f"{text}; passed with harness help: {help_text} ({scen})"
     scen = sorted(set(ok["scenario"]))
     text += f" [{', '.join(scen)}]"
     if not other.empty:
@@ -255,6 +257,14 @@ def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
     if not na.empty:
         text += f"; {len(na)} not applicable"
     return Cell(verdict, text, _latest_first(ok))
+
+
+def assisted_passes(claim: str, ok: pd.DataFrame) -> pd.DataFrame:
+    """The runs that pass the claim's rule by themselves and had help of a kind that can
+    make it pass (``ASSISTED_BY``); a helped run that failed the rule is not one."""
+    kinds = ASSISTED_BY.get(claim, ())
+    helped = [i for i in ok.index if assists_text(ok.loc[[i]], kinds)]
+    return ok.loc[[i for i in helped if RULES[claim](ok.loc[[i]])[0] in PASSING]]
 
 
 def assists_text(ok: pd.DataFrame, kinds: tuple[str, ...]) -> str:

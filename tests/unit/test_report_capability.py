@@ -97,7 +97,7 @@ def test_a_cell_that_passes_with_harness_help_reads_harness_assisted(tmp_path: P
     table = capability_table(load_runs(res))
     assert table["timeouts"]["sys"].verdict == YES
     assert table["timeouts"]["kfp"].verdict == ASSISTED
-    assert "with harness help: timeout_kill ×1" in table["timeouts"]["kfp"].text
+    assert "passed with harness help: timeout_kill ×1 (hang)" in table["timeouts"]["kfp"].text
     assert table["timeouts"]["dock"].verdict == YES
     md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
     threats = md.split("## Threats to validity")[1]
@@ -132,3 +132,15 @@ def test_a_second_profile_gets_its_own_column_never_pooled(tmp_path: Path) -> No
     table = capability_table(load_runs(res))
     assert table["retries"]["cron-hardened"].verdict == YES
     assert table["retries"]["cron-hardened/pipeline"].verdict == NO
+
+
+def test_only_a_helped_run_that_passed_makes_the_cell_harness_assisted(tmp_path: Path) -> None:
+    """Retries pooled over two scenarios: the hang run our adapter's kill helped failed
+    the rule anyway (an intervention), the transient run passed alone: the cell is the
+    system's partial, not harness-assisted."""
+    res = tmp_path / "runs"
+    _run(res, "transient", "kfp", "r1", "completed", capabilities=["retries"], human_actions=0)
+    _run(res, "hang", "kfp", "r2", "completed", capabilities=["retries"], human_actions=1,
+         harness_assists={"timeout_kill": 1})  # fmt: skip
+    cell = capability_table(load_runs(res))["retries"]["kfp"]
+    assert cell.verdict == "partial" and "harness help" not in cell.text
