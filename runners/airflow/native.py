@@ -29,9 +29,11 @@ What becomes what:
   the serialized DAG changed: a change inside the code a task imports makes none.
 - ``practiced`` (``orchbench.trace``): a ref whose sha256 is the DAG's own ``sha256_path``
   from an asset event's ``extra`` is ``practiced: ["sha256"]`` (the path is Airflow's: a
-  rendered argument or the event's); register's XCom hash of its model is the task's
-  return value, which Airflow stores itself (unmarked); ``model_lineage`` marks
-  ``model_sha256``.
+  rendered argument or the event's). register's and canary's XCom ``model_sha256`` is the
+  step summary the task returns: Airflow stores it, but it holds a hash our code
+  computed, the same summary Prefect's flow and KFP's ``task.py`` put in their systems'
+  metadata, so it is practiced for all three (the model ref's sha256, the ``deployment``
+  record); ``model_lineage`` marks ``model_sha256``.
 - each dag run -> ``run_state``; each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful try of train (a cleared run
   trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
@@ -293,7 +295,9 @@ class Collector:
             if latest and state == "success" and tid == "register" and xcom.get("model_sha256"):
                 model = next((r for r in ins if r["name"] == "model"), None)
                 if model is not None:
-                    ins.append(_ref("model", model["uri"], xcom["model_sha256"]))
+                    # the step summary the task returns: the same one Prefect's flow and
+                    # KFP's task.py put in metadata, so practiced for all three alike
+                    ins.append(_practiced(_ref("model", model["uri"], xcom["model_sha256"])))
         dag_version = t.get("dag_version") or {}
         version = dag_version.get("version_number")
         # the bundle version the dag run used (None for a local, unversioned bundle); a
@@ -359,6 +363,7 @@ class Collector:
                     logical_date=run.date,
                     run=run.rid,
                     source=SOURCE,
+                    practiced=True,  # from the step summary the task returns, as elsewhere
                 )
             ]
         if tid == "train" and args.get("model") and args.get("features"):
@@ -372,8 +377,8 @@ class Collector:
                     continue
                 refs = rec.get("outputs") or []
                 sha = next((r["sha256"] for r in refs if r["uri"] == model and r["sha256"]), None)
-                # the DAG's hash (practiced), else register's return value (Airflow's XCom)
-                mark = ["model_sha256"] if sha else None
+                # the DAG's hash, else register's returned summary: practiced either way
+                mark = ["model_sha256"]
                 if k == len(tries) - 1:
                     sha = sha or (run.xcoms.get("register") or {}).get("model_sha256")
                 ins = rec.get("inputs") or []
@@ -391,7 +396,7 @@ class Collector:
                         run=run.rid,
                         attempt=int(t["try_number"]) or None,
                         source=SOURCE,
-                        **({"practiced": mark} if mark else {}),
+                        practiced=mark,
                     )
                 )
             return out
