@@ -41,6 +41,7 @@ from orchbench.runner import NotApplicable, RunContext, Runner, RunTimeout
 from orchbench.scenario import Scenario
 from orchbench.trace import TRACE_NAME, write_trace
 from orchbench.workflow.data import prepare_world
+from orchbench.workflow.spec import STEP_NAMES
 
 log = logging.getLogger("orchbench")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -225,7 +226,7 @@ def _execute(
             jr.harness_event(ctx.journal, "recovery_started", plan=plan)
             if plan:
                 phase("recovery")
-                chosen = runner.operator_plan(ctx, RecoveryPlan(dict(plan)))
+                chosen = runner.operator_plan(ctx, operator_start(scenario, plan))
                 ctx.intervention(decision(chosen))
                 runner.recover(ctx, chosen)
             jr.harness_event(ctx.journal, "recovery_finished")
@@ -243,6 +244,15 @@ def _execute(
         log.error("run failed:\n%s", traceback.format_exc())
         runner.abort()
         return "harness_error", f"{type(e).__name__}: {e}", plan, oracle
+
+
+def operator_start(scenario: Scenario, plan: dict[str, str]) -> RecoveryPlan:
+    """Where the operator restarts each broken date: the plan's step, or the first step
+    when the scenario's recovery re-runs whole dates on the system's cache
+    (``recovery.action: rerun_date``; an adapter that caches then leaves its cache on)."""
+    if scenario.recovery.action == "rerun_date":
+        return RecoveryPlan({d: STEP_NAMES[0] for d in plan})
+    return RecoveryPlan(dict(plan))
 
 
 def decision(plan: RecoveryPlan) -> str:

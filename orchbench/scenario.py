@@ -68,8 +68,11 @@ class RecoverySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     operator_delay_s: float = Field(0, ge=0, le=3600, description="detection/end to the fix")
-    action: Literal["native"] = Field(
-        "native", description="native: each system's own re-run mechanism"
+    action: Literal["native", "rerun_date"] = Field(
+        "native",
+        description="native: each system's own re-run mechanism, from the broken step; "
+        "rerun_date: the operator re-runs each broken date whole and trusts the system's "
+        "cache to know what changed (caching left as configured, nothing refreshed)",
     )
 
 

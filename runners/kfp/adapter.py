@@ -380,8 +380,12 @@ class KfpRunner(Runner):
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         trace = self._trace(ctx) if plan else []
+        trusted = ctx.scenario.recovery.action == "rerun_date"
         for logical_date, step in sorted(plan.restart_from.items()):
-            cache = not _succeeded(trace, logical_date, step)
+            # a restart from a step that had succeeded (it let bad data in) needs caching
+            # off: kfp.local cannot refresh one task's cache; a re-run that trusts the
+            # cache (recovery action rerun_date) leaves it on
+            cache = trusted or not _succeeded(trace, logical_date, step)
             cmd = self.command(ctx, logical_date, cache)
             ctx.operator(shlex.join(["python", *cmd[1:]]))
             self._submit_until_done(ctx, logical_date, cache)

@@ -389,8 +389,10 @@ class PrefectRunner(Runner):
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         for logical_date, step in sorted(plan.restart_from.items()):
             # what the operator types: re-run the date from the broken step
-            ctx.operator(shlex.join(self.mode.operator_command(ctx, logical_date, step)))
-            self.mode.run(ctx, logical_date, refresh_from=step)
+            # a re-run that trusts the cache (recovery action rerun_date) refreshes nothing
+            refresh = None if ctx.scenario.recovery.action == "rerun_date" else step
+            ctx.operator(shlex.join(self.mode.operator_command(ctx, logical_date, refresh)))
+            self.mode.run(ctx, logical_date, refresh_from=refresh)
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         if self.api is None:

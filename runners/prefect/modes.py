@@ -192,8 +192,9 @@ class Mode:
     def run(self, ctx: RunContext, logical_date: str, refresh_from: str | None = None) -> None:
         raise NotImplementedError
 
-    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
-        """What the operator types to re-run ``logical_date`` from ``step``."""
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str | None) -> list[str]:
+        """What the operator types to re-run ``logical_date`` from ``step`` (None: the
+        whole date on the cache, refreshing nothing)."""
         raise NotImplementedError
 
 
@@ -221,7 +222,7 @@ class LocalServer(Mode):
             kill_group(self._flow, grace_s=0.0)
             self._flow = None
 
-    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str | None) -> list[str]:
         # re-run the flow for that date from the broken step
         return ["python", *self.runner.flow_command(ctx, logical_date, step)[1:]]
 
@@ -307,7 +308,7 @@ class DeploymentRuns(Mode):
                 )
         self._awaited = None
 
-    def operator_command(self, ctx: RunContext, logical_date: str, step: str) -> list[str]:
+    def operator_command(self, ctx: RunContext, logical_date: str, step: str | None) -> list[str]:
         # a run of the deployment from the broken step
         return deployment_run_command(logical_date, step, self.deployment)
 

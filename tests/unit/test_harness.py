@@ -9,7 +9,7 @@ import pytest
 
 from orchbench import harness
 from orchbench.journal import Journal
-from tests.conftest import REPO
+from tests.conftest import REPO, make_scenario
 from tests.unit.fake_runner import DOUBLE, InProcessRunner, register
 
 SMALL = """schema: orchbench.scenario/1
@@ -143,3 +143,14 @@ def test_a_trace_record_that_does_not_fit_is_a_harness_error_not_a_lost_run(
     assert "container record" in run["reason"] and run["metrics"] is None
     assert run["attempts"]  # what ran is still classified
     assert json.loads((d / "native.jsonl").read_text()) == bad  # kept, to see what was wrong
+
+
+def test_a_recovery_that_trusts_the_cache_restarts_whole_dates() -> None:
+    from orchbench.harness import decision, operator_start
+
+    plan = {"2026-01-02": "train", "2026-01-03": "evaluate"}
+    assert operator_start(make_scenario(), plan).restart_from == plan
+    trusting = make_scenario(recovery={"action": "rerun_date"})
+    chosen = operator_start(trusting, plan)
+    assert chosen.restart_from == {"2026-01-02": "ingest", "2026-01-03": "ingest"}
+    assert decision(chosen) == "after the fix, re-run 2026-01-02, 2026-01-03 from ingest"

@@ -13,6 +13,7 @@ from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from runners.kfp.adapter import KfpRunner
 from runners.kfp.docker_adapter import KfpDockerRunner
+from tests.conftest import make_scenario
 
 
 def test_kfp_docker_journals_the_memory_limit_it_gave_each_container(tmp_path: Path) -> None:
@@ -44,7 +45,11 @@ def test_recover_types_one_command_per_date_and_nothing_else(
 ) -> None:
     typed: list[str] = []
     submitted: list[tuple[str, bool]] = []
-    ctx: Any = SimpleNamespace(operator=typed.append, journal=tmp_path / "journal.jsonl")
+    ctx: Any = SimpleNamespace(
+        operator=typed.append,
+        journal=tmp_path / "journal.jsonl",
+        scenario=make_scenario(),
+    )
     runner = KfpRunner()
     trace = [{"kind": "task_attempt", "logical_date": "2026-01-03", "step": "ingest",
               "state": "success"}]  # fmt: skip
