@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from orchbench.runner import (
@@ -304,6 +305,13 @@ class CronRunner(Runner):
                 # a crash recorded as the day ended belongs to it, not to the next day
                 self.watch(ctx, None)
             if self._restart is None or ended != "stopped":
+                if ended.startswith("cut"):  # jobs were still running: we ended them
+                    jr.harness_assist(
+                        ctx.journal,
+                        "timeout_kill",
+                        f"the day loop killed {date}'s daemon with jobs still running ({ended})",
+                        logical_date=date.isoformat(),
+                    )
                 # (unshare reports the SIGKILL as "sigprocmask unblock failed": expected)
                 self._daemon_note(ctx, f"day {date} {ended}; daemon killed")
                 self._journal_waits(ctx, date, segments)
