@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from fault_injection import state as fault_state
+from orchbench.runner import RunContext
 from orchbench.scenario import Scenario
 from orchbench.workflow.data import prepare_world
 from orchbench.world import World
@@ -29,6 +31,24 @@ def make_scenario(**over: Any) -> Scenario:
     }
     base.update(over)
     return Scenario.model_validate(base)
+
+
+def run_context(tmp_path: Path, scenario: Scenario, runner: str, **extra: Any) -> RunContext:
+    """A RunContext for hook-level tests: the world under ``tmp_path`` (its fault state's
+    folder made, nothing prepared), a 60 s deadline."""
+    world = World(tmp_path / "world")
+    world.faults_state.parent.mkdir(parents=True, exist_ok=True)
+    return RunContext(
+        scenario=scenario,
+        runner=runner,
+        profile="default",
+        run_id="r1",
+        run_dir=tmp_path,
+        world=world,
+        deadline=time.monotonic() + 60,
+        repo_root=REPO,
+        **extra,
+    )
 
 
 @pytest.fixture

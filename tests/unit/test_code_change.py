@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from orchbench.scenario import ScenarioError, load_scenario, parse_scenario
 from orchbench.workflow import repo
 from orchbench.world import World
 from orchbench.wrapper import code_version
-from tests.conftest import REPO
+from tests.conftest import REPO, run_context
 from tests.unit.journal_builder import Builder
 from tests.unit.test_lineage import full_trace
 
@@ -89,16 +88,7 @@ class _Deploying(Runner):
 def test_the_day_loop_commits_then_deploys_before_the_day_fires(tmp_path: Path) -> None:
     world = World(tmp_path / "world")
     repo.init_repo(world)
-    ctx = RunContext(
-        scenario=load_scenario(REPO / "scenarios" / "code_change.yaml"),
-        runner="deploying",
-        profile="default",
-        run_id="r1",
-        run_dir=tmp_path,
-        world=world,
-        deadline=time.monotonic() + 60,
-        repo_root=REPO,
-    )
+    ctx = run_context(tmp_path, load_scenario(REPO / "scenarios" / "code_change.yaml"), "deploying")
     runner = _Deploying()
     runner.run_days(ctx)
     assert runner.calls == [

@@ -8,7 +8,6 @@ dates have their own directories, so its plan is the harness's, carried out with
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,8 @@ from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from orchbench.runner import RunContext
 from orchbench.scenario import load_scenario
-from orchbench.world import World
 from runners.cron.adapter import CronRunner, HardenedCronRunner
-from tests.conftest import REPO
+from tests.conftest import run_context
 
 D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
 
@@ -29,18 +27,7 @@ def _ctx(tmp_path: Path, days: int = 3) -> RunContext:
     path.write_text(
         f"schema: orchbench.scenario/1\nname: s\nclaim: a test scenario claim\ndays: {days}\n"
     )
-    world = World(tmp_path / "world")
-    world.faults_state.parent.mkdir(parents=True)
-    return RunContext(
-        scenario=load_scenario(path),
-        runner="cron",
-        profile="default",
-        run_id="r1",
-        run_dir=tmp_path,
-        world=world,
-        deadline=time.monotonic() + 60,
-        repo_root=REPO,
-    )
+    return run_context(tmp_path, load_scenario(path), "cron")
 
 
 def test_naive_restarts_every_date_after_an_earlier_rerun_from_ingest(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from fault_injection.base import FaultKind
 from orchbench import harness, plugins
 from orchbench.journal import Journal
 from orchbench.runner import RunContext, Runner, SchedulerFault
-from tests.conftest import REPO
+from tests.conftest import REPO, run_context
 from tests.unit.fake_runner import InProcessRunner
 
 PAUSE = "test_scheduler_pause"
@@ -144,21 +144,10 @@ def _ctx(tmp_path: Path, faults: str, days: int = 3) -> RunContext:
         f"faults: {faults}\n"
     )
     from orchbench.scenario import load_scenario
-    from orchbench.world import World
 
     scenario = load_scenario(path)
-    world = World(tmp_path / "world")
-    world.faults_state.parent.mkdir(parents=True)
-    return RunContext(
-        scenario=scenario,
-        runner="recording",
-        profile="default",
-        run_id="r1",
-        run_dir=tmp_path,
-        world=world,
-        deadline=time.monotonic() + 60,
-        repo_root=REPO,
-        scheduler_faults=catalog.scheduler_faults(scenario),
+    return run_context(
+        tmp_path, scenario, "recording", scheduler_faults=catalog.scheduler_faults(scenario)
     )
 
 
