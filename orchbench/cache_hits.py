@@ -33,7 +33,7 @@ from collections import defaultdict
 from typing import Any
 
 from orchbench.journal import REDELIVERED, Attempt, Journal
-from orchbench.workflow.spec import ARTIFACTS
+from orchbench.workflow.spec import kind_of
 
 END_OF_TIME = 2**63 - 1
 
@@ -75,7 +75,7 @@ def read_by(journal: Journal) -> dict[str, dict[str, str | None]]:
     out), with a fault's ``affected`` content overriding the journaled input of the attempt
     the fault took effect in."""
     out = {
-        a.attempt_id: {i.uri: i.sha256 for i in a.inputs if _kind(i.name) != "state"}
+        a.attempt_id: {i.uri: i.sha256 for i in a.inputs if kind_of(i.name) != "state"}
         for a in journal.attempts
     }
     for f in journal.faults:
@@ -86,11 +86,6 @@ def read_by(journal: Journal) -> dict[str, dict[str, str | None]]:
             if r["uri"] in seen:
                 seen[r["uri"]] = r.get("sha256")
     return out
-
-
-def _kind(name: str) -> str | None:
-    art = ARTIFACTS.get(name)
-    return art.kind if art else None
 
 
 def stale_cache_hits(journal: Journal, trace: list[dict[str, Any]]) -> int:

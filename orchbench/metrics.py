@@ -36,7 +36,7 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
   "after the fix, re-run these dates from these steps" is one, however many commands it
   takes); ``operator_commands``: the commands typed (``operator_action`` records).
 - ``harness_help``: help the system got from us (``Journal.assists``: a timeout kill, a
-  memory limit our adapter passed, a scheduler restart, a resubmission);
+  memory limit our adapter passed, a scheduler restart);
   ``harness_assists``: the same per kind (``orchbench.journal.ASSISTS``).
 - ``rerun_cpu_s``, ``rerun_wall_s``: see ``rerun`` (measured: they move with machine
   load); ``rerun_wall_production_s``: the rerun's wall on the production clock;
@@ -86,7 +86,7 @@ from orchbench.records import ClassifiedAttempt
 from orchbench.signals import misreported, production_s, signals
 from orchbench.trace import native_only
 from orchbench.workflow.prices import price
-from orchbench.workflow.spec import ARTIFACTS, STEP_BY_NAME, STEP_NAMES, downstream_from
+from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES, downstream_from, kind_of
 
 if TYPE_CHECKING:
     from orchbench.oracle import OracleResult
@@ -187,7 +187,7 @@ def analyse(journal: Journal) -> Analysis:
     for a in journal.attempts:
         producers = [_producer(made, a, i) for i in a.inputs]
         stale = any(
-            _kind(i) == "dated"
+            kind_of(i.name) == "dated"
             and i.sha256 is not None
             and (p is None or p.logical_date != a.logical_date)
             for i, p in zip(a.inputs, producers, strict=True)
@@ -233,11 +233,6 @@ def cpu_of(a: Attempt) -> float:
     if a.cpu_s is not None:
         return a.cpu_s
     return a.heartbeat_cpu_s or 0.0
-
-
-def _kind(ref: ArtifactRef) -> str | None:
-    art = ARTIFACTS.get(ref.name)
-    return art.kind if art else None
 
 
 def _producer(made: dict[Version, list[Attempt]], a: Attempt, ref: ArtifactRef) -> Attempt | None:
@@ -306,11 +301,12 @@ def rerun_cost_ratio(journal: Journal, analysis: Analysis | None = None) -> floa
     """
     plan = journaled_plan(journal)
     an = analysis or analyse(journal)
+    required = {date: an.required_steps(date) for date in plan}
     minimal = sum(
         price(s)
         for date, first in plan.items()
         for s in downstream_from(first)
-        if s in an.required_steps(date)
+        if s in required[date]
     )
     if minimal <= 0:
         return None
@@ -502,6 +498,7 @@ def compute_metrics(
         dates |= {d.isoformat() for d in scenario.logical_dates()}
     good = {(i.attempt.logical_date, i.attempt.step) for i in infos if i.good}
     by_fact = lineage_by_fact(an, trace)
+    practiced = completeness(by_fact)
     native_by_fact = lineage_by_fact(an, native_only(trace))
     assists: dict[str, int] = defaultdict(int)
     for h in journal.assists:
@@ -544,9 +541,9 @@ def compute_metrics(
             for i in infos
         ),
         "final_state_correct": final_ok,
-        "lineage_completeness": completeness(by_fact),
+        "lineage_completeness": practiced,
         "lineage_by_fact": by_fact,
-        "lineage_practiced": completeness(by_fact),
+        "lineage_practiced": practiced,
         "lineage_native": completeness(native_by_fact),
         "lineage_native_by_fact": native_by_fact,
         "total_wall_s": _total_wall(journal),

@@ -263,8 +263,8 @@ def assisted_passes(claim: str, ok: pd.DataFrame) -> pd.DataFrame:
     """The runs that pass the claim's rule by themselves and had help of a kind that can
     make it pass (``ASSISTED_BY``); a helped run that failed the rule is not one."""
     kinds = ASSISTED_BY.get(claim, ())
-    helped = [i for i in ok.index if assists_text(ok.loc[[i]], kinds)]
-    return ok.loc[[i for i in helped if RULES[claim](ok.loc[[i]])[0] in PASSING]]
+    had = sum((_int(ok, f"{ASSIST_PREFIX}{k}") > 0 for k in kinds), pd.Series(False, ok.index))
+    return ok.loc[[i for i in ok.index[had] if RULES[claim](ok.loc[[i]])[0] in PASSING]]
 
 
 def assists_text(ok: pd.DataFrame, kinds: tuple[str, ...]) -> str:

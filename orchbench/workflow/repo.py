@@ -71,6 +71,20 @@ def head(world: World) -> str:
     return _git(world.code, "rev-parse", "HEAD")
 
 
+def revision(world_root: str | Path | None) -> str | None:
+    """The short id of the code repository's HEAD, the name a team gives the code it
+    deploys (a Prefect deployment's version); None when the world has no repository."""
+    if not world_root:
+        return None
+    code = World(Path(world_root)).code
+    if not code.is_dir():
+        return None
+    try:
+        return _git(code, "rev-parse", "--short", "HEAD") or None
+    except subprocess.CalledProcessError:
+        return None
+
+
 def module_source(world: World | None, step: str) -> str | None:
     """The text of ``step``'s module in the repository's working tree (None: no module)."""
     if world is None or step not in REVISIONS:

@@ -80,6 +80,13 @@ STEP_NAMES: tuple[str, ...] = tuple(s.name for s in STEPS)
 STEP_BY_NAME: dict[str, Step] = {s.name: s for s in STEPS}
 
 
+def kind_of(artifact: str) -> str | None:
+    """The artifact's kind (``source``, ``dated``, ``state``); None for a name the spec
+    does not know."""
+    art = ARTIFACTS.get(artifact)
+    return art.kind if art else None
+
+
 def step_index(name: str) -> int:
     return STEP_NAMES.index(name)
 

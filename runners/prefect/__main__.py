@@ -8,7 +8,7 @@ and prints its id (JSON).
 ``--serve NAME`` serves the flow as deployment ``daily-retraining/NAME`` in this process
 (``flow.serve``: polls the server and runs the deployment's flow runs in supervised
 subprocesses; runs until killed). The deployment's version is the git revision of the
-world's code repository (``serve.code_revision``).
+world's code repository (``orchbench.workflow.repo.revision``).
 
 Without those, one bare flow run for one date (profile ``script``: nothing supervises the
 process). The flow is imported from ``runners.prefect.flow`` (not run as ``__main__``), so
@@ -25,10 +25,10 @@ import sys
 
 from prefect import tags
 
+from orchbench.workflow.repo import revision
 from orchbench.workflow.spec import STEP_NAMES
 from orchbench.world import ENV_WORLD
 from runners.prefect.flow import daily_retraining
-from runners.prefect.serve import code_revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         # Prefect's own git version inference does (it needs a remote URL ours lacks)
         daily_retraining.serve(
             name=args.serve,
-            version=code_revision(os.environ.get(ENV_WORLD)),
+            version=revision(os.environ.get(ENV_WORLD)),
             pause_on_shutdown=False,
             print_starting_message=False,
         )

@@ -59,10 +59,10 @@ from pydantic import BaseModel
 from orchbench.hashing import sha256_path
 from orchbench.policy import Policy
 from orchbench.workflow.paths import dated_paths
+from orchbench.workflow.repo import revision
 from orchbench.workflow.spec import downstream_from
 from orchbench.world import World
 from orchbench.wrapper import run_step
-from runners.prefect.serve import code_revision
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,8 +120,8 @@ class InputFiles(CachePolicy):
     ) -> str | None:
         step = task_ctx.task.name
         world = World.from_env()
-        revision = code_revision(world.root)  # the team's code, by its git revision
-        parts: list[Any] = [step, revision, sha256_path(world.config_path)]
+        # the team's code, by its git revision
+        parts: list[Any] = [step, revision(world.root), sha256_path(world.config_path)]
         for name in sorted(inputs):
             value, path = inputs[name], _path_of(inputs[name])
             if path is None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from orchbench import postgres
 from orchbench.procs import kill_group
 from orchbench.runner import EnvironmentMissing, RunContext, RunTimeout
+from orchbench.workflow.repo import revision
 from runners.prefect import native
 from runners.prefect.pool import (
     DEPLOYMENT,
@@ -43,7 +44,7 @@ from runners.prefect.pool import (
     register_deployment,
 )
 from runners.prefect.serve import POLL_S as SERVE_POLL_S
-from runners.prefect.serve import ServeError, ServeProcess, code_revision, deployment_name
+from runners.prefect.serve import ServeError, ServeProcess, deployment_name
 from runners.prefect.server import Api, ApiError, PrefectServer, ServerError
 
 if TYPE_CHECKING:
@@ -453,7 +454,7 @@ class Served(DeploymentRuns):
         r = self.runner
         if self.serve is None or r.api is None:
             return None
-        version = code_revision(ctx.world.root)
+        version = revision(ctx.world.root)
         self.serve.stop()
         self.deployment_id = self.serve.start(r.api, version=version)
         return f"re-served deployment daily-retraining/{self.deployment} version {version}"
@@ -564,7 +565,7 @@ class PoolStack(DeploymentRuns):
         record it. The deployment serves the whole matrix, so ``finish`` deploys it back
         without a version once the run was collected."""
         r = self.runner
-        version = code_revision(ctx.world.root)
+        version = revision(ctx.world.root)
         self.deployment_id = register_deployment(
             r.python(), DEPLOYMENT, POOL, r.client_env(), r.repo_root, version=version
         )

@@ -38,19 +38,6 @@ POLL_S = 1
 READY_TIMEOUT_S = 120.0
 
 
-def code_revision(world_root: str | Path | None) -> str | None:
-    """The team's version of the code it serves: ``git rev-parse --short HEAD`` of the
-    world's code repository (None when there is none)."""
-    if not world_root or not (Path(world_root) / "code").is_dir():
-        return None
-    done = subprocess.run(
-        ["git", "-C", str(Path(world_root) / "code"), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-    )
-    return (done.stdout.strip() or None) if done.returncode == 0 else None
-
-
 class ServeError(RuntimeError):
     """The serve process did not come up (the message has the tail of its log)."""
 
