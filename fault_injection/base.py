@@ -36,6 +36,10 @@ class FaultKind:
     # False when ``before``/``after`` do nothing: the step wrapper then never looks the
     # kind up (a step process need not know it)
     step_hooks: ClassVar[bool] = True
+    # True for a kind whose claim is about the scheduler (a missed day, a crash, a late
+    # partition): a scenario with one runs system-scheduled (``orchbench.runner.SYSTEM``),
+    # its dates fired by the system's own scheduler (or cron for a system without one)
+    system_scheduled: ClassVar[bool] = False
 
     def check(self, at: str, day: int, days: int, params: BaseModel) -> str | None:
         """A problem with this fault (entering at step ``at`` on ``day`` of a ``days``-day

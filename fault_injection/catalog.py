@@ -86,6 +86,15 @@ def requirements(scenario: Scenario) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def scheduling(scenario: Scenario) -> str:
+    """SYSTEM when a fault of the scenario is about the scheduler
+    (``FaultKind.system_scheduled``), else HARNESS (``orchbench.runner``)."""
+    from orchbench.runner import HARNESS, SYSTEM
+
+    kinds = [KINDS[f.kind] for f in scenario.faults if f.kind in KINDS]
+    return SYSTEM if any(k.system_scheduled for k in kinds) else HARNESS
+
+
 def scheduler_faults(scenario: Scenario) -> list[SchedulerFault]:
     """The base runner's handler of each scenario fault whose kind acts in the scheduler
     (ids f1, f2... by position, as ``state.arm`` numbers them)."""

@@ -110,6 +110,7 @@ def run_scenario(
             repo_root=REPO_ROOT,
             scheduler_faults=catalog.scheduler_faults(scenario),
             requirements=catalog.requirements(scenario),
+            scheduling=catalog.scheduling(scenario),
         )
         fault_state.arm(
             ctx.world,
@@ -159,7 +160,7 @@ def run_scenario(
         _write_record(
             tmp,
             scenario,
-            runner,
+            (runner, fired(runner, ctx)),
             run_id,
             started_at,
             (status, reason),
@@ -276,15 +277,24 @@ def record_unrun(scenario_path: Path | str, runner: Runner, out_root: Path, reas
     (tmp / "scenario.yaml").write_text(scenario_path.read_text())
     now = dt.datetime.now(dt.UTC).isoformat()
     _write_record(
-        tmp, scenario, runner, run_id, now, ("harness_error", reason), {}, None, None, None
+        tmp, scenario, (runner, {}), run_id, now, ("harness_error", reason), {}, None, None, None
     )
     return rundir.finalize(tmp)
+
+
+def fired(runner: Runner, ctx: RunContext) -> dict[str, Any]:
+    """Who fired the run's dates, for env.json's ``clock``."""
+    return {
+        "scheduling": ctx.scheduling,
+        "fired_by": runner.fired_by(ctx),
+        "day_s": ctx.clock.day_s if ctx.clock else None,
+    }
 
 
 def _write_record(
     tmp: Path,
     scenario: Scenario,
-    runner: Runner,
+    ran: tuple[Runner, dict[str, Any]],
     run_id: str,
     started_at: str,
     outcome: tuple[str, str | None],
@@ -294,9 +304,11 @@ def _write_record(
     attempts: list[ClassifiedAttempt] | None,
 ) -> None:
     """Write ``env.json`` and ``run.json`` (models in ``orchbench.records``) into a run
-    directory; ``outcome`` is (status, reason)."""
+    directory; ``ran`` is the runner and who fired the dates (``fired``), ``outcome`` is
+    (status, reason)."""
     status, reason = outcome
-    env = records.EnvRecord.model_validate(rundir.env_info(REPO_ROOT, runner))
+    runner, fired_how = ran
+    env = records.EnvRecord.model_validate(rundir.env_info(REPO_ROOT, runner, fired_how))
     run = records.RunRecord(
         scenario=scenario.name,
         runner=runner.name,

@@ -196,12 +196,14 @@ ENV_BENCH_JOBS = "ORCHBENCH_BENCH_JOBS"  # set by `orchbench bench --jobs N` for
 ENV_PLAIN_PROGRESS = "ORCHBENCH_PLAIN_PROGRESS"  # set for bench lanes: plain progress lines
 
 
-def env_info(repo: Path, runner: Any) -> dict[str, Any]:
+def env_info(repo: Path, runner: Any, fired: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a result depends on: machine, Python, harness packages, the runner's versions,
     and ``bench_jobs``: how many runners were benched at once (1: this run had the
     machine to itself, apart from the harness). From the runner's ``plugin.py``:
     ``system_version`` (``"apache-airflow 3.3.2"``) and ``notes``, the caveats the report
-    lists for its runs."""
+    lists for its runs. ``fired``: who fired the run's dates (``scheduling``: harness or
+    system, ``fired_by``, ``day_s``: real seconds per simulated day on a real-clock
+    schedule), recorded in ``clock``."""
     from orchbench.plugins import of_runner
     from orchbench.runner import SCHEDULE_INTERVAL_S
 
@@ -230,5 +232,6 @@ def env_info(repo: Path, runner: Any) -> dict[str, Any]:
             "schedule_interval_s": SCHEDULE_INTERVAL_S,
             "speed": runner.clock_speed,
             "compressed": ["the schedule interval between dates", *runner.compressed],
+            **(fired or {}),
         },
     }

@@ -44,10 +44,47 @@ SCHEDULE_INTERVAL_S = 86_400.0
 # A harness event: the scenario's team committed a new revision of a step's module to the
 # world's code repository (``step``, ``revision``, ``commit``) just before a date fired.
 CODE_CHANGE = "code_change"
+# Who fires a run's dates (``RunContext.scheduling`` asks; ``Runner.fired_by`` answers).
+# HARNESS: the day loop triggers each date (``run_date`` triggers and awaits it). SYSTEM:
+# a scheduler fires them (the system's own, or cron for a system without one) and the
+# harness only moves the world (data lands, faults arm) and watches.
+HARNESS, SYSTEM = "harness", "system"
+# Harness events of the day loop: a date became due (``logical_date``, ``fired_by``); the
+# scheduler was stopped for an outage and started again (``fault_id``); a withheld
+# partition landed (``logical_date``, ``fault_id``).
+DATE_DUE = "date_due"
+SCHEDULER_STOPPED, SCHEDULER_STARTED = "scheduler_stopped", "scheduler_started"
+# how long before a date's fire time the world moves (a partition is withheld, a scheduler
+# stopped), so the system's own scheduler never fires first
+WORLD_LEAD_S = 1.0
 
 
 class RunTimeout(RuntimeError):
     """The run exceeded its deadline; the runner killed what it started."""
+
+
+@dataclass(frozen=True)
+class DayClock:
+    """The real-clock schedule of a system-scheduled run: date ``k`` (0-based) fires at
+    ``start + k * day_s`` (epoch seconds); each interval stands for one production day
+    (``SCHEDULE_INTERVAL_S``). Only runners with a ``day_s`` get one."""
+
+    start: float
+    day_s: float
+    dates: tuple[dt.date, ...]
+
+    def fires_at(self, date: dt.date) -> float:
+        return self.start + self.dates.index(date) * self.day_s
+
+    def date_at(self, t: float) -> dt.date | None:
+        """The date whose interval begins at ``t`` (to the nearest interval), or None."""
+        k = round((t - self.start) / self.day_s)
+        return self.dates[k] if 0 <= k < len(self.dates) else None
+
+    @property
+    def end(self) -> float:
+        """When the interval after the last date begins."""
+        return self.start + len(self.dates) * self.day_s
 
 
 @dataclass
@@ -68,6 +105,11 @@ class RunContext:
     # what the scenario declares a step needs on a date, as a team knows its own step's
     # requirements: {(logical date, step): ["package==version", ...]} (env_mismatch)
     requirements: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # HARNESS or SYSTEM: the harness asks for SYSTEM when a fault of the scenario is about
+    # the scheduler (``FaultKind.system_scheduled``); the runner says who fires (``fired_by``)
+    scheduling: str = HARNESS
+    # the real-clock schedule, when the system's scheduler fires dates on the real clock
+    clock: DayClock | None = None
     _interventions: int = 0
 
     @property
@@ -161,6 +203,12 @@ class Runner:
     # the scheduler-level fault kinds whose hooks (``SchedulerFault.hooks``) this runner
     # implements; the harness refuses a scenario with another such kind (not_applicable)
     runner_faults: frozenset[str] = frozenset()
+    # when a scheduler fires the dates on the real clock: real seconds one simulated day
+    # lasts (long enough for a day's steps), and how long after the schedule is installed
+    # the first date fires. None: ``run_date`` moves the scheduler's clock itself (cron's
+    # per-day daemon on libfaketime), or the harness fires.
+    day_s: ClassVar[float | None] = None
+    schedule_lead_s: ClassVar[float] = 5.0
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         if profile not in self.profiles:
@@ -186,15 +234,24 @@ class Runner:
     def run_days(self, ctx: RunContext) -> None:
         """Run every logical date of the scenario the way the system schedules them.
 
-        Per date, in order: the deadline; the scenario's code changes of that day (a
-        commit in the world's code repository, then ``deploy_code``); each scheduler
-        fault acts as the date is about to fire (``SchedulerFault.fires``; a date no fault
-        lets fire goes to
-        ``scheduler_down``); then ``run_date``. After the last date, ``watch`` once more
-        (a scheduler crash the last date outlived is restarted). Between two dates it
+        ``prepare_days``; when a scheduler fires the dates on the real clock
+        (``fired_by`` is not HARNESS and the runner has a ``day_s``), a ``DayClock``
+        starting ``schedule_lead_s`` from now goes to ``schedule_days``. Then per date, in
+        order: the deadline; on a clock, wait until ``WORLD_LEAD_S`` before the date fires;
+        the scenario's code changes of that day (a commit in the world's code repository,
+        then ``deploy_code``); the harness event ``date_due``; each scheduler fault acts
+        as the date is about to fire (``SchedulerFault.fires``; a date no fault lets fire
+        goes to ``scheduler_down``); then ``run_date``. After the last date, a scheduler's
+        runs are awaited (``settle``: catch-up runs too), then ``watch`` once more (a
+        scheduler crash the last date outlived is restarted). Between two dates it
         journals the schedule interval the loop skipped as a ``compressed_wait``.
         """
+        fired_by = self.fired_by(ctx)
         self.prepare_days(ctx)
+        if fired_by != HARNESS and self.day_s is not None:
+            start = time.time() + self.schedule_lead_s
+            ctx.clock = DayClock(start, self.day_s, tuple(ctx.dates))
+            self.schedule_days(ctx, ctx.clock)
         for fault in ctx.scheduler_faults:
             fault.start(self, ctx)
         fired_ns: int | None = None  # when the previous date fired
@@ -202,6 +259,8 @@ class Runner:
         for day, date in enumerate(ctx.dates, start=1):
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before {date}")
+            if ctx.clock is not None:
+                self._await_clock(ctx, ctx.clock.fires_at(date) - WORLD_LEAD_S, date)
             for change in ctx.scenario.code_changes_on(day):
                 self._change_code(ctx, change.step, change.revision)
             now = time.time_ns()
@@ -210,13 +269,25 @@ class Runner:
                 self.compressed_wait(ctx, ended_ns, now, max(0.0, SCHEDULE_INTERVAL_S - took))
             fired_ns = now
             self._stretch_s = 0.0
+            jr.harness_event(
+                ctx.journal, DATE_DUE, logical_date=date.isoformat(), fired_by=fired_by
+            )
             fired = [fault.fires(self, ctx, date) for fault in ctx.scheduler_faults]
             if all(fired):
                 self.run_date(ctx, date)
             else:
                 self.scheduler_down(ctx, date)
             ended_ns = time.time_ns()
+        if fired_by != HARNESS:
+            self.settle(ctx)
         self.watch(ctx, None)
+
+    def _await_clock(self, ctx: RunContext, t: float, date: dt.date) -> None:
+        """Wait until epoch second ``t`` (the world moves just before ``date`` fires),
+        letting the scheduler faults act."""
+        while (left := t - time.time()) > 0:
+            self.watch(ctx, f"the schedule before {date}")
+            time.sleep(min(0.2, left))
 
     def _change_code(self, ctx: RunContext, step: str, revision: int) -> None:
         """The team merges ``revision`` of ``step``'s module (a new commit in the world's
@@ -259,6 +330,13 @@ class Runner:
         for fault in ctx.scheduler_faults:
             fault.scheduler_changed(self, ctx)
 
+    def fired_by(self, ctx: RunContext) -> str:
+        """Who fires this run's dates: HARNESS (the day loop triggers each date in
+        ``run_date``), or the name of the scheduler that does when ``ctx.scheduling`` is
+        SYSTEM: the system's own (``"airflow"``), or ``"cron"`` for a system without one.
+        Recorded in env.json's ``clock``. Default: the harness."""
+        return HARNESS
+
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` on the clock the system's scheduler reads (``clock_speed``)."""
         time.sleep(seconds / self.clock_speed)
@@ -274,18 +352,42 @@ class Runner:
         new code (re-parse a DAG bundle, re-serve a flow, recompile and resubmit). The
         default does nothing: the next attempt imports the new file."""
 
+    def schedule_days(self, ctx: RunContext, clock: DayClock) -> None:
+        """A scheduler fires the dates on the real clock: install the schedule so that
+        ``clock.dates[k]`` fires at ``clock.fires_at(...)`` (Airflow: a timetable with
+        catchup; Prefect: a deployment schedule) and switch it on. Called once, right
+        after ``prepare_days``; the first date fires ``schedule_lead_s`` later."""
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """Have the system run ``date`` and return once it has finished.
 
         A system the harness triggers: trigger the date and await it (polling ``watch``).
-        A system whose own scheduler fires the dates (cron): let the scheduler's clock
-        reach the date (e.g. start its daemon on that date's clock) and await what it
-        fires, polling ``watch``.
+        A system whose scheduler fires the dates: let the scheduler's clock reach the
+        date (cron: start its daemon on that date's clock; on a ``DayClock`` the date
+        fires by itself ``WORLD_LEAD_S`` after this call) and await the run it fires,
+        polling ``watch``. Return when that run has finished, or when the next date is
+        due if it has not started by then (a run the system queues behind another).
         """
         raise NotImplementedError
 
+    def settle(self, ctx: RunContext) -> None:
+        """A scheduler fired the dates: after the last one, wait (polling ``watch``)
+        until the system has nothing of this run queued or running any more, catch-up
+        runs of missed dates included, giving its scheduler the time it takes to create
+        them. Runs still waiting at the deadline are the system's (RunTimeout)."""
+
     def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
         """``date`` does not fire (the scheduler is down); note it where users would."""
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """``missed_days`` on a system-scheduled run: the system's scheduler processes go
+        down (the host is down) before the first missed date fires. Stop them as an
+        outage would (SIGKILL), with whatever runs under them."""
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The outage is over, before the first date after it fires: start the
+        scheduler processes again, as the host's boot would. What the system does about
+        the dates it missed is its own (catch-up, Late runs, nothing)."""
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """What "the scheduler" is now: name -> pids a scheduler crash kills. Empty when

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fault_injection import runner_faults
 from fault_injection.base import FaultKind
-from orchbench.runner import SchedulerFault
+from orchbench import journal as jr
+from orchbench.runner import HARNESS, SCHEDULER_STARTED, SCHEDULER_STOPPED, SchedulerFault
 
 if TYPE_CHECKING:
     from orchbench.runner import RunContext, Runner
@@ -24,7 +25,12 @@ class MissedDaysParams(BaseModel):
 
 class SchedulerDown(SchedulerFault):
     """The base runner's day loop fires none of the fault's dates; the activation is
-    journaled as the first of them would have fired."""
+    journaled as the first of them would have fired. When a scheduler fires the dates
+    (``Runner.fired_by`` is not the harness), its processes are stopped then
+    (``Runner.stop_scheduler``, harness event ``scheduler_stopped``) and started again as
+    the first date after the outage is about to fire (``start_scheduler``,
+    ``scheduler_started``): the outage and the host coming back, the same for every
+    system, never harness help. The scenario check keeps one date after every outage."""
 
     def __init__(self, fault_id: str, spec: FaultSpec, scenario: Scenario) -> None:
         super().__init__(fault_id, spec, scenario)
@@ -32,6 +38,7 @@ class SchedulerDown(SchedulerFault):
         self.dates = outage.dates
 
     def fires(self, runner: Runner, ctx: RunContext, date: dt.date) -> bool:
+        scheduled = runner.fired_by(ctx) != HARNESS
         if self.dates and date == self.dates[0]:
             runner_faults.record_activation(
                 ctx.journal,
@@ -41,6 +48,12 @@ class SchedulerDown(SchedulerFault):
                 run_id=ctx.run_id,
                 dates=[d.isoformat() for d in self.dates],
             )
+            if scheduled:
+                runner.stop_scheduler(ctx)
+                jr.harness_event(ctx.journal, SCHEDULER_STOPPED, fault_id=self.fault_id)
+        if self.dates and date == self.dates[-1] + dt.timedelta(days=1) and scheduled:
+            runner.start_scheduler(ctx)
+            jr.harness_event(ctx.journal, SCHEDULER_STARTED, fault_id=self.fault_id)
         return date not in self.dates
 
 
@@ -58,9 +71,13 @@ class MissedDays(FaultKind):
     Params = MissedDaysParams
     scheduler = SchedulerDown
     step_hooks = False
+    system_scheduled = True
 
     def check(self, at: str, day: int, days: int, params: BaseModel) -> str | None:
         n = MissedDaysParams.model_validate(params.model_dump()).days
-        if day + n - 1 > days:
-            return f"{n} missed day(s) from day {day} go past the last day ({days})"
+        if day + n - 1 >= days:
+            return (
+                f"{n} missed day(s) from day {day} leave no day of the {days} after the "
+                "outage: the scheduler must be back for at least the last day"
+            )
         return None

@@ -78,6 +78,7 @@ class SchedulerCrash(FaultKind):
     fixed_by = "a supervisor restarting the scheduler after restart_after_s"
     Params = SchedulerCrashParams
     scheduler = KilledScheduler
+    system_scheduled = True
 
     def before(self, call: StepCall, fault: dict[str, Any]) -> None:
         p = SchedulerCrashParams.model_validate(fault["params"])

@@ -57,7 +57,8 @@ def test_malformed_scenario_fails_cleanly(tmp_path: Path) -> None:
         ),
         (
             "{kind: missed_days, day: 2, at: ingest, params: {days: 2}}",
-            "faults.0.params: 2 missed day(s) from day 2 go past the last day (2)",
+            "faults.0.params: 2 missed day(s) from day 2 leave no day of the 2 after the "
+            "outage: the scheduler must be back for at least the last day",
         ),
     ],
 )

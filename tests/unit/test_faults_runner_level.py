@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,11 @@ claim: a test scenario claim
 days: 3
 faults: [{kind: missed_days, day: 3, at: ingest, params: {days: 2}}]
 """
-    with pytest.raises(ScenarioError, match=r"faults\.0\.params: .*past the last day"):
+    with pytest.raises(ScenarioError, match=r"faults\.0\.params: .*no day of the 3 after"):
         parse_checked(text, "x.yaml")
+    # the scheduler must be back for the last day: an outage ending on it is refused too
+    with pytest.raises(ScenarioError, match=r"must be back for at least the last day"):
+        parse_checked(text.replace("days: 2}", "days: 1}"), "x.yaml")
 
 
 def test_missed_days_only_at_ingest() -> None:
@@ -133,3 +137,52 @@ def test_scheduler_crash_with_nothing_registered_still_records(small_world, tmp_
     run_one(world, journal, "ingest", D1, tmp_path)
     [f] = Journal.load(journal).faults
     assert f["detail"]["killed"] == []
+
+
+def _late(tmp_path: Path, day: int, delay_s: float):
+    """A prepared world with one armed late_data fault, its handler and a bare runner."""
+    from orchbench.runner import Runner
+    from orchbench.workflow.data import prepare_world
+    from tests.conftest import run_context
+
+    fault = {"kind": "late_data", "day": day, "at": "ingest", "params": {"delay_s": delay_s}}
+    scenario = make_scenario(faults=[fault])
+    ctx = run_context(
+        tmp_path, scenario, "double", scheduler_faults=catalog.scheduler_faults(scenario)
+    )
+    prepare_world(ctx.world.root, scenario)
+    date = scenario.date_of_day(day).isoformat()
+    fault_state.arm(ctx.world, [{**fault, "logical_date": date}])
+    return ctx, ctx.scheduler_faults[0], Runner.__new__(Runner), scenario.logical_dates()
+
+
+def test_late_data_is_withheld_as_the_date_fires_and_lands_after_the_delay(tmp_path) -> None:
+    """The world moves on the harness's clock: withheld when the date is due, landed on
+    the first watch ``delay_s`` later, whatever the system does meanwhile."""
+    from fault_injection import hooks
+
+    ctx, late, runner, (d1, d2) = _late(tmp_path, 2, 0.3)
+    landing = ctx.world.landing_partition(d2)
+    assert late.fires(runner, ctx, d1) and ctx.world.landing_partition(d1).is_file()
+    assert late.fires(runner, ctx, d2) and not landing.exists()
+    late.watch(runner, ctx)
+    assert not landing.exists()  # too early
+    time.sleep(0.35)
+    late.watch(runner, ctx)
+    assert landing.is_file()
+    j = Journal.load(ctx.journal)
+    [f] = j.faults
+    assert f["kind"] == "late_data" and f["detail"]["delay_s"] == 0.3
+    assert [h["event"] for h in j.harness] == ["data_landed"]
+    hooks.fix_all(ctx.world)  # already landed: the fix leaves it
+    assert landing.is_file()
+
+
+def test_late_data_the_fix_lands_a_partition_still_withheld(tmp_path) -> None:
+    from fault_injection import hooks
+
+    ctx, late, runner, (d1, _) = _late(tmp_path, 1, 600)
+    late.fires(runner, ctx, d1)
+    assert not ctx.world.landing_partition(d1).exists()
+    hooks.fix_all(ctx.world)
+    assert ctx.world.landing_partition(d1).is_file()

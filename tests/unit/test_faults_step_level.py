@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -105,48 +104,6 @@ def test_crash_every_attempt_until_fixed(small_world, tmp_path: Path) -> None:
     hooks.fix_all(world)
     run_one(world, journal, "ingest", D1, tmp_path)
     assert [a.status for a in Journal.load(journal).attempts] == ["killed", "killed", "success"]
-
-
-def test_late_data_withheld_then_lands_after_the_delay(small_world, tmp_path: Path) -> None:
-    world, journal = small_world
-    landing = world.landing_partition(D1)
-    clean = sha256_path(landing)
-    arm_fault(world, "late_data", D1, "ingest", {"delay_s": 0.5})
-    for _ in range(2):  # the first withholds it; the second is too early
-        with pytest.raises(FileNotFoundError, match="has not landed"):
-            run_one(world, journal, "ingest", D1, tmp_path)
-    time.sleep(0.6)
-    run_one(world, journal, "ingest", D1, tmp_path)
-    assert sha256_path(landing) == clean
-    j = Journal.load(journal)
-    assert [a.status for a in j.attempts] == ["failed", "failed", "success"]
-    [f] = j.faults
-    assert f["kind"] == "late_data" and f["affected"] == [] and f["detail"]["delay_s"] == 0.5
-
-
-def test_late_data_fix_lands_it_and_concurrent_attempts_are_safe(small_world, tmp_path) -> None:
-    world, journal = small_world
-    landing = world.landing_partition(D1)
-    arm_fault(world, "late_data", D1, "ingest", {"delay_s": 600})
-    errors: list[BaseException] = []
-
-    def attempt(i: int) -> None:
-        try:
-            run_one(world, journal, "ingest", D1, tmp_path / str(i))
-        except FileNotFoundError as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    j = Journal.load(journal)
-    assert len(j.faults) == 1 and not landing.exists()
-    assert len(errors) == 4 or sum(a.status == "success" for a in j.attempts) <= 1
-    hooks.fix_all(world)
-    assert landing.is_file()
-    run_one(world, journal, "ingest", D1, tmp_path)
 
 
 def test_silent_corruption_flips_labels_same_schema_and_fix_restores(small_world, tmp_path):

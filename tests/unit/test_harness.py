@@ -80,7 +80,9 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
+        "date_due",
         "compressed_wait",  # the schedule interval between the two dates
+        "date_due",
         "days_finished",
         "fix_applied",
         "recovery_started",
