@@ -68,6 +68,11 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
   attempt's ``memory_limit_bytes``, journaled inside containers). See ``memory_limits``.
 - ``oom_kills``: journaled attempts whose container the system reports OOM-killed (trace
   ``container`` records with ``oom_killed``, matched on the attempt's ``container_id``).
+- ``missed_dates``, ``backfilled_dates``, ``skipped_dates``, ``backfill_order``,
+  ``backfill_in_order``, ``catchup_s``, ``catchup_production_s``, ``duplicate_dates``,
+  ``late_completed``, ``late_extra_s``, ``late_extra_production_s``, ``in_flight``,
+  ``in_flight_evidence``: what the system's scheduler did with missed dates, a late
+  partition and the task in flight when it was killed (``orchbench.scheduling``).
 - ``notes``: plain-language caveats about this run's numbers.
 """
 
@@ -83,6 +88,7 @@ from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
 from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
+from orchbench.scheduling import backfill, in_flight, lateness
 from orchbench.signals import misreported, production_s, signals
 from orchbench.trace import native_only
 from orchbench.workflow.prices import price
@@ -485,7 +491,9 @@ def compute_metrics(
         notes.append("no fault activated: alerts and visibility do not apply")
 
     told = signals(journal, trace)
-    wrong = misreported(attempts, match_trace(attempts, trace))
+    matched = match_trace(attempts, trace)
+    wrong = misreported(attempts, matched)
+    flight, flight_evidence = in_flight(journal, matched)
     rerun_cpu, rerun_wall = rerun(journal)
     fix = journal.harness_time("fix_applied")
     rerun_prod = production_s(journal, fix, fix + int(rerun_wall * 1e9)) if fix else 0.0
@@ -552,6 +560,10 @@ def compute_metrics(
         "outside_steps_s_per_attempt": outside_steps_s_per_attempt(journal),
         "memory_limit_enforced": memory_limits(journal, trace),
         "oom_kills": oom_kills(journal, trace),
+        **backfill(journal, an),
+        **lateness(journal, an),
+        "in_flight": flight,
+        "in_flight_evidence": flight_evidence,
         "notes": notes,
     }
 

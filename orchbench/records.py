@@ -22,6 +22,10 @@ Versions:
   ``lineage_native``/``lineage_practiced`` (with ``lineage_native_by_fact``) and
   ``rerun_cost_ratio`` (priced re-execution), which replaces the measured ``rerun_ratio``,
   ``bad_input_executions`` and ``stale_cache_hits`` (null in older files: not measured).
+- ``orchbench.run/6``: adds what the system's scheduler did (``orchbench.scheduling``):
+  ``missed_dates`` ... ``duplicate_dates``, ``late_completed``, ``late_extra_s``,
+  ``late_extra_production_s``, ``in_flight``, ``in_flight_evidence`` (null in older
+  files: not measured).
 - ``orchbench.env/1``: ``env.json`` without a ``schema`` key.
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
@@ -40,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RUN = "orchbench.run"
 ENV = "orchbench.env"
-RUN_VERSION = 5
+RUN_VERSION = 6
 ENV_VERSION = 3
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
@@ -116,6 +120,19 @@ class RunMetrics(_Model):
     outside_steps_s_per_attempt: Number | None = None
     memory_limit_enforced: bool | None = None
     oom_kills: int | None = None
+    missed_dates: list[str] | None = None
+    backfilled_dates: list[str] | None = None
+    skipped_dates: list[str] | None = None
+    backfill_order: list[str] | None = None
+    backfill_in_order: bool | None = None
+    catchup_s: Number | None = None
+    catchup_production_s: Number | None = None
+    duplicate_dates: list[str] | None = None
+    late_completed: bool | None = None
+    late_extra_s: Number | None = None
+    late_extra_production_s: Number | None = None
+    in_flight: str | None = None
+    in_flight_evidence: dict[str, Any] | None = None
     notes: list[str] | None = None
 
 
@@ -217,6 +234,12 @@ def _run_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{RUN}/5"}
 
 
+def _run_5_to_6(data: dict[str, Any]) -> dict[str, Any]:
+    """run/6 added the scheduler's figures (``orchbench.scheduling``); an older file's days
+    were fired by the harness, so they are left unset: not measured."""
+    return {**data, "schema": f"{RUN}/6"}
+
+
 def _env_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": f"{ENV}/2", **data}
 
@@ -232,6 +255,7 @@ MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 2): _run_2_to_3,
     (RUN, 3): _run_3_to_4,
     (RUN, 4): _run_4_to_5,
+    (RUN, 5): _run_5_to_6,
     (ENV, 1): _env_1_to_2,
     (ENV, 2): _env_2_to_3,
 }

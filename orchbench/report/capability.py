@@ -6,8 +6,9 @@ rule below to the metrics in ``run.json``. A cell that passes while its runs had
 from us of a kind that can make that rule pass (``ASSISTED_BY``: a kill at the timeout,
 a scheduler restart, a memory limit our adapter passed) reads
 ``harness-assisted``, never ``yes``. No rule passes on the operator's recovery alone
-(``tests/unit/test_rules_can_fail.py``); backfills, which only that could show until the
-systems' own schedulers fire the days (issue 25), reads ``not measured``.
+(``tests/unit/test_rules_can_fail.py``); backfills counts only the runs whose dates the
+system's own scheduler fired, and reads ``no scheduler of its own here`` for a system
+another scheduler fired (cron for KFP local).
 
 A static claim (``Claim.static``) reads the native trace's ``declared`` record (what the
 pipeline the system runs declares); a runner whose runs carry none shows ``not
@@ -32,6 +33,8 @@ from orchbench.report.tables import completed, duration
 YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
 NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
 ASSISTED, NOT_MEASURED = "harness-assisted", "not measured"
+# a system without a scheduler of its own: another one (cron) fired its dates
+NO_SCHEDULER = "no scheduler of its own here"
 PASSING = (YES, PARTIAL)
 # a static request the system holds but does not enforce where it ran (kfp.local's GPU)
 DECLARED_NOT_ENFORCED = "declared, not enforced here"
@@ -39,8 +42,8 @@ DECLARED_NOT_ENFORCED = "declared, not enforced here"
 
 @dataclass
 class Cell:
-    # yes | no | partial | info | harness-assisted | not measured | declared, not
-    # enforced here | not applicable | not run | not recorded
+    # yes | no | partial | info | harness-assisted | not measured | no scheduler of its
+    # own here | declared, not enforced here | not applicable | not run | not recorded
     verdict: str
     text: str
     runs: list[str] = field(default_factory=list)  # run directories behind the cell
@@ -81,13 +84,26 @@ def rule_dependency(ok: pd.DataFrame) -> tuple[str, str]:
 
 
 def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
-    """Not measured: "recovered and correct" is what the operator's recovery gives any
-    system; the systems' own schedulers do not fire the days yet (issue 25)."""
-    n = int((_bool(ok, "recovered") & _bool(ok, "final_state_correct")).sum())
-    return NOT_MEASURED, (
-        f"not measured: {n}/{len(ok)} runs ended with every date correct, which the "
-        "operator's recovery alone gives; the days are not yet fired by the system's own "
-        "scheduler"
+    """Only runs whose dates the system's own scheduler fired count (env.json's
+    ``clock.fired_by`` is the system): a run passes when every missed date was produced
+    with no intervention (``skipped_dates`` empty). A system another scheduler fired
+    (cron for KFP local) reads "no scheduler of its own here"; runs the harness fired
+    (results from before issue 25) read "not measured"."""
+    fired = ok.get("fired_by", pd.Series("harness", index=ok.index)).fillna("harness")
+    own = ok[(fired == ok["system"]) & (_int(ok, "missed_dates_n") > 0)]
+    if own.empty:
+        others = sorted(set(fired) - {"harness"})
+        if others:
+            return NO_SCHEDULER, f"{NO_SCHEDULER}: scheduled by {', '.join(others)}"
+        return NOT_MEASURED, "not measured: the harness fired the dates"
+    filled = _int(own, "skipped_dates_n") == 0
+    verdict, text = _share(own, filled, "produced every missed date with no intervention")
+    ordered = int(_bool(own, "backfill_in_order").sum())
+    dup = int((_int(own, "duplicate_dates_n") > 0).sum())
+    return verdict, (
+        f"{text}; in date order {ordered}/{len(own)}; catch-up {_duration(own, 'catchup_s')} "
+        f"({_duration(own, 'catchup_production_s')} production); runs with a date run "
+        f"twice: {dup}; operator commands (median) {_num(own, 'operator_commands')}"
     )
 
 

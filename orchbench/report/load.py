@@ -35,8 +35,11 @@ EXTRA_COLUMNS = [
     "version",
     "central_view",
     "clock_speed",
+    "fired_by",
     "run_dir",
 ]
+# list metrics the report counts: ``<name>_n`` columns (``orchbench.scheduling``)
+COUNTED = ("missed_dates", "backfilled_dates", "skipped_dates", "duplicate_dates")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -106,6 +109,8 @@ def load_runs(results: Path | str) -> pd.DataFrame:
             elif k == "harness_assists":
                 for kind, n in (v or {}).items():
                     row[f"{ASSIST_PREFIX}{kind}"] = n
+            elif k in COUNTED and isinstance(v, list):
+                row[f"{k}_n"] = len(v)
             elif not isinstance(v, (list, dict)):
                 row[k] = v
         scen = scenario_of(run_json.parent)
@@ -120,6 +125,9 @@ def load_runs(results: Path | str) -> pd.DataFrame:
         recorded = env.get("clock") is not None
         row["central_view"] = (env.get("central_view") or "") if recorded else None
         row["clock_speed"] = (env.get("clock") or {}).get("speed")
+        # who fired the dates: the system's own scheduler (its name), another one
+        # ("cron"), or the harness (also for env.json files from before it was recorded)
+        row["fired_by"] = (env.get("clock") or {}).get("fired_by") or "harness"
         row["run_dir"] = str(run_json.parent)
         rows.append(row)
     if not rows:

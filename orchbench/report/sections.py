@@ -18,6 +18,7 @@ from orchbench.report.timeline import timeline_png
 
 VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial", capability.ASSISTED: "assisted"}
 VERDICT_CLASS |= {capability.NOT_MEASURED: "na", capability.DECLARED_NOT_ENFORCED: "declared"}
+VERDICT_CLASS[capability.NO_SCHEDULER] = "na"
 VERDICT_CLASS |= {capability.NA: "na", capability.NOT_RUN: "na", capability.NOT_RECORDED: "na"}
 
 

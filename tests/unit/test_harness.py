@@ -47,7 +47,7 @@ def test_clean_run_is_published_complete(
     for f in ("scenario.yaml", "env.json", "journal.jsonl", "native.jsonl", "run.json"):
         assert (d / f).is_file(), f
     run = json.loads((d / "run.json").read_text())
-    assert run["schema"] == "orchbench.run/5" and run["status"] == "completed"
+    assert run["schema"] == "orchbench.run/6" and run["status"] == "completed"
     m = run["metrics"]
     assert m["final_state_correct"] and m["recovered"] and not m["alerted"] and not m["visible"]
     assert m["steps_executed"] == 14 and m["stale_executions"] == 0

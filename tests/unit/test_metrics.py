@@ -631,6 +631,10 @@ def test_metrics_keys() -> None:
     extra |= {"misreported_attempts", "misreported", "operator_commands", "harness_assists"}
     extra |= {"lineage_native", "lineage_practiced", "lineage_native_by_fact"}
     extra |= {"bad_input_executions", "stale_cache_hits"}
+    extra |= {"missed_dates", "backfilled_dates", "skipped_dates", "backfill_order"}
+    extra |= {"backfill_in_order", "catchup_s", "catchup_production_s", "duplicate_dates"}
+    extra |= {"late_completed", "late_extra_s", "late_extra_production_s"}
+    extra |= {"in_flight", "in_flight_evidence"}
     assert set(metrics(b)) == required | extra
 
 

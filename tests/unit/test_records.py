@@ -25,7 +25,7 @@ def test_run_json_v1_loads_through_its_migration() -> None:
     raw = json.loads((V1_RUN / "run.json").read_text())
     assert raw["schema"] == "orchbench.run/1"
     run = read_run(V1_RUN / "run.json")
-    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/5"
+    assert run.schema_id == records.RUN_SCHEMA == "orchbench.run/6"
     assert run.attempts is None  # /1 recorded no classification
     assert run.metrics is not None
     got = run.metrics.model_dump(exclude_unset=True)
@@ -80,7 +80,7 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
     read = read_run if name == "run.json" else read_env
     with pytest.raises(SchemaError) as e:
         read(path)
-    readable = "/1, /2, /3, /4, /5" if name == "run.json" else "/1, /2, /3"
+    readable = "/1, /2, /3, /4, /5, /6" if name == "run.json" else "/1, /2, /3"
     assert str(e.value) == (
         f"{path}: schema {fmt}/0 is not supported (this orchbench reads {fmt}{readable})"
     )
@@ -88,8 +88,8 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
 
 def test_a_newer_version_is_refused_too(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
-    path.write_text(json.dumps({"schema": "orchbench.run/6", "scenario": "s"}))
-    with pytest.raises(SchemaError, match=r"schema orchbench.run/6 is not supported"):
+    path.write_text(json.dumps({"schema": "orchbench.run/7", "scenario": "s"}))
+    with pytest.raises(SchemaError, match=r"schema orchbench.run/7 is not supported"):
         read_run(path)
 
 
@@ -121,7 +121,7 @@ def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path:
     records.write_record(tmp_path / "run.json", run)
     again = (tmp_path / "run.json").read_text()
     expected = (
-        raw_text.replace('"orchbench.run/1"', '"orchbench.run/5"')
+        raw_text.replace('"orchbench.run/1"', '"orchbench.run/6"')
         .replace("overhead_s_per_task", "outside_steps_s_per_attempt")
         .replace('    "detected": true,\n    "detection_s": 0.117516443,\n', "")
         .replace('"alert_delivered"', '"alerted"')
@@ -187,3 +187,14 @@ def test_sink_alerts_read_one_systems_messages_in_time_order(tmp_path: Path) -> 
         got[1]
     ]
     assert sink_alerts(tmp_path / "missing", "*.json", "hook", set()) == []
+
+
+def test_run_json_v5_loads_with_the_scheduler_figures_not_measured() -> None:
+    """A make bench run of 2026-12-05 (run/5): its days were fired by the harness, so the
+    scheduler's figures (run/6) read as not measured, not as zero."""
+    path = next((V1_RESULTS.parent / "run-v5").glob("*/*/*/run.json"))
+    assert json.loads(path.read_text())["schema"] == "orchbench.run/5"
+    run = read_run(path)
+    assert run.schema_id == "orchbench.run/6" and run.metrics is not None
+    assert run.metrics.missed_dates is None and run.metrics.in_flight is None
+    assert run.metrics.human_actions is not None  # what /5 measured is kept

@@ -11,6 +11,7 @@ from orchbench.report.capability import (
     ASSISTED,
     NA,
     NO,
+    NO_SCHEDULER,
     NOT_MEASURED,
     NOT_RECORDED,
     NOT_RUN,
@@ -112,13 +113,26 @@ def test_a_failing_cell_stays_no_whatever_the_help(tmp_path: Path) -> None:
     assert capability_table(load_runs(res))["timeouts"]["kfp"].verdict == NO
 
 
-def test_backfills_are_not_measured_until_the_systems_schedulers_fire_the_days(
-    tmp_path: Path,
-) -> None:
+def _fired(d: Path, fired_by: str) -> None:
+    """Say in the run's env.json who fired its dates."""
+    (d / "env.json").write_text(
+        json.dumps({"schema": "orchbench.env/3", "clock": {"speed": 1.0, "fired_by": fired_by}})
+    )
+
+
+def test_backfills_count_only_what_the_systems_own_scheduler_produced(tmp_path: Path) -> None:
     res = tmp_path / "runs"
-    _run(res, "missed", "a", "r1", "completed", capabilities=["backfills"])
-    cell = capability_table(load_runs(res))["backfills"]["a"]
-    assert cell.verdict == NOT_MEASURED and "operator's recovery alone" in cell.text
+    missed = {"missed_dates": ["2026-01-02"], "capabilities": ["backfills"]}
+    _fired(_run(res, "missed", "a", "r1", "completed", skipped_dates=[], **missed), "a")
+    _fired(_run(res, "missed", "b", "r2", "completed", skipped_dates=["2026-01-02"], **missed), "b")
+    # the dates of c were fired by cron, not by c: its cell is not c's verdict
+    _fired(_run(res, "missed", "c", "r3", "completed", skipped_dates=[], **missed), "cron")
+    _run(res, "missed", "d", "r4", "completed", skipped_dates=[], **missed)  # no env.json
+    table = capability_table(load_runs(res))["backfills"]
+    assert table["a"].verdict == YES and "1/1 runs produced every missed date" in table["a"].text
+    assert table["b"].verdict == NO
+    assert table["c"].verdict == NO_SCHEDULER and "scheduled by cron" in table["c"].text
+    assert table["d"].verdict == NOT_MEASURED
 
 
 def test_a_second_profile_gets_its_own_column_never_pooled(tmp_path: Path) -> None:

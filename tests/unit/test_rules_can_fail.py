@@ -23,6 +23,7 @@ from orchbench.contracts import recovery_plan
 from orchbench.metrics import analyse, compute_metrics
 from orchbench.oracle import OracleResult
 from orchbench.report.capability import PASSING, RULES
+from orchbench.report.load import COUNTED
 from orchbench.workflow.spec import STEP_NAMES, downstream_from
 from tests.conftest import make_scenario
 from tests.unit.journal_builder import FIXED_URIS, Builder
@@ -61,8 +62,9 @@ def _torn(b: Builder, aid: str, step: str, date: str) -> None:
 
 
 def _day2(b: Builder, how: str, at: str) -> None:
-    if how == "missed":
+    if how == "missed":  # the scheduler was down for day 2: nothing ran
         b.fault(None, "ingest", D2, [])  # type: ignore[arg-type]
+        b.records[-1].update(kind="missed_days", detail={"dates": [D2]})
         return
     for step in STEP_NAMES:
         if step == at and how in ("failed", "killed"):
@@ -123,7 +125,12 @@ def test_the_operator_fixed_everything(name: str) -> None:
 @pytest.mark.parametrize("name", SHAPED)
 def test_no_claim_rule_passes_on_the_operator_alone(name: str) -> None:
     m = hand_fixed(name)
-    row = pd.DataFrame([{**m, "harness_assists": None, "lineage_by_fact": None}])
+    counted = {f"{k}_n": len(v) for k, v in m.items() if k in COUNTED and v is not None}
+    # the system's own scheduler fired the dates (a rule may pass only then)
+    fired = {"system": "sys", "fired_by": "sys"}
+    row = pd.DataFrame(
+        [{**m, **counted, **fired, "harness_assists": None, "lineage_by_fact": None}]
+    )
     for claim in _tags(name):
         verdict, text = RULES[claim](row)
         assert verdict not in PASSING, f"{name}: {claim} reads {verdict}: {text}"
