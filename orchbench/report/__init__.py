@@ -42,6 +42,7 @@ def build_blocks(
     blocks = sections.intro(runs)
     blocks += sections.headline_section(runs)
     blocks += sections.capability_section(runs, out)
+    blocks += sections.scheduler_section(runs)
     blocks += sections.deployments_section(runs)
     if old is not None:
         blocks += sections.compare_section(compare(runs, old), versions(runs), versions(old))

@@ -13,6 +13,7 @@ from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
 from orchbench.report.load import ASSIST_PREFIX, load_env, load_run_json, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
+from orchbench.report.scheduler import scheduler_table
 from orchbench.report.tables import HEADLINE, completed, deployments, headline, summarize
 from orchbench.report.timeline import timeline_png
 
@@ -117,6 +118,30 @@ def capability_section(runs: pd.DataFrame, out: Path) -> list[Block]:
             "`not recorded` means the runner's runs carry none."
         ),
         Table(["claim", "measured by", *runners], rows, classes),
+    ]
+
+
+def scheduler_section(runs: pd.DataFrame) -> list[Block]:
+    """What each system's scheduler did when it fired the dates itself."""
+    t = scheduler_table(runs)
+    if t.empty:
+        return []
+    return [
+        Heading("What the scheduler did"),
+        Para(
+            "Runs of missed_days, backfill_transient, late_data and scheduler_crash, whose "
+            "dates a scheduler fired (`fired by`: the system's own, or cron for a system "
+            "without one; the harness only moved the world and watched). Missed dates count "
+            "when every step ran without any intervention after the scheduler came back; "
+            "`catch-up wall` runs from then to the last missed date's end; `interventions`: "
+            "the operator's decisions still needed. The late partition's extra wall is the "
+            "late day's due-to-done time minus the other days' median. `the task in flight`: "
+            "re-run by the system, adopted (ran on, the system's view agrees), orphaned (ran "
+            "on, only its own log or nothing says so), crashed (killed, the system shows "
+            "it), lost (killed, the system does not show it). Definitions: "
+            "`orchbench/scheduling.py`."
+        ),
+        table_of(t),
     ]
 
 

@@ -158,3 +158,26 @@ def test_only_a_helped_run_that_passed_makes_the_cell_harness_assisted(tmp_path:
          harness_assists={"timeout_kill": 1})  # fmt: skip
     cell = capability_table(load_runs(res))["retries"]["kfp"]
     assert cell.verdict == "partial" and "harness help" not in cell.text
+
+
+def test_the_scheduler_table_pools_only_scheduler_fired_runs(tmp_path: Path) -> None:
+    from orchbench.report.scheduler import scheduler_table
+
+    res = tmp_path / "runs"
+    two = ["2026-01-02", "2026-01-03"]
+    missed = {"missed_dates": two, "backfill_in_order": True, "human_actions": 0}
+    _fired(_run(res, "missed", "a", "r1", "completed", skipped_dates=[], catchup_s=4.0,
+                catchup_production_s=4.0, duplicate_dates=[], **missed), "a")  # fmt: skip
+    _fired(_run(res, "late", "a", "r2", "completed", late_completed=True, late_extra_s=3.5,
+                late_extra_production_s=3.5), "a")  # fmt: skip
+    _fired(_run(res, "crash", "a", "r3", "completed", in_flight="adopted"), "a")
+    _fired(_run(res, "missed", "k", "r4", "completed", skipped_dates=two, **missed), "cron")
+    _run(res, "missed", "h", "r5", "completed", skipped_dates=[], **missed)  # harness-fired
+    t = scheduler_table(load_runs(res)).set_index("runner")
+    assert list(t.index) == ["a", "k"]
+    a, k = t.loc["a"], t.loc["k"]
+    assert a["missed dates produced without intervention"] == "2/2"
+    assert a["in date order"] == "yes" and a["catch-up wall (production)"] == "4 s (4 s)"
+    assert a["late partition: extra wall (production)"] == "3.5 s (4 s)"
+    assert a["scheduler killed: the task in flight"] == "adopted ×1"
+    assert k["fired by"] == "cron" and k["missed dates produced without intervention"] == "0/2"
