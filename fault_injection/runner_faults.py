@@ -9,10 +9,12 @@ never import this module.
   dates. The day loop does not run them and, at the moment the first skipped schedule
   would have fired, journals the activation (``record_activation``: the journal's
   ``fault_activated`` record, built by ``orchbench.contracts.fault_activated`` as
-  ``StepCall.record_fault``'s is). When the scheduler is back the system does what it
-  natively does (Airflow backfill, Prefect or KFP a re-trigger, cron nothing: the
-  harness's recovery plan then restarts every scenario date without a complete good run
-  from ``ingest``, see ``orchbench.contracts.recovery_plan``).
+  ``StepCall.record_fault``'s is). On a run a scheduler fires, it stops the scheduler's
+  processes then and starts them again before the first date after the outage
+  (``Runner.stop_scheduler``/``start_scheduler``); what the system does about the missed
+  dates is its own (Airflow's catchup, Prefect's Late runs, cron-hardened's catch-up job,
+  nothing), measured by ``orchbench.scheduling.backfill``. Dates still missing are the
+  operator's (``orchbench.contracts.recovery_plan``).
 - ``scheduler_crash`` (``params: {restart_after_s: 2}``; ``day``/``at``: the moment step
   ``at`` of that day starts): a step-level ``before`` hook (``kinds/scheduler_crash.py``)
   journals the activation, then SIGKILLs the processes registered with
