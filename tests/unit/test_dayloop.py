@@ -23,7 +23,15 @@ from fault_injection import catalog, runner_faults
 from fault_injection.base import FaultKind
 from orchbench import harness, plugins
 from orchbench.journal import Journal
-from orchbench.runner import RunContext, Runner, SchedulerFault
+from orchbench.runner import (
+    HARNESS,
+    SYSTEM,
+    WORLD_LEAD_S,
+    DayClock,
+    RunContext,
+    Runner,
+    SchedulerFault,
+)
 from tests.conftest import REPO, run_context
 from tests.unit.fake_runner import InProcessRunner
 
@@ -206,6 +214,71 @@ def test_dates_fire_one_schedule_interval_apart_on_the_production_clock(tmp_path
     # date 2 fired when the first gap ended, date 3 when the second did
     fire_to_fire = production_s(j, int(gaps[0]["end_ns"]), int(gaps[1]["end_ns"]))
     assert fire_to_fire == pytest.approx(SCHEDULE_INTERVAL_S, abs=0.01)
+
+
+class _Scheduled(_Recording):
+    """A system whose own scheduler fires the dates on a 0.3 s day."""
+
+    day_s = 0.3
+    schedule_lead_s = 1.1
+
+    def fired_by(self, ctx: RunContext) -> str:
+        return self.system if ctx.scheduling == SYSTEM else HARNESS
+
+    def schedule_days(self, ctx: RunContext, clock: DayClock) -> None:
+        self.calls.append(f"schedule {len(clock.dates)} dates")
+        self.clock = clock
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        late = time.time() - self.clock.fires_at(date)
+        self.calls.append(f"await {date}")
+        assert -WORLD_LEAD_S - 0.1 < late < 0  # the world moved just before it fires
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        self.calls.append("stop")
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        self.calls.append("start")
+
+    def settle(self, ctx: RunContext) -> None:
+        self.calls.append("settle")
+
+
+def test_a_scheduler_fired_run_waits_on_its_clock_and_stops_the_scheduler_for_an_outage(
+    tmp_path: Path,
+) -> None:
+    ctx = _ctx(tmp_path, "[{kind: missed_days, day: 2, at: ingest, params: {days: 1}}]")
+    ctx.scheduling = SYSTEM
+    runner = _Scheduled()
+    runner.system = "sched"
+    runner.run_days(ctx)
+    assert runner.calls == [
+        "prepare",
+        "schedule 3 dates",
+        "await 2026-01-01",
+        "stop",
+        "down 2026-01-02",
+        "start",
+        "await 2026-01-03",
+        "settle",
+    ]
+    j = Journal.load(ctx.journal)
+    events = [(h["event"], h.get("logical_date")) for h in j.harness]
+    assert events[:3] == [
+        ("date_due", "2026-01-01"),
+        ("compressed_wait", None),
+        ("date_due", "2026-01-02"),
+    ]
+    assert ("scheduler_stopped", None) in events and ("scheduler_started", None) in events
+    assert {h["fired_by"] for h in j.harness if h["event"] == "date_due"} == {"sched"}
+    # harness-fired (the scenario is not about the scheduler): no clock, no stop or start
+    (tmp_path / "h").mkdir()
+    ctx2 = _ctx(tmp_path / "h", "[{kind: missed_days, day: 2, at: ingest, params: {days: 1}}]")
+    again = _Scheduled()
+    again.system = "sched"
+    again.run_date = lambda ctx, date: again.calls.append(f"run {date}")  # type: ignore[method-assign]
+    again.run_days(ctx2)
+    assert again.calls == ["prepare", "run 2026-01-01", "down 2026-01-02", "run 2026-01-03"]
 
 
 def test_the_deadline_is_the_base_runners(tmp_path: Path) -> None:
