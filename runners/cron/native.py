@@ -50,7 +50,8 @@ _IO: dict[str, re.Pattern[str]] = {
     "canary": re.compile(r"promoted (?P<serving>\S+) to production"),
 }
 _SCRIPT = re.compile(r"/scripts/(?:naive|hardened)/([a-z]+)\.sh")
-_REPORT = re.compile(r"^([a-z]+) for \d{4}-\d{2}-\d{2} failed", re.MULTILINE)  # lib.sh's
+# lib.sh's failure report: "STEP for DATE failed (exit RC): ..."
+_REPORT = re.compile(r"^([a-z]+) for (\d{4}-\d{2}-\d{2}) failed", re.MULTILINE)
 MANIFEST = "manifest.jsonl"
 PRACTICED = ["code_version", "args"]  # the refs it adds are marked one by one
 Manifest = dict[tuple[str, str, int], dict[str, Any]]  # (date, step, start ns) -> line
@@ -212,16 +213,17 @@ def parse_mail(path: Path) -> dict[str, Any] | None:
         env[key] = val
     m = _SCRIPT.search(subject)
     step = m[1] if m else None
-    if step not in STEP_NAMES:  # pipeline.sh: the failed step's report names it
-        body = msg.get_payload(decode=True)
+    date = env.get("LOGICAL_DATE")
+    if step not in STEP_NAMES:  # pipeline.sh, catchup.sh: the failed step's report names
+        body = msg.get_payload(decode=True)  # it, and its date (the catch-up's is older)
         r = _REPORT.search(body.decode(errors="replace") if isinstance(body, bytes) else "")
-        step = r[1] if r else None
+        step, date = (r[1], r[2]) if r and r[1] in STEP_NAMES else (None, date)
     return trace.alert(
         t_ns=int(received),
         channel="mail",
         subject=subject,
-        logical_date=env.get("LOGICAL_DATE"),
-        step=step if step in STEP_NAMES else None,
+        logical_date=date,
+        step=step,
     )
 
 

@@ -7,10 +7,11 @@ stands for more in production, and nothing else does:
 - the lead-in: from the daemon's start to the first job's minute;
 - each gap: from the last job's end (a job works from its first attempt's start to its
   last attempt's end, as journaled; a job that made no attempt, e.g. a hardened job that
-  refused to run, ends at its minute) to the next step's minute. When some job of the
-  date is still working at that minute (a job that overran its slot, a hardened upstream
-  still retrying, a hung job), the real clock rules there: no wait, so the production
-  time is never overstated.
+  refused to run, ends at its minute) to the next step's minute. The older dates a
+  catch-up job re-runs in the daemon's life are work too, each date's step alike. When
+  some job of the date is still working at that minute (a job that overran its slot, a
+  hardened upstream still retrying, a hung job), the real clock rules there: no wait, so
+  the production time is never overstated.
 
 A wait's production length is what production would wait there: the crontab's time from
 the last minute that fired (or the daemon's start) to this one, less the real time the
@@ -35,7 +36,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchbench.journal import Attempt
-from orchbench.workflow.spec import STEP_NAMES
 from runners.cron.schedule import Schedule
 
 
@@ -73,12 +73,11 @@ def compressed_waits(
     ``marks``: other instants (ns) at which the date's jobs were still at work, such as
     the receive time of the mail cron sent when a job ended: a wait starts after them.
     """
-    day = date.isoformat()
-    mine = [a for a in attempts if a.logical_date == day]
+    every = list(attempts)  # the date's, and other dates' a catch-up job ran in its daemon
     marked = sorted(marks)
     out: list[Wait] = []
     for seg in segments:
-        busy = _jobs(mine, seg)
+        busy = _jobs(every, seg)
         anchor = seg.start_ns  # the segment's start, then the last minute that fired
         for job in schedule.jobs:
             t = fire_ns(schedule, seg, date, job)
@@ -97,13 +96,13 @@ def compressed_waits(
 
 
 def _jobs(attempts: list[Attempt], seg: Segment) -> list[tuple[int, int]]:
-    """Per step, when its job of this segment worked: first attempt's start to last
+    """Per date and step that started in this segment (the segment's date's own, and the
+    older dates a catch-up job re-ran), when it worked: first attempt's start to last
     attempt's end (retry delays inside); to the segment's end if the last never ended."""
     out = []
-    for step in STEP_NAMES:
-        ran = [a for a in attempts if a.step == step and seg.start_ns <= a.start_ns <= seg.end_ns]
-        if not ran:
-            continue
+    mine = [a for a in attempts if seg.start_ns <= a.start_ns <= seg.end_ns]
+    for date, step in sorted({(a.logical_date, a.step) for a in mine}):
+        ran = [a for a in mine if a.logical_date == date and a.step == step]
         last = max(ran, key=lambda a: a.start_ns)
         ends = [a.end_ns for a in ran if a.end_ns is not None]
         end = seg.end_ns if last.end_ns is None else max(ends)
