@@ -10,6 +10,9 @@ per attempt (arguments, sha256 of inputs and outputs, revision of the step code)
 
 Each simulated day gets a fresh daemon in fresh namespaces (see ``daemon.py``); the day
 ends once every job fired and no process but cron is left, then the namespace is killed.
+Cron fires every date itself (``fired_by``), in every scenario. In the system-scheduled
+scenarios (``RunContext.scheduling``: missed_days, backfill_transient, late_data,
+scheduler_crash) cron-hardened's crontab also has the catch-up entry (``catchup.sh``).
 Recovery is what an operator types, each command journaled with ``ctx.operator``.
 
 Step processes run with ``<repo>/.venvs/cron/bin/python`` (built by ``make setup``);
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import os
 import re
 import shlex
@@ -35,6 +39,7 @@ from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from orchbench.runner import (
+    SYSTEM,
     EnvironmentMissing,
     RunContext,
     Runner,
@@ -52,7 +57,7 @@ from runners.cron.daemon import (
     render_crontab,
 )
 from runners.cron.sandbox import SETPRIV, UNSHARE, Sandbox
-from runners.cron.schedule import PIPELINE, SCHEDULES, Schedule
+from runners.cron.schedule import CATCHUP, PIPELINE, SCHEDULES, Schedule
 from runners.cron.waits import Segment, compressed_waits
 
 ENV_PYTHON = "ORCHBENCH_CRON_PYTHON"
@@ -61,6 +66,9 @@ ALERT_TO = "oncall@pipeline.invalid"
 JOB_PATH = "/usr/bin:/bin"  # cron's default PATH: no pyenv, no venv
 POLL_S = 0.05
 CRONTAB_COPY = "crontab.txt"  # the last installed crontab, kept in logs/
+# cron-hardened's catch-up window: the dates of the last week lacking their marker, the
+# team's choice (a week covers a long weekend's outage)
+CATCHUP_DAYS = 7
 # Imported once per interpreter before the first day, so a fresh venv's first run does not
 # pay bytecode compilation inside a job's slot (a daily cron job runs warm).
 WARM_IMPORTS = "import orchbench.step, orchbench.wrapper, pandera.pandas, sklearn.linear_model"
@@ -96,13 +104,25 @@ class CronRunner(Runner):
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
-        self.schedule: Schedule = SCHEDULES[profile]
-        self.clock_speed = self.schedule.speed  # the daemons' libfaketime clock
-        if len(self.schedule.jobs) == 1:  # one crontab minute: no gaps between jobs
-            self.compressed = self.compressed[:1]
+        self._use(SCHEDULES[profile])
         self._live: list[Sandbox | CronDay] = []
         self._day: tuple[dt.date, CronDay] | None = None  # the running day's daemon
         self._restart: dict[str, Any] | None = None  # a crash its supervisor restarted
+
+    def _use(self, schedule: Schedule) -> None:
+        self.schedule: Schedule = schedule
+        self.clock_speed = schedule.speed  # the daemons' libfaketime clock
+        one_minute = len(schedule.jobs) == 1  # one crontab minute: no gaps between jobs
+        self.compressed = type(self).compressed[:1] if one_minute else type(self).compressed
+
+    def schedule_of(self, ctx: RunContext) -> Schedule:
+        """The crontab's schedule for this run: the profile's (naive cron adds nothing)."""
+        return SCHEDULES[self.profile]
+
+    def fired_by(self, ctx: RunContext) -> str:
+        """Cron's daemon fires every date, whatever the scenario: ``run_date`` starts it on
+        the date's clock and it runs the crontab's jobs at their minutes."""
+        return self.system
 
     # --- environment --------------------------------------------------------------------
 
@@ -237,13 +257,22 @@ class CronRunner(Runner):
     # --- running days -------------------------------------------------------------------
 
     def prepare_days(self, ctx: RunContext) -> None:
+        self._use(self.schedule_of(ctx))
         ctx.logs.mkdir(parents=True, exist_ok=True)
         self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
 
     def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
-        """``missed_days``: the host is down; no daemon runs that day (cron has no
-        catch-up, those runs are simply lost)."""
+        """``missed_days``: the host is down; no daemon runs that day (cron itself has no
+        catch-up: those runs are lost unless a job of the crontab re-runs them)."""
         self._daemon_note(ctx, f"day {date}: the host is down, no cron daemon runs")
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """Nothing runs between two dates (each date's daemon lives only while its jobs
+        do), so there is nothing to kill: ``scheduler_down`` notes each down date."""
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The host is back: the next ``run_date`` starts that date's daemon, as the
+        host's boot starts cron."""
 
     def _daemon_note(self, ctx: RunContext, text: str) -> None:
         with (ctx.logs / "cron-daemon.log").open("a") as f:
@@ -437,17 +466,40 @@ class HardenedCronRunner(CronRunner):
     mailto = ALERT_TO
     stall_s = None  # its jobs sleep between retries and wait on flock: timeout decides
 
+    def schedule_of(self, ctx: RunContext) -> Schedule:
+        """The profile's schedule, with the catch-up entry in the system-scheduled
+        scenarios (the harness-triggered ones keep the crontab they were measured with:
+        there the catch-up would re-run a date that failed the next morning)."""
+        schedule = SCHEDULES[self.profile]
+        return schedule.with_catchup() if ctx.scheduling == SYSTEM else schedule
+
     def job_env(self, ctx: RunContext) -> dict[str, str]:
         p = ctx.scenario.policy
-        # a downstream job waits at most as long as its upstream can legitimately take
-        wait = (p.retries + 1) * (p.timeout_s + 5) + p.retries * p.retry_delay_s + 5
-        return {
+        # what one step can legitimately take: every attempt to its timeout (and the
+        # 5 s timeout's --kill-after), the delays between them
+        step_s = (p.retries + 1) * (p.timeout_s + 5) + p.retries * p.retry_delay_s
+        env = {
             **super().job_env(ctx),
             "RETRIES": str(p.retries),
             "RETRY_DELAY_S": f"{p.retry_delay_s:g}",
             "STEP_TIMEOUT_S": f"{p.timeout_s:g}",
-            "UPSTREAM_WAIT_S": f"{wait:g}",
+            # a downstream job waits at most as long as its upstream can legitimately take
+            "UPSTREAM_WAIT_S": f"{step_s + 5:g}",
+            # ingest waits for a late partition as long as its attempts would have lasted
+            # (every attempt to its timeout, the retry delays between): the policy's
+            # budget for the step, polling at its retry delay
+            "LANDING_WAIT_S": str(
+                math.ceil((p.retries + 1) * p.timeout_s + p.retries * p.retry_delay_s)
+            ),
+            "LANDING_POLL_S": f"{max(p.retry_delay_s, 0.5):g}",
         }
+        if CATCHUP in self.schedule.jobs:
+            # the team's look-back window, from the pipeline's first date; a day's job waits
+            # for the catch-up as long as every step of every date of the window may take
+            env["PIPELINE_START"] = ctx.dates[0].isoformat()
+            env["CATCHUP_DAYS"] = str(CATCHUP_DAYS)
+            env["CATCHUP_WAIT_S"] = str(math.ceil(CATCHUP_DAYS * len(STEP_NAMES) * step_s))
+        return env
 
     def job_command(self, ctx: RunContext, step: str) -> str:
         return shlex.quote(str(self.script(step)))  # the script logs; cron mails failures

@@ -17,6 +17,11 @@ manifest line is found (same date, step and start) gets its inputs and outputs w
 their hashes added beside the paths its log printed, and its ``code_version``
 (``STEP@REVISION``), all marked ``practiced``: lineage code a careful team writes, not
 something cron records (``orchbench.trace``). The log's paths stay native.
+
+cron-hardened's catch-up job (``catchup.sh``) logs the dates it re-runs to
+``catchup.log``; the attempts it ran keep their own logical date (the step's log line
+names it) and are marked with ``job`` (``catchup.sh``) and ``job_date`` (the morning it
+ran on).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import email
 import email.policy
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +56,17 @@ _IO: dict[str, re.Pattern[str]] = {
     "canary": re.compile(r"promoted (?P<serving>\S+) to production"),
 }
 _SCRIPT = re.compile(r"/scripts/(?:naive|hardened)/([a-z]+)\.sh")
-_REPORT = re.compile(r"^([a-z]+) for \d{4}-\d{2}-\d{2} failed", re.MULTILINE)  # lib.sh's
+# lib.sh's failure report: "STEP for DATE failed (exit RC): ..."
+_REPORT = re.compile(r"^([a-z]+) for (\d{4}-\d{2}-\d{2}) failed", re.MULTILINE)
 MANIFEST = "manifest.jsonl"
+CATCHUP_JOB, CATCHUP_LOG = (
+    "catchup.sh",
+    "catchup.log",
+)  # its lines: "[ts] catchup TODAY start: D..."
+_CATCHUP = re.compile(
+    r"^\[(?P<ts>[^\]]+)\] catchup (?P<on>\d{4}-\d{2}-\d{2}) "
+    r"(?P<event>start|done|FAILED):?(?P<rest>.*)$"
+)
 PRACTICED = ["code_version", "args"]  # the refs it adds are marked one by one
 Manifest = dict[tuple[str, str, int], dict[str, Any]]  # (date, step, start ns) -> line
 
@@ -212,25 +227,79 @@ def parse_mail(path: Path) -> dict[str, Any] | None:
         env[key] = val
     m = _SCRIPT.search(subject)
     step = m[1] if m else None
-    if step not in STEP_NAMES:  # pipeline.sh: the failed step's report names it
-        body = msg.get_payload(decode=True)
+    date = env.get("LOGICAL_DATE")
+    if step not in STEP_NAMES:  # pipeline.sh, catchup.sh: the failed step's report names
+        body = msg.get_payload(decode=True)  # it, and its date (the catch-up's is older)
         r = _REPORT.search(body.decode(errors="replace") if isinstance(body, bytes) else "")
-        step = r[1] if r else None
+        step, date = (r[1], r[2]) if r and r[1] in STEP_NAMES else (None, date)
     return trace.alert(
         t_ns=int(received),
         channel="mail",
         subject=subject,
-        logical_date=env.get("LOGICAL_DATE"),
-        step=step if step in STEP_NAMES else None,
+        logical_date=date,
+        step=step,
     )
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """One run of cron-hardened's catch-up job, from its log (``catchup.sh``): the morning
+    it ran on (its ``LOGICAL_DATE``), the older dates it re-ran, its start and end."""
+
+    on: str
+    dates: tuple[str, ...]
+    start_ns: int
+    end_ns: int | None  # None: no "done" or "FAILED" line (it was killed)
+
+
+def parse_catchups(path: Path) -> list[CatchUp]:
+    """Each catch-up of ``catchup.log`` that re-ran dates (``start: D...`` to ``done`` or
+    ``FAILED``)."""
+    out: list[CatchUp] = []
+    if not path.is_file():
+        return out
+    open_: tuple[str, tuple[str, ...], int] | None = None
+    for line in path.read_text(errors="replace").splitlines():
+        m = _CATCHUP.match(line)
+        if not m:
+            continue
+        t = parse_ts(m["ts"])
+        if m["event"] == "start":
+            if open_ is not None:
+                out.append(CatchUp(open_[0], open_[1], open_[2], None))
+            open_ = (m["on"], tuple(m["rest"].split()), t)
+        elif open_ is not None and m["on"] == open_[0]:
+            out.append(CatchUp(open_[0], open_[1], open_[2], t))
+            open_ = None
+    if open_ is not None:
+        out.append(CatchUp(open_[0], open_[1], open_[2], None))
+    return out
+
+
+def _by_catchup(records: list[dict[str, Any]], catchups: list[CatchUp]) -> None:
+    """Mark each attempt a catch-up ran (its date among the catch-up's, started while it
+    ran) with ``job`` (``catchup.sh``) and ``job_date`` (the morning it ran on); the
+    attempt keeps its own logical date."""
+    for rec in records:
+        for c in catchups:
+            if (
+                rec["logical_date"] in c.dates
+                and rec["start_ns"] is not None
+                and c.start_ns <= rec["start_ns"]
+                and (c.end_ns is None or rec["start_ns"] <= c.end_ns)
+            ):
+                rec["job"], rec["job_date"] = CATCHUP_JOB, c.on
+                break
+
+
 def collect(logs: Path, alerts: Path) -> list[dict[str, Any]]:
-    """Every job log under ``logs`` and every mail in the alert sink, in time order."""
+    """Every job log under ``logs`` and every mail in the alert sink, in time order; the
+    attempts a catch-up job ran say so (``job``, ``job_date``)."""
     records: list[dict[str, Any]] = []
     manifest = parse_manifest(logs / MANIFEST)
     for step in STEP_NAMES:
         records += parse_log(logs / f"{step}.log", manifest)
+    _by_catchup(records, parse_catchups(logs / CATCHUP_LOG))
     if alerts.is_dir():
         for f in sorted(alerts.glob("*.eml")):
             rec = parse_mail(f)

@@ -56,6 +56,9 @@ PLUGINS = (
                 # lib.sh does not retry the step program's exit 65 (EX_DATAERR: a
                 # validation or canary failure), so a schema break fails at once
                 "fails_fast_on_bad_data",
+                # the catch-up job (catchup.sh) re-runs the dates lacking their marker the
+                # first morning the host is back (missed_days runs system-scheduled)
+                "catches_up_missed_days",
             }
         ),
         adapter=".adapter:HardenedCronRunner",

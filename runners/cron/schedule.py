@@ -15,6 +15,11 @@ price of tightening cron offsets). At x300 one fake minute is 0.2 real seconds.
 
 ``pipeline`` has one crontab entry (``PIPELINE``, at ``default``'s first minute) running
 the whole chain from one script: there are no slots between steps, only the lead-in.
+
+``with_catchup`` adds cron-hardened's catch-up entry (``CATCHUP``, ``catchup.sh``) one
+minute before the first job: it re-runs the dates of its look-back window that lack their
+success marker, and the day's jobs wait for it (``lib.sh``). The day's jobs keep their
+minutes; the daemon starts its lead-in before the catch-up's.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchbench.workflow.spec import STEP_NAMES
 
 PIPELINE = "pipeline"  # the job of a one-entry crontab: pipeline.sh runs every step
+CATCHUP = "catchup"  # cron-hardened's catch-up job (catchup.sh), before the day's first
 MEASURED_SLOW_S: Mapping[str, float] = {
     "ingest": 1.1,
     "validate": 1.6,
@@ -53,7 +59,8 @@ class Schedule:
     """When each job fires (minutes after ``first_run``, daily) and how fast the clock runs.
 
     A job is a step (one crontab line per step, every step in order) or ``PIPELINE`` alone
-    (one line whose script runs every step in order).
+    (one line whose script runs every step in order), optionally after ``CATCHUP`` (the
+    catch-up of the dates that lack their marker, which runs no step of today's date).
     """
 
     speed: float  # fake seconds per real second (libfaketime ``x`` factor)
@@ -62,8 +69,14 @@ class Schedule:
     lead_in_s: float = 30.0  # fake seconds the daemon starts before the first job's minute
 
     def __post_init__(self) -> None:
-        if list(self.offsets_min) not in (list(STEP_NAMES), [PIPELINE]):
-            raise ValueError(f"offsets must name every step in order {STEP_NAMES}, or {PIPELINE}")
+        jobs = list(self.offsets_min)
+        if jobs[:1] == [CATCHUP]:
+            jobs = jobs[1:]
+        if jobs not in (list(STEP_NAMES), [PIPELINE]):
+            raise ValueError(
+                f"offsets must name every step in order {STEP_NAMES}, or {PIPELINE}, "
+                f"optionally after {CATCHUP}"
+            )
         values = list(self.offsets_min.values())
         if values != sorted(values) or len(set(values)) != len(values):
             raise ValueError("offsets must be strictly increasing")
@@ -74,8 +87,23 @@ class Schedule:
         return tuple(self.offsets_min)
 
     def steps_of(self, job: str) -> tuple[str, ...]:
-        """The steps one job runs."""
+        """The steps of today's date one job runs (the catch-up: none)."""
+        if job == CATCHUP:
+            return ()
         return STEP_NAMES if job == PIPELINE else (job,)
+
+    def with_catchup(self, before_min: int = 1) -> Schedule:
+        """This schedule with the ``CATCHUP`` job ``before_min`` minutes before the first
+        job; every other job keeps its minute."""
+        if CATCHUP in self.offsets_min:
+            return self
+        first = dt.datetime.combine(dt.date(2000, 1, 2), self.first_run)
+        offsets = {CATCHUP: 0, **{j: m + before_min for j, m in self.offsets_min.items()}}
+        return replace(
+            self,
+            first_run=(first - dt.timedelta(minutes=before_min)).time(),
+            offsets_min=offsets,
+        )
 
     def fire_time(self, logical_date: dt.date, job: str) -> dt.datetime:
         """Fake wall-clock time ``job`` fires for ``logical_date``.
@@ -98,11 +126,15 @@ class Schedule:
         return f"{t.minute} {t.hour} * * *"
 
     def margins(self, measured: Mapping[str, float]) -> dict[str, float]:
-        """Slot length / fake duration of each job but the last (>1 means it fits)."""
+        """Slot length / fake duration of each job but the last (>1 means it fits); the
+        catch-up has no usual duration (today's jobs wait for it)."""
         out = {}
         for a, b in itertools.pairwise(self.jobs):
+            if not self.steps_of(a):
+                continue
             slot_s = (self.offsets_min[b] - self.offsets_min[a]) * 60
-            out[a] = round(slot_s / (measured[a] * self.speed), 2)
+            work_s = sum(measured[s] for s in self.steps_of(a))
+            out[a] = round(slot_s / (work_s * self.speed), 2)
         return out
 
     def real_day_s(self, measured: Mapping[str, float]) -> float:

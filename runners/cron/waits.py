@@ -7,10 +7,12 @@ stands for more in production, and nothing else does:
 - the lead-in: from the daemon's start to the first job's minute;
 - each gap: from the last job's end (a job works from its first attempt's start to its
   last attempt's end, as journaled; a job that made no attempt, e.g. a hardened job that
-  refused to run, ends at its minute) to the next step's minute. When some job of the
-  date is still working at that minute (a job that overran its slot, a hardened upstream
-  still retrying, a hung job), the real clock rules there: no wait, so the production
-  time is never overstated.
+  refused to run, ends at its minute) to the next step's minute. A catch-up job works
+  from its first attempt of an older date to its last: it runs their chains back to back
+  on the real clock, and no minute that comes meanwhile counts as a wait. When some job
+  of the date is still working at that minute (a job that overran its slot, a hardened
+  upstream still retrying, a hung job, the catch-up), the real clock rules there: no
+  wait, so the production time is never overstated.
 
 A wait's production length is what production would wait there: the crontab's time from
 the last minute that fired (or the daemon's start) to this one, less the real time the
@@ -35,8 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchbench.journal import Attempt
-from orchbench.workflow.spec import STEP_NAMES
-from runners.cron.schedule import Schedule
+from runners.cron.schedule import CATCHUP, Schedule
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,12 @@ def compressed_waits(
     ``marks``: other instants (ns) at which the date's jobs were still at work, such as
     the receive time of the mail cron sent when a job ended: a wait starts after them.
     """
+    every = list(attempts)  # the date's, and other dates' a catch-up job ran in its daemon
     day = date.isoformat()
-    mine = [a for a in attempts if a.logical_date == day]
     marked = sorted(marks)
     out: list[Wait] = []
     for seg in segments:
-        busy = _jobs(mine, seg)
+        busy = _jobs(every, seg, day)
         anchor = seg.start_ns  # the segment's start, then the last minute that fired
         for job in schedule.jobs:
             t = fire_ns(schedule, seg, date, job)
@@ -96,16 +97,20 @@ def compressed_waits(
     return out
 
 
-def _jobs(attempts: list[Attempt], seg: Segment) -> list[tuple[int, int]]:
-    """Per step, when its job of this segment worked: first attempt's start to last
-    attempt's end (retry delays inside); to the segment's end if the last never ended."""
+def _jobs(attempts: list[Attempt], seg: Segment, day: str) -> list[tuple[int, int]]:
+    """When each job of this segment worked: per step of ``day``, and the catch-up job
+    (every attempt of another date: the older dates it re-ran, one after the other on the
+    real clock), from its first attempt's start to its last attempt's end (retry delays
+    and the gaps between a catch-up's steps inside); to the segment's end if the last
+    never ended."""
+    jobs: dict[str, list[Attempt]] = {}
+    for a in attempts:
+        if seg.start_ns <= a.start_ns <= seg.end_ns:
+            jobs.setdefault(a.step if a.logical_date == day else CATCHUP, []).append(a)
     out = []
-    for step in STEP_NAMES:
-        ran = [a for a in attempts if a.step == step and seg.start_ns <= a.start_ns <= seg.end_ns]
-        if not ran:
-            continue
+    for ran in jobs.values():
         last = max(ran, key=lambda a: a.start_ns)
         ends = [a.end_ns for a in ran if a.end_ns is not None]
         end = seg.end_ns if last.end_ns is None else max(ends)
         out.append((min(a.start_ns for a in ran), end))
-    return out
+    return sorted(out)

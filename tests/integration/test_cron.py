@@ -321,6 +321,57 @@ def test_schema_break_hardened_refuses_and_mails(runs: Callable[[str, str], Path
     assert after == dict.fromkeys(STEP_NAMES, "success")
 
 
+@pytest.mark.slow
+@pytest.mark.root
+@needs_cron
+def test_missed_days_hardened_catchup_runs_every_missed_date_in_order_before_today(
+    runs: Callable[[str, str], Path],
+) -> None:
+    """The conformance ``missed_days`` (cron fires every date; the host is down for the
+    fault's dates), read against what cron-hardened's catch-up job is documented to do
+    (``catchup.sh``): the first morning after the outage it runs every date lacking its
+    success marker, oldest first, each date's whole chain, and only then do that
+    morning's jobs run; nobody types a command for the missed dates."""
+    run_dir = runs("missed_days", "cron-hardened")
+    run, j, trace = _load(run_dir)
+    assert run["status"] == "completed", run["reason"]
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["clock"]["fired_by"] == "cron"
+    (outage,) = [f for f in j.faults if f["kind"] == "missed_days"]
+    missed = outage["detail"]["dates"]
+    dates = [h["logical_date"] for h in j.harness if h.get("event") == "date_due"]
+    today = dates[dates.index(missed[-1]) + 1]  # the first date after the outage
+    started = j.harness_time("scheduler_started")
+    assert started is not None and missed
+    # every missed date's whole chain, once, after the host came back: in date order,
+    # one date's chain done before the next date's starts, all before today's first step
+    order = [a.logical_date for a in j.attempts if a.logical_date in missed]
+    assert order == [d for d in missed for _ in STEP_NAMES]
+    for d in missed:
+        ran = [a for a in j.attempts if a.logical_date == d]
+        assert [(a.step, a.status) for a in ran] == [(s, "success") for s in STEP_NAMES]
+        assert min(a.start_ns for a in ran) > started
+    ends = {d: max(a.end_ns or 0 for a in j.attempts if a.logical_date == d) for d in missed}
+    starts = {d: min(a.start_ns for a in j.attempts if a.logical_date == d) for d in dates}
+    for older, newer in zip(missed, [*missed[1:], today], strict=True):
+        assert ends[older] < starts[newer]
+    # today's ingest job waited for the catch-up (its log says so) and ran after it
+    ingest_log = (run_dir / "logs" / "ingest.log").read_text()
+    assert f"ingest {today} waiting: the catch-up is running" in ingest_log
+    # no operator command: nothing of the missed dates was left to recover
+    assert j.operator_actions == [] and j.human_actions == 0
+    assert not set(run["recovery_plan"]) & set(missed)
+    assert run["metrics"]["harness_help"] == 0
+    # cron's own record: the step logs name each attempt's date; catchup.sh ran them
+    by = {
+        (r["logical_date"], r["step"]): (r.get("job"), r.get("job_date"))
+        for r in trace
+        if r["kind"] == "task_attempt"
+    }
+    assert {by[(d, s)] for d in missed for s in STEP_NAMES} == {("catchup.sh", today)}
+    assert {by[(today, s)] for s in STEP_NAMES} == {(None, None)}
+
+
 def _harness_until_a_job_runs(out: Path) -> subprocess.Popen[bytes]:
     """Start ``orchbench run`` (its own session, like a terminal's job) and return once one
     of its cron jobs is running a step."""

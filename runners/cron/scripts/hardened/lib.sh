@@ -14,6 +14,14 @@
 #   manifest            one JSON line per attempt in $PIPELINE_LOGS/manifest.jsonl: date,
 #                       step, arguments, sha256 of each input and output file, revision
 #                       of the step code, start and end time, exit status
+#   catch-up            with the catch-up entry in the crontab (CATCHUP_WAIT_S set), a
+#                       day's job waits while catchup.sh re-runs older dates (its lock),
+#                       at most CATCHUP_WAIT_S; the catch-up's own chain
+#                       (PIPELINE_CATCHUP=1) runs one step at a time under that lock and
+#                       takes no step lock: today's ingest holds its own while it waits
+#   late data           a step given --wait-for NAME=PATH (ingest: the landing partition)
+#                       polls for PATH every LANDING_POLL_S, at most LANDING_WAIT_S
+#                       (unset: no wait), then fails like any failure (mailed)
 set -euo pipefail
 
 LOGICAL_DATE=${LOGICAL_DATE:-$(date -d yesterday +%F)}
@@ -23,6 +31,10 @@ EX_DATAERR=65 # the step program's exit status for errors a retry cannot fix
 RETRY_DELAY_S=${RETRY_DELAY_S:-60}
 STEP_TIMEOUT_S=${STEP_TIMEOUT_S:-3600}
 UPSTREAM_WAIT_S=${UPSTREAM_WAIT_S:-10800}
+CATCHUP_WAIT_S=${CATCHUP_WAIT_S:-}     # set by the crontab that has the catch-up entry
+PIPELINE_CATCHUP=${PIPELINE_CATCHUP:-} # set by catchup.sh for the chain it runs
+LANDING_WAIT_S=${LANDING_WAIT_S:-}
+LANDING_POLL_S=${LANDING_POLL_S:-1}
 
 DAY=$PIPELINE_DATA/$LOGICAL_DATE
 MARKERS=$PIPELINE_DATA/markers/$LOGICAL_DATE
@@ -103,14 +115,40 @@ with open(path, "a") as f:
 ' "$MANIFEST" "$LOGICAL_DATE" "$STEP" "$@"
 }
 
+# wait_for_catchup: a day's job waits while the catch-up runs (its lock), at most
+# CATCHUP_WAIT_S; nothing to do without the catch-up entry or inside the catch-up
+wait_for_catchup() {
+    [[ -n $CATCHUP_WAIT_S && -z $PIPELINE_CATCHUP ]] || return 0
+    flock -n "$LOCKS/catchup.lock" true && return 0
+    log "waiting: the catch-up is running"
+    flock -w "$CATCHUP_WAIT_S" "$LOCKS/catchup.lock" true ||
+        fail "the catch-up still running after ${CATCHUP_WAIT_S}s"
+    log "waited: the catch-up is done"
+}
+
+# wait_for_landing NAME=PATH: poll for PATH until LANDING_WAIT_S (unset: no wait)
+wait_for_landing() {
+    local name=${1%%=*} path=${1#*=} deadline
+    [[ -n $LANDING_WAIT_S && ! -e $path ]] || return 0
+    deadline=$(($(date +%s) + LANDING_WAIT_S))
+    log "waiting: $name $path has not landed; waiting up to ${LANDING_WAIT_S}s"
+    until [[ -e $path ]]; do
+        (($(date +%s) < deadline)) || fail "$name $path not landed after ${LANDING_WAIT_S}s"
+        sleep "$LANDING_POLL_S"
+    done
+    log "waited: $name $path landed"
+}
+
 # run_step STEP UPSTREAM [--in NAME=PATH ...] [--out NAME=PATH ...]
 #                        [--reads NAME=PATH ...] [--writes NAME=PATH ...]
+#                        [--wait-for NAME=PATH]
 # UPSTREAM is the step whose marker must exist first ("" for the first step). --in and
 # --out are passed to the step program; --reads and --writes name the files it finds
-# itself (the world's). The manifest hashes all four.
+# itself (the world's). The manifest hashes all four. --wait-for: a file that may land
+# late (wait_for_landing), waited for before the first attempt.
 run_step() {
     STEP=$1
-    local upstream=$2 attempt=1 rc start end ins
+    local upstream=$2 attempt=1 rc start end ins wait_for=""
     local -a args=() reads=() writes=() argv
     shift 2
     while (($#)); do
@@ -119,6 +157,7 @@ run_step() {
             --out) args+=(--out "$2") writes+=("$2") ;;
             --reads) reads+=("$2") ;;
             --writes) writes+=("$2") ;;
+            --wait-for) wait_for=$2 ;;
             *) fail "run_step: unknown option $1" ;;
         esac
         shift 2
@@ -128,21 +167,28 @@ run_step() {
     trap 'report_failure $?' EXIT
 
     exec 8>"$LOCKS/$STEP.lock"
-    flock -n 8 || fail "another $STEP is still running"
+    if [[ -z $PIPELINE_CATCHUP ]]; then
+        flock -n 8 || fail "another $STEP is still running"
+    fi
     if [[ -e $MARKERS/$STEP.ok ]]; then
         log "skipped: already done"
         return 0
     fi
+    wait_for_catchup
     if [[ -n $upstream ]]; then
-        # The upstream may still be retrying past our slot: wait for it, then check.
-        flock -w "$UPSTREAM_WAIT_S" "$LOCKS/$upstream.lock" true ||
-            fail "$upstream still running after ${UPSTREAM_WAIT_S}s"
+        # The upstream may still be retrying past our slot: wait for it, then check (the
+        # catch-up's chain runs its steps one after the other: nothing to wait for).
+        if [[ -z $PIPELINE_CATCHUP ]]; then
+            flock -w "$UPSTREAM_WAIT_S" "$LOCKS/$upstream.lock" true ||
+                fail "$upstream still running after ${UPSTREAM_WAIT_S}s"
+        fi
         if [[ ! -e $MARKERS/$upstream.ok ]]; then
             WHY="refusing to run: no success marker for $upstream"
             log "refused: no success marker for $upstream"
             exit 1
         fi
     fi
+    [[ -z $wait_for ]] || wait_for_landing "$wait_for"
 
     [[ -n $REVISION ]] || REVISION=$(code_revision) || REVISION=unknown
     while :; do
