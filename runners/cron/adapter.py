@@ -10,9 +10,8 @@ per attempt (arguments, sha256 of inputs and outputs, revision of the step code)
 
 Each simulated day gets a fresh daemon in fresh namespaces (see ``daemon.py``); the day
 ends once every job fired and no process but cron is left, then the namespace is killed.
-Cron fires every date itself (``fired_by``), in every scenario. In the system-scheduled
-scenarios (``RunContext.scheduling``: missed_days, backfill_transient, late_data,
-scheduler_crash) cron-hardened's crontab also has the catch-up entry (``catchup.sh``).
+Cron fires every date itself (``fired_by``), in every scenario. cron-hardened's crontab
+also has the catch-up entry (``catchup.sh``), in every scenario.
 Recovery is what an operator types, each command journaled with ``ctx.operator``.
 
 Step processes run with ``<repo>/.venvs/cron/bin/python`` (built by ``make setup``);
@@ -39,7 +38,6 @@ from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from orchbench.runner import (
-    SYSTEM,
     EnvironmentMissing,
     RunContext,
     Runner,
@@ -467,11 +465,10 @@ class HardenedCronRunner(CronRunner):
     stall_s = None  # its jobs sleep between retries and wait on flock: timeout decides
 
     def schedule_of(self, ctx: RunContext) -> Schedule:
-        """The profile's schedule, with the catch-up entry in the system-scheduled
-        scenarios (the harness-triggered ones keep the crontab they were measured with:
-        there the catch-up would re-run a date that failed the next morning)."""
-        schedule = SCHEDULES[self.profile]
-        return schedule.with_catchup() if ctx.scheduling == SYSTEM else schedule
+        """The profile's schedule with the catch-up entry, in every scenario: the team's
+        crontab does not change with what goes wrong. A date that failed is re-run the
+        next morning too (it lacks its success marker), as the job is written."""
+        return SCHEDULES[self.profile].with_catchup()
 
     def job_env(self, ctx: RunContext) -> dict[str, str]:
         p = ctx.scenario.policy
