@@ -91,7 +91,7 @@ class AirflowRunner(Runner):
     # System-scheduled runs (see README "Who fires the dates"): one simulated day lasts
     # DAY_S real seconds, measured: a clean day's dag run (sensor, 8 tasks, the gate)
     # takes ~12-15 s on default, ~16 s with backfill_transient's retry.
-    day_s: ClassVar[float | None] = 20.0
+    day_s: ClassVar[float | None] = 30.0
     # schedule_days deploys the DAG with its timetable and returns once the dag
     # processor has parsed it and Airflow shows the first date's run_after (~1-3 s
     # measured); the lead covers that with room, so the first date is never late.
@@ -127,7 +127,8 @@ class AirflowRunner(Runner):
         self.mode.stop()
 
     def abort(self) -> None:
-        """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes.
+        """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes;
+        pause the DAG first, so its timetable creates no more runs (system-scheduled).
 
         The deployment itself stays up for the next run of the matrix; if our stack does not
         answer, it is killed whole (and restarted by the next run).
@@ -136,6 +137,7 @@ class AirflowRunner(Runner):
             return
         try:
             if self.dag_id is not None:
+                self._pause()
                 self._fail_active_runs()
             time.sleep(0.5)
             self.stack.kill_tasks()
@@ -431,6 +433,14 @@ class AirflowRunner(Runner):
             if not self.stack.alive():
                 raise RuntimeError("an airflow component died; see its log in AIRFLOW_HOME/logs")
             time.sleep(POLL_S)
+
+    def _pause(self) -> None:
+        assert self.stack is not None and self.dag_id is not None
+        try:
+            self.stack.api().patch(f"/dags/{q(self.dag_id)}", {"is_paused": True})
+        except APIError as e:
+            if e.status != 404:  # not deployed yet
+                raise
 
     def _sample_pss(self) -> None:
         if time.monotonic() - self._pss_at >= PSS_EVERY_S:
