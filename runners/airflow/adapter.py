@@ -43,9 +43,10 @@ from orchbench.runner import (
     Runner,
     RunTimeout,
 )
+from orchbench.workflow.spec import STEP_NAMES
 from runners.airflow.api import APIError, q
 from runners.airflow.modes import ENV_URL, Deployment, mode_for
-from runners.airflow.native import Collector
+from runners.airflow.native import SENSOR, Collector
 from runners.airflow.stack import DAGS_SRC
 
 log = logging.getLogger("orchbench")
@@ -88,13 +89,16 @@ class AirflowRunner(Runner):
         "2 workers, Redis, PostgreSQL"
     )
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
-    # System-scheduled runs (see README "Who fires the dates"): one simulated day lasts
-    # DAY_S real seconds, measured: a clean day's dag run (sensor, 8 tasks, the gate)
-    # takes ~12-15 s on default, ~16 s with backfill_transient's retry.
+    # System-scheduled runs (README "Who fires the dates"): real seconds per simulated
+    # day. Measured on default, 2 cores shared with 3 other benchmark runs (load average
+    # 7-9, as the conformance bench's 3 lanes): a warm day's dag run (sensor, 8 tasks,
+    # the gate) 20-25 s, 38 s with backfill_transient's retry; the stack's first dag
+    # run ~60 s (its first task processes start cold). A day that overruns delays the
+    # next date's run (max_active_runs=1), it is not lost.
     day_s: ClassVar[float | None] = 30.0
     # schedule_days deploys the DAG with its timetable and returns once the dag
-    # processor has parsed it and Airflow shows the first date's run_after (~1-3 s
-    # measured); the lead covers that with room, so the first date is never late.
+    # processor has parsed it and Airflow shows the first date's run_after (2.6 s
+    # measured under that load); the lead covers it with room.
     schedule_lead_s: ClassVar[float] = 8.0
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
@@ -338,7 +342,9 @@ class AirflowRunner(Runner):
         When the restart task itself failed, only failed (and upstream-failed) task
         instances are cleared, as in the UI's default. When it succeeded but produced bad
         data (a fault entered there), the operator clears it too (``only_failed`` off):
-        a good Airflow user re-runs the task that let the bad data in.
+        a good Airflow user re-runs the task that let the bad data in. A run restarting at
+        ingest whose sensor timed out is cleared from the sensor (``_waited_from``). Runs
+        are found by logical date, whoever created them (scheduled, manual, backfill).
         """
         assert self.stack is not None and self.dag_id is not None
         api = self.stack.api()
@@ -351,6 +357,7 @@ class AirflowRunner(Runner):
                 continue
             ti = api.get(f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances/{q(step)}")
             only_failed = ti["state"] in ("failed", "upstream_failed")
+            step = self._waited_from(rid, step)
             ctx.operator(
                 f"airflow tasks clear {self.dag_id} --task-regex '^{step}$' --downstream "
                 f"--start-date {date} --end-date {date}"
@@ -373,6 +380,23 @@ class AirflowRunner(Runner):
             log.info("airflow: cleared %s from %s (only_failed=%s)", rid, step, only_failed)
         time.sleep(POLL_S)  # the cleared runs are queued; let the scheduler pick them up
         self._wait(ctx, cleared)
+
+    def _waited_from(self, rid: str, step: str) -> str:
+        """Where the operator clears from: ``step``, or the sensor before it when the
+        sensor did not succeed (it timed out: clearing ingest alone would leave ingest
+        upstream_failed again)."""
+        assert self.stack is not None and self.dag_id is not None
+        if step != STEP_NAMES[0]:
+            return step
+        try:
+            sensor = self.stack.api().get(
+                f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}/taskInstances/{SENSOR}"
+            )
+        except APIError as e:
+            if e.status == 404:  # a triggered deployment: no sensor
+                return step
+            raise
+        return step if sensor["state"] == "success" else SENSOR
 
     def _backfill(self, ctx: RunContext, dates: list[str]) -> list[str]:
         """Dates that never got a run (the scheduler was down): one Airflow 3 backfill.
