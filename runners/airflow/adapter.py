@@ -274,7 +274,7 @@ class AirflowRunner(Runner):
             time.sleep(POLL_S)
 
     def _scheduled_runs(self) -> dict[str, dict[str, Any]]:
-        """logical date -> this DAG's dag run for it (the latest created, when several)."""
+        """logical date -> this DAG's dag run for it (Airflow allows one per logical date)."""
         assert self.stack is not None and self.dag_id is not None
         out: dict[str, dict[str, Any]] = {}
         for r in self.stack.api().paged(f"/dags/{q(self.dag_id)}/dagRuns", "dag_runs"):
@@ -343,7 +343,7 @@ class AirflowRunner(Runner):
         instances are cleared, as in the UI's default. When it succeeded but produced bad
         data (a fault entered there), the operator clears it too (``only_failed`` off):
         a good Airflow user re-runs the task that let the bad data in. A run restarting at
-        ingest whose sensor timed out is cleared from the sensor (``_waited_from``). Runs
+        ingest whose sensor did not succeed is cleared from the sensor (``_waited_from``). Runs
         are found by logical date, whoever created them (scheduled, manual, backfill).
         """
         assert self.stack is not None and self.dag_id is not None
@@ -383,8 +383,8 @@ class AirflowRunner(Runner):
 
     def _waited_from(self, rid: str, step: str) -> str:
         """Where the operator clears from: ``step``, or the sensor before it when the
-        sensor did not succeed (it timed out: clearing ingest alone would leave ingest
-        upstream_failed again)."""
+        sensor did not succeed (timed out, or failed by Airflow: clearing ingest alone
+        would leave ingest upstream_failed again)."""
         assert self.stack is not None and self.dag_id is not None
         if step != STEP_NAMES[0]:
             return step
