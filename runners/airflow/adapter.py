@@ -4,7 +4,11 @@
   LocalExecutor or CeleryExecutor stack under the matrix directory, or the user's).
 - ``run_days``: deploys this scenario run's DAG (``dags/orchbench_retrain.py`` + one
   deployment file), then, one simulated day after another, triggers the run for that
-  logical date through the REST API and waits for Airflow to finish it.
+  logical date through the REST API and waits for Airflow to finish it. When a scenario's
+  claim is about the scheduler (``RunContext.scheduling`` SYSTEM), Airflow's scheduler
+  fires the dates instead: the deployment gets a ``ScenarioTimetable`` (the scenario's
+  dates on a real-clock ``DayClock``), ``catchup=True`` and a sensor before ingest
+  (``schedule_days``), and each date's run is awaited, never triggered.
 - ``recover``: Airflow's own mechanism: for each date of the plan, one ``clearTaskInstances``
   (the restart task and everything downstream of it) -- one operator action each -- then
   waits for the runs.
@@ -29,10 +33,20 @@ from typing import Any, ClassVar
 
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
-from orchbench.runner import RunContext, Runner, RunTimeout
+from orchbench.runner import (
+    HARNESS,
+    SYSTEM,
+    WORLD_LEAD_S,
+    DayClock,
+    NotApplicable,
+    RunContext,
+    Runner,
+    RunTimeout,
+)
+from orchbench.workflow.spec import STEP_NAMES
 from runners.airflow.api import APIError, q
 from runners.airflow.modes import ENV_URL, Deployment, mode_for
-from runners.airflow.native import Collector
+from runners.airflow.native import SENSOR, Collector
 from runners.airflow.stack import DAGS_SRC
 
 log = logging.getLogger("orchbench")
@@ -45,6 +59,9 @@ MARK_FAILED_CHECKS = 10  # read-backs after "mark failed" (POLL_S apart)
 # plus whatever task processes are alive at the moment.
 PSS_EVERY_S = 10.0
 FINISHED = ("success", "failed")
+# After the last date, how long ``settle`` waits for a run Airflow has not created yet,
+# in days (``day_s``): the scheduler creates a due run within a loop or two (~1 s).
+SETTLE_DAYS = 2.0
 RUNNER_ARTIFACTS = "airflow"
 KEY_PACKAGES = (
     "apache-airflow",
@@ -72,6 +89,17 @@ class AirflowRunner(Runner):
         "2 workers, Redis, PostgreSQL"
     )
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
+    # System-scheduled runs (README "Who fires the dates"): real seconds per simulated
+    # day. Measured on default, 2 cores shared with 3 other benchmark runs (load average
+    # 7-9, as the conformance bench's 3 lanes): a warm day's dag run (sensor, 8 tasks,
+    # the gate) 20-25 s, 38 s with backfill_transient's retry; the stack's first dag
+    # run ~60 s (its first task processes start cold). A day that overruns delays the
+    # next date's run (max_active_runs=1), it is not lost.
+    day_s: ClassVar[float | None] = 30.0
+    # schedule_days deploys the DAG with its timetable and returns once the dag
+    # processor has parsed it and Airflow shows the first date's run_after (2.6 s
+    # measured under that load); the lead covers it with room.
+    schedule_lead_s: ClassVar[float] = 8.0
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -103,7 +131,8 @@ class AirflowRunner(Runner):
         self.mode.stop()
 
     def abort(self) -> None:
-        """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes.
+        """Stop this run's dag runs (Airflow's "mark failed") and kill their task processes;
+        pause the DAG first, so its timetable creates no more runs (system-scheduled).
 
         The deployment itself stays up for the next run of the matrix; if our stack does not
         answer, it is killed whole (and restarted by the next run).
@@ -112,6 +141,7 @@ class AirflowRunner(Runner):
             return
         try:
             if self.dag_id is not None:
+                self._pause()
                 self._fail_active_runs()
             time.sleep(0.5)
             self.stack.kill_tasks()
@@ -120,9 +150,27 @@ class AirflowRunner(Runner):
 
     # --- one scenario run --------------------------------------------------------------
 
-    def deployment(self, ctx: RunContext) -> dict[str, Any]:
-        """The deployment file of this scenario run (read by the DAG file)."""
+    def fired_by(self, ctx: RunContext) -> str:
+        """Airflow's scheduler fires a system-scheduled run's dates (its own timetable);
+        the harness triggers the others."""
+        return self.name if ctx.scheduling == SYSTEM else HARNESS
+
+    def deployment(self, ctx: RunContext, clock: DayClock | None = None) -> dict[str, Any]:
+        """The deployment file of this scenario run (read by the DAG file); with a
+        ``clock``, Airflow's scheduler fires the dates (timetable, catchup, sensor)."""
         dates = ctx.dates
+        policy = ctx.scenario.policy
+        scheduled: dict[str, Any] = {}
+        if clock is not None:
+            scheduled = {
+                "catchup": True,
+                "schedule": {"fires": {d.isoformat(): clock.fires_at(d) for d in dates}},
+                # the sensor waits as long as the policy lets ingest's tries take
+                "wait_for_landing": {
+                    "poke_interval_s": policy.retry_delay_s,
+                    "timeout_s": policy.timeout_s * (policy.retries + 1),
+                },
+            }
         return {
             "dag_id": f"retrain__{ctx.scenario.name}__{ctx.run_id}",
             "scenario": ctx.scenario.name,
@@ -134,21 +182,49 @@ class AirflowRunner(Runner):
             "start_date": dates[0].isoformat(),
             "end_date": dates[-1].isoformat(),
             "catchup": False,
-            "policy": ctx.scenario.policy.model_dump(),
+            "policy": policy.model_dump(),
+            **scheduled,
         }
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
     def prepare_days(self, ctx: RunContext) -> None:
-        """Deploy the scenario run's DAG and wait until the dag processor has parsed it."""
+        """Deploy the scenario run's DAG and wait until the dag processor has parsed it
+        (a system-scheduled run is deployed by ``schedule_days``, once its clock is set)."""
         stack = self.mode.ensure(ctx.work / "airflow")
         dep = self.deployment(ctx)
         self.dag_id, self.runs, self.pss_peak_mb = dep["dag_id"], {}, stack.pss_idle_mb
-        stack.deploy(dep)
+        if self.fired_by(ctx) == HARNESS:
+            self._deploy(ctx, dep)
+
+    def _deploy(self, ctx: RunContext, dep: dict[str, Any]) -> dict[str, Any]:
+        assert self.stack is not None
+        self.stack.deploy(dep)
         try:
-            stack.wait_dag(self.dag_id, min(ctx.deadline, time.monotonic() + 120))
+            return self.stack.wait_dag(dep["dag_id"], min(ctx.deadline, time.monotonic() + 120))
         except TimeoutError as e:
             raise RunTimeout(str(e)) from None
+
+    def schedule_days(self, ctx: RunContext, clock: DayClock) -> None:
+        """Deploy the DAG with the scenario's dates as its timetable and catchup on, and
+        return once Airflow shows the first date's run as next (parsed, unpaused, the
+        timetable's ``run_after`` in the DAG's ``next_dagrun_run_after``)."""
+        assert self.stack is not None
+        dep = self.deployment(ctx, clock)
+        self._deploy(ctx, dep)
+        first = dt.datetime.fromtimestamp(clock.fires_at(clock.dates[0]), dt.UTC)
+        api = self.stack.api()
+        while True:
+            dag = api.get(f"/dags/{q(dep['dag_id'])}")
+            after = dag.get("next_dagrun_run_after")
+            if after and abs(dt.datetime.fromisoformat(after) - first) < dt.timedelta(seconds=1):
+                break
+            self.watch(ctx, "the DAG's first scheduled run to show")
+            time.sleep(POLL_S)
+        log.info(
+            "airflow: %s scheduled; first run after %s (in %.1f s)",
+            dep["dag_id"], first, clock.fires_at(clock.dates[0]) - time.time(),
+        )  # fmt: skip
 
     def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
         """What an Airflow team does once new code is in place: re-parse the DAG bundle
@@ -160,8 +236,12 @@ class AirflowRunner(Runner):
         log.info("airflow: deployed %s revision %s; re-parsed: %s", step, revision, cmd)
 
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
-        """Trigger the date's dag run over the REST API and wait for it."""
+        """Trigger the date's dag run over the REST API and wait for it; when Airflow's
+        scheduler fires the dates, await the run it creates for ``date`` instead."""
         assert self.stack is not None and self.dag_id is not None
+        if ctx.clock is not None:
+            self._await_scheduled(ctx, date, ctx.clock)
+            return
         run = self.stack.api().post(
             f"/dags/{q(self.dag_id)}/dagRuns",
             {"logical_date": f"{date.isoformat()}T00:00:00Z", "note": f"orchbench {ctx.run_id}"},
@@ -170,8 +250,82 @@ class AirflowRunner(Runner):
         log.info("airflow: triggered %s for %s", run["dag_run_id"], date)
         self._wait(ctx, [run["dag_run_id"]])
 
+    def _await_scheduled(self, ctx: RunContext, date: dt.date, clock: DayClock) -> None:
+        """Poll for the dag run Airflow's scheduler created for ``date`` until it finished;
+        give up waiting when the next date is due and it has not started (queued behind a
+        catch-up run, or not created yet)."""
+        later = clock.dates[clock.dates.index(date) + 1 :]
+        next_due = clock.fires_at(later[0]) - WORLD_LEAD_S if later else None
+        key = date.isoformat()
+        while True:
+            self._sample_pss()
+            runs = self._scheduled_runs()
+            run = runs.get(key)
+            if run is not None:
+                self.runs[key] = run["dag_run_id"]
+                if run["state"] in FINISHED:
+                    self.watch(ctx, None)
+                    return
+            due = next_due is not None and time.time() >= next_due
+            if due and (run is None or run["state"] == "queued"):
+                log.info("airflow: %s not started when the next date is due", date)
+                return
+            self.watch(ctx, f"the scheduled dag run of {date}")
+            time.sleep(POLL_S)
+
+    def _scheduled_runs(self) -> dict[str, dict[str, Any]]:
+        """logical date -> this DAG's dag run for it (Airflow allows one per logical date)."""
+        assert self.stack is not None and self.dag_id is not None
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.stack.api().paged(f"/dags/{q(self.dag_id)}/dagRuns", "dag_runs"):
+            out[(r.get("logical_date") or "")[:10]] = r
+        return out
+
+    def settle(self, ctx: RunContext) -> None:
+        """After the last date: wait until no dag run of this DAG is queued or running and
+        Airflow creates no more (every date has a run, or the DAG shows no next run, or
+        none came for ``SETTLE_DAYS`` days)."""
+        assert self.stack is not None and self.dag_id is not None and ctx.clock is not None
+        api = self.stack.api()
+        wanted = {d.isoformat() for d in ctx.dates}
+        quiet_since, seen = time.monotonic(), -1
+        while True:
+            self._sample_pss()
+            runs = self._scheduled_runs()
+            for date, r in runs.items():
+                if date in wanted:
+                    self.runs[date] = r["dag_run_id"]
+            if len(runs) != seen:
+                quiet_since, seen = time.monotonic(), len(runs)
+            active = [r["dag_run_id"] for r in runs.values() if r["state"] not in FINISHED]
+            if not active:
+                nxt = api.get(f"/dags/{q(self.dag_id)}").get("next_dagrun_run_after")
+                if wanted <= set(runs) or nxt is None:
+                    return
+                if time.monotonic() - quiet_since > SETTLE_DAYS * ctx.clock.day_s:
+                    log.info("airflow: no run for %s came", sorted(wanted - set(runs)))
+                    return
+            self.watch(ctx, f"dag runs {active or 'to be created'}")
+            time.sleep(POLL_S)
+
     def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
         log.info("airflow: scheduler down on %s: no run", date)
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """The scheduler host goes down: SIGKILL the ``airflow scheduler`` process and
+        everything in its session (its LocalExecutor workers). The api-server,
+        dag-processor (and the celery workers) stay up: they create no dag run."""
+        if not self.mode.owns_scheduler:
+            raise NotApplicable("the scheduler of a remote Airflow deployment is not ours to stop")
+        killed = self.mode.stop_scheduler()
+        log.info("airflow: scheduler stopped (SIGKILL to %s)", killed)
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The host is back: start ``airflow scheduler`` again, as its service would."""
+        if not self.mode.owns_scheduler:
+            raise NotApplicable("the scheduler of a remote Airflow deployment is not ours to start")
+        pid = self.mode.restart_scheduler()
+        log.info("airflow: scheduler started again as pid %s", pid)
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """The scheduler process of our stack (a remote deployment's is not ours)."""
@@ -188,7 +342,9 @@ class AirflowRunner(Runner):
         When the restart task itself failed, only failed (and upstream-failed) task
         instances are cleared, as in the UI's default. When it succeeded but produced bad
         data (a fault entered there), the operator clears it too (``only_failed`` off):
-        a good Airflow user re-runs the task that let the bad data in.
+        a good Airflow user re-runs the task that let the bad data in. A run restarting at
+        ingest whose sensor did not succeed is cleared from the sensor (``_waited_from``). Runs
+        are found by logical date, whoever created them (scheduled, manual, backfill).
         """
         assert self.stack is not None and self.dag_id is not None
         api = self.stack.api()
@@ -201,6 +357,7 @@ class AirflowRunner(Runner):
                 continue
             ti = api.get(f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances/{q(step)}")
             only_failed = ti["state"] in ("failed", "upstream_failed")
+            step = self._waited_from(rid, step)
             ctx.operator(
                 f"airflow tasks clear {self.dag_id} --task-regex '^{step}$' --downstream "
                 f"--start-date {date} --end-date {date}"
@@ -223,6 +380,23 @@ class AirflowRunner(Runner):
             log.info("airflow: cleared %s from %s (only_failed=%s)", rid, step, only_failed)
         time.sleep(POLL_S)  # the cleared runs are queued; let the scheduler pick them up
         self._wait(ctx, cleared)
+
+    def _waited_from(self, rid: str, step: str) -> str:
+        """Where the operator clears from: ``step``, or the sensor before it when the
+        sensor did not succeed (timed out, or failed by Airflow: clearing ingest alone
+        would leave ingest upstream_failed again)."""
+        assert self.stack is not None and self.dag_id is not None
+        if step != STEP_NAMES[0]:
+            return step
+        try:
+            sensor = self.stack.api().get(
+                f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}/taskInstances/{SENSOR}"
+            )
+        except APIError as e:
+            if e.status == 404:  # a triggered deployment: no sensor
+                return step
+            raise
+        return step if sensor["state"] == "success" else SENSOR
 
     def _backfill(self, ctx: RunContext, dates: list[str]) -> list[str]:
         """Dates that never got a run (the scheduler was down): one Airflow 3 backfill.
@@ -271,11 +445,7 @@ class AirflowRunner(Runner):
         api = self.stack.api()
         pending = list(run_ids)
         while pending:
-            if time.monotonic() - self._pss_at >= PSS_EVERY_S:
-                self._pss_at = time.monotonic()
-                pss = self.mode.pss_mb()
-                if pss is not None:
-                    self.pss_peak_mb = max(self.pss_peak_mb or 0.0, pss)
+            self._sample_pss()
             states = {
                 rid: api.get(f"/dags/{q(self.dag_id)}/dagRuns/{q(rid)}")["state"] for rid in pending
             }
@@ -287,6 +457,21 @@ class AirflowRunner(Runner):
             if not self.stack.alive():
                 raise RuntimeError("an airflow component died; see its log in AIRFLOW_HOME/logs")
             time.sleep(POLL_S)
+
+    def _pause(self) -> None:
+        assert self.stack is not None and self.dag_id is not None
+        try:
+            self.stack.api().patch(f"/dags/{q(self.dag_id)}", {"is_paused": True})
+        except APIError as e:
+            if e.status != 404:  # not deployed yet
+                raise
+
+    def _sample_pss(self) -> None:
+        if time.monotonic() - self._pss_at >= PSS_EVERY_S:
+            self._pss_at = time.monotonic()
+            pss = self.mode.pss_mb()
+            if pss is not None:
+                self.pss_peak_mb = max(self.pss_peak_mb or 0.0, pss)
 
     def _fail_active_runs(self) -> None:
         """Mark this deployment's unfinished dag runs failed (Airflow stops their tasks).

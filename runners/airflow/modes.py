@@ -60,6 +60,7 @@ class Mode:
 
     # the scheduler-level fault kinds it implements (``Runner.runner_faults``)
     runner_faults: frozenset[str] = frozenset({"scheduler_crash"})
+    owns_scheduler: ClassVar[bool] = True  # ours to stop and start (missed_days)
     packages: ClassVar[tuple[str, ...]] = ()  # recorded in env.json beside the runner's
 
     def __init__(self, profile: str, venv: Path) -> None:
@@ -94,6 +95,10 @@ class Mode:
 
     def restart_scheduler(self) -> int:
         """Start the killed scheduler again, as a supervisor would; its new pid."""
+        raise NotImplementedError(f"{type(self).__name__} has no scheduler of ours")
+
+    def stop_scheduler(self) -> list[int]:
+        """SIGKILL the scheduler and what runs in its session (a host outage); the pids."""
         raise NotImplementedError(f"{type(self).__name__} has no scheduler of ours")
 
     def reparse(self) -> list[str] | None:
@@ -185,6 +190,9 @@ class LocalStack(Mode):
                 proc.wait(timeout=10)
         return stack.restart(SCHEDULER)  # raises if it is still running
 
+    def stop_scheduler(self) -> list[int]:
+        return self._own().kill_component(SCHEDULER)
+
     def reparse(self) -> list[str] | None:
         stack = self._own()
         cmd = [str(self.venv / "bin" / "airflow"), "dags", "reserialize"]
@@ -262,6 +270,7 @@ class RemoteDeployment(Mode):
     """The user's deployment at ``url``: driven, never started, stopped or killed."""
 
     runner_faults: frozenset[str] = frozenset()  # a scheduler crash needs its process
+    owns_scheduler: ClassVar[bool] = False
 
     def __init__(self, profile: str, venv: Path, url: str) -> None:
         super().__init__(profile, venv)

@@ -34,7 +34,17 @@ What becomes what:
   computed, the same summary Prefect's flow and KFP's ``task.py`` put in their systems'
   metadata, so it is practiced for all three (the model ref's sha256, the ``deployment``
   record); ``model_lineage`` marks ``model_sha256``.
-- each dag run -> ``run_state``; each callback message -> ``alert``; each successful
+- each dag run -> ``run_state``, with who made it (``run_type``: ``scheduled`` when the
+  scheduler's timetable created it, ``manual``, ``backfill``; ``triggered_by``), when it
+  might run (``run_after_ns``), was created (``queued_ns``) and started (``start_ns``);
+- each try also carries Airflow's own words on it (``native``): its state, try number,
+  host, pid, executor, when it was queued, and the event log entries Airflow wrote for
+  it (``heartbeat timeout``, ``state mismatch``...): what a scheduler crash did to an
+  in-flight task (adopted: the try ran on; reset or timed out: a next try) is read there;
+- a task that is no workflow step (the deploy gate, the sensor ``wait_for_landing``) is
+  recorded like the steps, under its own task id; its pokes (a reschedule-mode sensor
+  keeps its try number) are no step attempts;
+- each callback message -> ``alert``; each successful
   canary that deployed -> ``deployment``; each successful try of train (a cleared run
   trains again in the same dag run) -> ``model_lineage`` (model path and hash from that
   try's asset event, else, for the last try, the hash register recorded; the training
@@ -61,6 +71,7 @@ SOURCE = "airflow-api"
 # Airflow's, the hash practiced lineage.
 PRACTICED_SHA = ["sha256"]
 GATE = "deploy_gate"
+SENSOR = "wait_for_landing"  # the sensor before ingest (system-scheduled deployments)
 _STATE = {
     "success": "success",
     "failed": "failed",
@@ -184,6 +195,7 @@ class Collector:
         self.dag_id = dag_id
         self.alerts = alerts
         self.lineage = _lineage_by_try(e for e in lineage if _ol_dag(e) == dag_id)
+        self.event_log: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
 
     def collect(self) -> list[dict[str, Any]]:
         dag = q(self.dag_id)
@@ -194,6 +206,7 @@ class Collector:
         )
         for e in dag_events:
             events[e["source_run_id"]][e["source_task_id"]].append(e)
+        self.event_log = self._event_log()
         out: list[dict[str, Any]] = []
         for run in self.api.paged(f"/dags/{dag}/dagRuns", "dag_runs", order_by="logical_date"):
             rid = run["dag_run_id"]
@@ -207,6 +220,11 @@ class Collector:
                     t_ns=to_ns(run.get("end_date") or run.get("start_date") or run["queued_at"]),
                     source=SOURCE,
                     run_type=run.get("run_type"),
+                    triggered_by=run.get("triggered_by"),
+                    run_after_ns=to_ns(run.get("run_after")),
+                    queued_ns=to_ns(run.get("queued_at")),
+                    start_ns=to_ns(run.get("start_date")),
+                    end_ns=to_ns(run.get("end_date")),
                 )
             )
             base = f"/dags/{dag}/dagRuns/{q(rid)}/taskInstances"
@@ -227,6 +245,25 @@ class Collector:
         out += self._alerts()
         decl = None if tasks is None else self._declared(tasks)
         return out if decl is None else [decl, *out]
+
+    def _event_log(self) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+        """(run, task, try) -> the entries of Airflow's event log (audit log) for it."""
+        out: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+        try:
+            entries = list(self.api.paged("/eventLogs", "event_logs", dag_id=self.dag_id))
+        except APIError:
+            return out
+        for e in entries:
+            if e.get("run_id") and e.get("task_id") and e.get("try_number") is not None:
+                key = (e["run_id"], e["task_id"], int(e["try_number"]))
+                out[key].append(
+                    {
+                        "event": e.get("event"),
+                        "when": e.get("when"),
+                        "extra": (e.get("extra") or "")[:300],
+                    }
+                )
+        return out
 
     def _tasks(self) -> list[dict[str, Any]] | None:
         """The parsed DAG's tasks (``GET /dags/{id}/tasks``), None if the API has none."""
@@ -310,6 +347,16 @@ class Collector:
             "queued_ns": to_ns(t.get("queued_when")),
             "airflow_state": t["state"],
             "duration_s": t.get("duration"),
+            # Airflow's own record of this try, in its words
+            "native": {
+                "state": t["state"],
+                "try_number": t.get("try_number"),
+                "hostname": t.get("hostname"),
+                "pid": t.get("pid"),
+                "executor": t.get("executor"),
+                "queued_when": t.get("queued_when"),
+                "events": self.event_log.get((run.rid, tid, n), []),
+            },
         }
         ol = self.lineage.get((run.rid, tid, n))
         if ol is not None:  # what OpenLineage says: datasets per asset, not per day's file
@@ -485,7 +532,7 @@ def _path(uri: str) -> str:
 
 
 def _order(task_id: str) -> int:
-    order = [*STEP_NAMES[:5], GATE, *STEP_NAMES[5:]]
+    order = [SENSOR, *STEP_NAMES[:5], GATE, *STEP_NAMES[5:]]
     return order.index(task_id) if task_id in order else len(order)
 
 

@@ -45,6 +45,8 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor")
 CELERY_WORKERS = 2  # `airflow celery worker` processes of the celery profile
 CELERY_CONCURRENCY = 2  # task slots (prefork pool children) per worker
 DAGS_SRC = Path(__file__).resolve().parent / "dags"
+# Airflow plugins (the scenario timetable), copied to AIRFLOW_HOME/plugins
+PLUGINS_SRC = Path(__file__).resolve().parent / "plugins"
 HEALTH_TIMEOUT_S = 180.0
 # Every process of the stack shares one machine and AIRFLOW_HOME/logs, so the scheduler
 # (LocalExecutor) and the celery workers start no ``airflow serve-logs``: Airflow 3.3.2
@@ -184,6 +186,10 @@ class AirflowStack:
         return self.home / "dags"
 
     @property
+    def plugins(self) -> Path:
+        return self.home / "plugins"
+
+    @property
     def deployments(self) -> Path:
         return self.dags / "orchbench_deployments"
 
@@ -253,6 +259,9 @@ class AirflowStack:
         self.lineage_file.parent.mkdir(exist_ok=True)
         for src in [*DAGS_SRC.glob("*.py"), *self.extra_dags]:  # a copy: immutable per stack
             shutil.copy2(src, self.dags / src.name)
+        self.plugins.mkdir(exist_ok=True)  # [core] plugins_folder's default
+        for src in PLUGINS_SRC.glob("*.py"):
+            shutil.copy2(src, self.plugins / src.name)
         self.port = free_port()
         self._start_services()
         ts = time.monotonic()
@@ -321,6 +330,31 @@ class AirflowStack:
             self.retired.add(old.pid)
         self._spawn(name)
         return self.procs[name].pid
+
+    def kill_component(self, name: str, timeout: float = 20.0) -> list[int]:
+        """SIGKILL component ``name`` and every process of its session (what a host outage
+        takes down with it), wait until they are gone; the pids killed. ``restart`` starts
+        it again."""
+        proc = self.procs[name]
+        deadline = time.monotonic() + timeout
+        killed: set[int] = set()
+        while True:
+            left = session_processes({proc.pid})
+            if proc.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                killed.add(proc.pid)
+            for p in left:
+                killed.add(p.pid)
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.5)
+            if not left and proc.poll() is not None:
+                return sorted(killed)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"airflow {name} survived SIGKILL: {[p.pid for p in left]}")
+            time.sleep(0.1)
 
     def _wait_healthy(self, deadline: float) -> None:
         api = self.api()

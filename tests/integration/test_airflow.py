@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from fault_injection.scenario_faults import load_checked
 from orchbench import harness
 from orchbench.journal import Journal
-from orchbench.runner import EnvironmentMissing
+from orchbench.runner import SCHEDULER_STARTED, SCHEDULER_STOPPED, EnvironmentMissing
 from orchbench.trace import read_trace
 from orchbench.workflow.spec import STEP_NAMES, edges
 from runners.airflow import native
@@ -85,11 +86,34 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
         "policy": {"retries": 3, "retry_delay_s": 2.0, "timeout_s": 7.0},
     }
     (dags / "orchbench_deployments" / "retrain__t.json").write_text(json.dumps(dep))
+    # as Airflow's scheduler fires them: the timetable plugin, catchup, the sensor
+    fires = {"2026-01-01": 1_900_000_000.0, "2026-01-02": 1_900_000_020.0}
+    scheduled = {**dep, "dag_id": "retrain__s", "end_date": "2026-01-02", "catchup": True}
+    scheduled |= {"schedule": {"fires": fires}}
+    scheduled["wait_for_landing"] = {"poke_interval_s": 2.0, "timeout_s": 28.0}
+    (dags / "orchbench_deployments" / "retrain__s.json").write_text(json.dumps(scheduled))
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    for f in (REPO / "runners" / "airflow" / "plugins").glob("*.py"):
+        (plugins / f.name).write_text(f.read_text())
     script = (
         "import json, sys\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
         "bag = DagBag(sys.argv[1])\n"
         "assert not bag.import_errors, bag.import_errors\n"
+        "from airflow.timetables.base import DataInterval, TimeRestriction\n"
+        "s = bag.dags['retrain__s']\n"
+        "w = s.task_dict['wait_for_landing']\n"
+        "r = TimeRestriction(s.start_date, s.end_date, s.catchup)\n"
+        "one = s.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=r)\n"
+        "two = s.timetable.next_dagrun_info(last_automated_data_interval=one.data_interval,"
+        " restriction=r)\n"
+        "end = s.timetable.next_dagrun_info(last_automated_data_interval=two.data_interval,"
+        " restriction=r)\n"
+        "print(json.dumps({'timetable': type(s.timetable).__name__, 'catchup': s.catchup,"
+        " 'runs': [[i.logical_date.isoformat(), i.run_after.timestamp()] for i in (one, two)],"
+        " 'end': end, 'sensor': [w.mode, w.poke_interval, w.timeout, w.retries],"
+        " 'before': sorted(w.downstream_task_ids), 'max_active_runs': s.max_active_runs}))\n"
         "dag = bag.dags['retrain__t']\n"
         "print(json.dumps({'edges': sorted([t.task_id, d] for t in dag.tasks"
         " for d in t.downstream_task_ids), 'retries': sorted({t.retries for t in dag.tasks}),"
@@ -101,6 +125,7 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
         " 'max_active_runs': dag.max_active_runs}))\n"
     )
     env = {"AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
     env["PATH"] = "/usr/bin:/bin"
     out = subprocess.run(
         [str(VENV / "bin" / "python"), "-c", script, str(dags)],
@@ -110,7 +135,12 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
         timeout=120,
         check=True,
     )
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    *_, sched_line, line = out.stdout.strip().splitlines()
+    got, sched = json.loads(line), json.loads(sched_line)
+    assert sched["timetable"] == "ScenarioTimetable" and sched["catchup"] is True
+    assert sched["runs"] == [[f"{d}T00:00:00+00:00", t] for d, t in fires.items()]
+    assert sched["end"] is None and sched["max_active_runs"] == 1
+    assert sched["sensor"] == ["reschedule", 2.0, 28.0, 0] and sched["before"] == ["ingest"]
     dag_edges = {tuple(e) for e in got["edges"]}
     gate = {("evaluate", "deploy_gate"), ("deploy_gate", "register")}
     assert dag_edges - gate == edges()
@@ -118,7 +148,7 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
     assert (got["retries"], got["delay"], got["timeout"]) == ([3], [2.0], [7.0])
     assert got["policy"] == ["FailFastOn"] and got["callbacks"] is True
     assert got["schedule"] == "0 0 * * *" and got["max_active_runs"] == 1
-    assert got["dags"] == ["orchbench_overhead_40", "retrain__t"]
+    assert got["dags"] == ["orchbench_overhead_40", "retrain__s", "retrain__t"]
 
 
 # --- the real stack -----------------------------------------------------------------------
@@ -340,16 +370,40 @@ def test_scheduler_crash_kills_the_scheduler_alone(conformance: Bench) -> None:
 
 
 @pytest.mark.slow
-def test_missed_day_is_backfilled_with_one_command(conformance: Bench) -> None:
-    _, run, journal, trace = conformance_run(conformance, "missed_days")
+def test_missed_days_are_caught_up_by_the_scheduler(conformance: Bench) -> None:
+    """The conformance ``missed_days``, fired by Airflow's scheduler (a timetable of the
+    scenario's dates, ``catchup=True``, ``max_active_runs=1``), whose processes were
+    killed for the outage and started again. Airflow's documented catchup ("the scheduler
+    will kick off a DAG Run for any data interval that has not been run since the last
+    data interval", core-concepts/dag-run.html#catchup): one scheduled run per missed
+    interval, in date order, created by the restarted scheduler, no operator command."""
+    run_dir, run, journal, trace = conformance_run(conformance, "missed_days")
     assert run["status"] == "completed", run["reason"]
-    assert run["recovery_plan"] == {DAY2: "ingest"}
-    fix = journal.harness_time("fix_applied")
-    assert fix is not None
-    assert not [a for a in journal.attempts if a.logical_date == DAY2 and a.start_ns < fix]
-    assert [o["command"].split()[:3] for o in journal.operator_actions] == [
-        ["airflow", "backfill", "create"]
-    ]
-    runs = {r["logical_date"]: r for r in trace if r["kind"] == "run_state"}
-    assert runs[DAY2]["run_type"] == "backfill" and runs[DAY2]["state"] == "success"
-    assert run["metrics"]["human_actions"] == 1
+    assert json.loads((run_dir / "env.json").read_text())["clock"]["fired_by"] == "airflow"
+    (outage,) = [f for f in journal.faults if f["kind"] == "missed_days"]
+    missed = outage["detail"]["dates"]
+    stopped = journal.harness_time(SCHEDULER_STOPPED)
+    started = journal.harness_time(SCHEDULER_STARTED)
+    assert stopped is not None and started is not None and stopped < started
+    runs = [r for r in trace if r["kind"] == "run_state"]
+    dates = [d.isoformat() for d in load_checked(run_dir / "scenario.yaml").logical_dates()]
+    # one run per interval, every one the timetable's (no manual trigger, no backfill)
+    assert sorted(r["logical_date"] for r in runs) == dates
+    assert {(r["run_type"], r["triggered_by"]) for r in runs} == {("scheduled", "timetable")}
+    assert {r["state"] for r in runs} == {"success"}
+    caught_up = sorted(
+        (r for r in runs if r["logical_date"] in missed), key=lambda r: r["start_ns"]
+    )
+    # each missed interval ran after the scheduler came back, oldest first
+    assert [r["logical_date"] for r in caught_up] == sorted(missed)
+    assert all(r["start_ns"] > started for r in caught_up)
+    # and so did their steps, in date order, before the first date after the outage
+    firsts = {}
+    for a in journal.attempts:
+        firsts.setdefault(a.logical_date, a.start_ns)
+    assert all(firsts[d] > started for d in missed)
+    assert sorted(firsts, key=firsts.__getitem__) == dates
+    # nobody typed anything, and the outage is the only harness move around the scheduler
+    assert journal.operator_actions == [] and run["metrics"]["human_actions"] == 0
+    assert run["recovery_plan"] == {}
+    assert not [a for a in journal.assists if a.get("assist") == "scheduler_restarted"]

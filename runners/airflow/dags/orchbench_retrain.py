@@ -13,6 +13,15 @@
   ``@task.short_circuit``: when the candidate does not pass, ``register`` and ``canary`` are
   skipped.
 - ``on_failure_callback`` delivers a message to the alert sink after a task's last try.
+- Scheduled by Airflow (a system-scheduled scenario run: the deployment has a ``schedule``):
+  the scenario's dates are the intervals of a ``ScenarioTimetable`` (the plugin
+  ``plugins/orchbench_timetable.py``), ``catchup=True``, and a ``@task.sensor`` in
+  reschedule mode, ``wait_for_landing``, waits for the day's landing partition before
+  ``ingest`` (Airflow's way to wait for a file: "Sensors", core-concepts/sensors.html);
+  it pokes every ``retry_delay_s`` of the policy and gives up after
+  ``timeout_s × (retries + 1)``, the time the policy gives ingest's tries. Triggered
+  deployments keep ``@daily`` with catchup off and no sensor (the harness triggers a date
+  once its partition is there).
 - Assets are the tasks' inlets and outlets; dated artifacts are emitted as partitions keyed by
   the logical date. Every asset event's ``extra`` holds the path the task wrote and its
   content hash (``sha256``), as a careful user records it (Prefect's flow attaches the same
@@ -35,7 +44,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, RetryDecision, RetryPolicy, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    PokeReturnValue,
+    RetryDecision,
+    RetryPolicy,
+    dag,
+    get_current_context,
+    task,
+)
 
 from orchbench.workflow.paths import dated_paths
 from orchbench.workflow.spec import STEP_BY_NAME
@@ -75,6 +92,17 @@ NOT_TRANSIENT = FailFastOn(
 
 def _asset(dep: dict[str, Any], name: str, path: Path) -> Asset:
     return Asset(name=f"{dep['dag_id']}.{name}", uri=path.resolve().as_uri(), group="orchbench")
+
+
+def schedule_of(dep: dict[str, Any]) -> Any:
+    """The deployment's schedule: the scenario's dates as a timetable when Airflow's
+    scheduler fires them (``dep["schedule"]``), else ``@daily`` (the harness triggers)."""
+    fires = (dep.get("schedule") or {}).get("fires")
+    if not fires:
+        return "@daily"
+    from orchbench_timetable import ScenarioTimetable  # the plugins folder's module
+
+    return ScenarioTimetable(fires)
 
 
 def build_dag(dep: dict[str, Any]) -> None:
@@ -168,11 +196,12 @@ def build_dag(dep: dict[str, Any]) -> None:
     @dag(
         dag_id=dep["dag_id"],
         description="Daily retraining: ingest, validate, featurize, train, evaluate, deploy",
-        schedule="@daily",
+        schedule=schedule_of(dep),
         start_date=dt.datetime.fromisoformat(dep["start_date"]).replace(tzinfo=dt.UTC),
         end_date=dt.datetime.fromisoformat(dep["end_date"]).replace(tzinfo=dt.UTC),
         catchup=bool(dep.get("catchup", False)),
-        max_active_runs=1,  # days share the registry and serving slots: one at a time
+        # days share the registry and serving slots: one at a time, the catch-up runs too
+        max_active_runs=1,
         default_args={
             "retries": policy["retries"],
             "retry_delay": dt.timedelta(seconds=policy["retry_delay_s"]),
@@ -183,6 +212,18 @@ def build_dag(dep: dict[str, Any]) -> None:
         tags=["orchbench", dep["scenario"]],
     )
     def retrain() -> None:
+        wait = dep.get("wait_for_landing")
+
+        @task.sensor(
+            mode="reschedule",  # frees the worker slot between pokes
+            poke_interval=(wait or {}).get("poke_interval_s", 60),
+            timeout=(wait or {}).get("timeout_s", 3600),
+            retries=0,  # the timeout is the deadline: no second wait
+        )
+        def wait_for_landing(landing: str) -> PokeReturnValue:
+            """The day's landing partition is there (the file the scheduler's run needs)."""
+            return PokeReturnValue(is_done=Path(landing).is_file())
+
         @task(**lineage("ingest"))
         def ingest(landing: str, raw: str) -> str:
             run("ingest", {"landing": landing}, {"raw": raw})
@@ -236,6 +277,8 @@ def build_dag(dep: dict[str, Any]) -> None:
             return {"deployment": deployment, **run("canary", inputs, outputs)}
 
         raw = ingest(landing=landing, raw=out["raw"])
+        if wait:
+            wait_for_landing(landing=landing) >> raw
         validated = validate(raw=raw, reference=reference, validated=out["validated"])
         features = featurize(validated=validated, features=out["features"])
         model = train(features=features, model=out["model"])
