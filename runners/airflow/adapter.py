@@ -153,7 +153,7 @@ class AirflowRunner(Runner):
     def fired_by(self, ctx: RunContext) -> str:
         """Airflow's scheduler fires a system-scheduled run's dates (its own timetable);
         the harness triggers the others."""
-        return self.name if ctx.scheduling == SYSTEM else HARNESS
+        return self.system if ctx.scheduling == SYSTEM else HARNESS
 
     def deployment(self, ctx: RunContext, clock: DayClock | None = None) -> dict[str, Any]:
         """The deployment file of this scenario run (read by the DAG file); with a
@@ -251,9 +251,9 @@ class AirflowRunner(Runner):
         self._wait(ctx, [run["dag_run_id"]])
 
     def _await_scheduled(self, ctx: RunContext, date: dt.date, clock: DayClock) -> None:
-        """Poll for the dag run Airflow's scheduler created for ``date`` until it finished;
-        give up waiting when the next date is due and it has not started (queued behind a
-        catch-up run, or not created yet)."""
+        """Poll for the dag run Airflow's scheduler created for ``date`` until it finished,
+        or until the next date is due: the world moves on time whatever Airflow is doing
+        (a run still running or queued is awaited by a later date or ``settle``)."""
         later = clock.dates[clock.dates.index(date) + 1 :]
         next_due = clock.fires_at(later[0]) - WORLD_LEAD_S if later else None
         key = date.isoformat()
@@ -266,9 +266,9 @@ class AirflowRunner(Runner):
                 if run["state"] in FINISHED:
                     self.watch(ctx, None)
                     return
-            due = next_due is not None and time.time() >= next_due
-            if due and (run is None or run["state"] == "queued"):
-                log.info("airflow: %s not started when the next date is due", date)
+            if next_due is not None and time.time() >= next_due:
+                state = "not created" if run is None else run["state"]
+                log.info("airflow: %s %s when the next date is due", date, state)
                 return
             self.watch(ctx, f"the scheduled dag run of {date}")
             time.sleep(POLL_S)

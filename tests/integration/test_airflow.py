@@ -379,7 +379,7 @@ def test_missed_days_are_caught_up_by_the_scheduler(conformance: Bench) -> None:
     interval, in date order, created by the restarted scheduler, no operator command."""
     run_dir, run, journal, trace = conformance_run(conformance, "missed_days")
     assert run["status"] == "completed", run["reason"]
-    assert json.loads((run_dir / "env.json").read_text())["clock"]["fired_by"] == "airflow"
+    assert json.loads((run_dir / "env.json").read_text())["clock"]["fired_by"] == "Apache Airflow"
     (outage,) = [f for f in journal.faults if f["kind"] == "missed_days"]
     missed = outage["detail"]["dates"]
     stopped = journal.harness_time(SCHEDULER_STOPPED)
