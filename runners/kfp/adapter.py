@@ -18,14 +18,19 @@
   last execution KFP shows as *successful* (the fix changed its input: e.g. a re-delivered
   source partition), its cache entry is stale and KFP cannot invalidate one task's entry, so
   that date is re-submitted with caching off.
-- Scheduler-level faults (handled by the base runner's day loop): ``missed_days``: the
-  local runner has no scheduler, so the down dates are simply not submitted; the operator
-  re-submits them in recovery (what a KFP local user does; a cluster's recurring run with
-  catchup would backfill). ``scheduler_crash``: the local runner's "scheduler" is the
+- System-scheduled runs (``fired_by``: "cron"): kfp.local has no scheduler, so cron fires
+  the same submission from a one-entry crontab, one ``orchbench.crond`` daemon per
+  simulated day (``_cron_date``); other scenarios keep harness submissions.
+- Scheduler-level faults (handled by the base runner's day loop): ``missed_days``: no
+  daemon runs on the down dates and nothing catches up (cron has no catch-up, kfp.local no
+  scheduler); the operator re-submits them in recovery (a cluster's recurring run with
+  catchup would backfill). ``scheduler_crash``: harness-submitted, the "scheduler" is the
   driver process (``scheduler_processes``: it orchestrates the tasks); the fault SIGKILLs
   it mid-run, ``scheduler_killed`` kills what it left, and after ``restart_after_s``
   ``restart_scheduler`` has the date re-submitted with caching, as a supervisor re-running
-  the job would. That re-submission is the driver's restart, journaled once as harness help
+  the job would. Cron-fired, ``scheduler_killed`` SIGKILLs the driver alone, its task is
+  left orphaned, and cron fires the entry again on a new daemon (``_cron_date``). That
+  re-submission is the driver's restart, journaled once as harness help
   (``scheduler_restarted``, by the fault's supervisor), never also as ``resubmitted``.
 - Harness help (``orchbench.journal.harness_assist``): ``timeout_kill`` per kill above,
   ``scheduler_restarted`` per driver restart, and on kfp-docker ``memory_limit`` per task
