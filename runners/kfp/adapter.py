@@ -456,7 +456,8 @@ class KfpRunner(Runner):
             def poll(day: CronDay = day, tasks: _Tasks = tasks) -> bool:
                 self.watch(ctx, None)  # the deadline: wait_finished's own check
                 idle = day.sandbox is None or not day.sandbox.members()
-                self._watch_tasks(ctx, logical_date, tasks, ended=idle)
+                ended = idle and not self.job_left(ctx)
+                self._watch_tasks(ctx, logical_date, tasks, ended=ended)
                 return False
 
             self._cron = day
@@ -464,6 +465,10 @@ class KfpRunner(Runner):
             try:
                 day.start()
                 ended = day.wait_finished(fire, ctx.deadline, ctx.deadline, stop_if=poll)
+                while self.job_left(ctx):  # kfp-docker: a container outlived its driver
+                    poll()
+                    self.watch(ctx, f"what {logical_date}'s cron job left running")
+                    time.sleep(POLL_S)
                 self._watch_tasks(ctx, logical_date, tasks, ended=True)
                 assert day.sandbox is not None
                 # the daemon's lead-in before the entry's minute, on its x60 clock
@@ -487,6 +492,11 @@ class KfpRunner(Runner):
         self._submissions.append(log)
         log.write_bytes(b"")
         return log
+
+    def job_left(self, ctx: RunContext) -> bool:
+        """Whether something the day's job started still runs outside the daemon's
+        namespace (kfp-docker: a task's container); the day waits for it."""
+        return False
 
     def after_cron_job(self, ctx: RunContext, since: float) -> None:
         """The day's job (started after epoch second ``since``) ended, or the day is cut:

@@ -205,6 +205,13 @@ class KfpDockerRunner(KfpRunner):
         with (ctx.logs / EVENTS_LOG).open("a") as f:
             f.writelines(json.dumps(e) + "\n" for e in events)
 
+    def job_left(self, ctx: RunContext) -> bool:
+        """A task container the killed driver left runs on (Docker keeps it): measured on
+        scheduler_crash, the orphaned featurize container exited 0 by itself."""
+        if self._docker_env is None:
+            return False
+        return bool(dd.containers(self._docker_env, f"{LABEL}={ctx.run_id}", running_only=True))
+
     def after_cron_job(self, ctx: RunContext, since: float) -> None:
         self._record_events(ctx, since)
         if self._docker_env is not None:
