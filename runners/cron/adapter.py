@@ -36,16 +36,8 @@ from typing import Any, ClassVar
 
 from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
-from orchbench.journal import Journal
-from orchbench.runner import (
-    EnvironmentMissing,
-    RunContext,
-    Runner,
-    RunTimeout,
-)
-from orchbench.workflow.spec import STEP_NAMES, downstream_from
-from runners.cron import cpu_group, declared, native
-from runners.cron.daemon import (
+from orchbench.crond import cpu_group
+from orchbench.crond.daemon import (
     CRON,
     LIBFAKETIME,
     SENDMAIL,
@@ -54,7 +46,16 @@ from runners.cron.daemon import (
     mail_stub,
     render_crontab,
 )
-from runners.cron.sandbox import SETPRIV, UNSHARE, Sandbox
+from orchbench.crond.sandbox import SETPRIV, UNSHARE, Sandbox
+from orchbench.journal import Journal
+from orchbench.runner import (
+    EnvironmentMissing,
+    RunContext,
+    Runner,
+    RunTimeout,
+)
+from orchbench.workflow.spec import STEP_NAMES, downstream_from
+from runners.cron import declared, native
 from runners.cron.schedule import CATCHUP, PIPELINE, SCHEDULES, Schedule
 from runners.cron.waits import Segment, compressed_waits
 

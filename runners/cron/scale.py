@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.crond.daemon import CronDay, mail_stub, render_crontab
 from orchbench.runner import RunTimeout
 from orchbench.scale import (
     FIRST_DATE,
@@ -39,7 +40,6 @@ from orchbench.scale import (
     task_command,
 )
 from runners.cron.adapter import ALERT_TO, CronRunner
-from runners.cron.daemon import CronDay, mail_stub, render_crontab
 
 SPEED = 60.0  # fake seconds per real second: a minute boundary is a real second apart
 LEAD_IN_S = 30.0  # fake seconds the daemon starts before the jobs' minute

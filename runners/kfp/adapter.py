@@ -18,14 +18,19 @@
   last execution KFP shows as *successful* (the fix changed its input: e.g. a re-delivered
   source partition), its cache entry is stale and KFP cannot invalidate one task's entry, so
   that date is re-submitted with caching off.
-- Scheduler-level faults (handled by the base runner's day loop): ``missed_days``: the
-  local runner has no scheduler, so the down dates are simply not submitted; the operator
-  re-submits them in recovery (what a KFP local user does; a cluster's recurring run with
-  catchup would backfill). ``scheduler_crash``: the local runner's "scheduler" is the
+- System-scheduled runs (``fired_by``: "cron"): kfp.local has no scheduler, so cron fires
+  the same submission from a one-entry crontab, one ``orchbench.crond`` daemon per
+  simulated day (``_cron_date``); other scenarios keep harness submissions.
+- Scheduler-level faults (handled by the base runner's day loop): ``missed_days``: no
+  daemon runs on the down dates and nothing catches up (cron has no catch-up, kfp.local no
+  scheduler); the operator re-submits them in recovery (a cluster's recurring run with
+  catchup would backfill). ``scheduler_crash``: harness-submitted, the "scheduler" is the
   driver process (``scheduler_processes``: it orchestrates the tasks); the fault SIGKILLs
   it mid-run, ``scheduler_killed`` kills what it left, and after ``restart_after_s``
   ``restart_scheduler`` has the date re-submitted with caching, as a supervisor re-running
-  the job would. That re-submission is the driver's restart, journaled once as harness help
+  the job would. Cron-fired, ``scheduler_killed`` SIGKILLs the driver alone, its task is
+  left orphaned, and cron fires the entry again on a new daemon (``_cron_date``). That
+  re-submission is the driver's restart, journaled once as harness help
   (``scheduler_restarted``, by the fault's supervisor), never also as ``resubmitted``.
 - Harness help (``orchbench.journal.harness_assist``): ``timeout_kill`` per kill above,
   ``scheduler_restarted`` per driver restart, and on kfp-docker ``memory_limit`` per task
@@ -41,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import shlex
@@ -54,9 +60,10 @@ from typing import Any, ClassVar
 
 from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
+from orchbench.crond.daemon import CronDay, mail_stub, render_crontab
 from orchbench.policy import DEFAULT_POLICY, Policy
 from orchbench.procs import group_pids, kill_group, venv_versions
-from orchbench.runner import EnvironmentMissing, RunContext, Runner, RunTimeout
+from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
 from runners.kfp import native
 
 ENV_PYTHON = "ORCHBENCH_KFP_PYTHON"
@@ -68,6 +75,17 @@ DRIVER = "kfp-local-driver"  # what a scheduler_crash kills
 POLL_S = 0.1
 SOURCES = ("pipeline.py", "task.py", "__main__.py")
 GPU_PROFILE = "gpu-request"
+# System-scheduled runs (``fired_by``): kfp.local has no scheduler, so cron fires the
+# submission, from one crontab entry at a fixed minute. One fresh daemon per simulated day
+# on a libfaketime clock (``orchbench.crond``), started CRON_LEAD_IN_S fake seconds before
+# the entry's minute; at x60 that lead-in lasts 0.5 real seconds.
+CRON = "cron"
+CRON_AT = dt.time(2, 0)  # the crontab entry: "0 2 * * *"
+CRON_SPEED = 60.0
+CRON_LEAD_IN_S = 30.0
+CRON_LEAD_IN = "the cron daemon's lead-in before the crontab entry's minute (libfaketime clock)"
+CRONTAB_COPY = "kfp-crontab.txt"  # the crontab of the last date (what `crontab -l` shows)
+CRON_LOG = "kfp-cron-daemon.log"
 
 
 def _clean_env() -> dict[str, str]:
@@ -91,6 +109,7 @@ class KfpRunner(Runner):
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
         self._driver: subprocess.Popen[bytes] | None = None
+        self._cron: CronDay | None = None  # the running date's cron daemon (system-scheduled)
         self._submissions: list[Path] = []
         self._restarts: list[dict[str, Any]] = []  # crashes whose date must be re-submitted
         self._versions: dict[str, str] | None = None
@@ -195,6 +214,9 @@ class KfpRunner(Runner):
         if self._driver is not None:
             kill_group(self._driver)
             self._driver = None
+        if self._cron is not None:
+            self._cron.stop()  # the daemon's namespace: the job and its tasks with it
+            self._cron = None
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -225,10 +247,14 @@ class KfpRunner(Runner):
         return []
 
     def kill_running_task(self, ctx: RunContext) -> dict[str, list[Any]]:
-        """SIGKILL the running task (every process of the driver's group but the driver);
-        returns what was killed, e.g. ``{"pids": [...]}``."""
-        assert self._driver is not None
-        pids = [p for p in group_pids(self._driver.pid) if p != self._driver.pid]
+        """SIGKILL the running task (every process of the driver's group but the driver;
+        fired by cron: every process of the daemon's namespace but the daemon, the driver
+        and the job's shell); returns what was killed, e.g. ``{"pids": [...]}``."""
+        if self._cron is not None:
+            pids = self._cron_task_pids()
+        else:
+            assert self._driver is not None
+            pids = [p for p in group_pids(self._driver.pid) if p != self._driver.pid]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -269,23 +295,28 @@ class KfpRunner(Runner):
     def _watch(self, ctx: RunContext, logical_date: str, log: Path) -> int:
         """Wait for the driver; kill a task that runs past the policy's timeout."""
         assert self._driver is not None
-        timeout = ctx.scenario.policy.timeout_s
-        running: dict[str, float] = {}  # task -> monotonic time its execution was seen
-        offset = 0
+        tasks = _Tasks(log)
         while True:
             rc = self._driver.poll()
-            offset, started = _follow(log, offset, running)
-            for task in started:
-                self.task_started(ctx, logical_date, task)
+            self._watch_tasks(ctx, logical_date, tasks, ended=rc is not None)
             if rc is not None:
                 return rc
-            now = time.monotonic()
-            for task, since in list(running.items()):
-                if now - since >= timeout:
-                    self._kill_task(ctx, logical_date, task, timeout, log)
-                    running.pop(task)
             self.watch(ctx, f"submission for {logical_date}")
             time.sleep(POLL_S)
+
+    def _watch_tasks(self, ctx: RunContext, logical_date: str, tasks: _Tasks, ended: bool) -> None:
+        """Read the submission's console output so far; kill a task executing for the
+        policy's ``timeout_s`` (unless the submission ``ended``)."""
+        for task in tasks.follow():
+            self.task_started(ctx, logical_date, task)
+        if ended:
+            return
+        timeout = ctx.scenario.policy.timeout_s
+        now = time.monotonic()
+        for task, since in list(tasks.running.items()):
+            if now - since >= timeout:
+                self._kill_task(ctx, logical_date, task, timeout, tasks.log)
+                tasks.running.pop(task)
 
     def task_started(self, ctx: RunContext, logical_date: str, task: str) -> None:
         """kfp.local began executing ``task`` (its console said so); kfp-docker journals the
@@ -338,6 +369,7 @@ class KfpRunner(Runner):
         submissions of the runs before (their logs are in those runs' directories)."""
         self._submissions = []
         self._timeout_kills = 0
+        self.compressed = (CRON_LEAD_IN,) if self.fired_by(ctx) != HARNESS else ()
 
     def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
         """What a KFP team does with new code: recompile the pipeline, then submit the next
@@ -359,19 +391,169 @@ class KfpRunner(Runner):
                 f"tasks whose code version changed: {changed or 'none'}\n"
             )
 
+    def fired_by(self, ctx: RunContext) -> str:
+        """kfp.local has no scheduler of its own: on a system-scheduled run cron fires
+        each date's submission (``_cron_date``); otherwise the harness submits it."""
+        return CRON if ctx.scheduling == SYSTEM else HARNESS
+
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
-        """One submission of the date (kfp.local has no scheduler: a down date is simply
-        not submitted)."""
-        self._submit_until_done(ctx, date.isoformat())
+        """One submission of the date: by the harness, or, system-scheduled, by cron (a
+        down date is simply not submitted: no daemon runs that day)."""
+        if self.fired_by(ctx) == HARNESS:
+            self._submit_until_done(ctx, date.isoformat())
+        else:
+            self._cron_date(ctx, date)
+
+    # --- fired by cron (system-scheduled runs) ------------------------------------------
+
+    def cron_env(self, ctx: RunContext) -> dict[str, str]:
+        """The crontab's variables: what the submission needs beyond what cron gives every
+        job (HOME, LOGNAME, SHELL, PATH=/usr/bin:/bin): the step environment and
+        PYTHONUNBUFFERED (kfp-docker: DOCKER_HOST too)."""
+        return {**ctx.step_env(), "PYTHONUNBUFFERED": "1"}
+
+    def crontab(self, ctx: RunContext, logical_date: str, log: Path) -> str:
+        """One entry at CRON_AT running the submission the harness would run, output
+        appended to the submission's log. No MAILTO (see the README)."""
+        cmd = self.command(ctx, logical_date)
+        i = cmd.index("--logical-date") + 1
+        line = (
+            f"cd {shlex.quote(str(self.repo_root))} && {shlex.join(cmd[:i])} "
+            f'"$LOGICAL_DATE" {shlex.join(cmd[i + 1 :])} >> {shlex.quote(str(log))} 2>&1'
+        )
+        env = {"LOGICAL_DATE": logical_date, **self.cron_env(ctx)}
+        return render_crontab(env, {f"{CRON_AT.minute} {CRON_AT.hour} * * *": line})
+
+    def _cron_date(self, ctx: RunContext, date: dt.date) -> None:
+        """A fresh cron daemon on the date's clock fires the crontab's one entry; the day
+        ends when the job (and everything it started) has ended. The adapter's task
+        timeout watches the submission's log as when the harness submits.
+
+        ``scheduler_crash``: the crash SIGKILLs the KFP driver (``scheduler_killed``);
+        kfp.local leaves the executing task running, orphaned (its output pipe to the
+        driver is gone). The day ends once nothing of the job runs; when the fault's
+        supervisor restarted the scheduler meanwhile (``restart_scheduler``), a new daemon
+        on the same clock fires the entry again: the job re-run with caching."""
+        logical_date = date.isoformat()
+        fire = dt.datetime.combine(date, CRON_AT)
+        mailbox = ctx.work / "kfp" / "cron-mail" / "root"  # root's local mail: nobody reads
+        for n in itertools.count():
+            self._restarts = []
+            log = self._new_log(ctx, logical_date)
+            tab = self.crontab(ctx, logical_date, log)
+            (ctx.logs / CRONTAB_COPY).write_text(tab)
+            day = CronDay(
+                root=ctx.work / "kfp" / "cron" / f"day-{date}{f'-restart{n}' if n else ''}",
+                crontab=tab,
+                stub=mail_stub("root", mailbox, mailbox),
+                fake_start=fire - dt.timedelta(seconds=CRON_LEAD_IN_S),
+                speed=CRON_SPEED,
+                log=ctx.logs / CRON_LOG,
+                job_logs=[log],
+            )
+            tasks = _Tasks(log)
+
+            def poll(day: CronDay = day, tasks: _Tasks = tasks) -> bool:
+                self.watch(ctx, None)  # the deadline: wait_finished's own check
+                idle = day.sandbox is None or not day.sandbox.members()
+                ended = idle and not self.job_left(ctx)
+                self._watch_tasks(ctx, logical_date, tasks, ended=ended)
+                return False
+
+            self._cron = day
+            since = time.time() - 1  # for kfp-docker's container events; 1 s of margin
+            try:
+                day.start()
+                ended = day.wait_finished(fire, ctx.deadline, ctx.deadline, stop_if=poll)
+                while self.job_left(ctx):  # kfp-docker: a container outlived its driver
+                    poll()
+                    self.watch(ctx, f"what {logical_date}'s cron job left running")
+                    time.sleep(POLL_S)
+                self._watch_tasks(ctx, logical_date, tasks, ended=True)
+                assert day.sandbox is not None
+                # the daemon's lead-in before the entry's minute, on its x60 clock
+                start_ns, fired_ns = day.sandbox.started_at, day.real_time_of(fire)
+                self.compressed_wait(ctx, int(start_ns * 1e9), int(fired_ns * 1e9), CRON_LEAD_IN_S)
+            finally:
+                self.after_cron_job(ctx, since)
+                day.stop()
+                self._cron = None
+                self.watch(ctx, None)  # a crash seen as the day ended belongs to it
+            with (ctx.logs / CRON_LOG).open("a") as f:
+                f.write(f"# orchbench: day {date} {ended}; daemon killed\n")
+            if not self._restarts:
+                return
+            with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
+                f.write(f"{self._restarts}: cron fires {logical_date}'s entry again\n")
+
+    def _new_log(self, ctx: RunContext, logical_date: str) -> Path:
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        log = ctx.logs / f"kfp-submission-{len(self._submissions) + 1:02d}-{logical_date}.log"
+        self._submissions.append(log)
+        log.write_bytes(b"")
+        return log
+
+    def job_left(self, ctx: RunContext) -> bool:
+        """Whether something the day's job started still runs outside the daemon's
+        namespace (kfp-docker: a task's container); the day waits for it."""
+        return False
+
+    def after_cron_job(self, ctx: RunContext, since: float) -> None:
+        """The day's job (started after epoch second ``since``) ended, or the day is cut:
+        kfp-docker records its containers' events and removes those left."""
+
+    def _cron_driver(self) -> int | None:
+        """Host pid of the KFP driver cron started (``python -m runners.kfp``), if alive."""
+        if self._cron is None or self._cron.sandbox is None:
+            return None
+        for pid in self._cron.sandbox.members():
+            if _is_driver(pid):
+                return pid
+        return None
+
+    def _cron_task_pids(self) -> list[int]:
+        """The daemon namespace's processes but the daemon, the driver and its shell."""
+        assert self._cron is not None and self._cron.sandbox is not None
+        driver = self._cron_driver()
+        keep = set(_ancestors(driver)) if driver is not None else set()
+        return [p for p in self._cron.sandbox.members() if p not in keep]
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """``missed_days``: the host goes down. Between two dates no daemon runs (one per
+        day), so nothing is left to kill; the down dates get no daemon (``scheduler_down``)."""
+        self._cron_note(ctx, "the host is down: no cron daemon runs until it is back")
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The host is back: the next date's daemon starts as usual. cron has no catch-up
+        and kfp.local no scheduler: the missed dates are not submitted by anyone."""
+        self._cron_note(ctx, "the host is back: cron runs again from the next date")
+
+    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
+        if self.fired_by(ctx) != HARNESS:
+            self._cron_note(ctx, f"day {date}: the host is down, no cron daemon runs")
+
+    def _cron_note(self, ctx: RunContext, text: str) -> None:
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / CRON_LOG).open("a") as f:
+            f.write(f"# orchbench: {text}\n")
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
-        """The driver of the running submission orchestrates its tasks."""
+        """The driver of the running submission orchestrates its tasks. Fired by cron, the
+        driver lives in the daemon's PID namespace, where the crash's step process reads
+        other pid numbers: nothing is registered and ``scheduler_killed`` kills it."""
         return {DRIVER: [self._driver.pid]} if self._driver is not None else {}
 
     def scheduler_killed(self, ctx: RunContext, crash: dict[str, Any]) -> None:
-        """Kill what the killed driver left running."""
+        """Kill what the killed driver left running. Fired by cron: SIGKILL the driver
+        alone; what it was running is left to itself, as on a host (see _cron_date)."""
         if self._driver is not None:
             self.after_submission(ctx)
+        driver = self._cron_driver()
+        if driver is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(driver, signal.SIGKILL)
+            with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
+                f.write(f"SIGKILLed the KFP driver (host pid {driver}) cron had started\n")
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
         """The driver is restarted by re-submitting the date (``_submit_until_done``), as a
@@ -416,6 +598,42 @@ def _succeeded(trace: list[dict[str, Any]], logical_date: str, step: str) -> boo
         ):
             last = r
     return last is not None and last.get("state") in ("success", "cached")
+
+
+class _Tasks:
+    """The tasks a submission's console output shows executing (``running``: task ->
+    monotonic time its execution was seen), read on from where the last read ended."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.running: dict[str, float] = {}
+
+    def follow(self) -> list[str]:
+        """Read what was appended; the tasks whose execution began in it."""
+        self.offset, started = _follow(self.log, self.offset, self.running)
+        return started
+
+
+def _is_driver(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"-m" in argv and MODULE.encode() in argv
+
+
+def _ancestors(pid: int) -> list[int]:
+    """``pid`` and its parents up to the namespace's PID 1's children, from /proc."""
+    out = []
+    while pid > 1:
+        out.append(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return out
 
 
 def _follow(log: Path, offset: int, running: dict[str, float]) -> tuple[int, list[str]]:

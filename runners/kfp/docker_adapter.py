@@ -139,6 +139,10 @@ class KfpDockerRunner(KfpRunner):
         assert self._docker_env is not None, "kfp-docker not started"
         return {**super()._env(ctx), "DOCKER_HOST": self._docker_env["DOCKER_HOST"]}
 
+    def cron_env(self, ctx: RunContext) -> dict[str, str]:
+        assert self._docker_env is not None, "kfp-docker not started"
+        return {**super().cron_env(ctx), "DOCKER_HOST": self._docker_env["DOCKER_HOST"]}
+
     def spec_for(self, ctx: RunContext, logical_date: str) -> Path:
         assert self._docker_env is not None and self.base_image is not None
         needs = {
@@ -200,6 +204,18 @@ class KfpDockerRunner(KfpRunner):
         ctx.logs.mkdir(parents=True, exist_ok=True)
         with (ctx.logs / EVENTS_LOG).open("a") as f:
             f.writelines(json.dumps(e) + "\n" for e in events)
+
+    def job_left(self, ctx: RunContext) -> bool:
+        """A task container the killed driver left runs on (Docker keeps it): measured on
+        scheduler_crash, the orphaned featurize container exited 0 by itself."""
+        if self._docker_env is None:
+            return False
+        return bool(dd.containers(self._docker_env, f"{LABEL}={ctx.run_id}", running_only=True))
+
+    def after_cron_job(self, ctx: RunContext, since: float) -> None:
+        self._record_events(ctx, since)
+        if self._docker_env is not None:
+            dd.remove_containers(self._docker_env, f"{LABEL}={ctx.run_id}")
 
     def kill_running_task(self, ctx: RunContext) -> dict[str, list[Any]]:
         assert self._docker_env is not None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from orchbench.crond import cpu_group
 from orchbench.matrix import Cell, lane_order
-from runners.cron import cpu_group
 from tests.integration.test_cron import needs_cron
 
 REPO = Path(__file__).resolve().parents[2]

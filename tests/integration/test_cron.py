@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from orchbench.crond import daemon as cron_daemon
+from orchbench.crond.daemon import render_crontab
 from orchbench.journal import Journal
 from orchbench.plugins import runner_class
 from orchbench.runner import EnvironmentMissing
 from orchbench.trace import read_trace
 from orchbench.workflow.paths import FILENAMES
 from orchbench.workflow.spec import ARTIFACTS, STEP_NAMES
-from runners.cron import daemon as cron_daemon
 from runners.cron import declared, native
-from runners.cron.daemon import render_crontab
 from runners.cron.schedule import MEASURED_SLOW_S, MEASURED_WARM_S, SCHEDULES
 from tests.conformance.bench import Bench
 from tests.integration.terminal import sigint_default

@@ -177,6 +177,59 @@ def test_hang_is_killed_by_the_harness_timeout(conformance: Bench) -> None:
     ]
 
 
+def fired_by(out: Path) -> str:
+    return json.loads((out / "env.json").read_text())["clock"]["fired_by"]
+
+
+def test_missed_days_fired_by_cron_nothing_catches_up(conformance: Bench) -> None:
+    """The conformance ``missed_days`` (3 days, day 2 missed), system-scheduled: kfp.local
+    has no scheduler, so cron fires the dates from a one-entry crontab. Documented
+    behaviour: cron has no catch-up and kfp.local no scheduler, so no missed date runs
+    after the host is back until the operator re-submits it, one command per date."""
+    _record, journal, trace, out = conformance_run(conformance, "missed_days")
+    assert fired_by(out) == "cron"
+    tab = (out / "logs" / "kfp-crontab.txt").read_text().splitlines()
+    entries = [line for line in tab if not line.split("=", 1)[0].isidentifier()]
+    assert len(entries) == 1 and '--logical-date "$LOGICAL_DATE"' in entries[0]
+    (outage,) = [f for f in journal.faults if f["kind"] == "missed_days"]
+    missed = set(outage["detail"]["dates"])
+    started = journal.harness_time("scheduler_started")
+    recovery = journal.harness_time("recovery_started")
+    assert started is not None and recovery is not None and missed
+    # the date after the outage ran (its daemon fired it), the missed ones did not
+    after = {a.logical_date for a in journal.attempts if started < a.start_ns < recovery}
+    assert after and not after & missed
+    assert {a.logical_date for a in journal.attempts if a.start_ns >= recovery} == missed
+    commands = [a["command"] for a in journal.operator_actions]
+    assert sorted(d for d in missed for c in commands if f"--logical-date {d}" in c) == sorted(
+        missed
+    )
+    runs = {r["logical_date"] for r in trace if r["kind"] == "run_state"}
+    assert missed <= runs  # KFP's records of the missed dates are the re-submissions'
+
+
+def test_scheduler_crash_under_cron_orphans_the_task_and_the_job_reruns(
+    conformance: Bench,
+) -> None:
+    """The conformance ``scheduler_crash``, fired by cron: the crash SIGKILLs the KFP
+    driver cron started; the task it ran is left orphaned (KFP's record of it ends at
+    "executing", its run crashed) and cron fires the entry again, once, as the
+    supervisor's restart (harness help), which re-runs that task."""
+    record, journal, trace, out = conformance_run(conformance, "scheduler_crash")
+    assert fired_by(out) == "cron"
+    (crash,) = [f for f in journal.faults if f["kind"] == "scheduler_crash"]
+    day, step = crash["logical_date"], crash["step"]
+    assert record["metrics"]["harness_assists"].get("scheduler_restarted") == 1
+    kfp = [r for r in trace if r.get("logical_date") == day]
+    runs = [r["state"] for r in kfp if r["kind"] == "run_state"]
+    assert runs[0] == "crashed" and len(runs) == 2
+    mine = [r for r in kfp if r["kind"] == "task_attempt" and r["step"] == step]
+    assert mine[0]["state"] == "running" and mine[0]["end_ns"] is None
+    assert mine[-1]["state"] in ("success", "failed")  # the re-run job ran it again
+    ours = [a for a in journal.attempts if a.logical_date == day and a.step == step]
+    assert len(ours) == 2 and ours[0].start_ns < crash["t_ns"] < ours[1].start_ns
+
+
 def test_unreachable_kfp_host_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHBENCH_KFP_HOST", "http://127.0.0.1:9")
     with pytest.raises(EnvironmentMissing, match="not reachable"):

@@ -64,3 +64,32 @@ def test_recover_types_one_command_per_date_and_nothing_else(
     # a step KFP last shows successful has a stale cache entry: that date without cache
     assert submitted == [("2026-01-02", True), ("2026-01-03", False)]
     assert not (tmp_path / "journal.jsonl").exists()  # no harness help, no other record
+
+
+def test_cron_fires_kfp_only_on_system_scheduled_runs_from_one_crontab_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kfp.local has no scheduler: cron fires it when the run is system-scheduled. The
+    crontab runs the harness's own submission command for the date cron gives it."""
+    from orchbench.runner import HARNESS, SYSTEM
+
+    runner = KfpRunner()
+    harness: Any = SimpleNamespace(scheduling=HARNESS)
+    system: Any = SimpleNamespace(scheduling=SYSTEM)
+    assert runner.fired_by(harness) == HARNESS and runner.fired_by(system) == "cron"
+    ctx: Any = SimpleNamespace(step_env=lambda: {"ORCHBENCH_RUN_ID": "r1", "ORCHBENCH_X": "a b"})
+    monkeypatch.setattr(
+        runner, "command", lambda c, d, cache=True: ["/py", "-m", "m", "--logical-date", d, "--x"]
+    )
+    tab = runner.crontab(ctx, "2026-01-02", tmp_path / "sub 1.log").splitlines()
+    assert tab[:4] == [
+        "LOGICAL_DATE=2026-01-02",
+        "ORCHBENCH_RUN_ID=r1",
+        "ORCHBENCH_X=a b",
+        "PYTHONUNBUFFERED=1",
+    ]
+    (entry,) = tab[4:]
+    assert "MAILTO" not in "".join(tab)  # output goes to the log: nothing to mail
+    assert entry.startswith("0 2 * * * cd ")
+    assert '/py -m m --logical-date "$LOGICAL_DATE" --x >> ' in entry
+    assert entry.endswith(f"'{tmp_path / 'sub 1.log'}' 2>&1")

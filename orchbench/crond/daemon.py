@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchbench.crond.sandbox import Sandbox
 from orchbench.runner import RunTimeout
-from runners.cron.sandbox import Sandbox
 
 CRON = "/usr/sbin/cron"
 SENDMAIL = "/usr/sbin/sendmail"

@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from runners.cron.cpu_group import CpuGroup
+from orchbench.crond.cpu_group import CpuGroup
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNSHARE = "/usr/bin/unshare"
