@@ -58,7 +58,7 @@ BENCH_ARGS ?=
 # on 2 cores the matrix is CPU-bound (~55 CPU-min), so lanes keep both cores busy; each
 # run's env.json records `bench_jobs` and the report says its seconds were taken under
 # that load. `BENCH_JOBS=1` gives every run the machine to itself (about twice as long).
-# The cron runners' days run in a raised-weight CPU cgroup (runners/cron/cpu_group.py),
+# The cron runners' days run in a raised-weight CPU cgroup (orchbench/crond/cpu_group.py),
 # so their compressed clock keeps pace beside the other lanes; without root they run alone.
 BENCH_JOBS ?= 3
 LOCK_ARGS  ?=

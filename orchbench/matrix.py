@@ -160,7 +160,7 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
     compete for the CPU: each run's ``env.json`` records ``bench_jobs`` (the lanes that
     could run beside it) so a report can say its timings were taken under that load.
     ``exclusive`` runners (cron where no raised-weight CPU cgroup can be made, see
-    ``runners/cron/cpu_group.py``) run after the others, one at a time, alone, with
+    ``orchbench/crond/cpu_group.py``) run after the others, one at a time, alone, with
     ``bench_jobs`` 1. Returns the worst lane exit code."""
     import os
     import signal

@@ -16,7 +16,7 @@ what a dead harness left.
 
 Without root or without the freezer hierarchy, ``adopt()`` does nothing and nothing is
 reaped (the cron runners' PID namespaces still die with the harness, see
-runners/cron/sandbox.py). Containers of a Docker daemon live in Docker's own cgroups and
+orchbench/crond/sandbox.py). Containers of a Docker daemon live in Docker's own cgroups and
 are removed by label when their runner stops.
 """
 

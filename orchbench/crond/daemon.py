@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchbench.crond.sandbox import Sandbox
-from orchbench.runner import RunTimeout
 
 CRON = "/usr/sbin/cron"
 SENDMAIL = "/usr/sbin/sendmail"
@@ -72,6 +71,11 @@ def mail_stub(alert_to: str, alerts: Path, mailbox: Path) -> str:
 
 
 @dataclass
+
+class DeadlineReached(RuntimeError):
+    """The caller's deadline passed with jobs still running (the runner turns it into its
+    own timeout)."""
+
 class CronDay:
     """The files and the daemon of one simulated day."""
 
@@ -161,7 +165,7 @@ class CronDay:
 
         "Finished" is read from outside, never from the journal: the fake clock is past
         the last job's minute, each job's log file has grown (it fired), and no process but
-        cron itself is left in the namespace. ``deadline`` (monotonic) raises RunTimeout;
+        cron itself is left in the namespace. ``deadline`` (monotonic) raises DeadlineReached;
         ``day_cap`` (monotonic) ends the day with jobs still running (``"cut"``);
         ``stop_if`` returning something truthy ends it at once (``"stopped"``).
 
@@ -194,7 +198,7 @@ class CronDay:
                     return f"cut (every job fired; those left used no CPU for {stall_s:g} s)"
             mono = time.monotonic()
             if mono >= deadline:
-                raise RunTimeout(f"deadline reached with cron jobs running at {self.fake_now()}")
+                raise DeadlineReached(f"deadline reached with cron jobs running at {self.fake_now()}")
             if mono >= day_cap:
                 return "cut"
             time.sleep(POLL_S)

@@ -8,7 +8,7 @@ from the scenario's policy, MAILTO delivered to the run's alert sink, and a mani
 per attempt (arguments, sha256 of inputs and outputs, revision of the step code). Its
 ``pipeline`` profile has one crontab entry running the whole chain from one script.
 
-Each simulated day gets a fresh daemon in fresh namespaces (see ``daemon.py``); the day
+Each simulated day gets a fresh daemon in fresh namespaces (``orchbench/crond/daemon.py``); the day
 ends once every job fired and no process but cron is left, then the namespace is killed.
 Cron fires every date itself (``fired_by``), in every scenario. cron-hardened's crontab
 also has the catch-up entry (``catchup.sh``), in every scenario.
@@ -43,6 +43,7 @@ from orchbench.crond.daemon import (
     SENDMAIL,
     STALL_S,
     CronDay,
+    DeadlineReached,
     mail_stub,
     render_crontab,
 )
@@ -323,6 +324,8 @@ class CronRunner(Runner):
                     stop_if=restarted,
                     stall_s=self.stall_s,
                 )
+            except DeadlineReached as e:
+                raise RunTimeout(f"{self.name}: {e}") from e
             finally:
                 cron_day.stop()
                 if cron_day.sandbox is not None and cron_day.sandbox.started_at:

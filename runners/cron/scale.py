@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.crond.daemon import CronDay, mail_stub, render_crontab
-from orchbench.runner import RunTimeout
+from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.scale import (
     FIRST_DATE,
     PointContext,
@@ -129,7 +128,7 @@ class CronScale(ScaleEngine):
             day.start()
             try:
                 ended = day.wait_finished(fire, point.deadline, point.deadline)
-            except RunTimeout as e:
+            except DeadlineReached as e:
                 raise ScaleTimeout(f"cron {shape.name}: {e}") from e
             end = time.time_ns()
             start = int(day.real_time_of(fire) * 1e9)

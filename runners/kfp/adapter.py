@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 
 from orchbench import journal as jr
 from orchbench.contracts import RecoveryPlan
-from orchbench.crond.daemon import CronDay, mail_stub, render_crontab
+from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.policy import DEFAULT_POLICY, Policy
 from orchbench.procs import group_pids, kill_group, venv_versions
 from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
@@ -474,6 +474,8 @@ class KfpRunner(Runner):
                 # the daemon's lead-in before the entry's minute, on its x60 clock
                 start_ns, fired_ns = day.sandbox.started_at, day.real_time_of(fire)
                 self.compressed_wait(ctx, int(start_ns * 1e9), int(fired_ns * 1e9), CRON_LEAD_IN_S)
+            except DeadlineReached as e:
+                raise RunTimeout(f"{self.name}: {e}") from e
             finally:
                 self.after_cron_job(ctx, since)
                 day.stop()
