@@ -198,7 +198,7 @@ class CronDay:
                     return f"cut (every job fired; those left used no CPU for {stall_s:g} s)"
             mono = time.monotonic()
             if mono >= deadline:
-                raise DeadlineReached(f"deadline reached with cron jobs running at {self.fake_now()}")
+                raise DeadlineReached(f"deadline reached, cron jobs running at {self.fake_now()}")
             if mono >= day_cap:
                 return "cut"
             time.sleep(POLL_S)
