@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import os
 import sys
-from typing import Any
 
 from prefect import tags
 
@@ -58,20 +57,31 @@ def main(argv: list[str] | None = None) -> int:
         # With the run's day clock (system-scheduled mode) the deployment has its schedule
         # and the run's tags; without it, no schedule: the adapter creates each date's run.
         day_clock = clock.read()
-        scheduled: dict[str, Any] = {}
-        if day_clock is not None:
-            from prefect.schedules import RRule
+        version = revision(os.environ.get(ENV_WORLD))
+        if day_clock is None:
+            daily_retraining.serve(
+                name=args.serve,
+                version=version,
+                pause_on_shutdown=False,
+                print_starting_message=False,
+            )
+            return 0
+        from prefect import serve
+        from prefect.schedules import RRule
 
-            scheduled = {
-                "schedules": [RRule(clock.schedule(day_clock), timezone="UTC")],
-                "tags": day_clock["tags"],
-            }
-        daily_retraining.serve(
+        # prefect.serve (Flow.serve's runner, with its prefetch window compressed with
+        # the day: clock.prefetch_s)
+        deployment = daily_retraining.to_deployment(
             name=args.serve,
-            version=revision(os.environ.get(ENV_WORLD)),
+            version=version,
+            schedules=[RRule(clock.schedule(day_clock), timezone="UTC")],
+            tags=day_clock["tags"],
+        )
+        serve(
+            deployment,
             pause_on_shutdown=False,
             print_starting_message=False,
-            **scheduled,
+            prefetch_seconds=clock.prefetch_s(day_clock),
         )
         return 0
     if args.deploy:

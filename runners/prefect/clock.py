@@ -20,6 +20,20 @@ from pathlib import Path
 from typing import Any
 
 ENV_CLOCK = "ORCHBENCH_PREFECT_CLOCK"
+# What serves the deployment (the serve runner, a worker) submits a run this long before
+# its scheduled time as installed (the runner's prefetch_seconds, a worker's
+# PREFECT_WORKER_PREFETCH_SECONDS: 10 s of a 86 400 s day): the run is Pending from then,
+# and if its process dies before it starts (the host goes down), no poll picks it up again
+# (they pick up Scheduled runs only). On a compressed day the window is compressed with
+# it, else an outage that begins as a date is about to fire would always catch that date
+# inside the window, which a production day almost never does.
+PREFETCH_S = 10.0
+PRODUCTION_DAY_S = 86_400.0
+
+
+def path_in(work: Path) -> Path:
+    """Where a scenario run's day clock is: beside its world (``RunContext.work``)."""
+    return work / "prefect" / "clock.json"
 
 
 def write(path: Path, start: float, day_s: float, dates: list[str], tags: list[str]) -> None:
@@ -44,6 +58,11 @@ def date_at(clock: dict[str, Any], t: float) -> str | None:
     k = round((t - clock["start"]) / clock["day_s"])
     dates = clock["dates"]
     return dates[k] if 0 <= k < len(dates) else None
+
+
+def prefetch_s(clock: dict[str, Any]) -> float:
+    """The prefetch window compressed with the day (``PREFETCH_S`` per production day)."""
+    return PREFETCH_S * clock["day_s"] / PRODUCTION_DAY_S
 
 
 def schedule(clock: dict[str, Any]) -> str:

@@ -93,6 +93,16 @@ POOL_WARM_IMPORTS = (
 SERVED_WARM_IMPORTS = "prefect.runner, prefect.flow_engine"
 
 
+def scheduled_worker_env(day_clock: dict[str, Any]) -> dict[str, str]:
+    """What the pool's workers run with while Prefect's scheduler fires the dates: the
+    prefetch window compressed with the day (``clock.prefetch_s``), and a poll of the
+    serve process's (``serve.POLL_S``; 10 s as installed, half a compressed day)."""
+    return {
+        "PREFECT_WORKER_PREFETCH_SECONDS": f"{clock.prefetch_s(day_clock):.4f}",
+        "PREFECT_WORKER_QUERY_SECONDS": str(SERVE_POLL_S),
+    }
+
+
 def clock_of(ctx: RunContext) -> dict[str, Any]:
     """The run's day clock as the flow reads it (``clock.py``); written by the adapter."""
     found = clock.read(clock_path(ctx))
@@ -103,7 +113,7 @@ def clock_of(ctx: RunContext) -> dict[str, Any]:
 
 def clock_path(ctx: RunContext) -> Path:
     """Where a scenario run's day clock is (``clock.ENV_CLOCK`` names it to the flow)."""
-    return ctx.work / "prefect" / "clock.json"
+    return clock.path_in(ctx.work)
 
 
 def deployment_run_command(
@@ -568,6 +578,7 @@ class PoolStack(DeploymentRuns):
         self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
         self._versioned = False  # deploy_code gave the deployment this run's version
         self._scheduled_tag: str | None = None  # the run whose schedule the deployment has
+        self._worker_env: dict[str, str] = {}  # what the workers run with on top
 
     def check_environment(self) -> None:
         _need_cli(self.runner)
@@ -687,7 +698,7 @@ class PoolStack(DeploymentRuns):
                 "job_variables": {"env": r.run_env(ctx)},
             },
         )
-        self._start_workers()
+        self._start_workers(scheduled_worker_env(day_clock))
         await_first_run(r, ctx, f"scheduled daily-retraining/{DEPLOYMENT}")
 
     def stop_scheduler(self, ctx: RunContext) -> None:
@@ -731,16 +742,22 @@ class PoolStack(DeploymentRuns):
             for run in left or []:
                 api.request("DELETE", f"flow_runs/{run['id']}")
 
-    def _start_workers(self) -> None:
-        """(Re)start the pool's workers; they are gone after an ``abort``."""
+    def _start_workers(self, env: dict[str, str] | None = None) -> None:
+        """(Re)start the pool's workers, with ``env`` on top of the client's (None: what
+        they run with now); they are gone after an ``abort``. Workers running with
+        another ``env`` are restarted."""
         r = self.runner
         assert r.api is not None and r.home is not None and self.stack is not None
-        if self.workers is not None and self.workers.alive():
+        env = self._worker_env if env is None else env
+        if self.workers is not None and self.workers.alive() and env == self._worker_env:
             return
+        if self.workers is not None:
+            self.workers.stop()
+        self._worker_env = env
         self.workers = Workers(
             r.python().parent / "prefect",
             POOL,
-            r.client_env(),
+            {**r.client_env(), **env},
             r.home / "workers",
             self.stack,
             count=WORKERS,
@@ -762,7 +779,8 @@ class PoolStack(DeploymentRuns):
             kill_marked(self.stack)
 
     def _ready(self, ctx: RunContext) -> None:
-        self._start_workers()
+        # as installed, unless a system-scheduled run is under way (its recovery runs)
+        self._start_workers(None if self._scheduled_tag else {})
 
     def _flow_run_extra(self, ctx: RunContext) -> dict[str, Any]:
         return {"job_variables": {"env": self.runner.run_env(ctx)}}
@@ -816,5 +834,5 @@ class RemotePool(PoolStack):
     def start_scheduler(self, ctx: RunContext) -> None:
         Mode.start_scheduler(self, ctx)
 
-    def _start_workers(self) -> None:
+    def _start_workers(self, env: dict[str, str] | None = None) -> None:
         """The workers are the user's."""
