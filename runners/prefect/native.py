@@ -477,6 +477,8 @@ def convert(
                 # who created the run: "SCHEDULE" (the deployment's schedule, Prefect's
                 # scheduler service), else the API call that did (created_by is null)
                 created_by=(f.get("created_by") or {}).get("type"),
+                # the names of its states in order, Prefect's words (Scheduled, Late, ...)
+                native_states=[h.get("name") for h in history],
                 scheduled_start_ns=ts_ns(f.get("expected_start_time")),
                 start_ns=ts_ns(f.get("start_time")),
                 work_pool=f.get("work_pool_name"),
