@@ -13,16 +13,24 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchbench.runner import WORLD_LEAD_S, DayClock
 from runners.prefect import native
 from runners.prefect.pool import TERMINAL
-from runners.prefect.server import ApiError
+from runners.prefect.server import Api, ApiError
 
 if TYPE_CHECKING:
     from orchbench.runner import RunContext
-    from runners.prefect.modes import PrefectRunner
+
+
+class PrefectRunner(Protocol):
+    """What this module uses of the runner (``adapter.PrefectRunner``)."""
+
+    api: Api | None
+
+    def watch(self, ctx: RunContext, running: str | None = ...) -> None: ...
+
 
 POLL_S = 0.5
 # Runs a scheduler outage left Scheduled are marked Late by the server's late-runs service
