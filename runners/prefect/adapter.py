@@ -17,6 +17,13 @@
   ``--refresh-from STEP`` for ``script``); Prefect's cache skips what is still valid
   (shown as ``Cached``). One command per date, journaled as an operator action.
 - ``collect``: ``native.collect`` reads the API once its view is stable.
+- System-scheduled runs (``fired_by`` is ``"prefect"``: scenarios with a scheduler fault):
+  ``schedule_days`` gives the deployment an RRule schedule of the run's day clock
+  (``clock.py``; the serve process's on default, the pool's deployment on pool), Prefect's
+  scheduler service creates the runs and the serve process or the workers start them;
+  ``run_date`` and ``settle`` only await them (``scheduled.py``); ``stop_scheduler`` and
+  ``start_scheduler`` kill and restart the server with the serve process or the workers.
+  On ``tuned`` (scheduler service off) such a run is not applicable.
 
 Flow processes run in their own process group and are killed at the run's deadline
 (``RunTimeout``) or on ``abort``. The adapter only orchestrates; metrics are computed by
