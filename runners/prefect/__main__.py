@@ -7,8 +7,9 @@ and prints its id (JSON).
 
 ``--serve NAME`` serves the flow as deployment ``daily-retraining/NAME`` in this process
 (``flow.serve``: polls the server and runs the deployment's flow runs in supervised
-subprocesses; runs until killed). The deployment's version is the git revision of the
-world's code repository (``orchbench.workflow.repo.revision``).
+subprocesses; runs until killed), with the schedule of the run's day clock when there is
+one (``clock.py``: Prefect's scheduler then fires the dates). The deployment's version is
+the git revision of the world's code repository (``orchbench.workflow.repo.revision``).
 
 Without those, one bare flow run for one date (profile ``script``: nothing supervises the
 process). The flow is imported from ``runners.prefect.flow`` (not run as ``__main__``), so
@@ -28,6 +29,7 @@ from prefect import tags
 from orchbench.workflow.repo import revision
 from orchbench.workflow.spec import STEP_NAMES
 from orchbench.world import ENV_WORLD
+from runners.prefect import clock
 from runners.prefect.flow import daily_retraining
 
 
@@ -50,14 +52,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", metavar="NAME", help="serve the flow as a deployment")
     args = parser.parse_args(argv)
     if args.serve:
-        # no schedule to pause; the adapter creates each date's flow run over the API
         # the deployment's version: the git revision of the team's code repository, as
-        # Prefect's own git version inference does (it needs a remote URL ours lacks)
-        daily_retraining.serve(
+        # Prefect's own git version inference does (it needs a remote URL ours lacks).
+        # With the run's day clock (system-scheduled mode) the deployment has its schedule
+        # and the run's tags; without it, no schedule: the adapter creates each date's run.
+        day_clock = clock.read()
+        version = revision(os.environ.get(ENV_WORLD))
+        if day_clock is None:
+            daily_retraining.serve(
+                name=args.serve,
+                version=version,
+                pause_on_shutdown=False,
+                print_starting_message=False,
+            )
+            return 0
+        from prefect import serve
+        from prefect.schedules import RRule
+
+        # prefect.serve (Flow.serve's runner, with its prefetch window compressed with
+        # the day: clock.prefetch_s)
+        deployment = daily_retraining.to_deployment(
             name=args.serve,
-            version=revision(os.environ.get(ENV_WORLD)),
+            version=version,
+            schedules=[RRule(clock.schedule(day_clock), timezone="UTC")],
+            tags=day_clock["tags"],
+        )
+        serve(
+            deployment,
             pause_on_shutdown=False,
             print_starting_message=False,
+            prefetch_seconds=clock.prefetch_s(day_clock),
         )
         return 0
     if args.deploy:

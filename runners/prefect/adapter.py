@@ -17,6 +17,13 @@
   ``--refresh-from STEP`` for ``script``); Prefect's cache skips what is still valid
   (shown as ``Cached``). One command per date, journaled as an operator action.
 - ``collect``: ``native.collect`` reads the API once its view is stable.
+- System-scheduled runs (``fired_by`` is ``"prefect"``: scenarios with a scheduler fault):
+  ``schedule_days`` gives the deployment an RRule schedule of the run's day clock
+  (``clock.py``; the serve process's on default, the pool's deployment on pool), Prefect's
+  scheduler service creates the runs and the serve process or the workers start them;
+  ``run_date`` and ``settle`` only await them (``scheduled.py``); ``stop_scheduler`` and
+  ``start_scheduler`` kill and restart the server with the serve process or the workers.
+  On ``tuned`` (scheduler service off) such a run is not applicable.
 
 Flow processes run in their own process group and are killed at the run's deadline
 (``RunTimeout``) or on ``abort``. The adapter only orchestrates; metrics are computed by
@@ -50,9 +57,17 @@ from typing import Any, ClassVar
 
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
-from orchbench.runner import EnvironmentMissing, NotApplicable, RunContext, Runner
-from runners.prefect import native
-from runners.prefect.modes import ENV_API_URL, Mode, mode_for
+from orchbench.runner import (
+    HARNESS,
+    SYSTEM,
+    DayClock,
+    EnvironmentMissing,
+    NotApplicable,
+    RunContext,
+    Runner,
+)
+from runners.prefect import clock, native, scheduled
+from runners.prefect.modes import ENV_API_URL, Mode, clock_path, mode_for
 from runners.prefect.pool import DEPLOYMENT, POOL, WORKER_LIMIT, WORKERS
 from runners.prefect.server import Api, PrefectServer
 
@@ -139,6 +154,17 @@ and the run directory; nothing else is needed on the server.
 """
 
 
+SYSTEM_NAME = "prefect"  # fired_by of a system-scheduled run: Prefect's own scheduler
+SCHEDULER_SETTING = "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"
+# System-scheduled mode. One simulated day: DAY_S real seconds (measured: see the README).
+# The first date fires SCHEDULE_LEAD_S after the schedule is installed: the serve process
+# starts and registers the deployment with its schedule, and the server's recent-
+# deployments scheduler (every 5 s as installed) creates the runs; a run is only created
+# for a time still ahead, so the first date must not fire before that.
+DAY_S = 20.0
+SCHEDULE_LEAD_S = 15.0
+
+
 def _clean_env() -> dict[str, str]:
     """The harness's environment without any Prefect or orchbench settings of its own."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORCHBENCH_"))}
@@ -152,6 +178,8 @@ class PrefectRunner(Runner):
     description = "Prefect 3 flow (retries, input-content cache, assets) on a local server"
     profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "pool", "script")
     runner_faults = frozenset({"scheduler_crash"})
+    day_s: ClassVar[float | None] = DAY_S  # system-scheduled mode (``fired_by``)
+    schedule_lead_s: ClassVar[float] = SCHEDULE_LEAD_S
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -325,6 +353,7 @@ class PrefectRunner(Runner):
             "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(ctx.work / "prefect" / "results"),
             **PROFILES[self.profile]["client"],
             "ORCHBENCH_POLICY": ctx.scenario.policy.model_dump_json(),
+            clock.ENV_CLOCK: str(clock_path(ctx)),
         }
 
     def flow_env(self, ctx: RunContext) -> dict[str, str]:
@@ -348,9 +377,49 @@ class PrefectRunner(Runner):
 
     # --- hooks of the base runner's day loop --------------------------------------------
 
+    def fired_by(self, ctx: RunContext) -> str:
+        """Prefect's own scheduler (the server's scheduler service, from the deployment's
+        schedule) fires the dates of a system-scheduled run; the harness otherwise."""
+        return SYSTEM_NAME if ctx.scheduling == SYSTEM else HARNESS
+
+    def _system(self, ctx: RunContext) -> bool:
+        return self.fired_by(ctx) != HARNESS
+
     def prepare_days(self, ctx: RunContext) -> None:
-        """The mode's per-run set-up (default, tuned: the run's serve process)."""
-        self.mode.prepare(ctx)
+        """The mode's per-run set-up (default, tuned: the run's serve process). A
+        system-scheduled run's serve process starts in ``schedule_days``, with the
+        schedule; on ``tuned`` the scheduler services are off (``NotApplicable``)."""
+        if not self._system(ctx):
+            self.mode.prepare(ctx)
+        elif PROFILES[self.profile]["server"].get(SCHEDULER_SETTING) == "false":
+            raise NotApplicable(
+                f"profile {self.profile} turns Prefect's scheduler service off "
+                f"({SCHEDULER_SETTING}=false, and the late-runs service): no deployment "
+                "schedule fires a flow run there"
+            )
+
+    def schedule_days(self, ctx: RunContext, day_clock: DayClock) -> None:
+        """Write the run's day clock (the flow maps a run's scheduled start time to its
+        date with it) and give the deployment its schedule: the mode's way."""
+        clock.write(
+            clock_path(ctx),
+            day_clock.start,
+            day_clock.day_s,
+            [d.isoformat() for d in day_clock.dates],
+            [native.run_tag(ctx.run_id)],
+        )
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        self.mode.schedule(ctx)
+
+    def settle(self, ctx: RunContext) -> None:
+        """Wait for every flow run of the scenario run still queued or running."""
+        scheduled.await_rest(self, ctx)
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        self.mode.stop_scheduler(ctx)
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        self.mode.start_scheduler(ctx)
 
     def deploy_code(self, ctx: RunContext, step: str, revision: int) -> None:
         """New code in the team's repository: the mode deploys it as its users do
@@ -361,8 +430,12 @@ class PrefectRunner(Runner):
             f.write(f"{step} revision {revision}: {done}\n")
 
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
-        """One flow run for the date, the mode's way, awaited."""
-        self.mode.run(ctx, date.isoformat())
+        """One flow run for the date, the mode's way, awaited; in system-scheduled mode
+        the run Prefect's scheduler fired for it, awaited (never created here)."""
+        if self._system(ctx):
+            scheduled.await_date(self, ctx, date)
+        else:
+            self.mode.run(ctx, date.isoformat())
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """The server's processes (its scheduling services run inside it) and, on default

@@ -63,6 +63,7 @@ from orchbench.workflow.repo import revision
 from orchbench.workflow.spec import downstream_from
 from orchbench.world import World
 from orchbench.wrapper import run_step
+from runners.prefect import clock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -160,10 +161,35 @@ def retry_unless_not_transient(task: Task[..., Any], task_run: TaskRun, state: S
     return not (isinstance(exc, BaseException) and not_transient(exc))
 
 
+def logical_date_of(parameters: dict[str, Any], scheduled: dt.datetime | None) -> str | None:
+    """The date a flow run stands for: its ``logical_date`` parameter (a run the harness or
+    the operator created), else the date of its scheduled start time on the run's day
+    clock (a run Prefect's scheduler created from the deployment's schedule)."""
+    given = parameters.get("logical_date")
+    if given is not None:
+        return str(given)
+    day_clock = clock.read()
+    if day_clock is None or scheduled is None:
+        return None
+    return clock.date_at(day_clock, scheduled.timestamp())
+
+
+def run_logical_date() -> str | None:
+    """``logical_date_of`` the current flow run (``prefect.runtime``)."""
+    params = runtime.flow_run.parameters or {}
+    scheduled = runtime.flow_run.scheduled_start_time if not params.get("logical_date") else None
+    return logical_date_of(params, scheduled)
+
+
+def run_name() -> str:
+    """The flow run's name: ``retrain-<its logical date>``."""
+    return f"retrain-{run_logical_date()}"
+
+
 def alert_sink(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> None:
     """on_failure hook: deliver a message to the alert sink (the team's channel)."""
     world = World.from_env()
-    logical_date = runtime.flow_run.parameters.get("logical_date")
+    logical_date = run_logical_date()
     message = {
         "t_ns": time.time_ns(),
         "channel": "callback",
@@ -180,7 +206,7 @@ def flow_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     """on_crashed hook of the flow: tell someone. A process worker runs it after the flow
     run's process died, and passes the arguments by keyword (``flow=``), so the names
     matter."""
-    logical_date = flow_run.parameters.get("logical_date")
+    logical_date = logical_date_of(flow_run.parameters, flow_run.expected_start_time)
     _deliver(
         World.from_env(),
         {
@@ -320,12 +346,20 @@ def canary(logical_date: dt.date, registration: Output, holdout: Path, output: P
 
 @flow(
     name="daily-retraining",
-    flow_run_name="retrain-{logical_date}",
+    flow_run_name=run_name,
     log_prints=True,
     on_crashed=[flow_crashed],
 )
-def daily_retraining(logical_date: dt.date, refresh_from: str | None = None) -> str:
-    """Ingest, validate, featurize, train, evaluate; register and canary if the gate opens."""
+def daily_retraining(logical_date: dt.date | None = None, refresh_from: str | None = None) -> str:
+    """Ingest, validate, featurize, train, evaluate; register and canary if the gate opens.
+
+    A run of the deployment's schedule has no ``logical_date``: it runs the date of its
+    scheduled start time (``logical_date_of``)."""
+    if logical_date is None:
+        found = run_logical_date()
+        if found is None:
+            raise ValueError("no logical_date, and the scheduled start time is on no date")
+        logical_date = dt.date.fromisoformat(found)
     world = World.from_env()
     out = dated_paths(world.artifacts_dir(RUNNER), logical_date)
     landing = world.landing_partition(logical_date)

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from orchbench import postgres
 from orchbench.procs import kill_group
-from orchbench.runner import EnvironmentMissing, RunContext, RunTimeout
+from orchbench.runner import EnvironmentMissing, NotApplicable, RunContext, RunTimeout
 from orchbench.workflow.repo import revision
-from runners.prefect import native
+from runners.prefect import clock, native, scheduled
 from runners.prefect.pool import (
     DEPLOYMENT,
     POOL,
@@ -57,6 +57,10 @@ class PrefectRunner(Protocol):
 
     profile: str
     api: Api | None
+    server: PrefectServer | None
+    home: Path | None
+    flow_runs: int
+    repo_root: Path
     server_info: dict[str, Any]
 
     def python(self) -> Path: ...
@@ -87,6 +91,29 @@ POOL_WARM_IMPORTS = (
 
 # What the serve process and the flow-run processes it starts import on top.
 SERVED_WARM_IMPORTS = "prefect.runner, prefect.flow_engine"
+
+
+def scheduled_worker_env(day_clock: dict[str, Any]) -> dict[str, str]:
+    """What the pool's workers run with while Prefect's scheduler fires the dates: the
+    prefetch window compressed with the day (``clock.prefetch_s``), and a poll of the
+    serve process's (``serve.POLL_S``; 10 s as installed, half a compressed day)."""
+    return {
+        "PREFECT_WORKER_PREFETCH_SECONDS": f"{clock.prefetch_s(day_clock):.4f}",
+        "PREFECT_WORKER_QUERY_SECONDS": str(SERVE_POLL_S),
+    }
+
+
+def clock_of(ctx: RunContext) -> dict[str, Any]:
+    """The run's day clock as the flow reads it (``clock.py``); written by the adapter."""
+    found = clock.read(clock_path(ctx))
+    if found is None:
+        raise RuntimeError("the run's day clock was not written")
+    return found
+
+
+def clock_path(ctx: RunContext) -> Path:
+    """Where a scenario run's day clock is (``clock.ENV_CLOCK`` names it to the flow)."""
+    return clock.path_in(ctx.work)
 
 
 def deployment_run_command(
@@ -140,6 +167,30 @@ def use_remote_server(r: PrefectRunner, url: str) -> Api:
     return api
 
 
+def kill_server(r: PrefectRunner) -> None:
+    """SIGKILL the server's process group (the API and its services: scheduler, late
+    runs), as a host outage does; ``r.server.restart`` brings it back."""
+    if r.server is None or r.server.proc is None:
+        raise NotApplicable("the Prefect server is not this runner's to stop")
+    kill_group(r.server.proc, grace_s=0.0)
+
+
+def await_first_run(r: PrefectRunner, ctx: RunContext, log: str) -> None:
+    """Wait (until the first date fires at the latest) for the scheduler service to have
+    created the schedule's first run; log how long it took."""
+    assert ctx.clock is not None
+    t0 = time.monotonic()
+    while not scheduled.runs(r, ctx) and time.time() < ctx.clock.start:
+        time.sleep(0.2)
+    found = scheduled.runs(r, ctx) or []
+    with (ctx.logs / "prefect-schedule.log").open("a") as f:
+        f.write(
+            f"{log}; {len(found)} scheduled run(s) created after "
+            f"{time.monotonic() - t0:.1f} s, {ctx.clock.start - time.time():.1f} s before "
+            "the first date fires\n"
+        )
+
+
 def _need_cli(runner: PrefectRunner) -> None:
     py = runner.python()
     if not (py.parent / "prefect").exists():
@@ -175,6 +226,24 @@ class Mode:
 
     def restart(self, ctx: RunContext) -> None:
         """After a scheduler crash, once the server is back: restart what else died."""
+
+    def schedule(self, ctx: RunContext) -> None:
+        """System-scheduled mode: give the deployment the schedule of the run's day clock
+        (the clock file is written) and make sure what serves it runs."""
+        raise NotApplicable(
+            "Prefect's own scheduler fires the dates only on a server and deployment this "
+            f"runner manages (profiles default and pool without {ENV_API_URL})"
+        )
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """A host outage: SIGKILL the server (its scheduler and late-runs services run in
+        its process) and what serves the deployment, with whatever runs under them."""
+        raise NotApplicable("the scheduler is not this runner's to stop")
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The host is back: the server on the same port and database, then what serves
+        the deployment, as the host's boot starts them."""
+        raise NotApplicable("the scheduler is not this runner's to start")
 
     def deploy_code(self, ctx: RunContext) -> str | None:
         """New code was committed to the world's code repository: deploy it the way this
@@ -447,6 +516,29 @@ class Served(DeploymentRuns):
         if self.serve is not None and not self.serve.alive() and r.api is not None:
             self.serve.start(r.api)
 
+    def schedule(self, ctx: RunContext) -> None:
+        """The serve process of the run, started now: the clock file is in its
+        environment, so it serves the deployment with the clock's schedule and the run's
+        tag (``flow.serve(name, schedules=[RRule(...)], tags=[...])``)."""
+        if self.url is not None:
+            super().schedule(ctx)
+        self.prepare(ctx)
+        await_first_run(self.runner, ctx, f"served daily-retraining/{self.deployment}")
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """The server (its scheduler services run in its process: killing the server is
+        the outage) and the serve process, with any flow run it started."""
+        kill_server(self.runner)
+        if self.serve is not None:
+            self.serve.stop()
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The server, then ``flow.serve()`` again (which applies its schedule again)."""
+        r = self.runner
+        assert r.server is not None and self.serve is not None
+        r.api = r.server.restart()
+        self.deployment_id = self.serve.start(r.api)
+
     def deploy_code(self, ctx: RunContext) -> str | None:
         """Re-serve: stop the serve process and start it again, as a team restarts
         ``flow.serve()`` after pulling new code; the new process updates the deployment's
@@ -485,6 +577,8 @@ class PoolStack(DeploymentRuns):
         self.workers: Workers | None = None
         self.stack: str | None = None  # the value of pool.MARKER in the stack's processes
         self._versioned = False  # deploy_code gave the deployment this run's version
+        self._scheduled_tag: str | None = None  # the run whose schedule the deployment has
+        self._worker_env: dict[str, str] = {}  # what the workers run with on top
 
     def check_environment(self) -> None:
         _need_cli(self.runner)
@@ -573,6 +667,7 @@ class PoolStack(DeploymentRuns):
         return f"re-deployed daily-retraining/{DEPLOYMENT} version {version}"
 
     def finish(self) -> None:
+        self._unschedule()
         if self._versioned:
             r = self.runner
             self.deployment_id = register_deployment(
@@ -580,16 +675,89 @@ class PoolStack(DeploymentRuns):
             )
             self._versioned = False
 
-    def _start_workers(self) -> None:
-        """(Re)start the pool's workers; they are gone after an ``abort``."""
+    def schedule(self, ctx: RunContext) -> None:
+        """Give the pool's deployment the clock's schedule, the run's tag and the run's
+        environment (``PATCH /deployments/{id}``: what ``prefect deploy`` sends for a
+        deployment with ``schedules``, ``tags`` and ``job_variables``); the workers
+        (re)started."""
+        r = self.runner
+        assert r.api is not None and self.deployment_id is not None
+        day_clock = clock_of(ctx)
+        self._scheduled_tag = native.run_tag(ctx.run_id)
+        r.api.request(
+            "PATCH",
+            f"deployments/{self.deployment_id}",
+            {
+                "schedules": [
+                    {
+                        "active": True,
+                        "schedule": {"rrule": clock.schedule(day_clock), "timezone": "UTC"},
+                    }
+                ],
+                "tags": day_clock["tags"],
+                "job_variables": {"env": r.run_env(ctx)},
+            },
+        )
+        self._start_workers(scheduled_worker_env(day_clock))
+        await_first_run(r, ctx, f"scheduled daily-retraining/{DEPLOYMENT}")
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        """The server (its scheduler services run in its process) and the workers, with
+        any flow run they started. PostgreSQL stays up: a production database is a
+        service of its own, not on the scheduler's host."""
+        kill_server(self.runner)
+        if self.workers is not None:
+            self.workers.stop()
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        """The server on the same port and database, then the workers."""
+        r = self.runner
+        assert r.server is not None
+        r.api = r.server.restart()
+        self._start_workers()
+
+    def _unschedule(self) -> None:
+        """After a system-scheduled run: the shared deployment loses the run's schedule,
+        tag and environment, and the run's flow runs that never started are deleted, so
+        the next scenario run's workers do not pick them up."""
+        api = self.runner.api
+        tag, self._scheduled_tag = self._scheduled_tag, None
+        if tag is None or api is None or self.deployment_id is None:
+            return
+        with contextlib.suppress(OSError, ApiError, ValueError):
+            api.request(
+                "PATCH",
+                f"deployments/{self.deployment_id}",
+                {"schedules": [], "tags": [], "job_variables": {}},
+            )
+            left = api.post(
+                "flow_runs/filter",
+                {
+                    "flow_runs": {
+                        "tags": {"all_": [tag]},
+                        "state": {"type": {"any_": ["SCHEDULED", "PENDING"]}},
+                    }
+                },
+            )
+            for run in left or []:
+                api.request("DELETE", f"flow_runs/{run['id']}")
+
+    def _start_workers(self, env: dict[str, str] | None = None) -> None:
+        """(Re)start the pool's workers, with ``env`` on top of the client's (None: what
+        they run with now); they are gone after an ``abort``. Workers running with
+        another ``env`` are restarted."""
         r = self.runner
         assert r.api is not None and r.home is not None and self.stack is not None
-        if self.workers is not None and self.workers.alive():
+        env = self._worker_env if env is None else env
+        if self.workers is not None and self.workers.alive() and env == self._worker_env:
             return
+        if self.workers is not None:
+            self.workers.stop()
+        self._worker_env = env
         self.workers = Workers(
             r.python().parent / "prefect",
             POOL,
-            r.client_env(),
+            {**r.client_env(), **env},
             r.home / "workers",
             self.stack,
             count=WORKERS,
@@ -604,13 +772,15 @@ class PoolStack(DeploymentRuns):
 
     def abort(self) -> None:
         self.cancel_awaited()
+        self._unschedule()
         if self.workers is not None:
             self.workers.stop()
         if self.stack is not None:
             kill_marked(self.stack)
 
     def _ready(self, ctx: RunContext) -> None:
-        self._start_workers()
+        # as installed, unless a system-scheduled run is under way (its recovery runs)
+        self._start_workers(None if self._scheduled_tag else {})
 
     def _flow_run_extra(self, ctx: RunContext) -> dict[str, Any]:
         return {"job_variables": {"env": self.runner.run_env(ctx)}}
@@ -654,5 +824,15 @@ class RemotePool(PoolStack):
         """The deployment is the user's: their own CI deploys new code, not the harness."""
         return None
 
-    def _start_workers(self) -> None:
+    def schedule(self, ctx: RunContext) -> None:
+        """The deployment and its schedule are the user's."""
+        Mode.schedule(self, ctx)
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        Mode.stop_scheduler(self, ctx)
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        Mode.start_scheduler(self, ctx)
+
+    def _start_workers(self, env: dict[str, str] | None = None) -> None:
         """The workers are the user's."""

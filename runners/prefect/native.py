@@ -52,6 +52,7 @@ from orchbench import trace
 from orchbench.workflow.paths import FILENAMES
 from orchbench.workflow.spec import STEP_BY_NAME
 from orchbench.world import World
+from runners.prefect import clock
 from runners.prefect.server import Api
 
 SOURCE = "prefect-api"
@@ -310,7 +311,8 @@ def convert(
 ) -> list[dict[str, Any]]:
     """The common trace records for one run's snapshot (see the module docstring)."""
     records: list[dict[str, Any]] = []
-    dates = {f["id"]: str((f.get("parameters") or {}).get("logical_date")) for f in snap.flow_runs}
+    day_clock = clock.read(clock.path_in(world.root.parent)) if world is not None else None
+    dates = {f["id"]: logical_date_of(f, day_clock) for f in snap.flow_runs}
     run_versions = {f["id"]: code_version_of(f) for f in snap.flow_runs}
     # the flow's own version (Prefect's default: a hash of the flow's file), what Prefect
     # records where our code did not set the deployment's version
@@ -472,6 +474,13 @@ def convert(
                 t_ns=ts_ns(final.get("timestamp")),
                 name=f.get("name"),
                 parameters=f.get("parameters"),
+                # who created the run: "SCHEDULE" (the deployment's schedule, Prefect's
+                # scheduler service), else the API call that did (created_by is null)
+                created_by=(f.get("created_by") or {}).get("type"),
+                # the names of its states in order, Prefect's words (Scheduled, Late, ...)
+                native_states=[h.get("name") for h in history],
+                scheduled_start_ns=ts_ns(f.get("expected_start_time")),
+                start_ns=ts_ns(f.get("start_time")),
                 work_pool=f.get("work_pool_name"),
                 worker=workers.get(f["id"]),
                 source=SOURCE,
@@ -479,6 +488,17 @@ def convert(
         )
     records.extend(read_alerts(alerts_dir) if alerts_dir is not None else [])
     return records
+
+
+def logical_date_of(flow_run: dict[str, Any], day_clock: dict[str, Any] | None) -> str:
+    """The date a flow run stands for: its ``logical_date`` parameter, else (a run of the
+    deployment's schedule) the date of its scheduled start time on the run's day clock,
+    as the flow itself derives it (``flow.logical_date_of``)."""
+    given = (flow_run.get("parameters") or {}).get("logical_date")
+    expected = ts_ns(flow_run.get("expected_start_time"))
+    if given is None and day_clock is not None and expected is not None:
+        given = clock.date_at(day_clock, expected / 1e9)
+    return str(given)
 
 
 def code_version_of(flow_run: dict[str, Any]) -> str | None:

@@ -20,6 +20,10 @@ PLUGINS = (
                 "fails_fast_on_bad_data",  # retry_condition_fn (flow.py)
                 "recovers_from_hang",
                 "survives_scheduler_crash",
+                # system-scheduled missed_days: the missed dates' runs (created ahead by the
+                # scheduler service) go Late and run once the server and the serve
+                # process are back, no operator command (README, issue 25)
+                "catches_up_missed_days",
             }
         ),
         central_view="Prefect UI / REST API (flow runs, task runs and their states)",
@@ -40,6 +44,15 @@ PLUGINS = (
                 "Prefect's metadata database is SQLite (profiles default and tuned), not "
                 "Postgres: single-writer latency differs from production setups.",
                 profiles=("default", "tuned", "script"),
+            ),
+            Note(
+                "Scenarios with a scheduler fault are fired by Prefect's own scheduler on "
+                "20-s days; what serves the deployment prefetches runs 10 s x 20/86400 "
+                "ahead (10 s per production day, compressed with the day) and workers poll "
+                "every 1 s. With 20-s days every date's run is created ahead at once; with "
+                "real days the scheduler keeps 3 ahead, so a longer outage than that would "
+                "leave later dates without a run (not measured).",
+                profiles=("default", "pool"),
             ),
             Note(
                 "Profile script: a flow run as a bare script: no supervisor (not how a "

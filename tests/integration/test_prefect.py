@@ -32,6 +32,7 @@ import pytest
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
+from orchbench.workflow.spec import STEP_NAMES
 from runners.prefect import native
 from runners.prefect.adapter import POOL, PrefectRunner
 from runners.prefect.modes import PoolStack
@@ -304,17 +305,42 @@ def test_a_crashed_task_kills_its_flow_run_so_the_operator_reruns(conformance: B
     assert [r["state"] for r in killed] == ["running"]  # what the API still shows
 
 
-def test_a_missed_day_is_run_by_the_operator(conformance: Bench) -> None:
-    """The conformance ``missed_days``: no flow run on day 2 (the scheduler is down); the
-    operator runs the deployment for it."""
-    d, run_json = conformance_run(conformance, "missed_days")
-    assert run_json["recovery_plan"] == {"2026-01-02": "ingest"}
+def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
+    conformance: Bench,
+) -> None:
+    """The conformance ``missed_days``, fired by Prefect's own scheduler: the server's
+    scheduler service created each date's run ahead from the deployment's schedule; the
+    outage killed the server and the serve process before the missed date's time. What
+    Prefect's docs say happens to such a run: the server's late-runs service puts a flow
+    run "in a Late state if [it is] not started on time" (prefect.server.services.late_runs)
+    and Late is a state of type SCHEDULED, which is what a runner's poll picks up
+    (``get_scheduled_flow_runs_for_deployments``). So each missed date is run by its own
+    scheduled run, once, after the scheduler is back, with no operator command."""
+    d = conformance.run_dir("prefect", "missed_days")
+    clock = json.loads((d / "env.json").read_text())["clock"]
+    assert (clock["scheduling"], clock["fired_by"]) == ("system", "prefect")
     journal = Journal.load(d / "journal.jsonl")
-    fix = journal.harness_time("fix_applied")
-    assert fix is not None
-    assert not [a for a in journal.attempts if a.start_ns < fix and a.logical_date == "2026-01-02"]
-    assert len(journal.operator_actions) == 1
-    assert journal.operator_actions[0]["command"].startswith("prefect deployment run")
+    outage = next(f for f in journal.faults if f["kind"] == "missed_days")
+    missed = outage["detail"]["dates"]
+    started = journal.harness_time("scheduler_started")
+    assert missed and started is not None
+
+    runs = [r for r in read_trace(d / "native.jsonl") if r["kind"] == "run_state"]
+    for date in missed:
+        mine = [r for r in runs if r["logical_date"] == date]
+        assert [r["created_by"] for r in mine] == ["SCHEDULE"], date  # its own, no other
+        run = mine[0]
+        assert run["scheduled_start_ns"] < started < run["start_ns"], date
+        names = run["native_states"]
+        assert names[0] == "Scheduled" and names[-1] == "Completed", names
+        assert "Late" in names, names
+        # each step of the date ran once, after the outage, and nobody typed a thing
+        done = [(a.step, a.status) for a in journal.attempts if a.logical_date == date]
+        steps = [step for step, _ in done]
+        assert steps[:1] == [STEP_NAMES[0]] and len(steps) == len(set(steps)), done
+        assert {status for _, status in done} == {"success"}, done
+        assert all(a.start_ns > started for a in journal.attempts if a.logical_date == date)
+    assert not [c for c in journal.operator_actions if any(m in c["command"] for m in missed)]
 
 
 # --- issue 10: the production-like `pool` profile ---------------------------------------------
