@@ -154,7 +154,6 @@ and the run directory; nothing else is needed on the server.
 """
 
 
-SYSTEM_NAME = "prefect"  # fired_by of a system-scheduled run: Prefect's own scheduler
 SCHEDULER_SETTING = "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"
 # System-scheduled mode. One simulated day: DAY_S real seconds (measured: see the README).
 # The first date fires SCHEDULE_LEAD_S after the schedule is installed: the serve process
@@ -380,7 +379,7 @@ class PrefectRunner(Runner):
     def fired_by(self, ctx: RunContext) -> str:
         """Prefect's own scheduler (the server's scheduler service, from the deployment's
         schedule) fires the dates of a system-scheduled run; the harness otherwise."""
-        return SYSTEM_NAME if ctx.scheduling == SYSTEM else HARNESS
+        return self.system if ctx.scheduling == SYSTEM else HARNESS
 
     def _system(self, ctx: RunContext) -> bool:
         return self.fired_by(ctx) != HARNESS

@@ -318,7 +318,7 @@ def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
     scheduled run, once, after the scheduler is back, with no operator command."""
     d = conformance.run_dir("prefect", "missed_days")
     clock = json.loads((d / "env.json").read_text())["clock"]
-    assert (clock["scheduling"], clock["fired_by"]) == ("system", "prefect")
+    assert (clock["scheduling"], clock["fired_by"]) == ("system", "Prefect")
     journal = Journal.load(d / "journal.jsonl")
     outage = next(f for f in journal.faults if f["kind"] == "missed_days")
     missed = outage["detail"]["dates"]
