@@ -22,6 +22,9 @@ PLUGINS = (
                 "recovers_from_hang",
                 "recovers_from_crash",
                 "survives_scheduler_crash",
+                # its timetable with catchup=True creates one run per missed interval
+                # once the scheduler is back (system-scheduled missed_days)
+                "catches_up_missed_days",
             }
         ),
         central_view="Airflow UI / REST API (dag runs, task instances and their tries)",
