@@ -70,12 +70,12 @@ def mail_stub(alert_to: str, alerts: Path, mailbox: Path) -> str:
     )
 
 
-@dataclass
 class DeadlineReached(RuntimeError):
     """The caller's deadline passed with jobs still running (the runner turns it into its
     own timeout)."""
 
 
+@dataclass
 class CronDay:
     """The files and the daemon of one simulated day."""
 
