@@ -89,9 +89,9 @@ CAPABILITIES: dict[str, Capability] = {
         Capability(
             "catches_up_missed_days",
             "missed_days",
-            "dates missed while the scheduler was down are run once it is back: "
-            "recovered, 0 human actions",
-            _no_human,
+            "dates missed while the scheduler was down are run once it is back: every "
+            "missed date produced with no intervention, recovered, 0 human actions",
+            lambda m: _no_human(m) and bool(m.get("missed_dates")) and not m.get("skipped_dates"),
         ),
     )
 }

@@ -27,8 +27,9 @@ recovery does never counts here.
   intervention), ``adopted`` (it ran to its end and a record of the system's own central
   view, not a passive log, agrees with the journal), ``orphaned`` (it ran to its end and
   only a passive log, or nothing, or a contradicting record, says so: nobody was watching
-  it), ``crashed`` (it was killed with the scheduler and the system's records show the
-  failure) or ``lost`` (killed, and the system's records show no failure). With
+  it), ``crashed`` (it was killed with the scheduler, or failed, and the system's records
+  show the failure) or ``lost`` (killed or failed, and the system's records show no
+  failure). With
   ``in_flight_evidence``: the attempt, its journaled status and the system's record.
 """
 
@@ -209,8 +210,8 @@ def in_flight(
     }
     if again:
         return "re-run", evidence
-    if hit.status == "killed":
+    if hit.status != "success":  # killed with the scheduler, or died orphaned
         shown = state is not None and state in FAILED_STATES and not passive
         return ("crashed" if shown else "lost"), evidence
-    agrees = state is not None and (state == "success") == (hit.status == "success")
-    return ("adopted" if agrees and not passive else "orphaned"), evidence
+    agrees = state == "success" and not passive
+    return ("adopted" if agrees else "orphaned"), evidence

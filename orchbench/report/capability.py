@@ -86,9 +86,10 @@ def rule_dependency(ok: pd.DataFrame) -> tuple[str, str]:
 def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
     """Only runs whose dates the system's own scheduler fired count (env.json's
     ``clock.fired_by`` is the system): a run passes when every missed date was produced
-    with no intervention (``skipped_dates`` empty). A system another scheduler fired
-    (cron for KFP local) reads "no scheduler of its own here"; runs the harness fired
-    (results from before issue 25) read "not measured"."""
+    with no intervention (``skipped_dates`` empty), in date order, none twice, and the
+    final state is right; produced but out of order or twice reads partial. A system
+    another scheduler fired (cron for KFP local) reads "no scheduler of its own here";
+    runs the harness fired (results from before issue 25) read "not measured"."""
     fired = ok.get("fired_by", pd.Series("harness", index=ok.index)).fillna("harness")
     own = ok[(fired == ok["system"]) & (_int(ok, "missed_dates_n") > 0)]
     if own.empty:
@@ -100,6 +101,10 @@ def rule_backfills(ok: pd.DataFrame) -> tuple[str, str]:
     verdict, text = _share(own, filled, "produced every missed date with no intervention")
     ordered = int(_bool(own, "backfill_in_order").sum())
     dup = int((_int(own, "duplicate_dates_n") > 0).sum())
+    clean = _bool(own, "backfill_in_order") & (_int(own, "duplicate_dates_n") == 0)
+    clean &= _bool(own, "final_state_correct")
+    if verdict == YES and not (filled & clean).all():  # produced, but out of order or twice
+        verdict = PARTIAL
     return verdict, (
         f"{text}; in date order {ordered}/{len(own)}; catch-up {_duration(own, 'catchup_s')} "
         f"({_duration(own, 'catchup_production_s')} production); runs with a date run "

@@ -15,6 +15,7 @@ from orchbench.report.capability import (
     NOT_MEASURED,
     NOT_RECORDED,
     NOT_RUN,
+    PARTIAL,
     RULES,
     STATIC_RULES,
     YES,
@@ -123,7 +124,11 @@ def _fired(d: Path, fired_by: str) -> None:
 def test_backfills_count_only_what_the_systems_own_scheduler_produced(tmp_path: Path) -> None:
     res = tmp_path / "runs"
     missed = {"missed_dates": ["2026-01-02"], "capabilities": ["backfills"]}
+    missed |= {"backfill_in_order": True, "duplicate_dates": []}
     _fired(_run(res, "missed", "a", "r1", "completed", skipped_dates=[], **missed), "a")
+    # produced with no intervention, but a date twice: partial
+    twice = {**missed, "duplicate_dates": ["2026-01-02"]}
+    _fired(_run(res, "missed", "e", "r5", "completed", skipped_dates=[], **twice), "e")
     _fired(_run(res, "missed", "b", "r2", "completed", skipped_dates=["2026-01-02"], **missed), "b")
     # the dates of c were fired by cron, not by c: its cell is not c's verdict
     _fired(_run(res, "missed", "c", "r3", "completed", skipped_dates=[], **missed), "cron")
@@ -133,6 +138,7 @@ def test_backfills_count_only_what_the_systems_own_scheduler_produced(tmp_path: 
     assert table["b"].verdict == NO
     assert table["c"].verdict == NO_SCHEDULER and "scheduled by cron" in table["c"].text
     assert table["d"].verdict == NOT_MEASURED
+    assert table["e"].verdict == PARTIAL
 
 
 def test_a_second_profile_gets_its_own_column_never_pooled(tmp_path: Path) -> None:

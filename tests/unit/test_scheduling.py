@@ -155,6 +155,10 @@ def test_the_in_flight_task_of_a_crash_is_classified_from_both_records() -> None
     b, _ = _crash("killed")
     assert _flight(b, [_record("crashed")])[0] == "crashed"
     assert _flight(b, [_record("running")])[0] == "lost"
+    b, _ = _crash("failed")  # it died orphaned (a broken pipe to its dead driver)
+    assert _flight(b, [_record("failed")])[0] == "crashed"
+    assert _flight(b, [_record("running")])[0] == "lost"
+    assert _flight(b, [_record("success")])[0] == "lost"  # the system's record is wrong
     b, _ = _crash("killed", rerun=True)
     label, ev = _flight(b, [_record("crashed")])
     assert label == "re-run" and ev is not None and ev["re_runs"] == 1
