@@ -431,9 +431,9 @@ class KfpRunner(Runner):
 
         ``scheduler_crash``: the crash SIGKILLs the KFP driver (``scheduler_killed``);
         kfp.local leaves the executing task running, orphaned (its output pipe to the
-        driver is gone). The day ends once nothing of the job runs; when the fault's
-        supervisor restarted the scheduler meanwhile (``restart_scheduler``), a new daemon
-        on the same clock fires the entry again: the job re-run with caching."""
+        driver is gone). The day ends once nothing of the job runs; cron, which outlived
+        its job, never fires a passed minute again, so nothing re-runs the date
+        (``restart_scheduler`` returns False): the operator does."""
         logical_date = date.isoformat()
         fire = dt.datetime.combine(date, CRON_AT)
         mailbox = ctx.work / "kfp" / "cron-mail" / "root"  # root's local mail: nobody reads
@@ -557,10 +557,18 @@ class KfpRunner(Runner):
             with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
                 f.write(f"SIGKILLed the KFP driver (host pid {driver}) cron had started\n")
 
-    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> None:
-        """The driver is restarted by re-submitting the date (``_submit_until_done``), as a
-        supervisor re-running the job would."""
+    def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool | None:
+        """Harness-fired: the driver is restarted by re-submitting the date
+        (``_submit_until_done``), as a supervisor re-running the job would. Fired by cron:
+        the driver was a cron job and cron, still running, never runs a job again whose
+        minute passed; nothing restarts it (False: no restart, no harness help), so the
+        rest of the date waits for the operator."""
+        if self.fired_by(ctx) != HARNESS:
+            with (ctx.logs / "kfp-driver-restarts.log").open("a") as f:
+                f.write("cron does not re-run the killed driver's job: nothing restarts it\n")
+            return False
         self._restarts.append(crash)
+        return None
 
     def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
         trace = self._trace(ctx) if plan else []

@@ -26,7 +26,6 @@ PLUGINS = (
                 "stops_on_schema_break",
                 "alerts_on_failure",  # the pipeline's dsl.ExitHandler task (pipeline.py)
                 "recovers_from_crash",
-                "survives_scheduler_crash",
             }
         ),
         # not fails_fast_on_bad_data: set_retry has no condition, validate is retried
@@ -50,7 +49,6 @@ PLUGINS = (
                 "retries_without_human",
                 "stops_on_schema_break",
                 "alerts_on_failure",  # the exit task runs in a container too
-                "survives_scheduler_crash",
             }
         ),
         # the KFP DockerRunner race (kubeflow/pipelines#13332, README): a container that
