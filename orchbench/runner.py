@@ -366,7 +366,8 @@ class Runner:
         date (cron: start its daemon on that date's clock; on a ``DayClock`` the date
         fires by itself ``WORLD_LEAD_S`` after this call) and await the run it fires,
         polling ``watch``. Return when that run has finished, or when the next date is
-        due if it has not started by then (a run the system queues behind another).
+        due whatever its state (on a ``DayClock``: the world moves on time; a run still
+        running or queued is awaited by a later date or by ``settle``).
         """
         raise NotImplementedError
 

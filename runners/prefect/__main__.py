@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             version=version,
             schedules=[RRule(clock.schedule(day_clock), timezone="UTC")],
             tags=day_clock["tags"],
+            # one date at a time, catch-up runs included: the days share the registry
+            # and serving slots (Airflow's max_active_runs=1); later runs are enqueued
+            concurrency_limit=1,
         )
         serve(
             deployment,

@@ -696,6 +696,8 @@ class PoolStack(DeploymentRuns):
                 ],
                 "tags": day_clock["tags"],
                 "job_variables": {"env": r.run_env(ctx)},
+                # one date at a time (see __main__'s served deployment)
+                "concurrency_limit": 1,
             },
         )
         self._start_workers(scheduled_worker_env(day_clock))

@@ -74,9 +74,10 @@ def state_of(run: dict[str, Any]) -> str:
 
 
 def await_date(r: PrefectRunner, ctx: RunContext, date: dt.date) -> None:
-    """Wait for the flow run Prefect's scheduler fired for ``date`` to finish; give up
-    when the next date is due (the end of the last date's interval for the last) and it
-    has not started (no run, or still Scheduled / Pending): ``await_rest`` has it."""
+    """Wait for the flow run Prefect's scheduler fired for ``date`` to finish, or until
+    the next date is due (the end of the last date's interval for the last), whatever its
+    state: the world moves on time; a run not finished then is awaited by a later date
+    or by ``await_rest``."""
     clock = ctx.clock
     assert clock is not None
     k = clock.dates.index(date)
@@ -86,8 +87,7 @@ def await_date(r: PrefectRunner, ctx: RunContext, date: dt.date) -> None:
         mine = [f for f in found or [] if date_of(f, clock) == date]
         if mine and all(state_of(f) in TERMINAL for f in mine):
             return
-        started = any(state_of(f) not in NOT_STARTED for f in mine)
-        if found is not None and not started and time.time() >= give_up:
+        if time.time() >= give_up:
             return
         r.watch(ctx, f"flow run for {date}")
         time.sleep(POLL_S)
