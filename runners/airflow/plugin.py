@@ -31,7 +31,9 @@ PLUGINS = (
         adapter=".adapter:AirflowRunner",
         scale=".scale:AirflowScale",
         version_key="apache-airflow",
-        cost_s=70,  # seconds per run, serial `make bench` of 2026-12-02
+        # seconds per run, to order bench lanes: about 30 harness-fired, 60-100 scheduler-fired
+        # (conformance bench of 2026-12-05 23:00)
+        cost_s=80,
         remote_flags=(
             RemoteFlag(
                 "airflow_url",

@@ -30,7 +30,9 @@ PLUGINS = (
         adapter=".adapter:PrefectRunner",
         scale=".scale:PrefectScale",
         version_key="prefect",
-        cost_s=45,  # seconds per run, serial `make bench` of 2026-12-02
+        # seconds per run, to order bench lanes: about 45 harness-fired, 60-110 scheduler-fired
+        # (conformance bench of 2026-12-05 23:00), so the lane starts first
+        cost_s=75,
         remote_flags=(
             RemoteFlag(
                 "prefect_api_url",
