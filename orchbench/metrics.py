@@ -493,7 +493,7 @@ def compute_metrics(
     told = signals(journal, trace)
     matched = match_trace(attempts, trace)
     wrong = misreported(attempts, matched)
-    flight, flight_evidence = in_flight(journal, matched)
+    flight, flight_evidence = in_flight(journal, matched, trace)
     rerun_cpu, rerun_wall = rerun(journal)
     fix = journal.harness_time("fix_applied")
     rerun_prod = production_s(journal, fix, fix + int(rerun_wall * 1e9)) if fix else 0.0

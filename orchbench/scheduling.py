@@ -176,10 +176,13 @@ def lateness(journal: Journal, analysis: Analysis) -> dict[str, Any]:
 
 
 def in_flight(
-    journal: Journal, matched: dict[str, dict[str, Any]]
+    journal: Journal, matched: dict[str, dict[str, Any]], trace: list[dict[str, Any]]
 ) -> tuple[str | None, dict[str, Any] | None]:
     """What became of the attempt a ``scheduler_crash`` hit (module docstring), with the
-    evidence; ``matched`` is ``metrics.match_trace`` of the journal's attempts."""
+    evidence; ``matched`` is ``metrics.match_trace`` of the journal's attempts. A record
+    that starts after the operator's first decision is of the operator's re-run, not of
+    this attempt; with no record of the task, a failed or crashed run of its date shows
+    the failure."""
     crash = next(
         (f for f in journal.faults if f.get("kind") == "scheduler_crash" and f.get("attempt_id")),
         None,
@@ -196,8 +199,16 @@ def in_flight(
         and hit.start_ns < a.start_ns < cut
     ]
     record = matched.get(hit.attempt_id)
+    if record is not None and int(record.get("start_ns") or 0) >= cut:
+        record = None  # the system's record of the operator's re-run, not of this attempt
     state = None if record is None else str(record.get("state"))
     passive = bool(record and record.get("passive"))
+    # a system that keeps no record of the task may still show its run failed
+    runs = [
+        str(r.get("state"))
+        for r in trace
+        if r.get("kind") == "run_state" and r.get("logical_date") == hit.logical_date
+    ]
     evidence = {
         "attempt_id": hit.attempt_id,
         "logical_date": hit.logical_date,
@@ -207,11 +218,13 @@ def in_flight(
         "passive": passive,
         "native": None if record is None else record.get("native"),
         "re_runs": len(again),
+        "runs": runs,
     }
     if again:
         return "re-run", evidence
     if hit.status != "success":  # killed with the scheduler, or died orphaned
         shown = state is not None and state in FAILED_STATES and not passive
+        shown = shown or (record is None and any(r in FAILED_STATES for r in runs))
         return ("crashed" if shown else "lost"), evidence
     agrees = state == "success" and not passive
     return ("adopted" if agrees else "orphaned"), evidence

@@ -141,7 +141,7 @@ def _record(state: str, passive: bool = False) -> dict[str, Any]:
 
 def _flight(b: Builder, trace: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any] | None]:
     j = b.journal()
-    return in_flight(j, match_trace(j.attempts, trace))
+    return in_flight(j, match_trace(j.attempts, trace), trace)
 
 
 def test_the_in_flight_task_of_a_crash_is_classified_from_both_records() -> None:
@@ -165,8 +165,15 @@ def test_the_in_flight_task_of_a_crash_is_classified_from_both_records() -> None
 
 
 def test_a_re_run_by_the_operator_is_not_the_systems() -> None:
-    b, _ = _crash("killed")
+    b, _ = _crash("failed")
     b.event("fix_applied")
     b.decide("re-run from featurize")
     b.step("featurize", D1)
     assert _flight(b, [_record("crashed")])[0] == "crashed"
+    # the system's only task record is of the operator's re-run: it says nothing of
+    # the in-flight attempt; the run the crash hit shows Crashed
+    rerun = {**_record("success"), "start_ns": b.t}
+    crashed_run = {"kind": "run_state", "logical_date": D1, "state": "crashed"}
+    label, ev = _flight(b, [rerun, crashed_run])
+    assert label == "crashed" and ev is not None and ev["system"] is None
+    assert _flight(b, [rerun])[0] == "lost"
