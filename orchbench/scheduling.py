@@ -20,8 +20,12 @@ recovery does never counts here.
   once without intervention (the system ran the date twice).
 - ``lateness``: for a ``late_data`` fault's date: ``late_completed`` (every required step
   good without intervention) and ``late_extra_s`` / ``late_extra_production_s``, how much
-  longer that date took from being due (``date_due``) to its last good attempt than the
-  median of the run's other dates (None when it did not complete or no other date did).
+  later than on the run's other dates (their median) the ingest that read the data started
+  after the date was due (``date_due`` to the start of the date's first good ingest): the
+  wait for the partition, whatever waited (a sensor, a wait loop, retries). None when the
+  date did not complete or no other date had a good ingest. (A whole day's wall was tried
+  first: on a 2-day run it compares with the stack's colder first day, and came out
+  negative for cron-hardened, whose fixed crontab minutes absorb the wait.)
 - ``in_flight``: for a ``scheduler_crash``, what became of the attempt whose start set it
   off: ``re-run`` (the system started another attempt of that date and step without
   intervention), ``adopted`` (it ran to its end and a record of the system's own central
@@ -154,20 +158,19 @@ def lateness(journal: Journal, analysis: Analysis) -> dict[str, Any]:
     date = str(late[0]["logical_date"])
     cut = cut_ns(journal)
     due = _due(journal)
-    walls: dict[str, tuple[float, float]] = {}
+    waits: dict[str, tuple[float, float]] = {}  # due -> the ingest that read the data
+    by = analysis.by_date_step()
     for d, t in due.items():
-        end = _done_ns(analysis, d, cut)
-        if end is not None:
-            walls[d] = ((end - t) / 1e9, production_s(journal, t, end))
-    others = [w for d, w in walls.items() if d != date]
-    if date not in walls or not others:
-        return {
-            "late_completed": date in walls,
-            "late_extra_s": None,
-            "late_extra_production_s": None,
-        }
-    real = walls[date][0] - statistics.median(w[0] for w in others)
-    prod = walls[date][1] - statistics.median(w[1] for w in others)
+        good = [i.attempt for i in by.get((d, "ingest"), []) if i.good and i.attempt.start_ns < cut]
+        if good:
+            start = good[0].start_ns
+            waits[d] = ((start - t) / 1e9, production_s(journal, t, start))
+    done = _done_ns(analysis, date, cut) is not None
+    others = [w for d, w in waits.items() if d != date]
+    if not done or date not in waits or not others:
+        return {**dict.fromkeys(keys), "late_completed": done}
+    real = waits[date][0] - statistics.median(w[0] for w in others)
+    prod = waits[date][1] - statistics.median(w[1] for w in others)
     return {
         "late_completed": True,
         "late_extra_s": round(real, 3),

@@ -22,7 +22,7 @@ HEADER = [
     "dates run twice",
     "interventions",
     "late partition: day completed without intervention",
-    "late partition: extra wall (production)",
+    "late partition: extra wait (production)",
     "scheduler killed: the task in flight",
 ]
 

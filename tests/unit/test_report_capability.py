@@ -184,6 +184,6 @@ def test_the_scheduler_table_pools_only_scheduler_fired_runs(tmp_path: Path) -> 
     a, k = t.loc["a"], t.loc["k"]
     assert a["missed dates produced without intervention"] == "2/2"
     assert a["in date order"] == "yes" and a["catch-up wall (production)"] == "4 s (4 s)"
-    assert a["late partition: extra wall (production)"] == "3.5 s (4 s)"
+    assert a["late partition: extra wait (production)"] == "3.5 s (4 s)"
     assert a["scheduler killed: the task in flight"] == "adopted ×1"
     assert k["fired by"] == "cron" and k["missed dates produced without intervention"] == "0/2"
