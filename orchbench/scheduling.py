@@ -78,13 +78,20 @@ def _due(journal: Journal) -> dict[str, int]:
     }
 
 
-def _done_ns(analysis: Analysis, date: str, cut: float) -> int | None:
+Grouped = dict[tuple[str, str], list[Any]]  # ``Analysis.by_date_step()``
+
+
+def _good(by: Grouped, date: str, step: str, cut: float) -> list[Attempt]:
+    """The good attempts of ``date``'s ``step`` started before ``cut``, in start order."""
+    return [i.attempt for i in by.get((date, step), []) if i.good and i.attempt.start_ns < cut]
+
+
+def _done_ns(analysis: Analysis, by: Grouped, date: str, cut: float) -> int | None:
     """End of the date's last required step's good attempt started before ``cut``, or None
-    when a required step has none."""
-    by = analysis.by_date_step()
+    when a required step has none (``by``: the analysis's attempts by date and step)."""
     ends = []
     for step in analysis.required_steps(date):
-        good = [i.attempt for i in by.get((date, step), []) if i.good and i.attempt.start_ns < cut]
+        good = _good(by, date, step, cut)
         if not good or good[0].end_ns is None:
             return None
         ends.append(min(a.end_ns for a in good if a.end_ns is not None))
@@ -114,7 +121,8 @@ def backfill(journal: Journal, analysis: Analysis) -> dict[str, Any]:
     if back is None:  # the harness fired the dates: back when the next date was due
         after = [t for d, t in due.items() if d > missed[-1]]
         back = min(after) if after else None
-    done = {d: _done_ns(analysis, d, cut) for d in missed}
+    by = analysis.by_date_step()
+    done = {d: _done_ns(analysis, by, d, cut) for d in missed}
     filled = [d for d in missed if done[d] is not None]
     first: dict[str, int] = {}
     for a in journal.attempts:
@@ -161,11 +169,11 @@ def lateness(journal: Journal, analysis: Analysis) -> dict[str, Any]:
     waits: dict[str, tuple[float, float]] = {}  # due -> the ingest that read the data
     by = analysis.by_date_step()
     for d, t in due.items():
-        good = [i.attempt for i in by.get((d, "ingest"), []) if i.good and i.attempt.start_ns < cut]
+        good = _good(by, d, "ingest", cut)
         if good:
             start = good[0].start_ns
             waits[d] = ((start - t) / 1e9, production_s(journal, t, start))
-    done = _done_ns(analysis, date, cut) is not None
+    done = _done_ns(analysis, by, date, cut) is not None
     others = [w for d, w in waits.items() if d != date]
     if not done or date not in waits or not others:
         return {**dict.fromkeys(keys), "late_completed": done}

@@ -92,12 +92,18 @@ def test_without_an_outage_there_is_nothing_to_backfill() -> None:
     assert set(_backfill(b).values()) == {None}
 
 
-def test_a_late_partition_costs_the_date_the_wait_beyond_the_other_dates() -> None:
+def _late() -> Builder:
+    """D1 on time; D2 due with its partition withheld."""
     b = Builder()
     b.event("date_due", logical_date=D1)
     b.day(D1)
     b.event("date_due", logical_date=D2)
     _fault(b, "late_data", D2, delay_s=3)
+    return b
+
+
+def test_a_late_partition_costs_the_date_the_wait_beyond_the_other_dates() -> None:
+    b = _late()
     b.step("ingest", D2, status="failed", wall=5.0)  # waited for it, gave up once
     b.day(D2)
     j = b.journal()
@@ -107,11 +113,7 @@ def test_a_late_partition_costs_the_date_the_wait_beyond_the_other_dates() -> No
 
 
 def test_a_late_date_finished_by_the_operator_did_not_complete() -> None:
-    b = Builder()
-    b.event("date_due", logical_date=D1)
-    b.day(D1)
-    b.event("date_due", logical_date=D2)
-    _fault(b, "late_data", D2, delay_s=3)
+    b = _late()
     b.step("ingest", D2, status="failed")
     b.event("fix_applied")
     b.decide("re-run 2026-01-02 from ingest")
