@@ -48,7 +48,6 @@ PLUGINS = (
             {
                 "retries_without_human",
                 "stops_on_schema_break",
-                "alerts_on_failure",  # the exit task runs in a container too
             }
         ),
         # the KFP DockerRunner race (kubeflow/pipelines#13332, README): a container that
@@ -56,8 +55,11 @@ PLUGINS = (
         # reported SUCCESS, not retried, and the run dies ("task not found"): an operator
         # re-runs it. Seen both ways on crash (0 human actions in the four runs of the
         # issue-22 check; 1, with the killed featurize misreported as success, in the
-        # clean-clone make test of 2026-12-05 16:46)
-        capabilities_vary=frozenset({"recovers_from_crash"}),
+        # clean-clone make test of 2026-12-05 16:46). The same race skips the exit
+        # handler: a schema_break run with a failed validate reported SUCCESS died before
+        # alerting (CI of 2026-12-06 00:24: alerted False, 2 attempts before the fix; the
+        # 7 runs of 00:47-00:52 alerted)
+        capabilities_vary=frozenset({"recovers_from_crash", "alerts_on_failure"}),
         adapter=".docker_adapter:KfpDockerRunner",
         profiles=PROFILES,
         version_key="kfp",

@@ -52,9 +52,21 @@ def test_schema_break_same_outcome_as_kfp_with_a_container_per_attempt(
     conformance: Bench,
 ) -> None:
     local, _, _, _ = conformance_run(conformance, "schema_break")
-    docker, journal, _, out = conformance_run(conformance, "schema_break", "kfp-docker")
+    docker, journal, trace, out = conformance_run(conformance, "schema_break", "kfp-docker")
     m = docker["metrics"]
-    assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}
+    if m["misreported_attempts"]:
+        # the DockerRunner race (kubeflow/pipelines#13332): a failed container that is
+        # gone before kfp.local waits on it counts as exit 0, the run dies before its exit
+        # handler and nobody is mailed. Seen once in CI (2026-12-06 00:24: alerted False,
+        # 2 attempts before the fix). The run must then show the contradiction with
+        # docker's own exit code, not the kfp outcome.
+        exits = {r["container_id"]: r["exit_code"] for r in trace if r["kind"] == "container"}
+        for wrong in m["misreported"]:
+            assert wrong["system_says"].startswith("success where the step")
+            (a,) = [a for a in journal.attempts if a.attempt_id == wrong["attempt_id"]]
+            assert exits.get(a.native["container_id"]) not in (None, 0), wrong
+    else:
+        assert {k: m[k] for k in OUTCOME} == {k: local["metrics"][k] for k in OUTCOME}
     assert m["rerun_cost_ratio"] is not None and m["rerun_cost_ratio"] < 2.0
     # the memory limit is the adapter's: one assist per container (exit tasks too)
     assert m["harness_assists"]["memory_limit"] >= len(journal.attempts)
