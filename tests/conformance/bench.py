@@ -66,9 +66,17 @@ class Bench:
         return self.runs[(runner, scenario)]
 
 
+ONLY_ENV = "ORCHBENCH_CONFORMANCE_RUNNERS"  # comma-separated: run the suite on these alone
+
+
 def runner_names() -> list[str]:
-    """Every runner the harness discovers (a new ``runners/<folder>`` is one more)."""
-    return list(plugins.all_plugins())
+    """Every runner the harness discovers (a new ``runners/<folder>`` is one more), or the
+    ones ``ORCHBENCH_CONFORMANCE_RUNNERS`` names (for work on one runner; CI sets none)."""
+    found = list(plugins.all_plugins())
+    only = [n.strip() for n in os.environ.get(ONLY_ENV, "").split(",") if n.strip()]
+    if unknown := sorted(set(only) - set(found)):
+        raise ValueError(f"{ONLY_ENV}: no runner named {', '.join(unknown)} (have {found})")
+    return [n for n in found if n in only] if only else found
 
 
 def _environment_problem(name: str) -> str | None:
