@@ -3,8 +3,8 @@
 The scenario model (``orchbench.scenario``) keeps each fault's ``kind``, ``at`` and
 ``params`` as data and knows no fault code; what a kind accepts is checked here. Whatever
 loads a scenario to run it (``orchbench check``, ``run``, ``bench``, ``list``) loads it with
-``load_checked`` (text: ``parse_checked``), which gives the same one-line ``ScenarioError``
-(``FILE: faults.N.FIELD: problem``) as the model's own checks.
+``load_checked`` (text: ``parse_checked``), which gives the same ``ScenarioError``, one
+``FILE: faults.N.FIELD: problem`` line per problem, as the model's own checks.
 """
 
 from __future__ import annotations
@@ -19,37 +19,40 @@ from fault_injection import catalog
 from orchbench import scenario as sc
 
 
-def fault_problem(scenario: sc.Scenario) -> str | None:
-    """The first problem with the scenario's faults that only their kinds can see, as
-    ``faults.N.FIELD: what is wrong``, or None."""
-    for i, f in enumerate(scenario.faults):
-        kind = catalog.get(f.kind)
-        if kind is None:
-            allowed = ", ".join(sorted(catalog.KINDS))
-            return f"faults.{i}.kind: unknown kind {f.kind!r}; allowed: {allowed}"
-        try:
-            params = kind.Params.model_validate(f.params)
-        except ValidationError as e:
-            err = e.errors()[0]
-            loc = "".join(f".{p}" for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            return f"faults.{i}.params{loc}: {msg}"
-        if kind.allowed_at and f.at not in kind.allowed_at:
-            return (
-                f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "
-                f"allowed: {', '.join(kind.allowed_at)}"
-            )
-        problem = kind.check(f.at, f.day, scenario.days, params)
-        if problem:
-            return f"faults.{i}.params: {problem}"
-    return None
+def fault_problems(scenario: sc.Scenario) -> list[str]:
+    """Every problem with the scenario's faults that only their kinds can see, one per
+    line, as ``faults.N.FIELD: what is wrong`` (a fault's later checks need its earlier
+    ones to pass, so each fault gives at most its first)."""
+    return [p for i, f in enumerate(scenario.faults) if (p := _fault_problem(scenario, i, f))]
+
+
+def _fault_problem(scenario: sc.Scenario, i: int, f: sc.FaultSpec) -> str | None:
+    kind = catalog.get(f.kind)
+    if kind is None:
+        allowed = ", ".join(sorted(catalog.KINDS))
+        return f"faults.{i}.kind: unknown kind {f.kind!r}; allowed: {allowed}"
+    try:
+        params = kind.Params.model_validate(f.params)
+    except ValidationError as e:
+        return "; ".join(
+            f"faults.{i}.params{''.join(f'.{p}' for p in err['loc'])}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in e.errors()
+        )
+    if kind.allowed_at and f.at not in kind.allowed_at:
+        return (
+            f"faults.{i}.at: {f.kind} cannot enter at {f.at!r}; "
+            f"allowed: {', '.join(kind.allowed_at)}"
+        )
+    problem = kind.check(f.at, f.day, scenario.days, params)
+    return f"faults.{i}.params: {problem}" if problem else None
 
 
 def checked(scenario: sc.Scenario, path: Path | str) -> sc.Scenario:
-    """``scenario`` if its faults are fine, else ``ScenarioError`` naming ``path``."""
-    problem = fault_problem(scenario)
-    if problem:
-        raise sc.ScenarioError(f"{path}: {problem}")
+    """``scenario`` if its faults are fine, else ``ScenarioError`` naming ``path``, one line
+    per problem."""
+    if problems := fault_problems(scenario):
+        raise sc.ScenarioError(*(f"{path}: {p}" for p in problems))
     return scenario
 
 

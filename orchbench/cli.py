@@ -34,7 +34,8 @@ def _add_remote_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    print(f"orchbench: error: {msg}", file=sys.stderr)
+    for line in msg.splitlines() or [msg]:  # one error line per problem
+        print(f"orchbench: error: {line}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -73,7 +74,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 s = load_checked(p)
                 print(f"{s.name}\t{p}\t{s.claim}")
             except ScenarioError as e:
-                print(f"{p.stem}\t{p}\tINVALID: {e}")
+                print(f"{p.stem}\t{p}\tINVALID: {'; '.join(e.problems)}")
     else:
         from fault_injection.catalog import KINDS
 
@@ -89,7 +90,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             s = load_checked(path)
             print(f"ok\t{path}\t{s.name}")
         except ScenarioError as e:
-            print(f"orchbench: error: {e}", file=sys.stderr)
+            for problem in e.problems:
+                print(f"orchbench: error: {problem}", file=sys.stderr)
             bad += 1
     return 1 if bad else 0
 

@@ -25,7 +25,12 @@ assert set(StepName.__args__) == set(STEP_NAMES)  # type: ignore[attr-defined]
 
 
 class ScenarioError(ValueError):
-    """A scenario file that cannot be used; the message names file, field and what is allowed."""
+    """A scenario file that cannot be used: one line per problem (``problems``), each naming
+    the file, the field and what is allowed."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
 class DataSpec(BaseModel):
@@ -135,8 +140,12 @@ class Scenario(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False)
 
 
-def _format_error(path: Path | str, e: ValidationError) -> str:
-    err = e.errors()[0]
+def _format_errors(path: Path | str, e: ValidationError) -> list[str]:
+    """One ``FILE: FIELD: problem`` line per problem pydantic found."""
+    return [_format_one(path, err) for err in e.errors()]
+
+
+def _format_one(path: Path | str, err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
@@ -151,8 +160,7 @@ def _format_error(path: Path | str, e: ValidationError) -> str:
         msg = msg.removeprefix("Value error, ")
         # our own validator messages already carry the field path
         return f"{path}: {msg}"
-    more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
-    return f"{path}: {loc}: {msg}{more}"
+    return f"{path}: {loc}: {msg}"
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -186,7 +194,7 @@ def parse_scenario(text: str, path: Path | str = "<string>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        raise ScenarioError(_format_error(path, e)) from None
+        raise ScenarioError(*_format_errors(path, e)) from None
 
 
 def load_scenario(path: Path | str) -> Scenario:

@@ -1,4 +1,4 @@
-"""Scenario files: shipped ones load, bad ones give one error naming the field."""
+"""Scenario files: shipped ones load, bad ones give one error per problem naming the field."""
 
 from __future__ import annotations
 
@@ -51,6 +51,29 @@ def test_bad_scenarios_name_the_field(body: str, field: str) -> None:
     assert msg.startswith("bad.yaml: ")
     assert field in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("where", ["model", "faults"])
+def test_every_problem_gets_its_own_error(where: str) -> None:
+    """Three problems, three lines (the model's checks, then the faults' checks, which
+    need a scenario the model accepted)."""
+    body = {
+        "model": "days: 0\ndata: {color: red}\npolicy: {retries: -1}\n",
+        "faults": "faults: [{kind: nope, day: 1, at: ingest},"
+        " {kind: schema_break, day: 1, at: canary, params: {drop: [x]}},"
+        " {kind: transient_error, day: 1, at: train, params: {failures: 0}}]\n",
+    }[where]
+    with pytest.raises(ScenarioError) as e:
+        parse_checked(HEAD + body, "bad.yaml")
+    assert len(e.value.problems) == 3, e.value.problems
+    assert str(e.value).splitlines() == list(e.value.problems)
+    assert all(p.startswith("bad.yaml: ") for p in e.value.problems)
+    fields = {
+        "model": ["days", "data.color", "policy.retries"],
+        "faults": ["faults.0", "faults.1", "faults.2"],
+    }
+    for problem, field in zip(e.value.problems, fields[where], strict=True):
+        assert f"bad.yaml: {field}" in problem
 
 
 def test_wrong_schema_and_bad_yaml() -> None:
