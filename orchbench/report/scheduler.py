@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orchbench.report.capability import columns
-from orchbench.report.tables import completed, duration, fmt
+from orchbench.report.tables import completed, duration, fmt, seconds
 
 HEADER = [
     "runner",
@@ -35,7 +35,8 @@ def _wall(df: pd.DataFrame, real: str, prod: str) -> str:
     r, p = _num(df, real).dropna(), _num(df, prod).dropna()
     if r.empty:
         return "–"
-    return f"{fmt(r)} s ({duration(float(p.median()))})" if not p.empty else f"{fmt(r)} s"
+    real = fmt(r, seconds)
+    return f"{real} s ({duration(float(p.median()))})" if not p.empty else f"{real} s"
 
 
 def scheduler_table(runs: pd.DataFrame) -> pd.DataFrame:

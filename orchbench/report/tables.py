@@ -8,6 +8,8 @@ min–max when they differ (``orchbench.aggregate``); booleans show ``yes``/``no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from orchbench.aggregate import median, spread
@@ -65,6 +67,16 @@ def duration(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+def seconds(value: float) -> str:
+    """Real seconds as a reader scans them in a column headed "s": ``<0.01``, ``0.03``,
+    ``4.64``, ``15``, ``29.7``, ``376`` (the exact values stay in the CSV files)."""
+    a = abs(value)
+    if 0 < a < 0.005:
+        return "<0.01" if value > 0 else ">-0.01"
+    text = f"{value:.2f}" if a < 10 else f"{value:.1f}" if a < 100 else f"{value:.0f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def cell(runs: pd.DataFrame, key: str) -> str:
     """``fmt`` of one metric over some runs, with production-clock times as durations, and
     ``no central view`` for the visibility of a system whose runs say it has none."""
@@ -79,15 +91,16 @@ def cell(runs: pd.DataFrame, key: str) -> str:
             return "–"
         text = duration(s.median)
         return text + (f" ({duration(s.min)}–{duration(s.max)})" if s.varies else "")
-    return fmt(runs[key])
+    return fmt(runs[key], seconds if key.endswith("_s") else None)
 
 
 def is_bool_series(vals: pd.Series) -> bool:
     return len(vals) > 0 and all(isinstance(v, bool) for v in vals)
 
 
-def fmt(values: pd.Series) -> str:
-    """Median (min–max) of numbers; ``yes``/``no``/``k/n yes`` of booleans; ``–`` if none."""
+def fmt(values: pd.Series, number: Callable[[float], str] | None = None) -> str:
+    """Median (min–max) of numbers (each shown by ``number``, default three significant
+    digits); ``yes``/``no``/``k/n yes`` of booleans; ``–`` if none."""
     vals = values.dropna()
     if vals.empty:
         return "–"
@@ -97,9 +110,10 @@ def fmt(values: pd.Series) -> str:
     s = spread(pd.to_numeric(vals, errors="coerce"))
     if s is None:
         return "–"
-    text = f"{s.median:.3g}"
+    show = number or "{:.3g}".format
+    text = show(s.median)
     if s.varies:
-        text += f" ({s.min:.3g}–{s.max:.3g})"
+        text += f" ({show(s.min)}–{show(s.max)})"
     return text
 
 

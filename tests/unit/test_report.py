@@ -239,3 +239,12 @@ def test_deployments_compare_profiles_only_over_scenarios_both_completed(tmp_pat
     assert "What the deployment changes" in (out / "report.md").read_text()
     _run(tmp_path / "one", "a", "kfp", "r6", "completed")
     assert deployments(load_runs(tmp_path / "one")).empty
+
+
+def test_seconds_read_at_a_glance_and_keep_their_sign() -> None:
+    """Report cells headed "s" show two decimals below 10 s, one below 100 s, none above,
+    without trailing zeros; a nonzero time too small to show is "<0.01", never 0."""
+    from orchbench.report.tables import seconds
+
+    got = [seconds(v) for v in (0, 0.00186, 0.0283, 1, 1.5, 4.644, 15, 29.74, 376.4, -0.002, -2.5)]
+    assert got == ["0", "<0.01", "0.03", "1", "1.5", "4.64", "15", "29.7", "376", ">-0.01", "-2.5"]
