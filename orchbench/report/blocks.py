@@ -1,7 +1,8 @@
 """The report as a list of blocks, rendered to Markdown and to self-contained HTML.
 
 Blocks: ``Heading``, ``Para``, ``Table`` (cells are text or ``Link``), ``Image`` (PNG
-bytes: a file next to ``report.md``, embedded as a data URI in ``index.html``).
+bytes: a file next to ``report.md``, embedded as a data URI in ``index.html``). In HTML a
+table wider than the page scrolls inside its own box, so the page itself never does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}
+div.wide{max-width:100%;overflow-x:auto;margin:1em 0}
+table{border-collapse:collapse;font-size:13px}
+p,figcaption{overflow-wrap:anywhere}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
 td.yes{background:#e8f5e9}td.no{background:#ffebee}td.partial{background:#fff8e1}td.assisted{background:#e3f2fd}td.declared{background:#f3e5f5}
@@ -115,7 +118,7 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Para):
             out.append(f"<p>{_inline(b.text)}</p>")
         elif isinstance(b, Table):
-            out.append("<table><thead><tr>")
+            out.append('<div class="wide"><table><thead><tr>')
             out += [f"<th>{html.escape(h)}</th>" for h in b.header]
             out.append("</tr></thead><tbody>")
             for i, row in enumerate(b.rows):
@@ -126,7 +129,7 @@ def to_html(blocks: list[Block], title: str) -> str:
                     attr = f' class="{k}"' if k else ""
                     cells.append(f"<td{attr}>{_html_cell(c)}</td>")
                 out.append("<tr>" + "".join(cells) + "</tr>")
-            out.append("</tbody></table>")
+            out.append("</tbody></table></div>")
         elif isinstance(b, Image):
             data = base64.b64encode(b.png).decode()
             out.append(

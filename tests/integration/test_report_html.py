@@ -1,5 +1,7 @@
 """The report's HTML in a real headless browser (Debian's chromium): no console errors,
-every image decodes, and it opens from the file system (no server, no network)."""
+every image decodes, it opens from the file system (no server, no network), and at
+1280 px nothing is wider than the window (wide tables scroll in their own box). Chromium
+is installed by ``make setup`` as root; where it is missing the test fails, not skips."""
 
 from __future__ import annotations
 
@@ -7,9 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from orchbench.report import build_report
+from tests.conftest import REPO
 from tests.unit.test_report import _run
 from tests.unit.test_report_timeline import _journal
 
@@ -25,19 +26,21 @@ ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is absent (make setup installs it as root)"
-)
+WIDTH = 1280
 
 
 def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is absent: `make setup` as root installs it"
 
     res = tmp_path / "results" / "runs"
     _run(res, "schema_break", "cron", "r1", "completed", journal=_journal(), alerted=False)
     _run(res, "schema_break", "airflow", "r2", "completed", journal=_journal())
     _run(res, "clean", "airflow", "r3", "completed", faults=0, journal=_journal())
     _run(res, "clean", "cron", "r4", "timeout", faults=0)
+    for i in range(12):  # more runners than a 1280 px page holds side by side
+        _run(res, "schema_break", f"runner-with-a-long-name-{i}", f"w{i}", "completed")
     out = build_report(res, tmp_path / "results" / "report")
     page_url = (out / "index.html").resolve().as_uri()
 
@@ -50,6 +53,7 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
             )
             try:
                 page = ctx.new_page()
+                page.set_viewport_size({"width": WIDTH, "height": 900})
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(page_url, wait_until="load")
@@ -57,6 +61,13 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
                     "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth])"
                 )
                 title = page.title()
+                page_width = page.evaluate("document.documentElement.scrollWidth")
+                boxes = page.eval_on_selector_all(
+                    "div.wide", "ds => ds.map(d => [d.scrollWidth, d.clientWidth])"
+                )
+                shot = REPO / "results" / "report-1280.png"  # results/ is git-ignored
+                shot.parent.mkdir(exist_ok=True)
+                page.screenshot(path=str(shot), full_page=False)
             finally:
                 ctx.close()
     finally:
@@ -65,3 +76,5 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
     assert title == "orchbench report"
     assert len(sizes) >= 3  # timelines and heatmaps
     assert all(done and width > 0 for done, width in sizes), sizes
+    assert page_width <= WIDTH, f"the page is {page_width} px wide at a {WIDTH} px window"
+    assert any(inner > outer for inner, outer in boxes)  # a table did need its own scroll
