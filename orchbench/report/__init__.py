@@ -40,6 +40,7 @@ def build_blocks(
     if runs.empty:
         return [*sections.intro(runs)[:1], Para("No runs found."), *growth]
     blocks = sections.intro(runs)
+    blocks += sections.glance_section(runs, out)
     blocks += sections.headline_section(runs)
     blocks += sections.capability_section(runs, out)
     blocks += sections.scheduler_section(runs)

@@ -47,6 +47,9 @@ class Cell:
     verdict: str
     text: str
     runs: list[str] = field(default_factory=list)  # run directories behind the cell
+    # the measured figure a glance needs: "k/n" runs that pass the rule each on their own,
+    # the rule's own text for an info claim, "" where the verdict says it all
+    figure: str = ""
 
 
 def _share(ok: pd.DataFrame, passed: pd.Series, what: str) -> tuple[str, str]:
@@ -271,13 +274,20 @@ def dynamic_cell(claim: str, g: pd.DataFrame) -> Cell:
         help_text = assists_text(helped, ASSISTED_BY[claim])
         scen = ", ".join(sorted(set(helped["scenario"])))
         verdict, text = ASSISTED, f"{text}; passed with harness help: {help_text} ({scen})"
+    figure = (
+        text
+        if verdict == INFO
+        else ""
+        if verdict not in (*PASSING, ASSISTED, NO)
+        else (f"{sum(RULES[claim](ok.loc[[i]])[0] in PASSING for i in ok.index)}/{len(ok)}")
+    )
     scen = sorted(set(ok["scenario"]))
     text += f" [{', '.join(scen)}]"
     if not other.empty:
         text += f"; also {len(other)} run(s) {', '.join(sorted(set(other['status'])))}"
     if not na.empty:
         text += f"; {len(na)} not applicable"
-    return Cell(verdict, text, _latest_first(ok))
+    return Cell(verdict, text, _latest_first(ok), figure)
 
 
 def assisted_passes(claim: str, ok: pd.DataFrame) -> pd.DataFrame:

@@ -88,6 +88,36 @@ def deployments_section(runs: pd.DataFrame) -> list[Block]:
     ]
 
 
+def glance_section(runs: pd.DataFrame, out: Path) -> list[Block]:
+    """The first screen: each of the article's claims x each system, the verdict and the
+    measured figure, linked to the latest run behind it (details in the capability table)."""
+    table = capability.capability_table(runs)
+    runners = sorted(capability.columns(runs).unique())
+    rows: list[list[str | Link]] = []
+    classes: list[list[str]] = []
+    for cid, cells in table.items():
+        row: list[str | Link] = [CLAIMS[cid].title]
+        cls = [""]
+        for r in runners:
+            c = cells[r]
+            text = f"{c.verdict} {c.figure}".strip() if c.verdict != "info" else c.figure
+            row.append(Link(text, rel(c.runs[0], out)) if c.runs else text)
+            cls.append(VERDICT_CLASS.get(c.verdict, ""))
+        rows.append(row)
+        classes.append(cls)
+    return [
+        Heading("At a glance: which of the article's promises each system kept"),
+        Para(
+            "Each cell: the verdict of the claim's rule over the system's runs of the "
+            "scenarios that test it, and `k/n`, the runs that pass the rule each on their "
+            "own; `harness-assisted` passed only with our help (a kill, a restart). Rules, "
+            "figures and scenarios are in the capability table below; each cell links to "
+            "its latest run."
+        ),
+        Table(["claim", *runners], rows, classes),
+    ]
+
+
 def capability_section(runs: pd.DataFrame, out: Path) -> list[Block]:
     table = capability.capability_table(runs)
     runners = sorted(capability.columns(runs).unique())

@@ -65,6 +65,10 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
                 boxes = page.eval_on_selector_all(
                     "div.wide", "ds => ds.map(d => [d.scrollWidth, d.clientWidth])"
                 )
+                first = page.eval_on_selector(
+                    "div.wide",
+                    "d => [d.getBoundingClientRect().top, d.querySelector('th').innerText]",
+                )
                 shot = REPO / "results" / "report-1280.png"  # results/ is git-ignored
                 shot.parent.mkdir(exist_ok=True)
                 page.screenshot(path=str(shot), full_page=False)
@@ -78,3 +82,5 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
     assert all(done and width > 0 for done, width in sizes), sizes
     assert page_width <= WIDTH, f"the page is {page_width} px wide at a {WIDTH} px window"
     assert any(inner > outer for inner, outer in boxes)  # a table did need its own scroll
+    # the first screen holds the claims x systems table (sections.glance_section)
+    assert first[0] < 900 and first[1] == "claim", first

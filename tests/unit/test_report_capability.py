@@ -187,3 +187,21 @@ def test_the_scheduler_table_pools_only_scheduler_fired_runs(tmp_path: Path) -> 
     assert a["late partition: extra wait (production)"] == "3.5 s (4 s)"
     assert a["scheduler killed: the task in flight"] == "adopted ×1"
     assert k["fired by"] == "cron" and k["missed dates produced without intervention"] == "0/2"
+
+
+def test_the_first_section_is_claims_by_systems_with_the_figure(tmp_path: Path) -> None:
+    """The report opens on the glance table: the verdict and ``k/n``, the runs that pass
+    the rule each on their own (one of two here: partial), linked to the latest run."""
+    res = tmp_path / "results" / "runs"
+    _run(res, "transient", "a", "r1", "completed", capabilities=["retries"], human_actions=0)
+    _run(res, "transient", "a", "r2", "completed", capabilities=["retries"], human_actions=2)
+    _run(res, "transient", "b", "r3", "completed", capabilities=["retries"], human_actions=1)
+    table = capability_table(load_runs(res))
+    assert (table["retries"]["a"].verdict, table["retries"]["a"].figure) == (PARTIAL, "1/2")
+    assert (table["retries"]["b"].verdict, table["retries"]["b"].figure) == (NO, "0/1")
+    md = (build_report(res, tmp_path / "results" / "report") / "report.md").read_text()
+    first = md.split("\n## ")[1]
+    assert first.startswith("At a glance")
+    row = next(line for line in first.splitlines() if line.startswith("| Automatic retries"))
+    a, b = "[partial 1/2](../runs/transient/a/r2)", "[no 0/1](../runs/transient/b/r3)"
+    assert row == f"| Automatic retries | {a} | {b} |"
