@@ -30,6 +30,8 @@ Versions:
 - ``orchbench.env/2``: adds ``schema`` and the optional ``system_version`` and ``notes``.
 - ``orchbench.env/3``: adds the optional ``central_view`` (where the system shows a failure)
   and ``clock`` (schedule interval, clock speed, which waits are compressed).
+- ``orchbench.env/4``: adds the optional ``card`` (the profile's configuration card,
+  ``orchbench.card``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 RUN = "orchbench.run"
 ENV = "orchbench.env"
 RUN_VERSION = 6
-ENV_VERSION = 3
+ENV_VERSION = 4
 RUN_SCHEMA = f"{RUN}/{RUN_VERSION}"
 ENV_SCHEMA = f"{ENV}/{ENV_VERSION}"
 
@@ -178,6 +180,7 @@ class EnvRecord(_Model):
     notes: list[str] | None = None
     central_view: str | None = None
     clock: dict[str, Any] | None = None
+    card: dict[str, str] | None = None
 
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -249,6 +252,11 @@ def _env_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema": f"{ENV}/3"}
 
 
+def _env_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """env/4 added ``card``; an older file did not record one."""
+    return {**data, "schema": f"{ENV}/4"}
+
+
 # (format, version) -> the step that turns a file of that version into the next version.
 MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 1): _run_1_to_2,
@@ -258,6 +266,7 @@ MIGRATIONS: dict[tuple[str, int], Migration] = {
     (RUN, 5): _run_5_to_6,
     (ENV, 1): _env_1_to_2,
     (ENV, 2): _env_2_to_3,
+    (ENV, 3): _env_3_to_4,
 }
 CURRENT = {RUN: RUN_VERSION, ENV: ENV_VERSION}
 # The version of a file with no ``schema`` key (env.json had none before /2).

@@ -203,7 +203,8 @@ def env_info(repo: Path, runner: Any, fired: dict[str, Any] | None = None) -> di
     ``system_version`` (``"apache-airflow 3.3.2"``) and ``notes``, the caveats the report
     lists for its runs. ``fired``: who fired the run's dates (``scheduling``: harness or
     system, ``fired_by``, ``day_s``: real seconds per simulated day on a real-clock
-    schedule), recorded in ``clock``."""
+    schedule), recorded in ``clock``. ``card``: the profile's configuration card
+    (``Runner.card``)."""
     from orchbench.plugins import of_runner
     from orchbench.runner import SCHEDULE_INTERVAL_S
 
@@ -228,6 +229,7 @@ def env_info(repo: Path, runner: Any, fired: dict[str, Any] | None = None) -> di
         "system_version": plugin.system_version(versions) if plugin else None,
         "notes": plugin.notes_for(runner.profile, settings) if plugin else [],
         "central_view": plugin.central_view if plugin else None,
+        "card": runner.card(),
         "clock": {
             "schedule_interval_s": SCHEDULE_INTERVAL_S,
             "speed": runner.clock_speed,

@@ -442,3 +442,9 @@ class Runner:
     def settings(self) -> dict[str, Any]:
         """The profile's concrete settings, for env.json."""
         return {}
+
+    def card(self) -> dict[str, str]:
+        """The profile's configuration card (``orchbench.card.ASPECTS`` -> a short phrase),
+        built from the configuration the adapter starts the system with; for env.json's
+        ``card`` and the report's configuration cards. Empty: every aspect not declared."""
+        return {}

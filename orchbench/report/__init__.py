@@ -45,6 +45,7 @@ def build_blocks(
     blocks += sections.capability_section(runs, out)
     blocks += sections.scheduler_section(runs)
     blocks += sections.deployments_section(runs)
+    blocks += sections.cards_section(runs)
     if old is not None:
         blocks += sections.compare_section(compare(runs, old), versions(runs), versions(old))
     blocks += sections.scenario_sections(runs, out)

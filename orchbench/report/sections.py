@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchbench.card import ASPECTS, NOT_DECLARED
 from orchbench.claims import CLAIMS
 from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
@@ -115,6 +116,26 @@ def glance_section(runs: pd.DataFrame, out: Path) -> list[Block]:
             "its latest run."
         ),
         Table(["claim", *runners], rows, classes),
+    ]
+
+
+def cards_section(runs: pd.DataFrame) -> list[Block]:
+    """One configuration card per runner x profile, from the latest run's env.json."""
+    rows: list[list[str | Link]] = []
+    for (runner, profile), g in runs.groupby(["runner", "profile"], sort=True):
+        card = load_env(g.sort_values("run_id")["run_dir"].iloc[-1]).get("card") or {}
+        rows.append([runner, str(profile), *(card.get(a) or NOT_DECLARED for a in ASPECTS)])
+    if not rows:
+        return []
+    legend = "; ".join(f"`{a}`: {what}" for a, what in ASPECTS.items())
+    return [
+        Heading("Configuration cards"),
+        Para(
+            "How each runner x profile was set up, as the runner recorded it in its latest "
+            f"run's env.json (`orchbench/card.py`): {legend}. `{NOT_DECLARED}`: the runner "
+            "recorded nothing for that aspect."
+        ),
+        Table(["runner", "profile", *ASPECTS], rows),
     ]
 
 

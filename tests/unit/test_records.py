@@ -55,8 +55,8 @@ def test_env_json_v1_without_schema_loads_through_its_migration() -> None:
     raw = json.loads((V1_RUN / "env.json").read_text())
     assert "schema" not in raw
     env = read_env(V1_RUN / "env.json")
-    assert env.schema_id == "orchbench.env/3"
-    assert records.as_dict(env) == {"schema": "orchbench.env/3", **raw}
+    assert env.schema_id == "orchbench.env/4"
+    assert records.as_dict(env) == {"schema": "orchbench.env/4", **raw}
     assert env.system_version is None and env.notes is None
 
 
@@ -80,7 +80,7 @@ def test_an_unknown_version_is_refused_with_its_name(tmp_path: Path, name: str) 
     read = read_run if name == "run.json" else read_env
     with pytest.raises(SchemaError) as e:
         read(path)
-    readable = "/1, /2, /3, /4, /5, /6" if name == "run.json" else "/1, /2, /3"
+    readable = "/1, /2, /3, /4, /5, /6" if name == "run.json" else "/1, /2, /3, /4"
     assert str(e.value) == (
         f"{path}: schema {fmt}/0 is not supported (this orchbench reads {fmt}{readable})"
     )
@@ -137,7 +137,7 @@ def test_writing_a_migrated_record_keeps_the_layout_of_existing_fields(tmp_path:
     records.write_record(tmp_path / "env.json", env)
     env_text = (V1_RUN / "env.json").read_text()
     assert (tmp_path / "env.json").read_text() == env_text.replace(
-        "{\n", '{\n  "schema": "orchbench.env/3",\n', 1
+        "{\n", '{\n  "schema": "orchbench.env/4",\n', 1
     )
 
 

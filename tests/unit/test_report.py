@@ -248,3 +248,25 @@ def test_seconds_read_at_a_glance_and_keep_their_sign() -> None:
 
     got = [seconds(v) for v in (0, 0.00186, 0.0283, 1, 1.5, 4.644, 15, 29.74, 376.4, -0.002, -2.5)]
     assert got == ["0", "<0.01", "0.03", "1", "1.5", "4.64", "15", "29.7", "376", ">-0.01", "-2.5"]
+
+
+def test_configuration_cards_show_what_each_runner_recorded(tmp_path: Path) -> None:
+    """One row per runner x profile from the latest run's env.json card; an aspect the
+    runner did not record reads "not declared", never a guess."""
+    from orchbench.card import ASPECTS, NOT_DECLARED
+
+    res = tmp_path / "results" / "runs"
+    old = _run(res, "clean", "sys", "r1", "completed", faults=0)
+    new = _run(res, "clean", "sys", "r2", "completed", faults=0)
+    bare = _run(res, "clean", "bare", "r3", "completed", faults=0)
+    for d, card in ((old, {"executor": "old"}), (new, {"executor": "threads", "retries": "3"})):
+        (d / "env.json").write_text(json.dumps({"schema": "orchbench.env/4", "card": card}))
+    (bare / "env.json").write_text(json.dumps({"schema": "orchbench.env/3"}))
+    md = (build_report(res, tmp_path / "results" / "report") / "report.md").read_text()
+    table = md.split("## Configuration cards")[1].split("\n## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| " + " | ".join(["runner", "profile", *ASPECTS]) + " |"
+    cells = {r.split(" | ")[0].removeprefix("| "): r.strip("| ").split(" | ") for r in rows[1:]}
+    want = {a: NOT_DECLARED for a in ASPECTS} | {"executor": "threads", "retries": "3"}
+    assert cells["sys"][2:] == list(want.values())
+    assert set(cells["bare"][2:]) == {NOT_DECLARED}
