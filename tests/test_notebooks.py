@@ -21,6 +21,14 @@ def test_there_are_five_notebooks() -> None:
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
+# What each notebook's executed outputs must show (issue 30: the metrics people read)
+SHOWN = {
+    "03": ("alerted", "alert_production_s", "visible", "lineage_native", "lineage_practiced"),
+    "04": ("lineage_native", "lineage_practiced"),
+    "05": ("alerted", "visible"),
+}
+
+
 @pytest.fixture(scope="module")
 def nb_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("nb") / "work"
@@ -52,3 +60,11 @@ def test_notebook_runs_without_error(
     ]
     assert errors == []
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    shown = " ".join(
+        str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+    missing = [k for k in SHOWN.get(notebook.stem[:2], ()) if k not in shown]
+    assert missing == [], f"{notebook.stem}'s outputs do not show {missing}"

@@ -37,7 +37,16 @@ HEATMAPS: dict[str, tuple[str, str, bool]] = {
     ),
     "human_actions": ("Interventions", "operator decisions during recovery", False),
     "bad_model_deployed": ("Bad model deployed", "fraction of runs", False),
-    "lineage_completeness": ("Lineage completeness", "fraction of facts recorded", True),
+    "lineage_native": (
+        "Lineage, native",
+        "fraction of facts the system records with no lineage code of ours",
+        True,
+    ),
+    "lineage_practiced": (
+        "Lineage, practiced",
+        "fraction of facts recorded with what its users add (hashes, metadata)",
+        True,
+    ),
     "total_wall_s": ("Wall time", "s for the whole run", False),
 }
 
