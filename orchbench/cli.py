@@ -8,6 +8,7 @@ stderr naming the problem and a non-zero exit, with nothing written to ``results
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -233,6 +234,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_lineage(args: argparse.Namespace) -> int:
+    """``orchbench.lineage_events`` of one run directory, one event per line; every event
+    is checked against the shipped OpenLineage spec first, and nothing is written if one
+    breaks it."""
+    from orchbench import lineage_events
+
+    run_dir = Path(args.run_dir)
+    for name in ("run.json", "native.jsonl"):
+        if not (run_dir / name).is_file():
+            _fail(f"{run_dir}: no {name} (not a run directory of orchbench run or bench)")
+    try:
+        made = lineage_events.export_run(run_dir, native=args.native)
+    except (SchemaError, ValueError) as e:
+        _fail(f"{run_dir}: {e}")
+    problems = [p for ev in made.events for p in lineage_events.validate(ev)]
+    if problems:
+        _fail("\n".join(f"event breaks the OpenLineage spec: {p}" for p in problems), 1)
+    text = "".join(json.dumps(ev, sort_keys=True) + "\n" for ev in made.events)
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    else:
+        sys.stdout.write(text)
+    note = f"; {made.untimed} record(s) without a time left out" if made.untimed else ""
+    print(f"{len(made.events)} OpenLineage events from {run_dir}{note}", file=sys.stderr)
+    return 0
+
+
 def cmd_scale(args: argparse.Namespace) -> int:
     """Cost-growth points (``orchbench.scale``); prints each point directory. First removes
     the temporary directories a killed harness left in ``--out``."""
@@ -367,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--profile", default="default")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser(
+        "export-lineage", help="a run's native trace as OpenLineage RunEvents (JSON lines)"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="file to write (default: standard output)")
+    p.add_argument(
+        "--native",
+        action="store_true",
+        help="only what the system records with no lineage code of ours (lineage_native)",
+    )
+    p.set_defaults(func=cmd_export_lineage)
     p = sub.add_parser("report", help="build the report (default results/report) from runs")
     p.add_argument("results", nargs="?", default="results/runs")
     p.add_argument("--out", default=None)

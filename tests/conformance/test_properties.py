@@ -158,3 +158,20 @@ def test_unsupported_scheduler_fault_is_refused_before_anything_starts(
     assert Journal.load(d / "journal.jsonl").attempts == []
     ran = [r for r in read_trace(d / "native.jsonl") if r["kind"] in ("task_attempt", "run_state")]
     assert ran == []
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_the_native_trace_exports_as_valid_openlineage(conformance: Bench, runner: str) -> None:
+    """``orchbench export-lineage`` of the schema_break run: events of every attempt the
+    system recorded, each valid against the shipped OpenLineage spec, in both views."""
+    from orchbench.lineage_events import export_run, validate
+
+    d, _ = completed(conformance, runner, "schema_break")
+    attempts = [r for r in read_trace(d / "native.jsonl") if r["kind"] == "task_attempt"]
+    for native in (False, True):
+        made = export_run(d, native=native)
+        assert made.events, runner
+        assert [p for e in made.events for p in validate(e)] == []
+    starts = [e for e in export_run(d).events if e["eventType"] == "START"]
+    timed = [r for r in attempts if r.get("start_ns") is not None or r.get("end_ns") is not None]
+    assert len(starts) == len(timed)
