@@ -18,6 +18,8 @@ Mapping (OpenLineage spec 2-0-2, built with ``openlineage-python``):
   a hash; outputs go on the terminal event only;
 - ``parent``: the system's run of the date (``run``, else the date) as a run of the job
   ``daily_retraining``; a ``run_state`` record becomes that parent run's own event;
+- ``nominalTime`` run facet: the logical date the system ran the attempt for (its
+  ``nominalStartTime``, midnight UTC of the date);
 - ``sourceCodeLocation`` job facet with ``version`` = the recorded ``code_version``;
 - ``model_lineage`` and ``deployment`` records become events of the jobs
   ``daily_retraining.model_lineage`` (training data in, model out) and
@@ -41,6 +43,7 @@ from typing import Any
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     dataset_version_dataset,
+    nominal_time_run,
     parent_run,
     source_code_location_job,
 )
@@ -179,9 +182,14 @@ def _attempt_events(
     start, end = r.get("start_ns"), r.get("end_ns")
     if start is None and end is None:
         return None
+    facets: dict[str, Any] = {"parent": _parent(namespace, run_key, r)}
+    if r.get("logical_date"):
+        facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
+            nominalStartTime=f"{r['logical_date']}T00:00:00Z"
+        )
     run = Run(
         runId=_uuid(run_key, r.get("run"), r.get("logical_date"), r.get("step"), i),
-        facets={"parent": _parent(namespace, run_key, r)},
+        facets=facets,
     )
     job_facets = {}
     if r.get("code_version"):

@@ -44,6 +44,7 @@ def test_each_attempt_is_a_start_and_its_end_under_the_run_of_its_date() -> None
     assert written["name"] == "/w/f.parquet"
     assert written["facets"]["version"]["datasetVersion"] == "cd" * 32
     assert done["job"]["facets"]["sourceCodeLocation"]["version"] == "v2"
+    assert done["run"]["facets"]["nominalTime"]["nominalStartTime"] == "2026-01-01T00:00:00Z"
     parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in made.events[:6]}
     assert parents == {made.events[6]["run"]["runId"]}  # one run of the date, r1
     assert made.events[0]["run"]["runId"] == made.events[1]["run"]["runId"]
