@@ -28,7 +28,9 @@ HEADER = [
 
 
 def _num(df: pd.DataFrame, key: str) -> pd.Series:
-    return pd.to_numeric(df.get(key, pd.Series(dtype=float)), errors="coerce")
+    """``df[key]`` as numbers, on ``df``'s index (all NaN when no run has the column, so
+    it still selects rows of ``df``)."""
+    return pd.to_numeric(df.get(key, pd.Series(index=df.index, dtype=float)), errors="coerce")
 
 
 def _wall(df: pd.DataFrame, real: str, prod: str) -> str:

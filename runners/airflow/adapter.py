@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.card import short_class, source_keyword, source_strings
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
 from orchbench.runner import (
@@ -45,9 +46,9 @@ from orchbench.runner import (
 )
 from orchbench.workflow.spec import STEP_NAMES
 from runners.airflow.api import APIError, q
-from runners.airflow.modes import ENV_URL, Deployment, mode_for
+from runners.airflow.modes import ENV_URL, CeleryStack, Deployment, LocalStack, mode_for
 from runners.airflow.native import SENSOR, Collector
-from runners.airflow.stack import DAGS_SRC
+from runners.airflow.stack import CELERY_CONCURRENCY, CELERY_WORKERS, DAGS_SRC, PROFILES
 
 log = logging.getLogger("orchbench")
 
@@ -63,6 +64,9 @@ FINISHED = ("success", "failed")
 # in days (``day_s``): the scheduler creates a due run within a loop or two (~1 s).
 SETTLE_DAYS = 2.0
 RUNNER_ARTIFACTS = "airflow"
+DAG_FILE = DAGS_SRC / "orchbench_retrain.py"  # the pipeline (read, never imported, here)
+IDLE_SLEEP = "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"
+DB_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL (fsync off)"}
 KEY_PACKAGES = (
     "apache-airflow",
     "apache-airflow-core",
@@ -536,6 +540,39 @@ class AirflowRunner(Runner):
                 if line.startswith("version_info"):
                     out["python"] = line.split("=", 1)[1].strip()
         return dict(sorted(out.items()))
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from the mode this adapter starts (executor, metadata DB,
+        celery workers), the profile's Airflow settings (``stack.PROFILES``) and the DAG
+        file's own configuration (its ``FailFastOn`` classes, ``max_active_runs``)."""
+        mode = self.mode
+        idle = PROFILES.get(self.profile, {}).get(IDLE_SLEEP)
+        scheduler = "Airflow scheduler" + (f" (idle sleep {idle} s)" if idle else "")
+        if isinstance(mode, CeleryStack):
+            executor = (
+                f"{mode.executor}: {CELERY_WORKERS} workers x concurrency "
+                f"{CELERY_CONCURRENCY}, Redis broker"
+            )
+            slots = f"{CELERY_WORKERS * CELERY_CONCURRENCY} celery slots"
+        elif isinstance(mode, LocalStack):
+            executor = f"{mode.executor}: a process per task try"
+            slots = "[core] parallelism as installed"
+        else:
+            executor, slots = "as the remote deployment is configured", "executor slots as deployed"
+        database = DB_NAMES.get(getattr(mode, "metadata_db", ""), "the remote deployment's")
+        not_retried = "/".join(short_class(c) for c in source_strings(DAG_FILE, "NOT_TRANSIENT"))
+        runs = source_keyword(DAG_FILE, "max_active_runs")
+        return {
+            "scheduler": f"{scheduler}; harness-triggered, own timetable when scheduler-fired",
+            "executor": executor,
+            "database": f"{database} metadata DB",
+            "retries": "task retries/retry_delay from the scenario policy",
+            "timeouts": "execution_timeout from the policy (SIGALRM in the task)",
+            "fail_fast": f"retry_policy: no retry on {not_retried}",
+            "alerting": "on_failure_callback message to the alert sink, after the last try",
+            "caching": "none (clear-and-rerun re-runs the cleared task and downstream)",
+            "parallelism": f"max_active_runs={runs}; one task at a time (a chain); {slots}",
+        }
 
     def settings(self) -> dict[str, Any]:
         out = self.mode.settings()

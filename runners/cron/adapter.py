@@ -55,6 +55,7 @@ from orchbench.runner import (
     Runner,
     RunTimeout,
 )
+from orchbench.step import EX_DATAERR
 from orchbench.workflow.spec import STEP_NAMES, downstream_from
 from runners.cron import declared, native
 from runners.cron.schedule import CATCHUP, PIPELINE, SCHEDULES, Schedule
@@ -115,9 +116,13 @@ class CronRunner(Runner):
         one_minute = len(schedule.jobs) == 1  # one crontab minute: no gaps between jobs
         self.compressed = type(self).compressed[:1] if one_minute else type(self).compressed
 
-    def schedule_of(self, ctx: RunContext) -> Schedule:
-        """The crontab's schedule for this run: the profile's (naive cron adds nothing)."""
+    def crontab_schedule(self) -> Schedule:
+        """The crontab's schedule: the profile's (naive cron adds nothing)."""
         return SCHEDULES[self.profile]
+
+    def schedule_of(self, ctx: RunContext) -> Schedule:
+        """The crontab's schedule for this run: the same in every scenario."""
+        return self.crontab_schedule()
 
     def fired_by(self, ctx: RunContext) -> str:
         """Cron's daemon fires every date, whatever the scenario: ``run_date`` starts it on
@@ -194,6 +199,33 @@ class CronRunner(Runner):
         except OSError:
             out["runner_python"] = "missing"
         return out
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from its crontab schedule (``schedule.SCHEDULES``), the
+        variant's scripts and what the class sets (``mailto``, ``stall_s``); the naive
+        scripts retry, time out, skip and lock nothing."""
+        sched = self.crontab_schedule()
+        steps = [j for j in sched.jobs if sched.steps_of(j)]
+        last = sched.offsets_min[steps[-1]] - sched.offsets_min[steps[0]]
+        if steps == [PIPELINE]:
+            lines = f"one crontab entry ({PIPELINE}.sh)"
+        else:
+            lines = f"{len(steps)} crontab lines at fixed minutes (+0..+{last})"
+        catchup = f" + {CATCHUP}.sh" if CATCHUP in sched.jobs else ""
+        stall = f" (the harness ends a day stalled {self.stall_s:g} s)" if self.stall_s else ""
+        return {
+            "scheduler": f"cron daemon per day: {lines}{catchup}, clock x{sched.speed:g}",
+            "executor": f"{self.variant} bash job -> python -m orchbench.step, own namespace",
+            "database": "none: fixed current/ files, logs appended",
+            "retries": "none: each job runs once at its minute",
+            "timeouts": f"none: a hung job stays{stall}",
+            "fail_fast": "none: nothing retried, and the later jobs run on anyway",
+            "alerting": "none: no MAILTO, job output appended to log files"
+            if self.mailto is None
+            else f"MAILTO={self.mailto}",
+            "caching": "none: every job runs every day",
+            "parallelism": "one date at a time; a slow job can overlap the next slot",
+        }
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -468,7 +500,7 @@ class HardenedCronRunner(CronRunner):
     mailto = ALERT_TO
     stall_s = None  # its jobs sleep between retries and wait on flock: timeout decides
 
-    def schedule_of(self, ctx: RunContext) -> Schedule:
+    def crontab_schedule(self) -> Schedule:
         """The profile's schedule with the catch-up entry, in every scenario: the team's
         crontab does not change with what goes wrong. A date that failed is re-run the
         next morning too (it lacks its success marker), as the job is written."""
@@ -504,6 +536,26 @@ class HardenedCronRunner(CronRunner):
 
     def job_command(self, ctx: RunContext, step: str) -> str:
         return shlex.quote(str(self.script(step)))  # the script logs; cron mails failures
+
+    def card(self) -> dict[str, str]:
+        """The naive card with what ``lib.sh`` adds: markers, flock, the policy's retries
+        and timeout, exit ``EX_DATAERR`` not retried, MAILTO; the catch-up entry."""
+        one_script = PIPELINE in self.crontab_schedule().jobs
+        return {
+            **super().card(),
+            "database": "none: success marker files per date and step",
+            "retries": "lib.sh: RETRIES, RETRY_DELAY_S from the scenario policy",
+            "timeouts": "timeout --kill-after=5 STEP_TIMEOUT_S (the policy's timeout_s)",
+            "fail_fast": f"exit {EX_DATAERR} (ValidationFailed/CanaryCheckFailed) not retried",
+            "alerting": f"MAILTO={self.mailto}: cron mails a failed job's report",
+            "caching": "success markers: a done step is skipped (rerun.sh --from clears)",
+            "parallelism": "one date at a time; "
+            + (
+                f"{PIPELINE}.sh runs the steps in sequence"
+                if one_script
+                else "flock: a job waits while its upstream runs"
+            ),
+        }
 
     def settings(self) -> dict[str, Any]:
         return {

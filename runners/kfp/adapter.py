@@ -59,11 +59,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench import journal as jr
+from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.policy import DEFAULT_POLICY, Policy
 from orchbench.procs import group_pids, kill_group, venv_versions
 from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
+from orchbench.workflow.spec import STEP_NAMES
 from runners.kfp import native
 
 ENV_PYTHON = "ORCHBENCH_KFP_PYTHON"
@@ -75,6 +77,8 @@ DRIVER = "kfp-local-driver"  # what a scheduler_crash kills
 POLL_S = 0.1
 SOURCES = ("pipeline.py", "task.py", "__main__.py")
 GPU_PROFILE = "gpu-request"
+# the pipeline, read (never imported) for the card: it imports kfp
+PIPELINE_FILE = Path(__file__).resolve().parent / "pipeline.py"
 # System-scheduled runs (``fired_by``): kfp.local has no scheduler, so cron fires the
 # submission, from one crontab entry at a fixed minute. One fresh daemon per simulated day
 # on a libfaketime clock (``orchbench.crond``), started CRON_LEAD_IN_S fake seconds before
@@ -105,6 +109,7 @@ class KfpRunner(Runner):
     runner_faults = frozenset({"scheduler_crash"})
 
     base_image: str | None = None  # None: the spec's default image (unused by SubprocessRunner)
+    timeout_kill: ClassVar[str] = "SIGKILLs a hung task's processes"  # the card's timeouts
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -194,6 +199,47 @@ class KfpRunner(Runner):
             wanted = ("kfp", "kfp-pipeline-spec", "numpy", "pandas", "pandera", "scikit-learn")
             self._versions = venv_versions(self.python(), wanted)
         return self._versions
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from the pipeline's own constants (``pipeline.py``: cached
+        steps, the exit task, the accelerator request of ``gpu-request``), the cron entry
+        that fires scheduled dates, and what the adapter does that KFP does not (the
+        timeout kill)."""
+        cached = source_literal(PIPELINE_FILE, "CACHED")
+        uncached = [s for s in STEP_NAMES if s not in cached]
+        executor = self.task_executor()
+        timeouts = f"none in KFP: the harness {self.timeout_kill} (harness help)"
+        if self.host:
+            scheduler = "harness submits each date to the cluster's KFP API"
+            executor = "the cluster's KFP backend (kfp.Client runs)"
+            database = "the cluster's KFP backend"
+            timeouts = "none in the KFP spec (the harness kills local tasks only)"
+        else:
+            at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+            scheduler = f"none in kfp.local: harness submits; cron '{at}' when scheduler-fired"
+            database = "none: kfp.local keeps no database (pipeline_root files)"
+        if self.profile == GPU_PROFILE:
+            gpu = source_literal(PIPELINE_FILE, "TRAIN_ACCELERATOR")
+            executor += f"; train requests {gpu['accelerator_type']} x{gpu['accelerator_limit']}"
+            executor += "" if self.host else " (not enforced)"
+        return {
+            "scheduler": scheduler,
+            "executor": executor,
+            "database": database,
+            "retries": "set_retry(retries, backoff retry_delay_s) from the scenario policy",
+            "timeouts": timeouts,
+            "fail_fast": "none: set_retry has no condition (bad data is retried)",
+            "alerting": (
+                f"dsl.ExitHandler task {source_literal(PIPELINE_FILE, 'ALERT_TASK')} "
+                "to the alert sink; none if the driver dies"
+            ),
+            "caching": f"KFP cache on {', '.join(cached)}; off: {', '.join(uncached)}",
+            "parallelism": "one submission (date) at a time; tasks in sequence (a chain)",
+        }
+
+    def task_executor(self) -> str:
+        """Where each task runs (the card's executor)."""
+        return "SubprocessRunner(use_venv=False): a process per task"
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -68,6 +68,7 @@ class KfpDockerRunner(KfpRunner):
     name = "kfp-docker"
     system = "KFP (local DockerRunner)"
     description = "the kfp pipeline on kfp.local.DockerRunner: one container per task"
+    timeout_kill = "docker-kills a hung task's container"
 
     def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
         super().__init__(profile, repo_root)
@@ -239,6 +240,9 @@ class KfpDockerRunner(KfpRunner):
         v = dict(super().versions())
         v["docker"] = self._docker_version
         return v
+
+    def task_executor(self) -> str:
+        return "DockerRunner: a container per task, no network; harness sets memory limit"
 
     def settings(self) -> dict[str, Any]:
         s = super().settings()

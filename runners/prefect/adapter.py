@@ -55,6 +55,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.card import short_class, source_keyword, source_strings
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
 from orchbench.runner import (
@@ -67,7 +68,15 @@ from orchbench.runner import (
     Runner,
 )
 from runners.prefect import clock, native, scheduled
-from runners.prefect.modes import ENV_API_URL, Mode, clock_path, mode_for
+from runners.prefect.modes import (
+    ENV_API_URL,
+    LocalServer,
+    Mode,
+    PoolStack,
+    RemotePool,
+    clock_path,
+    mode_for,
+)
 from runners.prefect.pool import DEPLOYMENT, POOL, WORKER_LIMIT, WORKERS
 from runners.prefect.server import Api, PrefectServer
 
@@ -155,6 +164,12 @@ and the run directory; nothing else is needed on the server.
 
 
 SCHEDULER_SETTING = "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"
+# The flow's options as env.json and the card state them (flow.py sets them)
+TASK_OPTIONS = "retries/retry_delay_seconds/timeout_seconds from the scenario policy"
+CACHE = "input file content (register, canary: no cache); results persisted as JSON"
+# The pipeline's files, read (never imported) for the card: they import prefect
+FLOW_FILE = Path(__file__).resolve().parent / "flow.py"
+SERVE_FILE = Path(__file__).resolve().parent / "__main__.py"
 # System-scheduled mode. One simulated day: DAY_S real seconds (measured: see the README).
 # The first date fires SCHEDULE_LEAD_S after the schedule is installed: the serve process
 # starts and registers the deployment with its schedule, and the server's recent-
@@ -223,12 +238,61 @@ class PrefectRunner(Runner):
             "profile": self.profile,
             "server_env": {**BASE_SERVER_ENV, **prof["server"]},
             "client_env": dict(prof["client"]),
-            "task_options": "retries/retry_delay_seconds/timeout_seconds from the scenario policy",
-            "cache": "input file content (register, canary: no cache); results persisted as JSON",
+            "task_options": TASK_OPTIONS,
+            "cache": CACHE,
             "server": dict(self.server_info),
         }
         out.update(self.mode.settings())
         return out
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from its mode (``modes.py``: served deployment, process
+        pool, bare script), the profile's server settings (``PROFILES``) and the flow's
+        own options (``flow.py``: ``NOT_TRANSIENT``; the scheduled deployment's
+        ``concurrency_limit``)."""
+        mode = self.mode
+        scheduler_off = PROFILES[self.profile]["server"].get(SCHEDULER_SETTING) == "false"
+        runs = "one flow run at a time"
+        if isinstance(mode, LocalServer):
+            scheduler = "harness starts each date's flow process; no deployment schedule"
+            executor = "a bare python script per date, unsupervised"
+            alerting = "task on_failure hook to the alert sink; no on_crashed (no supervisor)"
+        else:
+            if scheduler_off:
+                scheduler = "harness creates flow runs; scheduler service off in this profile"
+            elif os.environ.get(ENV_API_URL):
+                scheduler = "harness creates flow runs; no schedule on a remote server"
+            else:
+                scheduler = "harness creates flow runs; scheduler service when scheduler-fired"
+                limit = source_keyword(SERVE_FILE, "concurrency_limit")
+                runs += f" (concurrency_limit={limit} when scheduled)"
+            if isinstance(mode, RemotePool):
+                executor = "the remote process pool's workers, flow run subprocess"
+            elif isinstance(mode, PoolStack):
+                executor = (
+                    f"process pool: {WORKERS} workers --limit {WORKER_LIMIT}, flow run subprocess"
+                )
+            else:
+                executor = "flow.serve() process: a subprocess per flow run"
+            alerting = "task on_failure and flow on_crashed hooks to the alert sink"
+        if os.environ.get(ENV_API_URL):
+            database = "the remote server's"
+        elif isinstance(mode, PoolStack) and not isinstance(mode, RemotePool):
+            database = "PostgreSQL (fsync off), the server's"
+        else:
+            database = "SQLite (the server's, in PREFECT_HOME)"
+        not_retried = "/".join(short_class(c) for c in source_strings(FLOW_FILE, "NOT_TRANSIENT"))
+        return {
+            "scheduler": scheduler,
+            "executor": f"{executor}; tasks in the flow's main thread",
+            "database": database,
+            "retries": "task retries/retry_delay_seconds from the scenario policy",
+            "timeouts": "task timeout_seconds from the policy (SIGALRM in the flow thread)",
+            "fail_fast": f"retry_condition_fn: no retry on {not_retried}",
+            "alerting": alerting,
+            "caching": f"task cache on {CACHE}",
+            "parallelism": f"{runs}; tasks in sequence",
+        }
 
     # --- services -----------------------------------------------------------------------
 

@@ -189,6 +189,22 @@ def test_the_scheduler_table_pools_only_scheduler_fired_runs(tmp_path: Path) -> 
     assert k["fired by"] == "cron" and k["missed dates produced without intervention"] == "0/2"
 
 
+def test_the_scheduler_table_takes_scheduler_fired_runs_without_scheduler_faults(
+    tmp_path: Path,
+) -> None:
+    """cron fires even a clean run's dates: with no missed, late or crashed date among
+    the runs (no such column at all), its row is dashes, not a crash."""
+    from orchbench.report.scheduler import scheduler_table
+
+    res = tmp_path / "runs"
+    _fired(_run(res, "clean", "c", "r1", "completed"), "cron")
+    _run(res, "clean", "h", "r2", "completed")  # harness-fired
+    t = scheduler_table(load_runs(res)).set_index("runner")
+    assert list(t.index) == ["c"]
+    assert t.loc["c", "missed dates produced without intervention"] == "–"
+    assert t.loc["c", "scheduler killed: the task in flight"] == "–"
+
+
 def test_the_first_section_is_claims_by_systems_with_the_figure(tmp_path: Path) -> None:
     """The report opens on the glance table: the verdict and ``k/n``, the runs that pass
     the rule each on their own (one of two here: partial), linked to the latest run."""
