@@ -8,7 +8,20 @@ PLUGINS = (
         name="metaflow",
         system="Metaflow (local runtime)",
         description="a Metaflow flow: @retry, @timeout, a switch as the gate, @exit_hook alert",
-        capabilities=frozenset(),
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",  # @retry
+                "stops_on_schema_break",
+                "alerts_on_failure",  # @exit_hook(on_error=...) into the alert sink
+                "recovers_from_hang",  # @timeout raises in the task, @retry runs it again
+                "recovers_from_crash",  # the runtime retries a task whose process died
+            }
+        ),
+        # not fails_fast_on_bad_data: @retry has no condition, validate is retried
+        # not survives_scheduler_crash: a killed runtime is restarted by nobody (cron
+        # never re-fires a passed minute); the operator resumes the run
+        # not catches_up_missed_days: no scheduler of its own, cron has no catch-up
         adapter=".adapter:MetaflowRunner",
         profiles=("default",),
         version_key="metaflow",

@@ -4,14 +4,16 @@ Everything here is what Metaflow's Client API shows its users (``central_view``)
 record is passive:
 
 - ``task_attempt`` per attempt of a workflow step: the state from the attempt's
-  ``attempt_ok`` metadata (``True``: success, ``False``: failed; none: ``running`` for the
-  last attempt of a run that never finished, ``unknown`` otherwise: a process killed
-  before it could say); a task ``resume`` cloned (``origin-task-id``) is ``cached``, with
-  its ``origin_run``; times from the ``attempt`` and ``attempt_ok``/``attempt-done``
-  metadata; ``attempt`` is Metaflow's 0-based try number plus one. Inputs and outputs are
-  the files the flow kept as artifacts (``task.py``): their URIs are Metaflow artifacts,
-  their sha256 our hashing (``practiced``); ``artifacts`` maps each kept artifact to
-  Metaflow's own content hash (its artifact version).
+  ``attempt_ok`` metadata (``True``: success, ``False``: failed; none: ``crashed`` when
+  Metaflow started a later attempt, which its runtime does only after a failed one: the
+  process was killed before it could say; ``running`` for the last attempt of a run that
+  never finished, ``unknown`` otherwise); a task ``resume`` cloned (``origin-task-id``)
+  is ``cached``, with its ``origin_run``; times from the ``attempt`` and
+  ``attempt_ok``/``attempt-done`` metadata; ``attempt`` is Metaflow's 0-based try
+  number plus one. Inputs and outputs are the files the flow kept as artifacts
+  (``task.py``): their URIs are Metaflow artifacts, their sha256 our hashing
+  (``practiced``); ``artifacts`` maps each kept artifact to Metaflow's own content hash
+  (its artifact version).
 - ``skipped`` records for register and canary in a run whose switch took ``hold``.
 - ``run_state`` per run: ``success`` when Metaflow says successful; ``unknown`` otherwise
   (Metaflow marks a run finished only when its end step ran: a failed run and a run whose
@@ -54,7 +56,9 @@ def _state(line: dict[str, Any], last: bool, run_finished: bool) -> str:
     ok = _meta(line, "attempt_ok")
     if ok is not None:
         return "success" if str(ok["value"]) == "True" else "failed"
-    return "running" if last and not run_finished else "unknown"
+    if not last:  # the runtime started another attempt, which it does only after a failure
+        return "crashed"
+    return "running" if not run_finished else "unknown"
 
 
 def _attempt(line: dict[str, Any], last: bool, run: dict[str, Any]) -> list[dict[str, Any]]:
