@@ -25,7 +25,7 @@ PLUGINS = (
         adapter=".adapter:MetaflowRunner",
         profiles=("default",),
         version_key="metaflow",
-        cost_s=40,
+        cost_s=50,  # seconds per run: median of the 9 scenarios run 2026-12-06 01:03-01:13
         central_view="Metaflow Client API (Flow/Run/Step/Task: run and task states, attempts)",
         notes=(
             Note(
