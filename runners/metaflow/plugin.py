@@ -24,6 +24,7 @@ PLUGINS = (
         # not catches_up_missed_days: no scheduler of its own, cron has no catch-up
         adapter=".adapter:MetaflowRunner",
         profiles=("default",),
+        scale=".scale:MetaflowScale",
         version_key="metaflow",
         cost_s=50,  # seconds per run: median of the 9 scenarios run 2026-12-06 01:03-01:13
         central_view="Metaflow Client API (Flow/Run/Step/Task: run and task states, attempts)",
