@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchbench.journal import Journal
+from orchbench.scenario import load_scenario
 from orchbench.trace import read_trace
 from tests.conformance.bench import Bench
 
@@ -58,8 +58,8 @@ def test_schema_break_retries_validate_alerts_once_and_reruns(conformance: Bench
     before = [a for a in journal.attempts if a.logical_date == DAY2 and a.start_ns < fix]
     assert {a.step for a in before} == {"ingest", "validate"}  # nothing downstream ran
     validate = [a for a in before if a.step == "validate"]
-    policy = yaml.safe_load((out / "scenario.yaml").read_text())["policy"]
-    assert len(validate) == policy["retries"] + 1  # StepRetryConfig has no condition
+    policy = load_scenario(out / "scenario.yaml").policy
+    assert len(validate) == policy.retries + 1  # StepRetryConfig has no condition
     zenml = attempts(trace, DAY2, "validate")
     first = [r for r in zenml if r["run"] == runs(trace, DAY2)[0]["run"]]
     assert [r["zenml_status"] for r in first] == ["retried"] * (len(first) - 1) + ["failed"]
@@ -88,7 +88,11 @@ def test_hang_is_killed_by_the_harness_and_replayed(conformance: Bench) -> None:
     stuck, replay = runs(trace, DAY2)
     assert stuck["state"] == "running"  # ZenML never learns the process died
     assert replay["original_run"] == stuck["run"] and replay["state"] == "success"
-    replayed = {r["step"]: r["state"] for r in trace if r.get("run") == replay["run"]}
+    replayed = {
+        r["step"]: r["state"]
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] == replay["run"]
+    }
     assert {s for s, st in replayed.items() if st == "skipped"} == {
         "ingest",
         "validate",
