@@ -123,3 +123,16 @@ def test_nothing_written_to_home_or_the_checkout(conformance: Bench) -> None:
     conformance_run(conformance, "clean")
     assert not (REPO / ".zen").exists()
     assert not (Path.home() / ".config" / "zenml").exists()
+
+
+def test_crash_leaves_the_run_running_and_replay_finishes_it(conformance: Bench) -> None:
+    """The crash fault SIGKILLs the step's process, which on the local orchestrator is the
+    run's: ZenML retries nothing, no hook runs, the run and its step stay "running"."""
+    record, journal, trace, _ = conformance_run(conformance, "crash")
+    (crash,) = [f for f in journal.faults if f["kind"] == "crash"]
+    m = record["metrics"]
+    assert m["human_actions"] == 1 and m["alerted"] is False
+    stuck, replay = runs(trace, crash["logical_date"])
+    assert stuck["state"] == "running" and replay["original_run"] == stuck["run"]
+    mine = attempts(trace, crash["logical_date"], crash["step"])
+    assert [r["state"] for r in mine] == ["running", "success"]
