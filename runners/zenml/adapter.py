@@ -1,0 +1,424 @@
+"""The ``zenml`` runner: the dynamic pipeline of ``pipeline.py`` on ZenML's local
+orchestrator, one process per pipeline run.
+
+- One run per logical date: ``.venvs/zenml/bin/python -m runners.zenml run
+  --logical-date D`` in its own process group, cwd the checkout. ZenML's store (SQLite),
+  config and local artifact store live in the scenario run's ``work/zenml/config``
+  (``ZENML_CONFIG_PATH``); HOME points into ``work/zenml/home``; analytics off, no
+  dashboard. One store per scenario run: its cache, its runs, its model versions.
+- Timeouts: ZenML has no step timeout, and the local orchestrator runs every step in the
+  run's process. The adapter follows the run's console (``Step `X` has started.``) and,
+  when a step has run for the policy's ``timeout_s``, SIGKILLs the run's process group:
+  the only way to stop an in-process step. ZenML then records nothing more: the run and
+  the step stay "running". The kill is journaled (harness help ``timeout_kill``) and
+  written into the run's log. The date waits for the operator.
+- ``recover``: per date of the plan, ZenML's re-run after a fix, per its docs: when the
+  step to restart from did not succeed in the date's last run, ``replay`` that run with
+  ``skip_successful_steps=True`` (finished steps are skipped, their artifacts reused);
+  when it had succeeded (the fix changed what it read), a new run with caching off, since
+  a replay would skip it; a date with no run gets a new run; a plan that trusts the
+  cache (recovery action ``rerun_date``) gets a new run with caching on.
+- System-scheduled runs (``fired_by``: "cron"): the local orchestrator refuses schedules,
+  so cron fires the same command from a one-entry crontab, one ``orchbench.crond``
+  daemon per simulated day, exactly as the kfp runner does.
+- Scheduler-level faults: ``missed_days`` is the base runner's (no daemon on the down
+  dates, nothing catches up; the operator runs them). ``scheduler_crash`` is not
+  applicable: ZenML's local orchestrator has no scheduler process of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench import journal as jr
+from orchbench.contracts import RecoveryPlan
+from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
+from orchbench.procs import kill_group, venv_versions
+from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
+
+from .plugin import PLUGINS
+
+ENV_PYTHON = "ORCHBENCH_ZENML_PYTHON"
+MODULE = "runners.zenml"
+POLL_S = 0.1
+CRON = "cron"
+CRON_AT = dt.time(2, 0)  # the crontab entry: "0 2 * * *"
+CRON_SPEED = 60.0
+CRON_LEAD_IN_S = 30.0
+CRON_LEAD_IN = "the cron daemon's lead-in before the crontab entry's minute (libfaketime clock)"
+CRONTAB_COPY = "zenml-crontab.txt"
+CRON_LOG = "zenml-cron-daemon.log"
+HARNESS_KILL = "orchbench-harness: timeout killed the run of step"
+STARTED = re.compile(r"Step `(\w+)` has started\.")
+ENDED = re.compile(r"Step `(\w+)` has finished|Failed to run step `(\w+)`")
+TRACE_FILE = "zenml-native.jsonl"
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "ORCHBENCH_"))}
+
+
+class ZenmlRunner(Runner):
+    """ZenML 0.98: the dynamic pipeline on the local orchestrator, SQLite store per run."""
+
+    name: ClassVar[str] = PLUGINS[0].name
+    system: ClassVar[str] = PLUGINS[0].system
+    description: ClassVar[str] = PLUGINS[0].description
+    profiles: ClassVar[tuple[str, ...]] = PLUGINS[0].profiles
+
+    def __init__(self, profile: str = "default", repo_root: Path | None = None) -> None:
+        super().__init__(profile, repo_root)
+        self._driver: subprocess.Popen[bytes] | None = None
+        self._cron: CronDay | None = None
+        self._submissions: list[Path] = []
+        self._timeout_kills = 0
+        self._versions: dict[str, str] | None = None
+
+    # --- environment --------------------------------------------------------------------
+
+    def python(self) -> Path:
+        override = os.environ.get(ENV_PYTHON)
+        if override:
+            return Path(override)
+        return self.repo_root / ".venvs" / "zenml" / "bin" / "python"
+
+    def check_environment(self) -> None:
+        py = self.python()
+        if not os.access(py, os.X_OK):
+            raise EnvironmentMissing(f"{py} not found: run `make setup` (builds .venvs/zenml)")
+
+    def versions(self) -> dict[str, str]:
+        if self._versions is None:
+            wanted = ("zenml", "sqlalchemy", "numpy", "pandas", "pandera", "scikit-learn")
+            self._versions = venv_versions(self.python(), wanted)
+        return self._versions
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "orchestrator": "local (every step in the run's process)",
+            "store": "SQLite under the scenario run's work/zenml/config (ZENML_CONFIG_PATH)",
+            "caching": "on (ingest, validate, featurize, train); off (evaluate, register, canary)",
+            "retries": "StepRetryConfig(policy.retries, ceil(policy.retry_delay_s), backoff=1)",
+            "timeout": "enforced by the orchbench adapter (ZenML has no step timeout)",
+            "deploy_gate": "dynamic pipeline: if deploy.load(): register, canary",
+            "timeout_kills": self._timeout_kills,
+        }
+
+    def stop(self) -> None:
+        self.abort()
+
+    def abort(self) -> None:
+        if self._driver is not None:
+            kill_group(self._driver)
+            self._driver = None
+        if self._cron is not None:
+            self._cron.stop()
+            self._cron = None
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def zenml_dir(self, ctx: RunContext) -> Path:
+        return ctx.work / "zenml"
+
+    def zenml_env(self, ctx: RunContext) -> dict[str, str]:
+        """What every ZenML process of the run needs: the store, no analytics, no
+        dashboard, a HOME of its own, the policy."""
+        root = self.zenml_dir(ctx)
+        home = root / "home"
+        return {
+            "ZENML_CONFIG_PATH": str(root / "config"),
+            "ZENML_ANALYTICS_OPT_IN": "false",
+            "ZENML_AUTO_OPEN_DASHBOARD": "false",
+            "ZENML_ENABLE_RICH_TRACEBACK": "false",
+            "ZENML_LOGGING_COLORS_DISABLED": "true",
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "ORCHBENCH_ZENML_POLICY": ctx.scenario.policy.model_dump_json(),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _env(self, ctx: RunContext) -> dict[str, str]:
+        return {**_clean_env(), **ctx.step_env(), **self.zenml_env(ctx)}
+
+    def command(self, ctx: RunContext, logical_date: str, cache: bool = True) -> list[str]:
+        cmd = [str(self.python()), "-m", MODULE, "run", "--logical-date", logical_date]
+        return cmd if cache else [*cmd, "--no-cache"]
+
+    def replay_command(self, ctx: RunContext, logical_date: str) -> list[str]:
+        return [str(self.python()), "-m", MODULE, "replay", "--logical-date", logical_date]
+
+    def _new_log(self, ctx: RunContext, logical_date: str) -> Path:
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        n = len(self._submissions) + 1
+        log = ctx.logs / f"zenml-run-{n:02d}-{logical_date}.log"
+        self._submissions.append(log)
+        log.write_bytes(b"")
+        return log
+
+    def _submit(self, ctx: RunContext, logical_date: str, cmd: list[str]) -> int:
+        """One ZenML run (or replay) in its own process group; its exit code."""
+        if ctx.remaining() <= 0:
+            raise RunTimeout(f"deadline reached before the run for {logical_date}")
+        self.zenml_dir(ctx).mkdir(parents=True, exist_ok=True)
+        log = self._new_log(ctx, logical_date)
+        with log.open("ab") as out:  # O_APPEND: the harness's kill line is appended too
+            self._driver = subprocess.Popen(
+                cmd,
+                env=self._env(ctx),
+                cwd=self.repo_root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                steps = _Steps(log)
+                while True:
+                    rc = self._driver.poll()
+                    self._watch_steps(ctx, logical_date, steps, ended=rc is not None)
+                    if rc is not None:
+                        return rc
+                    self.watch(ctx, f"the ZenML run of {logical_date}")
+                    time.sleep(POLL_S)
+            finally:
+                kill_group(self._driver)  # nothing a run started may outlive it
+                self._driver = None
+
+    def _watch_steps(self, ctx: RunContext, logical_date: str, steps: _Steps, ended: bool) -> None:
+        """Follow the run's console; kill the run whose step has run for ``timeout_s``."""
+        steps.follow()
+        if ended:
+            return
+        timeout = ctx.scenario.policy.timeout_s
+        now = time.monotonic()
+        for step, since in list(steps.running.items()):
+            if now - since >= timeout:
+                self._kill_run(ctx, logical_date, step, timeout, steps.log)
+                steps.running.clear()
+                return
+
+    def _kill_run(
+        self, ctx: RunContext, logical_date: str, step: str, timeout: float, log: Path
+    ) -> None:
+        """SIGKILL the run's processes (the step runs inside them); journal and log that
+        the kill came from the harness."""
+        pids = self._run_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self._timeout_kills += 1
+        jr.harness_assist(
+            ctx.journal,
+            "timeout_kill",
+            f"killed the ZenML run of {logical_date} in {step} after {timeout:g} s",
+            logical_date=logical_date,
+            step=step,
+            pids=pids,
+            timeout_s=timeout,
+            by="orchbench harness (ZenML has no step timeout; the step runs in the run's process)",
+        )
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with log.open("a") as f:
+            f.write(f"{stamp} - {HARNESS_KILL} '{step}' after {timeout:g} s (pids {pids})\n")
+
+    def _run_pids(self) -> list[int]:
+        if self._driver is not None:
+            from orchbench.procs import group_pids
+
+            return list(group_pids(self._driver.pid))
+        if self._cron is not None and self._cron.sandbox is not None:
+            return [p for p in self._cron.sandbox.members() if _is_driver(p)]
+        return []
+
+    # --- hooks of the base runner's day loop --------------------------------------------
+
+    def prepare_days(self, ctx: RunContext) -> None:
+        self._submissions = []
+        self._timeout_kills = 0
+        self.compressed = (CRON_LEAD_IN,) if self.fired_by(ctx) != HARNESS else ()
+
+    def fired_by(self, ctx: RunContext) -> str:
+        """ZenML's local orchestrator refuses schedules ("does not support scheduling"):
+        on a system-scheduled run cron fires each date's run; otherwise the harness."""
+        return CRON if ctx.scheduling == SYSTEM else HARNESS
+
+    def run_date(self, ctx: RunContext, date: dt.date) -> None:
+        if self.fired_by(ctx) == HARNESS:
+            self._submit(ctx, date.isoformat(), self.command(ctx, date.isoformat()))
+        else:
+            self._cron_date(ctx, date)
+
+    # --- fired by cron (system-scheduled runs) ------------------------------------------
+
+    def crontab(self, ctx: RunContext, logical_date: str, log: Path) -> str:
+        """One entry at CRON_AT running the command the harness would run, its output
+        appended to the run's log; the entry's variables are the run's environment."""
+        cmd = self.command(ctx, logical_date)
+        i = cmd.index("--logical-date") + 1
+        line = (
+            f"cd {shlex.quote(str(self.repo_root))} && {shlex.join(cmd[:i])} "
+            f'"$LOGICAL_DATE" {shlex.join(cmd[i + 1 :])} >> {shlex.quote(str(log))} 2>&1'
+        )
+        env = {"LOGICAL_DATE": logical_date, **ctx.step_env(), **self.zenml_env(ctx)}
+        return render_crontab(env, {f"{CRON_AT.minute} {CRON_AT.hour} * * *": line})
+
+    def _cron_date(self, ctx: RunContext, date: dt.date) -> None:
+        """A fresh cron daemon on the date's clock fires the crontab's one entry; the day
+        ends when the job has ended. The adapter's step timeout watches the run's log."""
+        logical_date = date.isoformat()
+        fire = dt.datetime.combine(date, CRON_AT)
+        mailbox = self.zenml_dir(ctx) / "cron-mail" / "root"  # root's local mail
+        self.zenml_dir(ctx).mkdir(parents=True, exist_ok=True)
+        log = self._new_log(ctx, logical_date)
+        tab = self.crontab(ctx, logical_date, log)
+        (ctx.logs / CRONTAB_COPY).write_text(tab)
+        day = CronDay(
+            root=self.zenml_dir(ctx) / "cron" / f"day-{date}",
+            crontab=tab,
+            stub=mail_stub("root", mailbox, mailbox),
+            fake_start=fire - dt.timedelta(seconds=CRON_LEAD_IN_S),
+            speed=CRON_SPEED,
+            log=ctx.logs / CRON_LOG,
+            job_logs=[log],
+        )
+        steps = _Steps(log)
+
+        def poll() -> bool:
+            self.watch(ctx, None)
+            idle = day.sandbox is None or not day.sandbox.members()
+            self._watch_steps(ctx, logical_date, steps, ended=idle)
+            return False
+
+        self._cron = day
+        try:
+            day.start()
+            ended = day.wait_finished(fire, ctx.deadline, ctx.deadline, stop_if=poll)
+            assert day.sandbox is not None
+            start_ns, fired_ns = day.sandbox.started_at, day.real_time_of(fire)
+            self.compressed_wait(ctx, int(start_ns * 1e9), int(fired_ns * 1e9), CRON_LEAD_IN_S)
+        except DeadlineReached as e:
+            raise RunTimeout(f"{self.name}: {e}") from e
+        finally:
+            day.stop()
+            self._cron = None
+        with (ctx.logs / CRON_LOG).open("a") as f:
+            f.write(f"# orchbench: day {date} {ended}; daemon killed\n")
+
+    def stop_scheduler(self, ctx: RunContext) -> None:
+        self._cron_note(ctx, "the host is down: no cron daemon runs until it is back")
+
+    def start_scheduler(self, ctx: RunContext) -> None:
+        self._cron_note(ctx, "the host is back: cron runs again from the next date")
+
+    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
+        if self.fired_by(ctx) != HARNESS:
+            self._cron_note(ctx, f"day {date}: the host is down, no cron daemon runs")
+
+    def _cron_note(self, ctx: RunContext, text: str) -> None:
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        with (ctx.logs / CRON_LOG).open("a") as f:
+            f.write(f"# orchbench: {text}\n")
+
+    # --- recovery and the trace ---------------------------------------------------------
+
+    def recover(self, ctx: RunContext, plan: RecoveryPlan) -> None:
+        trace = self._trace(ctx) if plan else []
+        trusted = ctx.scenario.recovery.action == "rerun_date"
+        for logical_date, step in sorted(plan.restart_from.items()):
+            last = _last_state(trace, logical_date, step)
+            if trusted:
+                cmd = self.command(ctx, logical_date, cache=True)
+            elif last is None or last in ("success", "cached"):
+                # no run of the date, or the step had succeeded (its input changed): a
+                # replay would skip it, so a new run without the cache
+                cmd = self.command(ctx, logical_date, cache=last is None)
+            else:
+                cmd = self.replay_command(ctx, logical_date)
+            ctx.operator(shlex.join(["python", *cmd[1:]]))
+            self._submit(ctx, logical_date, cmd)
+
+    def _trace(self, ctx: RunContext) -> list[dict[str, Any]]:
+        """The native trace, read from ZenML's store with ``Client()`` in the ZenML venv
+        (``python -m runners.zenml.native``), plus the alert sink's messages."""
+        out = self.zenml_dir(ctx) / TRACE_FILE
+        if not (self.zenml_dir(ctx) / "config").exists():
+            return []
+        cmd = [str(self.python()), "-m", f"{MODULE}.native", "--out", str(out)]
+        done = subprocess.run(
+            cmd,
+            env=self._env(ctx),
+            cwd=self.repo_root,
+            capture_output=True,
+            text=True,
+            timeout=max(60.0, min(600.0, ctx.remaining())),
+        )
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        (ctx.logs / "zenml-native.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"reading ZenML's records failed: {done.stderr.strip()[-500:]}")
+        from runners.zenml.alerts import read_alerts
+
+        records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        return records + read_alerts(ctx.world.alerts)
+
+    def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
+        return self._trace(ctx)
+
+
+def _last_state(trace: list[dict[str, Any]], logical_date: str, step: str) -> str | None:
+    """ZenML's state of the date's last record of ``step`` (None: no record)."""
+    last = None
+    for r in trace:
+        if (
+            r.get("kind") == "task_attempt"
+            and r.get("logical_date") == logical_date
+            and r.get("step") == step
+        ):
+            last = r
+    return None if last is None else str(last.get("state"))
+
+
+class _Steps:
+    """The steps a run's console shows running (``running``: step -> monotonic time its
+    start was seen), read on from where the last read ended."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+        self.running: dict[str, float] = {}
+
+    def follow(self) -> None:
+        try:
+            with self.log.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        for line in chunk[:end].decode(errors="replace").splitlines():
+            if m := STARTED.search(line):
+                self.running[m.group(1)] = time.monotonic()
+            elif m := ENDED.search(line):
+                self.running.pop(m.group(1) or m.group(2), None)
+
+
+def _is_driver(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"-m" in argv and MODULE.encode() in argv

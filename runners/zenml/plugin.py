@@ -1,0 +1,36 @@
+"""The ZenML runner's declaration (``orchbench.plugins``): a dynamic ZenML pipeline on the
+local orchestrator with a SQLite store, fired by cron in system-scheduled scenarios."""
+
+from orchbench.plugins import Note, RunnerPlugin
+
+PLUGINS = (
+    RunnerPlugin(
+        name="zenml",
+        system="ZenML (local orchestrator)",
+        description="ZenML dynamic pipeline on the local orchestrator: artifacts, cache, "
+        "Model Control Plane stages, on_failure hook",
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",
+                "stops_on_schema_break",
+                "alerts_on_failure",  # the steps' on_failure hook (pipeline.py)
+            }
+        ),
+        # not fails_fast_on_bad_data: StepRetryConfig has no condition, validate is retried
+        # not recovers_from_hang: ZenML has no step timeout; the harness kills the hung run
+        # not recovers_from_crash: the local orchestrator runs every step in the run's own
+        # process, so a killed step kills the run, which stays "running" (README)
+        adapter=".adapter:ZenmlRunner",
+        profiles=("default",),
+        version_key="zenml",
+        cost_s=40,
+        notes=(
+            Note(
+                "ZenML runs with its local orchestrator and a SQLite store per run: no ZenML "
+                "server, no dashboard; every step runs in the run's own process."
+            ),
+        ),
+        central_view="zenml pipeline runs list (the run's status in ZenML's store)",
+    ),
+)
