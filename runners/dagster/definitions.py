@@ -200,7 +200,16 @@ registration = _asset("register", ["model", "evaluation", GATE])
 deployment = _asset("canary", ["registration"])
 
 ASSETS = [raw, validated, features, model, evaluate, registration, deployment]
-daily = define_asset_job(JOB, selection="*", partitions_def=PARTITIONS)
+# Dagster has no per-op timeout: the run's ``dagster/max_runtime``, enforced by the
+# daemon's run monitoring, is the longest a run may take if every attempt of the 7 steps
+# used the policy's timeout
+MAX_RUNTIME_S = int(POLICY.timeout_s * (POLICY.retries + 1) * 7)
+daily = define_asset_job(
+    JOB,
+    selection="*",
+    partitions_def=PARTITIONS,
+    tags={"dagster/max_runtime": str(MAX_RUNTIME_S)},
+)
 
 
 @run_failure_sensor(
