@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.card import short_class, source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.procs import kill_group, venv_versions
@@ -117,6 +118,24 @@ class MetaflowRunner(Runner):
             "deploy_gate": "switch: self.next({deploy: register, hold: hold}, condition=route)",
             "alert": "@exit_hook(on_error=[alert_on_failure]) into world/alerts",
             **self._policy,
+        }
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from the flow file's own constants (the exit hook) and the
+        cron entry that fires scheduled dates."""
+        hook = source_literal(FLOW_FILE, "ALERT_HOOK")
+        at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+        return {
+            "scheduler": f"none in Metaflow's local runtime: harness runs; cron '{at}' "
+            "when scheduler-fired",
+            "executor": "Metaflow local runtime: a process per task",
+            "database": "local metadata and datastore files in the run's work dir",
+            "retries": "@retry(times) from the policy; minutes_between_retries unused locally",
+            "timeouts": "@timeout(seconds=policy.timeout_s), enforced by Metaflow",
+            "fail_fast": "none: @retry has no condition (bad data is retried)",
+            "alerting": f"@exit_hook(on_error=[{short_class(hook)}]) to the alert sink",
+            "caching": "none; resume clones the steps that finished",
+            "parallelism": "one run (date) at a time; steps in sequence, a switch as the gate",
         }
 
     def stop(self) -> None:
