@@ -4,8 +4,10 @@ Written the way Metaflow's users write one (docs.metaflow.org, "Creating Flows")
 
 - one run per logical date (the ``logical_date`` Parameter); each step calls the shared
   step through ``runners.metaflow.task.run`` (the wrapper, ``orchbench.wrapper.run_step``);
-  the file paths, the step summaries and the gate's decision are Metaflow artifacts
-  (``self.<name>_uri``), so downstream steps read them from ``self`` as users do;
+  the step summaries and the gate's decision are Metaflow artifacts that downstream
+  steps read from ``self`` as users do; the data files live at the shared world's dated
+  paths, which each step rebuilds from the ``artifacts`` Parameter (their paths are also
+  kept as ``self.<name>_uri`` artifacts, which no step reads);
 - ``@retry(times=policy.retries, minutes_between_retries=...)`` on every step. The option
   takes whole minutes: the policy's seconds are rounded to the nearest minute
   (``task.retry_minutes``; 1-2 s give 0). Metaflow's local runtime never waits between
@@ -23,13 +25,15 @@ The policy comes from the environment the adapter sets (``ORCHBENCH_MF_RETRIES``
 Metaflow re-imports this file in every task process with the same environment.
 """
 
+import math
 import os
 
 from metaflow import FlowSpec, Parameter, current, exit_hook, retry, step, timeout
 
 RETRIES = int(os.environ.get("ORCHBENCH_MF_RETRIES", "2"))
 RETRY_MINUTES = int(os.environ.get("ORCHBENCH_MF_RETRY_MINUTES", "0"))
-TIMEOUT_S = int(float(os.environ.get("ORCHBENCH_MF_TIMEOUT_S", "60")))
+# @timeout takes whole seconds: the policy's seconds rounded up, at least 1
+TIMEOUT_S = max(1, math.ceil(float(os.environ.get("ORCHBENCH_MF_TIMEOUT_S", "60"))))
 
 
 # The exit hook by import path: Metaflow's hook script loads a bare function name from the

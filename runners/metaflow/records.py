@@ -48,8 +48,11 @@ def _meta(line: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _refs(line: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The files a step read or wrote, from the ``<step>_inputs``/``_outputs`` lists our
+    task code keeps for lineage (a manifest per step): practiced as a whole, as kfp's and
+    cron's listed files are; Metaflow itself passes no file reference between steps here."""
     art = (line.get("artifacts") or {}).get(key) or {}
-    return [{**r, "practiced": ["sha256"]} for r in art.get("data") or []]
+    return [{**r, "practiced": True} for r in art.get("data") or []]
 
 
 def _state(line: dict[str, Any], last: bool, run_finished: bool) -> str:
@@ -57,7 +60,7 @@ def _state(line: dict[str, Any], last: bool, run_finished: bool) -> str:
     if ok is not None:
         return "success" if str(ok["value"]) == "True" else "failed"
     if not last:  # the runtime started another attempt, which it does only after a failure
-        return "crashed"
+        return "crashed"  # inferred from that later attempt (``inferred`` on the record)
     return "running" if not run_finished else "unknown"
 
 
@@ -77,6 +80,8 @@ def _attempt(line: dict[str, Any], last: bool, run: dict[str, Any]) -> list[dict
         "artifacts": {k: v.get("sha") for k, v in arts.items()},
         "practiced": ["code_version"],
     }
+    if state == "crashed":
+        extra["inferred"] = "no attempt_ok; Metaflow ran a later attempt of the task"
     if cloned:
         extra["origin_run"] = origin_run["value"] if origin_run else None
         extra["origin_task"] = origin_task["value"]
@@ -112,7 +117,7 @@ def _attempt(line: dict[str, Any], last: bool, run: dict[str, Any]) -> list[dict
                     run=run["pathspec"],
                     task=line["pathspec"],
                     source=SOURCE,
-                    practiced=["model_sha256"],
+                    practiced=True,  # built from our task code's lists (_refs)
                 )
             )
     if step == "canary" and state == "success" and summary.get("deployed") is True:

@@ -5,13 +5,13 @@ Runs inside the Metaflow task's process. The step's dated files live under the r
 artifact root (``<work>/artifacts/metaflow/<date>/``, the ``artifacts`` Parameter), as the
 shared world requires paths. What a Metaflow user keeps on ``self`` is kept there:
 
-- ``<output>_uri``: where the step wrote each dated output (downstream steps read their
-  inputs from these artifacts, so the path is Metaflow's data passing);
+- ``<output>_uri``: where the step wrote each dated output (kept for a reader; the
+  steps rebuild their paths from the dated layout, so no step reads these);
 - ``<step>_summary``: the step's result (accuracy, deploy decision, ...), and for
   ``evaluate`` the ``accuracy`` and ``better_than_champion`` the switch reads;
 - ``<step>_inputs`` / ``<step>_outputs``: each file the step read and wrote, with its
   sha256 (hashed here: Metaflow hashes its own pickled artifacts, not files on disk; this
-  is lineage code a careful team adds, marked ``practiced`` in the trace);
+  manifest is lineage code a careful team adds, so each ref is ``practiced`` in the trace);
 - ``<step>_code_version``: the wrapper's hash of the step's code (practiced too: a local
   Metaflow run records no code package).
 """
