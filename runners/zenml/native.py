@@ -15,8 +15,9 @@ records, read with ``Client()`` from the run's store (``ZENML_CONFIG_PATH``).
 - ``deployment`` per completed ``canary`` step run whose deployment record says it
   promoted: the model version it ran under (ZenML's stage ``production`` is set by that
   step), the time the step ended.
-- ``declared``: the pipeline's snapshot as ZenML stores it: retries and cache settings of
-  each step, the gate (a dynamic pipeline's ``if``, in its source), typed artifacts.
+- ``declared``: the step runs' configurations as ZenML stores them: retries and cache
+  settings of each step, output artifact types; the gate (a dynamic pipeline's ``if``, in
+  its source, which ZenML stores as code, not as a condition).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from orchbench import trace
 from orchbench.workflow.spec import STEP_NAMES
 
 SOURCE = "zenml-client"
+DATA = "DataArtifact"  # the type ZenML gives an output with no ArtifactConfig type (a dict)
 PAGE = 1000
 STATES = {
     "completed": "success",
@@ -130,6 +132,7 @@ def collect() -> list[dict[str, Any]]:
     client = Client()
     records: list[dict[str, Any]] = []
     runs = client.list_pipeline_runs(size=PAGE, sort_by="asc:created", hydrate=True).items
+    configured: dict[str, Any] = {}  # step name -> its last step run (its configuration)
     canaries: list[tuple[Any, Any, str]] = []
     for run in runs:
         params = dict(run.config.parameters or {})
@@ -150,6 +153,7 @@ def collect() -> list[dict[str, Any]]:
         for s in sorted(steps, key=lambda s: (s.start_time or s.created, s.version)):
             if s.name not in STEP_NAMES:
                 continue
+            configured[s.name] = s
             state = STATES.get(_status(s.status), "unknown")
             step_params = dict(s.config.parameters or {})
             date = step_params.get("logical_date") or logical_date
@@ -191,7 +195,7 @@ def collect() -> list[dict[str, Any]]:
     records += _models(client)
     records += _deployments(client, canaries)
     if runs:
-        records.append(_declared(client, runs[-1]))
+        records.append(_declared(runs[-1], list(configured.values())))
     return records
 
 
@@ -268,20 +272,25 @@ def _deployments(client: Any, canaries: list[tuple[Any, Any, str]]) -> list[dict
     return out
 
 
-def _declared(client: Any, run: Any) -> dict[str, Any]:
-    """What the last run's snapshot declares (ZenML's stored step configurations)."""
-    steps = run.snapshot.step_configurations if run.snapshot else {}
-    retries, typed, caching = {}, [], False
-    for name, st in steps.items():
+def _declared(run: Any, steps: list[Any]) -> dict[str, Any]:
+    """What the step runs' configurations declare, as ZenML stored them (a dynamic
+    pipeline's snapshot has no step configurations: its steps are added as they run)."""
+    retries: dict[str, int] = {}
+    typed: list[dict[str, Any]] = []
+    caching = False
+    for st in steps:
         cfg = st.config
         if cfg.retry is not None:
-            retries[name] = cfg.retry.max_retries
-        caching = caching or bool(cfg.enable_cache)
+            retries[st.name] = cfg.retry.max_retries
+        caching = caching or cfg.enable_cache is not False
         for out_name, out in (cfg.outputs or {}).items():
-            kind = _status(out.artifact_type) if out.artifact_type else "data"
-            typed.append({"step": name, "name": out_name, "type": kind})
+            config = out.artifact_config
+            kind = _status(config.artifact_type) if config and config.artifact_type else DATA
+            entry = {"step": st.name, "name": out_name, "type": kind}
+            if entry not in typed:
+                typed.append(entry)
     return trace.declared(
-        source=f"zenml snapshot {run.snapshot.id if run.snapshot else None}",
+        source=f"zenml step run configurations of run {run.id}",
         typed_artifacts=typed,
         deploy_condition="if deploy.load(): register, canary (dynamic pipeline)",
         retries=retries,

@@ -24,7 +24,7 @@ PLUGINS = (
         adapter=".adapter:ZenmlRunner",
         profiles=("default",),
         version_key="zenml",
-        cost_s=40,
+        cost_s=55,  # mean wall s per run, every shipped scenario, 2026-12-06 (README)
         notes=(
             Note(
                 "ZenML runs with its local orchestrator and a SQLite store per run: no ZenML "
