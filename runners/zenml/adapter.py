@@ -41,10 +41,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench import journal as jr
+from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
+from orchbench.workflow.spec import STEP_NAMES
 
 from .plugin import PLUGINS
 
@@ -62,6 +64,7 @@ HARNESS_KILL = "orchbench-harness: timeout killed the run of step"
 STARTED = re.compile(r"Step `(\w+)` has started\.")
 ENDED = re.compile(r"Step `(\w+)` has finished|Failed to run step `(\w+)`")
 TRACE_FILE = "zenml-native.jsonl"
+PIPELINE_FILE = Path(__file__).with_name("pipeline.py")
 
 
 def _clean_env() -> dict[str, str]:
@@ -113,6 +116,25 @@ class ZenmlRunner(Runner):
             "timeout": "enforced by the orchbench adapter (ZenML has no step timeout)",
             "deploy_gate": "dynamic pipeline: if deploy.load(): register, canary",
             "timeout_kills": self._timeout_kills,
+        }
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from the pipeline file's own constants (cached steps) and
+        the cron entry that fires scheduled dates; the timeout kill is ours."""
+        cached = source_literal(PIPELINE_FILE, "CACHED")
+        uncached = [s for s in STEP_NAMES if s not in cached]
+        at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+        return {
+            "scheduler": f"none (the local orchestrator refuses schedules): harness runs; "
+            f"cron '{at}' when scheduler-fired",
+            "executor": "local orchestrator: every step in the run's process",
+            "database": "SQLite ZenML store under the run's work dir (ZENML_CONFIG_PATH)",
+            "retries": "StepRetryConfig(max_retries, delay rounded up) from the policy",
+            "timeouts": "none in ZenML: the harness kills the hung run (harness help)",
+            "fail_fast": "none: StepRetryConfig has no condition (bad data is retried)",
+            "alerting": "on_failure hook on every step to the alert sink",
+            "caching": f"ZenML cache on {', '.join(cached)}; off: {', '.join(uncached)}",
+            "parallelism": "one run (date) at a time; steps in sequence, a dynamic gate",
         }
 
     def stop(self) -> None:
