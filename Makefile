@@ -136,15 +136,26 @@ system-packages: ## install cron, libfaketime, an MTA, chromium, docker, postgre
 # against it (-c), so the harness (and the oracle it runs) and every runner execute the
 # workflow steps with identical numpy/pandas/scikit-learn/pandera versions.
 # Existing pins are kept; `make lock LOCK_ARGS=--upgrade` (or --upgrade-package X) moves them.
+# A runner whose system caps a core package lists the exception in runners/<name>/overrides.txt
+# (zenml 0.98.0: pydantic<=2.12.5): those packages leave core's constraints for that runner
+# alone and are passed to uv as --overrides; the workflow's numpy, pandas, scikit-learn and
+# pandera stay core's.
 lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.txt with uv pip compile
 	$(UV) pip compile $(LOCK_FLAGS) pyproject.toml -o requirements/core.txt
 	$(UV) pip compile $(LOCK_FLAGS) pyproject.toml --extra harness -c requirements/core.txt \
 		-o requirements/harness.txt
+	@mkdir -p build
 	@for r in $(LOCK_RUNNERS); do \
 		in=""; test -f runners/$$r/requirements.in && in=runners/$$r/requirements.in; \
-		echo "$(UV) pip compile ... pyproject.toml $$in -o runners/$$r/requirements.txt"; \
-		$(UV) pip compile $(LOCK_FLAGS) pyproject.toml $$in -c requirements/core.txt \
-			-o runners/$$r/requirements.txt; \
+		core=requirements/core.txt; ov=""; \
+		if test -f runners/$$r/overrides.txt; then \
+			names=$$(sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' runners/$$r/overrides.txt | paste -sd'|'); \
+			core=build/lock-core-$$r.txt; grep -Ev "^($$names)==" requirements/core.txt > $$core; \
+			ov="--overrides runners/$$r/overrides.txt"; \
+		fi; \
+		echo "$(UV) pip compile ... pyproject.toml $$in -c $$core $$ov -o runners/$$r/requirements.txt"; \
+		$(UV) pip compile $(LOCK_FLAGS) pyproject.toml $$in -c $$core $$ov \
+			-o runners/$$r/requirements.txt || exit 1; \
 	done
 
 # --- runner hooks --------------------------------------------------------------------------
