@@ -155,7 +155,8 @@ def _events_of(
             return None
         model = [{"uri": r.get("model_uri"), "sha256": r.get("model_sha256")}]
         if kind == "model_lineage":
-            ins, outs = [r.get("training") or {}], model
+            training = r.get("training") or []  # one ref, or a runner's list of them
+            ins, outs = training if isinstance(training, list) else [training], model
         else:
             ins, outs = model, [{"uri": f"serving://{r.get('slot')}"}]
         run = Run(runId=_uuid(run_key, kind, i))

@@ -102,7 +102,15 @@ class ZenmlRunner(Runner):
 
     def versions(self) -> dict[str, str]:
         if self._versions is None:
-            wanted = ("zenml", "sqlalchemy", "numpy", "pandas", "pandera", "scikit-learn")
+            wanted = (
+                "zenml",
+                "sqlalchemy",
+                "numpy",
+                "pandas",
+                "pandera",
+                "scikit-learn",
+                "pydantic",
+            )  # pydantic: zenml's override of core's pin (overrides.txt)
             self._versions = venv_versions(self.python(), wanted)
         return self._versions
 
@@ -133,7 +141,8 @@ class ZenmlRunner(Runner):
             "timeouts": "none in ZenML: the harness kills the hung run (harness help)",
             "fail_fast": "none: StepRetryConfig has no condition (bad data is retried)",
             "alerting": "on_failure hook on every step to the alert sink",
-            "caching": f"ZenML cache on {', '.join(cached)}; off: {', '.join(uncached)}",
+            "caching": f"ZenML cache on {', '.join(cached)} (ingest keyed by our landing "
+            f"sha256 parameter); off: {', '.join(uncached)}",
             "parallelism": "one run (date) at a time; steps in sequence, a dynamic gate",
         }
 

@@ -155,6 +155,10 @@ def collect() -> list[dict[str, Any]]:
                 continue
             configured[s.name] = s
             state = STATES.get(_status(s.status), "unknown")
+            if state == "skipped" and s.original_step_run_id is not None:
+                # a replay reused this step's run and outputs (ZenML links the original):
+                # a reuse, judged by the stale-cache check as a cached result is
+                state = "cached"
             step_params = dict(s.config.parameters or {})
             date = step_params.get("logical_date") or logical_date
             inputs = [r for n, avs in s.inputs.items() for r in _refs(n, list(avs))]
@@ -228,7 +232,7 @@ def _models(client: Any) -> list[dict[str, Any]]:
                 model_version_number=mv.number,
                 stage=_status(mv.stage) if mv.stage else None,
                 registered=meta.get("model_sha256") is not None,
-                practiced=["model_sha256"],
+                practiced=["model_sha256", "registered"],  # from our log_metadata
                 source=SOURCE,
             )
         )
@@ -265,7 +269,8 @@ def _deployments(client: Any, canaries: list[tuple[Any, Any, str]]) -> list[dict
                 stage_now=_status(mv.stage) if mv and mv.stage else None,
                 logical_date=date,
                 run=str(run.id),
-                practiced=["model_sha256"],
+                # exists because our canary's deployment.json says so: practiced as a whole
+                practiced=True,
                 source=SOURCE,
             )
         )

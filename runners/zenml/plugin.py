@@ -31,6 +31,7 @@ PLUGINS = (
                 "server, no dashboard; every step runs in the run's own process."
             ),
         ),
-        central_view="zenml pipeline runs list (the run's status in ZenML's store)",
+        central_view="ZenML Client API / `zenml pipeline runs list` (runs and step runs, "
+        "retried tries included)",
     ),
 )
