@@ -306,17 +306,21 @@ class DagsterRunner(Runner):
         return {DAEMON: self.dev.daemon_pids()}
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool:
-        """Start ``dagster dev`` again (a supervisor's restart of the service), after
-        whatever of the old one is left has ended."""
+        """Start ``dagster dev`` again (a supervisor's restart of the service) once the
+        old one has shut down. What is left of it is not killed: its code server keeps
+        running the run in flight (a ``dagster code-server`` whose parent is gone waits
+        for its runs, then exits after its 45-s heartbeat timeout); ``stop`` kills what is
+        still left at the end."""
         if self.dev is None:
             return False
         end = time.monotonic() + 30
         while self.dev.alive() and time.monotonic() < end:
             time.sleep(0.2)  # dagster dev shuts its services down once the daemon died
-        left = self.dev.pids()
-        self.dev.kill()
+        if self.dev.proc is not None and self.dev.alive():
+            self.dev.proc.kill()  # the supervisor's stop: the dev process alone
+            self.dev.proc.wait()
         self.location = self.dev.start(ctx.deadline)
-        self._note(ctx, f"{crash}: dagster dev restarted; left of the old one: {left}")
+        self._note(ctx, f"{crash}: dagster dev restarted; left running: {self.dev.left()}")
         return True
 
     def _note(self, ctx: RunContext, text: str) -> None:
