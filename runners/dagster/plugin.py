@@ -20,6 +20,10 @@ PLUGINS = (
                 # the day_clock sensor requests the missed dates on the daemon's first
                 # tick back (run keys: each date once), oldest first
                 "catches_up_missed_days",
+                # the daemon SIGKILLed as featurize starts: dagster dev shuts the webserver
+                # down, but the code server waits for its run to finish; restarted, the
+                # date completes (scheduler_crash run of 2026-12-06 01:50)
+                "survives_scheduler_crash",
             }
         ),
         # not recovers_from_hang: dagster/max_runtime fails the whole run (run monitoring)
