@@ -6,18 +6,20 @@
   ``services.py``) and start ``dagster dev`` on a free loopback port with the run's
   environment (world, journal, policy, partition range); wait for the code location.
 - Harness-fired scenarios: ``run_date`` launches one run of job ``daily_retraining`` for
-  the date's partition over GraphQL (``launchRun``, tags ``dagster/partition`` and
-  ``dagster/max_runtime``) and awaits it; the daemon's run queue dequeues and launches it.
+  the date's partition over GraphQL (``launchRun``, tag ``dagster/partition``) and
+  awaits it; the daemon's run queue dequeues and launches it.
 - System-scheduled scenarios (``fired_by``: "Dagster"): the sensor ``day_clock`` (run by
   the daemon) requests each date's run when its fire time passes; ``run_date`` and
   ``settle`` only await them. ``stop_scheduler`` SIGKILLs the ``dagster dev`` group (the
   host goes down, with whatever ran); ``start_scheduler`` starts it again on the same
   home and port. ``scheduler_crash``: the daemon is the scheduler; ``dagster dev`` shuts
-  the rest down when it dies; ``restart_scheduler`` starts ``dagster dev`` again.
-- Timeout: Dagster has no per-op timeout; every run carries ``dagster/max_runtime`` =
-  the policy's ``timeout_s`` x (retries + 1) x 7 steps (the longest a run may take if
-  every attempt used its timeout), enforced by the daemon's run monitoring, which cancels
-  the run; a cancelled run is not retried. The adapter kills nothing.
+  the webserver down when it dies, while the code server finishes the run in flight;
+  ``restart_scheduler`` starts ``dagster dev`` again.
+- Timeout: Dagster has no per-op timeout; the job's tag ``dagster/max_runtime`` = the
+  policy's ``timeout_s`` x (retries + 1) x 7 steps (the longest a run may take if every
+  attempt used its timeout; ``definitions.py``), enforced by the daemon's run monitoring,
+  which fails the run ("Exceeded maximum runtime"); it is not retried. The adapter kills
+  nothing.
 - ``recover``: the operator re-executes each date's latest run from the plan's step
   (``launchRunReexecution`` with the step keys from there on, what the UI's "Re-execute
   from selected" sends; the new run records parent and root run ids), or launches the
@@ -306,17 +308,21 @@ class DagsterRunner(Runner):
         return {DAEMON: self.dev.daemon_pids()}
 
     def restart_scheduler(self, ctx: RunContext, crash: dict[str, Any]) -> bool:
-        """Start ``dagster dev`` again (a supervisor's restart of the service), after
-        whatever of the old one is left has ended."""
+        """Start ``dagster dev`` again (a supervisor's restart of the service) once the
+        old one has shut down. What is left of it is not killed: its code server keeps
+        running the run in flight (a ``dagster code-server`` whose parent is gone waits
+        for its runs, then exits after its 45-s heartbeat timeout); ``stop`` kills what is
+        still left at the end."""
         if self.dev is None:
             return False
         end = time.monotonic() + 30
         while self.dev.alive() and time.monotonic() < end:
             time.sleep(0.2)  # dagster dev shuts its services down once the daemon died
-        left = self.dev.pids()
-        self.dev.kill()
+        if self.dev.proc is not None and self.dev.alive():
+            self.dev.proc.kill()  # the supervisor's stop: the dev process alone
+            self.dev.proc.wait()
         self.location = self.dev.start(ctx.deadline)
-        self._note(ctx, f"{crash}: dagster dev restarted; left of the old one: {left}")
+        self._note(ctx, f"{crash}: dagster dev restarted; left running: {self.dev.left()}")
         return True
 
     def _note(self, ctx: RunContext, text: str) -> None:

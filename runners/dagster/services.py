@@ -8,7 +8,9 @@ as a whole (same port, same home)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -51,6 +53,8 @@ class DagsterDev:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # process groups of earlier starts whose code server may still finish a run
+        self.old_groups: list[int] = []
 
     @property
     def api(self) -> Api:
@@ -64,6 +68,8 @@ class DagsterDev:
         """Start ``dagster dev`` and wait until its code location is loaded; its name."""
         self.write_instance()
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        if self.proc is not None:
+            self.old_groups.append(self.proc.pid)
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"# orchbench: start {self.starts} on port {self.port}\n".encode())
@@ -117,10 +123,21 @@ class DagsterDev:
         if self.proc is not None:
             kill_group(self.proc)
 
+    def left(self) -> list[int]:
+        """What is still running of earlier starts' process groups."""
+        return [p for g in self.old_groups for p in group_pids(g)]
+
     def stop(self) -> None:
         if self.proc is not None:
             kill_group(self.proc, grace_s=5.0)
             self.proc = None
+        for group in self.old_groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        end = time.monotonic() + 10
+        while self.left() and time.monotonic() < end:
+            time.sleep(0.05)
+        self.old_groups = []
 
 
 def _runs(pid: int, module: str) -> bool:
