@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
 from orchbench.runner import (
@@ -57,6 +58,7 @@ from runners.dagster.services import DagsterDev, clean_env
 ENV_PYTHON = "ORCHBENCH_DAGSTER_PYTHON"
 JOB = "daily_retraining"
 RUN_TAG = "orchbench/run"
+DEFINITIONS_FILE = Path(__file__).with_name("definitions.py")
 PARTITION_TAG = "dagster/partition"
 DAEMON = "dagster-daemon"  # what a scheduler_crash kills
 POLL_S = 0.5
@@ -137,6 +139,25 @@ class DagsterRunner(Runner):
             "polled every 5 s",
             "alert": "@run_failure_sensor, minimum interval 5 s",
             "schedule": f"sensor day_clock, {DAY_S:.0f}-s days (system-scheduled runs)",
+        }
+
+    def card(self) -> dict[str, str]:
+        """The profile's card, from the definitions file's own constants (the sensors'
+        intervals, the gate's output) and the day length of scheduler-fired runs."""
+        sensor = source_literal(DEFINITIONS_FILE, "SENSOR_INTERVAL_S")
+        alert = source_literal(DEFINITIONS_FILE, "ALERT_INTERVAL_S")
+        gate = source_literal(DEFINITIONS_FILE, "GATE")
+        return {
+            "scheduler": f"dagster-daemon: our day_clock sensor (every {sensor} s, run keys) "
+            f"when scheduler-fired, {DAY_S:.0f}-s days; harness launches otherwise",
+            "executor": "multiprocess executor (default): a process per step",
+            "database": "SQLite instance storage under DAGSTER_HOME",
+            "retries": "RetryPolicy(max_retries, delay) from the scenario policy",
+            "timeouts": "run-level dagster/max_runtime (run monitoring); no per-op timeout",
+            "fail_fast": "Failure(allow_retries=False) on ValidationFailed/CanaryCheckFailed",
+            "alerting": f"@run_failure_sensor (daemon, every {alert} s) to the alert sink",
+            "caching": "none; a re-execution of the failed step on reuses the upstream outputs",
+            "parallelism": f"queued runs, max_concurrent_runs 1; optional {gate} output gates",
         }
 
     # --- services -----------------------------------------------------------------------
