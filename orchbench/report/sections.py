@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from orchbench.card import ASPECTS, NOT_DECLARED
-from orchbench.claims import CLAIMS
+from orchbench.claims import CLAIMS, Claim
 from orchbench.report import capability, overhead
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
 from orchbench.report.load import ASSIST_PREFIX, load_env, load_run_json, system_version
@@ -89,23 +90,39 @@ def deployments_section(runs: pd.DataFrame) -> list[Block]:
     ]
 
 
-def glance_section(runs: pd.DataFrame, out: Path) -> list[Block]:
-    """The first screen: each of the article's claims x each system, the verdict and the
-    measured figure, linked to the latest run behind it (details in the capability table)."""
-    table = capability.capability_table(runs)
+def _claims_by_runner(
+    runs: pd.DataFrame,
+    out: Path,
+    head: Callable[[Claim], list[str]],
+    text: Callable[[capability.Cell], str],
+) -> tuple[list[str], list[list[str | Link]], list[list[str]]]:
+    """The claims x runner columns: ``head`` gives a row's first cells, ``text`` each
+    cell's words, linked to the latest run behind the cell and classed by its verdict."""
     runners = sorted(capability.columns(runs).unique())
     rows: list[list[str | Link]] = []
     classes: list[list[str]] = []
-    for cid, cells in table.items():
-        row: list[str | Link] = [CLAIMS[cid].title]
-        cls = [""]
+    for cid, cells in capability.capability_table(runs).items():
+        first = head(CLAIMS[cid])
+        row: list[str | Link] = [*first]
+        cls = [""] * len(first)
         for r in runners:
             c = cells[r]
-            text = f"{c.verdict} {c.figure}".strip() if c.verdict != "info" else c.figure
-            row.append(Link(text, rel(c.runs[0], out)) if c.runs else text)
+            row.append(Link(text(c), rel(c.runs[0], out)) if c.runs else text(c))
             cls.append(VERDICT_CLASS.get(c.verdict, ""))
         rows.append(row)
         classes.append(cls)
+    return runners, rows, classes
+
+
+def glance_section(runs: pd.DataFrame, out: Path) -> list[Block]:
+    """The first screen: each of the article's claims x each system, the verdict and the
+    measured figure, linked to the latest run behind it (details in the capability table)."""
+    runners, rows, classes = _claims_by_runner(
+        runs,
+        out,
+        lambda claim: [claim.title],
+        lambda c: f"{c.verdict} {c.figure}".strip() if c.verdict != "info" else c.figure,
+    )
     return [
         Heading("At a glance: which of the article's promises each system kept"),
         Para(
@@ -140,25 +157,16 @@ def cards_section(runs: pd.DataFrame) -> list[Block]:
 
 
 def capability_section(runs: pd.DataFrame, out: Path) -> list[Block]:
-    table = capability.capability_table(runs)
-    runners = sorted(capability.columns(runs).unique())
-    rows: list[list[str | Link]] = []
-    classes: list[list[str]] = []
-    for cid, cells in table.items():
-        claim = CLAIMS[cid]
-        row: list[str | Link] = [f"{claim.title} — “{claim.quote}”", claim.measured_by]
-        cls = ["", ""]
-        for r in runners:
-            c = cells[r]
-            text = (
-                c.text
-                if c.verdict in ("info",) or c.text.startswith(c.verdict)
-                else (f"{c.verdict}: {c.text}")
-            )
-            row.append(Link(text, rel(c.runs[0], out)) if c.runs else text)
-            cls.append(VERDICT_CLASS.get(c.verdict, ""))
-        rows.append(row)
-        classes.append(cls)
+    runners, rows, classes = _claims_by_runner(
+        runs,
+        out,
+        lambda claim: [f"{claim.title} — “{claim.quote}”", claim.measured_by],
+        lambda c: (
+            c.text
+            if c.verdict == "info" or c.text.startswith(c.verdict)
+            else f"{c.verdict}: {c.text}"
+        ),
+    )
     return [
         Heading("Capabilities: the article's claims, measured"),
         Para(
