@@ -61,6 +61,14 @@ from typing import Any, ClassVar
 from orchbench import journal as jr
 from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
+from orchbench.cron_fired import (
+    CRON_AT,
+    CRON_ENTRY,
+    CRON_LEAD_IN,
+    CRON_LEAD_IN_S,
+    CRON_SPEED,
+    CronFiredHost,
+)
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.policy import DEFAULT_POLICY, Policy
 from orchbench.procs import group_pids, kill_group, venv_versions
@@ -83,12 +91,8 @@ PIPELINE_FILE = Path(__file__).resolve().parent / "pipeline.py"
 # submission, from one crontab entry at a fixed minute. One fresh daemon per simulated day
 # on a libfaketime clock (``orchbench.crond``), started CRON_LEAD_IN_S fake seconds before
 # the entry's minute; at x60 that lead-in lasts 0.5 real seconds.
-CRON = "cron"
-CRON_AT = dt.time(2, 0)  # the crontab entry: "0 2 * * *"
-CRON_SPEED = 60.0
-CRON_LEAD_IN_S = 30.0
-CRON_LEAD_IN = "the cron daemon's lead-in before the crontab entry's minute (libfaketime clock)"
 CRONTAB_COPY = "kfp-crontab.txt"  # the crontab of the last date (what `crontab -l` shows)
+CRON = "cron"  # fired_by: cron fires the dates
 CRON_LOG = "kfp-cron-daemon.log"
 
 
@@ -96,8 +100,10 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "ORCHBENCH_"))}
 
 
-class KfpRunner(Runner):
+class KfpRunner(CronFiredHost, Runner):
     """Kubeflow Pipelines: the compiled IR YAML run by ``kfp.local`` (SubprocessRunner)."""
+
+    cron_log: ClassVar[str] = CRON_LOG
 
     name = "kfp"
     system = "KFP (local runner)"
@@ -215,7 +221,7 @@ class KfpRunner(Runner):
             database = "the cluster's KFP backend"
             timeouts = "none in the KFP spec (the harness kills local tasks only)"
         else:
-            at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+            at = CRON_ENTRY
             scheduler = f"none in kfp.local: harness submits; cron '{at}' when scheduler-fired"
             database = "none: kfp.local keeps no database (pipeline_root files)"
         if self.profile == GPU_PROFILE:
@@ -468,7 +474,7 @@ class KfpRunner(Runner):
             f'"$LOGICAL_DATE" {shlex.join(cmd[i + 1 :])} >> {shlex.quote(str(log))} 2>&1'
         )
         env = {"LOGICAL_DATE": logical_date, **self.cron_env(ctx)}
-        return render_crontab(env, {f"{CRON_AT.minute} {CRON_AT.hour} * * *": line})
+        return render_crontab(env, {CRON_ENTRY: line})
 
     def _cron_date(self, ctx: RunContext, date: dt.date) -> None:
         """A fresh cron daemon on the date's clock fires the crontab's one entry; the day
@@ -565,25 +571,6 @@ class KfpRunner(Runner):
         driver = self._cron_driver()
         keep = set(_ancestors(driver)) if driver is not None else set()
         return [p for p in self._cron.sandbox.members() if p not in keep]
-
-    def stop_scheduler(self, ctx: RunContext) -> None:
-        """``missed_days``: the host goes down. Between two dates no daemon runs (one per
-        day), so nothing is left to kill; the down dates get no daemon (``scheduler_down``)."""
-        self._cron_note(ctx, "the host is down: no cron daemon runs until it is back")
-
-    def start_scheduler(self, ctx: RunContext) -> None:
-        """The host is back: the next date's daemon starts as usual. cron has no catch-up
-        and kfp.local no scheduler: the missed dates are not submitted by anyone."""
-        self._cron_note(ctx, "the host is back: cron runs again from the next date")
-
-    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
-        if self.fired_by(ctx) != HARNESS:
-            self._cron_note(ctx, f"day {date}: the host is down, no cron daemon runs")
-
-    def _cron_note(self, ctx: RunContext, text: str) -> None:
-        ctx.logs.mkdir(parents=True, exist_ok=True)
-        with (ctx.logs / CRON_LOG).open("a") as f:
-            f.write(f"# orchbench: {text}\n")
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """The driver of the running submission orchestrates its tasks. Fired by cron, the

@@ -38,6 +38,14 @@ from typing import Any, ClassVar
 
 from orchbench.card import short_class, source_literal
 from orchbench.contracts import RecoveryPlan
+from orchbench.cron_fired import (
+    CRON_AT,
+    CRON_ENTRY,
+    CRON_LEAD_IN,
+    CRON_LEAD_IN_S,
+    CRON_SPEED,
+    CronFiredHost,
+)
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
@@ -49,12 +57,8 @@ FLOW_NAME = "DailyRetrainingFlow"
 MODULE = "runners.metaflow"
 USER = "orchbench"
 POLL_S = 0.1
-CRON = "cron"
-CRON_AT = dt.time(2, 0)  # the crontab entry: "0 2 * * *"
-CRON_SPEED = 60.0
-CRON_LEAD_IN_S = 30.0
-CRON_LEAD_IN = "the cron daemon's lead-in before the crontab entry's minute (libfaketime clock)"
 CRONTAB_COPY = "metaflow-crontab.txt"
+CRON = "cron"  # fired_by: cron fires the dates
 CRON_LOG = "metaflow-cron-daemon.log"
 RESTARTS_LOG = "metaflow-runtime-restarts.log"
 
@@ -73,8 +77,10 @@ def retry_minutes(delay_s: float) -> int:
     return int(delay_s / 60 + 0.5)
 
 
-class MetaflowRunner(Runner):
+class MetaflowRunner(CronFiredHost, Runner):
     """Metaflow: the flow run by its local runtime, one run per logical date."""
+
+    cron_log: ClassVar[str] = CRON_LOG
 
     name = PLUGINS[0].name
     system = PLUGINS[0].system
@@ -124,7 +130,7 @@ class MetaflowRunner(Runner):
         """The profile's card, from the flow file's own constants (the exit hook) and the
         cron entry that fires scheduled dates."""
         hook = source_literal(FLOW_FILE, "ALERT_HOOK")
-        at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+        at = CRON_ENTRY
         return {
             "scheduler": f"none in Metaflow's local runtime: harness runs; cron '{at}' "
             "when scheduler-fired",
@@ -275,7 +281,7 @@ class MetaflowRunner(Runner):
             f"cd {shlex.quote(str(self.home(ctx)))} && {shlex.join(cmd)} "
             f">> {shlex.quote(str(log))} 2>&1"
         )
-        return render_crontab(self.env(ctx), {f"{CRON_AT.minute} {CRON_AT.hour} * * *": line})
+        return render_crontab(self.env(ctx), {CRON_ENTRY: line})
 
     def _cron_date(self, ctx: RunContext, date: dt.date) -> None:
         """A fresh cron daemon on the date's clock fires the crontab's one entry; the day
@@ -327,21 +333,6 @@ class MetaflowRunner(Runner):
             if _is_runtime(pid):
                 return pid
         return None
-
-    def stop_scheduler(self, ctx: RunContext) -> None:
-        self._cron_note(ctx, "the host is down: no cron daemon runs until it is back")
-
-    def start_scheduler(self, ctx: RunContext) -> None:
-        self._cron_note(ctx, "the host is back: cron runs again from the next date")
-
-    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
-        if self.fired_by(ctx) != HARNESS:
-            self._cron_note(ctx, f"day {date}: the host is down, no cron daemon runs")
-
-    def _cron_note(self, ctx: RunContext, text: str) -> None:
-        ctx.logs.mkdir(parents=True, exist_ok=True)
-        with (ctx.logs / CRON_LOG).open("a") as f:
-            f.write(f"# orchbench: {text}\n")
 
     def scheduler_processes(self, ctx: RunContext) -> dict[str, list[int]]:
         """Harness-started, the runtime process orchestrates the tasks. Fired by cron it

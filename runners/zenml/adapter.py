@@ -43,6 +43,14 @@ from typing import Any, ClassVar
 from orchbench import journal as jr
 from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
+from orchbench.cron_fired import (
+    CRON_AT,
+    CRON_ENTRY,
+    CRON_LEAD_IN,
+    CRON_LEAD_IN_S,
+    CRON_SPEED,
+    CronFiredHost,
+)
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.procs import kill_group, venv_versions
 from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Runner, RunTimeout
@@ -53,12 +61,8 @@ from .plugin import PLUGINS
 ENV_PYTHON = "ORCHBENCH_ZENML_PYTHON"
 MODULE = "runners.zenml"
 POLL_S = 0.1
-CRON = "cron"
-CRON_AT = dt.time(2, 0)  # the crontab entry: "0 2 * * *"
-CRON_SPEED = 60.0
-CRON_LEAD_IN_S = 30.0
-CRON_LEAD_IN = "the cron daemon's lead-in before the crontab entry's minute (libfaketime clock)"
 CRONTAB_COPY = "zenml-crontab.txt"
+CRON = "cron"  # fired_by: cron fires the dates
 CRON_LOG = "zenml-cron-daemon.log"
 HARNESS_KILL = "orchbench-harness: timeout killed the run of step"
 STARTED = re.compile(r"Step `(\w+)` has started\.")
@@ -71,8 +75,10 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "ORCHBENCH_"))}
 
 
-class ZenmlRunner(Runner):
+class ZenmlRunner(CronFiredHost, Runner):
     """ZenML 0.98: the dynamic pipeline on the local orchestrator, SQLite store per run."""
+
+    cron_log: ClassVar[str] = CRON_LOG
 
     name: ClassVar[str] = PLUGINS[0].name
     system: ClassVar[str] = PLUGINS[0].system
@@ -131,7 +137,7 @@ class ZenmlRunner(Runner):
         the cron entry that fires scheduled dates; the timeout kill is ours."""
         cached = source_literal(PIPELINE_FILE, "CACHED")
         uncached = [s for s in STEP_NAMES if s not in cached]
-        at = f"{CRON_AT.minute} {CRON_AT.hour} * * *"
+        at = CRON_ENTRY
         return {
             "scheduler": f"none (the local orchestrator refuses schedules): harness runs; "
             f"cron '{at}' when scheduler-fired",
@@ -304,7 +310,7 @@ class ZenmlRunner(Runner):
             f'"$LOGICAL_DATE" {shlex.join(cmd[i + 1 :])} >> {shlex.quote(str(log))} 2>&1'
         )
         env = {"LOGICAL_DATE": logical_date, **ctx.step_env(), **self.zenml_env(ctx)}
-        return render_crontab(env, {f"{CRON_AT.minute} {CRON_AT.hour} * * *": line})
+        return render_crontab(env, {CRON_ENTRY: line})
 
     def _cron_date(self, ctx: RunContext, date: dt.date) -> None:
         """A fresh cron daemon on the date's clock fires the crontab's one entry; the day
@@ -347,21 +353,6 @@ class ZenmlRunner(Runner):
             self._cron = None
         with (ctx.logs / CRON_LOG).open("a") as f:
             f.write(f"# orchbench: day {date} {ended}; daemon killed\n")
-
-    def stop_scheduler(self, ctx: RunContext) -> None:
-        self._cron_note(ctx, "the host is down: no cron daemon runs until it is back")
-
-    def start_scheduler(self, ctx: RunContext) -> None:
-        self._cron_note(ctx, "the host is back: cron runs again from the next date")
-
-    def scheduler_down(self, ctx: RunContext, date: dt.date) -> None:
-        if self.fired_by(ctx) != HARNESS:
-            self._cron_note(ctx, f"day {date}: the host is down, no cron daemon runs")
-
-    def _cron_note(self, ctx: RunContext, text: str) -> None:
-        ctx.logs.mkdir(parents=True, exist_ok=True)
-        with (ctx.logs / CRON_LOG).open("a") as f:
-            f.write(f"# orchbench: {text}\n")
 
     # --- recovery and the trace ---------------------------------------------------------
 
