@@ -79,7 +79,8 @@ CLAIMS: dict[str, Claim] = {
             "lineage",
             "Lineage",
             "no record of which run produced which model",
-            "lineage_completeness from the native trace alone",
+            "lineage_native from the run's OpenLineage export (the system's own records), "
+            "practiced beside",
         ),
         Claim(
             "stop_on_schema_break",

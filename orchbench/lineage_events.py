@@ -13,13 +13,16 @@ Mapping (OpenLineage spec 2-0-2, built with ``openlineage-python``):
   ``upstream_failed``/``skipped`` -> ``ABORT``, ``running``/``unknown`` -> no terminal
   event). Its run id is a UUID derived from the run, the system's run id, the date, the
   step and the record's position, so the same trace gives the same events;
-- its ``inputs``/``outputs`` are datasets (namespace ``file``, name = the recorded uri or
-  name), with a ``version`` facet (``datasetVersion`` = sha256) where the system recorded
-  a hash; outputs go on the terminal event only;
+- its ``inputs``/``outputs`` are datasets (namespace ``file``, name = the recorded uri,
+  else its name, else ``sha256:<hash>``), with a ``version`` facet (``datasetVersion`` =
+  sha256) where the system recorded a hash; outputs go on the terminal event only;
 - ``parent``: the system's run of the date (``run``, else the date) as a run of the job
   ``daily_retraining``; a ``run_state`` record becomes that parent run's own event;
 - ``nominalTime`` run facet: the logical date the system ran the attempt for (its
   ``nominalStartTime``, midnight UTC of the date);
+- ``orchbench_attempt`` run facet (ours, schema shipped beside the spec's): the system's
+  own try number and state word, which OpenLineage's run states cannot carry (``cached``
+  and ``upstream_failed`` both end a run without it having run);
 - ``sourceCodeLocation`` job facet with ``version`` = the recorded ``code_version``;
 - ``model_lineage`` and ``deployment`` records become events of the jobs
   ``daily_retraining.model_lineage`` (training data in, model out) and
@@ -29,6 +32,10 @@ Mapping (OpenLineage spec 2-0-2, built with ``openlineage-python``):
 A record with no time at all cannot be placed in an event stream: it is counted in
 ``Export.untimed`` and left out. The spec's JSON schemas are shipped in
 ``orchbench/openlineage_spec/`` (``validate``).
+
+``read`` turns events back into the trace records lineage is scored on (``task_attempt``,
+``model_lineage``, ``deployment``), so ``metrics.lineage_by_fact`` reads every system
+through these events: what the export cannot carry does not count.
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
+    RunFacet,
     dataset_version_dataset,
     nominal_time_run,
     parent_run,
@@ -54,6 +63,8 @@ from orchbench import trace as tr
 PRODUCER = "https://orchbench.invalid/export-lineage"
 PARENT_JOB = "daily_retraining"
 SPEC_DIR = Path(__file__).with_name("openlineage_spec")
+ATTEMPT_FACET = "orchbench_attempt"
+NO_NAME = "sha256:"  # the dataset name of a ref the system recorded only by its hash
 TERMINAL = {
     "success": RunState.COMPLETE,
     "cached": RunState.COMPLETE,
@@ -63,6 +74,22 @@ TERMINAL = {
     "skipped": RunState.ABORT,
 }
 RUN_STATES = {"success": RunState.COMPLETE, "running": RunState.RUNNING, **TERMINAL}
+
+
+@attr.define
+class AttemptRunFacet(RunFacet):
+    """The system's own try number and state word of one task attempt (our custom facet)."""
+
+    state: str = attr.field()
+    attempt: int | None = attr.field(default=None)
+    _additional_skip_redact: ClassVar[list[str]] = ["state", "attempt"]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return (
+            "https://orchbench.invalid/spec/facets/1-0-0/OrchbenchAttemptRunFacet.json"
+            "#/$defs/OrchbenchAttemptRunFacet"
+        )
 
 
 @dataclass
@@ -85,6 +112,8 @@ def _datasets(refs: list[dict[str, Any]] | None, kind: type) -> list[Any]:
     out = []
     for ref in refs or []:
         name = ref.get("uri") or ref.get("name")
+        if not name and ref.get("sha256"):
+            name = f"{NO_NAME}{ref['sha256']}"
         if not name:
             continue
         facets = {}
@@ -183,7 +212,13 @@ def _attempt_events(
     start, end = r.get("start_ns"), r.get("end_ns")
     if start is None and end is None:
         return None
-    facets: dict[str, Any] = {"parent": _parent(namespace, run_key, r)}
+    facets: dict[str, Any] = {
+        "parent": _parent(namespace, run_key, r),
+        ATTEMPT_FACET: AttemptRunFacet(
+            state=str(r.get("state")),
+            attempt=r["attempt"] if isinstance(r.get("attempt"), int) else None,
+        ),
+    }
     if r.get("logical_date"):
         facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=f"{r['logical_date']}T00:00:00Z"
@@ -221,6 +256,74 @@ def export_run(run_dir: Path, native: bool = False) -> Export:
     end_ns = datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp() * 1e9 if end else None
     records = tr.read_trace(run_dir / tr.TRACE_NAME)
     return export(records, str(record.get("runner")), str(record.get("run_id")), end_ns, native)
+
+
+def read(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trace records lineage is scored on, as ``events`` carry them.
+
+    One ``task_attempt`` per attempt run (its START, then its terminal event if any): date
+    from ``nominalTime``, try number and state from ``orchbench_attempt``, start and end
+    from the event times (microseconds), ``code_version`` from ``sourceCodeLocation``,
+    datasets as ``{uri, sha256}`` refs. ``model_lineage`` and ``deployment`` records from
+    their jobs' events. Run states are left out: lineage does not read them.
+    """
+    attempts: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for e in events:
+        job = e["job"]["name"]
+        if not job.startswith(f"{PARENT_JOB}."):
+            continue
+        step, t = job.removeprefix(f"{PARENT_JOB}."), _ns(e["eventTime"])
+        ins = [_ref(d) for d in e.get("inputs") or []]
+        outs = [_ref(d) for d in e.get("outputs") or []]
+        if step == "model_lineage":
+            model = outs[0] if outs else {}
+            out.append(
+                {"kind": step, "model_sha256": model.get("sha256"), "model_uri": model.get("uri"),
+                 "training": ins, "t_ns": t}
+            )  # fmt: skip
+            continue
+        if step == "deployment":
+            model = ins[0] if ins else {}
+            out.append(
+                {"kind": step, "model_sha256": model.get("sha256"), "model_uri": model.get("uri"),
+                 "t_ns": t}
+            )  # fmt: skip
+            continue
+        run_id = e["run"]["runId"]
+        r = attempts.get(run_id)
+        if r is None:
+            facets = e["run"].get("facets") or {}
+            own = facets.get(ATTEMPT_FACET) or {}
+            nominal = (facets.get("nominalTime") or {}).get("nominalStartTime")
+            code = ((e["job"].get("facets") or {}).get("sourceCodeLocation") or {}).get("version")
+            r = attempts[run_id] = {
+                "kind": "task_attempt",
+                "logical_date": nominal[:10] if nominal else None,
+                "step": step,
+                "attempt": own.get("attempt"),
+                "state": own.get("state"),
+                "start_ns": t,
+                "end_ns": None,
+                "inputs": ins,
+                "outputs": [],
+                "code_version": code,
+            }
+            out.append(r)
+        if e["eventType"] != "START":
+            r["end_ns"], r["inputs"], r["outputs"] = t, ins, outs
+    return out
+
+
+def _ns(iso: str) -> int:
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=UTC)
+    return t // timedelta(microseconds=1) * 1000
+
+
+def _ref(dataset: dict[str, Any]) -> dict[str, Any]:
+    name = dataset.get("name")
+    version = ((dataset.get("facets") or {}).get("version") or {}).get("datasetVersion")
+    return {"uri": None if name.startswith(NO_NAME) else name, "sha256": version}
 
 
 def validate(event: dict[str, Any]) -> list[str]:

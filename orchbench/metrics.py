@@ -50,8 +50,10 @@ is ``orchbench.contracts.recovery_plan``, from ``analyse``'s verdicts). Its keys
 - ``lineage_by_fact``, ``lineage_completeness``: see ``lineage_by_fact``; completeness is
   the mean of the per-fact fractions over the fact kinds that have at least one fact
   (each kind weighs the same however many facts it has), None if there are no facts.
-  Scored on the whole trace: ``lineage_practiced`` is the same figure. ``lineage_native``
-  and ``lineage_native_by_fact`` score the trace without the records and fields
+  Scored on the run's OpenLineage export read back (``exported``: every system through one
+  reader; a record the export cannot place, one with no time, does not count):
+  ``lineage_practiced`` is the same figure. ``lineage_native`` and
+  ``lineage_native_by_fact`` score the export of the trace without the records and fields
   ``practiced`` marks (``orchbench.trace.native_only``): what the system records with
   no lineage code of ours.
 - ``total_wall_s``: harness ``run_started`` to ``run_finished`` (fallback: first attempt
@@ -83,6 +85,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchbench import lineage_events
 from orchbench.cache_hits import stale_cache_hits
 from orchbench.containers.limits import memory_bytes
 from orchbench.journal import ArtifactRef, Attempt, Journal
@@ -90,7 +93,6 @@ from orchbench.overhead import outside_steps_s_per_attempt
 from orchbench.records import ClassifiedAttempt
 from orchbench.scheduling import backfill, in_flight, lateness
 from orchbench.signals import misreported, production_s, signals
-from orchbench.trace import native_only
 from orchbench.workflow.prices import price
 from orchbench.workflow.spec import STEP_BY_NAME, STEP_NAMES, downstream_from, kind_of
 
@@ -435,6 +437,20 @@ def lineage_by_fact(analysis: Analysis, trace: list[dict[str, Any]]) -> dict[str
     return {k: (sum(v) / len(v) if v else None) for k, v in facts.items()}
 
 
+def exported(
+    trace: list[dict[str, Any]], journal: Journal, native: bool = False
+) -> list[dict[str, Any]]:
+    """The lineage records of ``trace`` as its OpenLineage export carries them
+    (``lineage_events.export``, then ``read``), cut to the native view with ``native``.
+    Records with no time go at the run's end (``run_finished``, else the last attempt's),
+    as the export puts them.
+    """
+    ends = [a.end_ns for a in journal.attempts if a.end_ns is not None]
+    end = journal.harness_time("run_finished") or max(ends, default=0)
+    made = lineage_events.export(trace, "system", "run", end, native=native)
+    return lineage_events.read(made.events)
+
+
 def completeness(by_fact: dict[str, float | None]) -> float | None:
     """The mean of the per-fact fractions over the kinds with facts (None: no facts)."""
     known = [v for v in by_fact.values() if v is not None]
@@ -505,9 +521,9 @@ def compute_metrics(
     if scenario is not None:
         dates |= {d.isoformat() for d in scenario.logical_dates()}
     good = {(i.attempt.logical_date, i.attempt.step) for i in infos if i.good}
-    by_fact = lineage_by_fact(an, trace)
+    by_fact = lineage_by_fact(an, exported(trace, journal))
     practiced = completeness(by_fact)
-    native_by_fact = lineage_by_fact(an, native_only(trace))
+    native_by_fact = lineage_by_fact(an, exported(trace, journal, native=True))
     assists: dict[str, int] = defaultdict(int)
     for h in journal.assists:
         assists[str(h.get("assist"))] += 1

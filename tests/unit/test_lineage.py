@@ -288,3 +288,18 @@ def test_native_lineage_leaves_out_what_practiced_marks() -> None:
     assert m["lineage_native"] == pytest.approx(2 / 6)
     # the trace itself is left as it was
     assert all(r.get("inputs") for r in trace if r["kind"] == "task_attempt")
+
+
+def test_the_run_figures_are_scored_on_the_lineage_export_read_back() -> None:
+    """compute_metrics scores the run's OpenLineage events, not the trace: a system that
+    recorded every attempt but gave none a time (nothing an event can carry) recovers the
+    same facts from the trace and none from its export."""
+    b = Builder()
+    b.day(D1)
+    timed = full_trace(b)
+    untimed = full_trace(b, start_ns=None, end_ns=None)
+    assert facts(b, untimed) == facts(b, timed)  # the trace alone would not tell them apart
+    m = compute_metrics(b.journal(), timed, OracleResult("c", "p"), {})
+    assert m["lineage_by_fact"] == facts(b, timed)
+    m = compute_metrics(b.journal(), untimed, OracleResult("c", "p"), {})
+    assert m["lineage_by_fact"]["run_step"] == 0.0
