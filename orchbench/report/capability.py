@@ -28,7 +28,7 @@ import pandas as pd
 from orchbench.aggregate import spread
 from orchbench.claims import CLAIMS
 from orchbench.report.load import ASSIST_PREFIX, load_declared
-from orchbench.report.tables import completed, duration
+from orchbench.report.tables import completed, duration, three
 
 YES, NO, PARTIAL, INFO = "yes", "no", "partial", "info"
 NA, NOT_RUN, NOT_RECORDED = "not applicable", "not run", "not recorded"
@@ -58,9 +58,9 @@ def _share(ok: pd.DataFrame, passed: pd.Series, what: str) -> tuple[str, str]:
     return verdict, f"{k}/{n} runs {what}"
 
 
-def _num(ok: pd.DataFrame, col: str, fmt: str = "{:.3g}") -> str:
+def _num(ok: pd.DataFrame, col: str, show: Callable[[float], str] = three) -> str:
     s = spread(pd.to_numeric(ok.get(col, pd.Series(dtype=float)), errors="coerce"))
-    return "–" if s is None else fmt.format(s.median)
+    return "–" if s is None else show(s.median)
 
 
 def _duration(ok: pd.DataFrame, col: str) -> str:
@@ -129,8 +129,8 @@ def rule_observability(ok: pd.DataFrame) -> tuple[str, str]:
 
 def rule_lineage(ok: pd.DataFrame) -> tuple[str, str]:
     return INFO, (
-        f"native {_num(ok, 'lineage_native', '{:.2f}')}, "
-        f"practiced {_num(ok, 'lineage_practiced', '{:.2f}')}"
+        f"native {_num(ok, 'lineage_native', '{:.2f}'.format)}, "
+        f"practiced {_num(ok, 'lineage_practiced', '{:.2f}'.format)}"
     )
 
 

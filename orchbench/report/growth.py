@@ -28,6 +28,7 @@ from orchbench.point import (
 from orchbench.report.blocks import Block, Heading, Image, Para, Table
 from orchbench.report.load import system_version
 from orchbench.report.plots import to_png
+from orchbench.report.tables import three
 
 AXIS = {
     "fanout": "N: parallel tasks in one run",
@@ -124,7 +125,7 @@ def growth_png(engine: str, shapes: dict[str, list[Point]]) -> bytes:
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
-    return "–" if v is None else f"{v:.3g}{unit}"
+    return "–" if v is None else f"{three(v)}{unit}"
 
 
 def _fmt_per_task(seconds: float) -> str:

@@ -9,7 +9,8 @@ Three sources, each its own definition (``orchbench.overhead``), never mixed in 
   Σ attempt wall) / attempts, which also counts schedule gaps (cron's clock slots, retry
   delays);
 - ``REFERENCE``: figures published by windmill-labs/windmill-benchmarks, with the version,
-  setup and where each was read. Figures we could not find at the source are marked so.
+  setup and where each was read. The Airflow 3.3.1 and Prefect 3.8 figures DESIGN.md
+  quoted were dropped (issue 29): no stored source has them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from orchbench.aggregate import spread
-from orchbench.report.tables import completed
+from orchbench.report.tables import completed, three
 
 
 @dataclass(frozen=True)
@@ -46,36 +47,11 @@ REFERENCE: tuple[Reference, ...] = (
         "Prefect",
         "2.14.4",
         4872 / 40,
-        "docker-compose, Postgres; 40 x fibo(10): total 4.872 s",
+        "docker-compose, Postgres; 40 x fibo(10): total 4.87 s",
         "windmill.dev docs, benchmarks/competitors/prefect, 'Fibonacci 40 iterations, n=10' "
         "(read at https://hc-shared-runners.windmilldocs.pages.dev/docs/misc/benchmarks/"
         "competitors/prefect)",
         True,
-    ),
-    Reference(
-        "Airflow",
-        "3.3.1 (default settings)",
-        1011,
-        "quoted in DESIGN.md as 'competitors results of 2026-09'",
-        "not found in the stored windmill-benchmarks snapshot (commit 26ff16e, 2025-05-09): "
-        "unverified",
-        False,
-    ),
-    Reference(
-        "Airflow",
-        "3.3.1 (tuned)",
-        228,
-        "quoted in DESIGN.md as 'competitors results of 2026-09'",
-        "unverified (as above)",
-        False,
-    ),
-    Reference(
-        "Prefect",
-        "3.8 (in process)",
-        3.4,
-        "quoted in DESIGN.md as 'competitors results of 2026-09'",
-        "unverified (as above)",
-        False,
     ),
 )
 
@@ -94,9 +70,12 @@ def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
     if overhead.empty:
         return overhead
     out = overhead.assign(
-        probe_ms_per_task=(overhead["probe_s_per_task"] * 1000).round(1),
+        probe_ms_per_task=(overhead["probe_s_per_task"] * 1000).map(three),
         total_s=overhead.apply(
-            lambda r: f"{r['median_total_s']:.1f} ({r['min_total_s']:.1f}–{r['max_total_s']:.1f})",
+            lambda r: (
+                f"{three(r['median_total_s'])} "
+                f"({three(r['min_total_s'])}–{three(r['max_total_s'])})"
+            ),
             axis=1,
         ),
         settings=overhead["settings"].map(
@@ -118,9 +97,9 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
         s = spread(pd.to_numeric(g["outside_steps_s_per_attempt"], errors="coerce") * 1000)
         if s is None:
             continue
-        text = f"{s.median:.0f}"
+        text = three(s.median)
         if s.varies:
-            text += f" ({s.min:.0f}–{s.max:.0f})"
+            text += f" ({three(s.min)}–{three(s.max)})"
         version = g["version"].dropna()
         rows.append(
             {
@@ -141,7 +120,7 @@ def reference_table() -> pd.DataFrame:
             {
                 "system": r.system,
                 "version": r.version,
-                "ms per task": "–" if r.per_task_ms is None else f"{r.per_task_ms:.1f}",
+                "ms per task": "–" if r.per_task_ms is None else three(r.per_task_ms),
                 "setup": r.setup,
                 "source": r.source,
                 "verified at source": "yes" if r.verified else "no",

@@ -16,7 +16,14 @@ from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
 from orchbench.report.load import ASSIST_PREFIX, load_env, load_run_json, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
 from orchbench.report.scheduler import scheduler_table
-from orchbench.report.tables import HEADLINE, completed, deployments, headline, summarize
+from orchbench.report.tables import (
+    HEADLINE,
+    completed,
+    deployments,
+    headline,
+    summarize,
+    three,
+)
 from orchbench.report.timeline import timeline_png
 
 VERDICT_CLASS = {"yes": "yes", "no": "no", "partial": "partial", capability.ASSISTED: "assisted"}
@@ -475,7 +482,7 @@ def compare_section(table: pd.DataFrame, new_v: str, old_v: str) -> list[Block]:
         return [*blocks, Para("No metric changed beyond the threshold.")]
     shown = changed.copy()
     for c in ("old", "new", "ratio"):
-        shown[c] = shown[c].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3g}")
+        shown[c] = shown[c].map(lambda v: "" if v is None or pd.isna(v) else three(v))
     return [*blocks, table_of(shown)]
 
 

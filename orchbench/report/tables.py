@@ -8,6 +8,7 @@ min–max when they differ (``orchbench.aggregate``); booleans show ``yes``/``no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pandas as pd
@@ -67,14 +68,24 @@ def duration(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+def three(value: float) -> str:
+    """``value`` to three significant digits at most, never in e-notation: ``0.00183``,
+    ``4.64``, ``29.7``, ``376``, ``1130`` (the exact values stay in the CSV files)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    places = 2 - math.floor(math.log10(abs(value)))
+    text = f"{round(value, places):.{max(places, 0)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def seconds(value: float) -> str:
     """Real seconds as a reader scans them in a column headed "s": ``<0.01``, ``0.03``,
-    ``4.64``, ``15``, ``29.7``, ``376`` (the exact values stay in the CSV files)."""
+    ``4.64``, ``15``, ``29.7``, ``376``, ``1130``: two decimals at most, three
+    significant digits at most."""
     a = abs(value)
     if 0 < a < 0.005:
         return "<0.01" if value > 0 else ">-0.01"
-    text = f"{value:.2f}" if a < 10 else f"{value:.1f}" if a < 100 else f"{value:.0f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return three(float(f"{value:.2f}"))
 
 
 def cell(runs: pd.DataFrame, key: str) -> str:
@@ -110,7 +121,7 @@ def fmt(values: pd.Series, number: Callable[[float], str] | None = None) -> str:
     s = spread(pd.to_numeric(vals, errors="coerce"))
     if s is None:
         return "–"
-    show = number or "{:.3g}".format
+    show = number or three
     text = show(s.median)
     if s.varies:
         text += f" ({show(s.min)}–{show(s.max)})"
