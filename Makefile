@@ -65,7 +65,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-production bench-scale bench-wrapper report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-production publish bench-scale bench-wrapper report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -199,6 +199,9 @@ bench-wrapper: setup ## measure the per-step cost of the step wrapper (journal, 
 image: setup ## build the step image for container runners (debootstrap + wheels, own dockerd; cached)
 	$(if $(IMAGE_LOCK),,$(error no runner's runner.mk sets IMAGE_LOCK, the lock file the step image installs))
 	.venv/bin/python -m orchbench.containers.image --lock $(IMAGE_LOCK)
+
+publish: setup ## copy the report of a full `make bench` into docs/results/ (stamped, links to runs as text, < 2 MB)
+	.venv/bin/orchbench publish results/runs --out docs/results
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report

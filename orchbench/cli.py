@@ -312,6 +312,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from orchbench.harness import REPO_ROOT
+    from orchbench.report.publish import PublishError, publish
+
+    results = Path(args.results)
+    if not results.is_dir():
+        _fail(f"{results}: no such results directory (run `make bench` first)")
+    try:
+        out = publish(results, Path(args.out), REPO_ROOT / "scenarios", REPO_ROOT)
+    except (SchemaError, PublishError) as e:
+        _fail("\n".join(getattr(e, "problems", [str(e)])))
+    print(out)
+    return 0
+
+
 class _Progress:
     """A one-line status on stderr (rich when it is a terminal, plain lines otherwise)."""
 
@@ -414,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None)
     p.add_argument("--compare", metavar="OLD_RESULTS", help="show changes from another results dir")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser(
+        "publish", help="the report of a full bench as a reference copy (make publish)"
+    )
+    p.add_argument("results", nargs="?", default="results/runs")
+    p.add_argument("--out", default="docs/results")
+    p.set_defaults(func=cmd_publish)
     return ap
 
 

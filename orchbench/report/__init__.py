@@ -78,12 +78,14 @@ def build_report(
     compare_with: Path | None = None,
     overhead_dir: Path | None = None,
     scale_dir: Path | None = None,
+    blocks_out: list[Block] | None = None,
 ) -> Path:
     """Build the report of the runs under ``results`` into ``out``; returns ``out``.
 
     ``overhead_dir`` defaults to ``<results>/../overhead`` and ``scale_dir`` to
     ``<results>/../scale``; ``compare_with`` is another results directory to compare
-    against (its runs are the "old" side).
+    against (its runs are the "old" side). ``blocks_out`` receives the report's blocks
+    (``orchbench.report.publish`` renders them again).
     """
     results, out = Path(results), Path(out)
     runs = load_runs(results)
@@ -91,6 +93,8 @@ def build_report(
     overhead_dir = overhead_dir or results.parent / "overhead"
     scale_dir = scale_dir or results.parent / "scale"
     blocks = build_blocks(runs, out.resolve(), overhead_dir, old, scale_dir)
+    if blocks_out is not None:
+        blocks_out.extend(blocks)
     out.mkdir(parents=True, exist_ok=True)  # after every file is read: a refusal writes nothing
     for b in blocks:
         if isinstance(b, Image):
