@@ -30,13 +30,15 @@ A side file per attempt, ``heartbeats/<attempt_id>.json`` beside the journal
 attempt runs and removed when it ends), tells how much CPU a killed attempt had used by its
 last beat; ``Journal.load`` reads it into ``Attempt.heartbeat_cpu_s``/``heartbeat_ns``.
 
-Every record is appended with one ``write`` on an ``O_APPEND`` descriptor and fsynced, so
-concurrent writers never interleave and a kill never leaves half a line that matters.
+Every record is appended with one ``write`` on an ``O_APPEND`` descriptor, so concurrent
+writers never interleave and a kill of the writer never loses a written line (it is in the
+kernel's page cache at once). The lines are not fsynced: that would guard against a power
+cut or a kernel crash, which no scenario injects, and cost two fsyncs per attempt (0.2 ms
+each on an idle disk here, 4 ms under load; issue 29).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -47,6 +49,7 @@ from typing import Any
 
 JOURNAL_NAME = "journal.jsonl"
 HEARTBEATS = "heartbeats"
+NUMBERS = "attempt-numbers"  # append_start's markers, beside the journal
 
 
 def heartbeat_path(journal: Path | str, attempt_id: str) -> Path:
@@ -55,12 +58,11 @@ def heartbeat_path(journal: Path | str, attempt_id: str) -> Path:
 
 
 def append_record(path: Path | str, record: dict[str, Any]) -> None:
-    """Append one record as one line with a single write, then fsync."""
+    """Append one record as one line with a single write (see the module docstring)."""
     line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -68,33 +70,26 @@ def append_record(path: Path | str, record: dict[str, Any]) -> None:
 def append_start(path: Path | str, record: dict[str, Any]) -> int:
     """Append an ``attempt_start`` and return its attempt number.
 
-    The attempt number is 1 + the starts already journaled for the same run, date and step;
-    counting and appending happen under an exclusive lock so concurrent attempts agree.
+    The number is the first n >= 1 whose marker ``attempt-numbers/<run_id>.<date>.<step>.<n>``
+    beside the journal this call could create exclusively (``O_EXCL``): concurrent
+    attempts of the same run, date and step never share a number, and numbering costs one
+    create per earlier attempt of that step instead of a scan of the whole journal (which
+    grew with it: 80 ms per attempt at 10k records). A kill between the marker and the line
+    leaves that number unused.
     """
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        key = (record["run_id"], record["logical_date"], record["step"])
-        needle = json.dumps(record["step"]).encode()
-        n = 0
-        with open(fd, "rb", closefd=False) as f:
-            f.seek(0)
-            for raw in f:
-                if b'"attempt_start"' not in raw or needle not in raw:
-                    continue
-                try:
-                    r = json.loads(raw)
-                except ValueError:
-                    continue
-                if (r.get("run_id"), r.get("logical_date"), r.get("step")) == key:
-                    n += 1
-        record["attempt"] = n + 1
-        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
-        os.write(fd, line)
-        os.fsync(fd)
-        return n + 1
-    finally:
-        os.close(fd)  # releases the lock
+    numbers = Path(path).parent / NUMBERS
+    numbers.mkdir(exist_ok=True)
+    stem = f"{record['run_id']}.{record['logical_date']}.{record['step']}"
+    n = 1
+    while True:
+        try:
+            os.close(os.open(numbers / f"{stem}.{n}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            break
+        except FileExistsError:
+            n += 1
+    record["attempt"] = n
+    append_record(path, record)
+    return n
 
 
 # Help the system got from us: something our adapter or supervisor did that the system

@@ -1,8 +1,11 @@
-"""The journal: attempt numbering under a lock, killed attempts, torn lines."""
+"""The journal: attempt numbering by exclusive markers, killed attempts and writers, torn
+lines."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 from pathlib import Path
 
 from orchbench import journal as jr
@@ -73,3 +76,22 @@ def test_harness_and_operator_records(tmp_path: Path) -> None:
     assert journal.harness_time("fix_applied") is not None
     assert journal.harness_time("nope") is None
     assert journal.operator_actions[0]["command"] == "bash validate.sh"
+
+
+def _start_then_die(path: str) -> None:
+    _start(Path(path), "train", "killed")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_writer_killed_right_after_its_start_leaves_the_start_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    """No fsync: a SIGKILLed writer's line is already the kernel's (issue 29)."""
+    j = tmp_path / "j.jsonl"
+    p = mp.Process(target=_start_then_die, args=(str(j),))
+    p.start()
+    p.join()
+    assert p.exitcode == -signal.SIGKILL
+    (a,) = jr.Journal.load(j).attempts
+    assert (a.attempt_id, a.attempt, a.status) == ("killed", 1, "killed")
+    assert _start(j, "train", "next") == 2
