@@ -201,7 +201,7 @@ image: setup ## build the step image for container runners (debootstrap + wheels
 	.venv/bin/python -m orchbench.containers.image --lock $(IMAGE_LOCK)
 
 publish: setup ## copy the report of a full `make bench` into docs/results/ (stamped, links to runs as text, < 2 MB)
-	.venv/bin/orchbench publish results/runs --out docs/results
+	.venv/bin/orchbench publish results/runs --out docs/results $(if $(PUBLISH_NOTE),--note "$(PUBLISH_NOTE)")
 
 report: setup ## regenerate the report from results/
 	.venv/bin/orchbench report

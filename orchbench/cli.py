@@ -320,7 +320,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if not results.is_dir():
         _fail(f"{results}: no such results directory (run `make bench` first)")
     try:
-        out = publish(results, Path(args.out), REPO_ROOT / "scenarios", REPO_ROOT)
+        out = publish(results, Path(args.out), REPO_ROOT / "scenarios", REPO_ROOT, args.note)
     except (SchemaError, PublishError) as e:
         _fail("\n".join(getattr(e, "problems", [str(e)])))
     print(out)
@@ -434,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("results", nargs="?", default="results/runs")
     p.add_argument("--out", default="docs/results")
+    p.add_argument("--note", default="", help="a sentence the stamp adds (how the bench ran)")
     p.set_defaults(func=cmd_publish)
     return ap
 

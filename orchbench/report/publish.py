@@ -50,8 +50,9 @@ def shipped_scenarios(scenarios_dir: Path) -> list[str]:
     return sorted(p.stem for p in scenarios_dir.glob("*.yaml"))
 
 
-def publish(results: Path, out: Path, scenarios_dir: Path, repo: Path) -> Path:
-    """Publish the report of the runs under ``results`` into ``out`` (replaced whole)."""
+def publish(results: Path, out: Path, scenarios_dir: Path, repo: Path, note: str = "") -> Path:
+    """Publish the report of the runs under ``results`` into ``out`` (replaced whole);
+    ``note``: what the stamp should add about how the bench ran (e.g. the machine's load)."""
     from orchbench.report import build_report
 
     runs = load_runs(results)
@@ -66,7 +67,7 @@ def publish(results: Path, out: Path, scenarios_dir: Path, repo: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=".publish-", dir=out.parent) as tmp:
         blocks: list[Block] = []
         built = build_report(results, Path(tmp) / "report", blocks_out=blocks)  # + CSV files
-        blocks = [blocks[0], stamp(runs, repo), *_unlinked(blocks[1:])]
+        blocks = [blocks[0], stamp(runs, repo, note), *_unlinked(blocks[1:])]
         staged = Path(tmp) / "published"
         staged.mkdir()
         for colours, scale in SHRINK:
@@ -86,7 +87,7 @@ def publish(results: Path, out: Path, scenarios_dir: Path, repo: Path) -> Path:
     return out
 
 
-def stamp(runs: pd.DataFrame, repo: Path) -> Para:
+def stamp(runs: pd.DataFrame, repo: Path, note: str = "") -> Para:
     """Who published this, when, from which bench and on what machine."""
     envs = [load_env(d) for d in runs["run_dir"]]
     commits = sorted({str((e.get("orchbench") or {}).get("git"))[:12] for e in envs if e})
@@ -107,6 +108,7 @@ def stamp(runs: pd.DataFrame, repo: Path) -> Para:
         f"Python {next((e.get('python') for e in envs if e.get('python')), '?')}. Every "
         "system's versions are in the Environment section. Run directories are not "
         "published, so cells that link to a run in a local report are plain text here."
+        + (f" Note: {note}" if note else "")
     )
 
 

@@ -27,10 +27,11 @@ def _bench(tmp_path: Path, scenarios: tuple[str, ...]) -> tuple[Path, Path]:
 
 def test_a_published_copy_is_stamped_and_links_no_run(tmp_path: Path) -> None:
     runs, shipped = _bench(tmp_path, ("schema_break", "clean"))
-    out = pub.publish(runs, tmp_path / "docs" / "results", shipped, REPO)
+    out = pub.publish(runs, tmp_path / "docs" / "results", shipped, REPO, "two helpers ran too.")
     assert sorted(p.name for p in out.iterdir()) == sorted(pub.FILES)
     html, md = (out / "index.html").read_text(), (out / "report.md").read_text()
     assert "Published " in md and "by `make publish` at commit" in md
+    assert "Note: two helpers ran too." in md
     assert "results/runs" not in html and "results/runs" not in md  # run dirs are not published
     assert "data:image/png;base64," in html  # the figures travel inside index.html
     assert ".png)" not in md and "Figure `timeline_schema_break.png`" in md
