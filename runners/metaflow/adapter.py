@@ -392,7 +392,7 @@ class MetaflowRunner(CronFiredHost, Runner):
         from . import records
 
         client = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-        return records.convert(client, ctx.world.alerts, ctx.scenario.policy)
+        return records.convert(client, ctx.world.alerts)
 
 
 def _is_runtime(pid: int) -> bool:

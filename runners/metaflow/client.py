@@ -4,10 +4,16 @@ metaflow venv: ``python -m runners.metaflow collect --out FILE``).
 Writes one JSON line per run and per task attempt, with only what the Client API shows:
 run id, tags, ``created_at``/``finished_at``/``finished``/``successful``; per task attempt
 the task id, the attempt number, its metadata entries (``attempt``, ``attempt_ok``,
-``origin-run-id``, ``origin-task-id``, ...), whether it finished and succeeded, and, for
-the attempt whose artifacts Metaflow kept, the artifacts this flow stores (``task.py``)
-with Metaflow's own content hash of each (``DataArtifact.sha``). Nothing is computed here;
-``records.py`` turns these lines into the common native trace.
+``origin-run-id``, ``origin-task-id``, ...), whether it finished and succeeded, the
+artifacts of this flow (``task.py``) Metaflow kept for the attempt (a failed one's too:
+what it set before it raised) with Metaflow's own content hash of each
+(``DataArtifact.sha``), and the ``<name>_uri`` artifacts of the task's parent tasks
+(``Task.parent_task_pathspecs``): the paths Metaflow handed the task, known also for an
+attempt killed before it saved anything.
+Per run, a ``graph`` line: the steps as Metaflow stored the flow for that run (the
+``_graph_info`` artifact: each step's decorators with their attributes, the switch's
+condition and cases). Nothing is computed here; ``records.py`` turns these lines into the
+common native trace.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 FLOW_NAME = "DailyRetrainingFlow"
 KEPT = ("_inputs", "_outputs", "_summary", "_code_version")
+URI = "_uri"  # the paths the steps pass as artifacts (``self.features_uri``, ...)
 PLAIN = ("logical_date", "route", "accuracy", "better_than_champion")
 
 
@@ -37,9 +44,36 @@ def _artifacts(task: Any, step: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for art in task:
         name = art.id
-        if (name.startswith(step) and name.endswith(KEPT)) or name in PLAIN:
+        if (name.startswith(step) and name.endswith(KEPT)) or name in PLAIN or name.endswith(URI):
             out[name] = {"sha": art.sha, "data": art.data}
     return out
+
+
+def _handed(task: Any) -> dict[str, Any]:
+    """The ``<name>_uri`` artifacts of the task's parent tasks: what Metaflow handed it."""
+    from metaflow import Task
+
+    out: dict[str, Any] = {}
+    for parent in task.parent_task_pathspecs:
+        for art in Task(parent, _namespace_check=False):
+            if art.id.endswith(URI):
+                out[art.id] = {"sha": art.sha, "data": art.data, "task": parent}
+    return out
+
+
+def _graph(run: Any) -> dict[str, Any] | None:
+    """The flow's steps as Metaflow stored them for ``run`` (``_graph_info``, which every
+    task carries): per step its type, decorators (name and attributes), next steps, and a
+    switch's condition and cases."""
+    from metaflow.exception import MetaflowNotFound
+
+    try:
+        info = run["start"].task["_graph_info"].data
+    except (KeyError, MetaflowNotFound):
+        return None
+    keys = ("type", "decorators", "next", "condition", "switch_cases")
+    steps = {name: {k: node[k] for k in keys if k in node} for name, node in info["steps"].items()}
+    return {"file": info.get("file"), "steps": steps}
 
 
 def read_runs() -> list[dict[str, Any]]:
@@ -70,8 +104,12 @@ def read_runs() -> list[dict[str, Any]]:
                 "system_tags": sorted(run.system_tags),
             }
         )
+        lines.append({"line": "graph", "run": run.id, "graph": _graph(run)})
         for step in run:
             for task in step:
+                handed: dict[str, Any] = {}
+                with contextlib.suppress(Exception):
+                    handed = _handed(task)
                 for k in range(task.current_attempt + 1):
                     one = Task(task.pathspec, attempt=k, _namespace_check=False)
                     meta = [
@@ -98,6 +136,7 @@ def read_runs() -> list[dict[str, Any]]:
                             "created_ns": _ns(one.created_at),
                             "metadata": meta,
                             "artifacts": arts,
+                            "handed": handed,
                         }
                     )
     return lines

@@ -5,9 +5,10 @@ Written the way Metaflow's users write one (docs.metaflow.org, "Creating Flows")
 - one run per logical date (the ``logical_date`` Parameter); each step calls the shared
   step through ``runners.metaflow.task.run`` (the wrapper, ``orchbench.wrapper.run_step``);
   the step summaries and the gate's decision are Metaflow artifacts that downstream
-  steps read from ``self`` as users do; the data files live at the shared world's dated
-  paths, which each step rebuilds from the ``artifacts`` Parameter (their paths are also
-  kept as ``self.<name>_uri`` artifacts, which no step reads);
+  steps read from ``self`` as users do; the data files live on disk (the shared world
+  requires files): a step writes its dated outputs under the ``artifacts`` Parameter and
+  keeps their paths as ``self.<name>_uri`` artifacts, and the steps downstream read their
+  inputs' paths from ``self`` (``self.features_uri``, ...), handed on by Metaflow;
 - ``@retry(times=policy.retries, minutes_between_retries=...)`` on every step. The option
   takes whole minutes: the policy's seconds are rounded to the nearest minute
   (``task.retry_minutes``; 1-2 s give 0). Metaflow's local runtime never waits between

@@ -1,17 +1,24 @@
 """What every step of the Metaflow flow calls: one attempt of a shared step, with its files
 and results kept as Metaflow artifacts of the task.
 
-Runs inside the Metaflow task's process. The step's dated files live under the run's
-artifact root (``<work>/artifacts/metaflow/<date>/``, the ``artifacts`` Parameter), as the
-shared world requires paths. What a Metaflow user keeps on ``self`` is kept there:
+Runs inside the Metaflow task's process. The shared world requires files, so the data
+itself stays on disk; what passes between steps is where it is, as Metaflow artifacts,
+the way its users pass data (``self.<name>``, docs.metaflow.org "Creating Flows"):
 
-- ``<output>_uri``: where the step wrote each dated output (kept for a reader; the
-  steps rebuild their paths from the dated layout, so no step reads these);
+- ``<output>_uri``: where the step wrote each dated output, under the run's artifact root
+  (``<work>/artifacts/metaflow/<date>/``, the ``artifacts`` Parameter, which only says
+  where a producing step writes). A downstream step reads its dated inputs from these
+  artifacts (``self.features_uri``, ...), handed on by Metaflow, never rebuilds their
+  paths: Metaflow's own records carry the data flow (which task produced each path and
+  which task was handed it). The world's own files (the landing partition, the reference
+  profile, the holdout set, the champion and serving slots) are read where the world
+  keeps them (``default_paths``);
 - ``<step>_summary``: the step's result (accuracy, deploy decision, ...), and for
   ``evaluate`` the ``accuracy`` and ``better_than_champion`` the switch reads;
 - ``<step>_inputs`` / ``<step>_outputs``: each file the step read and wrote, with its
   sha256 (hashed here: Metaflow hashes its own pickled artifacts, not files on disk; this
-  manifest is lineage code a careful team adds, so each ref is ``practiced`` in the trace);
+  manifest is lineage code a careful team adds, so our hashes are ``practiced`` in the
+  trace);
 - ``<step>_code_version``: the wrapper's hash of the step's code (practiced too: a local
   Metaflow run records no code package).
 """
@@ -41,14 +48,16 @@ def _ref(name: str, path: Path) -> dict[str, Any]:
 
 
 def run(flow: Any, step: str, current: Any) -> dict[str, Any]:
-    """One attempt of ``step`` for the flow's logical date; keeps its files and summary as
-    artifacts of the task; returns the summary."""
+    """One attempt of ``step`` for the flow's logical date: its dated inputs from the
+    upstream steps' ``<name>_uri`` artifacts; keeps where it wrote its outputs, its file
+    manifest and its summary as artifacts of the task; returns the summary."""
     spec = STEP_BY_NAME[step]
     world = World.from_env()
     date = dt.date.fromisoformat(str(flow.logical_date))
     dated = dated_paths(Path(str(flow.artifacts)), date)
     external = default_paths(world, date)
-    ins = {n: dated.get(n) or external[n] for n in spec.inputs}
+    # dated inputs: the path the upstream step kept as an artifact, handed on by Metaflow
+    ins = {n: Path(getattr(flow, f"{n}_uri")) if n in dated else external[n] for n in spec.inputs}
     outs = {n: dated.get(n) or external[n] for n in spec.outputs}
     for name, path in outs.items():
         if name in dated:

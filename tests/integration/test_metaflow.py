@@ -3,11 +3,17 @@ profile, Metaflow 2.19.39's local runtime): ``@retry`` has no condition (validat
 retried on bad data), ``@timeout`` ends a hung step with no help from the adapter, a
 killed task is retried by the runtime, ``@exit_hook`` alerts, recovery is ``resume``
 (cloned tasks carry ``origin-run-id``), a killed runtime leaves its run unfinished, and
-nothing lands in HOME or the repository."""
+nothing lands in HOME or the repository; no process of it is left after a run
+(``tests/conformance/test_properties.py::test_nothing_left_running``), a Ctrl-C or a
+deadline (here)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +22,24 @@ import pytest
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from tests.conformance.bench import Bench
+from tests.integration.leftovers import processes_mentioning
+from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venvs" / "metaflow" / "bin" / "python"
 DAY2 = "2026-01-02"
 RUNNER = "metaflow"
+ORCHBENCH = REPO / ".venv" / "bin" / "orchbench"
+# ingest hangs on day 1 far longer than any deadline here (@timeout 600 s), so a Ctrl-C or
+# the run's deadline finds Metaflow's runtime and a task process running
+HUNG = """schema: orchbench.scenario/1
+name: hung_ingest
+claim: test only, a Metaflow run stopped mid-step leaves nothing behind
+days: 1
+data: {rows_per_day: 800, seed: 5}
+policy: {retries: 0, retry_delay_s: 0, timeout_s: 600}
+faults: [{kind: hang, day: 1, at: ingest, params: {mode: sleep, attempts: 1}}]
+"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -70,10 +89,18 @@ def test_schema_break_retried_without_condition_alerted_and_resumed(conformance:
 
 
 def test_hang_ended_by_metaflow_timeout_not_by_the_adapter(conformance: Bench) -> None:
-    record, _, trace, _ = conformance_run(conformance, "hang")
+    record, journal, trace, _ = conformance_run(conformance, "hang")
     m = record["metrics"]
-    assert "timeout_kill" not in m["harness_assists"]
+    assert m["harness_assists"] == {}  # no help of any kind: no kill, no restart
     assert m["human_actions"] == 0 and m["recovered"] is True
+    # the hung attempt ended by Metaflow's @timeout raising in the task, which the step
+    # wrapper journaled as the attempt's error (a kill from outside leaves no error)
+    (hung,) = [
+        a
+        for a in journal.attempts
+        if a.logical_date == DAY2 and a.step == "train" and a.attempt == 1
+    ]
+    assert (hung.status, hung.error_type) == ("failed", "TimeoutException")
     states = [r["state"] for r in attempts(trace, DAY2, "train")]
     assert states == ["failed", "success"]  # @timeout raised in the task; @retry ran it again
     (first,) = [r for r in attempts(trace, DAY2, "train") if r["state"] == "failed"]
@@ -105,11 +132,112 @@ def test_killed_runtime_leaves_its_run_unfinished_and_is_resumed(conformance: Be
     assert record["metrics"]["harness_assists"] == {}  # cron never restarts it; the operator
 
 
+def _metaflow_dirs() -> list[Path]:
+    """Every ``.metaflow`` directory in the checkout (Metaflow's default local datastore is
+    ``.metaflow`` in the working directory), venvs and results aside."""
+    found = []
+    skip = {".git", ".venv", ".venvs", ".tools", "results"}
+    for root, dirs, _ in os.walk(REPO):
+        found += [Path(root) / d for d in dirs if d.startswith(".metaflow")]
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".metaflow")]
+    return found
+
+
+def _tree(root: Path) -> dict[str, int]:
+    """Every path under ``root`` with its size (directories 0)."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size if p.is_file() else 0)
+        for p in sorted(root.rglob("*"))
+    }
+
+
 def test_nothing_written_to_home_or_the_repository(conformance: Bench) -> None:
-    _, _, _, out = conformance_run(conformance, "clean")
-    assert not (REPO / ".metaflow").exists()
-    assert not list(REPO.glob("runners/metaflow/.metaflow*"))
+    _, _, trace, out = conformance_run(conformance, "clean")
+    assert _metaflow_dirs() == []
     home = Path.home()
     assert not (home / ".metaflow").exists() and not (home / ".metaflowconfig").exists()
-    settings = json.loads((out / "env.json").read_text())
-    assert "metaflow" in json.dumps(settings).lower()
+    # Metaflow did write its records (read back through its Client API), in the run's
+    # work dir: the checks above are not passing for want of a run
+    assert any(r["kind"] == "task_attempt" and r["source"] == "metaflow-client" for r in trace)
+    settings = json.loads((out / "env.json").read_text())["settings"]
+    assert "run's work dir" in settings["datastore"]
+
+
+def _orchbench_run(tmp_path: Path, home: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``orchbench run`` of the hung scenario with ``HOME`` a fresh directory of its own."""
+    scenario = tmp_path / "hung_ingest.yaml"
+    scenario.write_text(HUNG)
+    cmd = [str(ORCHBENCH), "run", str(scenario), "--runner", RUNNER]
+    cmd += ["--out", str(tmp_path / "runs"), *extra]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, "HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=sigint_default,
+    )
+
+
+def _wait_ingest_started(proc: subprocess.Popen[bytes], runs: Path) -> None:
+    """Until the journal of the run in progress has ingest's attempt_start."""
+    deadline = time.monotonic() + 300
+    while not any(
+        b'"attempt_start"' in j.read_bytes() for j in runs.glob("*/*/.tmp-*/journal.jsonl")
+    ):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no step started in 300 s"
+        time.sleep(0.5)
+
+
+def _home(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".profile").write_text("# here before the run\n")
+    return home, _tree(home)
+
+
+def test_ctrl_c_leaves_no_process_and_nothing_in_home(tmp_path: Path) -> None:
+    """Ctrl-C while Metaflow's runtime runs a (hung) task: the CLI exits 130, no process
+    mentions the run's directories, HOME is as it was, no run directory is published."""
+    home, before = _home(tmp_path)
+    runs = tmp_path / "runs"
+    proc = _orchbench_run(tmp_path, home)
+    try:
+        _wait_ingest_started(proc, runs)
+        assert processes_mentioning(str(runs)), "no process of the run while it runs"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert processes_mentioning(str(runs)) == []
+    assert not list(runs.glob("*/*/.tmp-*")) and not list(runs.glob("*/*/[!.]*"))
+    assert _tree(home) == before
+    assert _metaflow_dirs() == []
+
+
+def test_a_run_past_its_deadline_leaves_no_process_and_nothing_in_home(tmp_path: Path) -> None:
+    """The run's deadline (``--timeout``) reached while the task hangs: the run is
+    published as a timeout, no process mentions its directories, HOME is as it was."""
+    home, before = _home(tmp_path)
+    runs = tmp_path / "runs"
+    proc = _orchbench_run(tmp_path, home, "--timeout", "60")
+    try:
+        _wait_ingest_started(proc, runs)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (published,) = [d for d in runs.glob("*/*/*") if not d.name.startswith(".")]
+    record = json.loads((published / "run.json").read_text())
+    assert record["status"] == "timeout", (record["reason"], err)
+    journal = Journal.load(published / "journal.jsonl")
+    assert [a.step for a in journal.attempts] == ["ingest"]  # the deadline found it hung
+    assert processes_mentioning(str(runs)) == []
+    assert _tree(home) == before
+    assert _metaflow_dirs() == []
