@@ -214,7 +214,11 @@ class ZenmlRunner(CronFiredHost, Runner):
             base,
         )
         self._server, self._server_run = server, ctx.work
-        server.start(deadline=ctx.deadline)
+        try:
+            server.start(deadline=ctx.deadline)
+        except BaseException:
+            self._stop_server()  # no URL of a server that is not there
+            raise
         self._server_start_s = server.started_s
         jr.harness_event(
             ctx.journal,

@@ -293,3 +293,23 @@ def test_recovery_command_per_last_state(
     assert [c[2:] for c in submitted] == [["runners.zenml", *expected]]
     (action,) = Journal.load(ctx.journal).operator_actions
     assert action["command"] == " ".join(["python", "-m", "runners.zenml", *expected])
+
+
+def test_server_profile_processes_are_clients_of_the_runs_server(tmp_path: Path) -> None:
+    """On ``server`` every ZenML process of the run (and the cron entry) gets the run's
+    server as its store; without that server running, nothing is started against a
+    store of its own."""
+    from runners.zenml.server import LocalServer
+
+    ctx = run_context(tmp_path, make_scenario(), "zenml")
+    runner = ZenmlRunner(profile="server", repo_root=REPO)
+    with pytest.raises(RuntimeError, match="not running"):
+        runner.zenml_env(ctx)
+    server = LocalServer(Path("zenml"), tmp_path / "server", tmp_path / "log", {})
+    server.port = 4321
+    runner._server, runner._server_run = server, ctx.work
+    env = runner.zenml_env(ctx)
+    assert env["ZENML_STORE_URL"] == "http://127.0.0.1:4321"
+    assert env["ZENML_CONFIG_PATH"] == str(ctx.work / "zenml" / "config")
+    assert "ZENML_STORE_URL=http://127.0.0.1:4321" in runner.crontab(ctx, D1, tmp_path / "l")
+    assert "ZENML_STORE_URL" not in ZenmlRunner(profile="default").zenml_env(ctx)
