@@ -7,6 +7,11 @@
 - ``replay --logical-date D``: ``daily_retraining.replay(pipeline_run=ID,
   skip_successful_steps=True)`` of the date's last run (``Client().list_pipeline_runs``),
   ZenML's re-run of a failed run: its successful steps are skipped, their artifacts reused.
+- ``replay --logical-date D --from STEP --no-cache``: the same run replayed with
+  ``skip=<the steps before STEP>`` (ZenML's "Skipping steps") and caching off: STEP and
+  what follows it re-run (what STEP reads changed outside ZenML, so a cache hit would
+  serve the old result), the steps before it are reused. The landing partition's sha256
+  parameter is the current one (``input_overrides``), as a new run's would be.
 
 The source root is the orchbench checkout (``source_utils.set_custom_source_root``): no
 ``.zen`` repository marker is created, in the checkout or anywhere else, and a replay in
@@ -20,6 +25,8 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+
+from orchbench.workflow.spec import STEP_NAMES
 
 RUN_STARTED = "orchbench-zenml: submitting"
 RUN_ENDED = "orchbench-zenml: pipeline run"
@@ -85,13 +92,20 @@ def _replay(args: argparse.Namespace) -> int:
     _setup()
     from runners.zenml.pipeline import daily_retraining
 
-    last = _last_run_id(f"daily-retraining-{args.logical_date}-")
+    date = args.logical_date
+    last = _last_run_id(f"daily-retraining-{date}-")
     if last is None:
-        _say(f"{RUN_ENDED} failed: no run of {args.logical_date} to replay")
+        _say(f"{RUN_ENDED} failed: no run of {date} to replay")
         return 1
-    _say(f"{RUN_STARTED} replay of {last} skip_successful_steps=True")
+    p = daily_retraining.with_options(enable_cache=not args.no_cache)
+    if args.start:
+        skip = list(STEP_NAMES[: STEP_NAMES.index(args.start)])
+        kw = {"skip": skip, "input_overrides": {"landing_sha256": _landing_sha256(date)}}
+    else:
+        kw = {"skip_successful_steps": True}
+    _say(f"{RUN_STARTED} replay of {last} {kw} caching={not args.no_cache}")
     try:
-        run = daily_retraining.replay(pipeline_run=last, skip_successful_steps=True)
+        run = p.replay(pipeline_run=last, **kw)
     except Exception as e:
         _say(f"{RUN_ENDED} failed: {type(e).__name__}: {str(e)[:300]}")
         return 1
@@ -106,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-cache", action="store_true")
     p = sub.add_parser("replay")
     p.add_argument("--logical-date", required=True)
+    p.add_argument("--from", dest="start", choices=STEP_NAMES, default=None)
+    p.add_argument("--no-cache", action="store_true")
     args = parser.parse_args(argv)
     return {"run": _run, "replay": _replay}[args.cmd](args)
 

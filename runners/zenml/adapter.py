@@ -57,6 +57,7 @@ from orchbench.runner import HARNESS, SYSTEM, EnvironmentMissing, RunContext, Ru
 from orchbench.workflow.spec import STEP_NAMES
 
 from .plugin import PLUGINS
+from .server import LocalServer
 
 ENV_PYTHON = "ORCHBENCH_ZENML_PYTHON"
 MODULE = "runners.zenml"
@@ -68,6 +69,9 @@ HARNESS_KILL = "orchbench-harness: timeout killed the run of step"
 STARTED = re.compile(r"Step `(\w+)` has started\.")
 ENDED = re.compile(r"Step `(\w+)` has finished|Failed to run step `(\w+)`")
 TRACE_FILE = "zenml-native.jsonl"
+SNAPSHOT_FILE = "zenml-records.json"  # native.fetch's plain data, kept with --keep-work
+SERVER = "server"  # the profile with a local ZenML server (server.py)
+SERVER_LOG = "zenml-server.log"
 PIPELINE_FILE = Path(__file__).with_name("pipeline.py")
 
 
@@ -92,6 +96,9 @@ class ZenmlRunner(CronFiredHost, Runner):
         self._submissions: list[Path] = []
         self._timeout_kills = 0
         self._versions: dict[str, str] | None = None
+        self._server: LocalServer | None = None
+        self._server_run: Path | None = None  # the scenario run whose server it is
+        self._server_start_s: float | None = None
 
     # --- environment --------------------------------------------------------------------
 
@@ -116,7 +123,10 @@ class ZenmlRunner(CronFiredHost, Runner):
                 "pandera",
                 "scikit-learn",
                 "pydantic",
-            )  # pydantic: zenml's override of core's pin (overrides.txt)
+                "fastapi",
+                "uvicorn",
+            )  # pydantic: zenml's override of core's pin (overrides.txt); fastapi, uvicorn:
+            # the local server's (zenml[server])
             self._versions = venv_versions(self.python(), wanted)
         return self._versions
 
@@ -124,7 +134,14 @@ class ZenmlRunner(CronFiredHost, Runner):
         return {
             "profile": self.profile,
             "orchestrator": "local (every step in the run's process)",
-            "store": "SQLite under the scenario run's work/zenml/config (ZENML_CONFIG_PATH)",
+            "store": (
+                "local ZenML server (zenml login --local --blocking, 127.0.0.1) with its "
+                "SQLite under the scenario run's work/zenml/server; clients over its REST API "
+                "(ZENML_STORE_URL)"
+                if self.profile == SERVER
+                else "SQLite under the scenario run's work/zenml/config (ZENML_CONFIG_PATH)"
+            ),
+            "server_start_s": self._server_start_s,
             "caching": "on (ingest, validate, featurize, train); off (evaluate, register, canary)",
             "retries": "StepRetryConfig(policy.retries, ceil(policy.retry_delay_s), backoff=1)",
             "timeout": "enforced by the orchbench adapter (ZenML has no step timeout)",
@@ -142,7 +159,12 @@ class ZenmlRunner(CronFiredHost, Runner):
             "scheduler": f"none (the local orchestrator refuses schedules): harness runs; "
             f"cron '{at}' when scheduler-fired",
             "executor": "local orchestrator: every step in the run's process",
-            "database": "SQLite ZenML store under the run's work dir (ZENML_CONFIG_PATH)",
+            "database": (
+                "local ZenML server (`zenml login --local --blocking` on 127.0.0.1, its "
+                "SQLite in the run's work dir); pipeline and trace are REST clients"
+                if self.profile == SERVER
+                else "SQLite ZenML store under the run's work dir (ZENML_CONFIG_PATH)"
+            ),
             "retries": "StepRetryConfig(max_retries, delay rounded up) from the policy",
             "timeouts": "none in ZenML: the harness kills the hung run (harness help)",
             "fail_fast": "none: StepRetryConfig has no condition (bad data is retried)",
@@ -154,6 +176,7 @@ class ZenmlRunner(CronFiredHost, Runner):
 
     def stop(self) -> None:
         self.abort()
+        self._stop_server()
 
     def abort(self) -> None:
         if self._driver is not None:
@@ -168,12 +191,62 @@ class ZenmlRunner(CronFiredHost, Runner):
     def zenml_dir(self, ctx: RunContext) -> Path:
         return ctx.work / "zenml"
 
+    # --- the server profile's local ZenML server (server.py) ----------------------------
+
+    def _start_server(self, ctx: RunContext) -> None:
+        """One local ZenML server per scenario run (its state in the run's work dir), so a
+        run's cache, runs and model versions are its own, as on ``default``."""
+        if self.profile != SERVER:
+            return
+        self._stop_server()
+        base = {
+            **_clean_env(),
+            "ZENML_ANALYTICS_OPT_IN": "false",
+            "ZENML_AUTO_OPEN_DASHBOARD": "false",
+            "ZENML_ENABLE_RICH_TRACEBACK": "false",
+            "ZENML_LOGGING_COLORS_DISABLED": "true",
+        }
+        ctx.logs.mkdir(parents=True, exist_ok=True)
+        server = LocalServer(
+            self.python().parent / "zenml",
+            self.zenml_dir(ctx) / "server",
+            ctx.logs / SERVER_LOG,
+            base,
+        )
+        self._server, self._server_run = server, ctx.work
+        try:
+            server.start(deadline=ctx.deadline)
+        except BaseException:
+            self._stop_server()  # no URL of a server that is not there
+            raise
+        self._server_start_s = server.started_s
+        jr.harness_event(
+            ctx.journal,
+            "zenml_server_started",
+            url=server.url,
+            pids=server.pids(),
+            started_s=server.started_s,
+        )
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            self._server_run = None
+
     def zenml_env(self, ctx: RunContext) -> dict[str, str]:
         """What every ZenML process of the run needs: the store, no analytics, no
-        dashboard, a HOME of its own, the policy."""
+        dashboard, a HOME of its own, the policy. On ``server`` the store is the local
+        server's URL (``ZENML_STORE_URL``): the processes are its REST clients."""
         root = self.zenml_dir(ctx)
         home = root / "home"
+        store = {}
+        if self.profile == SERVER:
+            if self._server is None or self._server_run != ctx.work:
+                raise RuntimeError("the ZenML server of this run is not running")
+            store = {"ZENML_STORE_URL": self._server.url}
         return {
+            **store,
             "ZENML_CONFIG_PATH": str(root / "config"),
             "ZENML_ANALYTICS_OPT_IN": "false",
             "ZENML_AUTO_OPEN_DASHBOARD": "false",
@@ -194,8 +267,13 @@ class ZenmlRunner(CronFiredHost, Runner):
         cmd = [str(self.python()), "-m", MODULE, "run", "--logical-date", logical_date]
         return cmd if cache else [*cmd, "--no-cache"]
 
-    def replay_command(self, ctx: RunContext, logical_date: str) -> list[str]:
-        return [str(self.python()), "-m", MODULE, "replay", "--logical-date", logical_date]
+    def replay_command(
+        self, ctx: RunContext, logical_date: str, start: str | None = None
+    ) -> list[str]:
+        """A replay of the date's last run: of its unsuccessful steps, or (``start``) of
+        ``start`` and what follows it, without the cache."""
+        cmd = [str(self.python()), "-m", MODULE, "replay", "--logical-date", logical_date]
+        return cmd if start is None else [*cmd, "--from", start, "--no-cache"]
 
     def _new_log(self, ctx: RunContext, logical_date: str) -> Path:
         ctx.logs.mkdir(parents=True, exist_ok=True)
@@ -285,6 +363,7 @@ class ZenmlRunner(CronFiredHost, Runner):
     def prepare_days(self, ctx: RunContext) -> None:
         self._submissions = []
         self._timeout_kills = 0
+        self._start_server(ctx)
         self.compressed = (CRON_LEAD_IN,) if self.fired_by(ctx) != HARNESS else ()
 
     def fired_by(self, ctx: RunContext) -> str:
@@ -363,10 +442,13 @@ class ZenmlRunner(CronFiredHost, Runner):
             last = _last_state(trace, logical_date, step)
             if trusted:
                 cmd = self.command(ctx, logical_date, cache=True)
-            elif last is None or last in ("success", "cached"):
-                # no run of the date, or the step had succeeded (its input changed): a
-                # replay would skip it, so a new run without the cache
-                cmd = self.command(ctx, logical_date, cache=last is None)
+            elif last is None:  # no run of the date: a new run
+                cmd = self.command(ctx, logical_date)
+            elif last in ("success", "cached"):
+                # the step had succeeded (what it read changed): replay the run from it,
+                # the steps before it skipped, without the cache (a hit would serve the
+                # old result: the change is outside ZenML's cache key)
+                cmd = self.replay_command(ctx, logical_date, start=step)
             else:
                 cmd = self.replay_command(ctx, logical_date)
             ctx.operator(shlex.join(["python", *cmd[1:]]))
@@ -378,7 +460,9 @@ class ZenmlRunner(CronFiredHost, Runner):
         out = self.zenml_dir(ctx) / TRACE_FILE
         if not (self.zenml_dir(ctx) / "config").exists():
             return []
+        snapshot = self.zenml_dir(ctx) / SNAPSHOT_FILE
         cmd = [str(self.python()), "-m", f"{MODULE}.native", "--out", str(out)]
+        cmd += ["--snapshot", str(snapshot)]
         done = subprocess.run(
             cmd,
             env=self._env(ctx),
@@ -397,7 +481,12 @@ class ZenmlRunner(CronFiredHost, Runner):
         return records + read_alerts(ctx.world.alerts)
 
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
-        return self._trace(ctx)
+        """The trace (on ``server`` read through the server's API); the run's server is
+        stopped after it: collect is the run's last call."""
+        try:
+            return self._trace(ctx)
+        finally:
+            self._stop_server()
 
 
 def _last_state(trace: list[dict[str, Any]], logical_date: str, step: str) -> str | None:

@@ -22,13 +22,24 @@ PLUGINS = (
         # not recovers_from_crash: the local orchestrator runs every step in the run's own
         # process, so a killed step kills the run, which stays "running" (README)
         adapter=".adapter:ZenmlRunner",
-        profiles=("default",),
+        # default: local orchestrator, SQLite store in-process; server: the same pipeline
+        # as a REST client of a local ZenML server (zenml login --local --blocking) per run
+        profiles=("default", "server"),
         version_key="zenml",
         cost_s=55,  # mean wall s per run, every shipped scenario, 2026-12-06 (README)
         notes=(
             Note(
                 "ZenML runs with its local orchestrator and a SQLite store per run: no ZenML "
-                "server, no dashboard; every step runs in the run's own process."
+                "server, no dashboard; every step runs in the run's own process.",
+                profiles=("default",),
+            ),
+            Note(
+                "Profile server: a local ZenML server per run (`zenml login --local "
+                "--blocking`, uvicorn on 127.0.0.1, SQLite in the run dir); the pipeline and "
+                "the trace are its REST clients. The server stores and serves records only: "
+                "steps still run in the run's own process (local orchestrator), and it "
+                "schedules nothing.",
+                profiles=("server",),
             ),
         ),
         central_view="ZenML Client API / `zenml pipeline runs list` (runs and step runs, "

@@ -8,6 +8,7 @@ nothing lands in HOME or the checkout."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,59 @@ def test_model_control_plane_records_the_serving_model(conformance: Bench) -> No
     assert [r["model_sha256"] for r in trace if r["kind"] == "deployment"] == deployed
 
 
+def _zenml_home() -> dict[str, tuple[int, int]]:
+    """What ZenML keeps in the user's home (its global config dir) and in the checkout
+    (a ``.zen`` repository marker): every file with its size and mtime. A machine may
+    already have a ``~/.config/zenml`` of its own: the tests compare, not require absence."""
+    found: dict[str, tuple[int, int]] = {}
+    for root in (Path.home() / ".config" / "zenml", REPO / ".zen"):
+        if root.exists():
+            for f in [root, *root.rglob("*")]:
+                st = f.stat()
+                found[str(f)] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+HOME_BEFORE = _zenml_home()  # at collection, before the session's conformance runs
+
+
 def test_nothing_written_to_home_or_the_checkout(conformance: Bench) -> None:
     conformance_run(conformance, "clean")
-    assert not (REPO / ".zen").exists()
-    assert not (Path.home() / ".config" / "zenml").exists()
+    assert _zenml_home() == HOME_BEFORE
+
+
+def test_local_server_binds_loopback_keeps_its_state_and_leaves_nothing(tmp_path: Path) -> None:
+    """Profile server's ``zenml login --local --blocking``: healthy on 127.0.0.1, its SQLite
+    store under its own root, every process of its group gone after ``stop``, nothing
+    written to HOME or the checkout."""
+    from orchbench.procs import group_pids
+    from runners.zenml.server import LocalServer
+
+    before = _zenml_home()
+    env = {"PATH": os.environ.get("PATH", ""), "ZENML_ANALYTICS_OPT_IN": "false"}
+    server = LocalServer(VENV.parent / "zenml", tmp_path / "server", tmp_path / "log", env)
+    try:
+        server.start()
+        assert server.url.startswith("http://127.0.0.1:") and server.healthy()
+        pgid = server.proc.pid if server.proc else -1
+        assert (tmp_path / "server" / "config" / "local_stores" / "default_zen_store").is_dir()
+        listening = _listening(server.port or 0)
+        assert listening and all(addr == "0100007F" for addr in listening)  # 127.0.0.1 only
+    finally:
+        server.stop()
+    assert group_pids(pgid) == [] and not server.healthy()
+    assert _zenml_home() == before
+
+
+def _listening(port: int) -> list[str]:
+    """The local addresses (hex, /proc/net/tcp) with a socket listening on ``port``."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, hexport = local.split(":")
+        if state == "0A" and int(hexport, 16) == port:
+            found.append(addr)
+    return found
 
 
 def test_crash_leaves_the_run_running_and_replay_finishes_it(conformance: Bench) -> None:
