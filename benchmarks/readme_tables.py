@@ -39,6 +39,12 @@ def _one(runs: pd.DataFrame, scenario: str, col: str) -> pd.Series | None:
     return None if done.empty else done.sort_values("started_at").iloc[-1]
 
 
+def _missing(runs: pd.DataFrame, scenario: str, col: str) -> str:
+    """What a cell without a completed run says: its status (``not applicable``...)."""
+    mine = runs[(runs["scenario"] == scenario) & (runs["column"] == col)]
+    return "not run" if mine.empty else str(mine["status"].iloc[-1]).replace("_", " ")
+
+
 def told(runs: pd.DataFrame, cols: list[str]) -> str:
     rows = []
     for scen in sorted(runs["scenario"].unique()):
@@ -46,7 +52,7 @@ def told(runs: pd.DataFrame, cols: list[str]) -> str:
         for col in cols:
             r = _one(runs, scen, col)
             if r is None:
-                row.append("not completed")
+                row.append(_missing(runs, scen, col))
                 continue
             alert = (
                 f"alert {seconds(r['alert_s'])} s ({duration(r['alert_production_s'])})"
@@ -86,7 +92,7 @@ def credit(runs: pd.DataFrame, cols: list[str]) -> str:
         ratio = f"{ratios.median():.2f}, {ratios.max():.2f}" if len(ratios) else "–"
         helped: Counter[str] = Counter()
         for c in [c for c in mine.columns if c.startswith("assist.")]:
-            helped[c.removeprefix("assist.")] += int(pd.to_numeric(mine[c]).fillna(0).sum())
+            helped[c.removeprefix("assist.")] += int((pd.to_numeric(mine[c]).fillna(0) > 0).sum())
         help_text = ", ".join(f"{k}: {v}" for k, v in sorted(helped.items()) if v) or "none"
         rows.append(
             [
@@ -105,7 +111,7 @@ def credit(runs: pd.DataFrame, cols: list[str]) -> str:
             "`code_version` on code_change (practiced / native)",
             f"interventions / commands (all {runs['scenario'].nunique()})",
             "rerun cost ratio (median, max)",
-            "harness help (all scenarios)",
+            "harness help (kinds: runs)",
         ],
         rows,
     )
@@ -118,7 +124,7 @@ def recovery(runs: pd.DataFrame, cols: list[str]) -> str:
         for col in cols:
             r = _one(runs, scen, col)
             if r is None:
-                row.append("not completed")
+                row.append(_missing(runs, scen, col))
                 continue
             ratio = r["rerun_cost_ratio"]
             text = f"{int(r['human_actions'])} / {int(r['operator_commands'])} · " + (
