@@ -54,6 +54,10 @@ POSTGRES_BIN := /usr/lib/postgresql/15/bin/postgres
 REDIS_SERVER := /usr/bin/redis-server
 
 BENCH_ARGS ?=
+# Runs of each scenario x runner cell in `make bench` (the report flags cells whose repeats
+# disagree on an outcome). The bench's wall grows about linearly: 60 min for REPEAT=1 with
+# nine columns on a loaded 2-core machine (2026-12-06), 20 min for seven on a quiet one.
+REPEAT ?= 1
 # Runners benched at once (`orchbench bench --jobs`), each in its own process. 3 by default:
 # on 2 cores the matrix is CPU-bound (~55 CPU-min), so lanes keep both cores busy; each
 # run's env.json records `bench_jobs` and the report says its seconds were taken under
@@ -175,8 +179,8 @@ setup: $(SETUP_HOOKS)
 
 # --- using it ------------------------------------------------------------------------------
 
-bench: setup ## run the full benchmark matrix, then generate the report
-	.venv/bin/orchbench bench --jobs $(BENCH_JOBS) $(BENCH_ARGS)
+bench: setup ## run the full benchmark matrix (REPEAT=N runs of each cell), then generate the report
+	.venv/bin/orchbench bench --jobs $(BENCH_JOBS) --repeat $(REPEAT) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
 bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report

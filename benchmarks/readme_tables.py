@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -45,30 +46,37 @@ def _missing(runs: pd.DataFrame, scenario: str, col: str) -> str:
     return "not run" if mine.empty else str(mine["status"].iloc[-1]).replace("_", " ")
 
 
-def told(runs: pd.DataFrame, cols: list[str]) -> str:
+def per_scenario(runs: pd.DataFrame, cols: list[str], cell: Callable[[pd.Series], str]) -> str:
+    """A scenario x column table whose cells ``cell`` writes from each latest completed
+    run (a cell without one says the run's status)."""
     rows = []
     for scen in sorted(runs["scenario"].unique()):
         row = [scen]
         for col in cols:
             r = _one(runs, scen, col)
-            if r is None:
-                row.append(_missing(runs, scen, col))
-                continue
-            alert = (
-                f"alert {seconds(r['alert_s'])} s ({duration(r['alert_production_s'])})"
-                if _yes(r["alerted"]) and pd.notna(r["alert_s"])
-                else "no alert"
-            )
-            if not r.get("central_view"):
-                seen = "no view"
-            elif _yes(r["visible"]) and pd.notna(r["visible_s"]):
-                seen = f"seen {seconds(r['visible_s'])} s"
-            else:
-                seen = "not seen"
-            wrong = int(r.get("misreported_attempts") or 0)
-            row.append(f"{alert}; {seen}" + (f"; **{wrong} misreported**" if wrong else ""))
+            row.append(_missing(runs, scen, col) if r is None else cell(r))
         rows.append(row)
     return _table(["scenario", *cols], rows)
+
+
+def _told(r: pd.Series) -> str:
+    alert = (
+        f"alert {seconds(r['alert_s'])} s ({duration(r['alert_production_s'])})"
+        if _yes(r["alerted"]) and pd.notna(r["alert_s"])
+        else "no alert"
+    )
+    if not r.get("central_view"):
+        seen = "no view"
+    elif _yes(r["visible"]) and pd.notna(r["visible_s"]):
+        seen = f"seen {seconds(r['visible_s'])} s"
+    else:
+        seen = "not seen"
+    wrong = int(r.get("misreported_attempts") or 0)
+    return f"{alert}; {seen}" + (f"; **{wrong} misreported**" if wrong else "")
+
+
+def told(runs: pd.DataFrame, cols: list[str]) -> str:
+    return per_scenario(runs, cols, _told)
 
 
 def credit(runs: pd.DataFrame, cols: list[str]) -> str:
@@ -117,24 +125,18 @@ def credit(runs: pd.DataFrame, cols: list[str]) -> str:
     )
 
 
+def _recovered(r: pd.Series) -> str:
+    ratio = r["rerun_cost_ratio"]
+    text = f"{int(r['human_actions'])} / {int(r['operator_commands'])} · " + (
+        f"{ratio:.2f}" if pd.notna(ratio) else "–"
+    )
+    if r["scenario"] == "stale_cache" and pd.notna(r.get("stale_cache_hits")):
+        text += f" · {int(r['stale_cache_hits'])} stale hits"
+    return text
+
+
 def recovery(runs: pd.DataFrame, cols: list[str]) -> str:
-    rows = []
-    for scen in sorted(runs["scenario"].unique()):
-        row = [scen]
-        for col in cols:
-            r = _one(runs, scen, col)
-            if r is None:
-                row.append(_missing(runs, scen, col))
-                continue
-            ratio = r["rerun_cost_ratio"]
-            text = f"{int(r['human_actions'])} / {int(r['operator_commands'])} · " + (
-                f"{ratio:.2f}" if pd.notna(ratio) else "–"
-            )
-            if scen == "stale_cache" and pd.notna(r.get("stale_cache_hits")):
-                text += f" · {int(r['stale_cache_hits'])} stale hits"
-            row.append(text)
-        rows.append(row)
-    return _table(["scenario", *cols], rows)
+    return per_scenario(runs, cols, _recovered)
 
 
 def capabilities(runs: pd.DataFrame, cols: list[str]) -> str:

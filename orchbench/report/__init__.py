@@ -49,6 +49,7 @@ def build_blocks(
     if old is not None:
         blocks += sections.compare_section(compare(runs, old), versions(runs), versions(old))
     blocks += sections.scenario_sections(runs, out)
+    blocks += sections.unstable_section(runs)
     blocks += sections.misreported_section(runs, out)
     blocks += sections.heatmap_section(runs)
     blocks += sections.overhead_section(runs, load_overhead(overhead_dir))

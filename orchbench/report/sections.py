@@ -23,6 +23,7 @@ from orchbench.report.tables import (
     headline,
     summarize,
     three,
+    unstable,
 )
 from orchbench.report.timeline import timeline_png
 
@@ -430,6 +431,28 @@ def threats_section(runs: pd.DataFrame) -> list[Block]:
             "taken under that load. `--jobs 1` gives each run the machine to itself."
         )
     return [Heading("Threats to validity"), *[Para(f"- {t}") for t in items]]
+
+
+def unstable_section(runs: pd.DataFrame) -> list[Block]:
+    """Cells whose repeats disagree on an outcome (``tables.unstable``), shown only when
+    some cell was run more than once."""
+    ok = completed(runs)
+    if ok.empty or not (ok.groupby(["scenario", "runner", "profile"]).size() > 1).any():
+        return []
+    table = unstable(runs)
+    blocks: list[Block] = [
+        Heading("Unstable outcomes"),
+        Para(
+            "Outcome columns (who was alerted, what was recovered, interventions, "
+            "misreports...) are expected to be the same in every repeat of a cell; "
+            "timings are not. These cells' repeats disagreed, so one run of them says "
+            "little: races in the system or the load of the machine decide them (each "
+            "run's `env.json` records how many lanes shared it)."
+        ),
+    ]
+    if table.empty:
+        return [*blocks, Para("Every repeated cell gave the same outcomes.")]
+    return [*blocks, table_of(table)]
 
 
 def misreported_section(runs: pd.DataFrame, out: Path) -> list[Block]:

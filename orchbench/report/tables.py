@@ -272,3 +272,47 @@ def deployments(runs: pd.DataFrame) -> pd.DataFrame:
                 row[label] = cell(sub, key)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# What a run's outcome is, as opposed to its timings: the columns repeats should agree on.
+OUTCOMES = (
+    "alerted",
+    "visible",
+    "recovered",
+    "final_state_correct",
+    "bad_model_deployed",
+    "human_actions",
+    "stale_executions",
+    "misreported_attempts",
+    "stale_cache_hits",
+    "backfilled_dates_n",
+    "late_completed",
+)
+
+
+def unstable(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, runner, profile, outcome column) whose completed repeats
+    disagree: the values seen, in run order, and how many runs. Timings are expected to
+    differ and are left out; a cell with one run cannot disagree."""
+    ok = completed(runs)
+    rows = []
+    for (scen, runner, prof), g in ok.groupby(["scenario", "runner", "profile"], sort=True):
+        if len(g) < 2:
+            continue
+        g = g.sort_values("started_at")
+        for key in OUTCOMES:
+            if key not in g:
+                continue
+            seen = [None if pd.isna(v) else v for v in g[key]]
+            if len({str(v) for v in seen}) > 1:
+                rows.append(
+                    {
+                        "scenario": scen,
+                        "runner": runner,
+                        "profile": prof,
+                        "outcome": key,
+                        "values": ", ".join("–" if v is None else str(v) for v in seen),
+                        "runs": len(g),
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -25,3 +27,15 @@ def processes_mentioning(*needles: str) -> list[str]:
         if any(n in blob for n in needles):
             found.append(f"{d.name} {cmdline[:200]}")
     return found
+
+
+def wait_for_a_step(proc: subprocess.Popen[bytes], out: Path, timeout_s: float) -> None:
+    """Until the run in progress under ``out`` (``<scenario>/<runner>/.tmp-*``) journals an
+    attempt_start; fails if ``proc`` exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not any(
+        b'"attempt_start"' in j.read_bytes() for j in out.glob("*/*/.tmp-*/journal.jsonl")
+    ):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"no step started in {timeout_s:.0f} s"
+        time.sleep(0.5)

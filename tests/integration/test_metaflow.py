@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from tests.conformance.bench import Bench
-from tests.integration.leftovers import processes_mentioning
+from tests.integration.leftovers import processes_mentioning, wait_for_a_step
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,17 +179,6 @@ def _orchbench_run(tmp_path: Path, home: Path, *extra: str) -> subprocess.Popen[
     )
 
 
-def _wait_ingest_started(proc: subprocess.Popen[bytes], runs: Path) -> None:
-    """Until the journal of the run in progress has ingest's attempt_start."""
-    deadline = time.monotonic() + 300
-    while not any(
-        b'"attempt_start"' in j.read_bytes() for j in runs.glob("*/*/.tmp-*/journal.jsonl")
-    ):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no step started in 300 s"
-        time.sleep(0.5)
-
-
 def _home(tmp_path: Path) -> tuple[Path, dict[str, int]]:
     home = tmp_path / "home"
     home.mkdir()
@@ -205,7 +193,7 @@ def test_ctrl_c_leaves_no_process_and_nothing_in_home(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = _orchbench_run(tmp_path, home)
     try:
-        _wait_ingest_started(proc, runs)
+        wait_for_a_step(proc, runs, 300)
         assert processes_mentioning(str(runs)), "no process of the run while it runs"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -227,7 +215,7 @@ def test_a_run_past_its_deadline_leaves_no_process_and_nothing_in_home(tmp_path:
     runs = tmp_path / "runs"
     proc = _orchbench_run(tmp_path, home, "--timeout", "60")
     try:
-        _wait_ingest_started(proc, runs)
+        wait_for_a_step(proc, runs, 300)
         _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:

@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from runners.prefect.modes import PoolStack
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.conformance.bench import Bench
-from tests.integration.leftovers import processes_mentioning
+from tests.integration.leftovers import processes_mentioning, wait_for_a_step
 from tests.integration.listeners import assert_loopback_only, assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
@@ -464,13 +463,7 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
             preexec_fn=sigint_default,
         )
         try:
-            deadline = time.monotonic() + 180
-            while not any(
-                b'"attempt_start"' in j.read_bytes() for j in out.glob("*/*/.tmp-*/journal.jsonl")
-            ):
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "no step started in 180 s"
-                time.sleep(0.5)
+            wait_for_a_step(proc, out, 180)
             assert processes_mentioning(str(tmpdir), str(out))  # the stack is up and running
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=120)
