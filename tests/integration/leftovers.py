@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -39,3 +40,21 @@ def wait_for_a_step(proc: subprocess.Popen[bytes], out: Path, timeout_s: float) 
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, f"no step started in {timeout_s:.0f} s"
         time.sleep(0.5)
+
+
+def interrupt_after_a_step(proc: subprocess.Popen[bytes], out: Path, *needles: str) -> None:
+    """Ctrl-C ``proc`` once its run under ``out`` has started a step and some process
+    mentions ``needles``; then it must exit 130, leave no process mentioning them and
+    publish nothing under ``out``."""
+    try:
+        wait_for_a_step(proc, out, 300)
+        assert processes_mentioning(*needles), "no process of the run while it runs"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert processes_mentioning(*needles) == []
+    assert not list(out.glob("*/*/.tmp-*")) and not list(out.glob("*/*/[!.]*"))

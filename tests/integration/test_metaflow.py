@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,11 @@ import pytest
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from tests.conformance.bench import Bench
-from tests.integration.leftovers import processes_mentioning, wait_for_a_step
+from tests.integration.leftovers import (
+    interrupt_after_a_step,
+    processes_mentioning,
+    wait_for_a_step,
+)
 from tests.integration.terminal import sigint_default
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,18 +195,7 @@ def test_ctrl_c_leaves_no_process_and_nothing_in_home(tmp_path: Path) -> None:
     home, before = _home(tmp_path)
     runs = tmp_path / "runs"
     proc = _orchbench_run(tmp_path, home)
-    try:
-        wait_for_a_step(proc, runs, 300)
-        assert processes_mentioning(str(runs)), "no process of the run while it runs"
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
-    assert processes_mentioning(str(runs)) == []
-    assert not list(runs.glob("*/*/.tmp-*")) and not list(runs.glob("*/*/[!.]*"))
+    interrupt_after_a_step(proc, runs, str(runs))
     assert _tree(home) == before
     assert _metaflow_dirs() == []
 

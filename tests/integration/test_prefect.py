@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -38,7 +37,10 @@ from runners.prefect.modes import PoolStack
 from runners.prefect.pool import Workers, marked_pids
 from runners.prefect.server import Api, PrefectServer
 from tests.conformance.bench import Bench
-from tests.integration.leftovers import processes_mentioning, wait_for_a_step
+from tests.integration.leftovers import (
+    interrupt_after_a_step,
+    processes_mentioning,
+)
 from tests.integration.listeners import assert_loopback_only, assert_loopback_only_throughout
 from tests.integration.terminal import sigint_default
 
@@ -462,18 +464,7 @@ def test_pool_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
             start_new_session=True,
             preexec_fn=sigint_default,
         )
-        try:
-            wait_for_a_step(proc, out, 180)
-            assert processes_mentioning(str(tmpdir), str(out))  # the stack is up and running
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert proc.returncode == 130, err
-        assert processes_mentioning(str(tmpdir), str(out)) == []
-        assert not list(out.glob("*/*/.tmp-*")) and not list(out.glob("*/*/[!.]*"))
+        interrupt_after_a_step(proc, out, str(tmpdir), str(out))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
