@@ -316,7 +316,12 @@ def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
     run "in a Late state if [it is] not started on time" (prefect.server.services.late_runs)
     and Late is a state of type SCHEDULED, which is what a runner's poll picks up
     (``get_scheduled_flow_runs_for_deployments``). So each missed date is run by its own
-    scheduled run, once, after the scheduler is back, with no operator command."""
+    scheduled run, once, after the scheduler is back, with no operator command.
+
+    Whether the run shows Late is a race Prefect does not settle: the late-runs service and
+    the serve process come back together, and the serve process may pick the run up before
+    the service's loop marks it (CI of 84099c5 saw Scheduled, Pending, Submitting, Running,
+    Completed). So Late is allowed, not required."""
     d = conformance.run_dir("prefect", "missed_days")
     clock = json.loads((d / "env.json").read_text())["clock"]
     assert (clock["scheduling"], clock["fired_by"]) == ("system", "Prefect")
@@ -334,7 +339,14 @@ def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
         assert run["scheduled_start_ns"] < started < run["start_ns"], date
         names = run["native_states"]
         assert names[0] == "Scheduled" and names[-1] == "Completed", names
-        assert "Late" in names, names
+        assert set(names) <= {
+            "Scheduled",
+            "Late",
+            "Pending",
+            "Submitting",
+            "Running",
+            "Completed",
+        }, names
         # each step of the date ran once, after the outage, and nobody typed a thing
         done = [(a.step, a.status) for a in journal.attempts if a.logical_date == date]
         steps = [step for step, _ in done]
