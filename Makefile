@@ -69,7 +69,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-production publish bench-scale bench-wrapper report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-production publish bench-scale bench-wrapper footprint report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -190,6 +190,11 @@ bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
 SCALE_ARGS ?=
 bench-scale: setup ## cost-growth curves (fan-out, backfill, concurrent runs) per engine, then the report
 	.venv/bin/orchbench scale $(SCALE_ARGS)
+	.venv/bin/orchbench report
+
+FOOTPRINT_ARGS ?=
+footprint: setup ## each runner's operating cost: cold start, idle memory/CPU, ports, install size, authored lines (results/footprint), then the report
+	.venv/bin/orchbench footprint $(FOOTPRINT_ARGS)
 	.venv/bin/orchbench report
 
 bench-production: setup ## the production-like deployments (PRODUCTION_RUNNERS) on every scenario, then the report

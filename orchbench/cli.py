@@ -44,7 +44,7 @@ def _sigterm(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-OWNING = ("run", "bench", "scale")  # commands whose processes the harness owns
+OWNING = ("run", "bench", "scale", "footprint")  # commands whose processes the harness owns
 
 
 def _take_ownership() -> None:
@@ -295,11 +295,48 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_footprint(args: argparse.Namespace) -> int:
+    """Each runner x profile's operating cost (``orchbench.footprint_phase``); prints each
+    result file written. Exit 1 when a cell failed (one line each on stderr)."""
+    from orchbench import footprint_phase
+    from orchbench.plugins import all_plugins
+    from orchbench.runner import EnvironmentMissing
+
+    if args.idle_s <= 0:
+        _fail("--idle-s must be positive")
+    if args.jobs < 1:
+        _fail("--jobs must be at least 1")
+    runners = args.runners.split(",") if args.runners else list(all_plugins())
+    profiles = args.profiles.split(",") if args.profiles else None
+    try:
+        todo = footprint_phase.cells(runners, profiles)
+    except ValueError as e:
+        _fail(str(e))
+    problems = []
+    for runner in dict.fromkeys(r for r, _ in todo):
+        try:
+            all_plugins()[runner].adapter_class()("default").check_environment()
+        except EnvironmentMissing as e:
+            problems.append(f"{runner}: {e}")
+    if problems:
+        _fail("\n".join(problems))
+    if not todo:
+        _fail("nothing to measure: no runner has the profiles asked for")
+    written, errors = footprint_phase.run_cells(todo, args.idle_s, args.jobs, Path(args.out))
+    for path in written:
+        print(path)
+    for e in errors:
+        print(f"orchbench: error: footprint {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from orchbench.report import build_report
 
     results = Path(args.results)
-    if not results.is_dir() and not (results.parent / "scale").is_dir():  # scale: bench-scale
+    if not any(
+        d.is_dir() for d in (results, results.parent / "scale", results.parent / "footprint")
+    ):
         _fail(f"{results}: no such results directory (run `make bench` first)")
     old = Path(args.compare) if args.compare else None
     if old is not None and not old.is_dir():
@@ -408,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--out", default="results/scale")
     p.set_defaults(func=cmd_scale)
+    p = sub.add_parser("footprint", help="operating cost: cold start, idle memory/CPU, size")
+    p.add_argument("--runners", help="comma-separated runners (default: all)")
+    p.add_argument("--profiles", help="comma-separated profiles (default: each bench profile)")
+    p.add_argument("--idle-s", type=float, default=60.0, help="idle window, seconds")
+    p.add_argument("--jobs", type=int, default=2, help="cells measured at once")
+    p.add_argument("--out", default="results/footprint")
+    p.set_defaults(func=cmd_footprint)
     p = sub.add_parser("export", help="write what a remote deployment of a runner needs")
     p.add_argument("runner")
     p.add_argument("dir")

@@ -37,7 +37,7 @@ from orchbench.contracts import RecoveryPlan, recovery_plan
 from orchbench.oracle import OracleResult, final_state, run_oracle
 from orchbench.plugins import runner_class
 from orchbench.records import ClassifiedAttempt, SchemaError
-from orchbench.runner import NotApplicable, RunContext, Runner, RunTimeout
+from orchbench.runner import SERVICES_STARTING, NotApplicable, RunContext, Runner, RunTimeout
 from orchbench.scenario import Scenario
 from orchbench.trace import TRACE_NAME, write_trace
 from orchbench.workflow.data import prepare_world
@@ -72,11 +72,13 @@ def run_scenario(
     timeout_s: float | None = None,
     keep_work: bool = False,
     on_phase: Callable[[str], None] | None = None,
+    idle_s: float = 0.0,
 ) -> Path:
     """Run and record one scenario; returns the published run directory.
 
     Pass a ``runner`` already started by a matrix to reuse its services; otherwise one is
-    made, started and stopped here.
+    made, started and stopped here. ``idle_s``: seconds the system sits idle once up, before
+    the first date (``RunContext.idle_s``).
     """
     scenario_path = Path(scenario_path)
     out_root = Path(out_root).resolve()  # runners hand paths to other processes
@@ -111,6 +113,7 @@ def run_scenario(
             scheduler_faults=catalog.scheduler_faults(scenario),
             requirements=catalog.requirements(scenario),
             scheduling=catalog.scheduling(scenario),
+            idle_s=idle_s,
         )
         fault_state.arm(
             ctx.world,
@@ -208,6 +211,7 @@ def _execute(
             raise NotApplicable(not_supported)
         if own_runner:
             phase("starting")
+            jr.harness_event(ctx.journal, SERVICES_STARTING)
             runner.start(ctx.work)
         # The run's time budget covers the system's work, not the oracle or start-up: a
         # cold oracle cache (seconds of in-process training) must not eat a run's timeout.

@@ -93,6 +93,13 @@ class RunnerPlugin:
     # not given: the default, plus any labelled extra whose column the README's tables
     # show (cron-hardened's ``pipeline``)
     bench_profiles: tuple[str, ...] = ("default",)
+    # what its users write and maintain (``orchbench footprint``): globs, relative to the
+    # folder, of the pipeline's definition and recovery scripts (not the adapter, which is
+    # the benchmark's), and the system concepts those files use
+    authored: tuple[str, ...] = ()
+    concepts: tuple[str, ...] = ()
+    # Debian packages the runner needs beyond Python (``make system-packages``)
+    system_packages: tuple[str, ...] = ()
     package: str = field(default="", compare=False)  # set by discovery: "runners.cron"
 
     @property

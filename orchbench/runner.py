@@ -53,6 +53,15 @@ HARNESS, SYSTEM = "harness", "system"
 # scheduler was stopped for an outage and started again (``fault_id``); a withheld
 # partition landed (``logical_date``, ``fault_id``).
 DATE_DUE = "date_due"
+# harness events around the system's start: ``services_starting`` before ``Runner.start``
+# (a run that starts its own runner), ``services_ready`` once ``prepare_days`` returned (the
+# workflow is deployed and the system answers); ``idle_finished`` after an idle window
+# (``RunContext.idle_s``, ``orchbench footprint``)
+SERVICES_STARTING, SERVICES_READY, IDLE_FINISHED = (
+    "services_starting",
+    "services_ready",
+    "idle_finished",
+)
 SCHEDULER_STOPPED, SCHEDULER_STARTED = "scheduler_stopped", "scheduler_started"
 # how long before a date's fire time the world moves (a partition is withheld, a scheduler
 # stopped), so the system's own scheduler never fires first
@@ -110,6 +119,9 @@ class RunContext:
     scheduling: str = HARNESS
     # the real-clock schedule, when the system's scheduler fires dates on the real clock
     clock: DayClock | None = None
+    # seconds the day loop waits, doing nothing, once the system is up and before the
+    # first date (``orchbench footprint`` measures the idle system in this window)
+    idle_s: float = 0.0
     _interventions: int = 0
 
     @property
@@ -234,7 +246,8 @@ class Runner:
     def run_days(self, ctx: RunContext) -> None:
         """Run every logical date of the scenario the way the system schedules them.
 
-        ``prepare_days``; when a scheduler fires the dates on the real clock
+        ``prepare_days`` (then the harness event ``services_ready``, and ``ctx.idle_s``
+        seconds of nothing); when a scheduler fires the dates on the real clock
         (``fired_by`` is not HARNESS and the runner has a ``day_s``), a ``DayClock``
         starting ``schedule_lead_s`` from now goes to ``schedule_days``. Then per date, in
         order: the deadline; on a clock, wait until ``WORLD_LEAD_S`` before the date fires;
@@ -248,6 +261,10 @@ class Runner:
         """
         fired_by = self.fired_by(ctx)
         self.prepare_days(ctx)
+        jr.harness_event(ctx.journal, SERVICES_READY)
+        if ctx.idle_s > 0:
+            time.sleep(max(0.0, min(ctx.idle_s, ctx.remaining())))
+            jr.harness_event(ctx.journal, IDLE_FINISHED)
         if fired_by != HARNESS and self.day_s is not None:
             start = time.time() + self.schedule_lead_s
             ctx.clock = DayClock(start, self.day_s, tuple(ctx.dates))

@@ -22,7 +22,7 @@ from orchbench.report.blocks import Block, Image, Para, to_html, to_markdown
 from orchbench.report.capability import capability_table
 from orchbench.report.compare import compare, versions
 from orchbench.report.growth import growth_section
-from orchbench.report.load import load_overhead, load_runs, load_scale
+from orchbench.report.load import load_footprint, load_overhead, load_runs, load_scale
 from orchbench.report.tables import summarize
 
 __all__ = ["build_report"]
@@ -34,11 +34,17 @@ def build_blocks(
     overhead_dir: Path,
     old: pd.DataFrame | None = None,
     scale_dir: Path | None = None,
+    footprint_dir: Path | None = None,
 ) -> list[Block]:
     """Every section of the report, in reading order."""
     growth = growth_section(*load_scale(scale_dir)) if scale_dir is not None else []
+    cost = (
+        sections.footprint_section(load_footprint(footprint_dir))
+        if footprint_dir is not None
+        else []
+    )
     if runs.empty:
-        return [*sections.intro(runs)[:1], Para("No runs found."), *growth]
+        return [*sections.intro(runs)[:1], Para("No runs found."), *growth, *cost]
     blocks = sections.intro(runs)
     blocks += sections.glance_section(runs, out)
     blocks += sections.headline_section(runs)
@@ -53,6 +59,7 @@ def build_blocks(
     blocks += sections.misreported_section(runs, out)
     blocks += sections.heatmap_section(runs)
     blocks += sections.overhead_section(runs, load_overhead(overhead_dir))
+    blocks += cost
     blocks += growth
     blocks += sections.environment_section(runs)
     blocks += sections.threats_section(runs)
@@ -84,16 +91,19 @@ def build_report(
     """Build the report of the runs under ``results`` into ``out``; returns ``out``.
 
     ``overhead_dir`` defaults to ``<results>/../overhead`` and ``scale_dir`` to
-    ``<results>/../scale``; ``compare_with`` is another results directory to compare
-    against (its runs are the "old" side). ``blocks_out`` receives the report's blocks
-    (``orchbench.report.publish`` renders them again).
+    ``<results>/../scale``; the operating cost is read from ``<results>/../footprint``;
+    ``compare_with`` is another results directory to compare against (its runs are the
+    "old" side). ``blocks_out`` receives the report's blocks (``orchbench.report.publish``
+    renders them again).
     """
     results, out = Path(results), Path(out)
     runs = load_runs(results)
     old = load_runs(compare_with) if compare_with is not None else None
     overhead_dir = overhead_dir or results.parent / "overhead"
     scale_dir = scale_dir or results.parent / "scale"
-    blocks = build_blocks(runs, out.resolve(), overhead_dir, old, scale_dir)
+    blocks = build_blocks(
+        runs, out.resolve(), overhead_dir, old, scale_dir, results.parent / "footprint"
+    )
     if blocks_out is not None:
         blocks_out.extend(blocks)
     out.mkdir(parents=True, exist_ok=True)  # after every file is read: a refusal writes nothing

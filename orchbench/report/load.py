@@ -322,6 +322,17 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def load_footprint(footprint_dir: Path | str) -> pd.DataFrame:
+    """Operating-cost cells (``results/footprint/<runner>.json``, one entry per profile, as
+    ``orchbench footprint`` writes them), one row each."""
+    rows = []
+    for path in sorted(Path(footprint_dir).glob("*.json")):
+        for profile, entry in _read_json(path).items():
+            if isinstance(entry, dict) and "cold_start_s" in entry:
+                rows.append({**entry, "runner": entry.get("runner", path.stem), "profile": profile})
+    return pd.DataFrame(rows)
+
+
 def load_scale(scale_dir: Path | str) -> tuple[list[Point], list[str]]:
     """The cost-growth points in ``results/scale/<engine>/<shape>-<n>/point.json``
     (``orchbench.point``, older versions migrated), as written by ``orchbench scale``, and

@@ -12,6 +12,7 @@ import pandas as pd
 from orchbench.card import ASPECTS, NOT_DECLARED
 from orchbench.claims import CLAIMS, Claim
 from orchbench.report import capability, overhead
+from orchbench.report import footprint as footprint_table
 from orchbench.report.blocks import Block, Heading, Image, Link, Para, Table
 from orchbench.report.load import ASSIST_PREFIX, load_env, load_run_json, system_version
 from orchbench.report.plots import HEATMAPS, heatmap_png
@@ -283,6 +284,24 @@ def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Bl
         Para(overhead.METHOD_NOTES),
     ]
     return blocks
+
+
+def footprint_section(cells: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = [Heading("Operating cost")]
+    rows = footprint_table.table(cells)
+    if rows.empty:
+        return [*blocks, Para("No footprint in `results/footprint/` (`make footprint`).")]
+    machines = sorted({f"{m.get('cores')} cores" for m in cells["machine"] if isinstance(m, dict)})
+    when = sorted(str(t) for t in cells["measured_at"].dropna())
+    return [
+        *blocks,
+        Para(
+            f"{footprint_table.METHOD} Measured on {', '.join(machines)}, {when[0]} – {when[-1]}."
+        ),
+        table_of(rows),
+        Para("The system concepts each pipeline uses:"),
+        table_of(footprint_table.concepts(cells)),
+    ]
 
 
 def _latest_env(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:

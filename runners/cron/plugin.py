@@ -35,6 +35,10 @@ PLUGINS = (
         # (one intervention); seen both ways before and after the day loop moved (2026-12-05)
         capabilities_vary=frozenset({"survives_scheduler_crash"}),
         adapter=".adapter:CronRunner",
+        # the crontab lines are written by the adapter (schedule.py) from the same rules
+        authored=("scripts/naive/*.sh",),
+        concepts=("crontab entry", "shell script per step", "MAILTO"),
+        system_packages=("cron", "exim4-daemon-light"),
         profiles=PROFILES,
         scale=".scale:CronScale",
         version_key="cron",
@@ -62,6 +66,19 @@ PLUGINS = (
             }
         ),
         adapter=".adapter:HardenedCronRunner",
+        authored=("scripts/hardened/*.sh",),
+        concepts=(
+            "crontab entry",
+            "pipeline.sh",
+            "flock",
+            "timeout",
+            "retry loop",
+            "success markers",
+            "catch-up job",
+            "rerun.sh",
+            "MAILTO",
+        ),
+        system_packages=("cron", "exim4-daemon-light"),
         profiles=HARDENED_PROFILES,
         # make bench carries the strongest cron beside the steelman's default
         bench_profiles=("default", "pipeline"),

@@ -32,6 +32,16 @@ PLUGINS = (
         # not recovers_from_hang: kfp.local has no task timeout; the hung task is killed by
         # the harness (journaled as harness help), which is never credited to the system
         adapter=".adapter:KfpRunner",
+        authored=("pipeline.py", "task.py"),
+        concepts=(
+            "@dsl.pipeline",
+            "@dsl.component",
+            "Input/Output artifacts",
+            "set_retry",
+            "set_caching_options",
+            "dsl.If",
+            "kfp.local",
+        ),
         profiles=PROFILES,
         scale=".scale:KfpScale",
         version_key="kfp",
@@ -61,6 +71,18 @@ PLUGINS = (
         # 7 runs of 00:47-00:52 alerted)
         capabilities_vary=frozenset({"recovers_from_crash", "alerts_on_failure"}),
         adapter=".docker_adapter:KfpDockerRunner",
+        authored=("pipeline.py", "task.py"),
+        concepts=(
+            "@dsl.pipeline",
+            "@dsl.component",
+            "Input/Output artifacts",
+            "set_retry",
+            "set_caching_options",
+            "dsl.If",
+            "kfp.local DockerRunner",
+            "step image",
+        ),
+        system_packages=("docker.io",),
         profiles=PROFILES,
         version_key="kfp",
         cost_s=60,

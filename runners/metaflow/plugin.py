@@ -23,6 +23,16 @@ PLUGINS = (
         # never re-fires a passed minute); the operator resumes the run
         # not catches_up_missed_days: no scheduler of its own, cron has no catch-up
         adapter=".adapter:MetaflowRunner",
+        authored=("daily_retraining_flow.py", "task.py"),
+        concepts=(
+            "FlowSpec",
+            "@step",
+            "Parameter",
+            "@retry",
+            "@timeout",
+            "@exit_hook",
+            "artifacts",
+        ),
         profiles=("default",),
         scale=".scale:MetaflowScale",
         version_key="metaflow",

@@ -22,6 +22,16 @@ PLUGINS = (
         # not recovers_from_crash: the local orchestrator runs every step in the run's own
         # process, so a killed step kills the run, which stays "running" (README)
         adapter=".adapter:ZenmlRunner",
+        authored=("pipeline.py", "task.py"),
+        concepts=(
+            "@pipeline",
+            "@step",
+            "StepRetryConfig",
+            "enable_cache",
+            "on_failure hook",
+            "ArtifactConfig",
+            "Model",
+        ),
         # default: local orchestrator, SQLite store in-process; server: the same pipeline
         # as a REST client of a local ZenML server (zenml login --local --blocking) per run
         profiles=("default", "server"),

@@ -264,7 +264,8 @@ def test_a_scheduler_fired_run_waits_on_its_clock_and_stops_the_scheduler_for_an
     ]
     j = Journal.load(ctx.journal)
     events = [(h["event"], h.get("logical_date")) for h in j.harness]
-    assert events[:3] == [
+    assert events[:4] == [
+        ("services_ready", None),
         ("date_due", "2026-01-01"),
         ("compressed_wait", None),
         ("date_due", "2026-01-02"),
@@ -279,6 +280,20 @@ def test_a_scheduler_fired_run_waits_on_its_clock_and_stops_the_scheduler_for_an
     again.run_date = lambda ctx, date: again.calls.append(f"run {date}")  # type: ignore[method-assign]
     again.run_days(ctx2)
     assert again.calls == ["prepare", "run 2026-01-01", "down 2026-01-02", "run 2026-01-03"]
+
+
+def test_an_idle_window_sits_between_the_system_up_and_the_first_date(tmp_path: Path) -> None:
+    """``RunContext.idle_s`` (``orchbench footprint``): nothing is asked of the runner for
+    that long after ``prepare_days``, and the journal brackets the window."""
+    ctx = _ctx(tmp_path, "[]", days=1)
+    ctx.idle_s = 0.3
+    runner = _Recording()
+    runner.run_days(ctx)
+    j = Journal.load(ctx.journal)
+    times = {h["event"]: h["t_ns"] for h in j.harness}
+    assert [h["event"] for h in j.harness][:3] == ["services_ready", "idle_finished", "date_due"]
+    assert times["idle_finished"] - times["services_ready"] >= 0.3e9
+    assert runner.calls[0] == "prepare"
 
 
 def test_the_deadline_is_the_base_runners(tmp_path: Path) -> None:

@@ -80,6 +80,7 @@ def test_schema_break_is_recovered_from_the_plan(scenario_file, tmp_path: Path) 
     events = [h["event"] for h in Journal.load(d / "journal.jsonl").harness]
     assert events == [
         "run_started",
+        "services_ready",  # prepare_days returned
         "date_due",
         "compressed_wait",  # the schedule interval between the two dates
         "date_due",
