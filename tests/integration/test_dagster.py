@@ -1,0 +1,105 @@
+"""The Dagster runner's own quirks, read from the conformance suite's runs (default
+profile, ``dagster dev`` per scenario run): fail-fast on bad data with the run failure
+sensor's alert, the retry policy's retry inside one run, the run-level
+``dagster/max_runtime`` cancelling a hung run (no kill by the adapter), the daemon's sensor
+catching up a missed date, and nothing written to HOME or the repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.journal import Journal
+from orchbench.trace import read_trace
+from tests.conformance.bench import Bench
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venvs" / "dagster" / "bin" / "python"
+DAY2 = "2026-01-02"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not VENV.exists(), reason=".venvs/dagster missing: run `make setup`"),
+]
+
+
+def conformance_run(
+    conformance: Bench, scenario: str
+) -> tuple[dict[str, Any], Journal, list[dict[str, Any]], Path]:
+    """The conformance suite's run of ``scenario`` on dagster."""
+    out = conformance.run_dir("dagster", scenario)
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "completed", record["reason"]
+    return record, Journal.load(out / "journal.jsonl"), read_trace(out / "native.jsonl"), out
+
+
+def attempts(trace: list[dict[str, Any]], day: str) -> list[tuple[str, str]]:
+    return [
+        (r["step"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == day
+    ]
+
+
+def test_schema_break_fails_fast_and_the_sensor_alerts(conformance: Bench) -> None:
+    record, journal, trace, _ = conformance_run(conformance, "schema_break")
+    m = record["metrics"]
+    assert m["attempts_before_fix"] == 1  # Failure(allow_retries=False): not retried
+    assert m["stale_executions"] == 0 and m["bad_model_deployed"] is False
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    before = [(a.step, a.status) for a in journal.attempts if a.logical_date == DAY2]
+    before = before[: [s for s, _ in before].index("validate") + 1]
+    assert before == [("ingest", "success"), ("validate", "failed")]
+    # Dagster writes no event for the steps a failed run never started
+    first_run = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    assert first_run[0]["dagster_status"] == "FAILURE"
+    (alert,) = [r for r in trace if r["kind"] == "alert"]
+    assert alert["channel"] == "run-failure-sensor" and alert["logical_date"] == DAY2
+    # recovery: a re-execution of the failed run, which Dagster records as its child
+    rerun = [r for r in first_run[1:] if r["parent_run"] == first_run[0]["run"]]
+    assert rerun and rerun[0]["state"] == "success"
+
+
+def test_retry_policy_retries_in_the_same_run(conformance: Bench) -> None:
+    record, _, trace, _ = conformance_run(conformance, "transient_error")
+    assert record["metrics"]["human_actions"] == 0
+    feat = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2 and r["step"] == "featurize"
+    ]
+    assert [(r["state"], r["attempt"]) for r in feat] == [("failed", 1), ("success", 2)]
+    assert feat[0]["up_for_retry"] is True and feat[0]["run"] == feat[1]["run"]
+
+
+def test_max_runtime_ends_the_hung_run_without_help(conformance: Bench) -> None:
+    record, _, trace, _ = conformance_run(conformance, "hang")
+    m = record["metrics"]
+    assert not m["harness_assists"].get("timeout_kill")  # Dagster ended it, not the adapter
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    # run monitoring ends the run at dagster/max_runtime: FAILURE, and it is not retried
+    assert runs[0]["dagster_status"] == "FAILURE"
+    assert any("maximum runtime" in r["subject"] for r in trace if r["kind"] == "alert")
+    assert m["human_actions"] >= 1
+
+
+def test_the_sensor_catches_up_the_missed_date(conformance: Bench) -> None:
+    record, journal, trace, _ = conformance_run(conformance, "missed_days")
+    m = record["metrics"]
+    assert m["missed_dates"] and not m["skipped_dates"]
+    started = journal.harness_time("scheduler_started")
+    assert started is not None
+    missed = set(m["missed_dates"])
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] in missed]
+    assert runs and all(r["t_ns"] > started for r in runs)
+
+
+def test_nothing_in_home_or_the_repository(conformance: Bench) -> None:
+    conformance_run(conformance, "clean")
+    assert not (Path.home() / ".dagster").exists()
+    for name in (".dagster", "dagster.yaml", "history", "storage", "logs"):
+        assert not (REPO / name).exists(), name
