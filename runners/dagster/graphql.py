@@ -1,6 +1,7 @@
 """The harness's side of Dagster's GraphQL API (served by the webserver ``dagster dev``
-starts): launch a run of a partition, re-execute a run from a step, read run states,
-reload the code location. Plain HTTP from the harness's venv (no Dagster import)."""
+starts): launch a run of a partition, re-execute a run from a step, terminate a run, read
+run states, reload the code location, turn a schedule on. Plain HTTP from the harness's
+venv (no Dagster import)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ RELOAD = """
 mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) {
   __typename ... on WorkspaceLocationEntry { loadStatus } ... on PythonError { message } } }
 """
+
+START_SCHEDULE = """
+mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
+  __typename ... on ScheduleStateResult { scheduleState { status } }
+  ... on PythonError { message } ... on ScheduleNotFoundError { message } } }
+"""
+TERMINATE = """
+mutation($id: String!, $policy: TerminateRunPolicy) {
+  terminateRun(runId: $id, terminatePolicy: $policy) {
+  __typename ... on TerminateRunFailure { message } ... on PythonError { message }
+  ... on RunNotFoundError { message } } }
+"""
+# the UI's "Terminate" with "Force termination immediately" ticked: the run is marked
+# canceled whether or not a process still runs it (the only way for a dead worker's run)
+FORCE = "MARK_AS_CANCELED_IMMEDIATELY"
 
 
 class GraphQLError(RuntimeError):
@@ -108,6 +124,23 @@ class Api:
         params["executionMetadata"]["parentRunId"] = parent["runId"]
         params["executionMetadata"]["rootRunId"] = parent.get("rootRunId") or parent["runId"]
         return self._launch(REEXECUTE, "launchRunReexecution", params)
+
+    def start_schedule(self, location: str, name: str) -> str:
+        """Turn the schedule on (the UI's toggle); its status after."""
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": REPOSITORY,
+            "scheduleName": name,
+        }
+        data = self.query(START_SCHEDULE, {"s": selector})["startSchedule"]
+        if data["__typename"] != "ScheduleStateResult":
+            raise GraphQLError(f"startSchedule: {json.dumps(data)[:500]}")
+        return str(data["scheduleState"]["status"])
+
+    def terminate(self, run_id: str, policy: str = FORCE) -> str:
+        """Terminate a run; Dagster's answer (``TerminateRunSuccess`` or the failure)."""
+        data = self.query(TERMINATE, {"id": run_id, "policy": policy})["terminateRun"]
+        return str(data["__typename"] + (f": {data['message']}" if data.get("message") else ""))
 
     def reload(self, location: str) -> str:
         data = self.query(RELOAD, {"name": location}, timeout=120)["reloadRepositoryLocation"]

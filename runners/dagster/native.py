@@ -4,11 +4,16 @@ Read with Dagster's Python API on the instance (``DAGSTER_HOME``): each run's re
 (status, partition tag, parent and root run ids) and its event log. An attempt begins
 at ``STEP_START`` or ``STEP_RESTARTED`` and ends at ``STEP_SUCCESS``, ``STEP_FAILURE`` or
 ``STEP_UP_FOR_RETRY``; ``STEP_SKIPPED`` is the deploy gate's skip; an attempt with no end
-in a finished run crashed (still running: running). An attempt's outputs, inputs and code
-version come from its ``ASSET_MATERIALIZATION`` events: the code version is Dagster's own
-tag (``dagster/code_version``, from the asset's ``code_version``); the file refs and
-hashes are the materialization metadata our assets add (``practiced``). Alerts are the
-run failure sensor's messages in the world's alert sink.
+is ``crashed`` in a run Dagster ended as failed, ``canceled`` in a run it shows canceled
+(Dagster recorded no failure of the step), ``running`` while the run shows in progress.
+An attempt's outputs, inputs and code version come from its ``ASSET_MATERIALIZATION``
+events. The code version is the asset key with Dagster's tag ``dagster/code_version``,
+which holds the ``code_version`` literal the team wrote on the asset: a value our code
+sets, so ``practiced`` (as Prefect's deployment version and Metaflow's hash are);
+without one Dagster would record the run id there, which is no code version, so nothing
+native takes its place. The file refs and hashes are the materialization metadata our
+assets add (``practiced``). Alerts are the run failure sensor's messages in the world's
+alert sink.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ RUN_STATES = {
     "CANCELING": "running",
 }
 CODE_VERSION_TAG = "dagster/code_version"
+SCHEDULE_TAG = "dagster/schedule_name"  # on a run a schedule tick launched
+# what an attempt with no end event was, by its run's final status
+UNENDED = {"FAILURE": "crashed", "CANCELED": "canceled", "SUCCESS": "crashed"}
 
 
 def _ns(ts: float | None) -> int | None:
@@ -84,6 +92,7 @@ def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
                 inputs=[],
                 outputs=[],
                 code_version=None,
+                practiced=["code_version"],
                 op=key,
                 parent_run=run.parent_run_id,
                 root_run=run.root_run_id,
@@ -109,10 +118,10 @@ def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
             )
         elif kind == DagsterEventType.ASSET_MATERIALIZATION.value and key in open_:
             _materialized(open_[key], ev.event_specific_data.materialization, out, entry)
-    finished = run.status.value in ("SUCCESS", "FAILURE", "CANCELED")
+    ended = UNENDED.get(run.status.value)
     for a in open_.values():
-        a["state"] = "crashed" if finished else "running"
-        a["end_ns"] = _ns(last_ts) if finished else None
+        a["state"] = ended or "running"
+        a["end_ns"] = _ns(last_ts) if ended else None
         out.append(a)
     out.append(
         trace.record(
@@ -122,6 +131,7 @@ def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
             state=RUN_STATES.get(run.status.value, run.status.value.lower()),
             t_ns=_ns(last_ts),
             dagster_status=run.status.value,
+            schedule=run.tags.get(SCHEDULE_TAG),
             parent_run=run.parent_run_id,
             root_run=run.root_run_id,
         )
@@ -134,8 +144,9 @@ def _materialized(attempt: dict[str, Any], mat: Any, out: list[dict[str, Any]], 
     meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     attempt.setdefault("assets", []).append(mat.asset_key.to_user_string())
     version = (mat.tags or {}).get(CODE_VERSION_TAG)
-    if version:
-        attempt["code_version"] = version
+    if version and attempt["code_version"] is None:  # evaluate's first asset names it
+        # the asset key says whose literal it is (every asset starts at "1")
+        attempt["code_version"] = f"{mat.asset_key.to_user_string()}@{version}"
     if "inputs" in meta and not attempt["inputs"]:
         attempt["inputs"] = _refs(meta["inputs"])
     if "outputs" in meta and not attempt["outputs"]:

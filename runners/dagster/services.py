@@ -3,8 +3,9 @@ on loopback, with the run's own ``DAGSTER_HOME`` (SQLite storage, telemetry off)
 
 ``dagster dev`` supervises its two services: when the daemon dies it shuts the webserver
 and the code server down too (``dagster/_cli/dev.py``: "dagster-daemon process shut down
-unexpectedly"), so a killed daemon takes the whole deployment down, and it is restarted
-as a whole (same port, same home)."""
+unexpectedly"). A supervisor restarts it as a unit (``restart``): what is left of the
+group is stopped as systemd stops a unit's control group (SIGTERM to every process, a
+grace, then SIGKILL), then it starts again on the same port and home."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from orchbench.procs import child_pids, free_port, group_pids, kill_group
 from runners.dagster.graphql import Api
 
 START_TIMEOUT_S = 180.0
+# systemd's stop of a unit (KillMode=control-group): SIGTERM to every process, then
+# SIGKILL to what is left after this grace (k8s' default terminationGracePeriodSeconds)
+STOP_GRACE_S = 30.0
 # The instance as a team writes dagster.yaml for a single machine (docs: "Dagster
 # instance", "Run monitoring", "Run queue"): SQLite under DAGSTER_HOME, telemetry off, run
-# monitoring on so that ``dagster/max_runtime`` is enforced (polled every 5 s, not the
-# documented example's 120, so a hung run is ended within seconds of its limit), and one
-# run at a time (the days of one pipeline must not overlap: register and canary move the
-# shared champion).
+# monitoring on so that ``dagster/max_runtime`` is enforced (Dagster's default poll
+# interval, 120 s), and one run at a time (the days of one pipeline must not overlap:
+# register and canary move the shared champion).
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
@@ -33,7 +36,6 @@ storage:
     base_dir: {home}/storage
 run_monitoring:
   enabled: true
-  poll_interval_seconds: 5
 run_queue:
   max_concurrent_runs: 1
 """
@@ -53,8 +55,7 @@ class DagsterDev:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
-        # process groups of earlier starts whose code server may still finish a run
-        self.old_groups: list[int] = []
+        self.started_at = 0.0  # epoch seconds of the latest start
 
     @property
     def api(self) -> Api:
@@ -68,9 +69,8 @@ class DagsterDev:
         """Start ``dagster dev`` and wait until its code location is loaded; its name."""
         self.write_instance()
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        if self.proc is not None:
-            self.old_groups.append(self.proc.pid)
         self.starts += 1
+        self.started_at = time.time()
         with self.log.open("ab") as out:
             out.write(f"# orchbench: start {self.starts} on port {self.port}\n".encode())
             self.proc = subprocess.Popen(
@@ -123,21 +123,26 @@ class DagsterDev:
         if self.proc is not None:
             kill_group(self.proc)
 
-    def left(self) -> list[int]:
-        """What is still running of earlier starts' process groups."""
-        return [p for g in self.old_groups for p in group_pids(g)]
+    def stop_unit(self, grace_s: float = STOP_GRACE_S) -> list[int]:
+        """Stop the group as systemd stops a unit: SIGTERM to every process left in it
+        (Dagster maps SIGTERM to an interrupt), up to ``grace_s`` for them to exit, then
+        SIGKILL. Returns the pids SIGKILL found still running."""
+        if self.proc is None:
+            return []
+        group = self.proc.pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGTERM)
+        end = time.monotonic() + grace_s
+        while group_pids(group) and time.monotonic() < end:
+            time.sleep(0.1)
+        left = group_pids(group)
+        kill_group(self.proc)
+        return left
 
     def stop(self) -> None:
         if self.proc is not None:
             kill_group(self.proc, grace_s=5.0)
             self.proc = None
-        for group in self.old_groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-        end = time.monotonic() + 10
-        while self.left() and time.monotonic() < end:
-            time.sleep(0.05)
-        self.old_groups = []
 
 
 def _runs(pid: int, module: str) -> bool:

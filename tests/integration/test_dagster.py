@@ -1,8 +1,10 @@
 """The Dagster runner's own quirks, read from the conformance suite's runs (default
 profile, ``dagster dev`` per scenario run): fail-fast on bad data with the run failure
 sensor's alert, the retry policy's retry inside one run, the run-level
-``dagster/max_runtime`` cancelling a hung run (no kill by the adapter), the daemon's sensor
-catching up a missed date, and nothing written to HOME or the repository."""
+``dagster/max_runtime`` cancelling a hung run (no kill by the adapter), the schedule
+launching only the latest missed tick after downtime (Dagster 1.13), a restart of the
+``dagster dev`` unit leaving the run in flight to the operator, and nothing written to
+HOME or the repository."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.conformance.bench import Bench
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venvs" / "dagster" / "bin" / "python"
 DAY2 = "2026-01-02"
+SCHEDULE = "daily_retraining_schedule"
 
 pytestmark = [
     pytest.mark.slow,
@@ -87,15 +90,39 @@ def test_max_runtime_ends_the_hung_run_without_help(conformance: Bench) -> None:
     assert m["human_actions"] >= 1
 
 
-def test_the_sensor_catches_up_the_missed_date(conformance: Bench) -> None:
+def test_the_schedule_runs_only_the_latest_missed_tick(conformance: Bench) -> None:
+    """Dagster's own scheduler after downtime: the tick of the date after the outage is
+    launched by the schedule once the daemon is back; the missed tick is not (a schedule
+    has no partition set in 1.13), so the missed date is only the operator's run."""
     record, journal, trace, _ = conformance_run(conformance, "missed_days")
     m = record["metrics"]
-    assert m["missed_dates"] and not m["skipped_dates"]
+    missed = set(m["missed_dates"])
+    assert missed and set(m["skipped_dates"]) == missed and not m["backfilled_dates"]
+    assert m["human_actions"] >= 1 and m["recovered"] is True
     started = journal.harness_time("scheduler_started")
     assert started is not None
-    missed = set(m["missed_dates"])
-    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] in missed]
-    assert runs and all(r["t_ns"] > started for r in runs)
+    runs = [r for r in trace if r["kind"] == "run_state"]
+    after = [r for r in runs if r["logical_date"] > max(missed)]
+    assert after and all(r["schedule"] == SCHEDULE and r["t_ns"] > started for r in after)
+    of_missed = [r for r in runs if r["logical_date"] in missed]
+    assert of_missed and all(r["schedule"] is None for r in of_missed)
+
+
+def test_a_restart_of_the_unit_leaves_the_run_in_flight_to_the_operator(
+    conformance: Bench,
+) -> None:
+    """The daemon killed as featurize starts on day 2; the supervisor's restart stops the
+    whole dagster dev group (the run worker with it) and starts it again: Dagster does not
+    run the date again, the operator re-executes it (a child run of the one in flight)."""
+    record, _, trace, _ = conformance_run(conformance, "scheduler_crash")
+    m = record["metrics"]
+    assert m["harness_assists"].get("scheduler_restarted") == 1
+    assert m["in_flight"] in ("crashed", "lost"), m["in_flight_evidence"]
+    assert m["human_actions"] >= 1 and m["recovered"] is True
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    assert runs[0]["schedule"] == SCHEDULE
+    assert runs[0]["dagster_status"] in ("FAILURE", "CANCELED")
+    assert any(r["parent_run"] == runs[0]["run"] and r["state"] == "success" for r in runs[1:])
 
 
 def test_nothing_in_home_or_the_repository(conformance: Bench) -> None:
