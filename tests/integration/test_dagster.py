@@ -108,21 +108,27 @@ def test_the_schedule_runs_only_the_latest_missed_tick(conformance: Bench) -> No
     assert of_missed and all(r["schedule"] is None for r in of_missed)
 
 
-def test_a_restart_of_the_unit_leaves_the_run_in_flight_to_the_operator(
+def test_a_restart_of_the_unit_ends_the_run_in_flight_and_leaves_the_date_to_the_operator(
     conformance: Bench,
 ) -> None:
     """The daemon killed as featurize starts on day 2; the supervisor's restart stops the
-    whole dagster dev group (the run worker with it) and starts it again: Dagster does not
-    run the date again, the operator re-executes it (a child run of the one in flight)."""
-    record, _, trace, _ = conformance_run(conformance, "scheduler_crash")
+    whole dagster dev group (SIGTERM reaches the run worker, which Dagster maps to an
+    interrupt) and starts it again: the scheduled run of day 2 ends failed or canceled,
+    Dagster runs the date no more by itself, and the operator re-executes it (a child run
+    of the one in flight). What became of the in-flight step (adopted if it finished
+    before the restart stopped the run, crashed or lost if the stop hit it) is data."""
+    record, journal, trace, _ = conformance_run(conformance, "scheduler_crash")
     m = record["metrics"]
     assert m["harness_assists"].get("scheduler_restarted") == 1
-    assert m["in_flight"] in ("crashed", "lost"), m["in_flight_evidence"]
     assert m["human_actions"] >= 1 and m["recovered"] is True
+    assert m["in_flight"] in ("adopted", "crashed", "lost"), m["in_flight_evidence"]
     runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
     assert runs[0]["schedule"] == SCHEDULE
     assert runs[0]["dagster_status"] in ("FAILURE", "CANCELED")
-    assert any(r["parent_run"] == runs[0]["run"] and r["state"] == "success" for r in runs[1:])
+    assert len(runs) == 2 and runs[1]["parent_run"] == runs[0]["run"]
+    assert runs[1]["state"] == "success" and runs[1]["schedule"] is None
+    decided = journal.interventions[0]["t_ns"]
+    assert runs[1]["t_ns"] > decided
 
 
 def test_nothing_in_home_or_the_repository(conformance: Bench) -> None:
