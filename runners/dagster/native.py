@@ -1,0 +1,185 @@
+"""The native trace from Dagster's own records (runs in ``.venvs/dagster``).
+
+Read with Dagster's Python API on the instance (``DAGSTER_HOME``): each run's record
+(status, partition tag, parent and root run ids) and its event log. An attempt begins
+at ``STEP_START`` or ``STEP_RESTARTED`` and ends at ``STEP_SUCCESS``, ``STEP_FAILURE`` or
+``STEP_UP_FOR_RETRY``; ``STEP_SKIPPED`` is the deploy gate's skip; an attempt with no end
+is ``crashed`` in a run Dagster ended as failed, ``canceled`` in a run it shows canceled
+(Dagster recorded no failure of the step), ``running`` while the run shows in progress.
+An attempt's outputs, inputs and code version come from its ``ASSET_MATERIALIZATION``
+events. The code version is the asset key with Dagster's tag ``dagster/code_version``,
+which holds the ``code_version`` literal the team wrote on the asset: a value our code
+sets, so ``practiced`` (as Prefect's deployment version and Metaflow's hash are);
+without one Dagster would record the run id there, which is no code version, so nothing
+native takes its place. The file refs and hashes are the materialization metadata our
+assets add (``practiced``). Alerts are the run failure sensor's messages in the world's
+alert sink.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchbench import trace
+
+SOURCE = "dagster-instance"
+STEP_OF = {
+    "raw": "ingest",
+    "validated": "validate",
+    "features": "featurize",
+    "model": "train",
+    "evaluate": "evaluate",
+    "registration": "register",
+    "deployment": "canary",
+}
+BEGIN = frozenset({"STEP_START", "STEP_RESTARTED"})
+END = {"STEP_SUCCESS": "success", "STEP_FAILURE": "failed", "STEP_UP_FOR_RETRY": "failed"}
+RUN_STATES = {
+    "SUCCESS": "success",
+    "FAILURE": "failed",
+    "CANCELED": "failed",
+    "STARTED": "running",
+    "QUEUED": "queued",
+    "NOT_STARTED": "queued",
+    "STARTING": "running",
+    "CANCELING": "running",
+}
+CODE_VERSION_TAG = "dagster/code_version"
+SCHEDULE_TAG = "dagster/schedule_name"  # on a run a schedule tick launched
+# what an attempt with no end event was, by its run's final status
+UNENDED = {"FAILURE": "crashed", "CANCELED": "canceled", "SUCCESS": "crashed"}
+
+
+def _ns(ts: float | None) -> int | None:
+    return None if ts is None else int(ts * 1e9)
+
+
+def _refs(value: Any) -> list[dict[str, Any]]:
+    refs = value if isinstance(value, list) else []
+    return [{**r, "practiced": True} for r in refs if isinstance(r, dict)]
+
+
+def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
+    """The task attempts, materializations and run state of one run."""
+    from dagster import DagsterEventType
+
+    day = run.tags.get("dagster/partition")
+    out: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    tries: dict[str, int] = {}
+    last_ts: float | None = None
+    for rec in instance.get_records_for_run(run.run_id, limit=100_000).records:
+        entry = rec.event_log_entry
+        ev = entry.dagster_event
+        last_ts = entry.timestamp
+        if ev is None or ev.step_key is None:
+            continue
+        kind, key = ev.event_type_value, ev.step_key
+        step = STEP_OF.get(key)
+        if step is None:
+            continue
+        if kind in BEGIN:
+            tries[key] = tries.get(key, 0) + 1
+            open_[key] = trace.task_attempt(
+                logical_date=day,
+                step=step,
+                state="running",
+                source=SOURCE,
+                attempt=tries[key],
+                start_ns=_ns(entry.timestamp),
+                run=run.run_id,
+                inputs=[],
+                outputs=[],
+                code_version=None,
+                practiced=["code_version"],
+                op=key,
+                parent_run=run.parent_run_id,
+                root_run=run.root_run_id,
+            )
+        elif kind in END and key in open_:
+            a = open_.pop(key)
+            a.update(state=END[kind], end_ns=_ns(entry.timestamp))
+            if kind == "STEP_UP_FOR_RETRY":
+                a["up_for_retry"] = True
+            out.append(a)
+        elif kind == "STEP_SKIPPED":
+            out.append(
+                trace.task_attempt(
+                    logical_date=day,
+                    step=step,
+                    state="skipped",
+                    source=SOURCE,
+                    start_ns=_ns(entry.timestamp),
+                    end_ns=_ns(entry.timestamp),
+                    run=run.run_id,
+                    op=key,
+                )
+            )
+        elif kind == DagsterEventType.ASSET_MATERIALIZATION.value and key in open_:
+            _materialized(open_[key], ev.event_specific_data.materialization, out, entry)
+    ended = UNENDED.get(run.status.value)
+    for a in open_.values():
+        a["state"] = ended or "running"
+        a["end_ns"] = _ns(last_ts) if ended else None
+        out.append(a)
+    out.append(
+        trace.record(
+            "run_state",
+            run=run.run_id,
+            logical_date=day,
+            state=RUN_STATES.get(run.status.value, run.status.value.lower()),
+            t_ns=_ns(last_ts),
+            dagster_status=run.status.value,
+            schedule=run.tags.get(SCHEDULE_TAG),
+            parent_run=run.parent_run_id,
+            root_run=run.root_run_id,
+        )
+    )
+    return out
+
+
+def _materialized(attempt: dict[str, Any], mat: Any, out: list[dict[str, Any]], entry: Any) -> None:
+    """Fold one materialization into its attempt; the canary's is also a deployment."""
+    meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    attempt.setdefault("assets", []).append(mat.asset_key.to_user_string())
+    version = (mat.tags or {}).get(CODE_VERSION_TAG)
+    if version and attempt["code_version"] is None:  # evaluate's first asset names it
+        # the asset key says whose literal it is (every asset starts at "1")
+        attempt["code_version"] = f"{mat.asset_key.to_user_string()}@{version}"
+    if "inputs" in meta and not attempt["inputs"]:
+        attempt["inputs"] = _refs(meta["inputs"])
+    if "outputs" in meta and not attempt["outputs"]:
+        attempt["outputs"] = _refs(meta["outputs"])
+    if attempt["step"] == "canary" and meta.get("deployed") is True:
+        out.append(
+            trace.record(
+                "deployment",
+                t_ns=_ns(entry.timestamp),
+                slot="production",
+                model_sha256=meta.get("model_sha256"),
+                run=attempt["run"],
+                practiced=True,
+            )
+        )
+
+
+def collect(alerts: Path) -> list[dict[str, Any]]:
+    from dagster import DagsterInstance
+
+    from runners.dagster.definitions import ALERT_PREFIX
+
+    records: list[dict[str, Any]] = []
+    with DagsterInstance.get() as instance:
+        runs = sorted(instance.get_runs(), key=lambda r: _start(instance, r))
+        for run in runs:
+            records += run_records(instance, run)
+    records += trace.sink_alerts(
+        alerts, f"{ALERT_PREFIX}*.json", "run-failure-sensor", set(STEP_OF.values())
+    )
+    return records
+
+
+def _start(instance: Any, run: Any) -> float:
+    rec = instance.get_run_record_by_id(run.run_id)
+    return rec.create_timestamp.timestamp() if rec is not None else 0.0

@@ -1,0 +1,43 @@
+"""The Dagster runner's declaration (``orchbench.plugins``)."""
+
+from orchbench.plugins import Note, RunnerPlugin
+
+PLUGINS = (
+    RunnerPlugin(
+        name="dagster",
+        system="Dagster",
+        description="Dagster daily-partitioned assets (retry policy, fail-fast, a schedule, "
+        "a run failure sensor) on dagster dev",
+        profiles=("default",),
+        # what its conformance runs show (tests/conformance checks it both ways)
+        capabilities=frozenset(
+            {
+                "retries_without_human",  # RetryPolicy: STEP_UP_FOR_RETRY, same run
+                "stops_on_schema_break",
+                "alerts_on_failure",  # @run_failure_sensor into the alert sink
+                "fails_fast_on_bad_data",  # Failure(allow_retries=False) (definitions.py)
+                "recovers_from_crash",  # the multiprocess executor retries a killed step
+            }
+        ),
+        # not recovers_from_hang: dagster/max_runtime fails the whole run (run monitoring)
+        # and a failed run is not retried: the operator re-executes it.
+        # not catches_up_missed_days: the schedule has no partition set in Dagster 1.13
+        # (ScheduleSnap.from_def), so after downtime the daemon evaluates only the latest
+        # missed tick; the missed date is the operator's.
+        # not survives_scheduler_crash: the unit's restart stops the run worker with the
+        # rest of dagster dev's group and nothing in Dagster runs the date again.
+        central_view="Dagster UI / GraphQL API (runs, their steps and asset materializations)",
+        adapter=".adapter:DagsterRunner",
+        version_key="dagster",
+        # seconds per run, to order bench lanes: 52-61 harness-fired in the conformance
+        # suite of 2026-12-06 01:53 (2 days, 5000 rows), 136-209 on the shipped scenarios;
+        # scheduler-fired runs last their 120-s days plus up to 2 min to the first tick
+        cost_s=200,
+        notes=(
+            Note(
+                "Dagster runs under `dagster dev` (webserver, daemon, code server in one "
+                "process group) with SQLite storage, not a production deployment."
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,138 @@
+"""The Dagster runner's own quirks, read from the conformance suite's runs (default
+profile, ``dagster dev`` per scenario run): fail-fast on bad data with the run failure
+sensor's alert, the retry policy's retry inside one run, the run-level
+``dagster/max_runtime`` cancelling a hung run (no kill by the adapter), the schedule
+launching only the latest missed tick after downtime (Dagster 1.13), a restart of the
+``dagster dev`` unit leaving the run in flight to the operator, and nothing written to
+HOME or the repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.journal import Journal
+from orchbench.trace import read_trace
+from tests.conformance.bench import Bench
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venvs" / "dagster" / "bin" / "python"
+DAY2 = "2026-01-02"
+SCHEDULE = "daily_retraining_schedule"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not VENV.exists(), reason=".venvs/dagster missing: run `make setup`"),
+]
+
+
+def conformance_run(
+    conformance: Bench, scenario: str
+) -> tuple[dict[str, Any], Journal, list[dict[str, Any]], Path]:
+    """The conformance suite's run of ``scenario`` on dagster."""
+    out = conformance.run_dir("dagster", scenario)
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "completed", record["reason"]
+    return record, Journal.load(out / "journal.jsonl"), read_trace(out / "native.jsonl"), out
+
+
+def attempts(trace: list[dict[str, Any]], day: str) -> list[tuple[str, str]]:
+    return [
+        (r["step"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == day
+    ]
+
+
+def test_schema_break_fails_fast_and_the_sensor_alerts(conformance: Bench) -> None:
+    record, journal, trace, _ = conformance_run(conformance, "schema_break")
+    m = record["metrics"]
+    assert m["attempts_before_fix"] == 1  # Failure(allow_retries=False): not retried
+    assert m["stale_executions"] == 0 and m["bad_model_deployed"] is False
+    fix = journal.harness_time("fix_applied")
+    assert fix is not None
+    before = [(a.step, a.status) for a in journal.attempts if a.logical_date == DAY2]
+    before = before[: [s for s, _ in before].index("validate") + 1]
+    assert before == [("ingest", "success"), ("validate", "failed")]
+    # Dagster writes no event for the steps a failed run never started
+    first_run = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    assert first_run[0]["dagster_status"] == "FAILURE"
+    (alert,) = [r for r in trace if r["kind"] == "alert"]
+    assert alert["channel"] == "run-failure-sensor" and alert["logical_date"] == DAY2
+    # recovery: a re-execution of the failed run, which Dagster records as its child
+    rerun = [r for r in first_run[1:] if r["parent_run"] == first_run[0]["run"]]
+    assert rerun and rerun[0]["state"] == "success"
+
+
+def test_retry_policy_retries_in_the_same_run(conformance: Bench) -> None:
+    record, _, trace, _ = conformance_run(conformance, "transient_error")
+    assert record["metrics"]["human_actions"] == 0
+    feat = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2 and r["step"] == "featurize"
+    ]
+    assert [(r["state"], r["attempt"]) for r in feat] == [("failed", 1), ("success", 2)]
+    assert feat[0]["up_for_retry"] is True and feat[0]["run"] == feat[1]["run"]
+
+
+def test_max_runtime_ends_the_hung_run_without_help(conformance: Bench) -> None:
+    record, _, trace, _ = conformance_run(conformance, "hang")
+    m = record["metrics"]
+    assert not m["harness_assists"].get("timeout_kill")  # Dagster ended it, not the adapter
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    # run monitoring ends the run at dagster/max_runtime: FAILURE, and it is not retried
+    assert runs[0]["dagster_status"] == "FAILURE"
+    assert any("maximum runtime" in r["subject"] for r in trace if r["kind"] == "alert")
+    assert m["human_actions"] >= 1
+
+
+def test_the_schedule_runs_only_the_latest_missed_tick(conformance: Bench) -> None:
+    """Dagster's own scheduler after downtime: the tick of the date after the outage is
+    launched by the schedule once the daemon is back; the missed tick is not (a schedule
+    has no partition set in 1.13), so the missed date is only the operator's run."""
+    record, journal, trace, _ = conformance_run(conformance, "missed_days")
+    m = record["metrics"]
+    missed = set(m["missed_dates"])
+    assert missed and set(m["skipped_dates"]) == missed and not m["backfilled_dates"]
+    assert m["human_actions"] >= 1 and m["recovered"] is True
+    started = journal.harness_time("scheduler_started")
+    assert started is not None
+    runs = [r for r in trace if r["kind"] == "run_state"]
+    after = [r for r in runs if r["logical_date"] > max(missed)]
+    assert after and all(r["schedule"] == SCHEDULE and r["t_ns"] > started for r in after)
+    of_missed = [r for r in runs if r["logical_date"] in missed]
+    assert of_missed and all(r["schedule"] is None for r in of_missed)
+
+
+def test_a_restart_of_the_unit_ends_the_run_in_flight_and_leaves_the_date_to_the_operator(
+    conformance: Bench,
+) -> None:
+    """The daemon killed as featurize starts on day 2; the supervisor's restart stops the
+    whole dagster dev group (SIGTERM reaches the run worker, which Dagster maps to an
+    interrupt) and starts it again: the scheduled run of day 2 ends failed or canceled,
+    Dagster runs the date no more by itself, and the operator re-executes it (a child run
+    of the one in flight). What became of the in-flight step (adopted if it finished
+    before the restart stopped the run, crashed or lost if the stop hit it) is data."""
+    record, journal, trace, _ = conformance_run(conformance, "scheduler_crash")
+    m = record["metrics"]
+    assert m["harness_assists"].get("scheduler_restarted") == 1
+    assert m["human_actions"] >= 1 and m["recovered"] is True
+    assert m["in_flight"] in ("adopted", "crashed", "lost"), m["in_flight_evidence"]
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    assert runs[0]["schedule"] == SCHEDULE
+    assert runs[0]["dagster_status"] in ("FAILURE", "CANCELED")
+    assert len(runs) == 2 and runs[1]["parent_run"] == runs[0]["run"]
+    assert runs[1]["state"] == "success" and runs[1]["schedule"] is None
+    decided = journal.interventions[0]["t_ns"]
+    assert runs[1]["t_ns"] > decided
+
+
+def test_nothing_in_home_or_the_repository(conformance: Bench) -> None:
+    conformance_run(conformance, "clean")
+    assert not (Path.home() / ".dagster").exists()
+    for name in (".dagster", "dagster.yaml", "history", "storage", "logs"):
+        assert not (REPO / name).exists(), name

@@ -1,0 +1,131 @@
+"""The dagster runner's adapter without Dagster: where its day clock starts (on a tick of
+the schedule's cron), which runs the operator gives up waiting for after a restart of
+``dagster dev``, the operator's terminate-then-re-execute of a run a restart left in
+progress, and the team's bump of a ``code_version`` literal on a deploy.
+
+The adapter talks to Dagster over GraphQL only (``graphql.Api``), replaced here by a fake;
+nothing here imports Dagster, so it runs in the harness's venv.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.contracts import RecoveryPlan
+from orchbench.journal import Journal
+from runners.dagster import adapter
+from runners.dagster.adapter import DAY_S, SCHEDULE_LEAD_S, STUCK_S, DagsterRunner, first_tick
+from tests.conftest import make_scenario, run_context
+
+D2 = "2026-01-02"
+
+
+@pytest.mark.parametrize("now", [0.0, 1.0, 108.9, 109.0, 110.0, 119.5, 1_700_000_000.25])
+def test_the_day_clock_starts_on_an_even_minute_after_the_lead(now: float) -> None:
+    t = first_tick(now)
+    assert t % DAY_S == 0 and t % 120 == 0  # a tick of cron */2 * * * *
+    assert SCHEDULE_LEAD_S + 1 < t - now <= SCHEDULE_LEAD_S + 1 + DAY_S
+
+
+class FakeDev:
+    """What the adapter reads of ``services.DagsterDev``."""
+
+    def __init__(self, starts: int, started_at: float) -> None:
+        self.starts = starts
+        self.started_at = started_at
+        self.api = FakeApi()
+
+    def alive(self) -> bool:
+        return True
+
+
+class FakeApi:
+    """Dagster's GraphQL API as the adapter uses it: runs newest first."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.run_list: list[dict[str, Any]] = []
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.run_list]
+
+    def terminate(self, run_id: str) -> str:
+        self.calls.append(("terminate", run_id))
+        for r in self.run_list:
+            if r["runId"] == run_id:
+                r["status"] = "CANCELED"
+        return "TerminateRunSuccess"
+
+    def reexecute(
+        self, location: str, job: str, tags: dict[str, str], parent: Any, keys: Any
+    ) -> str:
+        self.calls.append(("reexecute", (parent["runId"], parent["status"], tuple(keys))))
+        self.run_list.insert(0, {"runId": "child", "status": "SUCCESS", "tags": tags})
+        return "child"
+
+    def reload(self, location: str) -> str:
+        self.calls.append(("reload", location))
+        return "LOADED"
+
+
+def runner_with(dev: FakeDev) -> DagsterRunner:
+    r = DagsterRunner()
+    r.dev = dev  # type: ignore[assignment]
+    r.location = "loc"
+    return r
+
+
+def run(status: str, start: float | None, run_id: str = "r") -> dict[str, Any]:
+    return {"runId": run_id, "status": status, "startTime": start, "tags": {}}
+
+
+def test_only_a_run_older_than_a_restart_and_unfinished_long_after_it_is_stuck() -> None:
+    now = time.time()
+    restarted = FakeDev(starts=2, started_at=now - STUCK_S - 1)
+    r = runner_with(restarted)
+    assert r._stuck(run("STARTED", restarted.started_at - 5))
+    assert not r._stuck(run("SUCCESS", restarted.started_at - 5))  # finished
+    assert not r._stuck(run("STARTED", restarted.started_at + 5))  # began after the restart
+    assert not r._stuck(run("QUEUED", None))  # the queue still launches it
+    # too soon after the restart: Dagster's run monitoring has not had its poll yet
+    assert not runner_with(FakeDev(2, now - 10))._stuck(run("STARTED", now - 20))
+    # never restarted: a long run is just running
+    assert not runner_with(FakeDev(1, now - 1000))._stuck(run("STARTED", now - 999))
+
+
+def test_the_operator_terminates_a_run_left_in_progress_then_re_executes_it(
+    tmp_path: Path,
+) -> None:
+    dev = FakeDev(starts=2, started_at=time.time())
+    dev.api.run_list = [
+        {"runId": "inflight", "status": "STARTED", "startTime": 1.0, "tags": {}},
+    ]
+    dev.api.run_list[0]["tags"]["dagster/partition"] = D2
+    r = runner_with(dev)
+    ctx = run_context(tmp_path, make_scenario(), "dagster")
+    ctx.intervention("re-run 2026-01-02 from featurize")
+    r.recover(ctx, RecoveryPlan({D2: "featurize"}))
+    assert [c[0] for c in dev.api.calls] == ["terminate", "reexecute"]
+    assert dev.api.calls[1][1] == (
+        "inflight",
+        "CANCELED",
+        ("features", "model", "evaluate", "registration", "deployment"),
+    )
+    commands = [a["command"] for a in Journal.load(ctx.journal).operator_actions]
+    assert len(commands) == 2 and "terminate run inflight" in commands[0]
+    assert "re-execute run inflight from features" in commands[1]
+
+
+def test_a_deploy_bumps_the_code_version_literal_and_reloads(tmp_path: Path) -> None:
+    dev = FakeDev(starts=1, started_at=time.time())
+    r = runner_with(dev)
+    ctx = run_context(tmp_path, make_scenario(), "dagster")
+    r.deploy_code(ctx, "train", 2)
+    assert json.loads(r.code_versions_path(ctx).read_text()) == {"train": "2"}
+    assert dev.api.calls == [("reload", "loc")]
+    assert adapter.OP_OF["train"] == "model"
