@@ -340,7 +340,7 @@ class DagsterRunner(Runner):
         return began is not None and began < restarted and time.time() > restarted + STUCK_S
 
     def _await_fired(self, ctx: RunContext, date: dt.date) -> None:
-        """Await the run the sensor requested for ``date``: until it finished, or until
+        """Await the run the schedule launched for ``date``: until it finished, or until
         the next date is due."""
         assert ctx.clock is not None
         logical_date = date.isoformat()

@@ -28,6 +28,21 @@ PLUGINS = (
         # rest of dagster dev's group and nothing in Dagster runs the date again.
         central_view="Dagster UI / GraphQL API (runs, their steps and asset materializations)",
         adapter=".adapter:DagsterRunner",
+        authored=("definitions.py",),
+        concepts=(
+            "@asset",
+            "@multi_asset (AssetOut)",
+            "DailyPartitionsDefinition",
+            "RetryPolicy",
+            "Failure(allow_retries=False)",
+            "MaterializeResult",
+            "code_version",
+            "define_asset_job",
+            "@schedule",
+            "@run_failure_sensor",
+            "dagster/max_runtime tag",
+            "Definitions",
+        ),
         version_key="dagster",
         # seconds per run, to order bench lanes: 52-61 harness-fired in the conformance
         # suite of 2026-12-06 01:53 (2 days, 5000 rows), 136-209 on the shipped scenarios;
