@@ -87,7 +87,7 @@ def run_figures(samples: list[dict[str, Any]], journal: Journal) -> dict[str, An
             None if any(v is None for v in pss) else round(sum(pss) / 1024, 1)  # type: ignore[arg-type]
         ),
         "idle_cpu_pct": (round(100.0 * used / TICKS_PER_S / window_s, 2) if window_s > 0 else None),
-        "listening": sorted({f"{s['address']}:{s['port']}" for s in last["listening"]}),
+        "listening": sorted({_where(s) for s in last["listening"]}),
         "day_wall_s": None if day_wall is None else round(day_wall, 2),
         "day_outside_steps_s": (
             None
@@ -100,6 +100,12 @@ def run_figures(samples: list[dict[str, Any]], journal: Journal) -> dict[str, An
             None if peak is None else round(sum(p["pss_kb"] or 0 for p in peak["procs"]) / 1024, 1)
         ),
     }
+
+
+def _where(listener: dict[str, Any]) -> str:
+    """``127.0.0.1:8080`` for TCP, ``udp 127.0.0.1:53`` for UDP."""
+    where = f"{listener['address']}:{listener['port']}"
+    return where if listener.get("protocol", "tcp").startswith("tcp") else f"udp {where}"
 
 
 def tree_mb(path: Path) -> float | None:

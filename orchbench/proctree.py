@@ -9,16 +9,21 @@ containers live in Docker's own cgroups and are not seen either way.
 Per process: RSS (``VmRSS`` of ``/proc/<pid>/status``), PSS (``Pss`` of
 ``/proc/<pid>/smaps_rollup``: shared pages split between the processes sharing them, so
 PSS adds up across processes where RSS counts a shared library once per process) and CPU
-time (``utime + stime`` of ``/proc/<pid>/stat``, clock ticks). Listening TCP sockets come
-from ``/proc/net/tcp`` and ``tcp6`` (state ``0A``), matched to processes by socket inode.
+time (``utime + stime`` of ``/proc/<pid>/stat``, clock ticks). Listeners (a TCP socket in
+LISTEN state, or a UDP socket with no peer: it takes datagrams from anyone; IPv4 or IPv6)
+come from each process's own network namespace (``/proc/<pid>/net/``), matched to the
+process by socket inode; the integration tests' loopback checks read them the same way.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,8 @@ from typing import Any
 from orchbench import ownership
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
+PROTOCOLS = ("tcp", "tcp6", "udp", "udp6")
+TCP_LISTEN = "0A"  # include/net/tcp_states.h
 
 
 @dataclass(frozen=True)
@@ -99,55 +105,99 @@ def read(pid: int) -> Proc | None:
     return Proc(pid, name, rss, pss, int(fields[11]) + int(fields[12]))  # utime, stime
 
 
-def _socket_inodes(pid: int) -> set[str]:
-    out = set()
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return out
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            out.add(link[8:-1])
-    return out
+@dataclass(frozen=True)
+class Listener:
+    """A socket taking connections or datagrams: TCP in LISTEN, or UDP with no peer."""
+
+    protocol: str  # tcp, tcp6, udp, udp6
+    address: str
+    port: int
+    pid: int
+    command: str
+
+    def __str__(self) -> str:
+        return f"{self.protocol} {self.address} port {self.port}: pid {self.pid} {self.command}"
 
 
-def listening(pids: list[int]) -> list[dict[str, Any]]:
-    """The TCP sockets ``pids`` listen on: address, port, pid."""
-    owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
-    out = []
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+def _ip(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as /proc/net/{tcp,udp}[6] prints it: 32-bit words in host byte order."""
+    raw = bytes.fromhex(hex_address)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return ipaddress.ip_address(raw)
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8 and ::1, IPv4-mapped included; 0.0.0.0 and :: are not."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def open_sockets(pid: int) -> dict[int, tuple[str, str, int]]:
+    """inode -> (protocol, address, port) of the listeners in ``pid``'s network namespace."""
+    out: dict[int, tuple[str, str, int]] = {}
+    for protocol in PROTOCOLS:
         try:
-            lines = Path(table).read_text().splitlines()[1:]
+            lines = Path(f"/proc/{pid}/net/{protocol}").read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
-            cols = line.split()
-            if cols[3] != LISTEN or cols[9] not in owner:
+            f = line.split()
+            local, remote, state, inode = f[1], f[2], f[3], int(f[9])
+            if protocol.startswith("tcp") and state != TCP_LISTEN:
                 continue
-            addr_hex, port_hex = cols[1].split(":")
-            out.append(
-                {
-                    "address": _address(addr_hex, v6),
-                    "port": int(port_hex, 16),
-                    "pid": owner[cols[9]],
-                }
-            )
-    return sorted(out, key=lambda s: (s["port"], s["address"]))
+            if protocol.startswith("udp") and int(remote.replace(":", ""), 16) != 0:
+                continue  # a connected UDP socket takes datagrams from its peer only
+            address, port = local.split(":")
+            out[inode] = (protocol, str(_ip(address)), int(port, 16))
+    return out
 
 
-def _address(hex_addr: str, v6: bool) -> str:
-    raw = bytes.fromhex(hex_addr)
-    if not v6:
-        return ".".join(str(b) for b in raw[::-1])
-    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]  # host-order 32-bit words
-    flat = b"".join(words)
-    if flat[:12] == b"\0" * 10 + b"\xff\xff":  # v4-mapped
-        return ".".join(str(b) for b in flat[12:])
-    return ":".join(flat[i : i + 2].hex() for i in range(0, 16, 2))
+def _command(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+
+
+def listeners(pids: Iterable[int]) -> list[Listener]:
+    """Every listener (loopback or not) held by one of ``pids``, each read in its own
+    process's network namespace."""
+    tables: dict[str, dict[int, tuple[str, str, int]]] = {}
+    found = []
+    for pid in sorted(set(pids)):
+        try:
+            ns = os.readlink(f"/proc/{pid}/ns/net")
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        if ns not in tables:
+            tables[ns] = open_sockets(pid)
+        table = tables[ns]
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                hit = table.get(int(target[8:-1]))
+                if hit is not None:
+                    found.append(Listener(*hit, pid, _command(pid)))
+    return found
+
+
+def listening(pids: Iterable[int]) -> list[dict[str, Any]]:
+    """The listeners of ``pids`` as records: protocol, address, port, pid."""
+    return sorted(
+        (
+            {"protocol": x.protocol, "address": x.address, "port": x.port, "pid": x.pid}
+            for x in listeners(pids)
+        ),
+        key=lambda r: (r["port"], r["address"], r["protocol"]),
+    )
 
 
 def snapshot(root: int | None = None) -> dict[str, Any]:

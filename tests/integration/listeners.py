@@ -13,67 +13,26 @@ everything else is public, including 0.0.0.0 and ::.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from orchbench.proctree import Listener, is_loopback, listeners
 from tests.integration.leftovers import processes_mentioning
 
-PROTOCOLS = ("tcp", "tcp6", "udp", "udp6")
-TCP_LISTEN = "0A"  # include/net/tcp_states.h
+__all__ = [
+    "Listener",
+    "assert_loopback_only",
+    "assert_loopback_only_throughout",
+    "is_loopback",
+    "listeners",
+    "public_listeners",
+    "started_processes",
+]
+
 SAMPLE_EVERY_S = 1.0  # services live for a run or longer; a sample costs ~15 ms CPU
-
-
-@dataclass(frozen=True)
-class Listener:
-    protocol: str
-    address: str
-    port: int
-    pid: int
-    command: str
-
-    def __str__(self) -> str:
-        return f"{self.protocol} {self.address} port {self.port}: pid {self.pid} {self.command}"
-
-
-def _ip(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address as /proc/net/{tcp,udp}[6] prints it: 32-bit words in host byte order."""
-    raw = bytes.fromhex(hex_address)
-    if sys.byteorder == "little":
-        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return ipaddress.ip_address(raw)
-
-
-def is_loopback(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
-
-
-def _open_sockets(pid: int) -> dict[int, tuple[str, str, int]]:
-    """inode -> (protocol, address, port) of the listeners in ``pid``'s network namespace."""
-    out: dict[int, tuple[str, str, int]] = {}
-    for protocol in PROTOCOLS:
-        try:
-            lines = Path(f"/proc/{pid}/net/{protocol}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            local, remote, state, inode = f[1], f[2], f[3], int(f[9])
-            if protocol.startswith("tcp") and state != TCP_LISTEN:
-                continue
-            if protocol.startswith("udp") and int(remote.replace(":", ""), 16) != 0:
-                continue  # a connected UDP socket takes datagrams from its peer only
-            address, port = local.split(":")
-            out[inode] = (protocol, str(_ip(address)), int(port, 16))
-    return out
 
 
 def _parents_and_sessions() -> dict[int, tuple[int, int]]:
@@ -109,39 +68,6 @@ def started_processes(*needles: str, root: int | None = None) -> set[int]:
             seen.add(pid)
             todo += children.get(pid, []) + members.get(pid, [])
     return seen
-
-
-def _command(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
-
-
-def listeners(pids: set[int]) -> list[Listener]:
-    """Every listener (loopback or not) held by one of ``pids``."""
-    tables: dict[str, dict[int, tuple[str, str, int]]] = {}
-    found = []
-    for pid in sorted(pids):
-        try:
-            ns = os.readlink(f"/proc/{pid}/ns/net")
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        if ns not in tables:
-            tables[ns] = _open_sockets(pid)
-        table = tables[ns]
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                hit = table.get(int(target[8:-1]))
-                if hit is not None:
-                    found.append(Listener(*hit, pid, _command(pid)))
-    return found
 
 
 def public_listeners(*needles: str, root: int | None = None) -> list[Listener]:

@@ -138,7 +138,8 @@ def test_proctree_sees_a_child_its_memory_and_its_listening_port() -> None:
         snap = proctree.snapshot()
         mine = [p for p in snap["procs"] if p["pid"] == child.pid]
         assert len(mine) == 1 and mine[0]["rss_kb"] > 1000
-        assert {"address": "127.0.0.1", "port": port, "pid": child.pid} in snap["listening"]
+        mine_l = {"protocol": "tcp", "address": "127.0.0.1", "port": port, "pid": child.pid}
+        assert mine_l in snap["listening"]
     finally:
         child.kill()
         child.wait()
