@@ -13,6 +13,16 @@ KFP_HOST = RemoteFlag(
 
 # gpu-request: the default pipeline plus an accelerator request on train (adapter.GPU_PROFILE)
 PROFILES = ("default", "tuned", "gpu-request")
+# what the pipeline's authors write (orchbench footprint): the same files for both runners
+AUTHORED = ("pipeline.py", "task.py")
+CONCEPTS = (
+    "@dsl.pipeline",
+    "@dsl.component",
+    "Input/Output artifacts",
+    "set_retry",
+    "set_caching_options",
+    "dsl.If",
+)
 
 PLUGINS = (
     RunnerPlugin(
@@ -32,16 +42,8 @@ PLUGINS = (
         # not recovers_from_hang: kfp.local has no task timeout; the hung task is killed by
         # the harness (journaled as harness help), which is never credited to the system
         adapter=".adapter:KfpRunner",
-        authored=("pipeline.py", "task.py"),
-        concepts=(
-            "@dsl.pipeline",
-            "@dsl.component",
-            "Input/Output artifacts",
-            "set_retry",
-            "set_caching_options",
-            "dsl.If",
-            "kfp.local",
-        ),
+        authored=AUTHORED,
+        concepts=(*CONCEPTS, "kfp.local"),
         profiles=PROFILES,
         scale=".scale:KfpScale",
         version_key="kfp",
@@ -71,17 +73,8 @@ PLUGINS = (
         # 7 runs of 00:47-00:52 alerted)
         capabilities_vary=frozenset({"recovers_from_crash", "alerts_on_failure"}),
         adapter=".docker_adapter:KfpDockerRunner",
-        authored=("pipeline.py", "task.py"),
-        concepts=(
-            "@dsl.pipeline",
-            "@dsl.component",
-            "Input/Output artifacts",
-            "set_retry",
-            "set_caching_options",
-            "dsl.If",
-            "kfp.local DockerRunner",
-            "step image",
-        ),
+        authored=AUTHORED,
+        concepts=(*CONCEPTS, "kfp.local DockerRunner", "step image"),
         system_packages=("docker.io",),
         profiles=PROFILES,
         version_key="kfp",
