@@ -291,13 +291,17 @@ def footprint_section(cells: pd.DataFrame) -> list[Block]:
     rows = footprint_table.table(cells)
     if rows.empty:
         return [*blocks, Para("No footprint in `results/footprint/` (`make footprint`).")]
-    machines = sorted({f"{m.get('cores')} cores" for m in cells["machine"] if isinstance(m, dict)})
-    when = sorted(str(t) for t in cells["measured_at"].dropna())
+    machines = sorted(
+        {f"{m.get('cores')} cores" for m in cells.get("machine", []) if isinstance(m, dict)}
+    )
+    when = sorted(str(t) for t in cells.get("measured_at", pd.Series(dtype=str)).dropna())
+    said = ([f"on {', '.join(machines)}"] if machines else []) + (
+        [f"{when[0]} – {when[-1]}"] if when else []
+    )
+    measured = f" Measured {', '.join(said)}." if said else ""
     return [
         *blocks,
-        Para(
-            f"{footprint_table.METHOD} Measured on {', '.join(machines)}, {when[0]} – {when[-1]}."
-        ),
+        Para(f"{footprint_table.METHOD}{measured}"),
         table_of(rows),
         Para("The system concepts each pipeline uses:"),
         table_of(footprint_table.concepts(cells)),

@@ -189,5 +189,17 @@ def test_the_report_reads_the_cells_written(tmp_path: Path) -> None:
     assert row["cold start s"] == "12.3" and row["idle CPU %"] == "4.32"
     assert row["install MB (apt)"] == "578 (151)" and row["listening"] == "127.0.0.1:5000"
     assert dict(zip(tables[1].header, tables[1].rows[0], strict=True))["concepts"] == "@flow, @task"
+    bare = {k: v for k, v in cell.items() if k not in ("machine", "measured_at")}
+    (tmp_path / "x.json").write_text(json.dumps({"default": bare}))
+    assert (
+        len(
+            [
+                b
+                for b in sections.footprint_section(load_footprint(tmp_path))
+                if isinstance(b, Table)
+            ]
+        )
+        == 2
+    )
     empty = sections.footprint_section(load_footprint(tmp_path / "none"))
     assert "make footprint" in str(empty[-1])
