@@ -1,7 +1,9 @@
 """The one wrapper every runner puts around every step attempt.
 
-``run_step`` journals the attempt (start before anything happens, end with CPU, status,
-outputs and hashes), gives the fault catalog its chance to act (before: raise, hang, kill,
+``run_step`` journals the attempt (start once the step's heavy imports are loaded, before
+anything else happens; end with CPU, status, outputs and hashes; an attempt cut while its
+imports load, by a system's interrupt, is journaled as begun at entry and failed, with no
+CPU), gives the fault catalog its chance to act (before: raise, hang, kill,
 tamper with inputs; after: tamper with outputs), and calls the shared step function.
 Runners pass the paths of dated artifacts; source and state artifacts default to the
 world's paths. Exceptions propagate unchanged so each orchestrator sees a real failure.
@@ -141,6 +143,41 @@ def _heartbeat(
     return stop, thread
 
 
+def _start_record(call: StepCall, start_ns: int) -> dict[str, Any]:
+    return {
+        "type": "attempt_start",
+        "attempt_id": call.attempt_id,
+        "run_id": call.run_id,
+        "runner": call.runner,
+        "logical_date": call.logical_date.isoformat(),
+        "step": call.step,
+        "pid": os.getpid(),
+        "start_ns": start_ns,
+        "code_version": code_version(call.step, call.world),
+        "inputs": _refs(call.inputs),
+        "native": call.native,
+    }
+
+
+def _end_record(
+    call: StepCall, status: str, error: BaseException | None, cpu_s: float, result: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "type": "attempt_end",
+        "attempt_id": call.attempt_id,
+        "run_id": call.run_id,
+        "logical_date": call.logical_date.isoformat(),
+        "step": call.step,
+        "end_ns": time.time_ns(),
+        "cpu_s": round(cpu_s, 6),
+        "status": status,
+        "error_type": None if error is None else type(error).__name__,
+        "error": None if error is None else str(error)[:500],
+        "outputs": _refs(call.outputs) if status == "success" else [],
+        "result": result,
+    }
+
+
 def run_step(
     step: str,
     logical_date: dt.date | str,
@@ -154,49 +191,29 @@ def run_step(
 
     call = resolve_call(step, logical_date, inputs, outputs, **kw)
     func = STEP_FUNCS[step]
-    preload(step)
     call.attempt_id = uuid.uuid4().hex
-    start = {
-        "type": "attempt_start",
-        "attempt_id": call.attempt_id,
-        "run_id": call.run_id,
-        "runner": call.runner,
-        "logical_date": call.logical_date.isoformat(),
-        "step": step,
-        "pid": os.getpid(),
-        "start_ns": time.time_ns(),
-        "code_version": code_version(step, call.world),
-        "inputs": _refs(call.inputs),
-        "native": call.native,
-    }
-    call.attempt = append_start(call.journal, start)
+    began = time.time_ns()
+    try:
+        preload(step)
+    except BaseException as e:  # cut while importing (a system's interrupt): it began
+        call.attempt = append_start(call.journal, _start_record(call, began))
+        append_record(call.journal, _end_record(call, "failed", e, 0.0, {}))
+        raise
+    call.attempt = append_start(call.journal, _start_record(call, time.time_ns()))
     cpu0 = time.process_time()
     stop_beat, beat_thread = _heartbeat(call.journal, call.attempt_id, cpu0)
-    status, err_type, err, result = "success", None, None, {}
+    status, error, result = "success", None, {}
     try:
         hooks.before_step(call)
         result = func(call) or {}
         hooks.after_step(call)
     except BaseException as e:
-        status, err_type, err = "failed", type(e).__name__, str(e)[:500]
+        status, error = "failed", e
         raise
     finally:
         stop_beat.set()
-        end = {
-            "type": "attempt_end",
-            "attempt_id": call.attempt_id,
-            "run_id": call.run_id,
-            "logical_date": call.logical_date.isoformat(),
-            "step": step,
-            "end_ns": time.time_ns(),
-            "cpu_s": round(time.process_time() - cpu0, 6),
-            "status": status,
-            "error_type": err_type,
-            "error": err,
-            "outputs": _refs(call.outputs) if status == "success" else [],
-            "result": result,
-        }
-        append_record(call.journal, end)
+        cpu_s = time.process_time() - cpu0
+        append_record(call.journal, _end_record(call, status, error, cpu_s, result))
         beat_thread.join(timeout=2 * HEARTBEAT_S)  # a beat being written finishes first
         heartbeat_path(call.journal, call.attempt_id).unlink(missing_ok=True)
     return result

@@ -64,6 +64,31 @@ def test_failed_step_is_journaled_and_raises(small_world, tmp_path: Path) -> Non
     assert a.status == "failed" and a.error_type == "FileNotFoundError" and a.outputs == []
 
 
+def test_an_attempt_cut_while_its_imports_load_is_journaled(
+    small_world, tmp_path: Path, monkeypatch
+) -> None:
+    """A system's interrupt while the step's heavy imports load (before the measured work)
+    still leaves a journaled attempt, failed, as the system records one (Dagster's
+    multiprocess executor forwarding SIGTERM, seen in a scheduler_crash run)."""
+    from orchbench.workflow import steps
+
+    def interrupted(step: str) -> None:
+        raise KeyboardInterrupt
+
+    world, journal = small_world
+    monkeypatch.setattr(steps, "preload", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_one(world, journal, "train", D1, tmp_path)
+    (a,) = Journal.load(journal).attempts
+    assert (a.step, a.status, a.error_type, a.attempt) == (
+        "train",
+        "failed",
+        "KeyboardInterrupt",
+        1,
+    )
+    assert a.end_ns >= a.start_ns and a.outputs == []
+
+
 def test_schema_break_activates_fails_validation_and_fix_restores(small_world, tmp_path) -> None:
     world, journal = small_world
     clean = sha256_path(world.landing_partition(D2))
