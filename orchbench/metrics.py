@@ -105,6 +105,10 @@ FACTS = ("run_step", "inputs", "outputs", "model_training", "deployment_model", 
 NOT_RUN_STATES = frozenset({"upstream_failed", "skipped", "cached"})
 # Steps behind the deploy gate: they need not run when evaluate said not to deploy.
 GATED_STEPS = ("register", "canary")
+# a system record's times rounded (start) or cut (end) to the second still enclose the
+# attempt it records
+START_SLACK_NS = 500_000_000
+END_SLACK_NS = 1_000_000_000
 
 Version = tuple[str, str | None]  # (uri, sha256)
 
@@ -327,8 +331,13 @@ def match_trace(
     """attempt_id -> the trace ``task_attempt`` that records it (passive ones included).
 
     Per (logical_date, step), ignoring records of attempts that never ran (upstream
-    failed, skipped, cached): first a record whose ``attempt`` equals the journal's
-    attempt number, then the remaining attempts and records paired in time order.
+    failed, skipped, cached): first a record whose times contain the attempt's (start no
+    later, end no earlier, give or take ``START_SLACK_NS`` and ``END_SLACK_NS`` for a
+    record kept to the second, and never starting after the attempt ended; the closest
+    start if several), then a record whose ``attempt`` equals the
+    journal's attempt number, then the remaining attempts and records paired in time
+    order. Times first: a system's attempt that no journaled one matches (interrupted
+    before the step's code began) shares the number of the attempt a later run made.
     """
     records: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in trace:
@@ -342,8 +351,16 @@ def match_trace(
         pool = sorted(
             records.get(key, []), key=lambda r: (r.get("start_ns") is None, r.get("start_ns") or 0)
         )
-        left = []
+        timed = []
         for a in group:
+            r = _containing(pool, a)
+            if r is None:
+                timed.append(a)
+            else:
+                matched[a.attempt_id] = r
+                pool.remove(r)
+        left = []
+        for a in timed:
             r = next((r for r in pool if r.get("attempt") == a.attempt), None)
             if r is None:
                 left.append(a)
@@ -352,6 +369,21 @@ def match_trace(
                 pool.remove(r)
         matched.update({a.attempt_id: r for a, r in zip(left, pool, strict=False)})
     return matched
+
+
+def _containing(pool: list[dict[str, Any]], a: Attempt) -> dict[str, Any] | None:
+    """The record of ``pool`` whose start and end enclose the finished attempt's."""
+    if a.end_ns is None:
+        return None
+    around = [
+        r
+        for r in pool
+        if r.get("start_ns") is not None
+        and r.get("end_ns") is not None
+        and r["start_ns"] <= min(a.start_ns + START_SLACK_NS, a.end_ns)
+        and r["end_ns"] + END_SLACK_NS >= a.end_ns
+    ]
+    return min(around, key=lambda r: abs(r["start_ns"] - a.start_ns), default=None)
 
 
 def lineage_by_fact(analysis: Analysis, trace: list[dict[str, Any]]) -> dict[str, float | None]:

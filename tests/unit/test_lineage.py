@@ -127,6 +127,32 @@ def test_leftover_attempts_pair_with_renumbered_records_in_time_order() -> None:
     ]
 
 
+def test_a_record_enclosing_the_attempt_matches_before_one_of_its_number() -> None:
+    """A system's attempt no journaled one made (interrupted before the step's code began)
+    does not take the journal's attempt 1 from the later run's record that encloses it."""
+    b = Builder()
+    b.step("train", D1)
+    (a,) = b.journal().attempts
+    cut = record(
+        a, state="failed", start_ns=a.start_ns - 30 * 10**9, end_ns=a.start_ns - 29 * 10**9
+    )
+    later = record(a, start_ns=a.start_ns - 10**8, end_ns=a.end_ns + 10**8)
+    assert match_trace([a], [cut, later])[a.attempt_id] is later
+    m = compute_metrics(b.journal(), [cut, later], OracleResult(None, None), {})
+    assert m["misreported_attempts"] == 0
+
+
+def test_a_retry_record_never_takes_the_attempt_before_it() -> None:
+    """A short failed attempt whose own record the system lost: the retry's record (also
+    number 1 here, started after it ended) is not matched to it by times."""
+    b = Builder()
+    b.step("train", D1, status="failed", wall=0.05)
+    b.step("train", D1)
+    a1, a2 = b.journal().attempts
+    retry = record(a2, attempt=2)
+    assert match_trace([a1, a2], [retry]) == {a2.attempt_id: retry}
+
+
 def test_passive_records_count_for_lineage() -> None:
     b = Builder()
     b.step("ingest", D1)
