@@ -11,7 +11,10 @@ view of attempts from here, never from the journal. Record kinds (field ``kind``
   system's run identifier, e.g. a dag_run_id; null when the system has no run concept),
   ``inputs``/``outputs`` (``{name, uri, sha256}`` with whatever the system recorded; null
   fields where it did not), ``code_version`` (null unless the system recorded it),
-  ``source`` (where it was read: ``cron-log``, ``airflow-api``...).
+  ``source`` (where it was read: ``cron-log``, ``airflow-api``...); optional
+  ``interrupted``: true when the system's record says a signal cut the attempt (the
+  interrupt may land before the step's code began, so the journal may hold no attempt
+  for it).
 - ``alert``: a failure message that reached a human: ``t_ns`` (the sink's receive time),
   ``channel`` (``mail``, ``callback``...), ``subject``, ``logical_date``, ``step`` (or null).
 - ``run_state``: the system's state of a whole run: ``run``, ``logical_date``, ``state``,

@@ -3,7 +3,8 @@
 Read with Dagster's Python API on the instance (``DAGSTER_HOME``): each run's record
 (status, partition tag, parent and root run ids) and its event log. An attempt begins
 at ``STEP_START`` or ``STEP_RESTARTED`` and ends at ``STEP_SUCCESS``, ``STEP_FAILURE`` or
-``STEP_UP_FOR_RETRY``; ``STEP_SKIPPED`` is the deploy gate's skip; an attempt with no end
+``STEP_UP_FOR_RETRY`` (``interrupted`` when Dagster's error says a signal cut it);
+``STEP_SKIPPED`` is the deploy gate's skip; an attempt with no end
 is ``crashed`` in a run Dagster ended as failed, ``canceled`` in a run it shows canceled
 (Dagster recorded no failure of the step), ``running`` while the run shows in progress.
 An attempt's outputs, inputs and code version come from its ``ASSET_MATERIALIZATION``
@@ -46,6 +47,7 @@ RUN_STATES = {
     "CANCELING": "running",
 }
 CODE_VERSION_TAG = "dagster/code_version"
+INTERRUPTED = "DagsterExecutionInterruptedError"
 SCHEDULE_TAG = "dagster/schedule_name"  # on a run a schedule tick launched
 # what an attempt with no end event was, by its run's final status
 UNENDED = {"FAILURE": "crashed", "CANCELED": "canceled", "SUCCESS": "crashed"}
@@ -53,6 +55,18 @@ UNENDED = {"FAILURE": "crashed", "CANCELED": "canceled", "SUCCESS": "crashed"}
 
 def _ns(ts: float | None) -> int | None:
     return None if ts is None else int(ts * 1e9)
+
+
+def _interrupted(error: Any) -> bool:
+    """Dagster's error of a step failure says a signal cut it
+    (``DagsterExecutionInterruptedError``, in the error or what caused it): the step
+    process's interrupt handler raises it wherever the process is, the step's code not
+    yet begun included."""
+    while error is not None:
+        if error.cls_name == INTERRUPTED:
+            return True
+        error = error.cause or error.context
+    return False
 
 
 def _refs(value: Any) -> list[dict[str, Any]]:
@@ -102,6 +116,8 @@ def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
             a.update(state=END[kind], end_ns=_ns(entry.timestamp))
             if kind == "STEP_UP_FOR_RETRY":
                 a["up_for_retry"] = True
+            if _interrupted(getattr(ev.event_specific_data, "error", None)):
+                a["interrupted"] = True
             out.append(a)
         elif kind == "STEP_SKIPPED":
             out.append(
