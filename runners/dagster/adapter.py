@@ -28,10 +28,12 @@
   nothing.
 - ``recover``: the operator re-executes each date's latest run from the plan's step
   (``launchRunReexecution`` with the step keys from there on, what the UI's "Re-execute
-  from selected" sends; the new run records parent and root run ids), or launches the
-  partition when it never ran. A run Dagster still shows in progress (its worker died
-  with a restart) is first terminated (the UI's "Terminate" with "Force termination
-  immediately"). Each command journaled.
+  from selected" sends; the new run records parent and root run ids); the dates that
+  never ran (the scheduler missed them) are one backfill of the job over their partitions
+  (``launchPartitionBackfill``, the job's Partitions tab "Launch backfill"; the daemon's
+  backfill loop submits one run per partition), consecutive dates together. A run
+  Dagster still shows in progress (its worker died with a restart) is first terminated
+  (the UI's "Terminate" with "Force termination immediately"). Each command journaled.
 - ``collect``: ``python -m runners.dagster collect`` reads the instance (``native.py``).
 """
 
@@ -42,6 +44,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,7 +62,7 @@ from orchbench.runner import (
     RunTimeout,
 )
 from orchbench.workflow.spec import downstream_from
-from runners.dagster.graphql import TERMINAL, Api
+from runners.dagster.graphql import BACKFILL_TAG, TERMINAL, Api
 from runners.dagster.plugin import PLUGINS
 from runners.dagster.services import STOP_GRACE_S, DagsterDev, clean_env
 
@@ -70,6 +73,10 @@ DEFINITIONS_FILE = Path(__file__).with_name("definitions.py")
 SCHEDULE = "daily_retraining_schedule"  # definitions.SCHEDULE
 PARTITION_TAG = "dagster/partition"
 DAEMON = "dagster-daemon"  # what a scheduler_crash kills
+# a backfill that ended (every run submitted, or given up): GraphQL BulkActionStatus
+BACKFILL_ENDED = frozenset(
+    {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+)
 POLL_S = 0.5
 # op (step key) of each step: single assets are ops named by their asset; evaluate is a
 # multi-asset (its op is named evaluate)
@@ -428,11 +435,17 @@ class DagsterRunner(Runner):
             return
         if self.dev is None or not self.dev.alive():
             raise RuntimeError("dagster dev is not running for the recovery")
+        never: list[str] = []  # consecutive dates with no run yet: one backfill
         for logical_date, step in sorted(plan.restart_from.items()):
             runs = [r for r in self._runs() if r["tags"].get(PARTITION_TAG) == logical_date]
+            if not runs:
+                never.append(logical_date)
+                continue
+            self._backfill(ctx, never)
+            never = []
             tags = self._tags(ctx, logical_date)
             keys = [OP_OF[s] for s in downstream_from(step)]
-            if runs and runs[0]["status"] not in TERMINAL:  # a worker that died with a restart
+            if runs[0]["status"] not in TERMINAL:  # a worker that died with a restart
                 ctx.operator(
                     f"dagster UI: terminate run {runs[0]['runId']} "
                     "(force termination immediately: terminateRun MARK_AS_CANCELED_IMMEDIATELY)"
@@ -440,24 +453,47 @@ class DagsterRunner(Runner):
                 answer = self.api.terminate(runs[0]["runId"])
                 self._note(ctx, f"terminate {runs[0]['runId']}: {answer}")
                 runs = [r for r in self._runs() if r["tags"].get(PARTITION_TAG) == logical_date]
-            if runs:
-                parent = runs[0]  # newest first
-                ctx.operator(
-                    f"dagster UI: re-execute run {parent['runId']} from {OP_OF[step]} "
-                    f"(launchRunReexecution, stepKeys {','.join(keys)})"
-                )
-                run_id = self.api.reexecute(self._location(), JOB, tags, parent, keys)
-            else:
-                ctx.operator(f"dagster UI: materialize all, partition {logical_date} (launchRun)")
-                run_id = self.api.launch(self._location(), JOB, tags)
-            self._await_recovery(ctx, run_id)
+            parent = runs[0]  # newest first
+            ctx.operator(
+                f"dagster UI: re-execute run {parent['runId']} from {OP_OF[step]} "
+                f"(launchRunReexecution, stepKeys {','.join(keys)})"
+            )
+            run_id = self.api.reexecute(self._location(), JOB, tags, parent, keys)
+            self._await_recovery(ctx, lambda run_id=run_id: [run_id])
+        self._backfill(ctx, never)
 
-    def _await_recovery(self, ctx: RunContext, run_id: str) -> None:
+    def _backfill(self, ctx: RunContext, dates: list[str]) -> None:
+        """The dates no run was launched for (missed by the scheduler): one backfill of the
+        job over their partitions, as the job's Partitions tab launches it; awaited until
+        each date's run ended."""
+        if not dates:
+            return
+        ctx.operator(
+            f"dagster UI: job {JOB}, Partitions, launch backfill of {','.join(dates)} "
+            "(launchPartitionBackfill)"
+        )
+        backfill_id = self.api.backfill(self._location(), JOB, dates, {RUN_TAG: ctx.run_id})
+        self._note(ctx, f"backfill {backfill_id} of {dates}")
+
+        def runs() -> list[str] | None:
+            status = self.api.backfill_status(backfill_id)  # first: its runs exist by then
+            mine = [r for r in self._runs() if r["tags"].get(BACKFILL_TAG) == backfill_id]
+            if {r["tags"].get(PARTITION_TAG) for r in mine} >= set(dates):
+                return [r["runId"] for r in mine]
+            if status in BACKFILL_ENDED:
+                raise RuntimeError(f"backfill {backfill_id} {status} before launching {dates}")
+            return None
+
+        self._await_recovery(ctx, runs)
+
+    def _await_recovery(self, ctx: RunContext, run_ids: Callable[[], list[str] | None]) -> None:
+        """Until every run ``run_ids`` names (None: not all launched yet) has ended."""
         while True:
             if ctx.remaining() <= 0:
-                raise RunTimeout(f"{self.name}: recovery run {run_id} still running")
-            run = next((r for r in self._runs() if r["runId"] == run_id), None)
-            if run is not None and run["status"] in TERMINAL:
+                raise RunTimeout(f"{self.name}: recovery runs still running")
+            wanted = run_ids()
+            status = {r["runId"]: r["status"] for r in self._runs()}
+            if wanted is not None and all(status.get(i) in TERMINAL for i in wanted):
                 return
             time.sleep(POLL_S)
 

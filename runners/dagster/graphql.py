@@ -44,6 +44,17 @@ mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
   __typename ... on ScheduleStateResult { scheduleState { status } }
   ... on PythonError { message } ... on ScheduleNotFoundError { message } } }
 """
+BACKFILL = """
+mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+  __typename ... on LaunchBackfillSuccess { backfillId }
+  ... on PythonError { message } ... on PartitionSetNotFoundError { message }
+  ... on PartitionKeysNotFoundError { message } } }
+"""
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status } ... on PythonError { message } } }
+"""
+BACKFILL_TAG = "dagster/backfill"  # on each run a backfill launched
 TERMINATE = """
 mutation($id: String!, $policy: TerminateRunPolicy) {
   terminateRun(runId: $id, terminatePolicy: $policy) {
@@ -124,6 +135,30 @@ class Api:
         params["executionMetadata"]["parentRunId"] = parent["runId"]
         params["executionMetadata"]["rootRunId"] = parent.get("rootRunId") or parent["runId"]
         return self._launch(REEXECUTE, "launchRunReexecution", params)
+
+    def backfill(self, location: str, job: str, partitions: list[str], tags: dict[str, str]) -> str:
+        """Launch a backfill of ``job`` over ``partitions`` (what the job's Partitions tab
+        "Launch backfill" and ``dagster job backfill --partitions`` send): the daemon's
+        backfill loop submits one run per partition, tagged ``dagster/backfill``."""
+        params = {
+            "selector": {
+                "partitionSetName": f"{job}_partition_set",
+                "repositorySelector": {
+                    "repositoryLocationName": location,
+                    "repositoryName": REPOSITORY,
+                },
+            },
+            "partitionNames": partitions,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        data = self.query(BACKFILL, {"p": params})["launchPartitionBackfill"]
+        if data["__typename"] != "LaunchBackfillSuccess":
+            raise GraphQLError(f"launchPartitionBackfill: {json.dumps(data)[:500]}")
+        return str(data["backfillId"])
+
+    def backfill_status(self, backfill_id: str) -> str:
+        data = self.query(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        return str(data.get("status") or data.get("message"))
 
     def start_schedule(self, location: str, name: str) -> str:
         """Turn the schedule on (the UI's toggle); its status after."""

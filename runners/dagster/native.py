@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from orchbench import trace
+from runners.dagster.graphql import BACKFILL_TAG
 
 SOURCE = "dagster-instance"
 STEP_OF = {
@@ -148,6 +149,7 @@ def run_records(instance: Any, run: Any) -> list[dict[str, Any]]:
             t_ns=_ns(last_ts),
             dagster_status=run.status.value,
             schedule=run.tags.get(SCHEDULE_TAG),
+            backfill=run.tags.get(BACKFILL_TAG),
             parent_run=run.parent_run_id,
             root_run=run.root_run_id,
         )

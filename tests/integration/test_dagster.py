@@ -96,7 +96,8 @@ def test_max_runtime_ends_the_hung_run_without_help(conformance: Bench) -> None:
 def test_the_schedule_runs_only_the_latest_missed_tick(conformance: Bench) -> None:
     """Dagster's own scheduler after downtime: the tick of the date after the outage is
     launched by the schedule once the daemon is back; the missed tick is not (a schedule
-    has no partition set in 1.13), so the missed date is only the operator's run."""
+    has no partition set in 1.13), so the missed date is only the operator's: one
+    backfill of the missed dates (one command), whose runs Dagster tags with it."""
     record, journal, trace, _ = conformance_run(conformance, "missed_days")
     m = record["metrics"]
     missed = set(m["missed_dates"])
@@ -109,6 +110,9 @@ def test_the_schedule_runs_only_the_latest_missed_tick(conformance: Bench) -> No
     assert after and all(r["schedule"] == SCHEDULE and r["t_ns"] > started for r in after)
     of_missed = [r for r in runs if r["logical_date"] in missed]
     assert of_missed and all(r["schedule"] is None for r in of_missed)
+    assert len({r["backfill"] for r in of_missed}) == 1 and of_missed[0]["backfill"]
+    backfills = [c for c in journal.operator_actions if "launchPartitionBackfill" in c["command"]]
+    assert len(backfills) == 1 and all(d in backfills[0]["command"] for d in missed)
 
 
 def test_a_restart_of_the_unit_ends_the_run_in_flight_and_leaves_the_date_to_the_operator(
