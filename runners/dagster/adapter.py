@@ -35,6 +35,10 @@
   Dagster still shows in progress (its worker died with a restart) is first terminated
   (the UI's "Terminate" with "Force termination immediately"). Each command journaled.
 - ``collect``: ``python -m runners.dagster collect`` reads the instance (``native.py``).
+- Profiles: ``default`` is Dagster as its docs set it up; ``tuned`` (not what the docs'
+  quickstart gives you) runs the job on the in-process executor with a 5-s run failure
+  sensor (``definitions.py``, told by ``ORCHBENCH_DAGSTER_PROFILE``) and polls run
+  monitoring every 10 s and the run queue every second (``services.instance_yaml``).
 """
 
 from __future__ import annotations
@@ -64,7 +68,15 @@ from orchbench.runner import (
 from orchbench.workflow.spec import downstream_from
 from runners.dagster.graphql import BACKFILL_TAG, TERMINAL, Api
 from runners.dagster.plugin import PLUGINS
-from runners.dagster.services import STOP_GRACE_S, DagsterDev, clean_env
+from runners.dagster.services import (
+    DAGSTER_DEQUEUE_S,
+    DAGSTER_POLL_S,
+    STOP_GRACE_S,
+    TUNED_DEQUEUE_S,
+    TUNED_POLL_S,
+    DagsterDev,
+    clean_env,
+)
 
 ENV_PYTHON = "ORCHBENCH_DAGSTER_PYTHON"
 JOB = "daily_retraining"
@@ -115,7 +127,7 @@ class DagsterRunner(Runner):
     name = "dagster"
     system = "Dagster"
     description = PLUGINS[0].description
-    profiles: ClassVar[tuple[str, ...]] = ("default",)
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
     runner_faults = frozenset({"scheduler_crash"})
     day_s: ClassVar[float | None] = DAY_S
     schedule_lead_s: ClassVar[float] = SCHEDULE_LEAD_S
@@ -154,17 +166,36 @@ class DagsterRunner(Runner):
             self._versions = venv_versions(self.python(), wanted)
         return self._versions
 
+    def _tuning(self) -> dict[str, Any]:
+        """The profile's executor, sensor and daemon intervals, from the definitions file's
+        and ``services.py``'s own constants."""
+        tuned = self.profile == "tuned"
+        executor = source_literal(DEFINITIONS_FILE, "EXECUTOR")[self.profile]
+        return {
+            "executor": executor,
+            "alert_s": source_literal(DEFINITIONS_FILE, "ALERT_INTERVAL_S")[self.profile],
+            "poll_s": TUNED_POLL_S if tuned else DAGSTER_POLL_S,
+            "dequeue_s": TUNED_DEQUEUE_S if tuned else DAGSTER_DEQUEUE_S,
+            "whose": "tuned" if tuned else "Dagster's default",
+        }
+
     def settings(self) -> dict[str, Any]:
+        t = self._tuning()
+        if t["executor"] == "in_process":
+            executor = "in_process (in_process_executor: every step in the run worker)"
+        else:
+            executor = "multiprocess (Dagster's default: one process per step)"
         return {
             "profile": self.profile,
             "deployment": "dagster dev (webserver, daemon, code server) per scenario run",
             "storage": "SQLite under DAGSTER_HOME (the matrix's services directory)",
-            "executor": "multiprocess (Dagster's default: one process per step)",
-            "run_coordinator": "queued (Dagster's default), max_concurrent_runs 1",
+            "executor": executor,
+            "run_coordinator": f"queued (Dagster's default), max_concurrent_runs 1, dequeued "
+            f"every {t['dequeue_s']} s ({t['whose']})",
             "retries": "RetryPolicy(max_retries=policy.retries, delay=policy.retry_delay_s)",
             "timeout": "dagster/max_runtime = timeout_s x (retries + 1) x 7, run monitoring "
-            "polled every 120 s (Dagster's default)",
-            "alert": "@run_failure_sensor, minimum interval 30 s",
+            f"polled every {t['poll_s']} s ({t['whose']})",
+            "alert": f"@run_failure_sensor, minimum interval {t['alert_s']} s",
             "schedule": f"ScheduleDefinition {SCHEDULE}, cron */2 * * * *, {DAY_S:.0f}-s days "
             "(system-scheduled runs)",
             "restart": f"scheduler_crash: the dagster dev unit restarted (SIGTERM, "
@@ -172,20 +203,27 @@ class DagsterRunner(Runner):
         }
 
     def card(self) -> dict[str, str]:
-        """The profile's card, from the definitions file's own constants (the sensors'
-        intervals, the gate's output) and the day length of scheduler-fired runs."""
+        """The profile's card, from the definitions file's own constants (the executor, the
+        sensors' intervals, the gate's output), ``services.py``'s daemon intervals and the
+        day length of scheduler-fired runs."""
+        t = self._tuning()
         cron = source_literal(DEFINITIONS_FILE, "CRON")
-        alert = source_literal(DEFINITIONS_FILE, "ALERT_INTERVAL_S")
         gate = source_literal(DEFINITIONS_FILE, "GATE")
+        if t["executor"] == "in_process":
+            executor = "in-process executor (tuned): every step in the run worker's process"
+        else:
+            executor = "multiprocess executor (default): a process per step"
         return {
             "scheduler": f"dagster-daemon: a schedule (cron {cron}, {DAY_S:.0f}-s days) when "
-            "scheduler-fired; harness launches otherwise",
-            "executor": "multiprocess executor (default): a process per step",
+            f"scheduler-fired; harness launches otherwise; run queue read every "
+            f"{t['dequeue_s']} s",
+            "executor": executor,
             "database": "SQLite instance storage under DAGSTER_HOME",
             "retries": "RetryPolicy(max_retries, delay) from the scenario policy",
-            "timeouts": "run-level dagster/max_runtime (run monitoring); no per-op timeout",
+            "timeouts": "run-level dagster/max_runtime (run monitoring, polled every "
+            f"{t['poll_s']} s); no per-op timeout",
             "fail_fast": "Failure(allow_retries=False) on ValidationFailed/CanaryCheckFailed",
-            "alerting": f"@run_failure_sensor (daemon, every {alert} s) to the alert sink",
+            "alerting": f"@run_failure_sensor (daemon, every {t['alert_s']} s) to the alert sink",
             "caching": "none; a re-execution of the failed step on reuses the upstream outputs",
             "parallelism": f"queued runs, max_concurrent_runs 1; optional {gate} output gates",
         }
@@ -230,6 +268,7 @@ class DagsterRunner(Runner):
             "ORCHBENCH_DAGSTER_LAST_DATE": ctx.dates[-1].isoformat(),
             "ORCHBENCH_DAGSTER_TAG": ctx.run_id,
             "ORCHBENCH_DAGSTER_CODE_VERSIONS": str(self.code_versions_path(ctx)),
+            "ORCHBENCH_DAGSTER_PROFILE": self.profile,
         }
         if self._system(ctx):
             env["ORCHBENCH_DAGSTER_CLOCK"] = str(self.clock_path(ctx))
@@ -254,7 +293,12 @@ class DagsterRunner(Runner):
         (home / "home").mkdir(parents=True, exist_ok=True)
         ctx.logs.mkdir(parents=True, exist_ok=True)
         self.dev = DagsterDev(
-            self.python(), home, self.run_env(ctx), self.repo_root, ctx.logs / "dagster-dev.log"
+            self.python(),
+            home,
+            self.run_env(ctx),
+            self.repo_root,
+            ctx.logs / "dagster-dev.log",
+            profile=self.profile,
         )
         self.location = self.dev.start(ctx.deadline)
         if self._system(ctx):

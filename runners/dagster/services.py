@@ -1,5 +1,6 @@
 """``dagster dev`` for one scenario run: the webserver, the daemon and the code server
-on loopback, with the run's own ``DAGSTER_HOME`` (SQLite storage, telemetry off).
+on loopback, with the run's own ``DAGSTER_HOME`` (SQLite storage, telemetry off; the
+daemon's intervals per profile, ``instance_yaml``).
 
 ``dagster dev`` supervises its two services: when the daemon dies it shuts the webserver
 and the code server down too (``dagster/_cli/dev.py``: "dagster-daemon process shut down
@@ -25,9 +26,9 @@ START_TIMEOUT_S = 180.0
 STOP_GRACE_S = 30.0
 # The instance as a team writes dagster.yaml for a single machine (docs: "Dagster
 # instance", "Run monitoring", "Run queue"): SQLite under DAGSTER_HOME, telemetry off, run
-# monitoring on so that ``dagster/max_runtime`` is enforced (Dagster's default poll
-# interval, 120 s), and one run at a time (the days of one pipeline must not overlap:
-# register and canary move the shared champion).
+# monitoring on so that ``dagster/max_runtime`` is enforced, and one run at a time (the
+# days of one pipeline must not overlap: register and canary move the shared champion).
+# ``{monitoring}`` and ``{queue}``: the profile's daemon intervals (``instance_yaml``).
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
@@ -36,9 +37,36 @@ storage:
     base_dir: {home}/storage
 run_monitoring:
   enabled: true
-run_queue:
+{monitoring}run_queue:
   max_concurrent_runs: 1
-"""
+{queue}"""
+# Dagster 1.13's own intervals, which the default profile keeps (it sets neither key):
+# run monitoring polls every 120 s (``run_monitoring_poll_interval_seconds``,
+# dagster/_core/instance/methods/settings_methods.py), the run queue is read every 5 s
+# (``QueuedRunCoordinator``'s ``dequeue_interval_seconds``).
+DAGSTER_POLL_S = 120
+DAGSTER_DEQUEUE_S = 5
+# tuned (not what the docs' quickstart gives you): what a team tightening a single-machine
+# instance sets. Both keys are ints, and each daemon sleeps its interval in 0.5-s waits
+# (``IntervalDaemon.core_loop``, dagster/_daemon/daemon.py).
+TUNED_POLL_S = 10  # dagster/max_runtime is enforced within 10 s of the limit, not 120
+TUNED_DEQUEUE_S = 1  # a launched run waits at most 1 s in the queue (0 would spin)
+
+
+def instance_yaml(home: Path, profile: str) -> str:
+    """The run's ``dagster.yaml``: ``default`` leaves the daemon's intervals to Dagster;
+    ``tuned`` sets run monitoring's ``poll_interval_seconds`` and the run queue's
+    ``dequeue_interval_seconds``. Nothing in it touches the scenario's policy."""
+    if profile == "tuned":
+        monitoring = f"  poll_interval_seconds: {TUNED_POLL_S}\n"
+        queue = f"  dequeue_interval_seconds: {TUNED_DEQUEUE_S}\n"
+    elif profile == "default":
+        monitoring = queue = ""
+    else:
+        raise ValueError(f"no Dagster instance for profile {profile!r}")
+    return DAGSTER_YAML.format(home=home, monitoring=monitoring, queue=queue)
+
+
 DAEMON_MODULE = "dagster._daemon"
 WEBSERVER_MODULE = "dagster_webserver"
 
@@ -46,8 +74,17 @@ WEBSERVER_MODULE = "dagster_webserver"
 class DagsterDev:
     """One ``dagster dev`` process group."""
 
-    def __init__(self, python: Path, home: Path, env: dict[str, str], cwd: Path, log: Path) -> None:
+    def __init__(
+        self,
+        python: Path,
+        home: Path,
+        env: dict[str, str],
+        cwd: Path,
+        log: Path,
+        profile: str = "default",
+    ) -> None:
         self.python = python
+        self.profile = profile
         self.home = home
         self.env = env
         self.cwd = cwd
@@ -63,7 +100,7 @@ class DagsterDev:
 
     def write_instance(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text(DAGSTER_YAML.format(home=self.home))
+        (self.home / "dagster.yaml").write_text(instance_yaml(self.home, self.profile))
 
     def start(self, deadline: float) -> str:
         """Start ``dagster dev`` and wait until its code location is loaded; its name."""

@@ -4,7 +4,9 @@ sensor's alert, the retry policy's retry inside one run, the run-level
 ``dagster/max_runtime`` cancelling a hung run (no kill by the adapter), the schedule
 launching only the latest missed tick after downtime (Dagster 1.13), a restart of the
 ``dagster dev`` unit leaving the run in flight to the operator, and nothing written to
-HOME or the repository."""
+HOME or the repository. The ``tuned`` profile (in-process executor, shorter daemon
+intervals) gets runs of its own: a retried step within one run worker's process, and a
+crashed step that takes the run with it."""
 
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from orchbench.harness import run_scenario
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
 from tests.conformance.bench import Bench
+from tests.conformance.scenarios import Short, shortened
+from tests.integration.leftovers import processes_mentioning
+from tests.integration.listeners import assert_loopback_only_throughout
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venvs" / "dagster" / "bin" / "python"
@@ -37,6 +44,26 @@ def conformance_run(
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "completed", record["reason"]
     return record, Journal.load(out / "journal.jsonl"), read_trace(out / "native.jsonl"), out
+
+
+def journal_of(conformance: Bench, scenario: str) -> Journal:
+    return Journal.load(conformance.run_dir("dagster", scenario) / "journal.jsonl")
+
+
+def tuned_run(
+    tmp_path: Path, scenario: str
+) -> tuple[dict[str, Any], Journal, list[dict[str, Any]]]:
+    """A run of ``scenario``'s conformance copy (2 days) on the tuned profile, with every
+    listener it opens sampled; nothing of it may be left running."""
+    path = tmp_path / f"{scenario}.yaml"
+    path.write_text(yaml.safe_dump(shortened(scenario, Short()), sort_keys=False))
+    out = tmp_path / "runs"
+    with assert_loopback_only_throughout(str(out)):
+        d = run_scenario(path, "dagster", "tuned", out)
+    assert processes_mentioning(str(out)) == []
+    record = json.loads((d / "run.json").read_text())
+    assert record["status"] == "completed", record["reason"]
+    return record, Journal.load(d / "journal.jsonl"), read_trace(d / "native.jsonl")
 
 
 def attempts(trace: list[dict[str, Any]], day: str) -> list[tuple[str, str]]:
@@ -77,6 +104,9 @@ def test_retry_policy_retries_in_the_same_run(conformance: Bench) -> None:
     ]
     assert [(r["state"], r["attempt"]) for r in feat] == [("failed", 1), ("success", 2)]
     assert feat[0]["up_for_retry"] is True and feat[0]["run"] == feat[1]["run"]
+    # the multiprocess executor: each step attempt in a process of its own
+    pids = [a.pid for a in journal_of(conformance, "transient_error").attempts]
+    assert len(set(pids)) == len(pids)
 
 
 def test_max_runtime_ends_the_hung_run_without_help(conformance: Bench) -> None:
@@ -146,3 +176,47 @@ def test_nothing_in_home_or_the_repository(conformance: Bench) -> None:
     assert not (Path.home() / ".dagster").exists()
     for name in (".dagster", "dagster.yaml", "history", "storage", "logs"):
         assert not (REPO / name).exists(), name
+
+
+def test_tuned_retries_in_the_run_workers_own_process(tmp_path: Path) -> None:
+    """tuned's in-process executor: a date's steps, the retried one's two attempts
+    included, run in one process (the run worker's), a new one per run; the retry policy
+    still retries within the run, with no human."""
+    record, journal, trace = tuned_run(tmp_path, "transient_error")
+    m = record["metrics"]
+    assert m["human_actions"] == 0 and m["recovered"] is True
+    for day in ("2026-01-01", DAY2):
+        assert len({a.pid for a in journal.attempts if a.logical_date == day}) == 1, day
+    assert len({a.pid for a in journal.attempts}) == 2  # one run worker per date
+    feat = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2 and r["step"] == "featurize"
+    ]
+    assert [(r["state"], r["attempt"]) for r in feat] == [("failed", 1), ("success", 2)]
+    assert feat[0]["up_for_retry"] is True and feat[0]["run"] == feat[1]["run"]
+
+
+def test_tuned_a_crashed_step_takes_its_run_and_the_operator_re_executes(
+    tmp_path: Path,
+) -> None:
+    """Where tuned differs from default on a capability (recovers_from_crash): the step's
+    process is the run worker, so the crash kills the run; Dagster's code server finds
+    its run process dead and marks the run failed, with no retry, and the operator
+    re-executes it (a child run)."""
+    record, journal, trace = tuned_run(tmp_path, "crash")
+    m = record["metrics"]
+    assert m["human_actions"] == 1 and m["recovered"] is True
+    assert record["recovery_plan"] == {DAY2: "featurize"}
+    runs = [r for r in trace if r["kind"] == "run_state" and r["logical_date"] == DAY2]
+    assert runs[0]["dagster_status"] == "FAILURE"
+    first = [
+        (r["step"], r["state"])
+        for r in trace
+        if r["kind"] == "task_attempt" and r["run"] == runs[0]["run"]
+    ]
+    assert first[-1] == ("featurize", "crashed")  # and no retry in that run
+    assert len(runs) == 2 and runs[1]["parent_run"] == runs[0]["run"]
+    assert runs[1]["state"] == "success"
+    day2 = [(a.step, a.status) for a in journal.attempts if a.logical_date == DAY2]
+    assert day2.count(("featurize", "killed")) == 1

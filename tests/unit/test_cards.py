@@ -88,6 +88,7 @@ def test_profiles_that_differ_in_configuration_differ_on_their_cards() -> None:
         ("cron", "default", "x30", ("scheduler",)),
         ("cron-hardened", "default", "pipeline", ("scheduler", "parallelism")),
         ("kfp", "default", "gpu-request", ("executor",)),
+        ("dagster", "default", "tuned", ("scheduler", "executor", "timeouts", "alerting")),
     ]
     for name, a, b, aspects in pairs:
         if name not in FOUND:

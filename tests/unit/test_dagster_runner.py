@@ -1,7 +1,9 @@
 """The dagster runner's adapter without Dagster: where its day clock starts (on a tick of
 the schedule's cron), which runs the operator gives up waiting for after a restart of
 ``dagster dev``, the operator's terminate-then-re-execute of a run a restart left in
-progress, and the team's bump of a ``code_version`` literal on a deploy.
+progress, the team's bump of a ``code_version`` literal on a deploy, and what the
+``tuned`` profile changes (the instance's daemon intervals, the profile in the code
+location's environment, the card).
 
 The adapter talks to Dagster over GraphQL only (``graphql.Api``), replaced here by a fake;
 nothing here imports Dagster, so it runs in the harness's venv.
@@ -15,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.journal import Journal
 from runners.dagster import adapter
 from runners.dagster.adapter import DAY_S, SCHEDULE_LEAD_S, STUCK_S, DagsterRunner, first_tick
+from runners.dagster.services import (
+    DAGSTER_DEQUEUE_S,
+    DAGSTER_POLL_S,
+    TUNED_DEQUEUE_S,
+    TUNED_POLL_S,
+    instance_yaml,
+)
 from tests.conftest import make_scenario, run_context
 
 D2 = "2026-01-02"
@@ -129,3 +140,45 @@ def test_a_deploy_bumps_the_code_version_literal_and_reloads(tmp_path: Path) -> 
     assert json.loads(r.code_versions_path(ctx).read_text()) == {"train": "2"}
     assert dev.api.calls == [("reload", "loc")]
     assert adapter.OP_OF["train"] == "model"
+
+
+def test_the_instance_per_profile_changes_only_the_daemon_intervals(tmp_path: Path) -> None:
+    """default leaves the intervals to Dagster (the keys absent); tuned sets run
+    monitoring's poll and the run queue's dequeue interval to its constants, shorter than
+    Dagster's; both keep what the policy and the one-run-at-a-time rule rest on."""
+    default = yaml.safe_load(instance_yaml(tmp_path, "default"))
+    tuned = yaml.safe_load(instance_yaml(tmp_path, "tuned"))
+    assert "poll_interval_seconds" not in default["run_monitoring"]
+    assert "dequeue_interval_seconds" not in default["run_queue"]
+    assert tuned["run_monitoring"]["poll_interval_seconds"] == TUNED_POLL_S < DAGSTER_POLL_S
+    assert tuned["run_queue"]["dequeue_interval_seconds"] == TUNED_DEQUEUE_S < DAGSTER_DEQUEUE_S
+    for doc in (default, tuned):
+        assert doc["run_monitoring"]["enabled"] is True  # dagster/max_runtime is enforced
+        assert doc["run_queue"]["max_concurrent_runs"] == 1
+        assert doc["telemetry"] == {"enabled": False}
+        assert doc["storage"] == {"sqlite": {"base_dir": f"{tmp_path}/storage"}}
+    rest = {k: v for k, v in tuned.items() if k not in ("run_monitoring", "run_queue")}
+    assert rest == {k: v for k, v in default.items() if k not in ("run_monitoring", "run_queue")}
+    with pytest.raises(ValueError, match="production"):
+        instance_yaml(tmp_path, "production")
+
+
+def test_the_profile_reaches_the_definitions_and_the_card_shows_its_values(
+    tmp_path: Path,
+) -> None:
+    """The code location is told its profile through the environment the adapter starts
+    ``dagster dev`` with; the tuned card shows the constants the run is started with."""
+    ctx = run_context(tmp_path, make_scenario(), "dagster")
+    assert DagsterRunner("tuned").run_env(ctx)["ORCHBENCH_DAGSTER_PROFILE"] == "tuned"
+    assert DagsterRunner().run_env(ctx)["ORCHBENCH_DAGSTER_PROFILE"] == "default"
+    executor = source_literal(adapter.DEFINITIONS_FILE, "EXECUTOR")
+    alert = source_literal(adapter.DEFINITIONS_FILE, "ALERT_INTERVAL_S")
+    assert executor == {"default": "multiprocess", "tuned": "in_process"}
+    card = DagsterRunner("tuned").card()
+    assert "in-process" in card["executor"]
+    assert f"every {alert['tuned']} s" in card["alerting"]
+    assert f"polled every {TUNED_POLL_S} s" in card["timeouts"]
+    assert f"read every {TUNED_DEQUEUE_S} s" in card["scheduler"]
+    default = DagsterRunner().card()
+    assert f"every {alert['default']} s" in default["alerting"]
+    assert f"polled every {DAGSTER_POLL_S} s" in default["timeouts"]
