@@ -289,7 +289,16 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sink):
             for i in range(WARMUP + n):
                 t0 = time.perf_counter_ns()
-                run_step("register", DAY, ins, outs, journal=e2e_journal, **kw)
+                # a run of its own each time: a real attempt is one of a few of its run,
+                # date and step, and numbering probes one marker per earlier attempt
+                run_step(
+                    "register",
+                    DAY,
+                    ins,
+                    outs,
+                    journal=e2e_journal,
+                    **{**kw, "run_id": f"{RUN_ID}-{i}"},
+                )
                 t1 = time.perf_counter_ns()
                 func(direct_call)
                 t2 = time.perf_counter_ns()
