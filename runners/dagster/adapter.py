@@ -2,9 +2,10 @@
 ``dagster dev`` (webserver, daemon, code server), one deployment per scenario run.
 
 - ``prepare_days``: write the run's instance (``DAGSTER_HOME`` under the matrix's
-  services directory: SQLite, telemetry off, run monitoring, one run at a time;
-  ``services.py``) and start ``dagster dev`` on a free loopback port with the run's
-  environment (world, journal, policy, partition range); wait for the code location.
+  services directory: SQLite, or production's database in the runner's PostgreSQL;
+  telemetry off, run monitoring, one run at a time; ``services.py``) and start
+  ``dagster dev`` on a free loopback port with the run's environment (world, journal,
+  policy, partition range); wait for the code location.
 - Harness-fired scenarios: ``run_date`` launches one run of job ``daily_retraining`` for
   the date's partition over GraphQL (``launchRun``, tag ``dagster/partition``) and
   awaits it; the daemon's run queue dequeues and launches it.
