@@ -2,9 +2,10 @@
 ``dagster dev`` (webserver, daemon, code server), one deployment per scenario run.
 
 - ``prepare_days``: write the run's instance (``DAGSTER_HOME`` under the matrix's
-  services directory: SQLite, telemetry off, run monitoring, one run at a time;
-  ``services.py``) and start ``dagster dev`` on a free loopback port with the run's
-  environment (world, journal, policy, partition range); wait for the code location.
+  services directory: SQLite, or production's database in the runner's PostgreSQL;
+  telemetry off, run monitoring, one run at a time; ``services.py``) and start
+  ``dagster dev`` on a free loopback port with the run's environment (world, journal,
+  policy, partition range); wait for the code location.
 - Harness-fired scenarios: ``run_date`` launches one run of job ``daily_retraining`` for
   the date's partition over GraphQL (``launchRun``, tag ``dagster/partition``) and
   awaits it; the daemon's run queue dequeues and launches it.
@@ -38,7 +39,11 @@
 - Profiles: ``default`` is Dagster as its docs set it up; ``tuned`` (not what the docs'
   quickstart gives you) runs the job on the in-process executor with a 5-s run failure
   sensor (``definitions.py``, told by ``ORCHBENCH_DAGSTER_PROFILE``) and polls run
-  monitoring every 10 s and the run queue every second (``services.instance_yaml``).
+  monitoring every 10 s and the run queue every second (``services.instance_yaml``);
+  ``production`` keeps default's executor (multiprocess) and intervals and stores the
+  instance in PostgreSQL (dagster-postgres): ``start`` starts one cluster
+  (``orchbench.postgres``, loopback, fsync off) for the runner's life, each scenario run
+  gets a database of its own in it, ``stop`` stops and removes the cluster.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench import postgres
 from orchbench.card import source_literal
 from orchbench.contracts import RecoveryPlan
 from orchbench.procs import venv_versions
@@ -113,6 +119,15 @@ SETTLE_GRACE_S = 20.0  # after the last date: how long the scheduler may take to
 # left to the operator: one run-monitoring poll (Dagster's default 120 s) and 30 s more
 STUCK_S = 150.0
 CRASH_EXIT_S = 30.0  # how long a supervisor waits for dagster dev to exit on its own
+# production's PostgreSQL: fsync (and synchronous_commit) off, as the Airflow celery and
+# Prefect pool profiles run theirs: a throwaway cluster on the machine's shared disk
+FSYNC = False
+
+
+def db_name(run_id: str) -> str:
+    """The scenario run's database: ``dagster_`` and the run id in PostgreSQL's plain
+    identifier characters (``20261206T110302Z-1a2b3c`` -> ``dagster_20261206t110302z_1a2b3c``)."""
+    return "dagster_" + "".join(c if c.isalnum() else "_" for c in run_id.lower())[:50]
 
 
 def first_tick(now: float) -> float:
@@ -127,7 +142,7 @@ class DagsterRunner(Runner):
     name = "dagster"
     system = "Dagster"
     description = PLUGINS[0].description
-    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned")
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "production")
     runner_faults = frozenset({"scheduler_crash"})
     day_s: ClassVar[float | None] = DAY_S
     schedule_lead_s: ClassVar[float] = SCHEDULE_LEAD_S
@@ -138,6 +153,7 @@ class DagsterRunner(Runner):
         self.dev: DagsterDev | None = None
         self.location: str | None = None
         self._versions: dict[str, str] | None = None
+        self.pg: postgres.PostgresCluster | None = None  # production: the runner's cluster
 
     # --- environment --------------------------------------------------------------------
 
@@ -151,6 +167,8 @@ class DagsterRunner(Runner):
         py = self.python()
         if not os.access(py, os.X_OK):
             raise EnvironmentMissing(f"{py} not found: run `make setup` (builds .venvs/dagster)")
+        if self.profile == "production" and (missing := postgres.available()):
+            raise EnvironmentMissing(f"profile production needs PostgreSQL: {missing}")
 
     def versions(self) -> dict[str, str]:
         if self._versions is None:
@@ -158,12 +176,15 @@ class DagsterRunner(Runner):
                 "dagster",
                 "dagster-webserver",
                 "dagster-graphql",
+                "dagster-postgres",
                 "numpy",
                 "pandas",
                 "pandera",
                 "scikit-learn",
             )
             self._versions = venv_versions(self.python(), wanted)
+            if self.profile == "production":
+                self._versions["postgresql"] = postgres.version()
         return self._versions
 
     def _tuning(self) -> dict[str, Any]:
@@ -185,7 +206,7 @@ class DagsterRunner(Runner):
             executor = "in_process (in_process_executor: every step in the run worker)"
         else:
             executor = "multiprocess (Dagster's default: one process per step)"
-        return {
+        out: dict[str, Any] = {
             "profile": self.profile,
             "deployment": "dagster dev (webserver, daemon, code server) per scenario run",
             "storage": "SQLite under DAGSTER_HOME (the matrix's services directory)",
@@ -201,6 +222,19 @@ class DagsterRunner(Runner):
             "restart": f"scheduler_crash: the dagster dev unit restarted (SIGTERM, "
             f"{STOP_GRACE_S:.0f} s, SIGKILL to its group)",
         }
+        if self.profile == "production":
+            out["storage"] = (
+                "PostgreSQL (dagster-postgres, storage: postgres: postgres_db): the runner's "
+                "cluster (orchbench.postgres, loopback, fsync off), one database per "
+                "scenario run"
+            )
+            out["postgresql"] = {
+                "version": postgres.version(),
+                "fsync": FSYNC,
+                "synchronous_commit": FSYNC,
+                "port": self.pg.port if self.pg is not None else None,
+            }
+        return out
 
     def card(self) -> dict[str, str]:
         """The profile's card, from the definitions file's own constants (the executor, the
@@ -218,7 +252,9 @@ class DagsterRunner(Runner):
             f"scheduler-fired; harness launches otherwise; run queue read every "
             f"{t['dequeue_s']} s",
             "executor": executor,
-            "database": "SQLite instance storage under DAGSTER_HOME",
+            "database": "PostgreSQL (fsync off), dagster-postgres instance storage"
+            if self.profile == "production"
+            else "SQLite instance storage under DAGSTER_HOME",
             "retries": "RetryPolicy(max_retries, delay) from the scenario policy",
             "timeouts": "run-level dagster/max_runtime (run monitoring, polled every "
             f"{t['poll_s']} s); no per-op timeout",
@@ -231,10 +267,27 @@ class DagsterRunner(Runner):
     # --- services -----------------------------------------------------------------------
 
     def start(self, matrix_dir: Path) -> None:
+        """The matrix's services directory; on ``production`` the runner's PostgreSQL
+        cluster too (in a temp dir of its own, ``orchbench.postgres``), kept until
+        ``stop``."""
         self.services = Path(matrix_dir).resolve()
+        if self.profile == "production" and self.pg is None:
+            pg = postgres.PostgresCluster(fsync=FSYNC)
+            try:
+                pg.start()
+            except BaseException as e:  # a failed or interrupted start leaves nothing
+                pg.remove()
+                if isinstance(e, postgres.PostgresMissing | RuntimeError):
+                    raise EnvironmentMissing(f"PostgreSQL for profile production: {e}") from e
+                raise
+            self.pg = pg
 
     def stop(self) -> None:
+        """Stop the deployment, then the PostgreSQL cluster (its files removed)."""
         self.abort()
+        if self.pg is not None:
+            self.pg.remove()
+            self.pg = None
 
     def abort(self) -> None:
         if self.dev is not None:
@@ -274,6 +327,20 @@ class DagsterRunner(Runner):
             env["ORCHBENCH_DAGSTER_CLOCK"] = str(self.clock_path(ctx))
         return env
 
+    def postgres_db(self, ctx: RunContext) -> dict[str, Any] | None:
+        """On ``production``: the scenario run's database in the runner's cluster, as
+        ``dagster.yaml``'s ``postgres_db`` names it; None otherwise."""
+        if self.profile != "production":
+            return None
+        if self.pg is None:
+            raise RuntimeError("profile production: the PostgreSQL cluster is not running")
+        return {
+            "username": self.pg.superuser,
+            "hostname": "127.0.0.1",
+            "port": self.pg.port,
+            "db_name": db_name(ctx.run_id),
+        }
+
     def _home(self, ctx: RunContext) -> Path:
         base = self.services or (ctx.work / "dagster")
         return base / "dagster_home" / ctx.run_id
@@ -292,6 +359,10 @@ class DagsterRunner(Runner):
         home = self._home(ctx)
         (home / "home").mkdir(parents=True, exist_ok=True)
         ctx.logs.mkdir(parents=True, exist_ok=True)
+        db = self.postgres_db(ctx)
+        if db is not None:
+            assert self.pg is not None
+            self.pg.create_database(db["db_name"])
         self.dev = DagsterDev(
             self.python(),
             home,
@@ -299,6 +370,7 @@ class DagsterRunner(Runner):
             self.repo_root,
             ctx.logs / "dagster-dev.log",
             profile=self.profile,
+            postgres_db=db,
         )
         self.location = self.dev.start(ctx.deadline)
         if self._system(ctx):

@@ -24,8 +24,10 @@ day clock of a system-scheduled run).
   alert sink.
 - Profiles (``ORCHBENCH_DAGSTER_PROFILE``, ``EXECUTOR``, ``ALERT_INTERVAL_S``): ``default``
   keeps Dagster's multiprocess executor and the sensor's documented 30 s; ``tuned`` runs
-  the job on the in-process executor and the sensor every 5 s. The scenario's policy
-  (retries, their delay, ``dagster/max_runtime``) is the same on both.
+  the job on the in-process executor and the sensor every 5 s; ``production`` is
+  default's executor and sensor (its PostgreSQL storage is the instance's, not this
+  file's). The scenario's policy (retries, their delay, ``dagster/max_runtime``) is the
+  same on every profile.
 - System-scheduled runs: a real schedule (``ScheduleDefinition``, cron ``CRON``: one
   simulated day per tick) whose evaluation maps the tick's ``scheduled_execution_time``
   to the scenario date on the run's day clock (as Airflow's runner maps intervals to
@@ -78,7 +80,7 @@ ENV_FIRST = "ORCHBENCH_DAGSTER_FIRST_DATE"
 ENV_LAST = "ORCHBENCH_DAGSTER_LAST_DATE"
 ENV_CLOCK = "ORCHBENCH_DAGSTER_CLOCK"  # the day clock file (system-scheduled runs only)
 ENV_TAG = "ORCHBENCH_DAGSTER_TAG"  # the scenario run's id, as a run tag
-ENV_PROFILE = "ORCHBENCH_DAGSTER_PROFILE"  # the runner's profile: default or tuned
+ENV_PROFILE = "ORCHBENCH_DAGSTER_PROFILE"  # the runner's profile: default, tuned, production
 # the team's code_version literals bumped since revision 1 (JSON: step -> literal), written
 # by the adapter's deploy_code; absent: every asset at "1"
 ENV_CODE_VERSIONS = "ORCHBENCH_DAGSTER_CODE_VERSIONS"
@@ -106,12 +108,14 @@ CRON = "*/2 * * * *"
 # default, Dagster's own (multiprocess: a process per step, each importing Dagster and
 # loading this code location); tuned, the in-process executor (every step in the run
 # worker's process: no process start per step, but a step that kills its process kills
-# the run)
-EXECUTOR = {"default": "multiprocess", "tuned": "in_process"}
-# Per profile, the run failure sensor's minimum interval in seconds: default, Dagster's
-# documented 30; tuned, 5, the sensor daemon's own loop (``MIN_INTERVAL_LOOP_TIME`` in
-# dagster/_daemon/sensor.py, 1.13: a smaller minimum would change nothing)
-ALERT_INTERVAL_S = {"default": 30, "tuned": 5}
+# the run); production, Dagster's own as on default (its storage is what differs:
+# services.instance_yaml)
+EXECUTOR = {"default": "multiprocess", "tuned": "in_process", "production": "multiprocess"}
+# Per profile, the run failure sensor's minimum interval in seconds: default and
+# production, Dagster's documented 30; tuned, 5, the sensor daemon's own loop
+# (``MIN_INTERVAL_LOOP_TIME`` in dagster/_daemon/sensor.py, 1.13: a smaller minimum would
+# change nothing)
+ALERT_INTERVAL_S = {"default": 30, "tuned": 5, "production": 30}
 
 
 def _policy() -> Policy:

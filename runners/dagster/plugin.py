@@ -9,8 +9,9 @@ PLUGINS = (
         description="Dagster daily-partitioned assets (retry policy, fail-fast, a schedule, "
         "a run failure sensor) on dagster dev",
         # default: Dagster as its docs set it up; tuned: the in-process executor and
-        # shorter daemon intervals (README "Profiles")
-        profiles=("default", "tuned"),
+        # shorter daemon intervals; production: default on PostgreSQL storage (the
+        # runner's own cluster, dagster-postgres) (README "Profiles")
+        profiles=("default", "tuned", "production"),
         # what its conformance runs show on the default profile (tests/conformance checks
         # it both ways); tuned differs on recovers_from_crash (README "Profiles")
         capabilities=frozenset(
@@ -54,7 +55,15 @@ PLUGINS = (
         notes=(
             Note(
                 "Dagster runs under `dagster dev` (webserver, daemon, code server in one "
-                "process group) with SQLite storage, not a production deployment."
+                "process group) with SQLite storage, not a production deployment.",
+                profiles=("default", "tuned"),
+            ),
+            Note(
+                "Profile production: Dagster's instance on PostgreSQL (dagster-postgres; the "
+                "runner's own cluster on loopback, fsync off), still under `dagster dev` "
+                "(webserver, daemon, code server in one process group on one host, the "
+                "default run launcher), not separate services.",
+                profiles=("production",),
             ),
             Note(
                 "Profile tuned runs every step in the run worker's process (Dagster's "

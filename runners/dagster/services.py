@@ -1,6 +1,7 @@
 """``dagster dev`` for one scenario run: the webserver, the daemon and the code server
-on loopback, with the run's own ``DAGSTER_HOME`` (SQLite storage, telemetry off; the
-daemon's intervals per profile, ``instance_yaml``).
+on loopback, with the run's own ``DAGSTER_HOME`` (telemetry off; SQLite storage there, or
+on ``production`` a PostgreSQL database of the runner's cluster; the daemon's intervals
+per profile: ``instance_yaml``).
 
 ``dagster dev`` supervises its two services: when the daemon dies it shuts the webserver
 and the code server down too (``dagster/_cli/dev.py``: "dagster-daemon process shut down
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from orchbench.procs import child_pids, free_port, group_pids, kill_group
 from runners.dagster.graphql import Api
@@ -28,14 +30,12 @@ STOP_GRACE_S = 30.0
 # instance", "Run monitoring", "Run queue"): SQLite under DAGSTER_HOME, telemetry off, run
 # monitoring on so that ``dagster/max_runtime`` is enforced, and one run at a time (the
 # days of one pipeline must not overlap: register and canary move the shared champion).
-# ``{monitoring}`` and ``{queue}``: the profile's daemon intervals (``instance_yaml``).
+# ``{storage}``, ``{monitoring}`` and ``{queue}``: the profile's (``instance_yaml``).
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
 storage:
-  sqlite:
-    base_dir: {home}/storage
-run_monitoring:
+{storage}run_monitoring:
   enabled: true
 {monitoring}run_queue:
   max_concurrent_runs: 1
@@ -53,18 +53,48 @@ TUNED_POLL_S = 10  # dagster/max_runtime is enforced within 10 s of the limit, n
 TUNED_DEQUEUE_S = 1  # a launched run waits at most 1 s in the queue (0 would spin)
 
 
-def instance_yaml(home: Path, profile: str) -> str:
+# The instance's storage (docs: "Dagster instance", "storage"): SQLite under DAGSTER_HOME
+# (default, tuned); PostgreSQL for every component (runs, event log, schedules) through
+# dagster-postgres (production), the ``storage: postgres: postgres_db:`` block of
+# https://docs.dagster.io/api/libraries/dagster-postgres (no password: the cluster trusts
+# 127.0.0.1, ``orchbench.postgres``; ``password`` defaults to "" in ``pg_config``).
+# ``scheme`` names the driver dagster-postgres installs (psycopg2-binary): with the
+# documented default ``postgresql``, SQLAlchemy 2.1 (what dagster 1.13.27 resolves to)
+# loads psycopg 3, which nothing installs ("No module named 'psycopg'").
+SQLITE_STORAGE = "  sqlite:\n    base_dir: {home}/storage\n"
+POSTGRES_STORAGE = """\
+  postgres:
+    postgres_db:
+      username: {username}
+      hostname: {hostname}
+      port: {port}
+      db_name: {db_name}
+      scheme: {scheme}
+"""
+PG_SCHEME = "postgresql+psycopg2"
+PROFILES = ("default", "tuned", "production")
+
+
+def instance_yaml(home: Path, profile: str, postgres_db: dict[str, Any] | None = None) -> str:
     """The run's ``dagster.yaml``: ``default`` leaves the daemon's intervals to Dagster;
     ``tuned`` sets run monitoring's ``poll_interval_seconds`` and the run queue's
-    ``dequeue_interval_seconds``. Nothing in it touches the scenario's policy."""
+    ``dequeue_interval_seconds``; ``production`` keeps Dagster's intervals and stores
+    runs, events and schedules in PostgreSQL (``postgres_db``: username, hostname, port,
+    db_name; required there, refused elsewhere). Nothing in it touches the scenario's
+    policy."""
+    if profile not in PROFILES:
+        raise ValueError(f"no Dagster instance for profile {profile!r}")
+    if (profile == "production") != (postgres_db is not None):
+        raise ValueError(f"profile {profile!r}: PostgreSQL storage is production's alone")
+    monitoring = queue = ""
     if profile == "tuned":
         monitoring = f"  poll_interval_seconds: {TUNED_POLL_S}\n"
         queue = f"  dequeue_interval_seconds: {TUNED_DEQUEUE_S}\n"
-    elif profile == "default":
-        monitoring = queue = ""
+    if postgres_db is not None:
+        storage = POSTGRES_STORAGE.format(**{"scheme": PG_SCHEME, **postgres_db})
     else:
-        raise ValueError(f"no Dagster instance for profile {profile!r}")
-    return DAGSTER_YAML.format(home=home, monitoring=monitoring, queue=queue)
+        storage = SQLITE_STORAGE.format(home=home)
+    return DAGSTER_YAML.format(storage=storage, monitoring=monitoring, queue=queue)
 
 
 DAEMON_MODULE = "dagster._daemon"
@@ -82,9 +112,11 @@ class DagsterDev:
         cwd: Path,
         log: Path,
         profile: str = "default",
+        postgres_db: dict[str, Any] | None = None,
     ) -> None:
         self.python = python
         self.profile = profile
+        self.postgres_db = postgres_db
         self.home = home
         self.env = env
         self.cwd = cwd
@@ -100,7 +132,9 @@ class DagsterDev:
 
     def write_instance(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text(instance_yaml(self.home, self.profile))
+        (self.home / "dagster.yaml").write_text(
+            instance_yaml(self.home, self.profile, self.postgres_db)
+        )
 
     def start(self, deadline: float) -> str:
         """Start ``dagster dev`` and wait until its code location is loaded; its name."""

@@ -6,20 +6,27 @@ launching only the latest missed tick after downtime (Dagster 1.13), a restart o
 ``dagster dev`` unit leaving the run in flight to the operator, and nothing written to
 HOME or the repository. The ``tuned`` profile (in-process executor, shorter daemon
 intervals) gets runs of its own: a retried step within one run worker's process, and a
-crashed step that takes the run with it."""
+crashed step that takes the run with it. So does ``production`` (PostgreSQL storage, the
+runner's own cluster): a retried step and a crashed step, each retried in its run, with
+Dagster's run records read back from the cluster's database."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from orchbench import postgres
 from orchbench.harness import run_scenario
 from orchbench.journal import Journal
 from orchbench.trace import read_trace
+from runners.dagster.adapter import DagsterRunner, db_name
 from tests.conformance.bench import Bench
 from tests.conformance.scenarios import Short, shortened
 from tests.integration.leftovers import processes_mentioning
@@ -220,3 +227,110 @@ def test_tuned_a_crashed_step_takes_its_run_and_the_operator_re_executes(
     assert runs[1]["state"] == "success"
     day2 = [(a.step, a.status) for a in journal.attempts if a.logical_date == DAY2]
     assert day2.count(("featurize", "killed")) == 1
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterRunner]:
+    """One production runner for the module's production runs, as a matrix starts it:
+    its PostgreSQL cluster lives until ``stop``, which leaves no process, no listening
+    port and no cluster directory."""
+    missing = postgres.available()
+    if missing:
+        pytest.skip(missing)
+    r = DagsterRunner("production", repo_root=REPO)
+    r.check_environment()
+    r.start(tmp_path_factory.mktemp("dagster-production-matrix"))
+    assert r.pg is not None
+    root, port = r.pg.root, r.pg.port
+    assert processes_mentioning(str(root))  # the needle finds the cluster while it runs
+    try:
+        yield r
+    finally:
+        r.stop()
+        r.stop()  # safe twice
+        assert r.pg is None
+        assert processes_mentioning(str(root)) == []
+        assert not root.exists()
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens on its port
+
+
+def production_run(
+    runner: DagsterRunner, tmp_path: Path, scenario: str
+) -> tuple[dict[str, Any], Journal, list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """``scenario``'s conformance copy (2 days) on the production runner, every listener
+    it opens sampled (PostgreSQL's included); then the run records Dagster wrote to the
+    run's database, read with psql from the cluster: (run_id, status, partition)."""
+    path = tmp_path / f"{scenario}.yaml"
+    path.write_text(yaml.safe_dump(shortened(scenario, Short()), sort_keys=False))
+    out = tmp_path / "runs"
+    with assert_loopback_only_throughout():  # dagster dev, its runs, PostgreSQL
+        d = run_scenario(path, "dagster", out_root=out, runner=runner)
+    assert processes_mentioning(str(out)) == []  # the deployment stopped with the run
+    record = json.loads((d / "run.json").read_text())
+    assert record["status"] == "completed", record["reason"]
+    assert record["profile"] == "production"
+    env = json.loads((d / "env.json").read_text())
+    assert env["settings"]["postgresql"]["version"].startswith("15")
+    assert env["settings"]["postgresql"]["fsync"] is False
+    assert runner.pg is not None
+    sql = (
+        "select r.run_id, r.status, t.value from runs r join run_tags t "
+        "on t.run_id = r.run_id and t.key = 'dagster/partition' order by r.create_timestamp"
+    )
+    psql = subprocess.run(
+        [str(postgres.PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(runner.pg.port),
+         "-U", runner.pg.superuser, "-d", db_name(record["run_id"]), "-AtF", "|", "-c", sql],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [tuple(line.split("|")) for line in psql.stdout.splitlines()]
+    assert runner.services is not None
+    home = runner.services / "dagster_home" / record["run_id"]
+    assert (home / "dagster.yaml").exists() and not list(home.rglob("*.db"))  # no SQLite
+    return record, Journal.load(d / "journal.jsonl"), read_trace(d / "native.jsonl"), rows
+
+
+def test_production_retries_in_the_same_run_recorded_in_postgres(
+    production: DagsterRunner, tmp_path: Path
+) -> None:
+    """production's multiprocess executor retries the transient failure within its run
+    (a process per attempt), no human; the runs the trace names are the rows Dagster
+    wrote to the run's PostgreSQL database, one per date, each SUCCESS."""
+    record, journal, trace, rows = production_run(production, tmp_path, "transient_error")
+    assert record["metrics"]["human_actions"] == 0 and record["metrics"]["recovered"] is True
+    feat = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2 and r["step"] == "featurize"
+    ]
+    assert [(r["state"], r["attempt"]) for r in feat] == [("failed", 1), ("success", 2)]
+    assert feat[0]["up_for_retry"] is True and feat[0]["run"] == feat[1]["run"]
+    pids = [a.pid for a in journal.attempts]
+    assert len(set(pids)) == len(pids)
+    runs = [r for r in trace if r["kind"] == "run_state"]
+    assert [(r["run"], r["dagster_status"], r["logical_date"]) for r in runs] == rows
+    assert [(status, day) for _, status, day in rows] == [
+        ("SUCCESS", "2026-01-01"),
+        ("SUCCESS", DAY2),
+    ]
+
+
+def test_production_a_crashed_step_is_retried_in_its_run(
+    production: DagsterRunner, tmp_path: Path
+) -> None:
+    """The second run on the same cluster (its own database): the crash scenario's kill of
+    featurize's process is retried by the multiprocess executor in the same run, as on
+    default (recovers_from_crash), and the database holds this run's records alone."""
+    record, journal, trace, rows = production_run(production, tmp_path, "crash")
+    assert record["metrics"]["human_actions"] == 0 and record["metrics"]["recovered"] is True
+    day2 = [(a.step, a.status) for a in journal.attempts if a.logical_date == DAY2]
+    assert day2.count(("featurize", "killed")) == 1
+    feat = [
+        r
+        for r in trace
+        if r["kind"] == "task_attempt" and r["logical_date"] == DAY2 and r["step"] == "featurize"
+    ]
+    assert feat[-1]["state"] == "success" and len({r["run"] for r in feat}) == 1
+    runs = [r for r in trace if r["kind"] == "run_state"]
+    assert [(r["run"], r["dagster_status"], r["logical_date"]) for r in runs] == rows
+    assert len(rows) == 2 and {status for _, status, _ in rows} == {"SUCCESS"}

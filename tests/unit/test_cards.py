@@ -89,6 +89,7 @@ def test_profiles_that_differ_in_configuration_differ_on_their_cards() -> None:
         ("cron-hardened", "default", "pipeline", ("scheduler", "parallelism")),
         ("kfp", "default", "gpu-request", ("executor",)),
         ("dagster", "default", "tuned", ("scheduler", "executor", "timeouts", "alerting")),
+        ("dagster", "default", "production", ("database",)),
     ]
     for name, a, b, aspects in pairs:
         if name not in FOUND:

@@ -2,8 +2,8 @@
 the schedule's cron), which runs the operator gives up waiting for after a restart of
 ``dagster dev``, the operator's terminate-then-re-execute of a run a restart left in
 progress, the team's bump of a ``code_version`` literal on a deploy, and what the
-``tuned`` profile changes (the instance's daemon intervals, the profile in the code
-location's environment, the card).
+``tuned`` and ``production`` profiles change (the instance's daemon intervals or its
+storage, the profile in the code location's environment, the card).
 
 The adapter talks to Dagster over GraphQL only (``graphql.Api``), replaced here by a fake;
 nothing here imports Dagster, so it runs in the harness's venv.
@@ -160,7 +160,49 @@ def test_the_instance_per_profile_changes_only_the_daemon_intervals(tmp_path: Pa
     rest = {k: v for k, v in tuned.items() if k not in ("run_monitoring", "run_queue")}
     assert rest == {k: v for k, v in default.items() if k not in ("run_monitoring", "run_queue")}
     with pytest.raises(ValueError, match="production"):
-        instance_yaml(tmp_path, "production")
+        instance_yaml(tmp_path, "production")  # production's storage needs its database
+    with pytest.raises(ValueError, match="production's alone"):
+        instance_yaml(tmp_path, "default", {"username": "u"})
+    with pytest.raises(ValueError, match="profile 'staging'"):
+        instance_yaml(tmp_path, "staging")
+
+
+def test_production_stores_the_instance_in_its_postgres_database(tmp_path: Path) -> None:
+    """production: default's instance (Dagster's intervals, run monitoring, one run at a
+    time, telemetry off) with every storage in the scenario run's PostgreSQL database on
+    the runner's loopback cluster, in dagster-postgres' ``postgres_db`` form; the run's
+    database name is a plain identifier derived from the run id; the card and settings
+    say so."""
+    db = {"username": "orchbench", "hostname": "127.0.0.1", "port": 54321, "db_name": "x_1"}
+    default = yaml.safe_load(instance_yaml(tmp_path, "default"))
+    production = yaml.safe_load(instance_yaml(tmp_path, "production", db))
+    # psycopg2 named: dagster-postgres installs it, SQLAlchemy 2.1 would load psycopg 3
+    scheme = {"scheme": "postgresql+psycopg2"}
+    assert production["storage"] == {"postgres": {"postgres_db": {**db, **scheme}}}
+    assert {k: v for k, v in production.items() if k != "storage"} == {
+        k: v for k, v in default.items() if k != "storage"
+    }
+    assert str(tmp_path) not in instance_yaml(tmp_path, "production", db)
+    name = adapter.db_name("20261206T110302Z-1a2B3c")
+    assert name == "dagster_20261206t110302z_1a2b3c" and len(name) <= 63
+    ctx = run_context(tmp_path, make_scenario(), "dagster")
+    r = DagsterRunner("production")
+    with pytest.raises(RuntimeError, match="not running"):
+        r.postgres_db(ctx)  # no cluster before start()
+    assert DagsterRunner().postgres_db(ctx) is None
+    assert r.run_env(ctx)["ORCHBENCH_DAGSTER_PROFILE"] == "production"
+    executor = source_literal(adapter.DEFINITIONS_FILE, "EXECUTOR")
+    alert = source_literal(adapter.DEFINITIONS_FILE, "ALERT_INTERVAL_S")
+    assert executor["production"] == executor["default"] == "multiprocess"
+    assert alert["production"] == alert["default"]
+    card, default_card = r.card(), DagsterRunner().card()
+    assert "PostgreSQL" in card["database"] and "fsync off" in card["database"]
+    assert {k: v for k, v in card.items() if k != "database"} == {
+        k: v for k, v in default_card.items() if k != "database"
+    }
+    settings = r.settings()
+    assert settings["postgresql"]["fsync"] is False and "PostgreSQL" in settings["storage"]
+    assert "postgresql" not in DagsterRunner().settings()
 
 
 def test_the_profile_reaches_the_definitions_and_the_card_shows_its_values(
@@ -173,7 +215,11 @@ def test_the_profile_reaches_the_definitions_and_the_card_shows_its_values(
     assert DagsterRunner().run_env(ctx)["ORCHBENCH_DAGSTER_PROFILE"] == "default"
     executor = source_literal(adapter.DEFINITIONS_FILE, "EXECUTOR")
     alert = source_literal(adapter.DEFINITIONS_FILE, "ALERT_INTERVAL_S")
-    assert executor == {"default": "multiprocess", "tuned": "in_process"}
+    assert executor == {
+        "default": "multiprocess",
+        "tuned": "in_process",
+        "production": "multiprocess",
+    }
     card = DagsterRunner("tuned").card()
     assert "in-process" in card["executor"]
     assert f"every {alert['tuned']} s" in card["alerting"]
