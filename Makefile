@@ -69,7 +69,7 @@ LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
 
-.PHONY: help setup system-packages lock image bench bench-quick bench-production publish bench-scale bench-wrapper footprint report notebooks test lint \
+.PHONY: help setup system-packages lock image bench bench-quick bench-production publish bench-scale bench-wrapper bench-overhead footprint report notebooks test lint \
         format schema clean
 
 help: ## list the targets
@@ -169,8 +169,14 @@ lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.tx
 # guarded by $(filter <name>,$(RUNNERS)) so `make setup RUNNERS=...` skips the others.
 # A runner's production-like deployments (RUNNER/PROFILE) add themselves to PRODUCTION_RUNNERS
 # for `make bench-production`.
+# A runner with an overhead probe adds its recipe to the double-colon `bench-overhead::`
+# (each runs in turn, in the order the runner.mk files are included).
 SETUP_HOOKS :=
 PRODUCTION_RUNNERS :=
+
+bench-overhead:: setup ## each system's overhead per task (windmill-benchmarks: 40 sequential fibo(10) tasks), results/overhead/<system>.json
+	@mkdir -p results/overhead
+
 comma := ,
 space := $(subst ,, )
 -include $(sort $(wildcard runners/*/runner.mk))

@@ -2,7 +2,6 @@
 
 PRODUCTION_RUNNERS += airflow/celery
 
-bench-overhead: setup ## Airflow's orchestration overhead per task, windmill-benchmarks method (~6 min)
+# Airflow's orchestration overhead per task (default and tuned, about 6 min)
+bench-overhead:: setup
 	.venv/bin/python -m runners.airflow.overhead
-
-.PHONY: bench-overhead
