@@ -297,9 +297,10 @@ class Probe:
             time.sleep(POLL_S)
 
     def read(self, flow_run_id: str) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-        """The flow run's task runs and their state histories, once every one of the
-        ``STEPS`` task runs has a final state recorded (the server records them from the
-        flow process's events, so a little after the flow run is final)."""
+        """The flow run's task runs and their state histories, once all ``STEPS`` task runs
+        are final with Pending, Running and Completed recorded (the server records them
+        from the flow process's events, so a little after the flow run is final), or as
+        they stand after ``RECORDS_TIMEOUT_S`` (``probe_run`` then says what is missing)."""
         end = time.monotonic() + RECORDS_TIMEOUT_S
         while True:
             task_runs = self.api.post(
@@ -311,7 +312,9 @@ class Probe:
                 for t in task_runs
             }
             done = len(task_runs) == STEPS and all(
-                any(s.get("type") in TERMINAL for s in h) for h in states.values()
+                t.get("state_type") in TERMINAL
+                and {"PENDING", "RUNNING", "COMPLETED"} <= {s.get("type") for s in states[t["id"]]}
+                for t in task_runs
             )
             if done or time.monotonic() > end:
                 return task_runs, states
