@@ -139,7 +139,10 @@ def probe_run(
             )
         value = value_of(final)
         if value != expected:
-            raise ProbeError(f"{name} returned {value!r}, expected {expected!r}")
+            raise ProbeError(
+                f"{name} returned {value!r}, expected {expected!r} "
+                f"(its state's data: {final.get('data')!r})"
+            )
         queued.append(_ts(history[kinds.index("PENDING")]))
         started.append(_ts(history[kinds.index("RUNNING")]))
         ended.append(_ts(final))
@@ -340,7 +343,8 @@ class Probe:
             "server_env": {**BASE_SERVER_ENV, **prof["server"]},
             "client_env": dict(prof["client"]),
             "runs_as": RUNS_AS[self.profile],
-            "task": "@task(persist_result=True, result_serializer='json', cache_policy=NO_CACHE)",
+            "task": "@task(task_run_name='task_{i:02d}', persist_result=True, "
+            "result_serializer='json'), default cache policy, called as fibo_task(i)",
             "server": server,
         }
 

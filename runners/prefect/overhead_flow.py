@@ -6,13 +6,14 @@ creating the task run, proposing its states, the transaction, persisting its res
 Prefect's own records. Not part of the benchmarked pipeline. Runs in ``.venvs/prefect``.
 
 The flow is windmill's Prefect flow (``@task fibo_task``, called 40 times in a ``@flow``)
-with three additions, each so the records can be checked: the task runs are named
-``task_00`` .. ``task_39`` (``with_options(task_run_name=...)``, so their order is read
-from Prefect, not inferred from timestamps); the return value is persisted as JSON
+with two additions, so the records can be checked: the task takes its index ``i`` and its
+runs are named ``task_00`` .. ``task_39`` (``task_run_name``: their order is read from
+Prefect, not inferred from timestamps); and its return value is persisted as JSON
 (``persist_result``: Prefect 3 keeps a task's value only if it is persisted, and the probe
-checks that every task returned 55); and ``cache_policy=NO_CACHE`` (Prefect 3's default
-policy keys on the inputs and the flow run, so with persisted results the 40 identical
-calls would be 1 run and 39 cache hits; windmill's Prefect 2.14 had no default cache).
+checks that every task returned 55). The cache policy is Prefect 3's default (inputs, task
+source, flow run): with the index as input no call is a cache hit of another, and Prefect
+writes the result under that key (with ``NO_CACHE`` it records a storage key but writes
+no file). Windmill's Prefect 2.14 had neither persistence nor a default cache.
 
     python -m runners.prefect.overhead_flow [--tag T]      # one bare flow run (script)
     python -m runners.prefect.overhead_flow --serve NAME   # flow.serve (default, tuned)
@@ -26,7 +27,6 @@ import json
 import sys
 
 from prefect import flow, tags, task
-from prefect.cache_policies import NO_CACHE
 
 FLOW_NAME = "orchbench-overhead-40"
 ENTRYPOINT = "runners.prefect.overhead_flow.overhead_probe"
@@ -38,15 +38,15 @@ def fibo(n: int) -> int:
     return n if n <= 1 else fibo(n - 1) + fibo(n - 2)
 
 
-@task(persist_result=True, result_serializer="json", cache_policy=NO_CACHE)
-def fibo_task() -> int:
+@task(task_run_name="task_{i:02d}", persist_result=True, result_serializer="json")
+def fibo_task(i: int) -> int:
     return fibo(FIBO_N)
 
 
 @flow(name=FLOW_NAME, log_prints=False)
 def overhead_probe() -> None:
     for i in range(STEPS):
-        fibo_task.with_options(task_run_name=f"task_{i:02d}")()
+        fibo_task(i)
 
 
 def main(argv: list[str] | None = None) -> int:
