@@ -47,6 +47,7 @@ in sessions of their own; see ``pool.py``); the next run starts the workers agai
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -243,6 +244,11 @@ class PrefectRunner(Runner):
             "server": dict(self.server_info),
         }
         out.update(self.mode.settings())
+        measured = self.repo_root / "results" / "overhead" / "prefect.json"
+        if measured.is_file():  # python -m runners.prefect.overhead
+            with contextlib.suppress(ValueError):
+                entry = json.loads(measured.read_text()).get(self.profile) or {}
+                out["probe_s_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
         return out
 
     def card(self) -> dict[str, str]:

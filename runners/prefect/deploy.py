@@ -20,15 +20,23 @@ ENTRYPOINT = "runners.prefect.flow.daily_retraining"
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def deploy(name: str, pool: str, source: Path = CHECKOUT, version: str | None = None) -> UUID:
-    """Create or update deployment ``daily-retraining/<name>`` on ``pool``, with
-    ``version`` (None: Prefect's default, the flow's version); its id."""
-    flow = Flow.from_source(source=str(source), entrypoint=ENTRYPOINT)
+def deploy(
+    name: str,
+    pool: str,
+    source: Path = CHECKOUT,
+    version: str | None = None,
+    entrypoint: str = ENTRYPOINT,
+    description: str = "orchbench daily retraining, one flow run per logical date",
+) -> UUID:
+    """Create or update deployment ``<flow>/<name>`` of the flow at ``entrypoint`` (the
+    daily flow unless told) on ``pool``, with ``version`` (None: Prefect's default, the
+    flow's version); its id."""
+    flow = Flow.from_source(source=str(source), entrypoint=entrypoint)
     return flow.deploy(
         name=name,
         work_pool_name=pool,
         version=version,
-        description="orchbench daily retraining, one flow run per logical date",
+        description=description,
         print_next_steps=False,
         ignore_warnings=True,  # the "use .serve for local development" hint
     )

@@ -102,10 +102,12 @@ def register_deployment(
     env: dict[str, str],
     cwd: Path,
     version: str | None = None,
+    module: str = "runners.prefect",
 ) -> str:
-    """Deploy the flow as ``daily-retraining/<name>`` on ``pool`` (with ``version``, else
-    Prefect's default: the flow's version); the deployment id."""
-    cmd = [str(python), "-m", "runners.prefect", "--deploy", name, "--pool", pool]
+    """Deploy the flow of ``python -m module --deploy`` (the daily flow unless told) as
+    ``<flow>/<name>`` on ``pool`` (with ``version``, else Prefect's default: the flow's
+    version); the deployment id."""
+    cmd = [str(python), "-m", module, "--deploy", name, "--pool", pool]
     cmd += ["--version", version] if version else []
     out = _run(cmd, "deploy", env, cwd)
     return str(json.loads(out.strip().splitlines()[-1])["deployment_id"])

@@ -1,3 +1,7 @@
 # The prefect runner's make hooks (included by the Makefile).
 
 PRODUCTION_RUNNERS += prefect/pool
+
+# Prefect's orchestration overhead per task (default, tuned, pool, script)
+bench-overhead:: setup
+	.venv/bin/python -m runners.prefect.overhead

@@ -49,6 +49,9 @@ def deployment_name(run_id: str) -> str:
 class ServeProcess(LoggedProcess):
     """``python -m runners.prefect --serve NAME`` with ``env``, in its own process group."""
 
+    module = "runners.prefect"  # python -m MODULE --serve NAME serves the flow
+    flow_name = FLOW_NAME  # the served flow's name (its deployment is flow_name/name)
+
     def __init__(
         self, python: Path, name: str, env: dict[str, str], log: Path, cwd: Path, stack: str
     ) -> None:
@@ -61,7 +64,7 @@ class ServeProcess(LoggedProcess):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        return [str(self.python), "-m", "runners.prefect", "--serve", self.name]
+        return [str(self.python), "-m", self.module, "--serve", self.name]
 
     def start(self, api: Api, version: str | None = None) -> str:
         """Start the process and wait until its deployment is registered (at once after a
@@ -85,7 +88,7 @@ class ServeProcess(LoggedProcess):
             if self.proc.poll() is not None:
                 raise ServeError(f"serve process exited ({self.proc.returncode}): {self.tail()}")
             try:
-                deployment = api.get(f"deployments/name/{FLOW_NAME}/{self.name}")
+                deployment = api.get(f"deployments/name/{self.flow_name}/{self.name}")
                 if version is None or deployment.get("version") == version:
                     return str(deployment["id"])
             except (OSError, ApiError, ValueError, KeyError, TypeError, AttributeError):
