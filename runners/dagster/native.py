@@ -201,3 +201,42 @@ def collect(alerts: Path) -> list[dict[str, Any]]:
 def _start(instance: Any, run: Any) -> float:
     rec = instance.get_run_record_by_id(run.run_id)
     return rec.create_timestamp.timestamp() if rec is not None else 0.0
+
+
+def probe_runs(run_ids: list[str]) -> list[dict[str, Any]]:
+    """For the overhead probe (``overhead.py``): each run's status and its event log as
+    plain records (``type``, ``step``, ``t``: the event's own timestamp, epoch seconds),
+    and per step the value its default IO manager stored (the pickle at the ``path`` of the
+    step's ``HANDLED_OUTPUT`` event; None when no path was recorded)."""
+    import pickle
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    handled = DagsterEventType.HANDLED_OUTPUT.value
+    out: list[dict[str, Any]] = []
+    with DagsterInstance.get() as instance:
+        for run_id in run_ids:
+            run = instance.get_run_by_id(run_id)
+            events: list[dict[str, Any]] = []
+            values: dict[str, Any] = {}
+            for rec in instance.get_records_for_run(run_id, limit=100_000).records:
+                entry = rec.event_log_entry
+                ev = entry.dagster_event
+                if ev is None:
+                    continue
+                kind = ev.event_type_value
+                events.append({"type": kind, "step": ev.step_key, "t": entry.timestamp})
+                if kind == handled and ev.step_key is not None:
+                    path = ev.event_specific_data.metadata.get("path")
+                    stored = getattr(path, "value", path)
+                    if stored is not None:
+                        values[ev.step_key] = pickle.loads(Path(stored).read_bytes())
+            out.append(
+                {
+                    "run_id": run_id,
+                    "status": run.status.value if run is not None else None,
+                    "events": events,
+                    "values": values,
+                }
+            )
+    return out

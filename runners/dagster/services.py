@@ -98,11 +98,14 @@ def instance_yaml(home: Path, profile: str, postgres_db: dict[str, Any] | None =
 
 
 DAEMON_MODULE = "dagster._daemon"
+# the code location ``dagster dev`` loads: the benchmarked pipeline (the overhead probe
+# loads its own, ``overhead_job``)
+CODE_MODULE = "runners.dagster.definitions"
 WEBSERVER_MODULE = "dagster_webserver"
 
 
 class DagsterDev:
-    """One ``dagster dev`` process group."""
+    """One ``dagster dev`` process group serving the code location ``module``."""
 
     def __init__(
         self,
@@ -113,8 +116,10 @@ class DagsterDev:
         log: Path,
         profile: str = "default",
         postgres_db: dict[str, Any] | None = None,
+        module: str = CODE_MODULE,
     ) -> None:
         self.python = python
+        self.module = module
         self.profile = profile
         self.postgres_db = postgres_db
         self.home = home
@@ -153,7 +158,7 @@ class DagsterDev:
                     "-p",
                     str(self.port),
                     "-m",
-                    "runners.dagster.definitions",
+                    self.module,
                 ],
                 cwd=self.cwd,
                 env={**self.env, "DAGSTER_HOME": str(self.home)},
