@@ -63,3 +63,17 @@ def probe_summary(runs: list[dict[str, Any]], tasks: int) -> dict[str, Any]:
         "median_dispatch_s": round(statistics.median(dispatch), 4),
         "median_execution_s": round(statistics.median(execution), 4),
     }
+
+
+def stamp_probe(entry: dict[str, Any], runner: Any) -> dict[str, Any]:
+    """A probe profile's entry with what every ``results/overhead/<system>.json`` entry
+    carries beside the figures: the machine, the runner's versions (kept when the probe
+    already read them) and the system's version as its plugin names it."""
+    from orchbench import plugins
+    from orchbench.rundir import machine_info
+
+    entry["machine"] = machine_info()
+    entry.setdefault("versions", runner.versions())
+    declared = plugins.of_runner(runner)
+    entry["system_version"] = declared.system_version(entry["versions"]) if declared else None
+    return entry

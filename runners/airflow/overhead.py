@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchbench.overhead import probe_summary
+from orchbench.overhead import probe_summary, stamp_probe
 from runners.airflow.api import AirflowAPI, q
 from runners.airflow.native import to_ns
 from runners.airflow.stack import PROFILES, AirflowStack, new_stack
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (venv / "bin" / "airflow").is_file():
         print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
         return 2
-    from orchbench import plugins
-    from orchbench.rundir import machine_info, write_json
+    from orchbench.rundir import write_json
     from runners.airflow.adapter import AirflowRunner
 
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -119,12 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = measure(stack, args.runs, args.warmup)
             finally:
                 stack.kill()
-        res["machine"] = machine_info()
-        runner = AirflowRunner(profile, REPO)
-        res["versions"] = runner.versions()
-        declared = plugins.of_runner(runner)
-        res["system_version"] = declared.system_version(res["versions"]) if declared else None
-        results[profile] = res
+        results[profile] = stamp_probe(res, AirflowRunner(profile, REPO))
         print(
             f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
             f"(median total {res['median_total_s']} s, gap {res['median_gap_s']} s)",

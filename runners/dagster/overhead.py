@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from orchbench.card import source_literal
-from orchbench.overhead import probe_summary
+from orchbench.overhead import probe_summary, stamp_probe
 from runners.dagster.graphql import TERMINAL, Api
 from runners.dagster.services import START_TIMEOUT_S, DagsterDev, clean_env
 
@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (venv / "bin" / "dagster").is_file():
         print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
         return 2
-    from orchbench import plugins
-    from orchbench.rundir import machine_info, write_json
+    from orchbench.rundir import write_json
     from runners.dagster.adapter import DagsterRunner
 
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -265,10 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         with tempfile.TemporaryDirectory(prefix="orchbench-dagster-overhead-") as tmp:
             res = measure(profile, args.runs, args.warmup, Path(tmp))
-        res["machine"] = machine_info()
-        declared = plugins.of_runner(DagsterRunner(profile, REPO))
-        res["system_version"] = declared.system_version(res["versions"]) if declared else None
-        results[profile] = res
+        results[profile] = stamp_probe(res, DagsterRunner(profile, REPO))
         print(
             f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
             f"(median total {res['median_total_s']} s, gap {res['median_gap_s']} s, "

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchbench.overhead import probe_summary
+from orchbench.overhead import probe_summary, stamp_probe
 from orchbench.procs import kill_group
 from runners.prefect import pool
 from runners.prefect.adapter import BASE_SERVER_ENV, PROFILES, PrefectRunner
@@ -378,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (venv / "bin" / "prefect").is_file():
         print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
         return 2
-    from orchbench import plugins
-    from orchbench.rundir import machine_info, write_json
+    from orchbench.rundir import write_json
 
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for profile in args.profiles.split(","):
@@ -394,11 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = measure(probe, args.runs, args.warmup)
             finally:
                 probe.stop()
-        res["machine"] = machine_info()
-        res["versions"] = probe.runner.versions()
-        declared = plugins.of_runner(probe.runner)
-        res["system_version"] = declared.system_version(res["versions"]) if declared else None
-        results[profile] = res
+        results[profile] = stamp_probe(res, probe.runner)
         print(
             f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
             f"(median total {res['median_total_s']} s, {res['min_total_s']}-"
