@@ -289,36 +289,47 @@ def load_events(run_dir: Path | str) -> pd.DataFrame:
 
 
 def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
-    """Overhead probes (``results/overhead/<system>.json``, one entry per profile; a file
-    measured before ``probe_s_per_task`` had its name holds it as ``per_task_s``)."""
+    """Overhead probes (``results/overhead/<system>.json``: ``{profile: {shape: entry}}``,
+    ``orchbench.overhead.probe_main``), one row per system x profile x shape. A file
+    written before the shapes holds ``{profile: entry}`` for the short shape; one measured
+    before ``probe_s_per_task`` had its name holds it as ``per_task_s``."""
+    from orchbench.overhead import SHORT
+
     rows = []
     for path in sorted(Path(overhead_dir).glob("*.json")):
         data = _read_json(path)
-        for profile, entry in data.items():
-            per_task = (
-                entry.get("probe_s_per_task", entry.get("per_task_s"))
-                if isinstance(entry, dict)
-                else None
-            )
-            if per_task is None:
+        for profile, by_shape in data.items():
+            if not isinstance(by_shape, dict):
                 continue
-            rows.append(
-                {
-                    "system": path.stem,
-                    "profile": profile,
-                    "tasks": entry.get("tasks"),
-                    "runs": entry.get("runs"),
-                    "probe_s_per_task": per_task,
-                    "median_total_s": entry.get("median_total_s"),
-                    "min_total_s": entry.get("min_total_s"),
-                    "max_total_s": entry.get("max_total_s"),
-                    "version": system_version(entry),
-                    "settings": entry.get("profile_settings") or {},
-                    "method": entry.get("method"),
-                    "measured_at": entry.get("measured_at"),
-                    "cores": (entry.get("machine") or {}).get("cores"),
-                }
-            )
+            if "probe_s_per_task" in by_shape or "per_task_s" in by_shape:
+                by_shape = {SHORT.name: by_shape}
+            for shape, entry in by_shape.items():
+                per_task = (
+                    entry.get("probe_s_per_task", entry.get("per_task_s"))
+                    if isinstance(entry, dict)
+                    else None
+                )
+                if per_task is None:
+                    continue
+                rows.append(
+                    {
+                        "system": path.stem,
+                        "profile": profile,
+                        "shape": shape,
+                        "tasks": entry.get("tasks"),
+                        "runs": entry.get("runs"),
+                        "probe_s_per_task": per_task,
+                        "median_total_s": entry.get("median_total_s"),
+                        "min_total_s": entry.get("min_total_s"),
+                        "max_total_s": entry.get("max_total_s"),
+                        "cv_total": entry.get("cv_total"),
+                        "version": system_version(entry),
+                        "settings": entry.get("profile_settings") or {},
+                        "method": entry.get("method"),
+                        "measured_at": entry.get("measured_at"),
+                        "cores": (entry.get("machine") or {}).get("cores"),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from orchbench.aggregate import spread
+from orchbench.overhead import SHAPES, SHORT
 from orchbench.report.tables import completed, three
 
 
@@ -66,7 +67,8 @@ METHOD_NOTES = (
 
 
 def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
-    """The probes, one row per system x profile, in ms per task."""
+    """The probes, one row per system x profile x shape, in ms per task; cv is the
+    coefficient of variation of the run totals (``orchbench.overhead.probe_summary``)."""
     if overhead.empty:
         return overhead
     out = overhead.assign(
@@ -82,8 +84,21 @@ def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:
             lambda s: ", ".join(f"{k}={v}" for k, v in s.items()) or "defaults"
         ),
     )
-    first = ["system", "profile", "version", "tasks", "runs", "probe_ms_per_task", "total_s"]
-    return out[first].join(out[["settings", "cores", "measured_at"]])
+    if "shape" not in out:  # frames built before the shapes
+        out["shape"] = SHORT.name
+    cv = out["cv_total"] if "cv_total" in out else pd.Series(None, index=out.index)
+    out["cv"] = cv.map(lambda v: "–" if v is None or pd.isna(v) else f"{v:.2f}")
+    out = out.sort_values(["system", "profile", "shape"], key=_shape_order)
+    columns = ["system", "profile", "shape", "version", "tasks", "runs", "probe_ms_per_task"]
+    columns += ["total_s", "cv", "settings", "cores", "measured_at"]
+    return out[columns]
+
+
+def _shape_order(col: pd.Series) -> pd.Series:
+    """The short shape before the long one; other columns sort as they are."""
+    if col.name != "shape":
+        return col
+    return col.map(lambda s: list(SHAPES).index(s) if s in SHAPES else len(SHAPES))
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -21,9 +21,7 @@ Only orchestration lives here: no metric is computed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -33,6 +31,7 @@ from typing import Any, ClassVar
 
 from orchbench.card import short_class, source_keyword, source_strings
 from orchbench.contracts import RecoveryPlan
+from orchbench.overhead import probe_entry
 from orchbench.procs import venv_versions
 from orchbench.runner import (
     HARNESS,
@@ -585,9 +584,8 @@ class AirflowRunner(Runner):
                 "pss_mb_peak_this_run": self.pss_peak_mb,
                 "processes_idle": stack.processes_idle,
             }
-        measured = self.repo_root / "results" / "overhead" / "airflow.json"
-        if measured.is_file():  # python -m runners.airflow.overhead
-            with contextlib.suppress(ValueError):
-                entry = json.loads(measured.read_text()).get(self.profile) or {}
-                out["probe_s_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
+        # python -m runners.airflow.overhead: the short shape's entry for this profile
+        probe = probe_entry(self.repo_root / "results" / "overhead" / "airflow.json", self.profile)
+        if probe is not None:
+            out["probe_s_per_task"] = probe
         return out

@@ -47,7 +47,6 @@ in sessions of their own; see ``pool.py``); the next run starts the workers agai
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -58,6 +57,7 @@ from typing import Any, ClassVar
 
 from orchbench.card import short_class, source_keyword, source_strings
 from orchbench.contracts import RecoveryPlan
+from orchbench.overhead import probe_entry
 from orchbench.procs import venv_versions
 from orchbench.runner import (
     HARNESS,
@@ -244,11 +244,10 @@ class PrefectRunner(Runner):
             "server": dict(self.server_info),
         }
         out.update(self.mode.settings())
-        measured = self.repo_root / "results" / "overhead" / "prefect.json"
-        if measured.is_file():  # python -m runners.prefect.overhead
-            with contextlib.suppress(ValueError):
-                entry = json.loads(measured.read_text()).get(self.profile) or {}
-                out["probe_s_per_task"] = {k: v for k, v in entry.items() if k != "raw"}
+        # python -m runners.prefect.overhead: the short shape's entry for this profile
+        probe = probe_entry(self.repo_root / "results" / "overhead" / "prefect.json", self.profile)
+        if probe is not None:
+            out["probe_s_per_task"] = probe
         return out
 
     def card(self) -> dict[str, str]:

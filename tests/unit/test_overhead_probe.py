@@ -1,0 +1,121 @@
+"""The probes' shared contract: shapes, ``probe_main``'s file, ``probe_entry``, the loader
+and the report table (the probes themselves drive real systems; their tests are theirs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchbench.overhead import LONG, SHAPES, SHORT, Shape, probe_entry, probe_main, probe_summary
+from orchbench.report.load import load_overhead
+from orchbench.report.overhead import probes_table
+
+
+class _Runner:
+    def versions(self) -> dict[str, str]:
+        return {"python": "3.11"}
+
+
+def _runs(shape: Shape, totals: list[float]) -> list[dict[str, Any]]:
+    out = []
+    for total in totals:
+        step = total / shape.tasks
+        out.append(
+            {
+                "total_s": total,
+                "queued_s": [i * step for i in range(shape.tasks)],
+                "started_s": [i * step for i in range(shape.tasks)],
+                "completed_s": [(i + 1) * step for i in range(shape.tasks)],
+            }
+        )
+    return out
+
+
+def _measure(calls: list[tuple[str, str, int, int]]):
+    def measure(profile: str, shapes, runs: int, warmup: int) -> dict[str, dict[str, Any]]:
+        out = {}
+        for shape in shapes:
+            calls.append((profile, shape.name, runs, warmup))
+            totals = [float(shape.tasks + i) for i in range(runs)]
+            out[shape.name] = {
+                **probe_summary(_runs(shape, totals), shape.tasks),
+                "raw": _runs(shape, totals),
+            }
+        return out
+
+    return measure
+
+
+def test_the_two_shapes_are_windmills() -> None:
+    assert (SHORT.tasks, SHORT.fibo_n, SHORT.expected) == (40, 10, 55)
+    assert (LONG.tasks, LONG.fibo_n, LONG.expected) == (10, 33, 3524578)
+
+
+def test_probe_main_merges_profile_by_shape_and_keeps_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "sys.json"
+    out.write_text(json.dumps({"old": {"probe_s_per_task": 0.5, "tasks": 40}}))
+    calls: list[tuple[str, str, int, int]] = []
+    argv = ["--profiles", "a", "--runs", "3", "--warmup", "0", "--out", str(out)]
+    rc = probe_main("sys", ["a", "b"], _measure(calls), lambda p: _Runner(), out, argv)
+    assert rc == 0
+    assert calls == [("a", SHORT.name, 3, 0), ("a", LONG.name, 3, 0)]
+    data = json.loads(out.read_text())
+    assert set(data) == {"old", "a"}
+    assert set(data["a"]) == set(SHAPES)
+    assert data["a"][LONG.name]["tasks"] == 10 and data["a"][LONG.name]["runs"] == 3
+    assert data["a"][SHORT.name]["machine"]["cores"] >= 1
+    assert data["a"][SHORT.name]["versions"] == {"python": "3.11"}
+    # a profile measured again on one shape keeps its other shape
+    argv = ["--profiles", "a", "--shapes", LONG.name, "--runs", "2", "--out", str(out)]
+    assert probe_main("sys", ["a"], _measure([]), lambda p: _Runner(), out, argv) == 0
+    data = json.loads(out.read_text())
+    assert data["a"][LONG.name]["runs"] == 2 and data["a"][SHORT.name]["runs"] == 3
+
+
+def test_probe_main_refuses_each_bad_argument_once_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, str, int, int]] = []
+    out = tmp_path / "sys.json"
+    argv = ["--profiles", "a,zz", "--shapes", "nope", "--runs", "0", "--out", str(out)]
+    rc = probe_main("sys", ["a"], _measure(calls), lambda p: _Runner(), out, argv)
+    assert rc == 2 and calls == [] and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    assert "'zz'" in err[0] and "'nope'" in err[1] and "--runs 0" in err[2]
+
+
+def test_probe_entry_reads_both_layouts_without_raw(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps({"default": {"probe_s_per_task": 1.0, "raw": [1]}}))
+    new.write_text(json.dumps({"default": {LONG.name: {"probe_s_per_task": 2.0, "raw": []}}}))
+    assert probe_entry(old, "default") == {"probe_s_per_task": 1.0}
+    assert probe_entry(old, "default", LONG.name) is None
+    assert probe_entry(new, "default", LONG.name) == {"probe_s_per_task": 2.0}
+    assert probe_entry(new, "default") is None
+    assert probe_entry(new, "tuned") is None
+    assert probe_entry(tmp_path / "missing.json", "default") is None
+
+
+def test_loader_and_table_show_each_shape_with_its_spread(tmp_path: Path) -> None:
+    calls: list[tuple[str, str, int, int]] = []
+    out = tmp_path / "sys.json"
+    argv = ["--runs", "5", "--out", str(out)]
+    assert probe_main("sys", ["default"], _measure(calls), lambda p: _Runner(), out, argv) == 0
+    (tmp_path / "older.json").write_text(
+        json.dumps({"default": {"per_task_s": 0.1, "tasks": 40, "runs": 5}})
+    )
+    frame = load_overhead(tmp_path)
+    assert sorted(zip(frame["system"], frame["shape"], strict=True)) == [
+        ("older", SHORT.name),
+        ("sys", LONG.name),
+        ("sys", SHORT.name),
+    ]
+    table = probes_table(frame)
+    assert list(table["shape"]) == [SHORT.name, SHORT.name, LONG.name]
+    cv = dict(zip(zip(table["system"], table["shape"], strict=True), table["cv"], strict=True))
+    assert cv[("older", SHORT.name)] == "–"
+    assert cv[("sys", LONG.name)] != "–"
