@@ -147,17 +147,22 @@ def probe_main(
     out: Path,
     argv: list[str] | None = None,
     doc: str | None = None,
+    prog: str | None = None,
 ) -> int:
     """The command line every probe shares (``python -m runners.<name>.overhead``).
 
-    Measures each asked profile x shape with ``measure`` and merges the stamped entries
+    ``system`` names the results file's system (``out`` is usually
+    ``results/overhead/<system>.json``); a folder holding two runners (cron and
+    cron-hardened) gives each its own ``prog``. Measures each asked profile x shape with
+    ``measure`` and merges the stamped entries
     into ``out`` (``{profile: {shape: entry}}``; other profiles and shapes are kept),
     writing after each profile so a later failure keeps what was measured. An unknown
     profile or shape is one error line each and exit 2, before anything runs.
     """
     from orchbench.rundir import write_json
 
-    ap = argparse.ArgumentParser(prog=f"python -m runners.{system}.overhead", description=doc)
+    prog = prog or f"python -m runners.{system}.overhead"
+    ap = argparse.ArgumentParser(prog=prog, description=doc)
     ap.add_argument("--profiles", default=",".join(profiles))
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--runs", type=int, default=5)
