@@ -71,6 +71,23 @@ def _clean_env() -> dict[str, str]:
     }
 
 
+def local_env(home: Path) -> dict[str, str]:
+    """What every Metaflow command gets, here and in the scale and overhead probes: a user
+    (Metaflow refuses an unknown one), ``HOME`` and ``METAFLOW_HOME`` under ``home``, the
+    local datastore (under ``home/datastore``) and the local metadata."""
+    return {
+        "HOME": str(home / "home"),
+        "USER": USER,
+        "USERNAME": USER,
+        "METAFLOW_USER": USER,
+        "METAFLOW_HOME": str(home / "home" / ".metaflowconfig"),
+        "METAFLOW_DEFAULT_DATASTORE": "local",
+        "METAFLOW_DEFAULT_METADATA": "local",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home / "datastore"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def retry_minutes(delay_s: float) -> int:
     """``@retry(minutes_between_retries=...)`` takes whole minutes: the policy's seconds,
     rounded to the nearest minute (1-2 s give 0)."""
@@ -167,18 +184,10 @@ class MetaflowRunner(CronFiredHost, Runner):
         policy = ctx.scenario.policy
         return {
             **ctx.step_env(),
-            "HOME": str(home / "home"),
-            "USER": USER,
-            "USERNAME": USER,
-            "METAFLOW_USER": USER,
-            "METAFLOW_HOME": str(home / "home" / ".metaflowconfig"),
-            "METAFLOW_DEFAULT_DATASTORE": "local",
-            "METAFLOW_DEFAULT_METADATA": "local",
-            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home / "datastore"),
+            **local_env(home),
             "ORCHBENCH_MF_RETRIES": str(policy.retries),
             "ORCHBENCH_MF_RETRY_MINUTES": str(retry_minutes(policy.retry_delay_s)),
             "ORCHBENCH_MF_TIMEOUT_S": f"{policy.timeout_s:g}",
-            "PYTHONUNBUFFERED": "1",
         }
 
     def run_id_file(self, ctx: RunContext, n: int) -> Path:

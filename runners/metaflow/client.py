@@ -147,3 +147,65 @@ def write(out: Path) -> None:
     tmp = out.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(line, default=str) + "\n" for line in lines))
     tmp.replace(out)
+
+
+# --- the overhead probe's runs (``overhead.py``; ``python -m runners.metaflow probe-runs``)
+
+
+def _epoch_s(moment: dt.datetime | int | None) -> float | None:
+    """Seconds since the epoch of a Client API time: a ``created_at``/``finished_at``
+    (a naive local datetime, ``datetime.fromtimestamp(ts_epoch / 1000)``) or a metadata
+    entry's ``created_at`` (the raw ``ts_epoch``, milliseconds)."""
+    if moment is None:
+        return None
+    if isinstance(moment, dt.datetime):
+        return moment.timestamp()  # naive: local time, the inverse of fromtimestamp
+    return int(moment) / 1000.0
+
+
+def _probe_task(task: Any) -> dict[str, Any]:
+    """One task of a probe run as the Client API shows it (``overhead.task_times``)."""
+    meta = [(m.name, str(m.value), _epoch_s(m.created_at)) for m in task.metadata]
+    value = None
+    with contextlib.suppress(KeyError):
+        value = task["value"].data
+    return {
+        "task": task.id,
+        "created": _epoch_s(task.created_at),
+        "finished_at": _epoch_s(task.finished_at),
+        "finished": task.finished,
+        "successful": task.successful,
+        "current_attempt": task.current_attempt,
+        # each attempt's "attempt" record: the task process begins that attempt
+        "attempts": sorted((v, t) for name, v, t in meta if name == "attempt"),
+        "attempt_ok": sorted((v, t) for name, v, t in meta if name == "attempt_ok"),
+        "value": value,
+    }
+
+
+def probe_runs(flow_name: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The probe's runs of ``flow_name`` in the local metadata and datastore, read through
+    the Client API: per run its own times and state, its ``_parameters`` task (the
+    runtime's first task, before ``start``) and per step its tasks (``_probe_task``)."""
+    from metaflow import Run, Step, namespace
+
+    namespace(None)
+    out: list[dict[str, Any]] = []
+    for run_id in run_ids:
+        run = Run(f"{flow_name}/{run_id}", _namespace_check=False)
+        params = Step(f"{flow_name}/{run_id}/_parameters", _namespace_check=False).task
+        out.append(
+            {
+                "run_id": run.id,
+                "created": _epoch_s(run.created_at),
+                "finished_at": _epoch_s(run.finished_at),
+                "finished": run.finished,
+                "successful": run.successful,
+                "parameters": {
+                    "created": _epoch_s(params.created_at),
+                    "finished_at": _epoch_s(params.finished_at),
+                },
+                "steps": {step.id: [_probe_task(t) for t in step] for step in run},
+            }
+        )
+    return out

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from orchbench.scale import DriverEngine, PointContext, Shape, Timing
 
-from .adapter import USER, _clean_env
+from .adapter import _clean_env, local_env
 from .plugin import PLUGINS
 
 FLOWS = Path(__file__).parent
@@ -93,19 +93,7 @@ class MetaflowScale(DriverEngine):
 
     def _env(self, point: PointContext) -> dict[str, str]:
         home = point.work / "metaflow"
-        return {
-            **_clean_env(),
-            **point.task_env(),
-            "HOME": str(home / "home"),
-            "USER": USER,
-            "USERNAME": USER,
-            "METAFLOW_USER": USER,
-            "METAFLOW_HOME": str(home / "home" / ".metaflowconfig"),
-            "METAFLOW_DEFAULT_DATASTORE": "local",
-            "METAFLOW_DEFAULT_METADATA": "local",
-            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home / "datastore"),
-            "PYTHONUNBUFFERED": "1",
-        }
+        return {**_clean_env(), **point.task_env(), **local_env(home)}
 
     def _start(self, point: PointContext, date: str, items: int | None) -> Any:
         flow = FANOUT if items is not None else DAILY
