@@ -3,8 +3,9 @@
 Three sources, each its own definition (``orchbench.overhead``), never mixed in one number:
 
 - ``probe_s_per_task`` of the overhead probes in ``results/overhead/<system>.json`` (the
-  windmill-benchmarks method: 40 sequential ``fibo(10)`` tasks, the system's own
-  timestamps), per profile;
+  windmill-benchmarks method: 40 sequential ``fibo(10)`` tasks and 10 sequential
+  ``fibo(33)`` tasks, the system's own timestamps), per profile and shape, with each
+  system's own line on what its queued, started and completed times are (``method``);
 - ``outside_steps_s_per_attempt`` of our workflow runs (``run.json``): (days-phase wall −
   Σ attempt wall) / attempts, which also counts schedule gaps (cron's clock slots, retry
   delays);
@@ -57,13 +58,34 @@ REFERENCE: tuple[Reference, ...] = (
 )
 
 METHOD_NOTES = (
-    "Method differences: our probe follows the windmill method (40 sequential fibo(10) "
-    "tasks, the system's own timestamps, median of 5 runs after a warm-up) but runs on this "
-    "machine with SQLite and LocalExecutor (Airflow) instead of Postgres and Celery in "
-    "Docker; the per-run figures of our workflow include schedule gaps and retry delays and "
-    "are not comparable to the probes; published figures come from other hardware and "
-    "versions."
+    "Method differences: our probes follow the windmill method (the same two shapes, the "
+    "system's own timestamps, the median of 5 runs after a warm-up) but run on this machine "
+    "(cores in the table), each system deployed as its profile deploys it (mostly SQLite, "
+    "no Docker, settings in the table) where windmill ran each system's recommended "
+    "docker-compose with Postgres on an EC2 instance; the versions differ (both sides are "
+    "in the tables). The per-run figures of our workflow include schedule gaps and retry "
+    "delays and are not comparable to the probes."
 )
+
+
+def method_table(overhead: pd.DataFrame) -> pd.DataFrame:
+    """How each system's probe reads queued, started and completed: its entries' own
+    ``method`` line (as ``load_overhead`` read it), one row per system and distinct line,
+    with the profiles whose entries carry it; an entry without one shows as such."""
+    if overhead.empty:
+        return pd.DataFrame()
+    rows = []
+    frame = overhead if "method" in overhead else overhead.assign(method=None)
+    for system, g in frame.groupby("system", sort=True):
+        lines: dict[str, list[str]] = {}
+        for prof, method in zip(g["profile"], g["method"], strict=True):
+            text = method if isinstance(method, str) and method.strip() else "(no method recorded)"
+            profiles = lines.setdefault(text.strip(), [])
+            if prof not in profiles:
+                profiles.append(prof)
+        for text, profiles in lines.items():
+            rows.append({"system": system, "profiles": ", ".join(profiles), "method": text})
+    return pd.DataFrame(rows)
 
 
 def probes_table(overhead: pd.DataFrame) -> pd.DataFrame:

@@ -268,6 +268,11 @@ def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Bl
                 "probe runs / tasks), ms:"
             ),
             table_of(probes),
+            Para(
+                "What each system's probe takes as a task's queued, started and completed "
+                "time (the `method` its results carry):"
+            ),
+            table_of(overhead.method_table(overhead_runs)),
         ]
     per_run = overhead.runs_table(runs)
     if not per_run.empty:

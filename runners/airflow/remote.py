@@ -3,11 +3,11 @@
 The harness starts and stops nothing: it talks to the deployment's REST API (logging in with
 the URL's credentials) and publishes each scenario run's deployment file into the DAG
 bundle's ``orchbench_deployments/`` folder. It finds that folder from the bundle itself:
-``orchbench export airflow DIR`` writes the DAG files (including ``orchbench_overhead_40``)
-to deploy into the deployment's dags folder, and the REST API's ``fileloc`` of that DAG says
-where it lives. So the deployment must see the same paths as the harness (a shared
-filesystem): its dags folder, and the run directories (world, journal, artifacts), which its
-task processes read and write.
+``orchbench export airflow DIR`` writes the DAG files (including the probe's
+``orchbench_overhead_40x_fibo10``) to deploy into the deployment's dags folder, and the REST
+API's ``fileloc`` of that DAG says where it lives. So the deployment must see the same paths
+as the harness (a shared filesystem): its dags folder, and the run directories (world,
+journal, artifacts), which its task processes read and write.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from runners.airflow.api import AirflowAPI, APIError, split_url
 from runners.airflow.stack import AirflowStack
 
 ENV_URL = "ORCHBENCH_AIRFLOW_URL"
-PROBE_DAG = "orchbench_overhead_40"  # in the exported bundle; its fileloc locates the folder
+# the short shape's probe DAG, in the exported bundle: its fileloc locates the folder
+PROBE_DAG = "orchbench_overhead_40x_fibo10"
 FIND_TIMEOUT_S = 60.0
 
 

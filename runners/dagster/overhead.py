@@ -1,8 +1,10 @@
 """Dagster's orchestration overhead per task, measured the windmill-benchmarks way.
 
-Method (as ``runners/airflow/overhead.py``): one job of 40 sequential ops each computing
-``fibo(10)`` (``overhead_job.py``); one discarded warm-up run, then 5 measured runs, per
-profile, each profile deployed as its scenario runs deploy it (``dagster dev`` with the
+Method (as ``runners/airflow/overhead.py``): per shape of ``orchbench.overhead.SHAPES`` (40
+sequential ``fibo(10)`` ops; 10 sequential ``fibo(33)`` ops), one job of the probe's code
+location (``overhead_job.py``: ``orchbench_overhead_<shape>``); one discarded warm-up run,
+then 5 measured runs, per profile, each profile deployed once for both shapes, as its
+scenario runs deploy it (``dagster dev`` with the
 profile's ``dagster.yaml``, ``services.py``; production's PostgreSQL cluster, the
 runner's ``start``; the profile's executor, ``definitions.EXECUTOR``), with the probe's
 code location instead of the pipeline's. Runs are launched over GraphQL (the daemon's run
@@ -24,29 +26,29 @@ the next one's queueing) is the step process's exit and the executor's loop noti
 A run's total is the last op's completion minus the first op's queueing: the run's launch
 (queue, dequeue, run worker start) is outside it, as in Airflow's probe; its events are
 kept in ``raw`` (``run_events_s``). Checked as windmill does: the run succeeded, every op
-succeeded on its first try (no retry or failure event), returned fibo(10)=55 (the value
-its IO manager stored), and op ``i`` started after op ``i - 1`` completed. Figures:
-``orchbench.overhead.probe_summary``.
+succeeded on its first try (no retry or failure event), returned the shape's ``fibo(n)``
+(the value its IO manager stored), and op ``i`` started after op ``i - 1`` completed.
+Figures: ``orchbench.overhead.probe_summary``.
 
     .venv/bin/python -m runners.dagster.overhead [--profiles default,tuned,production]
 
-writes ``results/overhead/dagster.json`` (one entry per profile, the others kept).
+writes ``results/overhead/dagster.json`` (``orchbench.overhead.probe_main``).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from orchbench.card import source_literal
-from orchbench.overhead import probe_summary, stamp_probe
+from orchbench.overhead import Shape, probe_main, probe_summary
 from runners.dagster.graphql import TERMINAL, Api
 from runners.dagster.services import START_TIMEOUT_S, DagsterDev, clean_env
 
@@ -56,13 +58,16 @@ DEFINITIONS_FILE = REPO / "runners" / "dagster" / "definitions.py"
 # the probe's code location, and its own constants (read, not imported: it imports Dagster)
 PROBE_MODULE = "runners.dagster.overhead_job"
 PROBE_FILE = REPO / "runners" / "dagster" / "overhead_job.py"
-STEPS: int = source_literal(PROBE_FILE, "STEPS")
-JOB: str = source_literal(PROBE_FILE, "JOB")
+# shape name: (tasks, fibo n), as orchbench.overhead.SHAPES (a unit test keeps them equal)
+JOB_SHAPES: dict[str, tuple[int, int]] = source_literal(PROBE_FILE, "SHAPES")
+JOB_PREFIX: str = source_literal(PROBE_FILE, "JOB_PREFIX")
 ENV_EXECUTOR: str = source_literal(PROBE_FILE, "ENV_EXECUTOR")
-STEP_KEYS = [f"task_{i:02d}" for i in range(STEPS)]  # overhead_job.op_name
-EXPECTED = 55  # fibo(10)
-SOURCE = "windmill-labs/windmill-benchmarks competitors/2026-09 (fibonacci_40_10)"
 PROFILES = ("default", "tuned", "production")
+METHOD = (
+    "Dagster's own event log: queued = STEP_WORKER_STARTING (the multiprocess executor "
+    "hands the op to a new process; on the in-process executor none, queued = STEP_START), "
+    "started = STEP_START, completed = STEP_SUCCESS"
+)
 DB = "dagster_overhead"  # production: the probe's database in the runner's cluster
 RUN_TIMEOUT_S = 900.0
 POLL_S = 0.5
@@ -74,12 +79,25 @@ NOT_FIRST_TRY = frozenset({"STEP_UP_FOR_RETRY", "STEP_RESTARTED", "STEP_FAILURE"
 RUN_EVENTS = ("RUN_ENQUEUED", "RUN_DEQUEUED", "RUN_STARTING", "RUN_START", "RUN_SUCCESS")
 
 
-def task_times(record: dict[str, Any], steps: list[str], worker: bool) -> dict[str, Any]:
+def job_name(shape: Shape) -> str:
+    """The shape's job in the probe's code location."""
+    return JOB_PREFIX + shape.name
+
+
+def step_keys(shape: Shape) -> list[str]:
+    """The shape's job's step keys, in order (``overhead_job.op_name``)."""
+    return [f"task_{i:02d}" for i in range(shape.tasks)]
+
+
+def task_times(
+    record: dict[str, Any], steps: list[str], worker: bool, expected: Any
+) -> dict[str, Any]:
     """One run's per-op timings (seconds from the first op's queueing) from its event
     records (``native.probe_runs``: ``status``, ``events`` of ``type``/``step``/``t``,
     ``values``). ``worker``: the executor starts a process per op (queued is its
-    ``STEP_WORKER_STARTING``, which must be there); otherwise queued = started. Raises
-    AssertionError when a check fails (module docstring)."""
+    ``STEP_WORKER_STARTING``, which must be there); otherwise queued = started. Every op
+    must have stored ``expected``. Raises AssertionError when a check fails (module
+    docstring)."""
     rid = record.get("run_id")
     if record.get("status") != "SUCCESS":
         raise AssertionError(f"run {rid}: {record.get('status')}, not SUCCESS")
@@ -98,8 +116,8 @@ def task_times(record: dict[str, Any], steps: list[str], worker: bool) -> dict[s
         if q is None or s is None or c is None:
             raise AssertionError(f"run {rid}: {step} lacks a queued, start or success event")
         value = record["values"].get(step)
-        if value != EXPECTED:
-            raise AssertionError(f"run {rid}: {step} stored {value!r}, expected {EXPECTED}")
+        if value != expected:
+            raise AssertionError(f"run {rid}: {step} stored {value!r}, expected {expected}")
         queued.append(q)
         started.append(s)
         completed.append(c)
@@ -142,16 +160,17 @@ def profile_settings(profile: str) -> dict[str, Any]:
     }
 
 
-def launch_and_wait(api: Api, location: str, tag: str) -> str:
-    """Launch one run of the probe job and wait until Dagster shows it ended; its id."""
-    run_id = api.launch(location, JOB, {"orchbench/probe": tag})
+def launch_and_wait(api: Api, location: str, shape: Shape, tag: str) -> str:
+    """Launch one run of the shape's job and wait until Dagster shows it ended; its id."""
+    job = job_name(shape)
+    run_id = api.launch(location, job, {"orchbench/probe": tag})
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         run = next((r for r in api.runs() if r["runId"] == run_id), None)
         if run is not None and run["status"] in TERMINAL:
             return run_id
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{JOB} run {run_id} did not end in {RUN_TIMEOUT_S:.0f} s")
+            raise TimeoutError(f"{job} run {run_id} did not end in {RUN_TIMEOUT_S:.0f} s")
         time.sleep(POLL_S)
 
 
@@ -172,8 +191,18 @@ def read_runs(python: Path, env: dict[str, str], run_ids: list[str]) -> list[dic
     return [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
 
 
-def measure(profile: str, runs: int, warmup: int, tmp: Path) -> dict[str, Any]:
-    """Deploy ``profile`` as the runner does, run the probe, read Dagster's records."""
+def measure(
+    profile: str, shapes: Sequence[Shape], runs: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """Deploy ``profile`` once as the runner does, run each shape's job on it, read
+    Dagster's records."""
+    with tempfile.TemporaryDirectory(prefix="orchbench-dagster-overhead-") as tmp:
+        return _measure(profile, shapes, runs, warmup, Path(tmp))
+
+
+def _measure(
+    profile: str, shapes: Sequence[Shape], runs: int, warmup: int, tmp: Path
+) -> dict[str, dict[str, Any]]:
     from runners.dagster.adapter import DagsterRunner
 
     runner = DagsterRunner(profile, REPO)
@@ -210,11 +239,18 @@ def measure(profile: str, runs: int, warmup: int, tmp: Path) -> dict[str, Any]:
             module=PROBE_MODULE,
         )
         location = dev.start(time.monotonic() + START_TIMEOUT_S)
-        for _ in range(warmup):
-            launch_and_wait(dev.api, location, "warmup")
-        ids = [launch_and_wait(dev.api, location, "measured") for _ in range(runs)]
+        ids: dict[str, list[str]] = {}
+        measured_at: dict[str, str] = {}
+        for shape in shapes:
+            for _ in range(warmup):
+                launch_and_wait(dev.api, location, shape, "warmup")
+            ids[shape.name] = [
+                launch_and_wait(dev.api, location, shape, "measured") for _ in range(runs)
+            ]
+            measured_at[shape.name] = dt.datetime.now(dt.UTC).isoformat()
         dev.stop()
-        records = read_runs(runner.python(), {**env, "DAGSTER_HOME": str(home)}, ids)
+        every = [i for shape_ids in ids.values() for i in shape_ids]
+        records = read_runs(runner.python(), {**env, "DAGSTER_HOME": str(home)}, every)
         versions = runner.versions()
     except BaseException:
         log = tmp / "dagster-dev.log"
@@ -226,55 +262,36 @@ def measure(profile: str, runs: int, warmup: int, tmp: Path) -> dict[str, Any]:
             dev.stop()
         runner.stop()
     worker = executor == "multiprocess"
-    measured = [task_times(r, STEP_KEYS, worker) for r in records]
-    return {
-        **probe_summary(measured, STEPS),
-        "profile": profile,
-        "profile_settings": profile_settings(profile),
-        "method": (
-            f"{SOURCE}: {STEPS} sequential fibo(10) ops, {warmup} warm-up + {runs} runs, "
-            "Dagster's own event log (queued STEP_WORKER_STARTING, or STEP_START on the "
-            "in-process executor; started STEP_START; completed STEP_SUCCESS); "
-            "probe_s_per_task = median total / tasks"
-        ),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-        "versions": versions,
-        "raw": measured,
-    }
+    by_id = {r.get("run_id"): r for r in records}
+    out: dict[str, dict[str, Any]] = {}
+    for shape in shapes:
+        missing = [i for i in ids[shape.name] if i not in by_id]
+        if missing:
+            raise AssertionError(f"no event records read for runs {missing}")
+        expected = shape.expected  # once: fibo(33) takes about a second
+        measured = [
+            task_times(by_id[i], step_keys(shape), worker, expected) for i in ids[shape.name]
+        ]
+        out[shape.name] = {
+            **probe_summary(measured, shape.tasks),
+            "profile": profile,
+            "profile_settings": profile_settings(profile),
+            "method": METHOD,
+            "measured_at": measured_at[shape.name],
+            "versions": versions,
+            "raw": measured,
+        }
+    return out
+
+
+def runner_of(profile: str) -> Any:
+    from runners.dagster.adapter import DagsterRunner
+
+    return DagsterRunner(profile, REPO)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runners.dagster.overhead", description=__doc__)
-    ap.add_argument("--profiles", default=",".join(PROFILES))
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args(argv)
-    venv = REPO / ".venvs" / "dagster"
-    if not (venv / "bin" / "dagster").is_file():
-        print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
-        return 2
-    from orchbench.rundir import write_json
-    from runners.dagster.adapter import DagsterRunner
-
-    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    for profile in args.profiles.split(","):
-        if profile not in PROFILES:
-            print(f"error: no profile {profile!r} (one of {PROFILES})", file=sys.stderr)
-            return 2
-        with tempfile.TemporaryDirectory(prefix="orchbench-dagster-overhead-") as tmp:
-            res = measure(profile, args.runs, args.warmup, Path(tmp))
-        results[profile] = stamp_probe(res, DagsterRunner(profile, REPO))
-        print(
-            f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
-            f"(median total {res['median_total_s']} s, gap {res['median_gap_s']} s, "
-            f"dispatch {res['median_dispatch_s']} s, execution {res['median_execution_s']} s)",
-            file=sys.stderr,
-        )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, results)  # after each profile: a later failure keeps it
-    print(args.out)
-    return 0
+    return probe_main("dagster", PROFILES, measure, runner_of, OUT, argv, doc=__doc__)
 
 
 if __name__ == "__main__":

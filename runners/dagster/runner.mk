@@ -2,6 +2,6 @@
 
 PRODUCTION_RUNNERS += dagster/production
 
-# Dagster's orchestration overhead per task (default, tuned and production)
+# Dagster's orchestration overhead per task, both shapes (default, tuned and production)
 bench-overhead:: setup
 	.venv/bin/python -m runners.dagster.overhead

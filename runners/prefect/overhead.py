@@ -1,12 +1,14 @@
 """Prefect's orchestration overhead per task, measured the windmill-benchmarks way.
 
-Method (windmill-labs/windmill-benchmarks, ``competitors``): one flow of 40 sequential
-tasks each computing ``fibo(10)`` (``overhead_flow.py``); one discarded warm-up run, then 5
-measured runs; every number comes from Prefect's own records read back through its REST
-API (each task run's state history, ``/task_run_states``), never from a wall clock in the
-harness. Each profile runs the flow the way it runs the daily flow, on the services it
-starts (``PrefectRunner.start``: the server, and on ``pool`` PostgreSQL, the work pool and
-its two workers):
+Method (windmill-labs/windmill-benchmarks, ``competitors``): per shape of
+``orchbench.overhead.SHAPES`` (40 sequential ``fibo(10)`` tasks; 10 sequential
+``fibo(33)`` tasks), flow runs of one flow (``overhead_flow.py``) with the shape's task
+count and fibo n as parameters and the shape's name in the flow run's name; one discarded
+warm-up run, then 5 measured runs; every number comes from Prefect's own records read back
+through its REST API (each task run's state history, ``/task_run_states``), never from a
+wall clock in the harness. Each profile's services are started once and run both shapes,
+the way the profile runs the daily flow (``PrefectRunner.start``: the server, and on
+``pool`` PostgreSQL, the work pool and its two workers):
 
 - ``default``, ``tuned``: a ``flow.serve()`` process serving the probe's deployment
   (``serve.ServeProcess``, polling every 1 s as the runner's); each run is a flow run of
@@ -33,20 +35,20 @@ run's total is the last task's completed minus the first task's queued; the flow
 dispatch (created, picked up by the serve process or a worker, its process started) is
 before the first task and not in it: each raw run keeps the flow run's state times
 (``flow_run_s``, seconds from the first task's queued time) to show it. The figures
-(``probe_s_per_task`` = median total / 40, and the medians of gap, dispatch and execution
-over all tasks) are ``orchbench.overhead.probe_summary``'s. Checked as windmill does:
-every task run ``Completed`` (not ``Cached``) on its first run, returned
-``fibo(10)`` = 55 (its persisted result), and task i started after task i-1 completed.
+(``probe_s_per_task`` = median total / tasks, and the medians of gap, dispatch and
+execution over all tasks) are ``orchbench.overhead.probe_summary``'s. Checked as windmill
+does: every task run ``Completed`` (not ``Cached``) on its first run, returned the shape's
+``fibo(n)`` (its persisted result), and task i started after task i-1 completed.
 
     .venv/bin/python -m runners.prefect.overhead [--profiles default,tuned,pool,script]
 
-writes ``results/overhead/prefect.json``. Prefect itself runs only in ``.venvs/prefect``
-(subprocesses); this module reads the API with ``urllib``.
+writes ``results/overhead/prefect.json`` (``orchbench.overhead.probe_main``). Prefect
+itself runs only in ``.venvs/prefect`` (subprocesses); this module reads the API with
+``urllib``.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import subprocess
@@ -54,11 +56,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchbench.overhead import probe_summary, stamp_probe
+from orchbench.overhead import Shape, probe_main, probe_summary
 from orchbench.procs import kill_group
 from runners.prefect import pool
 from runners.prefect.adapter import BASE_SERVER_ENV, PROFILES, PrefectRunner
@@ -70,13 +72,15 @@ if TYPE_CHECKING:
     from runners.prefect.server import Api
 
 MODULE = "runners.prefect.overhead_flow"
-FLOW_NAME = "orchbench-overhead-40"  # overhead_flow.FLOW_NAME (that module imports prefect)
+FLOW_NAME = "orchbench-overhead"  # overhead_flow.FLOW_NAME (that module imports prefect)
 DEPLOYMENT = "orchbench-overhead"
-STEPS = 40
-EXPECTED = 55  # fibo(10)
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "results" / "overhead" / "prefect.json"
-SOURCE = "windmill-labs/windmill-benchmarks competitors (fibonacci_40_10)"
+METHOD = (
+    "Prefect's own task-run state timestamps (REST API): queued = Pending, started = "
+    "Running, completed = Completed; the tasks run in the flow-run process (no process "
+    "start or polling per task)"
+)
 RUNS_AS = {
     "default": "flow run of a flow.serve() deployment, created over the API",
     "tuned": "flow run of a flow.serve() deployment, created over the API",
@@ -100,8 +104,7 @@ def probe_run(
     task_runs: list[dict[str, Any]],
     states: Mapping[str, list[dict[str, Any]]],
     value_of: Callable[[dict[str, Any]], Any],
-    steps: int = STEPS,
-    expected: Any = EXPECTED,
+    shape: Shape,
 ) -> dict[str, Any]:
     """One run's timings from Prefect's records, checked.
 
@@ -110,10 +113,11 @@ def probe_run(
     state's persisted result. Returns ``total_s`` and, per task in name order,
     ``queued_s``/``started_s``/``completed_s`` (the ``Pending``, ``Running``,
     ``Completed`` state timestamps, seconds from the first task's ``Pending``). Raises
-    ``ProbeError`` unless there are exactly ``task_00``..``task_<steps-1>``, each
-    ``Completed`` on its first run with one ``Running`` state and ``expected`` as its
-    value, and each started after the previous one completed.
+    ``ProbeError`` unless there are exactly ``task_00``..``task_<shape.tasks - 1>``, each
+    ``Completed`` on its first run with one ``Running`` state and ``shape.expected`` as
+    its value, and each started after the previous one completed.
     """
+    steps, expected = shape.tasks, shape.expected  # once: fibo(33) takes about a second
     by_name = {t.get("name"): t for t in task_runs}
     names = [task_name(i) for i in range(steps)]
     if len(task_runs) != steps or set(by_name) != set(names):
@@ -258,20 +262,28 @@ class Probe:
             self.serve = None
         self.runner.stop()
 
-    def start_run(self, n: int) -> str:
-        """Start one flow run of the probe, the profile's way; its id."""
+    def start_run(self, shape: Shape, n: int) -> str:
+        """Start flow run ``n`` of ``shape``, the profile's way; its id."""
         if self.profile == "script":
-            return self._script_run(n)
-        body: dict[str, Any] = {"state": {"type": "SCHEDULED"}, "tags": ["orchbench-overhead"]}
+            return self._script_run(shape, n)
+        body: dict[str, Any] = {
+            "state": {"type": "SCHEDULED"},
+            "name": run_name(shape, n),
+            "parameters": {"tasks": shape.tasks, "fibo_n": shape.fibo_n},
+            "tags": ["orchbench-overhead"],
+        }
         if self.profile == "pool":
             body["job_variables"] = {"env": self.run_env()}
         run = self.api.post(f"deployments/{self.deployment_id}/create_flow_run", body)
         return str(run["id"])
 
-    def _script_run(self, n: int) -> str:
-        with (self.logs / f"script-{n:02d}.log").open("wb") as log:
+    def _script_run(self, shape: Shape, n: int) -> str:
+        name = run_name(shape, n)
+        cmd = [str(self.runner.python()), "-m", MODULE, "--tag", "orchbench-overhead"]
+        cmd += ["--tasks", str(shape.tasks), "--fibo-n", str(shape.fibo_n), "--name", name]
+        with (self.logs / f"script-{name}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [str(self.runner.python()), "-m", MODULE, "--tag", "orchbench-overhead"],
+                cmd,
                 env=self.env(),
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
@@ -299,8 +311,10 @@ class Probe:
                 raise TimeoutError(f"flow run {flow_run_id} not final in {RUN_TIMEOUT_S:.0f} s")
             time.sleep(POLL_S)
 
-    def read(self, flow_run_id: str) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-        """The flow run's task runs and their state histories, once all ``STEPS`` task runs
+    def read(
+        self, flow_run_id: str, steps: int
+    ) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+        """The flow run's task runs and their state histories, once all ``steps`` task runs
         are final with Pending, Running and Completed recorded (the server records them
         from the flow process's events, so a little after the flow run is final), or as
         they stand after ``RECORDS_TIMEOUT_S`` (``probe_run`` then says what is missing)."""
@@ -314,7 +328,7 @@ class Probe:
                 t["id"]: self.api.get(f"task_run_states/?task_run_id={t['id']}") or []
                 for t in task_runs
             }
-            done = len(task_runs) == STEPS and all(
+            done = len(task_runs) == steps and all(
                 t.get("state_type") in TERMINAL
                 and {"PENDING", "RUNNING", "COMPLETED"} <= {s.get("type") for s in states[t["id"]]}
                 for t in task_runs
@@ -323,14 +337,14 @@ class Probe:
                 return task_runs, states
             time.sleep(0.5)
 
-    def one_run(self, n: int) -> dict[str, Any]:
-        """One probe run, awaited, read back and checked."""
-        fid = self.start_run(n)
+    def one_run(self, shape: Shape, n: int) -> dict[str, Any]:
+        """Probe run ``n`` of ``shape``, awaited, read back and checked."""
+        fid = self.start_run(shape, n)
         kind = self.await_run(fid)
         if kind != "COMPLETED":
-            raise ProbeError(f"probe flow run {fid} ended {kind}")
-        task_runs, states = self.read(fid)
-        res = probe_run(task_runs, states, persisted_value)
+            raise ProbeError(f"probe flow run {fid} ({run_name(shape, n)}) ended {kind}")
+        task_runs, states = self.read(fid, shape.tasks)
+        res = probe_run(task_runs, states, persisted_value, shape)
         queued0 = min(_ts(s) for h in states.values() for s in h if s.get("type") == "PENDING")
         flow_states = self.api.get(f"flow_run_states/?flow_run_id={fid}") or []
         return {"flow_run_id": fid, **res, "flow_run_s": flow_run_marks(flow_states, queued0 / 1e9)}
@@ -344,67 +358,48 @@ class Probe:
             "client_env": dict(prof["client"]),
             "runs_as": RUNS_AS[self.profile],
             "task": "@task(task_run_name='task_{i:02d}', persist_result=True, "
-            "result_serializer='json'), default cache policy, called as fibo_task(i)",
+            "result_serializer='json'), default cache policy, called as fibo_task(i, n)",
             "server": server,
         }
 
 
-def measure(probe: Probe, runs: int = 5, warmup: int = 1) -> dict[str, Any]:
-    for i in range(warmup):
-        probe.one_run(i)
-    measured = [probe.one_run(warmup + i) for i in range(runs)]
-    return {
-        **probe_summary(measured, STEPS),
-        "profile": probe.profile,
-        "profile_settings": probe.settings(),
-        "method": (
-            f"{SOURCE}: {STEPS} sequential fibo(10) tasks, {warmup} warm-up + {runs} runs, "
-            "Prefect's own task-run state timestamps (Pending, Running, Completed); "
-            "probe_s_per_task = median total / tasks"
-        ),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-        "raw": measured,
-    }
+def run_name(shape: Shape, n: int) -> str:
+    """The flow run's name: which shape, which run."""
+    return f"overhead-{shape.name}-{n:02d}"
+
+
+def measure(
+    profile: str, shapes: Sequence[Shape], runs: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """Start ``profile``'s services once, run each shape on them, stop them."""
+    out: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="orchbench-prefect-overhead-") as tmp:
+        probe = Probe(profile, Path(tmp))
+        try:
+            probe.start()
+            for shape in shapes:
+                for i in range(warmup):
+                    probe.one_run(shape, i)
+                measured = [probe.one_run(shape, warmup + i) for i in range(runs)]
+                out[shape.name] = {
+                    **probe_summary(measured, shape.tasks),
+                    "profile": profile,
+                    "profile_settings": probe.settings(),
+                    "method": METHOD,
+                    "measured_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "raw": measured,
+                }
+        finally:
+            probe.stop()
+    return out
+
+
+def runner_of(profile: str) -> PrefectRunner:
+    return PrefectRunner(profile, REPO)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m runners.prefect.overhead", description=__doc__)
-    ap.add_argument("--profiles", default=",".join(PrefectRunner.profiles))
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args(argv)
-    venv = REPO / ".venvs" / "prefect"
-    if not (venv / "bin" / "prefect").is_file():
-        print(f"error: {venv} is missing: run `make setup`", file=sys.stderr)
-        return 2
-    from orchbench.rundir import write_json
-
-    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    for profile in args.profiles.split(","):
-        if profile not in PrefectRunner.profiles:
-            known = ", ".join(PrefectRunner.profiles)
-            print(f"error: unknown profile {profile!r} (one of {known})", file=sys.stderr)
-            return 2
-        with tempfile.TemporaryDirectory(prefix="orchbench-prefect-overhead-") as tmp:
-            probe = Probe(profile, Path(tmp))
-            try:
-                probe.start()
-                res = measure(probe, args.runs, args.warmup)
-            finally:
-                probe.stop()
-        results[profile] = stamp_probe(res, probe.runner)
-        print(
-            f"{profile}: probe {res['probe_s_per_task'] * 1000:.0f} ms/task "
-            f"(median total {res['median_total_s']} s, {res['min_total_s']}-"
-            f"{res['max_total_s']} s; gap {res['median_gap_s']} s, dispatch "
-            f"{res['median_dispatch_s']} s, execution {res['median_execution_s']} s)",
-            file=sys.stderr,
-        )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, results)  # each profile as soon as it is measured
-    print(args.out)
-    return 0
+    return probe_main("prefect", PrefectRunner.profiles, measure, runner_of, OUT, argv, doc=__doc__)
 
 
 if __name__ == "__main__":

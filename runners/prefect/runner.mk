@@ -2,6 +2,6 @@
 
 PRODUCTION_RUNNERS += prefect/pool
 
-# Prefect's orchestration overhead per task (default, tuned, pool, script)
+# Prefect's orchestration overhead per task, both shapes (default, tuned, pool, script)
 bench-overhead:: setup
 	.venv/bin/python -m runners.prefect.overhead

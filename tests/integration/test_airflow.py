@@ -148,7 +148,12 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
     assert (got["retries"], got["delay"], got["timeout"]) == ([3], [2.0], [7.0])
     assert got["policy"] == ["FailFastOn"] and got["callbacks"] is True
     assert got["schedule"] == "0 0 * * *" and got["max_active_runs"] == 1
-    assert got["dags"] == ["orchbench_overhead_40", "retrain__s", "retrain__t"]
+    assert got["dags"] == [
+        "orchbench_overhead_10x_fibo33",
+        "orchbench_overhead_40x_fibo10",
+        "retrain__s",
+        "retrain__t",
+    ]
 
 
 # --- the real stack -----------------------------------------------------------------------

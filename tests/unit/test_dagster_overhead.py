@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from runners.dagster.overhead import STEP_KEYS, STEPS, task_times
+from orchbench.overhead import LONG, SHAPES, SHORT
+from runners.dagster.overhead import JOB_SHAPES, job_name, step_keys, task_times
 
 OPS = ["task_00", "task_01", "task_02"]
 
@@ -43,13 +44,19 @@ def _record(worker: bool = True, status: str = "SUCCESS") -> dict[str, Any]:
     }
 
 
-def test_the_probe_job_has_forty_ops_named_in_order() -> None:
-    assert STEPS == 40
-    assert STEP_KEYS[0] == "task_00" and STEP_KEYS[-1] == "task_39"
+def test_the_code_location_has_one_job_per_shape_named_for_it() -> None:
+    assert {s.name: (s.tasks, s.fibo_n) for s in SHAPES.values()} == JOB_SHAPES
+    assert job_name(SHORT) == "orchbench_overhead_40x_fibo10"
+    assert job_name(LONG) == "orchbench_overhead_10x_fibo33"
+
+
+def test_each_shapes_ops_are_named_in_order() -> None:
+    assert step_keys(SHORT)[0] == "task_00" and step_keys(SHORT)[-1] == "task_39"
+    assert step_keys(LONG) == [f"task_{i:02d}" for i in range(10)]
 
 
 def test_multiprocess_queued_is_the_worker_start_started_and_completed_the_step_events() -> None:
-    t = task_times(_record(), OPS, worker=True)
+    t = task_times(_record(), OPS, worker=True, expected=55)
     assert t["queued_s"] == [0.0, 3.0, 6.0]
     assert t["started_s"] == [2.0, 5.0, 8.0]
     assert t["completed_s"] == [2.5, 5.5, 8.5]
@@ -58,19 +65,19 @@ def test_multiprocess_queued_is_the_worker_start_started_and_completed_the_step_
 
 
 def test_in_process_queued_is_the_step_start() -> None:
-    t = task_times(_record(worker=False), OPS, worker=False)
+    t = task_times(_record(worker=False), OPS, worker=False, expected=55)
     assert t["queued_s"] == t["started_s"] == [0.0, 3.0, 6.0]
     assert t["completed_s"] == [0.5, 3.5, 6.5]
 
 
 def test_a_multiprocess_op_without_its_worker_start_fails() -> None:
     with pytest.raises(AssertionError, match="lacks"):
-        task_times(_record(worker=False), OPS, worker=True)
+        task_times(_record(worker=False), OPS, worker=True, expected=55)
 
 
 def test_a_run_that_did_not_succeed_fails() -> None:
     with pytest.raises(AssertionError, match="FAILURE"):
-        task_times(_record(status="FAILURE"), OPS, worker=True)
+        task_times(_record(status="FAILURE"), OPS, worker=True, expected=55)
 
 
 @pytest.mark.parametrize("kind", ["STEP_UP_FOR_RETRY", "STEP_RESTARTED", "STEP_FAILURE"])
@@ -78,14 +85,14 @@ def test_an_op_not_done_on_its_first_try_fails(kind: str) -> None:
     rec = _record()
     rec["events"].insert(4, {"type": kind, "step": "task_00", "t": 1002.1})
     with pytest.raises(AssertionError, match="try 1"):
-        task_times(rec, OPS, worker=True)
+        task_times(rec, OPS, worker=True, expected=55)
 
 
 def test_an_op_started_twice_fails() -> None:
     rec = _record()
     rec["events"].append({"type": "STEP_START", "step": "task_01", "t": 1009.0})
     with pytest.raises(AssertionError, match="twice"):
-        task_times(rec, OPS, worker=True)
+        task_times(rec, OPS, worker=True, expected=55)
 
 
 @pytest.mark.parametrize("value", [None, 54, "55"])
@@ -93,7 +100,15 @@ def test_an_op_that_stored_anything_but_55_fails(value: Any) -> None:
     rec = _record()
     rec["values"]["task_02"] = value
     with pytest.raises(AssertionError, match="expected 55"):
-        task_times(rec, OPS, worker=True)
+        task_times(rec, OPS, worker=True, expected=55)
+
+
+def test_the_value_checked_is_the_one_given() -> None:
+    rec = _record()
+    rec["values"] = dict.fromkeys(OPS, 3524578)  # fibo(33), the long shape's
+    assert task_times(rec, OPS, worker=True, expected=3524578)["total_s"] == 8.5
+    with pytest.raises(AssertionError, match="stored 3524578, expected 55"):
+        task_times(rec, OPS, worker=True, expected=55)
 
 
 def test_an_op_started_before_its_predecessor_ended_fails() -> None:
@@ -102,4 +117,4 @@ def test_an_op_started_before_its_predecessor_ended_fails() -> None:
         if e["step"] == "task_01" and e["type"] == "STEP_START":
             e["t"] = 1002.4  # task_00 ends at 1002.5
     with pytest.raises(AssertionError, match="started before"):
-        task_times(rec, OPS, worker=True)
+        task_times(rec, OPS, worker=True, expected=55)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from orchbench.overhead import LONG, SHAPES, SHORT, Shape, probe_entry, probe_main, probe_summary
@@ -119,3 +120,38 @@ def test_loader_and_table_show_each_shape_with_its_spread(tmp_path: Path) -> Non
     cv = dict(zip(zip(table["system"], table["shape"], strict=True), table["cv"], strict=True))
     assert cv[("older", SHORT.name)] == "–"
     assert cv[("sys", LONG.name)] != "–"
+
+
+def _entry(method: str | None) -> dict[str, Any]:
+    entry = {**probe_summary(_runs(SHORT, [4.0, 4.2]), SHORT.tasks), "profile_settings": {}}
+    return entry if method is None else {**entry, "method": method}
+
+
+def test_the_sections_method_lines_come_from_each_systems_results(tmp_path: Path) -> None:
+    from orchbench.report.blocks import to_markdown
+    from orchbench.report.overhead import METHOD_NOTES, method_table
+    from orchbench.report.sections import overhead_section
+
+    one = "queued = alpha's enqueue record, started = its start record"
+    other = "queued = started (alpha's in-process mode records no hand-off)"
+    (tmp_path / "alpha.json").write_text(
+        json.dumps(
+            {
+                "default": {SHORT.name: _entry(one), LONG.name: _entry(one)},
+                "fast": {SHORT.name: _entry(other)},
+                "big": {SHORT.name: _entry(one)},
+            }
+        )
+    )
+    (tmp_path / "beta.json").write_text(json.dumps({"default": {SHORT.name: _entry(None)}}))
+    frame = load_overhead(tmp_path)
+    table = method_table(frame)
+    assert table.to_dict("records") == [
+        {"system": "alpha", "profiles": "default, big", "method": one},
+        {"system": "alpha", "profiles": "fast", "method": other},
+        {"system": "beta", "profiles": "default", "method": "(no method recorded)"},
+    ]
+    text = to_markdown(overhead_section(pd.DataFrame({"status": []}), frame))
+    assert one in text and other in text and "(no method recorded)" in text
+    assert METHOD_NOTES in text  # the general note on the differences from windmill's setup
+    assert method_table(frame.iloc[0:0]).empty
