@@ -73,6 +73,12 @@ SNAPSHOT_FILE = "zenml-records.json"  # native.fetch's plain data, kept with --k
 SERVER = "server"  # the profile with a local ZenML server (server.py)
 SERVER_LOG = "zenml-server.log"
 PIPELINE_FILE = Path(__file__).with_name("pipeline.py")
+QUIET = {  # every ZenML process of a run, the server's too: no analytics, no dashboard
+    "ZENML_ANALYTICS_OPT_IN": "false",
+    "ZENML_AUTO_OPEN_DASHBOARD": "false",
+    "ZENML_ENABLE_RICH_TRACEBACK": "false",
+    "ZENML_LOGGING_COLORS_DISABLED": "true",
+}
 
 
 def _clean_env() -> dict[str, str]:
@@ -199,20 +205,8 @@ class ZenmlRunner(CronFiredHost, Runner):
         if self.profile != SERVER:
             return
         self._stop_server()
-        base = {
-            **_clean_env(),
-            "ZENML_ANALYTICS_OPT_IN": "false",
-            "ZENML_AUTO_OPEN_DASHBOARD": "false",
-            "ZENML_ENABLE_RICH_TRACEBACK": "false",
-            "ZENML_LOGGING_COLORS_DISABLED": "true",
-        }
         ctx.logs.mkdir(parents=True, exist_ok=True)
-        server = LocalServer(
-            self.python().parent / "zenml",
-            self.zenml_dir(ctx) / "server",
-            ctx.logs / SERVER_LOG,
-            base,
-        )
+        server = self.local_server(self.zenml_dir(ctx) / "server", ctx.logs / SERVER_LOG)
         self._server, self._server_run = server, ctx.work
         try:
             server.start(deadline=ctx.deadline)
@@ -238,26 +232,37 @@ class ZenmlRunner(CronFiredHost, Runner):
         """What every ZenML process of the run needs: the store, no analytics, no
         dashboard, a HOME of its own, the policy. On ``server`` the store is the local
         server's URL (``ZENML_STORE_URL``): the processes are its REST clients."""
-        root = self.zenml_dir(ctx)
-        home = root / "home"
-        store = {}
+        url = None
         if self.profile == SERVER:
             if self._server is None or self._server_run != ctx.work:
                 raise RuntimeError("the ZenML server of this run is not running")
-            store = {"ZENML_STORE_URL": self._server.url}
+            url = self._server.url
+        return {
+            **self.store_env(self.zenml_dir(ctx), url),
+            "ORCHBENCH_ZENML_POLICY": ctx.scenario.policy.model_dump_json(),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def local_server(self, root: Path, log: Path) -> LocalServer:
+        """The ``server`` profile's local ZenML server (not started), its state under
+        ``root``, its output to ``log``."""
+        return LocalServer(self.python().parent / "zenml", root, log, {**_clean_env(), **QUIET})
+
+    @staticmethod
+    def store_env(root: Path, server_url: str | None = None) -> dict[str, str]:
+        """The ZenML part of a ZenML process's environment: its config dir (on ``default``
+        the SQLite store and the artifact store too) and a HOME under ``root``, no
+        analytics, no dashboard; with ``server_url``, that server as its store."""
+        home = root / "home"
+        store = {"ZENML_STORE_URL": server_url} if server_url else {}
         return {
             **store,
             "ZENML_CONFIG_PATH": str(root / "config"),
-            "ZENML_ANALYTICS_OPT_IN": "false",
-            "ZENML_AUTO_OPEN_DASHBOARD": "false",
-            "ZENML_ENABLE_RICH_TRACEBACK": "false",
-            "ZENML_LOGGING_COLORS_DISABLED": "true",
+            **QUIET,
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "XDG_CACHE_HOME": str(home / ".cache"),
             "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "ORCHBENCH_ZENML_POLICY": ctx.scenario.policy.model_dump_json(),
-            "PYTHONUNBUFFERED": "1",
         }
 
     def _env(self, ctx: RunContext) -> dict[str, str]:
