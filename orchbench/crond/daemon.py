@@ -87,6 +87,9 @@ class CronDay:
     log: Path  # daemon stdout/stderr
     job_logs: list[Path]  # one log file per job: it grows when the job fires
     prioritized: bool = False  # daemon and jobs in a raised-weight CPU cgroup (cpu_group.py)
+    # a syslog socket (``syslog.SyslogSink``) to bind over ``/dev/log`` in a private /dev,
+    # so ``-L 15``'s job records land somewhere; None: the host's /dev (none here)
+    syslog: Path | None = None
     sandbox: Sandbox | None = None
     _sizes: dict[Path, int] = field(default_factory=dict)
 
@@ -123,6 +126,8 @@ class CronDay:
         ]
         script = ["#!/bin/sh", "# runs as PID 1 of a fresh PID + mount namespace", "set -e"]
         script += [f"mount --bind {q(str(src))} {q(dst)}" for src, dst in mounts]
+        if self.syslog is not None:
+            script += _private_dev(r / "hostdev", self.syslog)
         # ORCHBENCH_CRON_DAY only tags the daemon (tests find leftovers by it); jobs get
         # the crontab's variables, never the daemon's environment.
         script.append(
@@ -206,6 +211,27 @@ class CronDay:
     def stop(self) -> None:
         if self.sandbox is not None:
             self.sandbox.kill()
+
+
+def _private_dev(hostdev: Path, socket: Path) -> list[str]:
+    """Namespace commands giving the daemon a private /dev: the host's device files it
+    and its jobs use, bound from ``hostdev`` (the host's /dev, bound there first), and
+    ``log`` bound to the syslog sink's ``socket``. The host's /dev is not touched."""
+    q = shlex.quote
+    hostdev.mkdir(exist_ok=True)
+    h = q(str(hostdev))
+    out = [f"mount --rbind /dev {h}", "mount -t tmpfs -o mode=755,size=64k orchbench-dev /dev"]
+    for n in ("null", "zero", "full", "random", "urandom", "tty"):
+        out.append(f"touch /dev/{n} && mount --bind {h}/{n} /dev/{n}")
+    out += [
+        "mkdir /dev/pts /dev/shm",
+        f"mount --rbind {h}/pts /dev/pts",
+        f"mount --rbind {h}/shm /dev/shm",
+        "ln -s /proc/self/fd /dev/fd",
+        "ln -s fd/0 /dev/stdin && ln -s fd/1 /dev/stdout && ln -s fd/2 /dev/stderr",
+        f"touch /dev/log && mount --bind {q(str(socket))} /dev/log",
+    ]
+    return out
 
 
 class _Stall:

@@ -35,6 +35,7 @@ CATCHUP_WAIT_S=${CATCHUP_WAIT_S:-}     # set by the crontab that has the catch-u
 PIPELINE_CATCHUP=${PIPELINE_CATCHUP:-} # set by catchup.sh for the chain it runs
 LANDING_WAIT_S=${LANDING_WAIT_S:-}
 LANDING_POLL_S=${LANDING_POLL_S:-1}
+STEP_MODULE=${STEP_MODULE:-orchbench.step} # the step program (the overhead probe sets its own)
 
 DAY=$PIPELINE_DATA/$LOGICAL_DATE
 MARKERS=$PIPELINE_DATA/markers/$LOGICAL_DATE
@@ -197,7 +198,7 @@ run_step() {
         start=$(date --rfc-3339=ns)
         echo "[$start] $STEP $LOGICAL_DATE start attempt $attempt/$((RETRIES + 1))"
         rc=0
-        timeout --kill-after=5 "$STEP_TIMEOUT_S" "$PIPELINE_PYTHON" -m orchbench.step "${argv[@]}" ||
+        timeout --kill-after=5 "$STEP_TIMEOUT_S" "$PIPELINE_PYTHON" -m "$STEP_MODULE" "${argv[@]}" ||
             rc=$?
         end=$(date --rfc-3339=ns)
         echo "[$end] $STEP $LOGICAL_DATE end exit=$rc attempt $attempt/$((RETRIES + 1))"
