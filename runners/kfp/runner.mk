@@ -15,3 +15,9 @@ IMAGE_LOCK := runners/kfp/requirements.txt
 SETUP_HOOKS += $(if $(filter kfp,$(RUNNERS)),kfp-spec)
 
 .PHONY: kfp-spec
+
+# KFP's orchestration overhead per task on kfp.local (both runners, default and tuned: the
+# same deployment; a process, or a container, per task)
+bench-overhead:: setup
+	.venv/bin/python -m runners.kfp.overhead --runner kfp
+	.venv/bin/python -m runners.kfp.overhead --runner kfp-docker
