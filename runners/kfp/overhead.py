@@ -3,7 +3,7 @@
 Two runners, one probe: ``kfp`` (``SubprocessRunner(use_venv=False)``: a process per task)
 and ``kfp-docker`` (``DockerRunner``: a container per task, on the harness's own dockerd,
 from the step image ``make image`` builds). Each shape of ``orchbench.overhead.SHAPES`` is
-the probe's pipeline (``overhead_pipeline.py``: ``tasks`` sequential ``fibo_task``\\ s
+the probe's pipeline (``overhead_pipeline.py``: ``tasks`` sequential ``fibo_task`` tasks
 chained with ``.after()``, caching off), compiled by the runner's interpreter (kfp-docker:
 with the step image as the component's image, as the runner compiles its own pipeline).
 Each run is one submission by the runner's own driver, ``python -m runners.kfp run`` (the
@@ -19,8 +19,9 @@ kfp.local keeps no database, API or event store. What it records of a run: its c
 output (log lines, each with its timestamp), the run directory
 ``pipeline_root/orchbench-overhead-<timestamp>/<task>/executor_output.json`` (each task's
 output parameters, written by KFP's executor inside the task) and nothing else; no file
-records a time except through its mtime. The times therefore come from KFP's own log lines
-in the console output (``native.parse_log``), never from a clock of ours:
+records a time but by its mtime (not used: the executor's log line records the same
+moment). The times come from KFP's own log lines in the console output
+(``native.parse_log``), never from a clock of ours:
 
 - queued: kfp.local's ``Executing task 'X'`` (``kfp/local/task_dispatcher.py``, just before
   its task handler starts the task's process or container; kfp.local's logger, local time
@@ -44,7 +45,8 @@ before it. Checked as windmill does: the driver exited 0 with the pipeline ``SUC
 every task was executed once (no retry, no cache hit) and finished ``SUCCESS``, its
 output parameter ``Output`` in its ``executor_output.json`` is ``shape.expected``, and
 task ``i`` was queued after task ``i - 1`` completed. The kfp.local lines carry no date:
-the date comes from the driver's first line (``_say``), past-midnight wraps handled.
+only the date comes from the driver's first line (``_say``, our driver's clock), and a
+wrap past midnight is handled (``native.parse_log``).
 
     .venv/bin/python -m runners.kfp.overhead [--runner kfp|kfp-docker] [--profiles default,tuned]
 
