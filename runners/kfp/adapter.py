@@ -273,7 +273,12 @@ class KfpRunner(CronFiredHost, Runner):
     # --- runs ---------------------------------------------------------------------------
 
     def _env(self, ctx: RunContext) -> dict[str, str]:
-        return {**_clean_env(), **ctx.step_env(), "PYTHONUNBUFFERED": "1"}
+        return self.driver_env(ctx.step_env())
+
+    def driver_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """A submission's environment: ours without KFP_/ORCHBENCH_ variables, plus
+        ``extra`` (a run's step environment) and PYTHONUNBUFFERED (kfp-docker: DOCKER_HOST)."""
+        return {**_clean_env(), **extra, "PYTHONUNBUFFERED": "1"}
 
     def pipeline_root(self, ctx: RunContext) -> Path:
         return ctx.work / "kfp" / "pipeline_root"

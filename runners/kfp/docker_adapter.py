@@ -136,9 +136,9 @@ class KfpDockerRunner(KfpRunner):
 
     # --- hooks of the kfp runner --------------------------------------------------------
 
-    def _env(self, ctx: RunContext) -> dict[str, str]:
+    def driver_env(self, extra: dict[str, str]) -> dict[str, str]:
         assert self._docker_env is not None, "kfp-docker not started"
-        return {**super()._env(ctx), "DOCKER_HOST": self._docker_env["DOCKER_HOST"]}
+        return {**super().driver_env(extra), "DOCKER_HOST": self._docker_env["DOCKER_HOST"]}
 
     def cron_env(self, ctx: RunContext) -> dict[str, str]:
         assert self._docker_env is not None, "kfp-docker not started"
@@ -159,11 +159,21 @@ class KfpDockerRunner(KfpRunner):
         return self.ensure_spec(ctx.scenario.policy, images)
 
     def local_args(self, ctx: RunContext) -> list[str]:
-        self._run_ids.add(ctx.run_id)
-        args = ["--docker", "--mount", str(ctx.run_dir), "--label", f"{LABEL}={ctx.run_id}"]
-        for name in [*ctx.step_env(), "PYTHONUNBUFFERED"]:
-            args += ["--env", name]
         limit = self._limit = self.memory_limit(ctx)
+        return self.docker_args(ctx.run_id, [ctx.run_dir], list(ctx.step_env()), limit)
+
+    def docker_args(
+        self, run_id: str, mounts: list[Path], env: list[str], limit: int | None
+    ) -> list[str]:
+        """The driver's DockerRunner arguments: containers labelled with ``run_id`` (which
+        ``abort``/``stop`` remove), ``mounts`` at the same path, the ``env`` variables and
+        PYTHONUNBUFFERED passed, memory capped at ``limit`` bytes (None: no cap)."""
+        self._run_ids.add(run_id)
+        args = ["--docker", "--label", f"{LABEL}={run_id}"]
+        for mount in mounts:
+            args += ["--mount", str(mount)]
+        for name in [*env, "PYTHONUNBUFFERED"]:
+            args += ["--env", name]
         return [*args, "--mem-limit", str(limit)] if limit else args
 
     def task_started(self, ctx: RunContext, logical_date: str, task: str) -> None:

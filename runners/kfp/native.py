@@ -74,6 +74,11 @@ _HIT = re.compile(r"^INFO - Task (\S+) cache hit \(key=([0-9a-f]+)\)")
 _UPSTREAM = re.compile(r"^INFO - Skipping task (\S+): upstream task\(s\) \[(.*)\] failed")
 _COND = re.compile(r"^INFO - Skipping conditional task (\S+) \(condition evaluated to False\)")
 _RUNNING = re.compile(r"^INFO - Running pipeline")
+# KFP's executor logs from inside the task's process (kfp/dsl/executor_main.py,
+# ``[KFP Executor %(asctime)s %(levelname)s]``); kfp.local prints them indented
+_EXECUTOR = re.compile(
+    r"^\s*\[KFP Executor (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) \w+\]: (.*)$"
+)
 
 
 # --- the compiled spec ---------------------------------------------------------------------
@@ -217,7 +222,7 @@ def declared_from_spec(
 @dataclass
 class Event:
     t_ns: int
-    kind: str  # exec, done, hit, upstream, cond, kill, running, started, ended
+    kind: str  # exec, done, hit, upstream, cond, kill, running, started, ended, executor
     task: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -254,6 +259,11 @@ def parse_log(path: Path | str) -> Submission:
         return sub
     for raw in text.splitlines():
         line = _ANSI.sub("", raw).rstrip()
+        m = _EXECUTOR.match(line)
+        if m:  # the task process's own line (its clock); not the driver's last word
+            when = dt.datetime.strptime(f"{m[1]}.{m[2]}", "%Y-%m-%d %H:%M:%S.%f")
+            sub.events.append(Event(_ns(when), "executor", _executing(sub), {"message": m[3]}))
+            continue
         m = _FULL_TS.match(line)
         if m:
             when = dt.datetime.strptime(f"{m[1]}.{m[2]}", "%Y-%m-%d %H:%M:%S.%f")
@@ -273,6 +283,14 @@ def parse_log(path: Path | str) -> Submission:
         sub.last_ns = t_ns
         add_event(sub, t_ns, body)
     return sub
+
+
+def _executing(sub: Submission) -> str | None:
+    """The task kfp.local is executing at the end of what was parsed, if any."""
+    for e in reversed(sub.events):
+        if e.kind in ("exec", "done"):
+            return e.task if e.kind == "exec" else None
+    return None
 
 
 def add_event(sub: Submission, t_ns: int, body: str) -> None:

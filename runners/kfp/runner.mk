@@ -15,3 +15,11 @@ IMAGE_LOCK := runners/kfp/requirements.txt
 SETUP_HOOKS += $(if $(filter kfp,$(RUNNERS)),kfp-spec)
 
 .PHONY: kfp-spec
+
+# KFP's orchestration overhead per task on kfp.local (a process, or a container, per task).
+# default only: tuned is the same deployment (kfp.local has no setting that changes its
+# overhead), `--profiles tuned` measures it. About 10 min (kfp) and 14 min (kfp-docker) on
+# a loaded 2-core machine, by 6 x each 1-run smoke (runners/kfp/README.md).
+bench-overhead:: setup
+	.venv/bin/python -m runners.kfp.overhead --runner kfp --profiles default
+	.venv/bin/python -m runners.kfp.overhead --runner kfp-docker --profiles default
