@@ -174,7 +174,7 @@ lock: | $(UV_DEP) ## regenerate requirements/*.txt and runners/*/requirements.tx
 SETUP_HOOKS :=
 PRODUCTION_RUNNERS :=
 
-bench-overhead:: setup ## each system's overhead per task (windmill-benchmarks: 40 sequential fibo(10) tasks), results/overhead/<system>.json
+bench-overhead:: setup ## each system's overhead per task (windmill-benchmarks: 40 x fibo(10) and 10 x fibo(33), sequential), results/overhead/<system>.json
 	@mkdir -p results/overhead
 
 comma := ,
