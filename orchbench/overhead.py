@@ -20,6 +20,7 @@ They answer different questions and are never compared with one another.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import statistics
 import sys
@@ -73,6 +74,29 @@ def probe_summary(runs: list[dict[str, Any]], tasks: int) -> dict[str, Any]:
         "median_gap_s": round(statistics.median(gaps), 4),
         "median_dispatch_s": round(statistics.median(dispatch), 4),
         "median_execution_s": round(statistics.median(execution), 4),
+    }
+
+
+def shape_entry(
+    measured: list[dict[str, Any]],
+    shape: Shape,
+    profile: str,
+    settings: dict[str, Any],
+    method: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One profile x shape entry as every probe's ``measure`` returns it: the figures of
+    its measured runs (``probe_summary``), the profile, its settings, the probe's
+    ``method`` line, when it was measured (now, unless ``extra`` says), anything else the
+    probe keeps (``extra``) and the runs themselves (``raw``)."""
+    return {
+        **probe_summary(measured, shape.tasks),
+        "profile": profile,
+        "profile_settings": settings,
+        "method": method,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
+        **extra,
+        "raw": measured,
     }
 
 

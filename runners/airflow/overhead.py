@@ -22,7 +22,6 @@ copies its profile's short-shape entry into each run's ``env.json``.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from runners.airflow.api import AirflowAPI, q
 from runners.airflow.native import to_ns
 from runners.airflow.stack import PROFILES, new_stack
@@ -117,14 +116,7 @@ def measure(
                 for _ in range(warmup):
                     one_run(api, shape)
                 measured = [one_run(api, shape) for _ in range(runs)]
-                out[shape.name] = {
-                    **probe_summary(measured, shape.tasks),
-                    "profile": profile,
-                    "profile_settings": PROFILES[profile],
-                    "method": METHOD,
-                    "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-                    "raw": measured,
-                }
+                out[shape.name] = shape_entry(measured, shape, profile, PROFILES[profile], METHOD)
         finally:
             stack.kill()
     return out

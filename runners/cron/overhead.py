@@ -76,7 +76,7 @@ from typing import Any
 
 from orchbench.crond.daemon import CronDay, DeadlineReached, mail_stub, render_crontab
 from orchbench.crond.syslog import SyslogSink
-from orchbench.overhead import Measure, Shape, probe_main, probe_summary
+from orchbench.overhead import Measure, Shape, probe_main, probe_summary, shape_entry
 from orchbench.policy import DEFAULT_POLICY
 from runners.cron import native
 from runners.cron.adapter import (
@@ -431,11 +431,12 @@ def measure_runner(name: str) -> Measure:
                 probe.runner.start(Path(tmp))  # the runner's warm-up of its interpreter
                 timed = [probe.run_once(k) for k in range(warmup + runs)][warmup:]
             compressed = probe_summary([real_clock(r) for r in timed], shape.tasks)
-            out[shape.name] = {
-                **probe_summary(timed, shape.tasks),
-                "profile": profile,
-                "profile_settings": probe.settings(),
-                "method": (
+            out[shape.name] = shape_entry(
+                timed,
+                shape,
+                profile,
+                probe.settings(),
+                (
                     f"{SOURCE}: {shape.tasks} sequential fibo({shape.fibo_n}) tasks, "
                     f"{warmup} warm-up + {runs} runs; "
                     + (
@@ -449,10 +450,8 @@ def measure_runner(name: str) -> Measure:
                     "(crontab minutes on cron's clock, job time real); compressed_clock: "
                     "the same on the run's real clock"
                 ),
-                "compressed_clock": compressed,
-                "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-                "raw": timed,
-            }
+                compressed_clock=compressed,
+            )
         return out
 
     return measure

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from orchbench.card import source_literal
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from runners.dagster.graphql import TERMINAL, Api
 from runners.dagster.services import START_TIMEOUT_S, DagsterDev, clean_env
 
@@ -272,15 +272,15 @@ def _measure(
         measured = [
             task_times(by_id[i], step_keys(shape), worker, expected) for i in ids[shape.name]
         ]
-        out[shape.name] = {
-            **probe_summary(measured, shape.tasks),
-            "profile": profile,
-            "profile_settings": profile_settings(profile),
-            "method": METHOD,
-            "measured_at": measured_at[shape.name],
-            "versions": versions,
-            "raw": measured,
-        }
+        out[shape.name] = shape_entry(
+            measured,
+            shape,
+            profile,
+            profile_settings(profile),
+            METHOD,
+            measured_at=measured_at[shape.name],
+            versions=versions,
+        )
     return out
 
 

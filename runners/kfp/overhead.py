@@ -56,7 +56,6 @@ writes ``results/overhead/kfp.json`` or ``results/overhead/kfp-docker.json``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import subprocess
 import sys
 import tempfile
@@ -65,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from orchbench.card import source_literal
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from orchbench.procs import kill_group
 from runners.kfp import native
 from runners.kfp.__main__ import BASE_IMAGE_ENV
@@ -274,11 +273,12 @@ def measure_for(system: str):  # -> orchbench.overhead.Measure
                     for _ in range(warmup):
                         probe.submit(spec, shape)
                     measured = [probe.submit(spec, shape) for _ in range(runs)]
-                    out[shape.name] = {
-                        **probe_summary(measured, shape.tasks),
-                        "profile": profile,
-                        "profile_settings": profile_settings(system),
-                        "method": (
+                    out[shape.name] = shape_entry(
+                        measured,
+                        shape,
+                        profile,
+                        profile_settings(system),
+                        (
                             f"{SOURCE}: {shape.tasks} sequential fibo({shape.fibo_n}) tasks, "
                             f"{warmup} warm-up + {runs} runs; KFP's own log lines "
                             "(queued: kfp.local 'Executing task'; started: KFP executor "
@@ -290,9 +290,7 @@ def measure_for(system: str):  # -> orchbench.overhead.Measure
                                 else "a process start per task"
                             )
                         ),
-                        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-                        "raw": measured,
-                    }
+                    )
                 out_versions = probe.runner.versions()  # kfp-docker: while its daemon runs
             finally:
                 probe.runner.stop()

@@ -50,7 +50,6 @@ writes ``results/overhead/metaflow.json`` (``{profile: {shape: entry}}``, others
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -59,7 +58,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from orchbench.procs import kill_group
 from runners.metaflow.adapter import MetaflowRunner, _clean_env, local_env
 from runners.metaflow.overhead_flow import flow_name, flow_source, step_names
@@ -221,11 +220,12 @@ def measure_shape(
         raise ProbeError(f"asked Metaflow for runs {ids}, read {read}")
     steps = step_names(shape.tasks)
     measured = [task_times(r, steps, shape.expected) for r in records]
-    return {
-        **probe_summary(measured, shape.tasks),
-        "profile": runner.profile,
-        "profile_settings": profile_settings(runner.profile),
-        "method": (
+    return shape_entry(
+        measured,
+        shape,
+        runner.profile,
+        profile_settings(runner.profile),
+        (
             f"{SOURCE}: {shape.tasks} sequential fibo({shape.fibo_n}) steps, {warmup} "
             f"warm-up + {runs} runs, Metaflow's local metadata through its Client API "
             "(queued Task.created_at, the runtime registering the task before starting its "
@@ -233,9 +233,7 @@ def measure_shape(
             "process; completed Task.finished_at); a process per task; "
             "probe_s_per_task = median total / tasks"
         ),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-        "raw": measured,
-    }
+    )
 
 
 def runner_of(profile: str) -> MetaflowRunner:

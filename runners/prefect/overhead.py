@@ -49,7 +49,6 @@ itself runs only in ``.venvs/prefect`` (subprocesses); this module reads the API
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -60,7 +59,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from orchbench.procs import kill_group
 from runners.prefect import pool
 from runners.prefect.adapter import BASE_SERVER_ENV, PROFILES, PrefectRunner
@@ -381,14 +380,7 @@ def measure(
                 for i in range(warmup):
                     probe.one_run(shape, i)
                 measured = [probe.one_run(shape, warmup + i) for i in range(runs)]
-                out[shape.name] = {
-                    **probe_summary(measured, shape.tasks),
-                    "profile": profile,
-                    "profile_settings": probe.settings(),
-                    "method": METHOD,
-                    "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-                    "raw": measured,
-                }
+                out[shape.name] = shape_entry(measured, shape, profile, probe.settings(), METHOD)
         finally:
             probe.stop()
     return out

@@ -70,7 +70,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orchbench.overhead import Shape, probe_main, probe_summary
+from orchbench.overhead import Shape, probe_main, shape_entry
 from orchbench.procs import kill_group
 from runners.zenml.adapter import SERVER, SERVER_LOG, ZenmlRunner, _clean_env
 from runners.zenml.server import LocalServer
@@ -274,20 +274,19 @@ def measure(
                 if missing:
                     raise ProbeError(f"runs {missing} not read back from ZenML's store")
                 measured = [task_times(records[i], shape) for i in ids[shape.name]]
-                out[shape.name] = {
-                    **probe_summary(measured, shape.tasks),
-                    "profile": profile,
-                    "profile_settings": deployment.settings(),
-                    "method": (
+                out[shape.name] = shape_entry(
+                    measured,
+                    shape,
+                    profile,
+                    deployment.settings(),
+                    (
                         f"{SOURCE}: {shape.tasks} sequential fibo({shape.fibo_n}) steps, "
                         f"{warmup} warm-up + {runs} runs, one process per run, caching off; "
                         "ZenML's own step run records (queued = started = start_time: "
                         "the local orchestrator records no queued state; completed "
                         "end_time); probe_s_per_task = median total / tasks"
                     ),
-                    "measured_at": dt.datetime.now(dt.UTC).isoformat(),
-                    "raw": measured,
-                }
+                )
         except BaseException:
             for log in sorted(deployment.logs.glob("*.log"))[-2:]:  # the dir goes with it
                 print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)

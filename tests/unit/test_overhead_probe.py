@@ -10,7 +10,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from orchbench.overhead import LONG, SHAPES, SHORT, Shape, probe_entry, probe_main, probe_summary
+from orchbench.overhead import (
+    LONG,
+    SHAPES,
+    SHORT,
+    Shape,
+    probe_entry,
+    probe_main,
+    probe_summary,
+    shape_entry,
+)
 from orchbench.report.load import load_overhead
 from orchbench.report.overhead import probes_table
 
@@ -155,3 +164,16 @@ def test_the_sections_method_lines_come_from_each_systems_results(tmp_path: Path
     assert one in text and other in text and "(no method recorded)" in text
     assert METHOD_NOTES in text  # the general note on the differences from windmill's setup
     assert method_table(frame.iloc[0:0]).empty
+
+
+def test_shape_entry_holds_the_figures_the_profile_and_what_the_probe_adds() -> None:
+    runs = _runs(LONG, [10.0, 12.0, 11.0])
+    entry = shape_entry(runs, LONG, "tuned", {"k": 1}, "how", measured_at="then", extra=2)
+    assert entry["probe_s_per_task"] == probe_summary(runs, LONG.tasks)["probe_s_per_task"]
+    assert (entry["profile"], entry["profile_settings"], entry["method"]) == (
+        "tuned",
+        {"k": 1},
+        "how",
+    )
+    assert (entry["measured_at"], entry["extra"], entry["raw"]) == ("then", 2, runs)
+    assert shape_entry(runs, LONG, "tuned", {}, "how")["measured_at"] != "then"
