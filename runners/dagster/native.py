@@ -15,6 +15,12 @@ without one Dagster would record the run id there, which is no code version, so 
 native takes its place. The file refs and hashes are the materialization metadata our
 assets add (``practiced``). Alerts are the run failure sensor's messages in the world's
 alert sink.
+
+The ``declared`` record (``declared``) reads the job snapshot Dagster stored with the
+latest run (the definition's own when no run was launched): each op's output types, the
+optional output that gates register and canary, the job's ``dagster/max_runtime`` tag.
+Dagster's stored snapshots keep no retry policy, so the retries come from the job
+definition the code location loads (``JobDefinition.get_retry_policy_for_handle``).
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ INTERRUPTED = "DagsterExecutionInterruptedError"
 SCHEDULE_TAG = "dagster/schedule_name"  # on a run a schedule tick launched
 # what an attempt with no end event was, by its run's final status
 UNENDED = {"FAILURE": "crashed", "CANCELED": "canceled", "SUCCESS": "crashed"}
+# Dagster's type keys of an output that holds no typed value: ``Any`` (a
+# ``MaterializeResult`` asset's output) and ``Nothing`` (a ``deps`` edge)
+UNTYPED = frozenset({"Any", "Nothing"})
+MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 
 def _ns(ts: float | None) -> int | None:
@@ -182,6 +192,78 @@ def _materialized(attempt: dict[str, Any], mat: Any, out: list[dict[str, Any]], 
         )
 
 
+def declared(
+    ops: dict[str, dict[str, Any]], job_tags: dict[str, str], retries: dict[str, int], source: str
+) -> dict[str, Any]:
+    """The ``declared`` record of the job's ``ops`` (op name -> ``outputs``: output name ->
+    ``(dagster type key, is_required)``, ``inputs``: the input names), its tags and each
+    op's ``max_retries``. Typed artifacts are outputs of a type other than ``UNTYPED``; the
+    deploy condition is each optional output and the ops that take it as an input (Dagster
+    skips them when it is not materialized); Dagster has no per-op timeout, so
+    ``timeouts`` is empty and ``max_runtime_s`` holds the run's."""
+    typed: list[dict[str, Any]] = []
+    gates: list[str] = []
+    for op, d in sorted(ops.items()):
+        for out, (kind, required) in sorted(d["outputs"].items()):
+            if kind not in UNTYPED:
+                typed.append({"step": STEP_OF.get(op, op), "name": out, "type": kind})
+            if not required:
+                takers = sorted(o for o, e in ops.items() if out in e["inputs"])
+                gates.append(f"{op}'s optional output {out!r} is materialized: {', '.join(takers)}")
+    rec = trace.declared(
+        source=source,
+        typed_artifacts=typed,
+        deploy_condition="; ".join(gates) or None,
+        retries={STEP_OF.get(op, op): n for op, n in sorted(retries.items()) if n},
+        caching=False,
+        timeouts={},
+        resources={},
+    )
+    runtime = job_tags.get(MAX_RUNTIME_TAG)
+    rec["max_runtime_s"] = float(runtime) if runtime is not None else None
+    rec["output_types"] = {
+        op: {out: kind for out, (kind, _) in sorted(d["outputs"].items())}
+        for op, d in sorted(ops.items())
+    }
+    rec["timeouts_note"] = (
+        "Dagster has no per-op timeout; the run's dagster/max_runtime tag, enforced by the "
+        "daemon's run monitoring, bounds the whole run"
+    )
+    return rec
+
+
+def job_declared(instance: Any, runs: list[Any]) -> dict[str, Any]:
+    """``declared`` of the job: its snapshot as stored with the latest of ``runs`` (the
+    definition's own when there is none), its retry policies from the definition."""
+    from dagster._core.definitions.dependency import NodeHandle
+
+    from runners.dagster.definitions import JOB, defs
+
+    job = defs.resolve_job_def(JOB)
+    stored = [r for r in runs if r.job_name == JOB and r.job_snapshot_id]
+    if stored:
+        snap = instance.get_job_snapshot(stored[-1].job_snapshot_id)
+        source = (
+            f"{SOURCE}: job snapshot {stored[-1].job_snapshot_id[:12]} of run {stored[-1].run_id}"
+        )
+    else:
+        snap = job.get_job_snapshot()
+        source = f"dagster job definition {JOB} (no run stored a snapshot)"
+    ops = {
+        op.name: {
+            "outputs": {o.name: (o.dagster_type_key, o.is_required) for o in op.output_def_snaps},
+            "inputs": [i.name for i in op.input_def_snaps],
+        }
+        for op in snap.node_defs_snapshot.op_def_snaps
+    }
+    retries: dict[str, int] = {}
+    for node in job.nodes:
+        policy = job.get_retry_policy_for_handle(NodeHandle(node.name, None))
+        retries[node.name] = policy.max_retries if policy is not None else 0
+    source += "; retry policies from the job definition (not in Dagster's snapshots)"
+    return declared(ops, dict(snap.tags), retries, source)
+
+
 def collect(alerts: Path) -> list[dict[str, Any]]:
     from dagster import DagsterInstance
 
@@ -192,6 +274,7 @@ def collect(alerts: Path) -> list[dict[str, Any]]:
         runs = sorted(instance.get_runs(), key=lambda r: _start(instance, r))
         for run in runs:
             records += run_records(instance, run)
+        records.append(job_declared(instance, runs))
     records += trace.sink_alerts(
         alerts, f"{ALERT_PREFIX}*.json", "run-failure-sensor", set(STEP_OF.values())
     )

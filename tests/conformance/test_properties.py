@@ -183,3 +183,17 @@ def test_the_native_trace_exports_as_valid_openlineage(conformance: Bench, runne
     starts = [e for e in export_run(d).events if e["eventType"] == "START"]
     timed = [r for r in attempts if r.get("start_ns") is not None or r.get("end_ns") is not None]
     assert len(starts) == len(timed)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_the_native_trace_declares_what_the_definition_holds(
+    conformance: Bench, runner: str
+) -> None:
+    """A completed clean run's native trace carries one ``declared`` record (what the
+    pipeline's definition declares, as the system holds it), naming where it was read:
+    the report's static capability cells (typed artifacts, GPU control) read it, and
+    without one they say "not recorded"."""
+    d, _ = completed(conformance, runner, "clean")
+    found = [r for r in read_trace(d / "native.jsonl") if r["kind"] == "declared"]
+    assert len(found) == 1, f"{len(found)} declared records"
+    assert found[0]["source"]
