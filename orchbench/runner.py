@@ -266,8 +266,7 @@ class Runner:
             time.sleep(max(0.0, min(ctx.idle_s, ctx.remaining())))
             jr.harness_event(ctx.journal, IDLE_FINISHED)
         if fired_by != HARNESS and self.day_s is not None:
-            start = time.time() + self.schedule_lead_s
-            ctx.clock = DayClock(start, self.day_s, tuple(ctx.dates))
+            ctx.clock = DayClock(self.first_fire(ctx), self.day_s, tuple(ctx.dates))
             self.schedule_days(ctx, ctx.clock)
         for fault in ctx.scheduler_faults:
             fault.start(self, ctx)
@@ -369,11 +368,18 @@ class Runner:
         new code (re-parse a DAG bundle, re-serve a flow, recompile and resubmit). The
         default does nothing: the next attempt imports the new file."""
 
+    def first_fire(self, ctx: RunContext) -> float:
+        """When (epoch s) the first date fires on a scheduler's clock, asked right after
+        ``prepare_days``: ``schedule_lead_s`` from now. A runner whose scheduler fires on
+        fixed ticks of its own (a cron expression) returns the tick it aligned to, so the
+        harness's clock and the scheduler's agree to the tick."""
+        return time.time() + self.schedule_lead_s
+
     def schedule_days(self, ctx: RunContext, clock: DayClock) -> None:
         """A scheduler fires the dates on the real clock: install the schedule so that
         ``clock.dates[k]`` fires at ``clock.fires_at(...)`` (Airflow: a timetable with
         catchup; Prefect: a deployment schedule) and switch it on. Called once, right
-        after ``prepare_days``; the first date fires ``schedule_lead_s`` later."""
+        after ``prepare_days``; the first date fires at ``first_fire``."""
 
     def run_date(self, ctx: RunContext, date: dt.date) -> None:
         """Have the system run ``date`` and return once it has finished.

@@ -89,6 +89,10 @@ JOB = "daily_retraining"
 RUN_TAG = "orchbench/run"
 DEFINITIONS_FILE = Path(__file__).with_name("definitions.py")
 SCHEDULE = "daily_retraining_schedule"  # definitions.SCHEDULE
+ALERT_SENSOR = "alert_on_failure"  # definitions.alert_on_failure
+# how long past the sensor's interval the harness waits for its tick after the last failed
+# run before stopping the deployment (the daemon's loop, a slow evaluation under load)
+ALERT_TICK_MARGIN_S = 30.0
 PARTITION_TAG = "dagster/partition"
 DAEMON = "dagster-daemon"  # what a scheduler_crash kills
 # a backfill that ended (every run submitted, or given up): GraphQL BulkActionStatus
@@ -152,6 +156,7 @@ class DagsterRunner(Runner):
         self.services: Path | None = None
         self.dev: DagsterDev | None = None
         self.location: str | None = None
+        self._first_tick: float | None = None  # the tick _align waited for (this run's)
         self._versions: dict[str, str] | None = None
         self.pg: postgres.PostgresCluster | None = None  # production: the runner's cluster
 
@@ -356,6 +361,7 @@ class DagsterRunner(Runner):
         return self.fired_by(ctx) != HARNESS
 
     def prepare_days(self, ctx: RunContext) -> None:
+        self._first_tick = None
         home = self._home(ctx)
         (home / "home").mkdir(parents=True, exist_ok=True)
         ctx.logs.mkdir(parents=True, exist_ok=True)
@@ -381,10 +387,20 @@ class DagsterRunner(Runner):
         away is exactly ``SCHEDULE_LEAD_S`` away: the day clock then starts on a tick of
         the schedule's cron."""
         first = first_tick(time.time())
+        self._first_tick = first
         while (left := first - SCHEDULE_LEAD_S - time.time()) > 0:
             if ctx.remaining() <= 0:
                 raise RunTimeout(f"{self.name}: deadline reached before the schedule")
             time.sleep(min(0.2, left))
+
+    def first_fire(self, ctx: RunContext) -> float:
+        """The schedule's tick ``_align`` waited for: the day clock starts on it, not
+        ``SCHEDULE_LEAD_S`` after whenever ``prepare_days`` returned (3.3 s after the tick
+        in a conformance run of 2026-12-06 17:42, so the outage's stop, due a second
+        before day 2, came 2.3 s after the daemon had launched day 2's tick)."""
+        if self._first_tick is None:
+            return super().first_fire(ctx)
+        return self._first_tick
 
     def schedule_days(self, ctx: RunContext, clock: DayClock) -> None:
         """Write the day clock the schedule maps its ticks with, then turn the schedule on
@@ -613,10 +629,38 @@ class DagsterRunner(Runner):
                 return
             time.sleep(POLL_S)
 
+    def await_alerting(self, ctx: RunContext) -> None:
+        """Before the deployment stops: until the run failure sensor has evaluated after
+        the last failed run ended (at most its interval and ``ALERT_TICK_MARGIN_S``, within
+        the run's deadline). A deployment's daemon keeps running after a failure, so its
+        sensor alerts within its interval; stopping it sooner would hide an alert Dagster
+        sends (a schema_break day recovered 18 s after its run failed, inside the 30-s
+        interval, in the conformance bench of 2026-12-06 17:20). Nothing is done for
+        Dagster here: whether the tick alerts is its own, and the alert's time is its own.
+        """
+        if self.location is None or self.dev is None or not self.dev.alive():
+            return
+        failed = [r["endTime"] for r in self._runs() if r["status"] == "FAILURE"]
+        if not failed or not all(failed):
+            return
+        last = max(failed)
+        interval = source_literal(DEFINITIONS_FILE, "ALERT_INTERVAL_S")[self.profile]
+        until = min(time.time() + interval + ALERT_TICK_MARGIN_S, time.time() + ctx.remaining())
+        while time.time() < until:
+            try:
+                if self.api.sensor_ticked_after(self._location(), ALERT_SENSOR, last):
+                    return
+            except OSError:
+                return  # dagster dev is down: its sensor will not tick
+            time.sleep(POLL_S * 4)
+        self._note(ctx, f"no tick of {ALERT_SENSOR} after the last failed run within {interval} s")
+
     def collect(self, ctx: RunContext) -> list[dict[str, Any]]:
         """The instance's records, read by Dagster's own Python API, once every run is
-        over (``native.py``); then the deployment stops."""
+        over and the failure sensor has had its tick (``await_alerting``; ``native.py``);
+        then the deployment stops."""
         try:
+            self.await_alerting(ctx)
             res = subprocess.run(
                 [
                     str(self.python()),

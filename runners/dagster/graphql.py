@@ -55,6 +55,13 @@ query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   __typename ... on PartitionBackfill { status } ... on PythonError { message } } }
 """
 BACKFILL_TAG = "dagster/backfill"  # on each run a backfill launched
+SENSOR_TICKS = """
+query($s: SensorSelector!, $after: Float) { sensorOrError(sensorSelector: $s) {
+  __typename ... on Sensor { sensorState { ticks(afterTimestamp: $after, limit: 5) {
+  timestamp status } } } ... on PythonError { message } } }
+"""
+# a sensor tick whose evaluation is over (``STARTED``: still evaluating)
+TICK_DONE = frozenset({"SUCCESS", "SKIPPED", "FAILURE"})
 TERMINATE = """
 mutation($id: String!, $policy: TerminateRunPolicy) {
   terminateRun(runId: $id, terminatePolicy: $policy) {
@@ -176,6 +183,20 @@ class Api:
         """Terminate a run; Dagster's answer (``TerminateRunSuccess`` or the failure)."""
         data = self.query(TERMINATE, {"id": run_id, "policy": policy})["terminateRun"]
         return str(data["__typename"] + (f": {data['message']}" if data.get("message") else ""))
+
+    def sensor_ticked_after(self, location: str, name: str, t: float) -> bool:
+        """Whether the sensor ``name`` has a tick after ``t`` (epoch s) whose evaluation is
+        over."""
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": REPOSITORY,
+            "sensorName": name,
+        }
+        data = self.query(SENSOR_TICKS, {"s": selector, "after": t})["sensorOrError"]
+        if data["__typename"] != "Sensor":
+            raise GraphQLError(f"sensorOrError: {json.dumps(data)[:500]}")
+        ticks = (data.get("sensorState") or {}).get("ticks") or []
+        return any(k["status"] in TICK_DONE and k["timestamp"] > t for k in ticks)
 
     def reload(self, location: str) -> str:
         data = self.query(RELOAD, {"name": location}, timeout=120)["reloadRepositoryLocation"]

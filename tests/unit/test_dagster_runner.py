@@ -228,3 +228,70 @@ def test_the_profile_reaches_the_definitions_and_the_card_shows_its_values(
     default = DagsterRunner().card()
     assert f"every {alert['default']} s" in default["alerting"]
     assert f"polled every {DAGSTER_POLL_S} s" in default["timeouts"]
+
+
+class TickingApi(FakeApi):
+    """The failure sensor's ticks as the daemon adds them: the ``i``-th question sees the
+    ticks ``seen[i]`` (the last entry from then on)."""
+
+    def __init__(self, seen: list[list[float]]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def sensor_ticked_after(self, location: str, name: str, t: float) -> bool:
+        ticks = self.seen[min(len(self.calls), len(self.seen) - 1)]
+        self.calls.append(("ticks", t))
+        return any(k > t for k in ticks)
+
+
+def ticking_runner(seen: list[list[float]], runs: list[dict[str, Any]]) -> DagsterRunner:
+    dev = FakeDev(starts=1, started_at=0.0)
+    dev.api = TickingApi(seen)
+    dev.api.run_list = runs
+    return runner_with(dev)
+
+
+def test_the_deployment_waits_for_no_sensor_tick_when_no_run_failed(tmp_path: Path) -> None:
+    r = ticking_runner([[]], [{"runId": "a", "status": "SUCCESS", "endTime": 5.0, "tags": {}}])
+    r.await_alerting(run_context(tmp_path, make_scenario(), "dagster"))
+    assert r.api.calls == []
+
+
+def test_the_deployment_stops_once_the_sensor_ticked_after_the_last_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adapter, "POLL_S", 0.01)
+    runs = [
+        {"runId": "a", "status": "FAILURE", "endTime": 10.0, "tags": {}},
+        {"runId": "b", "status": "FAILURE", "endTime": 20.0, "tags": {}},
+        {"runId": "c", "status": "SUCCESS", "endTime": 30.0, "tags": {}},
+    ]
+    # a tick between the two failures, then one after the last at the third question
+    r = ticking_runner([[15.0], [15.0], [15.0, 25.0]], runs)
+    r.await_alerting(run_context(tmp_path, make_scenario(), "dagster"))
+    # asked about the last failure's end (not the success's), until a tick came after it
+    assert r.api.calls == [("ticks", 20.0)] * 3
+
+
+def test_a_sensor_that_never_ticks_is_waited_for_its_interval_and_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adapter, "POLL_S", 0.01)
+    monkeypatch.setattr(adapter, "ALERT_TICK_MARGIN_S", 0.2)
+    monkeypatch.setattr(adapter, "source_literal", lambda path, name: {"default": 0})
+    r = ticking_runner([[]], [{"runId": "a", "status": "FAILURE", "endTime": 1.0, "tags": {}}])
+    ctx = run_context(tmp_path, make_scenario(), "dagster")
+    t0 = time.monotonic()
+    r.await_alerting(ctx)
+    assert 0.2 <= time.monotonic() - t0 < 5
+    assert "no tick of alert_on_failure" in (ctx.logs / "dagster-scheduler.log").read_text()
+
+
+def test_the_day_clock_starts_on_the_tick_the_adapter_aligned_to() -> None:
+    """Not ``schedule_lead_s`` after ``prepare_days`` returned: that drifted 3.3 s past the
+    tick, and the outage's stop then came after the daemon had launched the date."""
+    r = DagsterRunner()
+    r._first_tick = 1_796_579_040.0
+    assert r.first_fire(None) == 1_796_579_040.0  # type: ignore[arg-type]
+    r._first_tick = None  # not aligned (a harness-fired run): the base runner's lead
+    assert abs(r.first_fire(None) - (time.time() + SCHEDULE_LEAD_S)) < 1  # type: ignore[arg-type]
