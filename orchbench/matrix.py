@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fault_injection import catalog
 from fault_injection.scenario_faults import load_checked
 from orchbench import harness, ownership, plugins, rundir
+from orchbench.runner import SYSTEM
 
 SCENARIO_DIR = harness.REPO_ROOT / "scenarios"
 QUICK_SCENARIOS = ("clean", "schema_break", "transient_error")
@@ -45,6 +47,33 @@ class Cell:
     runner: str
     profile: str
     done: int  # published runs already there
+    days: int = 1  # the scenario's days: what splitting a runner's lanes balances
+    system_fired: bool = False  # its dates are fired by the system's scheduler
+
+
+# A scheduler-fired day lasts its runner's ``day_s`` of wall clock, a harness-fired one as
+# long as its steps: about 3 harness-fired days each (Dagster 120 s against 24 s, a quiet
+# `clean` of 3 days in 72 s, 2026-12-06; Airflow 30 s against 15 s, `make footprint`).
+# Only balances split lanes, never a result.
+SYSTEM_DAY_WEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One bench lane: ``scenarios`` (file stems) of one (runner, profile) in a process of
+    its own; ``part`` is (i, n) when the group is split over n lanes (the plugin's
+    ``lanes``), None when one lane runs all of it."""
+
+    runner: str
+    profile: str
+    scenarios: tuple[str, ...]
+    cost_s: float  # expected seconds: only the order lanes start in
+    part: tuple[int, int] | None = None
+
+    @property
+    def key(self) -> str:
+        base = f"{self.runner}/{self.profile}"
+        return base if self.part is None else f"{base} [{self.part[0]}/{self.part[1]}]"
 
 
 def plan_matrix(
@@ -58,9 +87,11 @@ def plan_matrix(
     for r in runners:
         for prof in profiles:
             for s in scenarios:
-                name = load_checked(s).name
+                scenario = load_checked(s)
+                name = scenario.name
                 done = len(rundir.completed_runs(out_root, name, r, prof)) if resume else 0
-                cells.append(Cell(s, r, prof, done))
+                fired = catalog.scheduling(scenario) == SYSTEM
+                cells.append(Cell(s, r, prof, done, scenario.days, fired))
     return cells
 
 
@@ -132,14 +163,50 @@ def cost_hint_s(runner: str) -> float:
     return p.cost_s if p else plugins.DEFAULT_COST_S
 
 
-def lane_order(cells: list[Cell], repeat: int) -> list[tuple[str, str, float]]:
-    """(runner, profile, expected seconds) of the groups with runs to do, longest first."""
-    todo: dict[tuple[str, str], int] = {}
+def lanes_of(runner: str) -> int:
+    """How many lanes of one (runner, profile) may run at once (its plugin's ``lanes``)."""
+    p = plugins.all_plugins().get(runner)
+    return p.lanes if p else 1
+
+
+def _weight(c: Cell, repeat: int) -> float:
+    days = c.days * (SYSTEM_DAY_WEIGHT if c.system_fired else 1.0)
+    return days * (repeat - c.done)
+
+
+def lane_order(cells: list[Cell], repeat: int) -> list[Lane]:
+    """The lanes of the (runner, profile) groups with runs to do, longest expected first.
+
+    A group whose runner allows n > 1 lanes is split into up to n lanes, one per
+    scenario at least: each scenario (all its repeats) goes to the lane with the least
+    weight so far, heaviest first, so the lanes are as even as they can be; a scenario
+    weighs its days, a scheduler-fired day ``SYSTEM_DAY_WEIGHT`` times."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
         if c.done < repeat:
-            todo[(c.runner, c.profile)] = todo.get((c.runner, c.profile), 0) + repeat - c.done
-    groups = [(r, p, n * cost_hint_s(r)) for (r, p), n in todo.items()]
-    return sorted(groups, key=lambda g: -g[2])
+            groups.setdefault((c.runner, c.profile), []).append(c)
+    lanes: list[Lane] = []
+    for (runner, profile), todo in groups.items():
+        per_run = cost_hint_s(runner)
+        n = min(lanes_of(runner), len(todo))
+        parts: list[list[Cell]] = [[] for _ in range(n)]
+        weight = [0.0] * n
+        for c in sorted(todo, key=lambda c: (-_weight(c, repeat), c.scenario.stem)):
+            i = weight.index(min(weight))
+            parts[i].append(c)
+            weight[i] += _weight(c, repeat)
+        for i, part in enumerate(parts, start=1):
+            runs = sum(repeat - c.done for c in part)
+            lanes.append(
+                Lane(
+                    runner,
+                    profile,
+                    tuple(sorted(c.scenario.stem for c in part)),
+                    runs * per_run,
+                    (i, n) if n > 1 else None,
+                )
+            )
+    return sorted(lanes, key=lambda g: -g.cost_s)
 
 
 def _term_when_parent_dies(parent: int) -> None:
@@ -172,24 +239,26 @@ def run_lanes(cells: list[Cell], repeat: int, jobs: int, shared_args: list[str])
 
     queue = lane_order(cells, repeat)
     # exclusive runners go last, each alone (see Runner.exclusive)
-    queue.sort(key=lambda g: runner_class(g[0]).exclusive)
+    queue.sort(key=lambda g: runner_class(g.runner).exclusive)
     running: dict[str, subprocess.Popen[bytes]] = {}
     worst = 0
     try:
         while queue or running:
             while queue and len(running) < jobs:
-                name, profile, _ = queue[0]
-                alone = runner_class(name).exclusive
+                lane = queue[0]
+                alone = runner_class(lane.runner).exclusive
                 if alone and running:
                     break  # wait until the machine is free
                 queue.pop(0)
                 lanes = 1 if alone else jobs
                 env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
                 env[rundir.ENV_BENCH_JOBS] = str(lanes)
-                cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", name]
-                cmd += ["--profiles", profile, *shared_args]
-                print(f"lane: {name}/{profile} started", file=sys.stderr, flush=True)
-                running[f"{name}/{profile}"] = subprocess.Popen(
+                cmd = [sys.executable, "-m", "orchbench", "bench", "--runners", lane.runner]
+                cmd += ["--profiles", lane.profile, *shared_args]
+                if lane.part is not None:  # the last --scenarios is the one argparse keeps
+                    cmd += ["--scenarios", ",".join(lane.scenarios)]
+                print(f"lane: {lane.key} started", file=sys.stderr, flush=True)
+                running[lane.key] = subprocess.Popen(
                     cmd, env=env, preexec_fn=functools.partial(_term_when_parent_dies, os.getpid())
                 )
                 if alone:

@@ -75,6 +75,12 @@ class RunnerPlugin:
     profiles: tuple[str, ...] = ("default", "tuned")
     scale: str | None = None  # "module:Class" of its orchbench.scale.ScaleEngine
     cost_s: float = DEFAULT_COST_S  # rough seconds per run: only the order bench lanes start
+    # how many bench lanes of one (runner, profile) may run at once, its scenarios split
+    # between them (``orchbench.matrix.lane_order``): each lane starts a deployment of
+    # its own, so more than 1 only for a runner whose deployments share nothing on one
+    # machine (ports, state, daemons); a lane's runs then compete with its twin's for
+    # the CPU, as with any other lane (``bench_jobs`` in env.json)
+    lanes: int = 1
     remote_flags: tuple[RemoteFlag, ...] = ()
     environment: str | None = None  # .venvs/<environment>; None: the folder's name
     notes: tuple[Note, ...] = ()
@@ -198,6 +204,8 @@ def load_declarations(module: str) -> list[RunnerPlugin]:
             raise PluginError(f"{module}: runner {p.name!r}: {both} both hold and vary")
         if extra := sorted(set(p.bench_profiles) - set(p.profiles)):
             raise PluginError(f"{module}: runner {p.name!r}: bench profiles {extra} unknown")
+        if p.lanes < 1:
+            raise PluginError(f"{module}: runner {p.name!r}: lanes must be at least 1")
     return [_bind(p, pkg) for p in plugins]
 
 

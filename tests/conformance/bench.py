@@ -3,13 +3,16 @@
 ``run_bench`` writes the short scenarios (``scenarios.py``) to a directory and runs them
 on every runner the harness discovers (``orchbench.plugins``) whose environment is there,
 with the default profile: per runner one ``orchbench bench --scenario-dir ...`` in a
-process of its own (``lane.py``), so one service start per runner, up to ``JOBS`` lanes
-at once; the runs are published in the session's results tree. What the properties need
-beyond the run directories is taken while and right after the bench runs: every second
-while a lane runs, its processes' listeners beyond loopback (``listeners.py``: the lane
-process, its descendants, the sessions they lead, and whatever mentions its run or
-service directories); after its lane ended, which processes mentioning those
-directories are still alive.
+process of its own (``lane.py``), so one service start per runner, or its scenarios split
+over the lanes its plugin allows (``lanes``), as ``orchbench bench --jobs`` splits them
+(``orchbench.matrix.lane_order``); up to ``JOBS`` lanes at once; the runs are published in
+the session's results tree. What the properties need beyond the run directories is taken
+while and right after the bench runs: every second while a lane runs, its processes'
+listeners beyond loopback (``listeners.py``: the lane process, its descendants, the
+sessions they lead, and whatever mentions its run or service directories); after its
+lane ended, which processes mentioning those directories are still alive (a lane's own:
+its scenarios' run directories and its services directory, so a twin lane of the same
+runner still running is not counted).
 
 Unavailable runners (environment missing here) are not run; their tests skip with the
 reason.
@@ -24,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchbench import harness, plugins, rundir
+from orchbench import harness, matrix, plugins, rundir
 from orchbench.runner import EnvironmentMissing
 from tests.conformance import scenarios
 from tests.integration.leftovers import processes_mentioning
@@ -91,19 +94,34 @@ def _published(out: Path) -> set[Path]:
     return {p.parent for p in out.glob("*/*/*/run.json") if not p.parent.name.startswith(".")}
 
 
-def _needles(out: Path, name: str) -> list[str]:
-    """What a process of ``name``'s lane mentions: its run directories (temporary ones
-    too) or its services directory."""
-    runs = [f"{out}/{scenario}/{name}/" for scenario in scenarios.SCENARIOS]
-    return [*runs, f"{out}/{rundir.SERVICES_DIR}/{name}-{PROFILE}-"]
+def _needles(out: Path, lane: matrix.Lane, pid: int) -> list[str]:
+    """What a process of ``lane`` (its process ``pid``) mentions: its scenarios' run
+    directories (temporary ones too) or its services directory (``matrix.run_matrix``
+    names it by the bench process: the lane's), followed by what can follow a path in a
+    command line, the environment or a working directory below it (a bare prefix would
+    also match a twin lane's whose pid starts with this one's)."""
+    runs = [f"{out}/{scenario}/{lane.runner}/" for scenario in lane.scenarios]
+    services = f"{out}/{rundir.SERVICES_DIR}/{lane.runner}-{PROFILE}-{pid}"
+    return [*runs, *(services + end for end in ("/", " ", "\0"))]
 
 
-def _lane(name: str, scenario_dir: Path, out: Path) -> list[str]:
+def _lane(lane: matrix.Lane, scenario_dir: Path, out: Path) -> list[str]:
     cmd = [sys.executable, "-m", "tests.conformance.lane"]
     for ref in scenarios.setups():
         cmd += ["--setup", ref]
-    cmd += ["--", "--runners", name, "--profiles", PROFILE]
+    cmd += ["--", "--runners", lane.runner, "--profiles", PROFILE]
+    cmd += ["--scenarios", ",".join(lane.scenarios)]
     return [*cmd, "--scenario-dir", str(scenario_dir), "--out", str(out)]
+
+
+def lanes(names: list[str], scenario_dir: Path) -> list[matrix.Lane]:
+    """The lanes of ``names`` over the scenario files in ``scenario_dir``, in the order they
+    start: longest expected first, ``exclusive`` runners last (as ``run_lanes``)."""
+    files = matrix.scenario_files(directory=scenario_dir)
+    with scenarios.set_up():  # a fault kind a test defines
+        cells = matrix.plan_matrix(files, names, [PROFILE], scenario_dir, resume=False)
+    order = matrix.lane_order(cells, repeat=1)
+    return sorted(order, key=lambda lane: plugins.runner_class(lane.runner).exclusive)
 
 
 def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
@@ -116,42 +134,42 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
         problem = _environment_problem(name)
         if problem:
             bench.unavailable[name] = problem
-    found = plugins.all_plugins()
-    queue = sorted(
-        (n for n in runner_names() if n not in bench.unavailable),
-        key=lambda n: (plugins.runner_class(n).exclusive, -found[n].cost_s),
-    )
     scenarios.write(scenario_dir)
+    queue = lanes([n for n in runner_names() if n not in bench.unavailable], scenario_dir)
     before = _published(out)
     env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
     logs = out.parent / f"{out.name}-lanes"
     logs.mkdir(exist_ok=True)
-    running: dict[str, subprocess.Popen[bytes]] = {}
+    running: dict[matrix.Lane, subprocess.Popen[bytes]] = {}
     t0 = time.monotonic()
     try:
         while queue or running:
             while queue and len(running) < jobs:
-                alone = plugins.runner_class(queue[0]).exclusive
+                alone = plugins.runner_class(queue[0].runner).exclusive
                 if alone and running:
                     break
-                name = queue.pop(0)
-                lanes = 1 if alone else jobs
-                with (logs / f"{name}.log").open("wb") as log:
-                    running[name] = subprocess.Popen(
-                        _lane(name, scenario_dir, out),
+                lane = queue.pop(0)
+                n = 1 if alone else jobs
+                log_name = f"{lane.runner}-{PROFILE}"
+                if lane.part is not None:
+                    log_name += "-{}of{}".format(*lane.part)
+                with (logs / f"{log_name}.log").open("wb") as log:
+                    running[lane] = subprocess.Popen(
+                        _lane(lane, scenario_dir, out),
                         cwd=harness.REPO_ROOT,
-                        env={**env, rundir.ENV_BENCH_JOBS: str(lanes)},
+                        env={**env, rundir.ENV_BENCH_JOBS: str(n)},
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )
                 if alone:
                     break
-            for name, proc in list(running.items()):
+            for lane, proc in list(running.items()):
+                name, needles = lane.runner, _needles(out, lane, proc.pid)
                 if proc.poll() is not None:
-                    del running[name]
-                    bench.leftovers[name] = _wait_gone(_needles(out, name))
+                    del running[lane]
+                    bench.leftovers.setdefault(name, []).extend(_wait_gone(needles))
                 else:
-                    found = public_listeners(*_needles(out, name), root=proc.pid)
+                    found = public_listeners(*needles, root=proc.pid)
                     bench.public.setdefault(name, set()).update(map(str, found))
                     bench.samples[name] = bench.samples.get(name, 0) + 1
             time.sleep(SAMPLE_EVERY_S)

@@ -23,7 +23,7 @@ def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
     s = Path("x.yaml")
     cells = [Cell(s, "kfp", "default", 0), Cell(s, "airflow", "default", 0)]
     cells += [Cell(s, "cron", "default", 1), Cell(s, "unknown", "default", 0)]
-    order = [(r, p) for r, p, _ in lane_order(cells, repeat=1)]
+    order = [(lane.runner, lane.profile) for lane in lane_order(cells, repeat=1)]
     assert order == [("airflow", "default"), ("unknown", "default"), ("kfp", "default")]
 
 
