@@ -126,9 +126,10 @@ def lanes(names: list[str], scenario_dir: Path) -> list[matrix.Lane]:
 
 def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
     """Run the conformance scenarios on every available runner into ``out``: one bench
-    lane per runner (``lane.py``: ``orchbench bench`` in a process of its own, its runner
-    started once), up to ``jobs`` at once, longest first (the runners' ``cost_s``), an
-    ``exclusive`` runner alone, as ``orchbench bench --jobs`` orders them."""
+    lane per runner, or the lanes its plugin allows (``lanes``: ``lane.py``, ``orchbench
+    bench`` in a process of its own, its runner started once per lane), up to ``jobs`` at
+    once, longest first (the runners' ``cost_s``), an ``exclusive`` runner alone, as
+    ``orchbench bench --jobs`` orders them."""
     bench = Bench(out=out)
     for name in runner_names():
         problem = _environment_problem(name)
