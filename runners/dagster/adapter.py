@@ -644,8 +644,8 @@ class DagsterRunner(Runner):
         if not failed or not all(failed):
             return
         last = max(failed)
-        interval = source_literal(DEFINITIONS_FILE, "ALERT_INTERVAL_S")[self.profile]
-        until = min(time.time() + interval + ALERT_TICK_MARGIN_S, time.time() + ctx.remaining())
+        interval = self._tuning()["alert_s"]
+        until = time.time() + min(interval + ALERT_TICK_MARGIN_S, ctx.remaining())
         while time.time() < until:
             try:
                 if self.api.sensor_ticked_after(self._location(), ALERT_SENSOR, last):

@@ -242,10 +242,9 @@ def job_declared(instance: Any, runs: list[Any]) -> dict[str, Any]:
     job = defs.resolve_job_def(JOB)
     stored = [r for r in runs if r.job_name == JOB and r.job_snapshot_id]
     if stored:
-        snap = instance.get_job_snapshot(stored[-1].job_snapshot_id)
-        source = (
-            f"{SOURCE}: job snapshot {stored[-1].job_snapshot_id[:12]} of run {stored[-1].run_id}"
-        )
+        last = stored[-1]
+        snap = instance.get_job_snapshot(last.job_snapshot_id)
+        source = f"{SOURCE}: job snapshot {last.job_snapshot_id[:12]} of run {last.run_id}"
     else:
         snap = job.get_job_snapshot()
         source = f"dagster job definition {JOB} (no run stored a snapshot)"
