@@ -8,13 +8,13 @@ over the lanes its plugin allows (``lanes``), as ``orchbench bench --jobs`` spli
 (``orchbench.matrix.lane_order``); up to ``JOBS`` lanes at once; the runs are published in
 the session's results tree. ``start_bench`` drives the lanes from a thread, so the tests
 that do not read the bench run meanwhile (``tests/conftest.py`` starts it before the
-first test and orders its readers last); ``run_bench`` waits for it. What the properties need beyond the run directories is taken
-while and right after the bench runs: every second while a lane runs, its processes'
-listeners beyond loopback (``listeners.py``: the lane process, its descendants, the
-sessions they lead, and whatever mentions its run or service directories); after its
-lane ended, which processes mentioning those directories are still alive (a lane's own:
-its scenarios' run directories and its services directory, so a twin lane of the same
-runner still running is not counted).
+first test and orders its readers last); ``run_bench`` waits for it. What the properties
+need beyond the run directories is taken while and right after the bench runs: every
+second while a lane runs, its processes' listeners beyond loopback (``listeners.py``: the
+lane process, its descendants, the sessions they lead, and whatever mentions its run or
+service directories); after its lane ended, which processes mentioning those directories
+are still alive (a lane's own: its scenarios' run directories and its services
+directory, so a twin lane of the same runner still running is not counted).
 
 Unavailable runners (environment missing here) are not run; their tests skip with the
 reason.
