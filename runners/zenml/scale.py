@@ -27,7 +27,9 @@ that store.
   "does not allow for concurrent execution of steps"): the dynamic ``map`` is what a
   ZenML user writes for a fan-out, and ZenML's SQLite store expects it (its connection
   waits up to 60 s for the write lock "when concurrent steps (e.g. mapped steps of a
-  dynamic pipeline) publish artifacts", ``SqlZenStoreConfiguration``).
+  dynamic pipeline) publish artifacts", ``SqlZenStoreConfiguration``). The pool is the
+  limit ZenML configures; measured, the mapped steps start staggered (ZenML's per-step
+  work in the one process comes before each function), so fewer overlap (README).
 - ``backfill-D``: the local orchestrator refuses schedules and ZenML has no catch-up, so
   the user's catch-up script runs ``scale_daily(logical_date=d)`` for each missed date,
   oldest first, one run after another in one process (``scale_pipeline daily D1 ..
