@@ -43,6 +43,7 @@ through ``Drivers``. Each engine's docstring says how the shapes map to it:
 - Airflow: ``runners/airflow/scale.py`` (dynamic task mapping, the backfill API and K dag
   runs on one default stack);
 - Prefect: ``runners/prefect/scale.py`` (script runs against one default server).
+- ZenML: ``runners/zenml/scale.py`` (dynamic map fan-out, one SQLite store, script runs).
 
 The two engines with a long-lived server (Airflow, Prefect) start it once and make one
 unmeasured warm-up run in ``start``: a deployment in use has parsed its DAGs and seen its

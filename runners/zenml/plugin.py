@@ -35,6 +35,7 @@ PLUGINS = (
         # default: local orchestrator, SQLite store in-process; server: the same pipeline
         # as a REST client of a local ZenML server (zenml login --local --blocking) per run
         profiles=("default", "server"),
+        scale=".scale:ZenmlScale",  # default stack, one SQLite store (scale.py)
         version_key="zenml",
         cost_s=55,  # mean wall s per run, every shipped scenario, 2026-12-06 (README)
         notes=(
