@@ -58,10 +58,6 @@ BACKFILL_STATUS = """
 query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   __typename ... on PartitionBackfill { status } ... on PythonError { message } } }
 """
-CANCEL_BACKFILL = """
-mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) {
-  __typename ... on PythonError { message } ... on UnauthorizedError { message } } }
-"""
 BACKFILL_TAG = "dagster/backfill"  # on each run a backfill launched
 SENSOR_TICKS = """
 query($s: SensorSelector!, $after: Float) { sensorOrError(sensorSelector: $s) {
@@ -189,11 +185,6 @@ class Api:
     def backfill_status(self, backfill_id: str) -> str:
         data = self.query(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         return str(data.get("status") or data.get("message"))
-
-    def cancel_backfill(self, backfill_id: str) -> str:
-        """Cancel a backfill (the backfill page's "Cancel"); Dagster's answer."""
-        data = self.query(CANCEL_BACKFILL, {"id": backfill_id})["cancelPartitionBackfill"]
-        return str(data["__typename"] + (f": {data['message']}" if data.get("message") else ""))
 
     def start_schedule(self, location: str, name: str) -> str:
         """Turn the schedule on (the UI's toggle); its status after."""
