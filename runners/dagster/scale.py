@@ -49,7 +49,8 @@ tag, and nothing is cached).
 
 ``abort`` SIGKILLs the whole ``dagster dev`` group (services, run workers, steps): a run
 left queued or running would hold the one run slot. The next sample then starts a fresh
-``dagster dev`` on a new ``DAGSTER_HOME`` (with its warm-up) before its measured interval.
+``dagster dev`` on a new ``DAGSTER_HOME`` (with its warm-up) before its measured interval,
+its deadline moved by the time that took.
 """
 
 from __future__ import annotations
@@ -294,7 +295,9 @@ class DagsterScale(ScaleEngine):
         notes: list[str] = []
         if self.dev is None or not self.dev.alive():
             self.abort()
-            self._up()  # before the measured interval
+            began = time.monotonic()
+            self._up()  # before the measured interval, and not on the sample's deadline
+            point.deadline += time.monotonic() - began
         if self._restarted:
             notes.append(f"dagster dev restarted after an abort (start {self._starts})")
             self._restarted = False

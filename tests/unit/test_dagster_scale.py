@@ -236,11 +236,12 @@ def test_runs_going_at_the_deadline_kill_dagster_dev_and_the_next_sample_restart
     assert dev.killed and engine.dev is None
     fresh = FakeApi()
 
-    def up() -> None:
+    def up() -> None:  # a restart that takes longer than the sample's deadline
+        time.sleep(0.3)
         engine.dev = FakeDev(fresh)  # type: ignore[assignment]
 
     monkeypatch.setattr(engine, "_up", up)
-    timing = engine.run(shape, point(tmp_path, shape))
+    timing = engine.run(shape, point(tmp_path, shape, timeout_s=0.2))
     assert fresh.launched and "restarted after an abort" in timing.notes[0]
 
 
