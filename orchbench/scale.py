@@ -42,11 +42,13 @@ through ``Drivers``. Each engine's docstring says how the shapes map to it:
   ``runners/cron/scale.py`` (one sandboxed daemon per sample);
 - Airflow: ``runners/airflow/scale.py`` (dynamic task mapping, the backfill API and K dag
   runs on one default stack);
-- Prefect: ``runners/prefect/scale.py`` (script runs against one default server).
+- Prefect: ``runners/prefect/scale.py`` (script runs against one default server);
+- Dagster: ``runners/dagster/scale.py`` (DynamicOut, a partition backfill, ``dagster dev``);
 - ZenML: ``runners/zenml/scale.py`` (dynamic map fan-out, one SQLite store, script runs).
+- Metaflow: ``runners/metaflow/scale.py`` (a ``foreach`` on the local runtime, flow runs).
 
-The two engines with a long-lived server (Airflow, Prefect) start it once and make one
-unmeasured warm-up run in ``start``: a deployment in use has parsed its DAGs and seen its
+The engines with a long-lived server (Airflow, Prefect, Dagster) start it once and make
+unmeasured warm-up runs in ``start``: a deployment in use has parsed its DAGs and seen its
 flows. kfp and cron have no server to warm.
 """
 

@@ -22,6 +22,10 @@ RUNS = """
 { runsOrError { ... on Runs { results { runId status parentRunId rootRunId
   startTime endTime tags { key value } } } } }
 """
+RUNS_TAGGED = """
+query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs { results { runId status
+  parentRunId rootRunId startTime endTime tags { key value } } } } }
+"""
 LAUNCH = """
 mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
   __typename ... on LaunchRunSuccess { run { runId } }
@@ -110,9 +114,14 @@ class Api:
                 return e["name"], None
         return None, None
 
-    def runs(self) -> list[dict[str, Any]]:
-        """Every run of the instance, newest first, with its tags as a dict."""
-        data = self.query(RUNS)
+    def runs(self, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every run of the instance (with ``tags``: those carrying all of them), newest
+        first, with its tags as a dict."""
+        if tags:
+            f = {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
+            data = self.query(RUNS_TAGGED, {"f": f})
+        else:
+            data = self.query(RUNS)
         out = []
         for r in data["runsOrError"].get("results") or []:
             out.append({**r, "tags": {t["key"]: t["value"] for t in r.get("tags") or []}})
@@ -124,8 +133,18 @@ class Api:
             raise GraphQLError(f"{key}: {json.dumps(data)[:500]}")
         return str(data["run"]["runId"])
 
-    def launch(self, location: str, job: str, tags: dict[str, str]) -> str:
-        return self._launch(LAUNCH, "launchRun", _params(location, job, tags))
+    def launch(
+        self,
+        location: str,
+        job: str,
+        tags: dict[str, str],
+        run_config: dict[str, Any] | None = None,
+    ) -> str:
+        """Launch one run of ``job`` (the launchpad's "Launch Run"), with ``run_config``."""
+        params = _params(location, job, tags)
+        if run_config:
+            params["runConfigData"] = run_config
+        return self._launch(LAUNCH, "launchRun", params)
 
     def reexecute(
         self,

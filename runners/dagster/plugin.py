@@ -38,6 +38,7 @@ PLUGINS = (
         capabilities_vary=frozenset({"survives_scheduler_crash"}),
         central_view="Dagster UI / GraphQL API (runs, their steps and asset materializations)",
         adapter=".adapter:DagsterRunner",
+        scale=".scale:DagsterScale",
         authored=("definitions.py",),
         concepts=(
             "@asset",

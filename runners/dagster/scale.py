@@ -1,0 +1,379 @@
+"""The ``dagster`` scale engine: the scale jobs (``scale_job.py``) on one ``dagster dev``
+(webserver, daemon, code server; ``services.DagsterDev``) with the runner's ``default``
+instance (``services.instance_yaml``: SQLite under its ``DAGSTER_HOME``, telemetry off,
+the queued run coordinator with ``run_queue: max_concurrent_runs: 1``, Dagster's daemon
+intervals). Only orchestration; shapes, task and metrics are ``orchbench.scale``'s.
+
+``dagster dev`` is started once per engine (``start``, outside every measured interval,
+on a free loopback port, its ``DAGSTER_HOME``, ``HOME`` and ``TMPDIR`` in the engine's
+services directory); ``start`` then reads the limits (below) and makes one unmeasured
+run of each job (``fanout-1``, ``concurrent-1``): a deployment in use has loaded its code
+and launched runs before. Every request goes through Dagster's GraphQL API
+(``graphql.Api``), as the UI sends it:
+
+- ``fanout-N``: one ``launchRun`` of ``orchbench_scale_fanout`` with ``n = N`` in its op
+  config: ``items`` yields N ``DynamicOutput``s, ``scale_task`` is mapped over them, ``done``
+  collects them. The job runs on the default executor of a ``Definitions`` object,
+  ``multi_or_in_process_executor`` (multiprocess: a spawned process per step), whose
+  ``max_concurrent`` is unset in the run config, so the executor takes
+  ``DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT`` or else ``multiprocessing.cpu_count()``
+  (``MultiprocessExecutor.__init__``, dagster/_core/executor/multiprocess.py; the docs'
+  "Run executor limits"). Parallelism: that number, read by building the job's executor
+  from its run config as the run worker does (``scale_job.limits``). The wall includes
+  the ``items`` step before the fan-out and the ``done`` step after it (two step
+  processes, not journaled: how a dynamic fan-out gets its items and is collected).
+- ``backfill-D``: one ``launchPartitionBackfill`` of the daily-partitioned job
+  ``orchbench_scale_daily`` over the D partitions (the job's Partitions tab "Launch
+  backfill"; the runner's ``missed_days`` recovery launches the same): the daemon's
+  backfill loop (every 30 s, ``DEFAULT_DAEMON_INTERVAL_SECONDS``) submits one run per
+  partition to the run queue, which the daemon dequeues every 5 s
+  (``dequeue_interval_seconds``) up to the instance's ``max_concurrent_runs``.
+  Parallelism: that limit (one op per run), read from the instance as run
+  (``get_concurrency_config``); ``-1`` (no limit) would give D.
+- ``concurrent-K``: K ``launchRun`` of ``orchbench_scale_daily``, one per partition
+  (tag ``dagster/partition``, what the UI's launch of a partition sends), sent back to back
+  to the same instance: they queue and are dequeued as above. Parallelism: the
+  instance's ``max_concurrent_runs``.
+
+The runner's instance says ``max_concurrent_runs: 1`` (one pipeline's days must not
+overlap; Dagster's own default is 10), so backfills and concurrent runs go one run at a
+time; ``settings`` records every limit read (``limits``).
+
+Wall time: ``time.time_ns()`` just before the first mutation to the latest ``endTime`` of
+the sample's runs, Dagster's own timestamp (the run worker's ``RUN_SUCCESS``), found by the
+sample's tag (``scale_job.TAG_SAMPLE``); so it includes the queue and the daemon's loops,
+the run worker's start, one spawned process per step (interpreter, Dagster and the code
+location imported) and the event writes to SQLite. The harness polls the runs every
+``POLL_S`` only to know when to read them. Runs stay in the instance (they are found by
+tag, and nothing is cached).
+
+``abort`` SIGKILLs the whole ``dagster dev`` group (services, run workers, steps): a run
+left queued or running would hold the one run slot. The next sample then starts a fresh
+``dagster dev`` on a new ``DAGSTER_HOME`` (with its warm-up) before its measured interval,
+its deadline moved by the time that took.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+from orchbench.card import source_literal
+from orchbench.scale import FIRST_DATE, PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
+from runners.dagster.adapter import BACKFILL_ENDED, PARTITION_TAG, DagsterRunner
+from runners.dagster.graphql import TERMINAL, Api
+from runners.dagster.services import START_TIMEOUT_S, DagsterDev, clean_env
+
+PROFILE = "default"  # the runner's instance (services.instance_yaml)
+CODE_MODULE = "runners.dagster.scale_job"
+JOB_FILE = Path(__file__).resolve().with_name("scale_job.py")
+# the job file's own constants (read, not imported: it imports Dagster)
+FANOUT_JOB: str = source_literal(JOB_FILE, "FANOUT_JOB")
+DAILY_JOB: str = source_literal(JOB_FILE, "DAILY_JOB")
+TAG_JOURNAL: str = source_literal(JOB_FILE, "TAG_JOURNAL")
+TAG_ENGINE: str = source_literal(JOB_FILE, "TAG_ENGINE")
+TAG_POINT: str = source_literal(JOB_FILE, "TAG_POINT")
+TAG_SAMPLE: str = source_literal(JOB_FILE, "TAG_SAMPLE")
+VERSION_KEYS = ("dagster", "dagster-webserver", "dagster-graphql")
+POLL_S = 0.5
+WARM_UP_TIMEOUT_S = 300.0
+LOG_TAIL = 20_000  # characters of dagster dev's log kept with a failed sample
+
+
+def parallelism_of(shape: Shape, limits: dict[str, Any]) -> tuple[int, str]:
+    """The parallelism of ``shape`` under the limits ``scale_job.limits`` read, and where
+    it comes from."""
+    if shape.kind == "fanout":
+        n = int(limits["executor.max_concurrent"])
+        env = limits.get("env.DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT")
+        configured = (limits.get("executor.config") or {}).get("multiprocess") or {}
+        if configured.get("max_concurrent"):
+            why = "set in the job's run config"
+        elif env:
+            why = f"unset in the run config: DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT={env}"
+        else:
+            why = f"unset in the run config: multiprocessing.cpu_count() = {limits['cpu_count']}"
+        source = f"the multiprocess executor's max_concurrent {n} ({why}; step processes at once)"
+        if limits.get("executor.tag_concurrency_limits"):
+            source += f", tag_concurrency_limits {limits['executor.tag_concurrency_limits']}"
+        return n, source
+    runs = limits.get("run_queue.max_concurrent_runs")
+    coordinator = limits.get("run_coordinator")
+    if runs is None:
+        return shape.n, f"{coordinator}: no run queue, every run launched at once"
+    runs = int(runs)
+    if runs == 0:
+        raise ValueError("the instance's max_concurrent_runs is 0: no run would launch")
+    how = "the backfill's runs" if shape.kind == "backfill" else "K runs launched at once"
+    where = (
+        f"{coordinator}, dequeued every {limits.get('run_queue.dequeue_interval_s')} s; {how}, "
+        "one op each"
+    )
+    if limits.get("run_queue.tag_concurrency_limits"):
+        where += f"; tag_concurrency_limits {limits['run_queue.tag_concurrency_limits']}"
+    if runs == -1:
+        return shape.n, f"the instance's run queue: max_concurrent_runs -1 (no limit), {where}"
+    return runs, f"the instance's run queue: max_concurrent_runs {runs} (dagster.yaml), {where}"
+
+
+def end_ns(runs: list[dict[str, Any]]) -> int:
+    """The latest ``endTime`` (epoch seconds, Dagster's) of ``runs``, in ns."""
+    ends = [r.get("endTime") for r in runs]
+    if not ends or any(e is None for e in ends):
+        raise RuntimeError("a finished Dagster run has no endTime")
+    return round(max(float(e) for e in ends) * 1e9)
+
+
+def sample_state(runs: list[dict[str, Any]], expected: int) -> str:
+    """``running`` until ``expected`` runs exist and every one ended; then ``success`` or
+    ``failed`` (a run not SUCCESS, or more runs than expected)."""
+    if len(runs) < expected or any(r["status"] not in TERMINAL for r in runs):
+        return "running"
+    if len(runs) != expected or any(r["status"] != "SUCCESS" for r in runs):
+        return "failed"
+    return "success"
+
+
+class DagsterScale(ScaleEngine):
+    """Scale shapes on one ``dagster dev`` through Dagster's GraphQL API."""
+
+    name: ClassVar[str] = "dagster"
+    system: ClassVar[str] = "Dagster"
+
+    def __init__(self, repo_root: Path) -> None:
+        super().__init__(repo_root)
+        self.runner = DagsterRunner(PROFILE, repo_root)
+        self.dev: DagsterDev | None = None
+        self.location: str | None = None
+        self.limits: dict[str, Any] = {}
+        self.warm_up_s: dict[str, float] = {}
+        self._work: Path | None = None
+        self._starts = 0
+        self._backfill: str | None = None
+        self._restarted = False
+
+    def check_environment(self) -> None:
+        self.runner.check_environment()
+
+    def versions(self) -> dict[str, str]:
+        v = self.runner.versions()
+        return {k: v[k] for k in VERSION_KEYS if k in v}
+
+    # --- services -------------------------------------------------------------------
+
+    def start(self, work: Path) -> None:
+        self._work = Path(work).resolve()
+        self._up()
+
+    def _env(self, home: Path) -> dict[str, str]:
+        assert self._work is not None
+        tmp = self._work / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return {
+            **clean_env(),
+            "HOME": str(home / "home"),
+            "TMPDIR": str(tmp),  # dagster dev's workspace file, not /tmp
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _up(self) -> None:
+        """Start ``dagster dev`` on a fresh home, read the limits, warm up."""
+        assert self._work is not None
+        self._starts += 1
+        home = self._work / f"dagster_home-{self._starts}"
+        (home / "home").mkdir(parents=True, exist_ok=True)
+        env = self._env(home)
+        self.dev = DagsterDev(
+            self.runner.python(),
+            home,
+            env,
+            self.repo_root,
+            self._work / f"dagster-dev-{self._starts}.log",
+            profile=PROFILE,
+            module=CODE_MODULE,
+        )
+        try:
+            self.location = self.dev.start(time.monotonic() + START_TIMEOUT_S)
+            self.limits = self._read_limits(env, home)
+            self._warm_up(self._work / f"warm-up-{self._starts}")
+        except BaseException:
+            self.abort()
+            raise
+
+    def _read_limits(self, env: dict[str, str], home: Path) -> dict[str, Any]:
+        out = subprocess.run(
+            [
+                str(self.runner.python()),
+                "-m",
+                CODE_MODULE,
+                "limits",
+                json.dumps(fanout_run_config(1, FIRST_DATE.isoformat())),
+            ],
+            cwd=self.repo_root,
+            env={**env, "DAGSTER_HOME": str(home)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        ).stdout
+        limits: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return limits
+
+    def _warm_up(self, work: Path) -> None:
+        """One run of each job, not measured (its records go to a journal no point reads)."""
+        work.mkdir(parents=True, exist_ok=True)
+        for shape in (Shape("fanout", 1), Shape("concurrent", 1)):
+            ctx = PointContext(
+                engine=self.name,
+                shape=shape,
+                dir=work,
+                journal=work / f"{shape.name}.jsonl",
+                logs=work,
+                work=work,
+                deadline=time.monotonic() + WARM_UP_TIMEOUT_S,
+            )
+            timing = self._sample(shape, ctx)
+            self.warm_up_s[shape.name] = round((timing.end_ns - timing.start_ns) / 1e9, 3)
+
+    def stop(self) -> None:
+        if self.dev is not None:
+            self.dev.stop()
+            self.dev = None
+        self._backfill = None
+
+    def abort(self) -> None:
+        """SIGKILL the whole ``dagster dev`` group; the next sample starts a fresh one."""
+        if self.dev is not None:
+            self.dev.kill()
+            self.dev = None
+            self._restarted = True
+        self._backfill = None
+
+    def _api(self) -> Api:
+        if self.dev is None:
+            raise RuntimeError("the dagster scale engine is not started")
+        return self.dev.api
+
+    # --- configuration ---------------------------------------------------------------
+
+    def parallelism(self, shape: Shape) -> tuple[int, str]:
+        if not self.limits:
+            raise RuntimeError("the dagster scale engine is not started")
+        return parallelism_of(shape, self.limits)
+
+    def settings(self, shape: Shape) -> dict[str, Any]:
+        how = {
+            "fanout": f"one launchRun of {FANOUT_JOB}: items (DynamicOut) -> "
+            "scale_task.map -> done(collect)",
+            "backfill": f"one launchPartitionBackfill of {DAILY_JOB} over the D daily partitions",
+            "concurrent": f"{shape.n} launchRun of {DAILY_JOB}, one per partition, back to back",
+        }[shape.kind]
+        return {
+            "profile": PROFILE,
+            "deployment": "dagster dev (webserver, daemon, code server), started once",
+            "instance": "the runner's dagster.yaml (services.instance_yaml): SQLite, "
+            "QueuedRunCoordinator, run_queue max_concurrent_runs 1",
+            "job": FANOUT_JOB if shape.kind == "fanout" else DAILY_JOB,
+            "executor": "multi_or_in_process_executor (the Definitions default: multiprocess)",
+            "submission": how,
+            "limits": self.limits,
+            "warm_up_wall_s": self.warm_up_s,  # in start(), not measured
+            "poll_s": POLL_S,
+        }
+
+    # --- one sample -------------------------------------------------------------------
+
+    def run(self, shape: Shape, point: PointContext) -> Timing:
+        if self._work is None:
+            raise RuntimeError("the dagster scale engine was not started")
+        notes: list[str] = []
+        if self.dev is None or not self.dev.alive():
+            self.abort()
+            began = time.monotonic()
+            self._up()  # before the measured interval, and not on the sample's deadline
+            point.deadline += time.monotonic() - began
+        if self._restarted:
+            notes.append(f"dagster dev restarted after an abort (start {self._starts})")
+            self._restarted = False
+        timing = self._sample(shape, point)
+        timing.notes[:0] = notes
+        return timing
+
+    def _sample(self, shape: Shape, point: PointContext) -> Timing:
+        api = self._api()
+        assert self.location is not None
+        dates = shape.dates()
+        if dt.date.fromisoformat(dates[-1]) >= dt.datetime.now(dt.UTC).date():
+            raise ValueError(f"{shape.name}: {dates[-1]} is no daily partition yet")
+        sample = uuid.uuid4().hex[:12]
+        tags = {
+            TAG_JOURNAL: str(point.journal),
+            TAG_ENGINE: self.name,
+            TAG_POINT: shape.name,
+            TAG_SAMPLE: sample,
+        }
+        self._backfill = None
+        if shape.kind == "fanout":
+            config = fanout_run_config(shape.n, dates[0])
+            start = time.time_ns()
+            api.launch(self.location, FANOUT_JOB, tags, run_config=config)
+        elif shape.kind == "backfill":
+            start = time.time_ns()
+            self._backfill = api.backfill(self.location, DAILY_JOB, dates, tags)
+        else:
+            start = time.time_ns()
+            for date in dates:
+                api.launch(self.location, DAILY_JOB, {**tags, PARTITION_TAG: date})
+        runs = self._wait(shape, point, sample)
+        self._backfill = None
+        return Timing(start, end_ns(runs))
+
+    def _wait(self, shape: Shape, point: PointContext, sample: str) -> list[dict[str, Any]]:
+        """Poll until every run of the sample ended; their records."""
+        api = self._api()
+        while True:
+            ended = None  # the backfill's status once it ended (every run submitted)
+            if self._backfill is not None:
+                status = api.backfill_status(self._backfill)
+                ended = status if status in BACKFILL_ENDED else None
+            runs = api.runs({TAG_SAMPLE: sample})  # after the status: its runs exist by then
+            state = sample_state(runs, shape.runs)
+            if state == "success":
+                return runs
+            if state == "failed" or (ended and len(runs) < shape.runs):
+                bad = [f"{r['runId']} {r['status']}" for r in runs if r["status"] != "SUCCESS"]
+                self._keep_log(point)
+                raise RuntimeError(
+                    f"dagster {shape.name}: {len(runs)} of {shape.runs} runs"
+                    + (f", backfill {ended}" if ended else "")
+                    + (f"; not successful: {', '.join(bad[:5])}" if bad else "")
+                )
+            if point.remaining() <= 0:
+                done = sum(1 for r in runs if r["status"] in TERMINAL)
+                self._keep_log(point)
+                self.abort()
+                raise ScaleTimeout(
+                    f"dagster {shape.name}: {done} of {shape.runs} runs ended at the deadline"
+                )
+            time.sleep(POLL_S)
+
+    def _keep_log(self, point: PointContext) -> None:
+        """The end of ``dagster dev``'s log with the failed sample's logs."""
+        if self.dev is None or not self.dev.log.is_file():
+            return
+        point.logs.mkdir(parents=True, exist_ok=True)
+        text = self.dev.log.read_text(errors="replace")[-LOG_TAIL:]
+        (point.logs / "dagster-dev.log").write_text(text)
+
+
+def fanout_run_config(n: int, logical_date: str) -> dict[str, Any]:
+    """The fan-out run's config: both ops take ``scale_job.FanoutConfig`` (``n`` and the
+    logical date)."""
+    cfg = {"config": {"n": n, "logical_date": logical_date}}
+    return {"ops": {"items": cfg, "scale_task": cfg}}
