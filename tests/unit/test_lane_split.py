@@ -65,6 +65,14 @@ def test_lanes_are_longest_first_across_runners(allowed: dict) -> None:
     assert [lane.cost_s for lane in lane_order(todo, repeat=1)] == [20, 20, 10]
 
 
+def test_a_split_group_s_lanes_start_before_a_shorter_group(allowed: dict) -> None:
+    """Each of its three lanes is shorter than the other runner's one lane, but the
+    three together are longer: ordered by lane alone, the third would start last."""
+    todo = cells("one", {s: 1 for s in "abcd"}) + cells("three", {s: 1 for s in "abcdef"})
+    order = [(lane.runner, lane.cost_s) for lane in lane_order(todo, repeat=1)]
+    assert order == [("three", 20), ("three", 20), ("three", 20), ("one", 40)]
+
+
 def test_scheduler_fired_scenarios_are_spread_over_the_lanes(allowed: dict) -> None:
     """Their days last the runner's wall-clock day: two in one lane would make it the
     long pole (the Dagster conformance lanes, 2026-12-06). By days alone both would share
