@@ -58,15 +58,16 @@ BENCH_ARGS ?=
 # disagree on an outcome). The bench's wall grows about linearly: 60 min for REPEAT=1 with
 # nine columns on a loaded 2-core machine (2026-12-06), 20 min for seven on a quiet one.
 REPEAT ?= 1
-# Runners benched at once (`orchbench bench --jobs`), each in its own process. 4 by default:
-# the matrix takes ~51 CPU-min (quiet make bench of 2026-12-06 18:48, 3 lanes: 49.5 min wall
-# at a load average of 1-1.5 for its last half, those lanes waiting on schedules and polls),
-# so a fourth lane uses the idle core time; each run's env.json records `bench_jobs` and the
+# Runners benched at once (`orchbench bench --jobs`), each in its own process. 3 by default:
+# the matrix takes ~51 CPU-min of 2 cores; 3 lanes: 49.5 min wall on a quiet machine at a
+# load average of 1-5 (2026-12-06 18:48); 4 lanes were not faster (52.5 min at 20:57, load
+# up to 10, partly beside other work: each run slower beside three others) and a load that
+# high moved timing-bound outcomes before. Each run's env.json records `bench_jobs` and the
 # report says its seconds were taken under that load. `BENCH_JOBS=1` gives every run the
 # machine to itself (about twice as long).
 # The cron runners' days run in a raised-weight CPU cgroup (orchbench/crond/cpu_group.py),
 # so their compressed clock keeps pace beside the other lanes; without root they run alone.
-BENCH_JOBS ?= 4
+BENCH_JOBS ?= 3
 LOCK_ARGS  ?=
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --custom-compile-command 'make lock' $(LOCK_ARGS)
