@@ -111,6 +111,14 @@ def conformance_started(
         started.stop()
 
 
+@pytest.fixture
+def bench_finished(conformance: Bench) -> None:
+    """For a test that must not run beside the conformance bench, though it reads none of
+    its runs: it needs what a bench lane holds (the harness's one Docker data root, locked
+    by the kfp-docker lane's dockerd) or checks the whole machine for such processes. It
+    runs with the bench's readers, after the bench."""
+
+
 @pytest.fixture(scope="session")
 def conformance(conformance_started: Started | None) -> Bench:
     """The conformance bench's runs, once per session: the conformance properties and the
