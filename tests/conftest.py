@@ -16,9 +16,7 @@ from orchbench.workflow.data import prepare_world
 from orchbench.world import World
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from tests.conformance.bench import Bench, Started
+    from tests.conformance.bench import Bench
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,63 +68,23 @@ def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("published")
 
 
-# The conformance bench starts before the first test (``conformance_started``) and runs
-# beside the tests that do not read it; the tests that do read it run last, the first of
-# them waiting for it under this timeout instead of pyproject's 600 s.
+# The conformance bench runs in the setup of the first test that asks for it, under that
+# test's timeout: every such test gets this one instead of pyproject's 600 s.
 BENCH_TIMEOUT_S = 2400
 
 
-def _reads_bench(item: pytest.Item) -> bool:
-    return "conformance" in getattr(item, "fixturenames", ())
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests that read the conformance bench go last (in their collected order), so
-    the rest run while it runs."""
-    readers = [item for item in items if _reads_bench(item)]
-    for item in readers:
-        item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
-    items[:] = [item for item in items if not _reads_bench(item)] + readers
-
-
-@pytest.fixture(scope="session", autouse=True)
-def conformance_started(
-    request: pytest.FixtureRequest,
-    published_runs: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Started | None]:
-    """The conformance bench (``tests/conformance/bench.py``), started once per session
-    before the first test when a collected test reads it (none for ``pytest tests/unit``);
-    stopped at the session's end if it still runs (an interrupted session)."""
-    wanted = any(_reads_bench(item) for item in request.session.items)
-    if not wanted or os.environ.get("ORCHBENCH_CONFORMANCE_RUNS"):
-        yield None
-        return
-    from tests.conformance.bench import start_bench
-
-    started = start_bench(published_runs, tmp_path_factory.mktemp("conformance-scenarios"))
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-def bench_finished(conformance: Bench) -> None:
-    """For a test that must not run beside the conformance bench, though it reads none of
-    its runs: it needs what a bench lane holds (the harness's one Docker data root, locked
-    by the kfp-docker lane's dockerd) or checks the whole machine for such processes. It
-    runs with the bench's readers, after the bench."""
+    for item in items:
+        if "conformance" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
-def conformance(conformance_started: Started | None) -> Bench:
-    """The conformance bench's runs, once per session: the conformance properties and the
-    runner-specific tests that read its runs share it. ``ORCHBENCH_CONFORMANCE_RUNS=DIR``
-    checks a bench run before again."""
-    from tests.conformance.bench import read_bench
+def conformance(published_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    """The conformance bench (``tests/conformance/bench.py``), run once per session: the
+    conformance properties and the runner-specific tests that read its runs share it."""
+    from tests.conformance.bench import read_bench, run_bench
 
-    if os.environ.get("ORCHBENCH_CONFORMANCE_RUNS"):
+    if os.environ.get("ORCHBENCH_CONFORMANCE_RUNS"):  # check a bench run before again
         return read_bench(Path(os.environ["ORCHBENCH_CONFORMANCE_RUNS"]))
-    assert conformance_started is not None  # a test reading it was collected
-    return conformance_started.result()
+    return run_bench(published_runs, tmp_path_factory.mktemp("conformance-scenarios"))

@@ -6,15 +6,13 @@ with the default profile: per runner one ``orchbench bench --scenario-dir ...`` 
 process of its own (``lane.py``), so one service start per runner, or its scenarios split
 over the lanes its plugin allows (``lanes``), as ``orchbench bench --jobs`` splits them
 (``orchbench.matrix.lane_order``); up to ``JOBS`` lanes at once; the runs are published in
-the session's results tree. ``start_bench`` drives the lanes from a thread, so the tests
-that do not read the bench run meanwhile (``tests/conftest.py`` starts it before the
-first test and orders its readers last); ``run_bench`` waits for it. What the properties
-need beyond the run directories is taken while and right after the bench runs: every
-second while a lane runs, its processes' listeners beyond loopback (``listeners.py``: the
-lane process, its descendants, the sessions they lead, and whatever mentions its run or
-service directories); after its lane ended, which processes mentioning those directories
-are still alive (a lane's own: its scenarios' run directories and its services
-directory, so a twin lane of the same runner still running is not counted).
+the session's results tree. What the properties need beyond the run directories is taken
+while and right after the bench runs: every second while a lane runs, its processes'
+listeners beyond loopback (``listeners.py``: the lane process, its descendants, the
+sessions they lead, and whatever mentions its run or service directories); after its
+lane ended, which processes mentioning those directories are still alive (a lane's own:
+its scenarios' run directories and its services directory, so a twin lane of the same
+runner still running is not counted).
 
 Unavailable runners (environment missing here) are not run; their tests skip with the
 reason.
@@ -25,7 +23,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,44 +130,6 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
     bench`` in a process of its own, its runner started once per lane), up to ``jobs`` at
     once, longest first (the runners' ``cost_s``), an ``exclusive`` runner alone, as
     ``orchbench bench --jobs`` orders them."""
-    return start_bench(out, scenario_dir, jobs).result()
-
-
-class Started:
-    """A conformance bench running in a thread of this process (``start_bench``): the
-    tests that do not read it run meanwhile. ``result`` waits for it; ``stop`` ends its
-    lanes (each stops its runner and removes its partial run) and waits."""
-
-    def __init__(self, bench: Bench, queue: list[matrix.Lane], scenario_dir: Path, jobs: int):
-        self.bench = bench
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._drive, args=(queue, scenario_dir, jobs), name="conformance-bench"
-        )
-        self._thread.start()
-
-    def result(self) -> Bench:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.bench
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _drive(self, queue: list[matrix.Lane], scenario_dir: Path, jobs: int) -> None:
-        try:
-            _drive(self.bench, queue, scenario_dir, jobs, self._stop)
-        except BaseException as e:  # raised again in the test that waits
-            self._error = e
-
-
-def start_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Started:
-    """Prepare the conformance bench here (which runners are available, the scenario
-    copies, the lanes: the fault catalog is touched before any test runs) and drive its
-    lanes in a thread (``Started``)."""
     bench = Bench(out=out)
     for name in runner_names():
         problem = _environment_problem(name)
@@ -178,17 +137,6 @@ def start_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Started:
             bench.unavailable[name] = problem
     scenarios.write(scenario_dir)
     queue = lanes([n for n in runner_names() if n not in bench.unavailable], scenario_dir)
-    return Started(bench, queue, scenario_dir, jobs)
-
-
-def _drive(
-    bench: Bench,
-    queue: list[matrix.Lane],
-    scenario_dir: Path,
-    jobs: int,
-    stop: threading.Event,
-) -> None:
-    out = bench.out
     before = _published(out)
     env = {**os.environ, rundir.ENV_PLAIN_PROGRESS: "1"}
     logs = out.parent / f"{out.name}-lanes"
@@ -196,7 +144,7 @@ def _drive(
     running: dict[matrix.Lane, subprocess.Popen[bytes]] = {}
     t0 = time.monotonic()
     try:
-        while (queue or running) and not stop.is_set():
+        while queue or running:
             while queue and len(running) < jobs:
                 alone = plugins.runner_class(queue[0].runner).exclusive
                 if alone and running:
@@ -225,7 +173,7 @@ def _drive(
                     found = public_listeners(*needles, root=proc.pid)
                     bench.public.setdefault(name, set()).update(map(str, found))
                     bench.samples[name] = bench.samples.get(name, 0) + 1
-            stop.wait(SAMPLE_EVERY_S)
+            time.sleep(SAMPLE_EVERY_S)
     finally:  # interrupted: each lane stops its runner and removes its partial run
         for proc in running.values():
             proc.terminate()
@@ -241,6 +189,7 @@ def _drive(
     )
     for d in sorted(_published(out) - before):
         bench.runs[(d.parent.name, d.parent.parent.name)] = d
+    return bench
 
 
 def read_bench(out: Path) -> Bench:

@@ -25,7 +25,6 @@ def _docker(d: dd.DockerDaemon, *args: str, **kw: object) -> subprocess.Complete
     )  # type: ignore[call-overload]
 
 
-@pytest.mark.usefixtures("bench_finished")  # the one data root; any dockerd
 def test_image_runs_the_workflow_and_stop_leaves_nothing(tmp_path):
     d = dd.DockerDaemon(log_path=tmp_path / "dockerd.log")
     d.start()

@@ -109,7 +109,6 @@ def test_hang_is_killed_by_docker_kill_within_the_timeout(conformance: Bench) ->
     assert (kill["t_ns"] - hung.start_ns) / 1e9 < timeout + 5
 
 
-@pytest.mark.usefixtures("bench_finished")  # the one data root; any dockerd
 def test_a_timed_out_run_leaves_nothing(tmp_path: Path) -> None:
     path = hang_scenario(tmp_path, "kfpd_deadline", 600, day=1, at="featurize")
     record, _ = _run(tmp_path, path, "kfp-docker", timeout_s=40)
