@@ -59,13 +59,12 @@ PLUGINS = (
         # suite of 2026-12-06 01:53 (2 days, 5000 rows), 136-209 on the shipped scenarios;
         # scheduler-fired runs last their 120-s days plus up to 2 min to the first tick
         cost_s=200,
-        # three lanes at once (its scenarios split between them): each deployment is its
+        # two lanes at once (its scenarios split between them): each deployment is its
         # own `dagster dev` on free loopback ports with its DAGSTER_HOME under the lane's
-        # services directory (production: its own PostgreSQL cluster), so they share
-        # nothing; its runs are the bench's longest path (51.5 min of runs in the quiet
-        # make bench of 2026-12-06 18:48, two lanes of about 26 min; Prefect's whole lane
-        # 14.5 min), so three lanes of about 17 min let the others fill the slots
-        lanes=3,
+        # services directory (production: its own PostgreSQL cluster), so two share
+        # nothing; its lane was the bench's whole wall (95 min of runs in the make bench
+        # of 2026-12-06 14:02, 27 min in the conformance bench, the other lanes ~19 min)
+        lanes=2,
         notes=(
             Note(
                 "Dagster runs under `dagster dev` (webserver, daemon, code server in one "
