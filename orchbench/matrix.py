@@ -177,9 +177,9 @@ def _weight(c: Cell, repeat: int) -> float:
 def lane_order(cells: list[Cell], repeat: int) -> list[Lane]:
     """The lanes of the (runner, profile) groups with runs to do, longest group first and,
     within a group, longest lane first: a split group's lanes start before the lanes of
-    any group expected shorter than the whole of it (the make bench of 2026-12-06 21:00,
-    ordered by lane alone, started Dagster's third lane after Airflow's and Prefect's
-    whole lanes, and it ran last, alone, for 20 min).
+    any group expected shorter than the whole of it (the make bench of 2026-12-06 20:57,
+    ordered by lane alone, started Dagster's third lane 22 min in, after Prefect's whole
+    lane, and it ended at 49 min of the bench's 52).
 
     A group whose runner allows n > 1 lanes is split into up to n lanes, one per
     scenario at least: each scenario (all its repeats) goes to the lane with the least
