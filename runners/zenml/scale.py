@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench.procs import kill_group
-from orchbench.scale import DriverEngine, PointContext, Shape, Timing, task_env
+from orchbench.scale import DriverEngine, Drivers, PointContext, Shape, Timing, task_env
 
 from .adapter import ZenmlRunner, _clean_env
 from .plugin import PLUGINS
@@ -156,22 +156,15 @@ class ZenmlScale(DriverEngine):
         journal = work / "warmup-journal.jsonl"
         journal.touch()
         env = {**self.clean_env(), **task_env(journal, self.name, Shape("fanout", 1))}
-        with (logs / "zenml-scale-warmup.log").open("ab") as out:
-            proc = subprocess.Popen(
-                [str(self.python()), "-m", MODULE, "warm"],
-                cwd=self.repo_root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                rc = proc.wait(timeout=WARM_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                rc = None
-            finally:
-                kill_group(proc)
+        proc = Drivers(self.repo_root, self.name).start(
+            [str(self.python()), "-m", MODULE, "warm"], env, logs / "zenml-scale-warmup.log"
+        )
+        try:
+            rc = proc.wait(timeout=WARM_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            kill_group(proc)
         if rc != 0:
             tail = (logs / "zenml-scale-warmup.log").read_text(errors="replace")[-1500:]
             raise RuntimeError(
