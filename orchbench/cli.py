@@ -439,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_remote_flags(p)
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("scale", help="cost-growth points: fan-out, backfill, concurrent runs")
-    p.add_argument("--runners", help="comma-separated engines (default: all with a scale engine)")
+    p.add_argument(
+        "--runners",
+        help="comma-separated engines, RUNNER or RUNNER/PROFILE "
+        "(default: every runner with a scale engine, every profile it runs as)",
+    )
     for kind in ("fanout", "backfill", "concurrent"):
         p.add_argument(f"--{kind}", help=f"comma-separated {kind} sizes ('' skips the shape)")
     p.add_argument("--repeat", type=int, default=1)

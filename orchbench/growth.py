@@ -129,9 +129,7 @@ def fit_point_set(points: Sequence[Point]) -> PointGrowth:
 
 
 def fit_with(new: Point, published: Iterable[Point]) -> PointGrowth:
-    """The fit ``new`` records: over the published points of its engine and shape, ``new``
-    in place of the one of its N it replaces."""
-    same = [
-        p for p in published if p.engine == new.engine and p.shape == new.shape and p.n != new.n
-    ]
+    """The fit ``new`` records: over the published points of its engine, profile and
+    shape, ``new`` in place of the one of its N it replaces."""
+    same = [p for p in published if (p.series, p.shape) == (new.series, new.shape) and p.n != new.n]
     return fit_point_set([*same, new])

@@ -1,16 +1,18 @@
 """``point.json``: one cost-growth point as ``orchbench scale`` publishes it (a typed,
 versioned result file; ``orchbench/scale.py`` says how points are measured).
 
-``<out>/<engine>/<shape>-<n>/point.json`` holds the point's identity, the engine's
+``<out>/<series>/<shape>-<n>/point.json`` (``series``: the engine, or ``<engine>.<profile>``
+for a profile other than ``default``) holds the point's identity, the engine's
 versions and configured parallelism, every sample's figures (``samples``), their medians
 when the point completed, and ``growth``: the log-log fit of its engine and shape over the
 completed points published when it was measured, itself included (``orchbench.growth``).
-The newest point of an engine and shape therefore carries the fit of the whole set
-(``latest_growth``).
+The newest point of an engine, profile and shape therefore carries the fit of the whole
+set (``latest_growth``).
 
-Versions: ``orchbench.scale/2`` (this one) added ``growth``. ``orchbench.scale/1`` loads
-through ``migrate_v1`` (no fit recorded: ``growth`` is None); any other version is
-refused with a ``PointFileError`` naming it.
+Versions: ``orchbench.scale/3`` (this one) added ``profile``; ``/2`` added ``growth``.
+``orchbench.scale/2`` loads through ``migrate_v2`` (measured on the engine's ``default``
+profile, the only one it had) and ``/1`` through ``migrate_v1`` (no fit recorded:
+``growth`` is None); any other version is refused with a ``PointFileError`` naming it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchbench.records import SchemaError
 
-SCHEMA = "orchbench.scale/2"
+SCHEMA = "orchbench.scale/3"
+SCHEMA_V2 = "orchbench.scale/2"
 SCHEMA_V1 = "orchbench.scale/1"
+DEFAULT_PROFILE = "default"
 POINT_JSON = "point.json"
 ShapeKind = Literal["fanout", "backfill", "concurrent"]
 SHAPES: tuple[ShapeKind, ...] = ("fanout", "backfill", "concurrent")
@@ -84,10 +88,11 @@ class PointGrowth(_Model):
 
 
 class Point(_Model):
-    """One published ``point.json`` (``orchbench.scale/2``)."""
+    """One published ``point.json`` (``orchbench.scale/3``)."""
 
     schema_: str = Field(SCHEMA, alias="schema")
     engine: str
+    profile: str = DEFAULT_PROFILE  # the runner profile the engine ran as
     system: str
     shape: ShapeKind
     n: int
@@ -124,14 +129,38 @@ class Point(_Model):
     def completed(self) -> bool:
         return self.status == "completed"
 
+    @property
+    def series(self) -> str:
+        """The engine and profile, as ``orchbench scale --runners`` names them."""
+        return series_label(self.engine, self.profile)
+
     def to_json(self) -> dict[str, Any]:
         """The file's content (``schema`` first, ``dir`` left out)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"dir"})
 
 
+def series_label(engine: str, profile: str) -> str:
+    """``engine`` for the default profile, else ``engine/profile`` (as ``orchbench bench
+    --runners`` names a runner's profile)."""
+    return engine if profile == DEFAULT_PROFILE else f"{engine}/{profile}"
+
+
+def series_dir(engine: str, profile: str) -> str:
+    """The directory of an engine and profile's points under the output root: the
+    engine's name for the default profile (where ``/2`` points are), else
+    ``<engine>.<profile>`` (runner and profile names hold no dot)."""
+    return engine if profile == DEFAULT_PROFILE else f"{engine}.{profile}"
+
+
 def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     """An ``orchbench.scale/1`` point as ``/2``: the same fields, no fit recorded."""
-    return {**data, "schema": SCHEMA, "growth": None}
+    return {**data, "schema": SCHEMA_V2, "growth": None}
+
+
+def migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """An ``orchbench.scale/2`` point as ``/3``: measured on the default profile (``/2``
+    engines had no other)."""
+    return {**data, "schema": SCHEMA, "profile": DEFAULT_PROFILE}
 
 
 def parse_point(data: Any, where: str = "point.json") -> Point:
@@ -141,11 +170,13 @@ def parse_point(data: Any, where: str = "point.json") -> Point:
         raise PointFileError(f"{where}: not a JSON object")
     version = data.get("schema")
     if version == SCHEMA_V1:
-        data = migrate_v1(data)
+        data = migrate_v2(migrate_v1(data))
+    elif version == SCHEMA_V2:
+        data = migrate_v2(data)
     elif version != SCHEMA:
         raise PointFileError(
             f"{where}: schema {version!r} is not one this orchbench reads "
-            f"({SCHEMA}, or {SCHEMA_V1} through its migration)"
+            f"({SCHEMA}, or {SCHEMA_V2} and {SCHEMA_V1} through their migrations)"
         )
     try:
         return Point.model_validate(data)
@@ -166,7 +197,7 @@ def load_point(path: Path | str) -> Point:
 
 
 def point_files(root: Path | str) -> list[Path]:
-    """Published ``<engine>/<shape>-<n>/point.json`` files under ``root`` (temporary
+    """Published ``<series>/<shape>-<n>/point.json`` files under ``root`` (temporary
     directories, whose names start with a dot, are not published)."""
     return [
         p

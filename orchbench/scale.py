@@ -26,10 +26,17 @@ overhead over an engine and shape's points.
 
 **Publishing**: every point is measured in a temporary directory of the harness's
 run-directory code (``orchbench.rundir``: marked with this harness's owner token, renamed
-into ``<out>/<engine>/<shape>-<n>/`` when complete, replacing an older point), with
+into ``<out>/<series>/<shape>-<n>/`` when complete, replacing an older point), with
 ``point.json`` (``orchbench.point``: samples, medians, and the fit over the points
 published so far, this one included). ``orchbench scale`` owns its processes and reaps
 and removes what a killed harness left, as ``orchbench run`` and ``bench`` do.
+
+**Profiles.** An engine runs as one of its runner's profiles (``profiles``: the system
+configured as that profile of the runner configures it, through the runner's own code;
+``orchbench scale --runners airflow/tuned``; no ``--runners``: every engine and profile).
+A profile that would repeat another exactly for these shapes is named in ``unmeasured``
+with the reason. Each engine and profile is its own series: ``<out>/<engine>/`` for the
+default profile, ``<out>/<engine>.<profile>/`` for another, fitted over its own points.
 
 **Engines** plug in through ``ScaleEngine`` (declared as ``scale`` in the runner's
 ``runners/<name>/plugin.py``): ``parallelism(shape)`` reads the engine's limit from its
@@ -38,18 +45,22 @@ task process runs ``task_command`` or calls ``run_task_from_env``) and returns t
 timestamps. Engines whose submission is a process of its own (a script run) start it
 through ``Drivers``. Each engine's docstring says how the shapes map to it:
 
-- kfp: ``runners/kfp/scale.py`` (kfp.local driver processes); cron:
-  ``runners/cron/scale.py`` (one sandboxed daemon per sample);
+- kfp and kfp-docker: ``runners/kfp/scale.py`` (kfp.local driver processes; a process or
+  a container per task);
+- cron and cron-hardened: ``runners/cron/scale.py`` (one sandboxed daemon per sample; the
+  hardened tasks are ``lib.sh`` steps);
 - Airflow: ``runners/airflow/scale.py`` (dynamic task mapping, the backfill API and K dag
-  runs on one default stack);
-- Prefect: ``runners/prefect/scale.py`` (script runs against one default server);
+  runs on one stack of the profile: LocalExecutor on SQLite, or celery);
+- Prefect: ``runners/prefect/scale.py`` (flow runs of a ``flow.serve()`` deployment;
+  ``pool``: a work pool's workers; ``script``: script runs);
 - Dagster: ``runners/dagster/scale.py`` (DynamicOut, a partition backfill, ``dagster dev``);
-- ZenML: ``runners/zenml/scale.py`` (dynamic map fan-out, one SQLite store, script runs).
+- ZenML: ``runners/zenml/scale.py`` (dynamic map fan-out, script runs on one SQLite store;
+  ``server``: a local ZenML server);
 - Metaflow: ``runners/metaflow/scale.py`` (a ``foreach`` on the local runtime, flow runs).
 
-The engines with a long-lived server (Airflow, Prefect, Dagster) start it once and make
-unmeasured warm-up runs in ``start``: a deployment in use has parsed its DAGs and seen its
-flows. kfp and cron have no server to warm.
+The engines with a long-lived server (Airflow, Prefect, Dagster, ZenML ``server``) start it
+once and make unmeasured warm-up runs in ``start``: a deployment in use has parsed its
+DAGs and seen its flows. kfp and cron have no server to warm.
 """
 
 from __future__ import annotations
@@ -70,6 +81,7 @@ from typing import Any, ClassVar
 from orchbench import growth, rundir
 from orchbench import journal as jr
 from orchbench.point import (
+    DEFAULT_PROFILE,
     POINT_JSON,
     SHAPES,
     Point,
@@ -78,6 +90,8 @@ from orchbench.point import (
     Status,
     Task,
     load_points,
+    series_dir,
+    series_label,
 )
 from orchbench.procs import kill_group, venv_versions
 
@@ -256,13 +270,37 @@ class Timing:
 
 
 class ScaleEngine:
-    """Base of the runner-side scale adapters (``runners/<name>/scale.py``)."""
+    """Base of the runner-side scale adapters (``runners/<name>/scale.py``), one instance
+    per runner profile it runs as (``profiles``; ``orchbench scale --runners
+    name/profile``)."""
 
     name: ClassVar[str]
     system: ClassVar[str]
+    # the runner's profiles this engine runs as: each configures the system as that
+    # profile of the runner does (the engine's docstring says how)
+    profiles: ClassVar[tuple[str, ...]] = (DEFAULT_PROFILE,)
+    # the runner's other profiles, each with why measuring it would repeat a profile above
+    # (the same processes and limits for these shapes); the report prints the reasons
+    unmeasured: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, repo_root: Path) -> None:
+    def __init__(self, repo_root: Path, profile: str = DEFAULT_PROFILE) -> None:
+        if profile not in self.profiles:
+            raise ValueError(
+                f"scale engine {self.name!r} has no profile {profile!r} "
+                f"(it runs {', '.join(self.profiles)})"
+            )
         self.repo_root = repo_root
+        self.profile = profile
+
+    @property
+    def label(self) -> str:
+        """The engine and profile (``name``, or ``name/profile`` beside the default)."""
+        return series_label(self.name, self.profile)
+
+    @property
+    def series_dir(self) -> str:
+        """Its points' directory under the output root (``orchbench.point.series_dir``)."""
+        return series_dir(self.name, self.profile)
 
     def check_environment(self) -> None:
         """Raise ``orchbench.runner.EnvironmentMissing`` naming what is missing."""
@@ -342,9 +380,9 @@ class DriverEngine(ScaleEngine):
     venv: ClassVar[str]
     version_keys: ClassVar[tuple[str, ...]]
 
-    def __init__(self, repo_root: Path) -> None:
-        super().__init__(repo_root)
-        self._drivers = Drivers(repo_root, self.name)
+    def __init__(self, repo_root: Path, profile: str = DEFAULT_PROFILE) -> None:
+        super().__init__(repo_root, profile)
+        self._drivers = Drivers(repo_root, self.label)
 
     def python(self) -> Path:
         return self.repo_root / ".venvs" / self.venv / "bin" / "python"
@@ -381,10 +419,15 @@ class DriverEngine(ScaleEngine):
 
 
 def engine_names() -> list[str]:
-    """The runners whose ``plugin.py`` declares a scale engine."""
+    """Every engine and profile: the runners whose ``plugin.py`` declares a scale engine,
+    each with every profile its engine runs as (``name``, ``name/profile``)."""
     from orchbench.plugins import scale_plugins
 
-    return list(scale_plugins())
+    return [
+        series_label(name, profile)
+        for name in scale_plugins()
+        for profile in engine_class(name).profiles
+    ]
 
 
 def engine_class(name: str) -> type[ScaleEngine]:
@@ -398,6 +441,12 @@ def engine_class(name: str) -> type[ScaleEngine]:
     return cls
 
 
+def split_label(label: str) -> tuple[str, str]:
+    """``name`` or ``name/profile`` -> (name, profile)."""
+    name, _, profile = label.partition("/")
+    return name, profile or DEFAULT_PROFILE
+
+
 def system_version(name: str, versions: dict[str, str]) -> str | None:
     """The system's own version among an engine's ``versions`` (its plugin's version key)."""
     from orchbench.plugins import scale_plugins
@@ -406,10 +455,12 @@ def system_version(name: str, versions: dict[str, str]) -> str | None:
     return p.system_version(versions) if p else None
 
 
-def make_engine(name: str, repo_root: Path | None = None) -> ScaleEngine:
-    """Instantiate and check an engine; raises ValueError or EnvironmentMissing."""
+def make_engine(label: str, repo_root: Path | None = None) -> ScaleEngine:
+    """Instantiate and check an engine (``name`` or ``name/profile``); raises ValueError
+    (no such engine or profile) or EnvironmentMissing."""
     root = repo_root or Path(__file__).resolve().parent.parent
-    engine = engine_class(name)(root)
+    name, profile = split_label(label)
+    engine = engine_class(name)(root, profile)
     engine.check_environment()
     return engine
 
@@ -435,7 +486,7 @@ def measure_point(
     the engine, removes the temporary directory and re-raises.
     """
     out_root = Path(out_root).resolve()
-    tmp = rundir.temp_point_dir(out_root, engine.name, shape.name)
+    tmp = rundir.temp_point_dir(out_root, engine.series_dir, shape.name)
     try:
         limit, source = engine.parallelism(shape)
         status: Status = "completed"
@@ -443,7 +494,7 @@ def measure_point(
         samples: list[Sample] = []
         for i in range(1, repeat + 1):
             ctx = PointContext(
-                engine=engine.name,
+                engine=engine.label,
                 shape=shape,
                 dir=tmp,
                 journal=tmp / f"journal-{i}.jsonl",
@@ -476,6 +527,7 @@ def measure_point(
         versions = engine.versions()
         point = Point(
             engine=engine.name,
+            profile=engine.profile,
             system=engine.system,
             shape=shape.kind,
             n=shape.n,
@@ -505,7 +557,7 @@ def measure_point(
         engine.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return rundir.finalize(tmp, rundir.point_dir(out_root, engine.name, shape.name))
+    return rundir.finalize(tmp, rundir.point_dir(out_root, engine.series_dir, shape.name))
 
 
 def run_scale(
@@ -515,14 +567,14 @@ def run_scale(
     repeat: int = 1,
     on_point: Callable[[str, Shape], None] | None = None,
 ) -> list[Path]:
-    """Every shape on every engine, one engine's services started once (in a services
-    directory of this harness, removed when the engine stops); the published point
-    directories."""
+    """Every shape on every engine (``name`` or ``name/profile``), one engine's services
+    started once (in a services directory of this harness, removed when the engine
+    stops); the published point directories."""
     out_root = Path(out_root).resolve()
     out: list[Path] = []
     for name in engines:
         engine = make_engine(name)
-        services = rundir.services_dir(out_root, f"scale-{name}")
+        services = rundir.services_dir(out_root, f"scale-{engine.series_dir}")
         try:
             engine.start(services)
             for shape in shapes:

@@ -24,6 +24,7 @@ from orchbench.point import (
     Point,
     PointGrowth,
     latest_growth,
+    series_dir,
 )
 from orchbench.report.blocks import Block, Heading, Image, Para, Table
 from orchbench.report.load import system_version
@@ -39,10 +40,11 @@ TITLE = {"fanout": "fan-out", "backfill": "backfill", "concurrent": "concurrent 
 
 
 def by_engine(points: Sequence[Point]) -> dict[str, dict[str, list[Point]]]:
-    """engine -> shape -> points sorted by N."""
+    """engine (``engine/profile`` beside the default profile) -> shape -> points sorted
+    by N."""
     out: dict[str, dict[str, list[Point]]] = defaultdict(lambda: defaultdict(list))
     for p in points:
-        out[p.engine][p.shape].append(p)
+        out[p.series][p.shape].append(p)
     for shapes in out.values():
         for pts in shapes.values():
             pts.sort(key=lambda p: p.n)
@@ -71,7 +73,8 @@ def growth_png(engine: str, shapes: dict[str, list[Point]]) -> bytes:
     )
     first = next(iter(shapes.values()))
     fig.suptitle(
-        f"{first[0].system} ({_version(first)}): cost growth\ntask = "
+        f"{first[0].system} ({_version(first)}), profile {first[0].profile}: cost growth"
+        "\ntask = "
         f"{first[0].task.sleep_s:g} s sleep",
         fontsize=11,
     )
@@ -224,7 +227,7 @@ def growth_section(points: Sequence[Point], refused: Sequence[str] = ()) -> list
             blocks.append(Para(f"- {TITLE[kind]}: {words}."))
         blocks.append(
             Image(
-                f"growth_{engine}.png",
+                f"growth_{series_dir(first.engine, first.profile)}.png",
                 growth_png(engine, shapes),
                 f"{engine}: wall time against N with the ideal line (top), overhead per task "
                 "(bottom)",

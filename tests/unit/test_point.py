@@ -14,6 +14,7 @@ from orchbench.point import (
     POINT_JSON,
     SCHEMA,
     SCHEMA_V1,
+    SCHEMA_V2,
     PointFileError,
     load_point,
     load_points,
@@ -23,6 +24,7 @@ from orchbench.report.blocks import Para, Table
 from orchbench.report.growth import growth_section
 
 V1 = Path(__file__).parent / "fixtures" / "scale_v1"
+V2 = Path(__file__).parent / "fixtures" / "scale_v2"
 
 
 def test_a_v1_point_loads_through_its_migration() -> None:
@@ -33,17 +35,35 @@ def test_a_v1_point_loads_through_its_migration() -> None:
     assert (p.engine, p.shape, p.n, p.status) == ("kfp", "fanout", 10, "completed")
     assert p.wall_s == raw["wall_s"] and p.samples[0].wall_s == raw["samples"][0]["wall_s"]
     assert p.dir == str(V1 / "kfp" / "fanout-10")
-    # written back, it is a v2 file with every v1 field unchanged (v1 recorded neither a
-    # fit nor the plugin's system_version; the report falls back to its legacy key scan)
+    # written back, it is a v3 file with every v1 field unchanged (v1 recorded neither a
+    # fit nor the plugin's system_version, the report falls back to its legacy key scan;
+    # v1 and v2 engines ran their default profile only)
     out = p.to_json()
     assert out["schema"] == SCHEMA and "dir" not in out and out["system_version"] is None
-    assert {k: v for k, v in out.items() if k not in ("schema", "growth", "system_version")} == {
+    assert out["profile"] == "default" and p.series == "kfp"
+    added = ("schema", "growth", "system_version", "profile")
+    assert {k: v for k, v in out.items() if k not in added} == {
         k: v for k, v in raw.items() if k != "schema"
     }
     assert parse_point(out) == p.model_copy(update={"dir": None})
 
 
-@pytest.mark.parametrize("version", ["orchbench.scale/0", "orchbench.scale/3", None])
+def test_a_v2_point_loads_as_the_default_profile() -> None:
+    """Points ``orchbench scale`` wrote under ``/2`` (``fixtures/scale_v2``: two ZenML
+    points of 2026-12-06) load as the engine's default profile, every field unchanged."""
+    points, refused = load_points(V2)
+    assert refused == [] and [p.n for p in points] == [1, 5]
+    raw = json.loads((V2 / "zenml" / "fanout-5" / POINT_JSON).read_text())
+    assert raw["schema"] == SCHEMA_V2 and "profile" not in raw
+    p = points[1]
+    assert p.schema_ == SCHEMA and p.profile == "default" and p.series == "zenml"
+    out = p.to_json()
+    assert {k: v for k, v in out.items() if k not in ("schema", "profile")} == {
+        k: v for k, v in raw.items() if k != "schema"
+    }
+
+
+@pytest.mark.parametrize("version", ["orchbench.scale/0", "orchbench.scale/4", None])
 def test_another_version_is_refused_naming_it(tmp_path: Path, version: str | None) -> None:
     raw = json.loads((V1 / "kfp" / "fanout-1" / POINT_JSON).read_text())
     raw["schema"] = version

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchbench import growth, ownership, rundir, scale
+from orchbench import growth, ownership, plugins, rundir, scale
 from orchbench.point import POINT_JSON, SCHEMA, Point, load_point, load_points
 from orchbench.report.blocks import Image, Para, Table
 from orchbench.report.growth import growth_section
@@ -186,6 +186,37 @@ def test_measure_point_publishes_atomically_and_replaces(tmp_path: Path) -> None
     assert points[1].growth is not None and points[1].growth.over == (3, 6)
 
 
+def test_a_profile_s_points_are_its_own_series(tmp_path: Path) -> None:
+    class Tuned(FakeEngine):
+        profiles = ("default", "tuned")
+
+    shape = scale.Shape("fanout", 3)
+    default = scale.measure_point(Tuned(tmp_path), shape, tmp_path)
+    tuned = scale.measure_point(Tuned(tmp_path, "tuned"), shape, tmp_path)
+    assert default == rundir.point_dir(tmp_path, "fake", "fanout-3")
+    assert tuned == rundir.point_dir(tmp_path, "fake.tuned", "fanout-3")
+    scale.measure_point(Tuned(tmp_path, "tuned"), scale.Shape("fanout", 6), tmp_path)
+    points, _ = load_points(tmp_path)
+    by = {(q.series, q.n): q for q in points}
+    assert sorted(by) == [("fake", 3), ("fake/tuned", 3), ("fake/tuned", 6)]
+    assert by[("fake/tuned", 3)].engine == "fake" and by[("fake/tuned", 3)].profile == "tuned"
+    # each series is fitted over its own points only
+    assert by[("fake/tuned", 6)].growth is not None
+    assert by[("fake/tuned", 6)].growth.over == (3, 6)
+    with pytest.raises(ValueError, match="no profile 'pool'"):
+        Tuned(tmp_path, "pool")
+
+
+def test_every_engine_is_named_with_every_profile_it_runs_as() -> None:
+    names = scale.engine_names()
+    for label in names:
+        engine, profile = scale.split_label(label)
+        assert profile in scale.engine_class(engine).profiles
+        assert scale.series_label(engine, profile) == label
+    assert len(names) == len(set(names))
+    assert {scale.split_label(n)[0] for n in names} == set(plugins.scale_plugins())
+
+
 def test_ctrl_c_in_a_sample_publishes_nothing(tmp_path: Path) -> None:
     class Interrupted(FakeEngine):
         aborted = 0
@@ -223,7 +254,13 @@ def test_missing_records_make_the_point_failed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--runners", "nope"], ["--fanout", "1,x"], ["--backfill", "0"], ["--repeat", "0"]],
+    [
+        ["--runners", "nope"],
+        ["--runners", "kfp/nope"],
+        ["--fanout", "1,x"],
+        ["--backfill", "0"],
+        ["--repeat", "0"],
+    ],
 )
 def test_cli_bad_input_one_line_exit_2(tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / "scale"
@@ -254,3 +291,24 @@ def test_report_table_reads_overhead_in_its_unit_and_names_each_source_once() ->
     assert per_task[:2] == ["2.85 s", "46.8 ms"]
     sources = [r[6] for r in table.rows]
     assert sources[0] and sources[1:] == ["″", "″"]
+
+
+def test_every_runner_and_profile_has_a_scale_engine_or_a_reason() -> None:
+    """``make bench-scale`` covers every system and profile: each runner declares a scale
+    engine, and each of its profiles is one the engine runs as or one it names, with the
+    reason, as repeating another."""
+    missing: list[str] = []
+    for name, plugin in plugins.all_plugins().items():
+        if not plugin.scale:
+            missing.append(f"{name}: no scale engine")
+            continue
+        cls = scale.engine_class(name)
+        assert not set(cls.profiles) & set(cls.unmeasured), name
+        assert all(cls.unmeasured.values()), name  # a reason for each
+        assert set(cls.profiles) | set(cls.unmeasured) <= set(plugin.profiles), name
+        missing += [
+            f"{name}/{p}: not measured, no reason given"
+            for p in plugin.profiles
+            if p not in cls.profiles and p not in cls.unmeasured
+        ]
+    assert missing == []
