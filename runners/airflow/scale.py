@@ -1,7 +1,21 @@
 """The ``airflow`` scale engine: the scale DAGs (``scale_dags/orchbench_scale.py``) on one real
-Airflow 3 stack (``stack.AirflowStack``, profile ``default``: Airflow's defaults as
-installed, LocalExecutor, SQLite). Only orchestration; shapes, task and metrics are
-``orchbench.scale``'s.
+Airflow 3 stack per engine, built for the engine's runner profile as the runner builds it
+(``stack.new_stack``, the class ``modes.mode_for`` starts for that profile). Only
+orchestration; shapes, task and metrics are ``orchbench.scale``'s.
+
+Profiles (all three of the runner's are measured; none is left out):
+
+- ``default``: ``AirflowStack``, Airflow's defaults as installed: api-server, scheduler,
+  dag-processor, LocalExecutor (``[core] parallelism`` pre-forked worker processes),
+  SQLite.
+- ``tuned``: the same stack with ``stack.PROFILES["tuned"]`` (scheduler idle sleep 0.1 s,
+  one DAG parsing process, a 300 s re-parse interval): the scheduler loop these shapes
+  wait on changes.
+- ``celery``: ``CeleryAirflowStack``: CeleryExecutor, PostgreSQL metadata DB, a Redis
+  broker and ``stack.CELERY_WORKERS`` ``airflow celery worker`` processes. A task runs
+  in a worker's pool process, so the executor's slots are ``min([core] parallelism`` (the
+  CeleryExecutor's open slots, per scheduler "regardless of the worker count"), the
+  workers' summed concurrency``)``.
 
 The stack is started once per engine (``start``, outside every measured interval; it ends
 with one unmeasured run of each DAG, so no point pays the fresh stack's first-task costs)
@@ -10,22 +24,25 @@ and every request goes through the public REST API (``/api/v2``), as a user's sc
 - ``fanout-N``: one ``POST /dags/orchbench_scale_fanout/dagRuns`` (logical date
   ``FIRST_DATE``, ``conf.n = N``); its ``items`` task returns ``range(N)`` and
   ``scale_task`` is mapped over it (``.expand``, dynamic task mapping). Parallelism:
-  ``min(core.parallelism`` (the LocalExecutor's worker processes), the DAG's
-  ``max_active_tasks`` (``core.max_active_tasks_per_dag``, a limit per dag run), the
-  ``default_pool``'s slots). The run's wall time includes the ``items`` task before the
-  fan-out (one task process, not journaled: it is how a mapped fan-out gets its items).
+  ``min(`` the executor's slots, the DAG's ``max_active_tasks``
+  (``core.max_active_tasks_per_dag``, a limit per dag run), the ``default_pool``'s
+  slots``)``. The run's wall time includes the ``items`` task before the fan-out (one task
+  process, not journaled: it is how a mapped fan-out gets its items).
 - ``backfill-D``: one ``POST /backfills`` over the D days of the ``@daily`` DAG
   ``orchbench_scale_daily`` (``airflow backfill create``), with the API's own default
   ``max_active_runs`` (``BackfillPostBody``); the backfill creates the D runs at once,
   queued, and the scheduler starts at most ``max_active_runs`` of them at a time.
-  Parallelism: ``min(`` that, ``core.parallelism``, pool slots``)`` (one task per run).
+  Parallelism: ``min(`` that, the executor's slots, pool slots``)`` (one task per run).
 - ``concurrent-K``: K ``POST /dags/orchbench_scale_daily/dagRuns``, one per logical
   date, sent back to back. Parallelism: ``min(`` the DAG's ``max_active_runs``
-  (``core.max_active_runs_per_dag``), ``core.parallelism``, pool slots``)``.
+  (``core.max_active_runs_per_dag``), the executor's slots, pool slots``)``.
 
 Every limit is read from the stack as run: ``[core]`` options through
 ``airflow.configuration.conf`` in the stack's environment, the DAGs' ``max_active_*`` and
-the pool's slots from the REST API, the backfill default from Airflow's own request model.
+the pool's slots from the REST API, the backfill default from Airflow's own request model,
+and (celery) each running worker's pool ``max-concurrency`` from Celery's ``inspect
+stats`` (the stack starts its workers with ``--concurrency``, which overrides ``[celery]
+worker_concurrency``; that option is recorded beside it).
 
 Wall time: ``time.time_ns()`` just before the first POST to the latest ``end_date`` of the
 point's dag runs, Airflow's own timestamp (the scheduler sets it when it sees the run's
@@ -46,14 +63,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from orchbench.runner import EnvironmentMissing
+from orchbench.point import DEFAULT_PROFILE
 from orchbench.scale import PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.api import AirflowAPI, APIError, q
+from runners.airflow.modes import LocalStack, mode_for
 from runners.airflow.native import to_ns
-from runners.airflow.stack import PROFILES, AirflowStack
+from runners.airflow.stack import COMPONENTS, AirflowStack, new_stack
 
-PROFILE = "default"
 SCALE_DAGS = Path(__file__).resolve().parent / "scale_dags"  # deployed by this engine only
 FANOUT_DAG = "orchbench_scale_fanout"
 DAILY_DAG = "orchbench_scale_daily"
@@ -74,6 +91,21 @@ print(json.dumps({
     "backfill.max_active_runs": BackfillPostBody.model_fields["max_active_runs"].default,
 }))
 """
+# CeleryExecutor: the running workers' pool sizes, as the workers themselves report them
+# (Celery's remote control, the broker of the stack's environment), and the options.
+CELERY_PROBE = """
+import json
+from airflow.configuration import conf
+from airflow.providers.celery.executors.celery_executor_utils import app
+stats = app.control.inspect(timeout=%r).stats() or {}
+print(json.dumps({
+    "celery.worker_concurrency": conf.getint("celery", "worker_concurrency"),
+    "celery.worker_autoscale": conf.get("celery", "worker_autoscale", fallback=None),
+    "workers": {w: s["pool"]["max-concurrency"] for w, s in sorted(stats.items())},
+}))
+"""
+INSPECT_TIMEOUT_S = 5.0
+INSPECT_TRIES = 3
 
 
 def at_midnight(date: str) -> str:
@@ -81,15 +113,42 @@ def at_midnight(date: str) -> str:
     return f"{date}T00:00:00Z"
 
 
+def executor_slots(limits: dict[str, Any]) -> tuple[int, str]:
+    """Tasks the stack's executor runs at once (``limits`` as ``_read_limits`` reads them),
+    and where that number comes from."""
+    par, executor = limits["core.parallelism"], limits["core.executor"]
+    if executor != "CeleryExecutor":
+        return par, f"core.parallelism {par} ({executor} worker processes)"
+    pools = limits["celery.pool_max_concurrency"]
+    slots = limits["celery.slots"]
+    sizes = sorted(set(pools.values()))
+    each = f"x {sizes[0]}" if len(sizes) == 1 else "of " + "+".join(map(str, pools.values()))
+    conf = f"[celery] worker_concurrency {limits['celery.worker_concurrency']}"
+    if limits.get("celery.worker_autoscale"):
+        conf += f", worker_autoscale {limits['celery.worker_autoscale']}"
+    return min(par, slots), (
+        f"CeleryExecutor slots {min(par, slots)}: min of core.parallelism {par} (the "
+        f"executor's open slots) and the "
+        f"{len(pools)} celery workers' {slots} slots ({len(pools)} {each}: each worker's "
+        f"pool max-concurrency from celery inspect stats; {conf})"
+    )
+
+
 class AirflowScale(ScaleEngine):
-    """Scale shapes on one Airflow 3 stack (LocalExecutor, SQLite) through its REST API."""
+    """Scale shapes on one Airflow 3 stack of the engine's profile through its REST API."""
 
     name: ClassVar[str] = "airflow"
     system: ClassVar[str] = "Airflow"
+    profiles: ClassVar[tuple[str, ...]] = ("default", "tuned", "celery")
 
-    def __init__(self, repo_root: Path) -> None:
-        super().__init__(repo_root)
+    def __init__(self, repo_root: Path, profile: str = DEFAULT_PROFILE) -> None:
+        super().__init__(repo_root, profile)
         self.venv = repo_root / ".venvs" / "airflow"
+        # the runner's deployment mode of this profile, never a remote one (no URL): its
+        # executor, metadata DB, environment check, settings and service versions
+        mode = mode_for(profile, self.venv, None)
+        assert isinstance(mode, LocalStack)
+        self.mode = mode
         self.stack: AirflowStack | None = None
         self.limits: dict[str, Any] = {}
         self._dag: str | None = None  # the DAG of the current sample
@@ -98,19 +157,28 @@ class AirflowScale(ScaleEngine):
         self.warm_up_s: dict[str, float] = {}
 
     def check_environment(self) -> None:
-        if not (self.venv / "bin" / "airflow").is_file():
-            raise EnvironmentMissing(f"{self.venv} not found: run `make setup`")
+        """The runner's own check of this profile (venv; celery: provider, PostgreSQL,
+        Redis)."""
+        self.mode.check_environment()
 
     def versions(self) -> dict[str, str]:
-        v = AirflowRunner(PROFILE, self.repo_root).versions()
-        return {k: v[k] for k in VERSION_KEYS if k in v}
+        """Airflow's and Python's versions as the runner records them; celery adds its
+        packages and the services' versions (``modes.CeleryStack``)."""
+        v = AirflowRunner(self.profile, self.repo_root).versions()
+        out = {k: v[k] for k in (*VERSION_KEYS, *self.mode.packages) if k in v}
+        out.update(self.mode.versions())
+        return dict(sorted(out.items()))
 
     # --- services -------------------------------------------------------------------
 
-    def start(self, work: Path) -> None:
-        self.stack = AirflowStack(
-            Path(work) / "airflow", PROFILE, self.venv, extra_dags=tuple(SCALE_DAGS.glob("*.py"))
+    def new_stack(self, home: Path) -> AirflowStack:
+        """This profile's stack, as the runner's mode builds it, plus the scale DAGs."""
+        return new_stack(
+            home, self.profile, self.venv, extra_dags=tuple(sorted(SCALE_DAGS.glob("*.py")))
         )
+
+    def start(self, work: Path) -> None:
+        self.stack = self.new_stack(Path(work) / "airflow")
         try:
             self.stack.start()
             deadline = time.monotonic() + PARSE_TIMEOUT_S
@@ -131,7 +199,7 @@ class AirflowScale(ScaleEngine):
         work.mkdir(parents=True, exist_ok=True)
         for shape in (Shape("fanout", 1), Shape("concurrent", 1)):
             ctx = PointContext(
-                engine=self.name,
+                engine=self.label,
                 shape=shape,
                 dir=work,
                 journal=work / f"{shape.name}.jsonl",
@@ -142,22 +210,57 @@ class AirflowScale(ScaleEngine):
             timing = self.run(shape, ctx)
             self.warm_up_s[shape.name] = round((timing.end_ns - timing.start_ns) / 1e9, 3)
 
-    def _read_limits(self, dags: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _probe(self, code: str) -> dict[str, Any]:
+        """The JSON object ``code`` prints last, run by the venv's python in the stack's
+        environment (what its processes see)."""
         assert self.stack is not None
         out = subprocess.run(
-            [str(self.venv / "bin" / "python"), "-c", CONFIG_PROBE],
+            [str(self.venv / "bin" / "python"), "-c", code],
             env=self.stack.env(),
             capture_output=True,
             text=True,
             timeout=120,
             check=True,
         ).stdout
-        limits: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        got: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return got
+
+    def _read_limits(self, dags: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        limits = self._probe(CONFIG_PROBE)
+        if limits["core.executor"] != self.mode.executor:
+            raise RuntimeError(
+                f"the {self.profile} stack runs {limits['core.executor']}, not {self.mode.executor}"
+            )
+        if self.mode.executor == "CeleryExecutor":
+            limits.update(self._read_celery())
         limits["default_pool.slots"] = int(self._api().get("/pools/default_pool")["slots"])
         for dag, rec in dags.items():
             limits[f"{dag}.max_active_tasks"] = int(rec["max_active_tasks"])
             limits[f"{dag}.max_active_runs"] = int(rec["max_active_runs"])
         return limits
+
+    def _read_celery(self) -> dict[str, Any]:
+        """The celery workers' slots: each running worker's pool size, as it reports it."""
+        assert self.stack is not None
+        expected = len([c for c in self.stack.components if c not in COMPONENTS])
+        probe = CELERY_PROBE % INSPECT_TIMEOUT_S
+        got: dict[str, Any] = {}
+        for _ in range(INSPECT_TRIES):  # a busy worker may miss one broadcast's timeout
+            got = self._probe(probe)
+            if len(got["workers"]) == expected:
+                break
+        else:
+            raise RuntimeError(
+                f"{len(got['workers'])} of the stack's {expected} celery workers answered "
+                "celery inspect stats"
+            )
+        workers: dict[str, int] = got.pop("workers")
+        return {
+            **got,
+            "celery.workers": len(workers),
+            "celery.pool_max_concurrency": workers,
+            "celery.slots": sum(workers.values()),
+        }
 
     def stop(self) -> None:
         if self.stack is not None:
@@ -175,11 +278,9 @@ class AirflowScale(ScaleEngine):
         if not self.limits:
             raise RuntimeError("the airflow scale engine is not started")
         lim = self.limits
-        slots = lim["core.parallelism"]
+        slots, executor = executor_slots(lim)
         pool = lim["default_pool.slots"]
-        common = (
-            f"core.parallelism {slots} (LocalExecutor worker processes), default_pool {pool} slots"
-        )
+        common = f"{executor}, default_pool {pool} slots"
         if shape.kind == "fanout":
             per_run = lim[f"{FANOUT_DAG}.max_active_tasks"]
             return min(slots, per_run, pool), (
@@ -208,10 +309,10 @@ class AirflowScale(ScaleEngine):
             "concurrent": f"{shape.n} POST /dags/{DAILY_DAG}/dagRuns back to back",
         }[shape.kind]
         return {
-            "profile": PROFILE,
-            "profile_settings": PROFILES[PROFILE],
-            "executor": "LocalExecutor",
-            "metadata_db": "sqlite",
+            "profile": self.profile,
+            # the runner's record of this profile: profile_settings, executor, metadata_db
+            # (celery: PostgreSQL, broker, workers and their concurrency)
+            **self.mode.settings(),
             "dag": FANOUT_DAG if shape.kind == "fanout" else DAILY_DAG,
             "submission": how,
             "limits": self.limits,
@@ -223,7 +324,7 @@ class AirflowScale(ScaleEngine):
 
     def run(self, shape: Shape, point: PointContext) -> Timing:
         api = self._api()
-        conf = {"journal": str(point.journal), "engine": self.name, "point": shape.name}
+        conf = {"journal": str(point.journal), "engine": point.engine, "point": shape.name}
         dates = shape.dates()
         notes: list[str] = []
         self._runs, self._backfill = [], None
