@@ -15,22 +15,30 @@ runtime fan-out and a partitioned job of ops:
   and journaling the partition's date
   (https://docs.dagster.io/guides/build/partitions-and-backfills/partitioning-ops).
 
-Both jobs keep the default executor of a ``Definitions`` object (multiprocess: one process
-per step). Every task is the synthetic ``orchbench.scale`` task (``run_task``); the
-journal, engine and point come from the run's tags (``TAG_*``), which a launch and a
-backfill both set on every run, as the Airflow scale DAGs read them from the run's conf.
+Both jobs run on the executor of the runner's profile, chosen by the pipeline's own rule
+(``definitions.py``): ``ORCHBENCH_DAGSTER_PROFILE`` (default ``default``; the engine sets
+it as the adapter's ``run_env`` does) picks ``definitions.EXECUTOR[profile]``, read from
+that file (not imported: it builds the pipeline): ``multiprocess`` keeps the default
+executor of a ``Definitions`` object (one process per step; default, production),
+``in_process`` sets ``in_process_executor`` (every step in the run worker; tuned). Every
+task is the synthetic ``orchbench.scale`` task (``run_task``); the journal, engine and
+point come from the run's tags (``TAG_*``), which a launch and a backfill both set on
+every run, as the Airflow scale DAGs read them from the run's conf.
 
     python -m runners.dagster.scale_job limits '<the fan-out run config, JSON>'
 
 prints, as JSON, the limits the engine's parallelism comes from, read from Dagster as the
 runs get them (with ``DAGSTER_HOME`` and the environment of ``dagster dev``): the fan-out
 job's executor built from the run config the engine launches it with, as the run worker
-builds it (``create_executor``), and the instance's run coordinator and run queue.
+builds it (``create_executor``), and the instance's run coordinator and run queue (with
+its storage and run monitoring interval, for the point's settings).
 """
 
 import datetime as dt
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -40,9 +48,12 @@ from dagster import (
     DynamicOut,
     DynamicOutput,
     OpExecutionContext,
+    in_process_executor,
     job,
     op,
 )
+
+from orchbench.card import source_literal
 
 FIRST_DATE = "2026-01-01"  # orchbench.scale.FIRST_DATE
 FANOUT_JOB = "orchbench_scale_fanout"
@@ -53,6 +64,23 @@ TAG_JOURNAL = "orchbench/scale-journal"
 TAG_ENGINE = "orchbench/scale-engine"
 TAG_POINT = "orchbench/scale-point"
 TAG_SAMPLE = "orchbench/scale-sample"
+# the pipeline's profile rule (its variable and each profile's executor), read from it
+DEFINITIONS_FILE = Path(__file__).resolve().with_name("definitions.py")
+ENV_PROFILE: str = source_literal(DEFINITIONS_FILE, "ENV_PROFILE")
+EXECUTOR: dict[str, str] = source_literal(DEFINITIONS_FILE, "EXECUTOR")
+
+
+def _profile() -> str:
+    """The runner's profile, as ``definitions._profile`` reads it."""
+    profile = os.environ.get(ENV_PROFILE, "default")
+    if profile not in EXECUTOR:
+        raise ValueError(f"{ENV_PROFILE}={profile!r}: not one of {sorted(EXECUTOR)}")
+    return profile
+
+
+PROFILE = _profile()
+# None: the Definitions' default executor, multiprocess (as definitions.daily)
+EXECUTOR_DEF = in_process_executor if EXECUTOR[PROFILE] == "in_process" else None
 
 
 def _task(context: OpExecutionContext, item: int, logical_date: str) -> None:
@@ -90,7 +118,7 @@ def done(results: list[int]) -> int:
     return len(results)
 
 
-@job(name=FANOUT_JOB, tags={"orchbench/scale": "fanout"})
+@job(name=FANOUT_JOB, tags={"orchbench/scale": "fanout"}, executor_def=EXECUTOR_DEF)
 def scale_fanout() -> None:
     done(items().map(scale_task).collect())
 
@@ -105,7 +133,12 @@ def daily_task(context: OpExecutionContext) -> None:
     _task(context, item, date)
 
 
-@job(name=DAILY_JOB, partitions_def=DAILY, tags={"orchbench/scale": "daily"})
+@job(
+    name=DAILY_JOB,
+    partitions_def=DAILY,
+    tags={"orchbench/scale": "daily"},
+    executor_def=EXECUTOR_DEF,
+)
 def scale_daily() -> None:
     daily_task()
 
@@ -117,7 +150,6 @@ def limits(fanout_run_config: dict[str, Any]) -> dict[str, Any]:
     """What limits the scale shapes' parallelism, read from Dagster in this environment;
     the fan-out job's executor as a run with ``fanout_run_config`` gets it."""
     import multiprocessing
-    import os
 
     from dagster import DagsterInstance
     from dagster._core.definitions.job_base import InMemoryJob
@@ -129,6 +161,7 @@ def limits(fanout_run_config: dict[str, Any]) -> dict[str, Any]:
     resolved = ResolvedRunConfig.build(fanout, fanout_run_config)
     engine_config = resolved.execution.execution_engine_config
     out: dict[str, Any] = {
+        "profile": PROFILE,
         "executor.definition": fanout.executor_def.name,
         "executor.config": engine_config,
         "cpu_count": multiprocessing.cpu_count(),
@@ -162,6 +195,10 @@ def limits(fanout_run_config: dict[str, Any]) -> dict[str, Any]:
             [] if queue is None else [dict(t) for t in queue.tag_concurrency_limits or []]
         )
         out["run_queue.dequeue_interval_s"] = getattr(coordinator, "dequeue_interval_seconds", None)
+        out["run_monitoring.enabled"] = instance.run_monitoring_enabled
+        out["run_monitoring.poll_interval_s"] = instance.run_monitoring_poll_interval_seconds
+        out["storage.runs"] = type(instance.run_storage).__name__
+        out["storage.event_log"] = type(instance.event_log_storage).__name__
     return out
 
 

@@ -1,30 +1,38 @@
 """The dagster scale engine without Dagster: the parallelism it reports from the limits its
 probe reads (the fan-out's executor, the instance's run queue), Dagster's end of a sample
-(the latest ``endTime`` of its runs), and what one sample sends over GraphQL
+(the latest ``endTime`` of its runs), what one sample sends over GraphQL
 (``graphql.Api``, our own client, replaced here by a fake; ``dagster dev`` by a stand-in
-with that fake as its API). Nothing here imports Dagster."""
+with that fake as its API), and how each runner profile is deployed (the runner's
+instance file, executor variable and PostgreSQL cluster, the cluster a stand-in). Nothing
+here imports Dagster or starts a server."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 import time
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
-from orchbench import scale
+from orchbench import postgres, scale
 from orchbench.card import source_literal
 from orchbench.plugins import scale_plugins
+from runners.dagster import adapter
 from runners.dagster import scale as dscale
-from runners.dagster.adapter import PARTITION_TAG
+from runners.dagster.adapter import PARTITION_TAG, DagsterRunner
 from runners.dagster.scale import DagsterScale, end_ns, parallelism_of, sample_state
+from runners.dagster.services import DagsterDev, instance_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_FILE = REPO / "runners" / "dagster" / "scale_job.py"
 
 # what scale_job.limits prints with the runner's default instance on a 2-core machine
 LIMITS: dict[str, Any] = {
+    "profile": "default",
     "executor.definition": "multi_or_in_process_executor",
     "executor.config": {"multiprocess": {"max_concurrent": None, "retries": {"enabled": {}}}},
     "cpu_count": 2,
@@ -38,6 +46,21 @@ LIMITS: dict[str, Any] = {
     "run_queue.max_concurrent_runs": 1,
     "run_queue.tag_concurrency_limits": [],
     "run_queue.dequeue_interval_s": 5,
+    "run_monitoring.enabled": True,
+    "run_monitoring.poll_interval_s": 120,
+    "storage.runs": "SqliteRunStorage",
+    "storage.event_log": "SqliteEventLogStorage",
+}
+# ... and with the tuned profile's (in-process executor, shorter daemon intervals)
+TUNED_LIMITS: dict[str, Any] = {
+    **LIMITS,
+    "profile": "tuned",
+    "executor.definition": "in_process",
+    "executor.config": {"retries": {"enabled": {}}},
+    "executor": "InProcessExecutor",
+    "executor.max_concurrent": None,
+    "run_queue.dequeue_interval_s": 1,
+    "run_monitoring.poll_interval_s": 10,
 }
 
 
@@ -250,3 +273,240 @@ def test_a_backfill_past_the_daily_partitions_is_refused(tmp_path: Path) -> None
     shape = scale.Shape("backfill", scale.MAX_SIZE)  # reaches past today
     with pytest.raises(ValueError, match="no daily partition yet"):
         engine.run(shape, point(tmp_path, shape))
+
+
+# --- profiles ---------------------------------------------------------------------------
+
+
+def test_the_engine_runs_every_runner_profile_and_refuses_others() -> None:
+    assert DagsterScale.profiles == DagsterRunner.profiles == ("default", "tuned", "production")
+    assert DagsterScale.unmeasured == {}
+    assert {"dagster", "dagster/tuned", "dagster/production"} <= set(scale.engine_names())
+    for profile, label in [
+        ("default", "dagster"),
+        ("tuned", "dagster/tuned"),
+        ("production", "dagster/production"),
+    ]:
+        engine = DagsterScale(REPO, profile)
+        assert engine.runner.profile == profile and engine.label == label
+    with pytest.raises(ValueError, match="no profile 'celery'"):
+        DagsterScale(REPO, "celery")
+
+
+def job_file_as_loaded(monkeypatch: pytest.MonkeyPatch, profile: str | None) -> ModuleType:
+    """``scale_job.py`` executed against a stand-in ``dagster`` whose ``@job`` keeps its
+    arguments, with ``ORCHBENCH_DAGSTER_PROFILE`` = ``profile`` (None: unset)."""
+    fake = ModuleType("dagster")
+    for name in (
+        "Config",
+        "DailyPartitionsDefinition",
+        "Definitions",
+        "DynamicOut",
+        "DynamicOutput",
+        "OpExecutionContext",
+    ):
+        setattr(fake, name, type(name, (), {"__init__": lambda self, *a, **kw: None}))
+    fake.in_process_executor = "in_process_executor"  # type: ignore[attr-defined]
+    fake.op = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)  # type: ignore[attr-defined]
+    fake.job = lambda **kw: lambda fn: SimpleNamespace(fn=fn, **kw)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dagster", fake)
+    if profile is None:
+        monkeypatch.delenv(dscale.ENV_PROFILE, raising=False)
+    else:
+        monkeypatch.setenv(dscale.ENV_PROFILE, profile)
+    spec = importlib.util.spec_from_file_location("scale_job_as_loaded", JOB_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("profile", "executor_def"),
+    [
+        (None, None),
+        ("default", None),
+        ("tuned", "in_process_executor"),
+        ("production", None),
+    ],
+)
+def test_the_scale_jobs_take_the_profile_s_executor_by_the_pipeline_s_rule(
+    monkeypatch: pytest.MonkeyPatch, profile: str | None, executor_def: str | None
+) -> None:
+    defs = REPO / "runners" / "dagster" / "definitions.py"
+    assert dscale.ENV_PROFILE == source_literal(defs, "ENV_PROFILE") == "ORCHBENCH_DAGSTER_PROFILE"
+    job_file = job_file_as_loaded(monkeypatch, profile)
+    assert (profile or "default") == job_file.PROFILE
+    assert job_file.EXECUTOR == source_literal(defs, "EXECUTOR") == dscale.EXECUTOR
+    for job in (job_file.scale_fanout, job_file.scale_daily):
+        assert job.executor_def == executor_def  # None: the Definitions default, multiprocess
+    assert set(dscale.EXECUTOR_CLASS) == set(dscale.EXECUTOR.values())
+
+
+def test_the_scale_jobs_refuse_an_unknown_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="ORCHBENCH_DAGSTER_PROFILE='celery'"):
+        job_file_as_loaded(monkeypatch, "celery")
+
+
+def test_tuned_fans_out_one_step_at_a_time_on_the_in_process_executor() -> None:
+    n, source = parallelism_of(scale.Shape("fanout", 20), TUNED_LIMITS)
+    assert n == 1 and "in-process executor" in source and "profile tuned" in source
+    n, source = parallelism_of(scale.Shape("backfill", 4), TUNED_LIMITS)
+    assert n == 1 and "max_concurrent_runs 1" in source and "dequeued every 1 s" in source
+    with pytest.raises(ValueError, match="no parallelism known for executor 'CeleryExecutor'"):
+        parallelism_of(scale.Shape("fanout", 2), {**LIMITS, "executor": "CeleryExecutor"})
+
+
+class FakeCluster:
+    """``orchbench.postgres.PostgresCluster`` as the runner uses it."""
+
+    def __init__(self, *, fsync: bool = True, superuser: str = "orchbench") -> None:
+        self.fsync = fsync
+        self.superuser = superuser
+        self.port = 0
+        self.databases: list[str] = []
+        self.running = False
+        self.removed = 0
+
+    def start(self) -> None:
+        self.port = 54321
+        self.running = True
+
+    def create_database(self, name: str) -> None:
+        assert self.running
+        self.databases.append(name)
+
+    def remove(self) -> None:
+        self.running = False
+        self.removed += 1
+
+
+@pytest.fixture
+def clusters(monkeypatch: pytest.MonkeyPatch) -> list[FakeCluster]:
+    """The clusters the runner starts (stand-ins); PostgreSQL reported installed."""
+    made: list[FakeCluster] = []
+
+    def make(**kw: Any) -> FakeCluster:
+        made.append(FakeCluster(**kw))
+        return made[-1]
+
+    monkeypatch.setattr(postgres, "PostgresCluster", make)
+    monkeypatch.setattr(postgres, "available", lambda: None)
+    monkeypatch.setattr(postgres, "version", lambda: "15.test")
+    return made
+
+
+def deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profile: str, limits: dict[str, Any]
+) -> tuple[DagsterScale, list[DagsterDev]]:
+    """``start`` with each ``dagster dev`` start replaced by writing its instance file (and
+    the limits probe and warm-up by stand-ins); the engine and the ``DagsterDev``s it
+    started."""
+    devs: list[DagsterDev] = []
+
+    def dev_start(dev: DagsterDev, deadline: float) -> str:
+        dev.write_instance()
+        devs.append(dev)
+        return "scale_job"
+
+    monkeypatch.setattr(DagsterDev, "start", dev_start)
+    monkeypatch.setattr(DagsterDev, "stop", lambda dev: None)
+    monkeypatch.setattr(DagsterDev, "kill", lambda dev: None)
+    engine = DagsterScale(REPO, profile)
+    monkeypatch.setattr(engine, "_read_limits", lambda env, home: limits)
+    monkeypatch.setattr(engine, "_warm_up", lambda work: None)
+    engine.start(tmp_path / "services")
+    return engine, devs
+
+
+def limits_of(profile: str) -> dict[str, Any]:
+    if profile == "tuned":
+        return TUNED_LIMITS
+    storage = "PostgresRunStorage" if profile == "production" else "SqliteRunStorage"
+    return {**LIMITS, "profile": profile, "storage.runs": storage}
+
+
+@pytest.mark.parametrize("profile", ["default", "tuned", "production"])
+def test_each_profile_is_deployed_by_the_runner_s_own_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clusters: list[FakeCluster], profile: str
+) -> None:
+    engine, devs = deploy(tmp_path, monkeypatch, profile, limits_of(profile))
+    (dev,) = devs
+    assert dev.profile == profile and dev.module == dscale.CODE_MODULE
+    assert dev.env[dscale.ENV_PROFILE] == profile  # scale_job's executor rule reads it
+    assert not {k for k in dev.env if k.startswith("DAGSTER_")}
+    written = (dev.home / "dagster.yaml").read_text()
+    assert written == instance_yaml(dev.home, profile, dev.postgres_db)
+    assert ("dequeue_interval_seconds: 1" in written) == (profile == "tuned")
+    if profile == "production":
+        (cluster,) = clusters
+        assert cluster.running and not cluster.fsync and cluster.databases == ["dagster_scale_1"]
+        assert dev.postgres_db == {
+            "username": "orchbench",
+            "hostname": "127.0.0.1",
+            "port": 54321,
+            "db_name": "dagster_scale_1",
+        }
+        assert "postgres_db" in written and "sqlite" not in written
+    else:
+        assert clusters == [] and dev.postgres_db is None and "sqlite" in written
+    settings = engine.settings(scale.Shape("fanout", 2))
+    assert settings["profile"] == profile and settings["limits"] == limits_of(profile)
+    assert settings["executor"].startswith("in_process_executor") == (profile == "tuned")
+    assert ("postgresql" in settings) == (profile == "production")
+    engine.stop()
+    engine.stop()  # safe twice
+    assert engine.runner.pg is None and all(c.removed == 1 and not c.running for c in clusters)
+
+
+def test_tuned_settings_are_the_tuned_instance_s_intervals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clusters: list[FakeCluster]
+) -> None:
+    engine, _ = deploy(tmp_path, monkeypatch, "tuned", TUNED_LIMITS)
+    instance = engine.settings(scale.Shape("concurrent", 2))["instance"]
+    assert "profile tuned" in instance and "dequeued every 1 s" in instance
+    assert "run monitoring every 10 s" in instance
+    engine.stop()
+
+
+def test_production_restarts_on_a_new_database_and_stop_removes_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clusters: list[FakeCluster]
+) -> None:
+    engine, devs = deploy(tmp_path, monkeypatch, "production", limits_of("production"))
+    engine.abort()  # what a timed-out sample does: the next one starts afresh
+    engine._up()
+    (cluster,) = clusters  # one cluster for the engine's life
+    assert cluster.databases == ["dagster_scale_1", "dagster_scale_2"]
+    assert [d.postgres_db["db_name"] for d in devs if d.postgres_db] == cluster.databases
+    pg = engine.settings(scale.Shape("backfill", 2))["postgresql"]
+    assert pg["database"] == "dagster_scale_2" and pg["port"] == 54321 and pg["fsync"] is False
+    engine.stop()
+    assert cluster.removed == 1 and engine.runner.pg is None
+
+
+def test_a_failed_start_leaves_no_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clusters: list[FakeCluster]
+) -> None:
+    # the scale job built on another executor than the profile's: refused, nothing left
+    with pytest.raises(RuntimeError, match="not MultiprocessExecutor"):
+        deploy(tmp_path, monkeypatch, "production", {**TUNED_LIMITS, "profile": "production"})
+    (cluster,) = clusters
+    assert cluster.removed == 1 and not cluster.running
+
+
+def test_an_executor_other_than_the_profile_s_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clusters: list[FakeCluster]
+) -> None:
+    with pytest.raises(RuntimeError, match="not InProcessExecutor"):
+        deploy(tmp_path, monkeypatch, "tuned", {**LIMITS, "profile": "tuned"})
+    with pytest.raises(RuntimeError, match="profile 'default'"):
+        deploy(tmp_path, monkeypatch, "tuned", {**TUNED_LIMITS, "profile": "default"})
+
+
+def test_production_versions_name_its_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapter, "venv_versions", lambda python, keys: dict.fromkeys(keys, "1.0"))
+    monkeypatch.setattr(postgres, "version", lambda: "15.test")
+    default = DagsterScale(REPO).versions()
+    assert set(default) == set(dscale.VERSION_KEYS)
+    production = DagsterScale(REPO, "production").versions()
+    assert production["postgresql"] == "15.test" and production["dagster-postgres"] == "1.0"
