@@ -1,8 +1,9 @@
 """The scale pipelines (``orchbench.scale``) as ZenML pipelines, and their driver script.
 
 Runs in ``.venvs/zenml`` only (imports zenml), one process per submission, on the
-store the scale engine gives it (``ZENML_CONFIG_PATH``: SQLite store and local artifact
-store; ``runners/zenml/scale.py``). Every task is the synthetic ``orchbench.scale``
+store the scale engine gives it (``ZENML_CONFIG_PATH``: the SQLite store and local
+artifact store; on profile ``server`` also ``ZENML_STORE_URL``, the local server's;
+``runners/zenml/scale.py``). Every task is the synthetic ``orchbench.scale``
 task, run in-process by the step (``run_task_from_env``). **Caching is off** on both
 pipelines (``enable_cache=False``, ZenML's documented switch,
 https://docs.zenml.io/concepts/steps_and_pipelines/advanced_features.md "Caching"): with
@@ -21,13 +22,14 @@ cache and its task would not run.
     python -m runners.zenml.scale_pipeline fanout --items N --logical-date D
     python -m runners.zenml.scale_pipeline daily D [D ...]   # one run per date, in order
     python -m runners.zenml.scale_pipeline warm              # one daily run, one 1-item fan-out
-    python -m runners.zenml.scale_pipeline workers           # JSON: the dynamic runner's pool
+    python -m runners.zenml.scale_pipeline workers           # JSON: the thread pools
 
 ``daily`` with several dates is a user's catch-up script: ``for date in dates:
 scale_daily(logical_date=date)``, one run after another in one process. ``workers``
 prints what the installed ZenML says about the thread pool a dynamic pipeline's
 concurrent steps run on (``DynamicPipelineRunner.__init__``'s source and the
-``ZENML_DYNAMIC_PIPELINE_WORKER_COUNT`` variable); the engine reads the number from it.
+``ZENML_DYNAMIC_PIPELINE_WORKER_COUNT`` variable) and the default of a server's
+``thread_pool_size``; the engine reads the numbers from it.
 Exit 0 when every run completed, 1 when one failed (the rest are not started).
 """
 
@@ -118,7 +120,9 @@ def run_fanout(items: int, date: str) -> int:
 
 
 def workers() -> dict[str, object]:
-    """What the installed ZenML says about the dynamic runner's thread pool."""
+    """What the installed ZenML says about the dynamic runner's thread pool, and the
+    default size of a ZenML server's request thread pool (profile ``server``)."""
+    from zenml.config.server_config import ServerConfiguration
     from zenml.constants import ENV_ZENML_DYNAMIC_PIPELINE_WORKER_COUNT
     from zenml.execution.pipeline.dynamic.runner import DynamicPipelineRunner
 
@@ -127,6 +131,7 @@ def workers() -> dict[str, object]:
         "module": DynamicPipelineRunner.__module__,
         "env_var": ENV_ZENML_DYNAMIC_PIPELINE_WORKER_COUNT,
         "env": os.environ.get(ENV_ZENML_DYNAMIC_PIPELINE_WORKER_COUNT),
+        "server_thread_pool_size": ServerConfiguration.model_fields["thread_pool_size"].default,
     }
 
 

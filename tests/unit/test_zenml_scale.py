@@ -1,7 +1,8 @@
 """The ZenML scale engine's own logic (``runners/zenml/scale.py``): the dynamic runner's
 pool size read from what the installed package says, the processes each shape starts,
-the parallelism and the environment its processes get. No ZenML here: the probe's output
-is hand-made, in the shape ``scale_pipeline workers`` prints."""
+the parallelism, settings and environment of each profile (``default``: SQLite store;
+``server``: a local ZenML server's REST clients). No ZenML here: the probe's output is
+hand-made, in the shape ``scale_pipeline workers`` prints; no server starts."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchbench import scale
-from runners.zenml.scale import MODULE, ZenmlScale, submissions, worker_count
+from orchbench import plugins, scale
+from runners.zenml.scale import MODULE, ZenmlScale, server_pool, submissions, worker_count
+from runners.zenml.server import LocalServer
 from tests.conftest import REPO
 
 INIT = """    def __init__(self, snapshot, run, orchestrator=None) -> None:
@@ -24,6 +26,7 @@ PROBE = {
     "module": "zenml.execution.pipeline.dynamic.runner",
     "env_var": "ZENML_DYNAMIC_PIPELINE_WORKER_COUNT",
     "env": None,
+    "server_thread_pool_size": 40,
 }
 
 
@@ -87,3 +90,63 @@ def test_processes_get_the_engines_store_and_nothing_of_the_users(
 def test_the_plugin_declares_the_engine() -> None:
     assert scale.engine_class("zenml") is ZenmlScale
     assert MODULE == "runners.zenml.scale_pipeline"
+
+
+def test_every_runner_profile_is_measured() -> None:
+    assert ZenmlScale.profiles == plugins.all_plugins()["zenml"].profiles
+    assert ZenmlScale.unmeasured == {}
+    assert [n for n in scale.engine_names() if n.startswith("zenml")] == ["zenml", "zenml/server"]
+    with pytest.raises(ValueError, match="no profile 'docker'"):
+        ZenmlScale(REPO, "docker")
+
+
+def server_engine(tmp_path: Path) -> ZenmlScale:
+    """A ``server`` engine as ``start`` leaves it, with a server that is not running."""
+    engine = ZenmlScale(REPO, "server")
+    engine._root = tmp_path / "zenml"
+    server = LocalServer(Path("/zenml"), tmp_path / "zenml" / "server", tmp_path / "s.log", {})
+    server.port = 8237
+    server.started_s = 4.2
+    engine._server = server
+    engine._probe = dict(PROBE)
+    engine._workers = worker_count(PROBE)
+    return engine
+
+
+def test_server_processes_are_rest_clients_of_the_engine_s_server(tmp_path: Path) -> None:
+    engine = ZenmlScale(REPO, "server")
+    engine._root = tmp_path / "zenml"
+    with pytest.raises(RuntimeError, match="server is not running"):
+        engine.clean_env()  # a server profile's process never falls back to SQLite
+    env = server_engine(tmp_path).clean_env()
+    assert env["ZENML_STORE_URL"] == "http://127.0.0.1:8237"
+    # the clients' config dir is their own, not the server's
+    assert env["ZENML_CONFIG_PATH"] == str(tmp_path / "zenml" / "config")
+
+
+def test_each_profile_s_parallelism_and_settings(tmp_path: Path) -> None:
+    default = ZenmlScale(REPO)
+    default._root = tmp_path / "d"
+    default._probe, default._workers = dict(PROBE), worker_count(PROBE)
+    server = server_engine(tmp_path)
+    for engine in (default, server):
+        assert engine.parallelism(scale.Shape("fanout", 20))[0] == 10
+        assert engine.parallelism(scale.Shape("backfill", 5))[0] == 1
+        assert engine.parallelism(scale.Shape("concurrent", 4))[0] == 4
+    assert "SQLite" in default.parallelism(scale.Shape("concurrent", 4))[1]
+    assert "local ZenML server" in server.parallelism(scale.Shape("concurrent", 4))[1]
+    d = default.settings(scale.Shape("concurrent", 2))
+    s = server.settings(scale.Shape("concurrent", 2))
+    assert d["profile"] == "default" and "server" not in d and "SQLite" in d["store"]
+    assert s["profile"] == "server" and "ZENML_STORE_URL" in s["store"]
+    assert s["server"] == {
+        "started_s": 4.2,
+        "thread_pool_size": 40,
+        "thread_pool_source": "ServerConfiguration.thread_pool_size default "
+        "(ZENML_SERVER_THREAD_POOL_SIZE unset)",
+    }
+
+
+def test_the_server_pool_follows_the_server_s_variable() -> None:
+    assert server_pool(PROBE, {"ZENML_SERVER_THREAD_POOL_SIZE": "8"})[0] == 8
+    assert server_pool(PROBE, {})[0] == 40
