@@ -80,6 +80,7 @@ PLUGINS = (
         ),
         system_packages=("cron", "exim4-daemon-light"),
         profiles=HARDENED_PROFILES,
+        scale=".scale:HardenedCronScale",
         # make bench carries the strongest cron beside the steelman's default
         bench_profiles=("default", "pipeline"),
         version_key="cron",

@@ -57,6 +57,25 @@ def test_cron_scale_small(tmp_path: Path) -> None:
     assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
 
 
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="cron needs root (namespaces)")
+def test_cron_hardened_scale_small(tmp_path: Path) -> None:
+    """The hardened scripts' tasks (``lib.sh`` steps) start together at their minute, the
+    runner's catch-up job re-runs the missed days in order, and two dates of one step at
+    once meet ``lib.sh``'s per-step lock: the point fails with the mailed reason."""
+    shapes = scale.shapes_of({"fanout": (1, 5), "backfill": (2,), "concurrent": (2,)})
+    scale.run_scale(["cron-hardened"], shapes, tmp_path)
+    check_points(tmp_path, "cron-hardened", {"fanout-1": 1, "fanout-5": 5, "backfill-2": 1})
+    d = rundir.point_dir(tmp_path, "cron-hardened", "backfill-2")
+    records = scale.task_records(d / "journal-1.jsonl")
+    assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
+    d = rundir.point_dir(tmp_path, "cron-hardened", "concurrent-2")
+    p = json.loads((d / POINT_JSON).read_text())
+    assert p["status"] == "failed" and p["engine_parallelism"] == 1
+    assert "another task is still running" in p["reason"]
+    assert processes_mentioning(str(tmp_path)) == []
+
+
 @pytest.mark.skipif(not (REPO / ".venvs/airflow/bin/airflow").exists(), reason="make setup")
 def test_airflow_scale_small(tmp_path: Path) -> None:
     """Airflow's defaults (parallelism 32, max_active_tasks 16 per run, a backfill's
