@@ -77,6 +77,7 @@ PLUGINS = (
         concepts=(*CONCEPTS, "kfp.local DockerRunner", "step image"),
         system_packages=("docker.io",),
         profiles=PROFILES,
+        scale=".scale:KfpDockerScale",
         version_key="kfp",
         cost_s=60,
         remote_flags=(

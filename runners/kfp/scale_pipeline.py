@@ -9,23 +9,33 @@ Runs in ``.venvs/kfp`` only (imports kfp). Two pipelines, each task the syntheti
   submit one run of it per date).
 
     python -m runners.kfp.scale_pipeline compile --out-dir build/kfp
-    python -m runners.kfp.scale_pipeline run --spec S --pipeline-root R --logical-date D [--items N]
-    python -m runners.kfp.scale_pipeline parallelism
+    python -m runners.kfp.scale_pipeline run --spec S --pipeline-root R --logical-date D \
+        [--items N] [--docker --label K=V --mount DIR --env NAME [--mem-limit B]]
+    python -m runners.kfp.scale_pipeline parallelism [--docker ...]
 
 ``run`` is one submission to ``kfp.local`` (``SubprocessRunner(use_venv=False)``, caching
-off); ``parallelism`` prints, as JSON, the ParallelFor worker count kfp.local's
-``ParallelExecutor`` uses by default (read from kfp.local itself).
+off); with ``--docker``, ``DockerRunner`` as the kfp-docker runner's driver builds it
+(``runners.kfp.__main__._docker_runner``: the same flags), on the daemon at
+``DOCKER_HOST``. ``compile`` with ``ORCHBENCH_KFP_BASE_IMAGE`` set gives the component that
+image (kfp-docker: the step image), as the runner's own compile does. ``parallelism``
+prints, as JSON, the ParallelFor worker count kfp.local's ``ParallelExecutor`` uses by
+default (read from kfp.local itself) and, with ``--docker``, the ``container_run_args`` of
+the DockerRunner the driver would build from the same flags.
 No ``from __future__ import annotations``: KFP reads the components' annotations as types.
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from kfp import compiler, dsl
 
-BASE_IMAGE = "python:3.11-slim"  # unused by SubprocessRunner; what a cluster would need
+from runners.kfp.__main__ import BASE_IMAGE_ENV, _docker_runner
+
+# unused by SubprocessRunner; kfp-docker compiles with the step image (BASE_IMAGE_ENV)
+BASE_IMAGE = os.environ.get(BASE_IMAGE_ENV) or "python:3.11-slim"
 SPECS = {"fanout": "scale_fanout.yaml", "daily": "scale_daily.yaml"}
 
 
@@ -66,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     root = Path(args.pipeline_root).resolve()
     (root / ".workspace").mkdir(parents=True, exist_ok=True)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=_docker_runner(args) if args.docker else local.SubprocessRunner(use_venv=False),
         pipeline_root=str(root),
         workspace_root=str(root / ".workspace"),
         raise_on_error=True,
@@ -85,12 +95,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parallelism() -> int:
+def _parallelism(args: argparse.Namespace) -> int:
     from kfp.local.orchestrator.enhanced_dag_orchestrator import ParallelExecutor
 
     ex = ParallelExecutor()
-    print(json.dumps({"max_workers": ex.max_workers, "cap": ex.conservative_max}))
+    out: dict[str, object] = {"max_workers": ex.max_workers, "cap": ex.conservative_max}
+    if args.docker:
+        run_args = dict(_docker_runner(args).container_run_args)
+        # the variables passed (names: the driver passes those of its environment)
+        run_args["environment"] = sorted(args.env)
+        out["docker_run_args"] = run_args
+    print(json.dumps(out, default=str))
     return 0
+
+
+def _docker_flags(p: argparse.ArgumentParser) -> None:
+    """The kfp-docker driver's DockerRunner flags (``python -m runners.kfp run``)."""
+    p.add_argument("--docker", action="store_true", help="kfp.local.DockerRunner")
+    p.add_argument("--mount", action="append", default=[], help="--docker: host dir to mount")
+    p.add_argument("--env", action="append", default=[], help="--docker: variable to pass")
+    p.add_argument("--label", action="append", default=[], help="--docker: K=V label")
+    p.add_argument("--mem-limit", type=int, default=None, help="--docker: bytes per container")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,14 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--pipeline-root", required=True)
     r.add_argument("--logical-date", required=True)
     r.add_argument("--items", type=int, default=None, help="fan-out width (scale-fanout)")
-    sub.add_parser("parallelism")
+    _docker_flags(r)
+    _docker_flags(sub.add_parser("parallelism"))
     args = ap.parse_args(argv)
     if args.cmd == "compile":
         for p in compile_specs(args.out_dir):
             print(p)
         return 0
     if args.cmd == "parallelism":
-        return _parallelism()
+        return _parallelism(args)
     return _run(args)
 
 

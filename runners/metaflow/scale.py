@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from orchbench.point import DEFAULT_PROFILE
 from orchbench.scale import DriverEngine, PointContext, Shape, Timing
 
 from .adapter import _clean_env, local_env
@@ -44,8 +45,8 @@ class MetaflowScale(DriverEngine):
     venv: ClassVar[str] = "metaflow"
     version_keys: ClassVar[tuple[str, ...]] = ("metaflow",)
 
-    def __init__(self, repo_root: Path) -> None:
-        super().__init__(repo_root)
+    def __init__(self, repo_root: Path, profile: str = DEFAULT_PROFILE) -> None:
+        super().__init__(repo_root, profile)
         self._max_workers: int | None = None
 
     def clean_env(self) -> dict[str, str]:
@@ -85,6 +86,7 @@ class MetaflowScale(DriverEngine):
     def settings(self, shape: Shape) -> dict[str, Any]:
         flow = FANOUT if shape.kind == "fanout" else DAILY
         return {
+            "profile": self.profile,  # the runner's only one
             "runtime": "Metaflow local runtime, local datastore and metadata",
             "flow": flow.name,
             "max_workers": self.max_workers(),
