@@ -280,7 +280,8 @@ class ScaleEngine:
     # profile of the runner does (the engine's docstring says how)
     profiles: ClassVar[tuple[str, ...]] = (DEFAULT_PROFILE,)
     # the runner's other profiles, each with why measuring it would repeat a profile above
-    # (the same processes and limits for these shapes); the report prints the reasons
+    # (the same processes and limits for these shapes); never run, and not in the report:
+    # the engine's docstring and its runner's README give the reasons
     unmeasured: ClassVar[dict[str, str]] = {}
 
     def __init__(self, repo_root: Path, profile: str = DEFAULT_PROFILE) -> None:
