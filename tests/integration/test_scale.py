@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def check_points(out: Path, engine: str, expect_overlap: dict[str, int]) -> None:
+def check_points(out: Path, engine: str, expect_overlap: dict[str, int | range]) -> None:
+    """Each point complete and consistent; its observed overlap the expected number, or
+    within the expected range where the overlap hangs on timing (a step process's start
+    against the 1-s task: Dagster, ZenML), never above what the engine declares."""
     for shape in (scale.Shape("fanout", 1), scale.Shape("fanout", 5), scale.Shape("backfill", 2)):
         d = rundir.point_dir(out, engine, shape.name)
         p = json.loads((d / POINT_JSON).read_text())
@@ -30,7 +33,8 @@ def check_points(out: Path, engine: str, expect_overlap: dict[str, int]) -> None
         assert sorted({r["logical_date"] for r in records}) == shape.dates()
         assert p["sum_task_s"] >= shape.tasks * scale.TASK_S
         assert p["wall_s"] >= p["ideal_s"] > 0
-        assert p["observed_parallelism"] == expect_overlap[shape.name]
+        want = expect_overlap[shape.name]
+        assert p["observed_parallelism"] in (want if isinstance(want, range) else (want,))
 
 
 @pytest.mark.skipif(not (REPO / ".venvs/kfp/bin/python").exists(), reason="make setup")

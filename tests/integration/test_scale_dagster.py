@@ -1,7 +1,9 @@
 """Cost-growth points on a real ``dagster dev`` with small N (``runners/dagster/scale.py``):
-every task journaled, the fan-out's steps overlapping as the multiprocess executor's
-``max_concurrent`` allows, the backfill's runs one at a time as the runner's run queue
-allows, and nothing of ``dagster dev`` left afterwards. Behaviour, not timings."""
+every task journaled, the fan-out's steps never more at once than the multiprocess
+executor's ``max_concurrent`` (how many overlap hangs on each step process's start, about
+1.5 s against the 1-s task: 2 on a quiet machine, 1 in the CI of 1ae9dcd), the backfill's
+runs one at a time as the runner's run queue allows, and nothing of ``dagster dev`` left
+afterwards. Behaviour, not timings."""
 
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ def test_dagster_scale_small(tmp_path: Path) -> None:
     )
     assert len(paths) == 3
     steps = min(5, multiprocessing.cpu_count())  # max_concurrent unset: cpu_count()
-    check_points(tmp_path, "dagster", {"fanout-1": 1, "fanout-5": steps, "backfill-2": 1})
+    overlap = range(1, steps + 1)
+    check_points(tmp_path, "dagster", {"fanout-1": 1, "fanout-5": overlap, "backfill-2": 1})
     fanout = json.loads(
         (rundir.point_dir(tmp_path, "dagster", "fanout-5") / POINT_JSON).read_text()
     )
