@@ -374,6 +374,24 @@ class Drivers:
         self.procs = []
 
 
+def last_json(
+    cmd: Sequence[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 120
+) -> Any:
+    """The JSON a command prints on its last line (an engine's probe of what the system,
+    as configured, says about itself); CalledProcessError when the command fails."""
+    out = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 class DriverEngine(ScaleEngine):
     """An engine whose submissions are script runs in its own venv (``.venvs/<venv>``),
     started and killed through ``Drivers``."""
@@ -404,16 +422,8 @@ class DriverEngine(ScaleEngine):
     def probe(self, module: str, *args: str) -> Any:
         """The JSON ``python -m module args`` prints in the engine's venv (what the system
         itself says about its configuration)."""
-        out = subprocess.run(
-            [str(self.python()), "-m", module, *args],
-            cwd=self.repo_root,
-            env=self.clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        cmd = [str(self.python()), "-m", module, *args]
+        return last_json(cmd, self.clean_env(), self.repo_root)
 
     def abort(self) -> None:
         self._drivers.kill()

@@ -57,14 +57,12 @@ DAG has at most one active backfill), so the next sample can reuse the logical d
 from __future__ import annotations
 
 import contextlib
-import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench.point import DEFAULT_PROFILE
-from orchbench.scale import PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
+from orchbench.scale import PointContext, ScaleEngine, ScaleTimeout, Shape, Timing, last_json
 from runners.airflow.adapter import AirflowRunner
 from runners.airflow.api import AirflowAPI, APIError, q
 from runners.airflow.modes import LocalStack, mode_for
@@ -214,15 +212,9 @@ class AirflowScale(ScaleEngine):
         """The JSON object ``code`` prints last, run by the venv's python in the stack's
         environment (what its processes see)."""
         assert self.stack is not None
-        out = subprocess.run(
-            [str(self.venv / "bin" / "python"), "-c", code],
-            env=self.stack.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        got: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        got: dict[str, Any] = last_json(
+            [str(self.venv / "bin" / "python"), "-c", code], self.stack.env()
+        )
         return got
 
     def _read_limits(self, dags: dict[str, dict[str, Any]]) -> dict[str, Any]:

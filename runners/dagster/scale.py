@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -88,7 +87,15 @@ from typing import Any, ClassVar, cast
 from orchbench.card import source_literal
 from orchbench.point import DEFAULT_PROFILE
 from orchbench.runner import RunContext
-from orchbench.scale import FIRST_DATE, PointContext, ScaleEngine, ScaleTimeout, Shape, Timing
+from orchbench.scale import (
+    FIRST_DATE,
+    PointContext,
+    ScaleEngine,
+    ScaleTimeout,
+    Shape,
+    Timing,
+    last_json,
+)
 from runners.dagster.adapter import (
     BACKFILL_ENDED,
     DEFINITIONS_FILE,
@@ -278,23 +285,13 @@ class DagsterScale(ScaleEngine):
             raise
 
     def _read_limits(self, env: dict[str, str], home: Path) -> dict[str, Any]:
-        out = subprocess.run(
-            [
-                str(self.runner.python()),
-                "-m",
-                CODE_MODULE,
-                "limits",
-                json.dumps(fanout_run_config(1, FIRST_DATE.isoformat())),
-            ],
-            cwd=self.repo_root,
-            env={**env, "DAGSTER_HOME": str(home)},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
+        config = json.dumps(fanout_run_config(1, FIRST_DATE.isoformat()))
+        limits: dict[str, Any] = last_json(
+            [str(self.runner.python()), "-m", CODE_MODULE, "limits", config],
+            {**env, "DAGSTER_HOME": str(home)},
+            self.repo_root,
             timeout=180,
-            check=True,
-        ).stdout
-        limits: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        )
         return limits
 
     def _check_executor(self) -> None:

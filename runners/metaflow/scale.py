@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from orchbench.point import DEFAULT_PROFILE
-from orchbench.scale import DriverEngine, PointContext, Shape, Timing
+from orchbench.scale import DriverEngine, PointContext, Shape, Timing, last_json
 
 from .adapter import _clean_env, local_env
 from .plugin import PLUGINS
@@ -60,19 +60,7 @@ class MetaflowScale(DriverEngine):
         return self._max_workers
 
     def probe_code(self, code: str) -> Any:
-        import json
-        import subprocess
-
-        out = subprocess.run(
-            [str(self.python()), "-c", code],
-            cwd=self.repo_root,
-            env=self.clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return last_json([str(self.python()), "-c", code], self.clean_env(), self.repo_root)
 
     def parallelism(self, shape: Shape) -> tuple[int, str]:
         if shape.kind == "fanout":

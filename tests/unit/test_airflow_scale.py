@@ -207,7 +207,7 @@ def fake_probes(
             }
         return subprocess.CompletedProcess(cmd, 0, "a warning line\n" + json.dumps(out), "")
 
-    monkeypatch.setattr(af.subprocess, "run", run)
+    monkeypatch.setattr(scale.subprocess, "run", run)  # the probes go through scale.last_json
     return calls
 
 
