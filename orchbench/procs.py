@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,13 +12,34 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+SERVER_PORTS = range(20000, 32768)  # below Linux's default ephemeral range (32768-60999)
+
+
+def _ephemeral() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
 
 def free_port() -> int:
-    """A loopback port nothing listens on now (the kernel picks it: bind 127.0.0.1:0). A
-    server started on it can still lose a race for it; callers retry on a bind error."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on now, for a server we start: a random one of
+    ``SERVER_PORTS`` outside the kernel's ephemeral range, so no outgoing connection (every
+    client of every service on the machine takes its local port from that range) can take
+    it before the server binds it, as one from ``bind(127.0.0.1:0)`` can. Another server
+    picking the same port at once is still possible, though unlikely among 12 768; where
+    the range is all ephemeral, the kernel picks."""
+    ephemeral = _ephemeral()
+    candidates = [p for p in random.sample(SERVER_PORTS, 64) if p not in ephemeral]
+    for port in [*candidates, 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free loopback port")
 
 
 def _live_stats() -> list[tuple[int, list[str]]]:

@@ -171,7 +171,10 @@ class DagsterDev:
         api = self.api
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"dagster dev exited ({self.proc.returncode}); see {self.log}")
+                tail = self.log.read_text(errors="replace")[-1500:]  # the log may not outlive us
+                raise RuntimeError(
+                    f"dagster dev exited ({self.proc.returncode}); {self.log}:\n{tail}"
+                )
             if api.up():
                 name, err = api.location()
                 if err:
