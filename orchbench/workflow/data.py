@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from orchbench.workflow.spec import COUNTRIES
 from orchbench.world import World
 
 if TYPE_CHECKING:
     from orchbench.scenario import Scenario
 
-COUNTRIES = ("de", "fr", "nl", "pl", "us")
 COLUMNS = (
     "event_id",
     "amount",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ArtifactKind = Literal["source", "dated", "state"]
+COUNTRIES = ("de", "fr", "nl", "pl", "us")  # the data's country codes (workflow/data.py)
 
 
 @dataclass(frozen=True)
