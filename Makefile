@@ -227,10 +227,18 @@ report: setup ## regenerate the report from results/
 notebooks: setup ## execute notebooks/*.ipynb into results/notebooks/ (each < 3 min)
 	.venv/bin/python -m orchbench.report.notebooks notebooks results/notebooks
 
-test: setup ## lint, format check, then the full pytest suite (slow tests included)
+# The suite in two passes: first the conformance bench and the tests that read its runs,
+# in one process, since the bench's lanes already keep both cores busy; then every other
+# test (``parallel``, tests/conftest.py) on TEST_JOBS xdist workers: the integration tests
+# start systems of their own and mostly wait on a service, a schedule or a timeout. Both
+# passes run; either failing fails.
+TEST_JOBS ?= 3
+test: setup ## lint, format check, then the full pytest suite (slow tests included; TEST_JOBS workers for the second pass)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/python -m pytest
+	rc=0; .venv/bin/python -m pytest -m "not parallel" || rc=$$?; \
+	.venv/bin/python -m pytest -m parallel -n $(TEST_JOBS) --dist loadgroup || rc=$$?; \
+	exit $$rc
 
 lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .

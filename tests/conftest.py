@@ -71,12 +71,19 @@ def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # The conformance bench runs in the setup of the first test that asks for it, under that
 # test's timeout: every such test gets this one instead of pyproject's 600 s.
 BENCH_TIMEOUT_S = 2400
+# ``make test`` runs the tests that do not read the conformance bench (``parallel``) after
+# the bench and its readers, on several xdist workers (``-m parallel -n TEST_JOBS --dist
+# loadgroup``); tests that look at state shared by the whole machine (the harness's Docker
+# daemon, cron daemons on a fake clock) carry one ``xdist_group``, so they run one after
+# another on one worker.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "conformance" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
+        else:
+            item.add_marker(pytest.mark.parallel)
 
 
 @pytest.fixture(scope="session")

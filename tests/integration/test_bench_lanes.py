@@ -14,7 +14,7 @@ import pytest
 
 from orchbench.crond import cpu_group
 from orchbench.matrix import Cell, lane_order
-from tests.integration.test_cron import needs_cron
+from tests.integration.test_cron import CRON, needs_cron
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,7 @@ def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
 @pytest.mark.slow
 @pytest.mark.root
 @needs_cron
+@CRON
 def test_two_lanes_publish_one_run_per_cell(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners",

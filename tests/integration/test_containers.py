@@ -14,6 +14,7 @@ from runners.kfp.docker_adapter import IMAGE_LOCK
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("docker"),  # dockerd's data root and leftovers are machine-wide
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="the harness's dockerd needs root"),
 ]

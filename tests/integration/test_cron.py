@@ -154,6 +154,10 @@ def _environment_problem() -> str | None:
 PROBLEM = _environment_problem()
 needs_cron = pytest.mark.skipif(PROBLEM is not None, reason=PROBLEM or "")
 slow_root = [pytest.mark.slow, pytest.mark.root, needs_cron]
+# any cron daemon on a fake clock counts as a leftover (``leftovers``): one test at a time
+# among those that start one (``CRON``, also in test_scale and test_bench_lanes)
+CRON = pytest.mark.xdist_group("cron")
+pytestmark = CRON
 
 
 def host_cron_files() -> dict[str, bytes]:

@@ -23,6 +23,7 @@ from tests.integration.test_kfp import VENV, conformance_run, hang_scenario, pid
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("docker"),  # dockerd's data root and leftovers are machine-wide
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="the harness's dockerd needs root"),
     pytest.mark.skipif(not VENV.exists(), reason=".venvs/kfp missing: run `make setup`"),

@@ -13,6 +13,7 @@ import pytest
 from orchbench import rundir, scale
 from orchbench.point import POINT_JSON, SCHEMA
 from tests.integration.leftovers import processes_mentioning
+from tests.integration.test_cron import CRON
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +51,7 @@ def test_kfp_scale_small(tmp_path: Path) -> None:
     assert p["growth"]["over"] == [1, 5]  # the fit over the fan-out points so far
 
 
+@CRON
 @pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="cron needs root (namespaces)")
 def test_cron_scale_small(tmp_path: Path) -> None:
@@ -61,6 +63,7 @@ def test_cron_scale_small(tmp_path: Path) -> None:
     assert [r["logical_date"] for r in records] == ["2026-01-01", "2026-01-02"]
 
 
+@CRON
 @pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="cron needs root (namespaces)")
 def test_cron_hardened_scale_small(tmp_path: Path) -> None:
