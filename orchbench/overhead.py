@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,24 @@ def probe_entry(path: Path, profile: str, shape: str = SHORT.name) -> dict[str, 
     return {k: v for k, v in entry.items() if k != "raw"}
 
 
+UNMEASURED = "unmeasured"  # {profile: {"unmeasured": reason}} in a results file
+
+
+def unmeasured_reasons(path: Path) -> dict[str, str]:
+    """The profiles ``results/overhead/<system>.json`` declares unprobed, with why."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        p: str(v[UNMEASURED])
+        for p, v in data.items()
+        if isinstance(v, dict) and isinstance(v.get(UNMEASURED), str)
+    }
+
+
 def probe_main(
     system: str,
     profiles: Sequence[str],
@@ -172,6 +190,7 @@ def probe_main(
     argv: list[str] | None = None,
     doc: str | None = None,
     prog: str | None = None,
+    unmeasured: Mapping[str, str] | None = None,
 ) -> int:
     """The command line every probe shares (``python -m runners.<name>.overhead``).
 
@@ -180,8 +199,11 @@ def probe_main(
     cron-hardened) gives each its own ``prog``. Measures each asked profile x shape with
     ``measure`` and merges the stamped entries
     into ``out`` (``{profile: {shape: entry}}``; other profiles and shapes are kept),
-    writing after each profile so a later failure keeps what was measured. An unknown
-    profile or shape is one error line each and exit 2, before anything runs.
+    writing after each profile so a later failure keeps what was measured. The runner's
+    other profiles are ``unmeasured``, each with the reason a probe of it would repeat one
+    of ``profiles``; the file records them as ``{profile: {"unmeasured": reason}}`` so the
+    report can say why they have no figure. An unknown profile or shape, or an unmeasured
+    profile asked for, is one error line each and exit 2, before anything runs.
     """
     from orchbench.rundir import write_json
 
@@ -195,8 +217,13 @@ def probe_main(
     args = ap.parse_args(argv)
     asked = [p for p in args.profiles.split(",") if p]
     shape_names = [s for s in args.shapes.split(",") if s]
+    skipped = dict(unmeasured or {})
+    if both := sorted(set(profiles) & set(skipped)):
+        raise ValueError(f"{system}: {', '.join(both)} both probed and unmeasured")
     errors = [
-        f"error: no profile {p!r} (one of {', '.join(profiles)})"
+        f"error: profile {p!r} is not probed: {skipped[p]}"
+        if p in skipped
+        else f"error: no profile {p!r} (one of {', '.join(profiles)})"
         for p in asked
         if p not in profiles
     ]
@@ -217,10 +244,12 @@ def probe_main(
     results: dict[str, Any] = {}
     if args.out.is_file():
         results = json.loads(args.out.read_text())
+    results.update({p: {UNMEASURED: reason} for p, reason in skipped.items()})
     for profile in asked:
         measured = measure(profile, shapes, args.runs, args.warmup)
         kept = results.get(profile)
         by_shape = kept if isinstance(kept, dict) and "probe_s_per_task" not in kept else {}
+        by_shape = {k: v for k, v in by_shape.items() if k != UNMEASURED}  # declared before
         if isinstance(kept, dict) and "probe_s_per_task" in kept:
             by_shape = {SHORT.name: kept}  # the file's layout before shapes
         for name, entry in measured.items():

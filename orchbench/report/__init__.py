@@ -22,7 +22,13 @@ from orchbench.report.blocks import Block, Image, Para, to_html, to_markdown
 from orchbench.report.capability import capability_table
 from orchbench.report.compare import compare, versions
 from orchbench.report.growth import growth_section
-from orchbench.report.load import load_footprint, load_overhead, load_runs, load_scale
+from orchbench.report.load import (
+    load_footprint,
+    load_overhead,
+    load_overhead_unmeasured,
+    load_runs,
+    load_scale,
+)
 from orchbench.report.tables import summarize
 
 __all__ = ["build_report"]
@@ -58,7 +64,9 @@ def build_blocks(
     blocks += sections.unstable_section(runs)
     blocks += sections.misreported_section(runs, out)
     blocks += sections.heatmap_section(runs)
-    blocks += sections.overhead_section(runs, load_overhead(overhead_dir))
+    blocks += sections.overhead_section(
+        runs, load_overhead(overhead_dir), load_overhead_unmeasured(overhead_dir)
+    )
     blocks += cost
     blocks += growth
     blocks += sections.environment_section(runs)

@@ -333,6 +333,19 @@ def load_overhead(overhead_dir: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def load_overhead_unmeasured(overhead_dir: Path | str) -> pd.DataFrame:
+    """The profiles each probe file declares unprobed (``{profile: {"unmeasured": why}}``,
+    ``orchbench.overhead.probe_main``), one row per system x profile with the reason."""
+    from orchbench.overhead import unmeasured_reasons
+
+    rows = [
+        {"system": path.stem, "profile": profile, "why not probed": reason}
+        for path in sorted(Path(overhead_dir).glob("*.json"))
+        for profile, reason in unmeasured_reasons(path).items()
+    ]
+    return pd.DataFrame(rows, columns=["system", "profile", "why not probed"])
+
+
 def load_footprint(footprint_dir: Path | str) -> pd.DataFrame:
     """Operating-cost cells (``results/footprint/<runner>.json``, one entry per profile, as
     ``orchbench footprint`` writes them), one row each."""

@@ -256,7 +256,9 @@ def heatmap_section(runs: pd.DataFrame) -> list[Block]:
     return blocks
 
 
-def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Block]:
+def overhead_section(
+    runs: pd.DataFrame, overhead_runs: pd.DataFrame, unmeasured: pd.DataFrame | None = None
+) -> list[Block]:
     blocks: list[Block] = [Heading("Orchestration overhead")]
     probes = overhead.probes_table(overhead_runs)
     if probes.empty:
@@ -273,6 +275,14 @@ def overhead_section(runs: pd.DataFrame, overhead_runs: pd.DataFrame) -> list[Bl
                 "time (the `method` its results carry):"
             ),
             table_of(overhead.method_table(overhead_runs)),
+        ]
+    if unmeasured is not None and not unmeasured.empty:
+        blocks += [
+            Para(
+                "Profiles the probes leave out, each with the reason its probe would repeat "
+                "one above (declared by the runner's probe, in its results file):"
+            ),
+            table_of(unmeasured),
         ]
     per_run = overhead.runs_table(runs)
     if not per_run.empty:

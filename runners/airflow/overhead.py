@@ -14,7 +14,7 @@ is started to ended: process start, DAG parse, the task, state writes. Checked a
 does: every task succeeded on try 1, returned ``fibo(n)`` of its shape (its XCom), and
 started after the previous task ended.
 
-    .venv/bin/python -m runners.airflow.overhead [--profiles default,tuned] [--shapes ...]
+    .venv/bin/python -m runners.airflow.overhead [--profiles default,tuned,celery] [--shapes ...]
 
 writes ``results/overhead/airflow.json`` (``orchbench.overhead.probe_main``); the runner
 copies its profile's short-shape entry into each run's ``env.json``.
@@ -37,11 +37,25 @@ from runners.airflow.stack import PROFILES, new_stack
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "results" / "overhead" / "airflow.json"
 DAG_FILE = Path(__file__).resolve().parent / "dags" / "orchbench_overhead.py"
-PROBE_PROFILES = ("default", "tuned")
+PROBED: dict[str, tuple[str, ...]] = {"airflow": ("default", "tuned", "celery")}
+UNMEASURED: dict[str, dict[str, str]] = {"airflow": {}}
 METHOD = (
     "Airflow's own task-instance timestamps (REST API): queued = queued_when, started = "
-    "start_date, completed = end_date; LocalExecutor starts a process per task"
+    "start_date, completed = end_date; {executor}"
 )
+EXECUTORS = {
+    "LocalExecutor": "LocalExecutor starts a process per task",
+    "CeleryExecutor": (
+        "CeleryExecutor: the scheduler sends each task to Redis, a Celery worker's pool "
+        "process runs it"
+    ),
+}
+
+
+def method(profile: str) -> str:
+    """The probe's method line for ``profile`` (its executor's way of running a task)."""
+    executor = PROFILES[profile].get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    return METHOD.format(executor=EXECUTORS[executor])
 
 
 def dag_id(shape: Shape) -> str:
@@ -116,7 +130,9 @@ def measure(
                 for _ in range(warmup):
                     one_run(api, shape)
                 measured = [one_run(api, shape) for _ in range(runs)]
-                out[shape.name] = shape_entry(measured, shape, profile, PROFILES[profile], METHOD)
+                out[shape.name] = shape_entry(
+                    measured, shape, profile, PROFILES[profile], method(profile)
+                )
         finally:
             stack.kill()
     return out
@@ -129,7 +145,16 @@ def runner_of(profile: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return probe_main("airflow", PROBE_PROFILES, measure, runner_of, OUT, argv, doc=__doc__)
+    return probe_main(
+        "airflow",
+        PROBED["airflow"],
+        measure,
+        runner_of,
+        OUT,
+        argv,
+        doc=__doc__,
+        unmeasured=UNMEASURED["airflow"],
+    )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ PROBE_FILE = REPO / "runners" / "dagster" / "overhead_job.py"
 JOB_SHAPES: dict[str, tuple[int, int]] = source_literal(PROBE_FILE, "SHAPES")
 JOB_PREFIX: str = source_literal(PROBE_FILE, "JOB_PREFIX")
 ENV_EXECUTOR: str = source_literal(PROBE_FILE, "ENV_EXECUTOR")
-PROFILES = ("default", "tuned", "production")
+PROBED: dict[str, tuple[str, ...]] = {"dagster": ("default", "tuned", "production")}
+UNMEASURED: dict[str, dict[str, str]] = {"dagster": {}}
 METHOD = (
     "Dagster's own event log: queued = STEP_WORKER_STARTING (the multiprocess executor "
     "hands the op to a new process; on the in-process executor none, queued = STEP_START), "
@@ -291,7 +292,16 @@ def runner_of(profile: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return probe_main("dagster", PROFILES, measure, runner_of, OUT, argv, doc=__doc__)
+    return probe_main(
+        "dagster",
+        PROBED["dagster"],
+        measure,
+        runner_of,
+        OUT,
+        argv,
+        doc=__doc__,
+        unmeasured=UNMEASURED["dagster"],
+    )
 
 
 if __name__ == "__main__":

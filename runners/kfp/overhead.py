@@ -72,7 +72,18 @@ from runners.kfp.adapter import KfpRunner
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = ("kfp", "kfp-docker")
-PROFILES = ("default", "tuned")  # gpu-request: not an overhead profile (module docstring)
+PROBED: dict[str, tuple[str, ...]] = {"kfp": ("default",), "kfp-docker": ("default",)}
+_SAME = (
+    "the same deployment as default: the kfp adapters read their profile only for "
+    "gpu-request, and kfp.local has no setting that changes how it runs a task"
+)
+_GPU = (
+    "it only adds an accelerator request on the benchmark pipeline's train, which kfp.local "
+    "ignores; the probe's pipeline is default's, with no train"
+)
+UNMEASURED: dict[str, dict[str, str]] = {
+    r: {"tuned": _SAME, "gpu-request": _GPU} for r in ("kfp", "kfp-docker")
+}
 PIPELINE_MODULE = "runners.kfp.overhead_pipeline"
 PIPELINE_FILE = REPO / "runners" / "kfp" / "overhead_pipeline.py"
 PIPELINE_NAME: str = source_literal(PIPELINE_FILE, "PIPELINE_NAME")
@@ -311,13 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return probe_main(
         system,
-        PROFILES,
+        PROBED[system],
         measure_for(system),
         lambda profile: runner_of(system, profile),
         REPO / "results" / "overhead" / f"{system}.json",
         rest,
         doc=__doc__,
         prog=f"python -m runners.kfp.overhead --runner {system}",
+        unmeasured=UNMEASURED[system],
     )
 
 

@@ -66,6 +66,8 @@ from runners.metaflow.plugin import PLUGINS
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM = PLUGINS[0].name
+PROBED: dict[str, tuple[str, ...]] = {SYSTEM: tuple(PLUGINS[0].profiles)}
+UNMEASURED: dict[str, dict[str, str]] = {SYSTEM: {}}
 OUT = REPO / "results" / "overhead" / f"{SYSTEM}.json"
 SOURCE = "windmill-labs/windmill-benchmarks competitors"
 RUN_TIMEOUT_S = 600.0
@@ -254,7 +256,16 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return probe_main(SYSTEM, PLUGINS[0].profiles, measure, runner_of, OUT, argv, doc=__doc__)
+    return probe_main(
+        SYSTEM,
+        PROBED[SYSTEM],
+        measure,
+        runner_of,
+        OUT,
+        argv,
+        doc=__doc__,
+        unmeasured=UNMEASURED[SYSTEM],
+    )
 
 
 if __name__ == "__main__":

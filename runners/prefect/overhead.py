@@ -390,8 +390,21 @@ def runner_of(profile: str) -> PrefectRunner:
     return PrefectRunner(profile, REPO)
 
 
+PROBED: dict[str, tuple[str, ...]] = {"prefect": tuple(PrefectRunner.profiles)}
+UNMEASURED: dict[str, dict[str, str]] = {"prefect": {}}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return probe_main("prefect", PrefectRunner.profiles, measure, runner_of, OUT, argv, doc=__doc__)
+    return probe_main(
+        "prefect",
+        PROBED["prefect"],
+        measure,
+        runner_of,
+        OUT,
+        argv,
+        doc=__doc__,
+        unmeasured=UNMEASURED["prefect"],
+    )
 
 
 if __name__ == "__main__":

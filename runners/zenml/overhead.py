@@ -79,7 +79,8 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "results" / "overhead" / "zenml.json"
 MODULE = "runners.zenml.overhead_pipeline"
 SOURCE = "windmill-labs/windmill-benchmarks competitors"
-PROFILES = ZenmlRunner.profiles
+PROBED: dict[str, tuple[str, ...]] = {"zenml": tuple(ZenmlRunner.profiles)}
+UNMEASURED: dict[str, dict[str, str]] = {"zenml": {}}
 RUN_TIMEOUT_S = 900.0  # one run's process, import and store set-up included
 READ_TIMEOUT_S = 600.0
 
@@ -303,12 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return probe_main(
         "zenml",
-        PROFILES,
+        PROBED["zenml"],
         measure,
         lambda profile: ZenmlRunner(profile, REPO),
         OUT,
         argv,
         doc=__doc__,
+        unmeasured=UNMEASURED["zenml"],
     )
 
 

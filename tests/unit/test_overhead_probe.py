@@ -177,3 +177,74 @@ def test_shape_entry_holds_the_figures_the_profile_and_what_the_probe_adds() -> 
     )
     assert (entry["measured_at"], entry["extra"], entry["raw"]) == ("then", 2, runs)
     assert shape_entry(runs, LONG, "tuned", {}, "how")["measured_at"] != "then"
+
+
+def test_unmeasured_profiles_are_recorded_refused_and_shown(tmp_path: Path, capsys) -> None:
+    """A profile declared unmeasured is written with its reason, refused when asked for
+    (one line, the reason, nothing measured), and listed by the report with the reason;
+    a profile measured after being declared unmeasured loses the declaration."""
+    from orchbench.report.blocks import to_markdown
+    from orchbench.report.load import load_overhead_unmeasured
+    from orchbench.report.sections import overhead_section
+
+    out = tmp_path / "sys.json"
+    why = {"same": "the same deployment as default"}
+    calls: list[tuple[str, str, int, int]] = []
+    argv = ["--out", str(out), "--profiles", "same", "--runs", "1"]
+    assert (
+        probe_main("sys", ["a"], _measure(calls), lambda p: _Runner(), out, argv, None, None, why)
+        == 2
+    )
+    assert calls == [] and not out.exists()
+    assert capsys.readouterr().err.strip() == f"error: profile 'same' is not probed: {why['same']}"
+
+    argv = ["--out", str(out), "--runs", "1", "--warmup", "0"]
+    assert (
+        probe_main("sys", ["a"], _measure(calls), lambda p: _Runner(), out, argv, unmeasured=why)
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert data["same"] == {"unmeasured": why["same"]} and set(data["a"]) == set(SHAPES)
+    frame = load_overhead(tmp_path)
+    assert set(frame["profile"]) == {"a"}  # no figure row for the unmeasured profile
+    skipped = load_overhead_unmeasured(tmp_path)
+    assert skipped.to_dict("records") == [
+        {"system": "sys", "profile": "same", "why not probed": why["same"]}
+    ]
+    text = to_markdown(overhead_section(pd.DataFrame({"status": []}), frame, skipped))
+    assert why["same"] in text
+
+    argv = ["--out", str(out), "--profiles", "same", "--runs", "1", "--warmup", "0"]
+    assert probe_main("sys", ["a", "same"], _measure(calls), lambda p: _Runner(), out, argv) == 0
+    assert "unmeasured" not in json.loads(out.read_text())["same"]
+    with pytest.raises(ValueError, match="both probed and unmeasured"):
+        probe_main("sys", ["same"], _measure(calls), lambda p: _Runner(), out, argv, unmeasured=why)
+
+
+def test_every_runner_and_profile_is_probed_or_has_a_reason() -> None:
+    """``make bench-overhead`` covers every system and profile: each runner's folder has a
+    probe (``runners/<folder>/overhead.py``) whose ``PROBED`` and ``UNMEASURED`` split the
+    runner's profiles between them, a reason for each profile left out."""
+    import importlib
+
+    from orchbench import plugins
+
+    missing: list[str] = []
+    for name, plugin in plugins.all_plugins().items():
+        folder = plugins.runner_class(name).__module__.split(".")[1]
+        module = f"{plugins.RUNNERS_PACKAGE}.{folder}.overhead"
+        try:
+            probe = importlib.import_module(module)
+        except ModuleNotFoundError:
+            missing.append(f"{name}: no {module}")
+            continue
+        probed, unmeasured = probe.PROBED[name], probe.UNMEASURED[name]
+        assert not set(probed) & set(unmeasured), name
+        assert all(reason.strip() for reason in unmeasured.values()), name
+        assert set(probed) | set(unmeasured) <= set(plugin.profiles), name
+        missing += [
+            f"{name}/{p}: not probed, no reason given"
+            for p in plugin.profiles
+            if p not in probed and p not in unmeasured
+        ]
+    assert missing == []
