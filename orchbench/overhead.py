@@ -200,9 +200,10 @@ def probe_main(
     ``measure`` and merges the stamped entries
     into ``out`` (``{profile: {shape: entry}}``; other profiles and shapes are kept),
     writing after each profile so a later failure keeps what was measured. The runner's
-    other profiles are ``unmeasured``, each with the reason a probe of it would repeat one
-    of ``profiles``; the file records them as ``{profile: {"unmeasured": reason}}`` so the
-    report can say why they have no figure. An unknown profile or shape, or an unmeasured
+    other profiles are ``unmeasured``, each with the reason it has no probe (it would
+    repeat one of ``profiles``, or read back what a rule fixes); the file records them
+    as ``{profile: {"unmeasured": reason}}`` so the report can say why they have no
+    figure. An unknown profile or shape, or an unmeasured
     profile asked for, is one error line each and exit 2, before anything runs.
     """
     from orchbench.rundir import write_json

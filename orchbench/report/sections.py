@@ -279,8 +279,8 @@ def overhead_section(
     if unmeasured is not None and not unmeasured.empty:
         blocks += [
             Para(
-                "Profiles the probes leave out, each with the reason its probe would repeat "
-                "one above (declared by the runner's probe, in its results file):"
+                "Profiles the probes leave out, each with the reason (declared by the "
+                "runner's probe, in its results file):"
             ),
             table_of(unmeasured),
         ]
