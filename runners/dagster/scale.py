@@ -24,11 +24,11 @@ by the pipeline's rule (``definitions.EXECUTOR``):
   it (``DagsterRunner.postgres_db``), ``stop`` stops and removes the cluster.
 
 ``dagster dev`` is started once per engine (``start``, outside every measured interval,
-on a free loopback port, its ``DAGSTER_HOME``, ``HOME`` and ``TMPDIR`` in the engine's
-services directory); ``start`` then reads the limits (below) and makes one unmeasured
-run of each job (``fanout-1``, ``concurrent-1``): a deployment in use has loaded its code
-and launched runs before. Every request goes through Dagster's GraphQL API
-(``graphql.Api``), as the UI sends it:
+on a free loopback port, its ``DAGSTER_HOME`` and ``HOME`` in the engine's services
+directory, its ``TMPDIR`` a short one of its own, ``_tmp``); ``start`` then reads the
+limits (below) and makes one unmeasured run of each job (``fanout-1``,
+``concurrent-1``): a deployment in use has loaded its code and launched runs before.
+Every request goes through Dagster's GraphQL API (``graphql.Api``), as the UI sends it:
 
 - ``fanout-N``: one ``launchRun`` of ``orchbench_scale_fanout`` with ``n = N`` in its op
   config: ``items`` yields N ``DynamicOutput``s, ``scale_task`` is mapped over them, ``done``
@@ -78,6 +78,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -206,6 +208,7 @@ class DagsterScale(ScaleEngine):
         self.warm_up_s: dict[str, float] = {}
         self.database: str | None = None  # production: the current dagster dev's
         self._work: Path | None = None
+        self._tmpdir: Path | None = None
         self._starts = 0
         self._backfill: str | None = None
         self._restarted = False
@@ -231,16 +234,24 @@ class DagsterScale(ScaleEngine):
             self.stop()
             raise
 
+    def _tmp(self) -> Path:
+        """``dagster dev``'s ``TMPDIR``, a short directory of the engine's own in the
+        system's temp dir (``stop`` removes it). Its workspace file and its code server's
+        gRPC socket go there (on Linux a Unix socket, ``safe_tempfile_path_unmanaged``),
+        and a socket's path has at most 107 bytes: in the services directory under a
+        pytest-xdist worker's temp dir it had 112, and ``dagster dev`` exited at start
+        (the code server could not listen)."""
+        if self._tmpdir is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="orchbench-dagster-scale-"))
+        return self._tmpdir
+
     def _env(self, home: Path) -> dict[str, str]:
         """``dagster dev``'s environment: the runner's clean one with the profile's
-        variable (as ``DagsterRunner.run_env``), its home and temp dir here."""
-        assert self._work is not None
-        tmp = self._work / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        variable (as ``DagsterRunner.run_env``), its home here, its temp dir ``_tmp``."""
         return {
             **clean_env(),
             "HOME": str(home / "home"),
-            "TMPDIR": str(tmp),  # dagster dev's workspace file, not /tmp
+            "TMPDIR": str(self._tmp()),
             "PYTHONUNBUFFERED": "1",
             ENV_PROFILE: self.profile,  # scale_job picks the profile's executor from it
         }
@@ -326,6 +337,9 @@ class DagsterScale(ScaleEngine):
             self.dev = None
         self._backfill = None
         self.runner.stop()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def abort(self) -> None:
         """SIGKILL the whole ``dagster dev`` group; the next sample starts a fresh one."""

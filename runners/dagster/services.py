@@ -171,7 +171,7 @@ class DagsterDev:
         api = self.api
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                tail = self.log.read_text(errors="replace")[-1500:]  # the log may not outlive us
+                tail = self.log.read_text(errors="replace")[-4000:]  # the log may not outlive us
                 raise RuntimeError(
                     f"dagster dev exited ({self.proc.returncode}); {self.log}:\n{tail}"
                 )
