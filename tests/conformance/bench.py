@@ -38,7 +38,9 @@ PROFILE = "default"
 # retry delays and timeouts as much as on the CPU, so three lanes keep both cores busy.
 # Cron runners are ``exclusive`` where no raised-weight CPU cgroup can be made and then
 # run alone after the others (as orchbench/matrix.py's lanes do), whatever this says.
-JOBS = 3
+# ``ORCHBENCH_CONFORMANCE_JOBS`` sets another number (to measure one).
+JOBS_ENV = "ORCHBENCH_CONFORMANCE_JOBS"
+JOBS = int(os.environ.get(JOBS_ENV) or 3)
 LEFTOVER_GRACE_S = 10.0  # a process being reaped when its lane exits
 SAMPLE_EVERY_S = 1.0  # listeners of each running lane; a sample costs ~15 ms CPU
 
