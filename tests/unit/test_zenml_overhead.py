@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orchbench.overhead import LONG, SHORT, Shape
-from runners.zenml.overhead import PROFILES, ProbeError, epoch_s, task_name, task_times
+from runners.zenml.overhead import PROBED, ProbeError, epoch_s, task_name, task_times
 
 SHAPE = Shape("3x_fibo10", 3, 10)
 T0 = dt.datetime(2026, 12, 6, 14, 0, 0)  # ZenML stores UTC without a zone
@@ -49,7 +49,7 @@ def _record(steps: list[dict[str, Any]] | None = None, status: str = "completed"
 
 
 def test_the_probe_has_the_two_profiles_and_the_shared_shapes() -> None:
-    assert PROFILES == ("default", "server")
+    assert PROBED["zenml"] == ("default", "server")
     assert (SHORT.tasks, SHORT.expected, LONG.tasks, LONG.fibo_n) == (40, 55, 10, 33)
     assert task_name(0) == "task_00" and task_name(39) == "task_39"
 
