@@ -249,12 +249,15 @@ def probe_main(
     for profile in asked:
         measured = measure(profile, shapes, args.runs, args.warmup)
         kept = results.get(profile)
-        by_shape = kept if isinstance(kept, dict) and "probe_s_per_task" not in kept else {}
-        by_shape = {k: v for k, v in by_shape.items() if k != UNMEASURED}  # declared before
-        if isinstance(kept, dict) and "probe_s_per_task" in kept:
+        if not isinstance(kept, dict):
+            by_shape = {}
+        elif "probe_s_per_task" in kept:
             by_shape = {SHORT.name: kept}  # the file's layout before shapes
+        else:  # its shapes, without a declaration that it was unmeasured
+            by_shape = {k: v for k, v in kept.items() if k != UNMEASURED}
+        runner = runner_of(profile)
         for name, entry in measured.items():
-            by_shape[name] = stamp_probe(entry, runner_of(profile))
+            by_shape[name] = stamp_probe(entry, runner)
             print(
                 f"{system} {profile} {name}: {entry['probe_s_per_task'] * 1000:.0f} ms/task "
                 f"(median total {entry['median_total_s']} s, gap {entry['median_gap_s']} s, "
