@@ -321,7 +321,14 @@ def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
     Whether the run shows Late is a race Prefect does not settle: the late-runs service and
     the serve process come back together, and the serve process may pick the run up before
     the service's loop marks it (CI of 84099c5 saw Scheduled, Pending, Submitting, Running,
-    Completed). So Late is allowed, not required."""
+    Completed). So Late is allowed, not required.
+
+    The served deployment has ``concurrency_limit=1`` (``runners/prefect/__main__.py``):
+    when two missed dates' runs are picked up together, the server's core policy rejects
+    the second one's Pending with a ``Scheduled`` state named ``AwaitingConcurrencySlot``
+    (``prefect.server.orchestration.core_policy``, collision strategy ENQUEUE) until the
+    first finishes (CI of 7f2c447 saw Scheduled, AwaitingConcurrencySlot, Pending,
+    Submitting, Running, Completed). That is the limit doing its job, so it is allowed too."""
     d = conformance.run_dir("prefect", "missed_days")
     clock = json.loads((d / "env.json").read_text())["clock"]
     assert (clock["scheduling"], clock["fired_by"]) == ("system", "Prefect")
@@ -342,6 +349,7 @@ def test_runs_scheduled_while_nothing_served_them_run_late_once_served_again(
         assert set(names) <= {
             "Scheduled",
             "Late",
+            "AwaitingConcurrencySlot",
             "Pending",
             "Submitting",
             "Running",
