@@ -230,15 +230,20 @@ notebooks: setup ## execute notebooks/*.ipynb into results/notebooks/ (each < 3 
 # The suite in two passes: first the conformance bench and the tests that read its runs,
 # in one process, since the bench's lanes already keep both cores busy; then every other
 # test (``parallel``, tests/conftest.py) on TEST_JOBS xdist workers: the integration tests
-# start systems of their own and mostly wait on a service, a schedule or a timeout. Both
-# passes run; either failing fails.
+# start systems of their own and mostly wait on a service, a schedule or a timeout. The
+# first pass publishes the bench's runs into a temporary directory of the recipe's (outside
+# the checkout, where a Metaflow datastore would count as written to the repository), and
+# the second pass's tests that read them and also start a system of their own find them
+# there; removed after. Both passes run; either failing fails.
 TEST_JOBS ?= 3
 test: setup ## lint, format check, then the full pytest suite (slow tests included; TEST_JOBS workers for the second pass)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	rc=0; .venv/bin/python -m pytest -m "not parallel" || rc=$$?; \
-	.venv/bin/python -m pytest -m parallel -n $(TEST_JOBS) --dist loadgroup || rc=$$?; \
-	exit $$rc
+	runs=$$(mktemp -d "$${TMPDIR:-/tmp}/orchbench-conformance-XXXXXX") || exit 1; rc=0; \
+	ORCHBENCH_CONFORMANCE_OUT=$$runs .venv/bin/python -m pytest -m "not parallel" || rc=$$?; \
+	ORCHBENCH_CONFORMANCE_RUNS=$$runs .venv/bin/python -m pytest -m parallel \
+		-n $(TEST_JOBS) --dist loadgroup || rc=$$?; \
+	rm -rf "$$runs"; exit $$rc
 
 lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .

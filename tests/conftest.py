@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,12 +60,27 @@ def small_world(tmp_path: Path) -> tuple[World, Path]:
     return world, tmp_path / "journal.jsonl"
 
 
+# ``make test`` hands its first pass's conformance bench to the second: the first pass
+# publishes it into ``ORCHBENCH_CONFORMANCE_OUT`` (emptied first) instead of a temporary
+# directory, and the second reads it from there (``ORCHBENCH_CONFORMANCE_RUNS``) for the
+# tests that read the bench and also start a system of their own (marked ``parallel`` in
+# their module), so those run on the xdist workers beside the other tests, not one after
+# another once the bench is done.
+OUT_ENV = "ORCHBENCH_CONFORMANCE_OUT"
+RUNS_ENV = "ORCHBENCH_CONFORMANCE_RUNS"
+
+
 @pytest.fixture(scope="session")
 def published_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One results tree for the session: the conformance suite publishes every runner's
     default-profile runs of its short scenarios here (``conformance``), and the notebook
     tests read it as the published results (``ORCHBENCH_RESULTS``), as after ``make
     bench``, instead of running the same scenarios again."""
+    if os.environ.get(OUT_ENV):
+        out = Path(os.environ[OUT_ENV]).resolve()
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        return out
     return tmp_path_factory.mktemp("published")
 
 
@@ -82,7 +98,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "conformance" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(BENCH_TIMEOUT_S))
-        else:
+        elif not item.get_closest_marker("parallel"):
             item.add_marker(pytest.mark.parallel)
 
 
@@ -92,6 +108,6 @@ def conformance(published_runs: Path, tmp_path_factory: pytest.TempPathFactory) 
     conformance properties and the runner-specific tests that read its runs share it."""
     from tests.conformance.bench import read_bench, run_bench
 
-    if os.environ.get("ORCHBENCH_CONFORMANCE_RUNS"):  # check a bench run before again
-        return read_bench(Path(os.environ["ORCHBENCH_CONFORMANCE_RUNS"]))
+    if os.environ.get(RUNS_ENV):  # a bench run before: make test's second pass, or by hand
+        return read_bench(Path(os.environ[RUNS_ENV]).resolve())
     return run_bench(published_runs, tmp_path_factory.mktemp("conformance-scenarios"))

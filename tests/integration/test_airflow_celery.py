@@ -179,6 +179,7 @@ def _worker_workloads(stack: AirflowStack, dag_id: str) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.parallel  # reads the conformance bench, starts its own stack (conftest)
 def test_celery_profile_has_the_default_outcome_and_leaves_nothing(
     scenario: Path, out_root: Path, default_run: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -420,6 +420,7 @@ def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
     assert Journal.load(d / "journal.jsonl").attempts  # killed mid-way, in a worker's run
 
 
+@pytest.mark.parallel  # reads the conformance bench, starts its own pool (conftest)
 def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     pool_runner: PrefectRunner,
     schema_break_default: tuple[Path, dict[str, Any]],
@@ -494,6 +495,7 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.parallel  # reads the conformance bench, starts its own pool (conftest)
 def test_pool_on_a_remote_server_the_harness_neither_starts_nor_stops(
     schema_break_default: tuple[Path, dict[str, Any]],
     tmp_path: Path,
