@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from orchbench.report import build_report
-from tests.conftest import REPO
 from tests.unit.test_report import _run
 from tests.unit.test_report_timeline import _journal
 
@@ -69,9 +68,9 @@ def test_report_html_loads_without_errors_and_every_image_renders(tmp_path: Path
                     "div.wide",
                     "d => [d.getBoundingClientRect().top, d.querySelector('th').innerText]",
                 )
-                shot = REPO / "results" / "report-1280.png"  # results/ is git-ignored
-                shot.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(shot), full_page=False)
+                # to look at by eye, beside the test's report (not in the checkout's
+                # results/, where it outlived every `make test`)
+                page.screenshot(path=str(out.parent / "report-1280.png"), full_page=False)
             finally:
                 ctx.close()
     finally:
