@@ -64,7 +64,9 @@ REPEAT ?= 1
 # up to 10, partly beside other work: each run slower beside three others) and a load that
 # high moved timing-bound outcomes before. Each run's env.json records `bench_jobs` and the
 # report says its seconds were taken under that load. `BENCH_JOBS=1` gives every run the
-# machine to itself (about twice as long).
+# machine to itself (about twice as long). On a quiet machine, at f4f0147, 4 lanes took
+# 43 min 46 s (2026-12-07 08:07; cores 91 % busy) with 4 of 170 cells' outcomes unlike the
+# published 3-lane bench's; 3 lanes at that code are not measured (README "Measured here").
 # The cron runners' days run in a raised-weight CPU cgroup (orchbench/crond/cpu_group.py),
 # so their compressed clock keeps pace beside the other lanes; without root they run alone.
 BENCH_JOBS ?= 3
