@@ -106,10 +106,13 @@ def set_up() -> Iterator[None]:
         catalog.KINDS.update(saved)
 
 
-def write(directory: Path) -> Path:
-    """Write every conformance copy into ``directory``; returns it."""
+def write(directory: Path, names: list[str] | None = None) -> Path:
+    """Write the conformance copies of ``names`` (default: every one) into ``directory``;
+    returns it."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, how in SCENARIOS.items():
+        if names is not None and name not in names:
+            continue
         (directory / f"{name}.yaml").write_text(
             yaml.safe_dump(shortened(name, how), sort_keys=False)
         )

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from orchbench import ownership, rundir
 from tests.conformance import scenarios as short
@@ -57,11 +56,7 @@ def bench(out: Path, scenarios: str, *extra: str) -> list[str]:
 
 def short_bench(out: Path, scenarios: str, *extra: str) -> list[str]:
     """``orchbench bench`` of the short copies of ``scenarios``, written beside ``out``."""
-    copies = out.parent / "scenarios"
-    copies.mkdir(exist_ok=True)
-    for name in scenarios.split(","):
-        body = short.shortened(name, short.SCENARIOS[name])
-        (copies / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    copies = short.write(out.parent / "scenarios", scenarios.split(","))
     return bench(out, scenarios, "--scenario-dir", str(copies), *extra)
 
 
