@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -163,20 +163,37 @@ def _command(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
 
 
-def listeners(pids: Iterable[int]) -> list[Listener]:
-    """Every listener (loopback or not) held by one of ``pids``, each read in its own
-    process's network namespace."""
-    tables: dict[str, dict[int, tuple[str, str, int]]] = {}
+def listeners(
+    pids: Iterable[int],
+    keep: Callable[[str], bool] | None = None,
+    tables: dict[str, dict[int, tuple[str, str, int]]] | None = None,
+) -> list[Listener]:
+    """Every listener held by one of ``pids`` (only those whose address ``keep`` accepts,
+    if given), each read in its own process's network namespace. A process is matched to
+    a listener through its open descriptors, which are read only where its namespace has
+    a listener kept: the loopback checks, which keep the public ones, then cost one read
+    of the socket tables when there is none. ``tables`` (namespace -> the listeners kept)
+    carries those reads from one call to the next with the same ``keep``: reading the
+    TCP tables alone took the kernel 8 ms on 2 busy cores (2026-12-07)."""
+    tables = {} if tables is None else tables
     found = []
     for pid in sorted(set(pids)):
         try:
             ns = os.readlink(f"/proc/{pid}/ns/net")
-            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             continue
         if ns not in tables:
-            tables[ns] = open_sockets(pid)
+            sockets = open_sockets(pid)
+            if keep is not None:
+                sockets = {k: v for k, v in sockets.items() if keep(v[1])}
+            tables[ns] = sockets
         table = tables[ns]
+        if not table:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
         for fd in fds:
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")

@@ -31,7 +31,7 @@ from orchbench import harness, matrix, plugins, rundir
 from orchbench.runner import EnvironmentMissing
 from tests.conformance import scenarios
 from tests.integration.leftovers import processes_mentioning
-from tests.integration.listeners import public_listeners
+from tests.integration.listeners import Procs, public_listeners
 
 PROFILE = "default"
 # Bench lanes at once. On 2 cores the runs wait on schedules, retry delays and timeouts
@@ -45,7 +45,7 @@ PROFILE = "default"
 JOBS_ENV = "ORCHBENCH_CONFORMANCE_JOBS"
 JOBS = int(os.environ.get(JOBS_ENV) or 4)
 LEFTOVER_GRACE_S = 10.0  # a process being reaped when its lane exits
-SAMPLE_EVERY_S = 1.0  # listeners of each running lane; a sample costs ~15 ms CPU
+SAMPLE_EVERY_S = 1.0  # listeners of each running lane; one /proc read serves them all
 
 
 @dataclass
@@ -169,13 +169,14 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
                     )
                 if alone:
                     break
+            procs = Procs.read()  # one read of /proc for every lane's sample
             for lane, proc in list(running.items()):
                 name, needles = lane.runner, _needles(out, lane, proc.pid)
                 if proc.poll() is not None:
                     del running[lane]
                     bench.leftovers.setdefault(name, []).extend(_wait_gone(needles))
                 else:
-                    found = public_listeners(*needles, root=proc.pid)
+                    found = public_listeners(*needles, root=proc.pid, procs=procs)
                     bench.public.setdefault(name, set()).update(map(str, found))
                     bench.samples[name] = bench.samples.get(name, 0) + 1
             time.sleep(SAMPLE_EVERY_S)

@@ -17,13 +17,14 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchbench.proctree import Listener, is_loopback, listeners
-from tests.integration.leftovers import processes_mentioning
 
 __all__ = [
     "Listener",
+    "Procs",
     "assert_loopback_only",
     "assert_loopback_only_throughout",
     "is_loopback",
@@ -35,32 +36,56 @@ __all__ = [
 SAMPLE_EVERY_S = 1.0  # services live for a run or longer; a sample costs ~15 ms CPU
 
 
-def _parents_and_sessions() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, session id) of every process."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
+@dataclass(frozen=True)
+class Procs:
+    """One read of ``/proc``: per live process its parent, its session and what it
+    mentions (command line, environment, working directory, as ``processes_mentioning``
+    reads them), and the public listeners of each network namespace once read
+    (``public_listeners``). The conformance bench takes one per sample for all its lanes."""
+
+    parent_session: dict[int, tuple[int, int]]
+    blob: dict[int, str]
+    public: dict[str, dict[int, tuple[str, str, int]]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, mentions: bool = True) -> Procs:
+        """``mentions=False`` leaves ``blob`` empty (a check with no needles)."""
+        parent_session, blob = {}, {}
+        me = os.getpid()
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
             try:
                 f = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                out[int(d.name)] = (int(f[1]), int(f[3]))
+                parent_session[int(d.name)] = (int(f[1]), int(f[3]))
+                if not mentions or f[0] == "Z" or int(d.name) == me:
+                    continue
+                text = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+                text += (d / "environ").read_bytes()
+                blob[int(d.name)] = text.decode(errors="replace") + os.readlink(d / "cwd")
             except (OSError, IndexError, ValueError):
                 continue
-    return out
+        return cls(parent_session, blob)
+
+    def mentioning(self, *needles: str) -> list[int]:
+        return [pid for pid, b in self.blob.items() if any(n in b for n in needles)]
 
 
-def started_processes(*needles: str, root: int | None = None) -> set[int]:
+def started_processes(
+    *needles: str, root: int | None = None, procs: Procs | None = None
+) -> set[int]:
     """This process (or ``root``) and its descendants, the members of sessions they lead,
     and the descendants of processes mentioning ``needles`` (directories of the run or
-    stack)."""
-    procs = _parents_and_sessions()
+    stack), as ``procs`` (read now if not given) shows them."""
+    procs = procs or Procs.read(mentions=bool(needles))
     children: dict[int, list[int]] = {}
     members: dict[int, list[int]] = {}
-    for pid, (ppid, sid) in procs.items():
+    for pid, (ppid, sid) in procs.parent_session.items():
         children.setdefault(ppid, []).append(pid)
         members.setdefault(sid, []).append(pid)
     todo = [os.getpid() if root is None else root]
     if needles:
-        todo += [int(line.split()[0]) for line in processes_mentioning(*needles)]
+        todo += procs.mentioning(*needles)
     seen: set[int] = set()
     while todo:
         pid = todo.pop()
@@ -70,10 +95,13 @@ def started_processes(*needles: str, root: int | None = None) -> set[int]:
     return seen
 
 
-def public_listeners(*needles: str, root: int | None = None) -> list[Listener]:
+def public_listeners(
+    *needles: str, root: int | None = None, procs: Procs | None = None
+) -> list[Listener]:
     """Listeners not on loopback of the processes ``started_processes`` finds."""
-    found = listeners(started_processes(*needles, root=root))
-    return [x for x in found if not is_loopback(x.address)]
+    procs = procs or Procs.read(mentions=bool(needles))
+    pids = started_processes(*needles, root=root, procs=procs)
+    return listeners(pids, keep=lambda address: not is_loopback(address), tables=procs.public)
 
 
 def assert_loopback_only(*needles: str) -> None:
