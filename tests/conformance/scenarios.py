@@ -32,12 +32,14 @@ DAY1, DAY2 = "2026-01-01", "2026-01-02"
 class Short:
     """How a conformance copy differs from its scenario: ``params`` replace a fault's
     params (by fault kind); ``body`` is a whole scenario instead of a file's; ``setup``
-    (``"module:function"``) is called in each bench lane first (registers a fault kind)."""
+    (``"module:function"``) is called in each bench lane first (registers a fault kind);
+    ``rows`` caps the rows a day (``None``: the scenario's own)."""
 
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     setup: str | None = None
     days: int = DAYS  # missed_days needs a day after its outage
+    rows: int | None = ROWS
 
 
 # the base runner's day loop with a scheduler-level kind only a test defines
@@ -71,7 +73,8 @@ def shortened(name: str, how: Short) -> dict[str, Any]:
     else:
         data = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
     data["days"] = min(how.days, int(data["days"]))
-    data["data"] = {**data["data"], "rows_per_day": min(ROWS, data["data"]["rows_per_day"])}
+    rows = data["data"]["rows_per_day"] if how.rows is None else how.rows
+    data["data"] = {**data["data"], "rows_per_day": min(rows, data["data"]["rows_per_day"])}
     faults = [dict(f) for f in data.get("faults") or [] if f["day"] <= data["days"]]
     for f in faults:
         f["params"] = {**(f.get("params") or {}), **how.params.get(f["kind"], {})}
@@ -106,14 +109,21 @@ def set_up() -> Iterator[None]:
         catalog.KINDS.update(saved)
 
 
+def copy(name: str, directory: Path, how: Short | None = None) -> Path:
+    """Write ``name``'s copy (``how``: its conformance one by default) as
+    ``directory/<name>.yaml``; returns the file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.yaml"
+    how = how or SCENARIOS[name]
+    path.write_text(yaml.safe_dump(shortened(name, how), sort_keys=False))
+    return path
+
+
 def write(directory: Path, names: list[str] | None = None) -> Path:
     """Write the conformance copies of ``names`` (default: every one) into ``directory``;
     returns it."""
+    for name in SCENARIOS:
+        if names is None or name in names:
+            copy(name, directory)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, how in SCENARIOS.items():
-        if names is not None and name not in names:
-            continue
-        (directory / f"{name}.yaml").write_text(
-            yaml.safe_dump(shortened(name, how), sort_keys=False)
-        )
     return directory

@@ -14,6 +14,7 @@ import pytest
 
 from orchbench.crond import cpu_group
 from orchbench.matrix import Cell, lane_order
+from tests.conformance import scenarios as short
 from tests.integration.test_cron import CRON, needs_cron
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +34,10 @@ def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
 @CRON
 def test_two_lanes_publish_one_run_per_cell(tmp_path: Path) -> None:
     out = tmp_path / "runs"
+    copies = short.write(tmp_path / "scenarios", ["clean"])  # 2 days of 5000 rows
     cmd = [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners",
-           "cron,kfp", "--scenarios", "clean", "--out", str(out)]  # fmt: skip
+           "cron,kfp", "--scenarios", "clean", "--scenario-dir", str(copies),
+           "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lanes = [line for line in done.stderr.splitlines() if line.startswith("lane: ")]
