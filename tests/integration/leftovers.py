@@ -9,10 +9,19 @@ import time
 from pathlib import Path
 
 
+def mentions(d: Path) -> tuple[str, str]:
+    """Process ``d`` (``/proc/<pid>``): its command line (NULs as spaces) and what it
+    mentions: that, its environment and its working directory (PostgreSQL's children
+    rename themselves but keep the data directory as their working directory). Raises
+    ``OSError`` when the process is gone or not readable."""
+    cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    environ = (d / "environ").read_bytes().decode(errors="replace")
+    return cmdline, cmdline + environ + os.readlink(d / "cwd")
+
+
 def processes_mentioning(*needles: str) -> list[str]:
-    """``pid cmdline`` of live, non-zombie processes with any of ``needles`` in their
-    command line, environment or working directory (PostgreSQL's children rename
-    themselves but keep the data directory as their working directory)."""
+    """``pid cmdline`` of live, non-zombie processes other than this one with any of
+    ``needles`` in what they mention (``mentions``)."""
     found = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid():
@@ -20,9 +29,7 @@ def processes_mentioning(*needles: str) -> list[str]:
         try:
             if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                 continue
-            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            blob = cmdline + (d / "environ").read_bytes().decode(errors="replace")
-            blob += os.readlink(d / "cwd")
+            cmdline, blob = mentions(d)
         except OSError:
             continue
         if any(n in blob for n in needles):

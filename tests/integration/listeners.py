@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchbench.proctree import Listener, is_loopback, listeners
+from tests.integration.leftovers import mentions
 
 __all__ = [
     "Listener",
@@ -39,17 +40,17 @@ SAMPLE_EVERY_S = 1.0  # services live for a run or longer; a sample costs ~15 ms
 @dataclass(frozen=True)
 class Procs:
     """One read of ``/proc``: per live process its parent, its session and what it
-    mentions (command line, environment, working directory, as ``processes_mentioning``
-    reads them), and the public listeners of each network namespace once read
-    (``public_listeners``). The conformance bench takes one per sample for all its lanes."""
+    mentions (``leftovers.mentions``: command line, environment, working directory), and
+    the public listeners of each network namespace once read (``public_listeners``). The
+    conformance bench takes one per sample for all its lanes."""
 
     parent_session: dict[int, tuple[int, int]]
     blob: dict[int, str]
     public: dict[str, dict[int, tuple[str, str, int]]] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, mentions: bool = True) -> Procs:
-        """``mentions=False`` leaves ``blob`` empty (a check with no needles)."""
+    def read(cls, with_mentions: bool = True) -> Procs:
+        """``with_mentions=False`` leaves ``blob`` empty (a check with no needles)."""
         parent_session, blob = {}, {}
         me = os.getpid()
         for d in Path("/proc").iterdir():
@@ -58,11 +59,9 @@ class Procs:
             try:
                 f = (d / "stat").read_text().rsplit(")", 1)[1].split()
                 parent_session[int(d.name)] = (int(f[1]), int(f[3]))
-                if not mentions or f[0] == "Z" or int(d.name) == me:
+                if not with_mentions or f[0] == "Z" or int(d.name) == me:
                     continue
-                text = (d / "cmdline").read_bytes().replace(b"\0", b" ")
-                text += (d / "environ").read_bytes()
-                blob[int(d.name)] = text.decode(errors="replace") + os.readlink(d / "cwd")
+                blob[int(d.name)] = mentions(d)[1]
             except (OSError, IndexError, ValueError):
                 continue
         return cls(parent_session, blob)
@@ -77,7 +76,7 @@ def started_processes(
     """This process (or ``root``) and its descendants, the members of sessions they lead,
     and the descendants of processes mentioning ``needles`` (directories of the run or
     stack), as ``procs`` (read now if not given) shows them."""
-    procs = procs or Procs.read(mentions=bool(needles))
+    procs = procs or Procs.read(with_mentions=bool(needles))
     children: dict[int, list[int]] = {}
     members: dict[int, list[int]] = {}
     for pid, (ppid, sid) in procs.parent_session.items():
@@ -99,7 +98,7 @@ def public_listeners(
     *needles: str, root: int | None = None, procs: Procs | None = None
 ) -> list[Listener]:
     """Listeners not on loopback of the processes ``started_processes`` finds."""
-    procs = procs or Procs.read(mentions=bool(needles))
+    procs = procs or Procs.read(with_mentions=bool(needles))
     pids = started_processes(*needles, root=root, procs=procs)
     return listeners(pids, keep=lambda address: not is_loopback(address), tables=procs.public)
 
