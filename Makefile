@@ -236,17 +236,19 @@ notebooks: setup ## execute notebooks/*.ipynb into results/notebooks/ (each < 3 
 # first pass publishes the bench's runs into a temporary directory of the recipe's (outside
 # the checkout, where a Metaflow datastore would count as written to the repository; the
 # lanes' logs go beside the runs, in it too), and the second pass's tests that read them
-# and also start a system of their own find them there; removed after. Both passes run;
+# and also start a system of their own find them there; removed after, an interrupted
+# make test (Ctrl-C, SIGTERM) included. Both passes run;
 # either failing fails.
 TEST_JOBS ?= 3
 test: setup ## lint, format check, then the full pytest suite (slow tests included; TEST_JOBS workers for the second pass)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/orchbench-conformance-XXXXXX") || exit 1; rc=0; \
+	trap 'rm -rf "$$tmp"' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	ORCHBENCH_CONFORMANCE_OUT=$$tmp/runs .venv/bin/python -m pytest -m "not parallel" || rc=$$?; \
 	ORCHBENCH_CONFORMANCE_RUNS=$$tmp/runs .venv/bin/python -m pytest -m parallel \
 		-n $(TEST_JOBS) --dist loadgroup || rc=$$?; \
-	rm -rf "$$tmp"; exit $$rc
+	exit $$rc
 
 lint: setup ## ruff check and ruff format --check
 	.venv/bin/ruff check .

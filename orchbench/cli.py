@@ -49,7 +49,7 @@ OWNING = ("run", "bench", "scale", "footprint")  # commands whose processes the 
 
 def _take_ownership() -> None:
     """Own what this process starts (orchbench/ownership.py) and first stop whatever a
-    harness killed with SIGKILL left running."""
+    harness killed with SIGKILL left running, and remove the temp directories it left."""
     from orchbench import ownership
 
     reaped = ownership.reap_orphans()
@@ -58,6 +58,8 @@ def _take_ownership() -> None:
             f"orchbench: stopped {len(reaped)} processes a killed orchbench left running",
             file=sys.stderr,
         )
+    if removed := ownership.remove_dead_temps():
+        print(f"orchbench: removed {removed} temp directories it left", file=sys.stderr)
     ownership.adopt()
 
 

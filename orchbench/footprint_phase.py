@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from orchbench import ownership
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "results" / "footprint"
 CLEAN = REPO / "scenarios" / "clean.yaml"
@@ -125,7 +127,7 @@ def run_cells(
     errors: list[str] = []
     queue = list(todo)
     lanes: dict[subprocess.Popen[bytes], tuple[str, str, Path]] = {}
-    tmp = Path(tempfile.mkdtemp(prefix="orchbench-footprint-lanes-"))
+    tmp = ownership.temp_dir("footprint-lanes")
     try:
         while queue or lanes:
             while queue and len(lanes) < jobs:
@@ -169,7 +171,6 @@ def run_cells(
 
 def _lane(argv: list[str]) -> int:
     """One cell in a process of its own: ``RUNNER PROFILE IDLE_S RESULT_JSON``."""
-    from orchbench import ownership
 
     def _term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt

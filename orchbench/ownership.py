@@ -12,7 +12,8 @@ cleanup code; the next harness's ``reap_orphans()`` freezes each group whose tok
 dead, SIGKILLs its processes and removes it. Directories a harness writes under
 ``results/`` (temporary run directories, a matrix's services) carry an ``.owner`` file
 with the token, so ``--resume`` and a second bench on the same results tree remove only
-what a dead harness left.
+what a dead harness left; so do the ones it makes in the system's temp dir
+(``temp_dir``), which the next harness removes when their owner is dead.
 
 Without root or without the freezer hierarchy, ``adopt()`` does nothing and nothing is
 reaped (the cron runners' PID namespaces still die with the harness, see
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -134,3 +137,30 @@ def owned_by_the_living(directory: Path) -> bool:
     except OSError:
         return False
     return alive(tok)
+
+
+TEMP_PREFIX = "orchbench-"
+
+
+def temp_dir(name: str) -> Path:
+    """A new directory ``orchbench-<name>-*`` in the system's temp dir, marked as this
+    process's (``mark``): one a harness killed with SIGKILL left there (a Postgres
+    cluster's, a ``dagster dev``'s socket dir) is removed by the next one
+    (``remove_dead_temps``)."""
+    d = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}-"))
+    mark(d)
+    return d
+
+
+def remove_dead_temps() -> int:
+    """Remove every ``temp_dir`` whose owner no longer runs (unmarked ones stay: not
+    ours to judge); how many were removed."""
+    root = Path(tempfile.gettempdir())
+    dead = [
+        d
+        for d in root.glob(f"{TEMP_PREFIX}*")
+        if (d / OWNER_FILE).is_file() and not owned_by_the_living(d)
+    ]
+    for d in dead:
+        shutil.rmtree(d, ignore_errors=True)
+    return len(dead)

@@ -25,10 +25,10 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
+from orchbench import ownership
 from orchbench.procs import child_pids, free_port, group_pids, kill_group
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -70,7 +70,7 @@ class PostgresCluster:
     ) -> None:
         self._temp: Path | None = None
         if root is None:
-            self._temp = Path(tempfile.mkdtemp(prefix="orchbench-pg-"))
+            self._temp = ownership.temp_dir("pg")
             self._temp.chmod(0o755)  # the server user enters it; the data dir inside is 0700
             root = self._temp / "cluster"
         self.root = Path(root)

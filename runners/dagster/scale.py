@@ -79,13 +79,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
+from orchbench import ownership
 from orchbench.card import source_literal
 from orchbench.point import DEFAULT_PROFILE
 from orchbench.runner import RunContext
@@ -242,7 +242,7 @@ class DagsterScale(ScaleEngine):
         pytest-xdist worker's temp dir it had 112, and ``dagster dev`` exited at start
         (the code server could not listen)."""
         if self._tmpdir is None:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix="orchbench-dagster-scale-"))
+            self._tmpdir = ownership.temp_dir("dagster-scale")
         return self._tmpdir
 
     def _env(self, home: Path) -> dict[str, str]:

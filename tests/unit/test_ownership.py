@@ -57,6 +57,27 @@ def test_resume_cleanup_removes_only_what_a_dead_harness_left(tmp_path: Path) ->
     assert not live.exists()
 
 
+def test_temp_dirs_of_a_dead_harness_are_removed_and_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``temp_dir``s (a Postgres cluster's, a ``dagster dev``'s socket dir) outside
+    ``results/``: the next harness removes those whose owner died, keeps a live one's and
+    any directory no harness marked."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    mine = ownership.temp_dir("pg")
+    assert mine.parent == tmp_path and mine.name.startswith("orchbench-pg-")
+    dead = tmp_path / "orchbench-dagster-scale-x"
+    unmarked = tmp_path / "orchbench-conformance-y"
+    other = tmp_path / "not-ours"
+    for d in (dead, unmarked, other):
+        d.mkdir()
+    _mark_from(dead, keep_running=False).wait()
+    _mark_from(other, keep_running=False).wait()
+    assert ownership.remove_dead_temps() == 1
+    assert not dead.exists()
+    assert mine.is_dir() and unmarked.is_dir() and other.is_dir()
+
+
 def test_finalize_publishes_without_the_owner_file(tmp_path: Path) -> None:
     tmp = tmp_path / f"{rundir.TMP_PREFIX}x"
     tmp.mkdir()
