@@ -42,15 +42,19 @@ def build_blocks(
     scale_dir: Path | None = None,
     footprint_dir: Path | None = None,
 ) -> list[Block]:
-    """Every section of the report, in reading order."""
+    """Every section of the report, in reading order. With no scenario run the measurement
+    sections that need none (overhead probes, operating cost, growth) still appear."""
     growth = growth_section(*load_scale(scale_dir)) if scale_dir is not None else []
     cost = (
         sections.footprint_section(load_footprint(footprint_dir))
         if footprint_dir is not None
         else []
     )
+    probes = sections.overhead_section(
+        runs, load_overhead(overhead_dir), load_overhead_unmeasured(overhead_dir)
+    )
     if runs.empty:
-        return [*sections.intro(runs)[:1], Para("No runs found."), *growth, *cost]
+        return [*sections.intro(runs)[:1], Para("No runs found."), *probes, *cost, *growth]
     blocks = sections.intro(runs)
     blocks += sections.glance_section(runs, out)
     blocks += sections.headline_section(runs)
@@ -64,9 +68,7 @@ def build_blocks(
     blocks += sections.unstable_section(runs)
     blocks += sections.misreported_section(runs, out)
     blocks += sections.heatmap_section(runs)
-    blocks += sections.overhead_section(
-        runs, load_overhead(overhead_dir), load_overhead_unmeasured(overhead_dir)
-    )
+    blocks += probes
     blocks += cost
     blocks += growth
     blocks += sections.environment_section(runs)

@@ -139,6 +139,8 @@ def _shape_order(col: pd.Series) -> pd.Series:
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Median (min–max) and cv of ``outside_steps_s_per_attempt`` of completed runs per
     runner x profile, in ms."""
+    if runs.empty:
+        return pd.DataFrame()
     ok = completed(runs)
     if ok.empty or "outside_steps_s_per_attempt" not in ok:
         return pd.DataFrame()

@@ -166,6 +166,24 @@ def test_the_sections_method_lines_come_from_each_systems_results(tmp_path: Path
     assert method_table(frame.iloc[0:0]).empty
 
 
+def test_the_report_shows_the_probes_when_no_scenario_ran(tmp_path: Path) -> None:
+    """``make bench-overhead`` then ``make report`` with no run in ``results/runs``: the
+    overhead table is there (as the cost and growth sections are), not only "No runs"."""
+    from orchbench.report import build_blocks
+    from orchbench.report.blocks import to_markdown
+    from orchbench.report.load import load_runs
+
+    runs = load_runs(tmp_path / "runs")  # none
+    probes = tmp_path / "overhead"
+    probes.mkdir()
+    (probes / "alpha.json").write_text(json.dumps({"default": {SHORT.name: _entry("m")}}))
+    text = to_markdown(build_blocks(runs, tmp_path / "report", probes))
+    assert "No runs found." in text
+    assert "Orchestration overhead" in text and "alpha" in text
+    empty = to_markdown(build_blocks(runs, tmp_path / "report", tmp_path / "none"))
+    assert "No overhead probe in `results/overhead/`" in empty
+
+
 def test_shape_entry_holds_the_figures_the_profile_and_what_the_probe_adds() -> None:
     runs = _runs(LONG, [10.0, 12.0, 11.0])
     entry = shape_entry(runs, LONG, "tuned", {"k": 1}, "how", measured_at="then", extra=2)
