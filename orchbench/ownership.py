@@ -29,6 +29,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 OWNER_FILE = ".owner"
@@ -152,15 +153,17 @@ def temp_dir(name: str) -> Path:
     return d
 
 
+def remove_dead(dirs: Iterable[Path]) -> int:
+    """Remove each of ``dirs`` that is a directory whose owner no longer runs (an unmarked
+    one has none); how many were removed."""
+    dead = [d for d in dirs if d.is_dir() and not owned_by_the_living(d)]
+    for d in dead:
+        shutil.rmtree(d, ignore_errors=True)
+    return len(dead)
+
+
 def remove_dead_temps() -> int:
     """Remove every ``temp_dir`` whose owner no longer runs (unmarked ones stay: not
     ours to judge); how many were removed."""
     root = Path(tempfile.gettempdir())
-    dead = [
-        d
-        for d in root.glob(f"{TEMP_PREFIX}*")
-        if (d / OWNER_FILE).is_file() and not owned_by_the_living(d)
-    ]
-    for d in dead:
-        shutil.rmtree(d, ignore_errors=True)
-    return len(dead)
+    return remove_dead(d for d in root.glob(f"{TEMP_PREFIX}*") if (d / OWNER_FILE).is_file())

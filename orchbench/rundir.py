@@ -134,10 +134,7 @@ def remove_stale_temps(out_root: Path) -> int:
         *out_root.glob(f"*/{TMP_PREFIX}*"),  # point directories
         *out_root.glob(f"{SERVICES_DIR}/*"),
     ]
-    stale = [p for p in temps if p.is_dir() and not ownership.owned_by_the_living(p)]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return len(stale)
+    return ownership.remove_dead(temps)
 
 
 def _pkg_version(name: str) -> str | None:
