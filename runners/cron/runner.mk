@@ -1,9 +1,9 @@
 # The cron runners' make hooks (included by the Makefile).
 
 # Cron's orchestration overhead per task (runners/cron/overhead.py, README "Overhead
-# probe"): naive cron's default crontab and cron-hardened's pipeline profile, about 3.4
-# and 1.0 min of wall (the others: `--runner cron --profiles tuned`, 1.8 min;
-# `--runner cron-hardened --profiles default,tuned`, 7 min)
+# probe"), every probed profile: naive cron's default and tuned (3 min 52 s and 2 min 18 s
+# of wall alone on a quiet machine, 2026-12-07), cron-hardened's default, tuned and
+# pipeline (5 min 33 s, 2 min 22 s and 1 min 43 s)
 bench-overhead:: setup
-	.venv/bin/python -m runners.cron.overhead --runner cron --profiles default
-	.venv/bin/python -m runners.cron.overhead --runner cron-hardened --profiles pipeline
+	.venv/bin/python -m runners.cron.overhead --runner cron
+	.venv/bin/python -m runners.cron.overhead --runner cron-hardened

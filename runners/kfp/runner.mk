@@ -17,9 +17,10 @@ SETUP_HOOKS += $(if $(filter kfp,$(RUNNERS)),kfp-spec)
 .PHONY: kfp-spec
 
 # KFP's orchestration overhead per task on kfp.local (a process, or a container, per task).
-# default only: tuned is the same deployment (kfp.local has no setting that changes its
-# overhead), `--profiles tuned` measures it. About 10 min (kfp) and 14 min (kfp-docker) on
-# a loaded 2-core machine, by 6 x each 1-run smoke (runners/kfp/README.md).
+# default only: tuned and gpu-request are the same deployment (kfp.local has no setting
+# that changes its overhead), so the probe records them as unmeasured with that reason
+# (runners/kfp/overhead.py, UNMEASURED) and refuses `--profiles tuned`. 1 min 30 s (kfp)
+# and 2 min 50 s (kfp-docker) alone on a quiet machine, 2026-12-07 (README).
 bench-overhead:: setup
 	.venv/bin/python -m runners.kfp.overhead --runner kfp --profiles default
 	.venv/bin/python -m runners.kfp.overhead --runner kfp-docker --profiles default
