@@ -111,11 +111,12 @@ def test_final_state_correct_and_recovered(conformance: Bench, runner: str, scen
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_a_test_only_scheduler_fault_takes_effect(conformance: Bench, runner: str) -> None:
-    """``paused``: a scheduler-level fault kind defined only in a test
+    """``clean``'s copy carries a scheduler-level fault kind defined only in a test
     (``tests/unit/test_dayloop.py``), handled by the base runner's day loop, no adapter
     knowing it; cron's own daemon fires the dates, the others are triggered by the
-    harness. The pause is journaled once, between date 1 and date 2, and holds date 2."""
-    assert_paused_and_correct(conformance.run_dir(runner, "paused"))
+    harness. The pause is journaled once, between date 1 and date 2, and holds date 2;
+    the other properties of the clean run hold with it (the tests over every scenario)."""
+    assert_paused_and_correct(conformance.run_dir(runner, "clean"))
 
 
 @pytest.mark.parametrize("runner", RUNNERS)

@@ -34,7 +34,7 @@ def test_lane_order_is_longest_first_and_skips_done_groups() -> None:
 @CRON
 def test_two_lanes_publish_one_run_per_cell(tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    copies = short.write(tmp_path / "scenarios", ["clean"])  # 2 days of 5000 rows
+    copies = short.write(tmp_path / "scenarios", ["clean"], plain=True)  # 2 days, 5000 rows
     cmd = [sys.executable, "-m", "orchbench", "bench", "--jobs", "2", "--runners",
            "cron,kfp", "--scenarios", "clean", "--scenario-dir", str(copies),
            "--out", str(out)]  # fmt: skip

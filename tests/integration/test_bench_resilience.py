@@ -58,7 +58,7 @@ def bench(out: Path, scenarios: str, *extra: str) -> list[str]:
 
 def short_bench(out: Path, scenarios: str, *extra: str) -> list[str]:
     """``orchbench bench`` of the short copies of ``scenarios``, written beside ``out``."""
-    copies = short.write(out.parent / "scenarios", scenarios.split(","))
+    copies = short.write(out.parent / "scenarios", scenarios.split(","), plain=True)
     return bench(out, scenarios, "--scenario-dir", str(copies), *extra)
 
 

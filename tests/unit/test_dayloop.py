@@ -4,7 +4,7 @@ implement hooks and never see a fault.
 ``Paused`` is a scheduler-level fault kind that exists only in this file: the scheduler
 is paused for ``seconds`` before the fault's date fires. Nothing outside this file knows
 it, so a run that shows its effect shows the base runner handling it for every runner
-(the conformance suite's ``paused`` scenario runs it on every runner).
+(the conformance suite's copy of ``clean`` carries it on every runner).
 """
 
 from __future__ import annotations
