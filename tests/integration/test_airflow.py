@@ -159,6 +159,12 @@ def test_dag_matches_the_workflow_spec(tmp_path: Path) -> None:
 # --- the real stack -----------------------------------------------------------------------
 
 
+# The tests that share the module's stack (``airflow``) run on one xdist worker, so make
+# test's second pass starts it once, not once per worker that draws one of them (two
+# 30-s starts in the CI of e67abce).
+ONE_STACK = pytest.mark.xdist_group("airflow-tuned-stack")
+
+
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]:
     if PROBLEM is not None:
@@ -268,6 +274,7 @@ def test_transient_error_is_retried_by_airflow(conformance: Bench) -> None:
 
 
 @pytest.mark.slow
+@ONE_STACK
 def test_failures_outlasting_the_retries_fail_visibly(
     airflow: AirflowRunner, out_root: Path, tmp_path: Path
 ) -> None:
@@ -294,6 +301,7 @@ def test_failures_outlasting_the_retries_fail_visibly(
 
 
 @pytest.mark.slow
+@ONE_STACK
 def test_timed_out_run_leaves_no_task_behind(
     airflow: AirflowRunner, out_root: Path, tmp_path: Path
 ) -> None:

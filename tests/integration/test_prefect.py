@@ -74,6 +74,13 @@ def processes_with_env(needle: str) -> list[str]:
     return found
 
 
+# The tests that share one of the module's systems (``runner``, ``pool_runner``) run on one
+# xdist worker each, so make test's second pass starts each once, not once per worker
+# that draws one of its tests (the pool twice, 22 s each, in the CI of e67abce).
+ONE_SERVER = pytest.mark.xdist_group("prefect-default-server")
+ONE_POOL = pytest.mark.xdist_group("prefect-pool")
+
+
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("prefect-matrix")
@@ -194,6 +201,7 @@ def test_transient_error_is_retried_in_the_same_flow_run(conformance: Bench) -> 
     assert [a["key"] for a in evaluate["artifacts"]] == ["evaluation-2026-01-01"]
 
 
+@ONE_SERVER
 def test_exhausted_retries_fail_then_the_rerun_reuses_the_cache(
     runner: PrefectRunner, out: Path, tmp_path: Path
 ) -> None:
@@ -231,6 +239,7 @@ def test_exhausted_retries_fail_then_the_rerun_reuses_the_cache(
     assert any(a["step"] == "train" and a["logical_date"] == "2026-01-02" for a in alerts)
 
 
+@ONE_SERVER
 def test_a_run_past_its_deadline_is_killed_and_leaves_nothing(
     runner: PrefectRunner, out: Path
 ) -> None:
@@ -412,6 +421,7 @@ def pool_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectRun
         assert not Path(needles[1]).exists()
 
 
+@ONE_POOL
 def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
     pool_runner: PrefectRunner, tmp_path: Path
 ) -> None:
@@ -425,6 +435,7 @@ def test_pool_run_past_its_deadline_leaves_no_flow_run_process(
 
 
 @pytest.mark.parallel  # reads the conformance bench, starts its own pool (conftest)
+@ONE_POOL
 def test_pool_schema_break_matches_default_and_runs_on_the_workers(
     pool_runner: PrefectRunner,
     schema_break_default: tuple[Path, dict[str, Any]],
