@@ -110,7 +110,9 @@ def test_reap_kills_what_a_sigkilled_owner_started_even_in_a_new_session() -> No
     assert Path(f"/proc/{child}").exists()  # orphaned, still running
     group = ownership.ROOT / ownership.token(owner.pid)
     killed = ownership.reap_orphans()
-    assert child in killed
+    # A harness starting at the same moment (another xdist worker's bench) reaps every
+    # dead owner's group too and may take this one first (CI of 5dccb0a: this call got
+    # another's orphan); alone, only this call can end the child's 300-s sleep.
     end = time.monotonic() + 5
     while Path(f"/proc/{child}").exists() and time.monotonic() < end:
         time.sleep(0.05)
