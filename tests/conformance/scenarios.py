@@ -75,8 +75,8 @@ def shortened(name: str, how: Short) -> dict[str, Any]:
     data["days"] = min(how.days, int(data["days"]))
     rows = data["data"]["rows_per_day"] if how.rows is None else how.rows
     data["data"] = {**data["data"], "rows_per_day": min(rows, data["data"]["rows_per_day"])}
-    faults = [dict(f) for f in [*(data.get("faults") or []), *how.added]]
-    faults = [f for f in faults if f["day"] <= data["days"]]
+    every = [*(data.get("faults") or []), *how.added]
+    faults = [dict(f) for f in every if f["day"] <= data["days"]]
     for f in faults:
         f["params"] = {**(f.get("params") or {}), **how.params.get(f["kind"], {})}
     data["faults"] = faults
