@@ -174,10 +174,11 @@ def run_scenario(
         )
     except BaseException:
         # Ctrl-C (or a failure to write the record itself): leave nothing behind.
-        runner.abort()
-        if own_runner:
-            runner.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        with rundir.cleanup_uncut():
+            runner.abort()
+            if own_runner:
+                runner.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         log.removeHandler(handler)
@@ -243,7 +244,8 @@ def _execute(
         runner.abort()
         return "not_applicable", str(e), plan, oracle
     except KeyboardInterrupt:
-        runner.abort()
+        with rundir.cleanup_uncut():
+            runner.abort()
         raise
     except Exception as e:
         log.error("run failed:\n%s", traceback.format_exc())

@@ -70,6 +70,27 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+@contextlib.contextmanager
+def cleanup_uncut() -> Iterator[None]:
+    """A cleanup after Ctrl-C that a second Ctrl-C or SIGTERM must not cut: they are
+    dropped until the block ends (the first one is already on its way up). A bench sends
+    its lanes SIGTERM right after their own Ctrl-C; landing inside the lane's abort, that
+    SIGTERM skipped the removal of its partial run (clean-clone CI of b380908). The
+    handlers are Python functions, so a process started inside the block gets the
+    default dispositions back at exec. Outside the main thread this does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    dropped = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in dropped.items():
+            signal.signal(s, handler)
+
+
 def finalize(tmp: Path, final: Path | None = None) -> Path:
     """Atomically publish a finished temporary directory as ``final`` (default: its name
     without the prefix), replacing an older one there; returns the final path."""

@@ -565,8 +565,9 @@ def measure_point(
         rundir.write_json(tmp / POINT_JSON, point.to_json())
         shutil.rmtree(tmp / "work", ignore_errors=True)
     except BaseException:
-        engine.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
+        with rundir.cleanup_uncut():
+            engine.abort()
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return rundir.finalize(tmp, rundir.point_dir(out_root, engine.series_dir, shape.name))
 

@@ -108,6 +108,30 @@ def test_interrupted_run_leaves_nothing(scenario_file, tmp_path: Path) -> None:
     assert list((out / "small" / DOUBLE.name).iterdir()) == []
 
 
+def test_a_second_interrupt_during_the_abort_still_leaves_nothing(
+    scenario_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bench lane gets Ctrl-C, then the bench's forwarded SIGTERM while it aborts."""
+    import os
+    import signal
+
+    from orchbench import cli
+
+    def abort_hit_again(self: InProcessRunner) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, in this thread
+        type(self).aborted += 1
+
+    monkeypatch.setattr(InProcessRunner, "abort", abort_hit_again)
+    old = signal.signal(signal.SIGTERM, cli._sigterm)  # raises KeyboardInterrupt, as in a lane
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run(scenario_file(), tmp_path / "runs", profile="interrupt")
+        assert signal.getsignal(signal.SIGTERM) is cli._sigterm  # given back
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert list((tmp_path / "runs" / "small" / DOUBLE.name).iterdir()) == []
+
+
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     register(monkeypatch)
