@@ -194,9 +194,9 @@ bench: setup ## run the full benchmark matrix (REPEAT=N runs of each cell), then
 	.venv/bin/orchbench bench --jobs $(BENCH_JOBS) --repeat $(REPEAT) $(BENCH_ARGS)
 	.venv/bin/orchbench report
 
-bench-quick: setup ## a quick benchmark (fewer days/scenarios), then the report
+bench-quick: setup ## a quick benchmark (2 fault scenarios to their fault day) into results/quick, its report in results/quick-report
 	.venv/bin/orchbench bench --quick --jobs $(BENCH_JOBS) $(BENCH_ARGS)
-	.venv/bin/orchbench report
+	.venv/bin/orchbench report results/quick --out results/quick-report
 
 SCALE_ARGS ?=
 bench-scale: setup ## cost-growth curves (fan-out, backfill, concurrent runs) per engine, then the report

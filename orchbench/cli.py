@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -141,12 +142,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from orchbench import matrix, plugins, rundir
+def bench_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The (runner, profile) columns of a bench: RUNNER/PROFILE pins one profile
+    (airflow/celery); a bare RUNNER takes ``--profiles``, else its declared bench profiles
+    (``RunnerPlugin.bench_profiles``), or only ``default`` in the quick bench."""
+    from orchbench import matrix, plugins
 
     specs = args.runners.split(",") if args.runners else matrix.all_runners()
-    # RUNNER/PROFILE pins one profile (airflow/celery); a bare RUNNER takes --profiles,
-    # else its declared bench profiles (RunnerPlugin.bench_profiles)
     pairs: list[tuple[str, str]] = []
     for spec in specs:
         name, _, pinned = spec.strip().partition("/")
@@ -156,10 +158,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
             chosen = args.profiles.split(",")
         else:
             plugin = plugins.all_plugins().get(name)
-            chosen = list(plugin.bench_profiles) if plugin else ["default"]
+            chosen = list(plugin.bench_profiles) if plugin and not args.quick else ["default"]
         for prof in chosen:
             if (name, prof) not in pairs:
                 pairs.append((name, prof))
+    return pairs
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from orchbench import matrix
+
+    pairs = bench_pairs(args)
     where = Path(args.scenario_dir) if args.scenario_dir else matrix.SCENARIO_DIR
     if not where.is_dir():
         _fail(f"{where}: no such scenario directory")
@@ -171,6 +180,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _validate_run_inputs([], [name], prof)
     if args.jobs < 1:
         _fail("--jobs must be at least 1")
+    args.out = args.out or (matrix.QUICK_OUT if args.quick else "results/runs")
+    if not args.quick:
+        return _bench(args, files, pairs, None)
+    from orchbench import ownership
+
+    copies = ownership.temp_dir("quick-scenarios")
+    try:
+        return _bench(args, matrix.quick_copies(files, copies), pairs, copies)
+    finally:
+        shutil.rmtree(copies, ignore_errors=True)
+
+
+def _bench(
+    args: argparse.Namespace,
+    files: list[Path],
+    pairs: list[tuple[str, str]],
+    copies: Path | None,
+) -> int:
+    """The bench of ``files`` on ``pairs``; ``copies``: where the quick copies are, which
+    lanes read instead of the scenario directory."""
+    from orchbench import matrix, rundir
+
     out = Path(args.out)
     if args.resume:  # only what a dead harness left: a live bench's runs stay (ownership.py)
         n = rundir.remove_stale_temps(out)
@@ -182,7 +213,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for c in matrix.plan_matrix(files, [name], [prof], out, args.resume)
     ]
     if args.jobs > 1:
-        return matrix.run_lanes(cells, args.repeat, args.jobs, _lane_args(args))
+        return matrix.run_lanes(cells, args.repeat, args.jobs, _lane_args(args, copies))
     total = sum(max(0, args.repeat - c.done) for c in cells)
     progress = _Progress(total)
 
@@ -198,17 +229,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lane_args(args: argparse.Namespace) -> list[str]:
+def _lane_args(args: argparse.Namespace, copies: Path | None) -> list[str]:
     """The ``orchbench bench`` arguments every lane shares (runners and profile are added
-    per lane)."""
+    per lane); a quick bench's lanes read its ``copies``."""
     out = ["--repeat", str(args.repeat), "--out", args.out, "--lane"]
     if args.resume:
         out.append("--resume")
-    if args.quick:
-        out.append("--quick")
     if args.scenarios:
         out += ["--scenarios", args.scenarios]
-    if args.scenario_dir:
+    if copies is not None:
+        out += ["--scenario-dir", str(copies)]
+    elif args.scenario_dir:
         out += ["--scenario-dir", str(Path(args.scenario_dir).resolve())]
     from orchbench.plugins import remote_flags
 
@@ -413,7 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_remote_flags(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="run the matrix of scenarios x runners")
-    p.add_argument("--quick", action="store_true", help="only the quick scenario set")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the quick set (schema_break, transient_error), each cut to the day of "
+        "its last fault, on each runner's default profile; its runs go to results/quick "
+        "unless --out is given",
+    )
     p.add_argument(
         "--runners",
         help="comma-separated runner names, RUNNER/PROFILE to pin a profile (default: all)",
@@ -437,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="runners benched at once, each in its own process (default 1: one at a time)",
     )
     p.add_argument("--lane", action="store_true", help=argparse.SUPPRESS)  # set by --jobs
-    p.add_argument("--out", default="results/runs")
+    p.add_argument("--out", default=None, help="default: results/runs (results/quick)")
     _add_remote_flags(p)
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("scale", help="cost-growth points: fan-out, backfill, concurrent runs")

@@ -202,3 +202,13 @@ def load_scenario(path: Path | str) -> Scenario:
     if not p.is_file():
         raise ScenarioError(f"{p}: no such scenario file")
     return parse_scenario(p.read_text(), p)
+
+
+def shortened(data: dict[str, Any], days: int) -> dict[str, Any]:
+    """A scenario file's mapping cut to its first ``days`` days (never lengthened), the
+    faults of the later days dropped; the quick bench's, the notebooks' and the
+    conformance suite's copies."""
+    out = dict(data)
+    out["days"] = min(days, int(data.get("days", 3)))
+    out["faults"] = [dict(f) for f in data.get("faults") or [] if f["day"] <= out["days"]]
+    return out

@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from orchbench.report.load import load_runs
+from orchbench.scenario import shortened
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = Path(os.environ.get("ORCHBENCH_RESULTS", REPO / "results" / "runs"))
@@ -43,9 +44,7 @@ def available_runners() -> list[str]:
 
 def small_scenario(name: str, days: int = 2) -> Path:
     """``scenarios/<name>.yaml`` shortened to ``days`` days, written to the work dir."""
-    data = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
-    data["days"] = min(days, int(data["days"]))
-    data["faults"] = [f for f in data.get("faults") or [] if f["day"] <= data["days"]]
+    data = shortened(yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text()), days)
     path = WORK / "scenarios" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))

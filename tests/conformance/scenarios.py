@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from orchbench import scenario
+
 REPO = Path(__file__).resolve().parents[2]
 DAYS = 2
 ROWS = 5000
@@ -72,14 +74,12 @@ SCENARIOS: dict[str, Short] = {
 def shortened(name: str, how: Short) -> dict[str, Any]:
     """The scenario ``name`` as its conformance copy."""
     data = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
-    data["days"] = min(how.days, int(data["days"]))
+    every = [*(data.get("faults") or []), *how.added]
+    data = scenario.shortened({**data, "faults": every}, how.days)
     rows = data["data"]["rows_per_day"] if how.rows is None else how.rows
     data["data"] = {**data["data"], "rows_per_day": min(rows, data["data"]["rows_per_day"])}
-    every = [*(data.get("faults") or []), *how.added]
-    faults = [dict(f) for f in every if f["day"] <= data["days"]]
-    for f in faults:
+    for f in data["faults"]:
         f["params"] = {**(f.get("params") or {}), **how.params.get(f["kind"], {})}
-    data["faults"] = faults
     return data
 
 

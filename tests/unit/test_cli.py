@@ -159,4 +159,71 @@ def test_scenario_files_globs_in_the_directory_given(tmp_path: Path) -> None:
         "clean.yaml",
         "crash.yaml",
     ]
-    assert [p.name for p in scenario_files(quick=True, directory=tmp_path)] == ["clean.yaml"]
+    (tmp_path / "schema_break.yaml").write_text("")
+    assert [p.name for p in scenario_files(quick=True, directory=tmp_path)] == ["schema_break.yaml"]
+
+
+def test_quick_copies_end_at_the_last_fault_s_day_and_keep_their_names(tmp_path: Path) -> None:
+    import yaml
+
+    from orchbench.matrix import QUICK_SCENARIOS, quick_copies, scenario_files
+    from orchbench.scenario import load_scenario
+
+    files = scenario_files(quick=True)
+    assert [f.stem for f in files] == sorted(QUICK_SCENARIOS)
+    for f, copy in zip(files, quick_copies(files, tmp_path), strict=True):
+        whole, cut = yaml.safe_load(f.read_text()), load_scenario(copy)
+        assert copy.parent == tmp_path and cut.name == whole["name"]
+        last = max(x["day"] for x in whole["faults"])
+        assert cut.days == last < whole["days"]
+        assert [x.day for x in cut.faults] == [x["day"] for x in whole["faults"]]
+
+
+def test_a_quick_bench_runs_each_runner_s_default_unless_told_otherwise() -> None:
+    from orchbench.cli import bench_pairs, build_parser
+
+    def pairs(*argv: str) -> list[tuple[str, str]]:
+        return bench_pairs(build_parser().parse_args(["bench", *argv]))
+
+    assert ("cron-hardened", "pipeline") in pairs("--runners", "cron-hardened")
+    assert pairs("--quick", "--runners", "cron-hardened") == [("cron-hardened", "default")]
+    assert pairs("--quick", "--runners", "cron-hardened/pipeline") == [
+        ("cron-hardened", "pipeline")
+    ]
+    assert all(p == "default" for _, p in pairs("--quick"))
+
+
+def test_a_quick_bench_s_lanes_read_its_copies_not_the_scenario_directory() -> None:
+    import argparse
+
+    from orchbench.cli import _lane_args
+
+    args = argparse.Namespace(
+        repeat=1, out="results/quick", resume=False, scenarios=None, scenario_dir="elsewhere"
+    )
+    lane = _lane_args(args, Path("/tmp/copies"))
+    assert lane[lane.index("--scenario-dir") + 1] == "/tmp/copies"
+    assert "--quick" not in lane and lane[lane.index("--out") + 1] == "results/quick"
+
+
+def test_a_quick_bench_publishes_its_cut_runs_apart_and_leaves_no_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import yaml
+
+    from orchbench import cli
+    from tests.unit.fake_runner import DOUBLE, register
+
+    register(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    args = cli.build_parser().parse_args(["bench", "--quick", "--runners", DOUBLE.name])
+    assert cli.cmd_bench(args) == 0  # not main: no signal handlers or ownership in pytest
+    runs = sorted((tmp_path / "results" / "quick").glob(f"*/{DOUBLE.name}/*/scenario.yaml"))
+    assert [r.parts[-4] for r in runs] == ["schema_break", "transient_error"]
+    assert all(yaml.safe_load(r.read_text())["days"] == 2 for r in runs)
+    assert not (tmp_path / "results" / "runs").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []  # the copies are gone
