@@ -50,7 +50,10 @@ OWNING = ("run", "bench", "scale", "footprint")  # commands whose processes the 
 
 def _take_ownership() -> None:
     """Own what this process starts (orchbench/ownership.py) and first stop whatever a
-    harness killed with SIGKILL left running, and remove the temp directories it left."""
+    harness killed with SIGKILL left running, and remove the temp directories it left.
+    Each owning command calls it once its input is checked: bad input exits with its one
+    error line and touches nothing (a scale with a bad size reaped another bench's
+    orphans and printed a second line, in the clean-clone CI of 1f8496d)."""
     from orchbench import ownership
 
     reaped = ownership.reap_orphans()
@@ -126,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchbench.harness import run_scenario
 
     _validate_run_inputs([Path(args.scenario)], [args.runner], args.profile)
+    _take_ownership()
     progress = _Progress()
     for i in range(args.repeat):
         path = run_scenario(
@@ -180,6 +184,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _validate_run_inputs([], [name], prof)
     if args.jobs < 1:
         _fail("--jobs must be at least 1")
+    _take_ownership()
     args.out = args.out or (matrix.QUICK_OUT if args.quick else "results/runs")
     if not args.quick:
         return _bench(args, files, pairs, None)
@@ -312,6 +317,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     shapes = scale.shapes_of(sizes)
     if not shapes:
         _fail("no point to measure: every shape's sizes are empty")
+    _take_ownership()
     out = Path(args.out)
     n = rundir.remove_stale_temps(out)  # only a dead harness's (ownership.py)
     if n:
@@ -355,6 +361,7 @@ def cmd_footprint(args: argparse.Namespace) -> int:
         _fail("\n".join(problems))
     if not todo:
         _fail("nothing to measure: no runner has the profiles asked for")
+    _take_ownership()
     written, errors = footprint_phase.run_cells(todo, args.idle_s, args.jobs, Path(args.out))
     for path in written:
         print(path)
@@ -537,8 +544,6 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "repeat", 1) < 1:
         _fail("--repeat must be at least 1")
     signal.signal(signal.SIGTERM, _sigterm)
-    if args.cmd in OWNING:
-        _take_ownership()
     from orchbench.plugins import remote_flags
 
     for f in remote_flags():  # read by the runner adapters

@@ -84,7 +84,10 @@ def test_sigkill_mid_point_then_the_next_scale_reaps_and_cleans(tmp_path: Path) 
 
     after = subprocess.run(scale(out, "2"), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert after.returncode == 0, after.stderr[-3000:]
-    assert "a killed orchbench left running" in after.stderr
+    # Its "stopped N processes a killed orchbench left running" is not required: any
+    # harness starting meanwhile (another xdist worker's bench or scale) reaps every dead
+    # owner's group and may take these first (clean-clone CI of 1f8496d); that nothing of
+    # the killed scale runs afterwards is (``gone`` below).
     assert f"removed {len(left_dirs)} unfinished point or service directories" in after.stderr
     assert published(out) == ["fanout-1", "fanout-2"]
     assert in_flight(out) == [] and not any(p.exists() for p in left_dirs)

@@ -227,3 +227,34 @@ def test_a_quick_bench_publishes_its_cut_runs_apart_and_leaves_no_copies(
     assert all(yaml.safe_load(r.read_text())["days"] == 2 for r in runs)
     assert not (tmp_path / "results" / "runs").exists()
     assert list((tmp_path / "tmp").iterdir()) == []  # the copies are gone
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "no-such.yaml", "--runner", "cron"],
+        ["bench", "--jobs", "0"],
+        ["scale", "--backfill", "0"],
+        ["footprint", "--idle-s", "0"],
+    ],
+    ids=["run", "bench", "scale", "footprint"],
+)
+def test_bad_input_to_an_owning_command_reaps_nothing(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reaping a killed harness's processes happens only once the input is checked."""
+    import signal
+
+    from orchbench import cli
+
+    def reaped() -> None:
+        raise AssertionError("took ownership before checking the input")
+
+    monkeypatch.setattr(cli, "_take_ownership", reaped)
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert e.value.code == 2
