@@ -209,6 +209,6 @@ def shortened(data: dict[str, Any], days: int) -> dict[str, Any]:
     faults of the later days dropped; the quick bench's, the notebooks' and the
     conformance suite's copies."""
     out = dict(data)
-    out["days"] = min(days, int(data.get("days", 3)))
+    out["days"] = min(days, int(data.get("days", Scenario.model_fields["days"].default)))
     out["faults"] = [dict(f) for f in data.get("faults") or [] if f["day"] <= out["days"]]
     return out
