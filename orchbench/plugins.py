@@ -81,6 +81,10 @@ class RunnerPlugin:
     # machine (ports, state, daemons); a lane's runs then compete with its twin's for
     # the CPU, as with any other lane (``bench_jobs`` in env.json)
     lanes: int = 1
+    # its bench lanes keep well under a core busy (waiting on a compressed clock, say): the
+    # conformance bench runs one such lane beside its others rather than in their place
+    # (``tests/conformance/bench.py``); measured, not guessed: say what in a comment
+    light: bool = False
     remote_flags: tuple[RemoteFlag, ...] = ()
     environment: str | None = None  # .venvs/<environment>; None: the folder's name
     notes: tuple[Note, ...] = ()

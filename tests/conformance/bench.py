@@ -44,6 +44,10 @@ PROFILE = "default"
 # on kfp and on Metaflow's retry (so a human had to act). A failing CI lands nothing.
 # Cron runners are ``exclusive`` where no raised-weight CPU cgroup can be made and then
 # run alone after the others (as orchbench/matrix.py's lanes do), whatever this says.
+# Elsewhere their lanes are ``light`` (``light``): one at a time runs beside the three,
+# from the start, instead of taking a slot at the end (in the CI of c3f8e6c the two cron
+# lanes, 3 min 33 s and 3 min 11 s, held slots from 13:40 to 20:14, the cores 23 % busy
+# in its last minute alone).
 # ``ORCHBENCH_CONFORMANCE_JOBS`` sets another number (to measure one).
 JOBS_ENV = "ORCHBENCH_CONFORMANCE_JOBS"
 JOBS = int(os.environ.get(JOBS_ENV) or 3)
@@ -129,7 +133,37 @@ def lanes(names: list[str], scenario_dir: Path) -> list[matrix.Lane]:
     with scenarios.set_up():  # a fault kind a test defines
         cells = matrix.plan_matrix(files, names, [PROFILE], scenario_dir, resume=False)
     order = matrix.lane_order(cells, repeat=1)
-    return sorted(order, key=lambda lane: plugins.runner_class(lane.runner).exclusive)
+    return sorted(order, key=alone)
+
+
+def alone(lane: matrix.Lane) -> bool:
+    """A lane of an ``exclusive`` runner: it runs on an idle machine, nothing beside it."""
+    return plugins.runner_class(lane.runner).exclusive
+
+
+def light(lane: matrix.Lane) -> bool:
+    """A lane of a ``light`` runner (``plugins.RunnerPlugin.light``) that need not run
+    alone."""
+    return plugins.all_plugins()[lane.runner].light and not alone(lane)
+
+
+def _next(
+    queue: list[matrix.Lane], running: dict[matrix.Lane, subprocess.Popen[bytes]], jobs: int
+) -> matrix.Lane | None:
+    """The lane to start now, if any: an ``exclusive`` one only on an idle machine (and
+    then nothing beside it); the first light lane while no light lane runs, in a slot of
+    its own beside the ``jobs`` others; otherwise, while one of those is free, the first
+    other lane, or the next light lane when no other waits."""
+    if any(map(alone, running)):
+        return None
+    if queue and alone(queue[0]):
+        return None if running else queue[0]
+    lights = sum(map(light, running))
+    if not lights and (first := next(filter(light, queue), None)):
+        return first
+    if len(running) - min(lights, 1) >= jobs or not queue:
+        return None
+    return next(filter(lambda lane: not light(lane), queue), queue[0])
 
 
 def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
@@ -137,7 +171,7 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
     lane per runner, or the lanes its plugin allows (``lanes``: ``lane.py``, ``orchbench
     bench`` in a process of its own, its runner started once per lane), up to ``jobs`` at
     once, longest first (the runners' ``cost_s``), an ``exclusive`` runner alone, as
-    ``orchbench bench --jobs`` orders them."""
+    ``orchbench bench --jobs`` orders them; one ``light`` lane at a time beside them."""
     bench = Bench(out=out)
     for name in runner_names():
         problem = _environment_problem(name)
@@ -150,15 +184,13 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
     logs = out.parent / f"{out.name}-lanes"
     logs.mkdir(exist_ok=True)
     running: dict[matrix.Lane, subprocess.Popen[bytes]] = {}
+    width = jobs + int(any(map(light, queue)))  # the lanes that may run at once
     t0 = time.monotonic()
     try:
         while queue or running:
-            while queue and len(running) < jobs:
-                alone = plugins.runner_class(queue[0].runner).exclusive
-                if alone and running:
-                    break
-                lane = queue.pop(0)
-                n = 1 if alone else jobs
+            while (lane := _next(queue, running, jobs)) is not None:
+                queue.remove(lane)
+                n = 1 if alone(lane) else width
                 log_name = f"{lane.runner}-{PROFILE}"
                 if lane.part is not None:
                     log_name += "-{}of{}".format(*lane.part)
@@ -170,8 +202,6 @@ def run_bench(out: Path, scenario_dir: Path, jobs: int = JOBS) -> Bench:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )
-                if alone:
-                    break
             procs = Procs.read()  # one read of /proc for every lane's sample
             for lane, proc in list(running.items()):
                 name, needles = lane.runner, _needles(out, lane, proc.pid)
