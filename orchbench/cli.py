@@ -22,6 +22,10 @@ from orchbench.rundir import ENV_PLAIN_PROGRESS
 from orchbench.scenario import ScenarioError
 
 EXIT_BAD_INPUT = 2
+# where run and the full bench write, and what report and publish read, by default;
+# relative to the working directory, as orchbench.matrix.QUICK_OUT (harness.DEFAULT_OUT
+# is the same directory under the repository, for run_scenario called as a library)
+RUNS_OUT = "results/runs"
 
 
 def _add_remote_flags(p: argparse.ArgumentParser) -> None:
@@ -185,7 +189,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         _fail("--jobs must be at least 1")
     _take_ownership()
-    args.out = args.out or (matrix.QUICK_OUT if args.quick else "results/runs")
+    args.out = args.out or (matrix.QUICK_OUT if args.quick else RUNS_OUT)
     if not args.quick:
         return _bench(args, files, pairs, None)
     from orchbench import ownership
@@ -445,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", required=True)
     p.add_argument("--profile", default="default")
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--out", default="results/runs")
+    p.add_argument("--out", default=RUNS_OUT)
     p.add_argument("--timeout", type=float, default=None, help="seconds (default: by scenario)")
     p.add_argument("--keep-work", action="store_true", help="keep the run's artifacts")
     _add_remote_flags(p)
@@ -519,14 +523,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_export_lineage)
     p = sub.add_parser("report", help="build the report (default results/report) from runs")
-    p.add_argument("results", nargs="?", default="results/runs")
+    p.add_argument("results", nargs="?", default=RUNS_OUT)
     p.add_argument("--out", default=None)
     p.add_argument("--compare", metavar="OLD_RESULTS", help="show changes from another results dir")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser(
         "publish", help="the report of a full bench as a reference copy (make publish)"
     )
-    p.add_argument("results", nargs="?", default="results/runs")
+    p.add_argument("results", nargs="?", default=RUNS_OUT)
     p.add_argument("--out", default="docs/results")
     p.add_argument("--note", default="", help="a sentence the stamp adds (how the bench ran)")
     p.set_defaults(func=cmd_publish)
