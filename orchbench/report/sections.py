@@ -214,12 +214,25 @@ def scheduler_section(runs: pd.DataFrame) -> list[Block]:
     ]
 
 
+def _days_of(runs: pd.DataFrame, scen: str) -> str:
+    """`` (2 days)``: the days the scenario's runs cover, read from their ``scenario.yaml``
+    copies (a quick bench or a notebook cuts a scenario short; its figures then cover
+    fewer days than the shipped file's); ``""`` where no run says."""
+    if "days" not in runs:
+        return ""
+    days = sorted({int(d) for d in runs.loc[runs["scenario"] == scen, "days"].dropna()})
+    if not days:
+        return ""
+    span = str(days[0]) if len(days) == 1 else f"{days[0]}–{days[-1]}"
+    return f" ({span} day{'' if days == [1] else 's'})"
+
+
 def scenario_sections(runs: pd.DataFrame, out: Path) -> list[Block]:
     summary = summarize(runs)
     all_runners = sorted(runs["runner"].unique())
     blocks: list[Block] = [Heading("Scenarios")]
     for scen, g in summary.groupby("scenario", sort=True):
-        blocks.append(Heading(scen, 3))
+        blocks.append(Heading(f"{scen}{_days_of(runs, scen)}", 3))
         header = ["runner", "profile", "runs"] + [label for _, label in HEADLINE]
         rows: list[list[str | Link]] = []
         for _, r in g.iterrows():

@@ -26,6 +26,7 @@ def _run(
     journal: list[dict] | None = None,
     native: list[dict] | None = None,
     profile: str = "default",
+    days: int = 2,
     **metrics,
 ) -> Path:
     """A hand-written run directory (run.json, scenario.yaml, optional journal/native).
@@ -77,7 +78,12 @@ def _run(
     fault_list = [{"kind": "schema_break", "day": 1, "at": "ingest"}] * faults
     (d / "scenario.yaml").write_text(
         yaml.safe_dump(
-            {"name": scenario, "days": 2, "faults": fault_list, "capabilities": capabilities or []}
+            {
+                "name": scenario,
+                "days": days,
+                "faults": fault_list,
+                "capabilities": capabilities or [],
+            }
         )
     )
     if journal is not None:
@@ -119,6 +125,17 @@ def test_report_shows_failures_and_missing_runners(tmp_path: Path) -> None:
     assert "| no | – | – |" in sb_cron  # not alerted: no alert time on either clock
     assert (out / "summary.csv").exists() and (out / "index.html").exists()
     assert "r1" in (out / "runs.csv").read_text()
+
+
+def test_each_scenario_heading_says_the_days_its_runs_cover(tmp_path: Path) -> None:
+    """A cut scenario (a quick bench's) is told apart from the shipped one by its runs'
+    ``scenario.yaml`` copies, not by the report knowing the shipped files."""
+    res = tmp_path / "runs"
+    _run(res, "a", "cron", "r1", "completed", days=1)
+    _run(res, "b", "cron", "r2", "completed", days=2)
+    _run(res, "b", "cron-hardened", "r3", "completed", days=5)
+    md = (build_report(res, tmp_path / "rep") / "report.md").read_text()
+    assert "### a (1 day)\n" in md and "### b (2–5 days)\n" in md
 
 
 def test_missing_runner_for_a_scenario_says_not_run(tmp_path: Path) -> None:
