@@ -172,6 +172,8 @@ def run_scenario(
             oracle,
             attempts,
         )
+        if not keep_work:  # inside the try: a Ctrl-C here still removes the whole run
+            shutil.rmtree(tmp / "work", ignore_errors=True)
     except BaseException:
         # Ctrl-C (or a failure to write the record itself): leave nothing behind.
         with rundir.cleanup_uncut():
@@ -183,8 +185,6 @@ def run_scenario(
     finally:
         log.removeHandler(handler)
         handler.close()
-    if not keep_work:
-        shutil.rmtree(tmp / "work", ignore_errors=True)
     return rundir.finalize(tmp)
 
 

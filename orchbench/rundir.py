@@ -94,10 +94,10 @@ def cleanup_uncut() -> Iterator[None]:
 def finalize(tmp: Path, final: Path | None = None) -> Path:
     """Atomically publish a finished temporary directory as ``final`` (default: its name
     without the prefix), replacing an older one there; returns the final path."""
-    (tmp / ownership.OWNER_FILE).unlink(missing_ok=True)  # a published run has no owner
     final = final or tmp.with_name(tmp.name.removeprefix(TMP_PREFIX))
     old = None
     with _signals_held():
+        (tmp / ownership.OWNER_FILE).unlink(missing_ok=True)  # a published run has no owner
         if final.exists():
             old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:6]}")
             os.replace(final, old)
