@@ -44,7 +44,7 @@ PROFILE = "default"
 # on kfp and on Metaflow's retry (so a human had to act). A failing CI lands nothing.
 # Cron runners are ``exclusive`` where no raised-weight CPU cgroup can be made and then
 # run alone after the others (as orchbench/matrix.py's lanes do), whatever this says.
-# Elsewhere their lanes are ``light`` (``light``): one at a time runs beside the three,
+# Elsewhere their lanes are ``light`` (their plugin.py): one at a time runs beside the three,
 # from the start, instead of taking a slot at the end (in the CI of c3f8e6c the two cron
 # lanes, 3 min 33 s and 3 min 11 s, held slots from 13:40 to 20:14, the cores 23 % busy
 # in its last minute alone).
