@@ -187,8 +187,9 @@ def test_ctrl_c_stops_a_bench_within_10_s_and_publishes_nothing(tmp_path: Path) 
     assert processes_mentioning(str(out)) == []
     assert in_flight(out) == []
     # A run whose work was done before the Ctrl-C may be published whole: in the CI of
-    # 5c2354a, under the second pass's load, Prefect's run began only as kfp's was being
-    # published. One that went on working after it may not; and one run at least was cut.
+    # 5c2354a, under the second pass's load, Prefect's lane began its run late and kfp's
+    # was published by the Ctrl-C. One that went on working after it may not; and one run
+    # at least was cut.
     done = published(out)
     for d in done:
         record = json.loads((d / "run.json").read_text())
