@@ -144,7 +144,7 @@ def alone(lane: matrix.Lane) -> bool:
 def light(lane: matrix.Lane) -> bool:
     """A lane of a ``light`` runner (``plugins.RunnerPlugin.light``) that need not run
     alone."""
-    return plugins.all_plugins()[lane.runner].light and not alone(lane)
+    return plugins.plugin(lane.runner).light and not alone(lane)
 
 
 def _next(
